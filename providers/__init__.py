@@ -1,0 +1,1 @@
+"""Built-in wire formats, registered through the wireproto.providers entry points."""

@@ -1,0 +1,49 @@
+"""wireproto: serve wire protocols from Python.
+
+Detection picks a connection's wire format from its first bytes, a registry
+maps the format to a session provider, and the session consumes whole
+messages from the connection's receive buffer.
+"""
+
+from wireproto.buffer import BufferFull, ReceiveBuffer
+from wireproto.connection import CloseReason, Connection, ConnectionSettings, ConnectionState
+from wireproto.detect import (
+    Detection,
+    Detector,
+    Verdict,
+    WireFormat,
+    detect,
+    match_any,
+    match_prefix,
+)
+from wireproto.errors import ContractError, ProtocolError
+from wireproto.registry import ENTRY_POINT_GROUP, PluginFailure, Registry
+from wireproto.session import BytesLike, Limits, MessageConsumer, NetworkSender, SessionProvider
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "BufferFull",
+    "BytesLike",
+    "CloseReason",
+    "Connection",
+    "ConnectionSettings",
+    "ConnectionState",
+    "ContractError",
+    "Detection",
+    "Detector",
+    "Limits",
+    "MessageConsumer",
+    "NetworkSender",
+    "PluginFailure",
+    "ProtocolError",
+    "ReceiveBuffer",
+    "Registry",
+    "SessionProvider",
+    "Verdict",
+    "WireFormat",
+    "detect",
+    "match_any",
+    "match_prefix",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,115 @@
+"""The registry: which session provider serves which wire format."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from types import MappingProxyType
+
+from wireproto.detect import Detection, WireFormat, detect
+from wireproto.session import SessionProvider
+
+__all__ = ["ENTRY_POINT_GROUP", "PluginFailure", "Registry"]
+
+ENTRY_POINT_GROUP = "wireproto.providers"
+"""Installed plugins name a ``register(registry)`` callable in this group."""
+
+_log = logging.getLogger("wireproto.registry")
+
+
+@dataclass(frozen=True, slots=True)
+class PluginFailure:
+    """A plugin that could not be loaded or registered, and why."""
+
+    name: str
+    value: str
+    error: str
+
+
+class Registry:
+    """Maps each ``WireFormat`` to the ``SessionProvider`` that serves it.
+
+    Detection asks formats by descending priority, then registration order,
+    so the order is deterministic whatever the plugins' install order.
+    """
+
+    def __init__(self) -> None:
+        self._providers: dict[WireFormat, SessionProvider] = {}
+        self._by_name: dict[str, WireFormat] = {}
+        self._ordered: tuple[WireFormat, ...] = ()
+        self._failures: list[PluginFailure] = []
+
+    def register(self, wire_format: WireFormat, provider: SessionProvider) -> None:
+        """Serve ``wire_format`` with ``provider``; a second registration is an error."""
+        if wire_format.name in self._by_name:
+            raise ValueError(f"wire format {wire_format.name!r} is already registered")
+        if not isinstance(provider, SessionProvider):
+            raise TypeError(f"{provider!r} is not a SessionProvider")
+        self._providers[wire_format] = provider
+        self._by_name[wire_format.name] = wire_format
+        # sorted() is stable: equal priorities keep registration order.
+        self._ordered = tuple(sorted(self._providers, key=lambda fmt: -fmt.priority))
+
+    def provider(self, wire_format: WireFormat) -> SessionProvider:
+        """The provider registered for ``wire_format`` (KeyError if none)."""
+        return self._providers[wire_format]
+
+    def get(self, name: str) -> WireFormat:
+        """The registered format called ``name`` (KeyError if none)."""
+        return self._by_name[name]
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._providers or item in self._by_name
+
+    def __iter__(self) -> Iterator[WireFormat]:
+        """Formats in detection order."""
+        return iter(self._ordered)
+
+    def __len__(self) -> int:
+        return len(self._ordered)
+
+    @property
+    def formats(self) -> tuple[WireFormat, ...]:
+        """Registered formats in detection order."""
+        return self._ordered
+
+    def view(self) -> Mapping[WireFormat, SessionProvider]:
+        """A read-only view of the registrations."""
+        return MappingProxyType(self._providers)
+
+    def detect(self, data: bytes) -> Detection:
+        """Detect the format of a stream that starts with ``data``."""
+        return detect(self._ordered, data)
+
+    @property
+    def plugin_failures(self) -> tuple[PluginFailure, ...]:
+        """Plugins that failed to load, in the order they were tried."""
+        return tuple(self._failures)
+
+    def load_plugins(self, group: str = ENTRY_POINT_GROUP) -> tuple[PluginFailure, ...]:
+        """Load every installed plugin of ``group``, sorted by entry-point name.
+
+        Each entry point names a callable taking this registry. A plugin that
+        fails to import or to register is logged and listed; the others still
+        load. Returns the failures of this call.
+        """
+        failures: list[PluginFailure] = []
+        for entry_point in sorted(metadata.entry_points(group=group), key=lambda ep: ep.name):
+            try:
+                register: Callable[[Registry], None] = entry_point.load()
+                register(self)
+            except Exception as exc:  # one broken plugin must not stop the others
+                failure = PluginFailure(entry_point.name, entry_point.value, repr(exc))
+                _log.error("plugin %s (%s) failed: %r", entry_point.name, entry_point.value, exc)
+                failures.append(failure)
+        self._failures.extend(failures)
+        return tuple(failures)
+
+    @classmethod
+    def from_plugins(cls, group: str = ENTRY_POINT_GROUP) -> Registry:
+        """A registry holding every installed plugin of ``group``."""
+        registry = cls()
+        registry.load_plugins(group)
+        return registry

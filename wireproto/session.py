@@ -1,0 +1,87 @@
+"""The contracts between the toolkit and a provider's sessions.
+
+These names are FASTER's (``SessionProvider``, ``MessageConsumer``,
+``NetworkSender``) so that readers of ``FasterServerTcp`` find their way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from wireproto.detect import WireFormat
+
+BytesLike = bytes | bytearray | memoryview
+"""What a sender accepts."""
+
+__all__ = ["BytesLike", "Limits", "MessageConsumer", "NetworkSender", "SessionProvider"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Sizes a provider allows on one connection; the toolkit enforces them.
+
+    ``max_message_size`` caps the receive buffer: a message that does not fit
+    is a ``ProtocolError``. ``max_output_buffered`` caps the replies queued for
+    a client that does not read them; past it the connection is closed.
+    """
+
+    max_message_size: int = 1 << 20
+    max_output_buffered: int = 64 << 20
+
+    def __post_init__(self) -> None:
+        if self.max_message_size < 1:
+            raise ValueError("max_message_size must be at least 1")
+        if self.max_output_buffered < 1:
+            raise ValueError("max_output_buffered must be at least 1")
+
+
+@runtime_checkable
+class NetworkSender(Protocol):
+    """Where a session writes its replies.
+
+    Bytes sent while a read batch is processed are written in one transport
+    write at the end of the batch. ``close()`` asks for the connection to be
+    closed once everything sent before it has been flushed.
+    """
+
+    def send(self, data: BytesLike, /) -> None:
+        """Queue ``data`` (copied) for the peer."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection after the queued bytes are flushed."""
+        ...
+
+
+@runtime_checkable
+class MessageConsumer(Protocol):
+    """One connection's session: it consumes whole messages from the buffer."""
+
+    def try_consume(self, data: memoryview, /) -> int:
+        """Consume whole messages at the head of ``data``; return the bytes used.
+
+        0 means "a whole message is not there yet". The view is only valid
+        during the call: copy what must outlive it. Raise ``ProtocolError`` for
+        malformed input.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the session's resources; the toolkit calls it exactly once."""
+        ...
+
+
+@runtime_checkable
+class SessionProvider(Protocol):
+    """Creates the session for each connection of the wire formats it serves."""
+
+    @property
+    def limits(self) -> Limits:
+        """The limits enforced on this provider's connections."""
+        ...
+
+    def create_session(self, wire_format: WireFormat, sender: NetworkSender) -> MessageConsumer:
+        """Return a new session for one connection detected as ``wire_format``."""
+        ...
