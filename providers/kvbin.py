@@ -1,0 +1,171 @@
+"""kvbin: a tiny binary key-value protocol, the toolkit's worked example.
+
+Every request and reply is a 12-byte header followed by a body; the header's
+``length`` field counts the body. Framing is declared with construct and
+served through :class:`wireproto.framing.FramedConsumer`. ``specs/kvbin``
+describes the format.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from typing import Any
+
+import construct as c
+
+from wireproto.detect import WireFormat, match_prefix
+from wireproto.errors import ProtocolError
+from wireproto.framing import FramedConsumer, LengthFieldFramer
+from wireproto.registry import Registry
+from wireproto.session import Limits, MessageConsumer, NetworkSender
+
+__all__ = [
+    "KVBIN",
+    "MAGIC",
+    "KvbinProvider",
+    "Opcode",
+    "Status",
+    "build_reply",
+    "build_request",
+    "register",
+]
+
+MAGIC = b"\xc0KV"
+"""0xC0 never starts UTF-8 text, TLS or another binary format we serve."""
+
+HEADER_SIZE = 12
+MAX_KEY_SIZE = 250
+DEFAULT_LIMITS = Limits(max_message_size=HEADER_SIZE + (1 << 20))
+
+
+class Opcode(enum.IntEnum):
+    """Request operations."""
+
+    NOOP = 0
+    GET = 1
+    SET = 2
+    DELETE = 3
+    ECHO = 4
+
+
+class Status(enum.IntEnum):
+    """Reply statuses; PROTOCOL_ERROR is the last reply before the server closes."""
+
+    OK = 0
+    NOT_FOUND = 1
+    BAD_REQUEST = 2
+    PROTOCOL_ERROR = 3
+
+
+REQUEST_HEADER = c.Struct(
+    "magic" / c.Const(MAGIC),
+    "opcode" / c.Int8ub,
+    "request_id" / c.Int32ub,
+    "length" / c.Int32ub,
+)
+REQUEST = c.Struct(
+    "header" / REQUEST_HEADER,
+    "key" / c.Prefixed(c.Int16ub, c.GreedyBytes),
+    "value" / c.GreedyBytes,
+)
+REPLY_HEADER = c.Struct(
+    "magic" / c.Const(MAGIC),
+    "status" / c.Int8ub,
+    "request_id" / c.Int32ub,
+    "length" / c.Int32ub,
+)
+
+_REPLY_HEADER = struct.Struct(">3sBII")
+
+KVBIN = WireFormat("kvbin", match_prefix(MAGIC), priority=10)
+"""The kvbin wire format: streams starting with the magic ``C0 4B 56``."""
+
+
+def build_request(
+    opcode: Opcode, key: bytes = b"", value: bytes = b"", request_id: int = 0
+) -> bytes:
+    """The bytes of one request (clients and tests)."""
+    body = struct.pack(">H", len(key)) + key + value
+    return (
+        REQUEST_HEADER.build({"opcode": opcode, "request_id": request_id, "length": len(body)})
+        + body
+    )
+
+
+def build_reply(status: Status, request_id: int, body: bytes = b"") -> bytes:
+    """The bytes of one reply."""
+    return _REPLY_HEADER.pack(MAGIC, status, request_id, len(body)) + body
+
+
+class _KvbinSession:
+    """One connection: frames requests, applies them to the shared store."""
+
+    __slots__ = ("_framed", "_store")
+
+    def __init__(self, store: dict[bytes, bytes], sender: NetworkSender, max_frame: int) -> None:
+        self._store = store
+        framer = LengthFieldFramer(REQUEST_HEADER, "length", max_frame_size=max_frame)
+        self._framed = FramedConsumer(framer, self._handle, sender, message=REQUEST)
+
+    def try_consume(self, data: memoryview, /) -> int:
+        try:
+            return self._framed.try_consume(data)
+        except ProtocolError as exc:
+            if exc.reply:
+                raise
+            # The error reply echoes no request id: the stream is out of sync.
+            reply = build_reply(Status.PROTOCOL_ERROR, 0, exc.message.encode())
+            raise ProtocolError(exc.message, reply) from exc
+
+    def close(self) -> None:
+        self._framed.close()
+
+    def _handle(self, request: Any, sender: NetworkSender) -> None:
+        header = request.header
+        request_id: int = header.request_id
+        opcode: int = header.opcode
+        key: bytes = request.key
+        if len(key) > MAX_KEY_SIZE:
+            sender.send(build_reply(Status.BAD_REQUEST, request_id, b"key too long"))
+            return
+        if opcode == Opcode.GET:
+            value = self._store.get(key)
+            if value is None:
+                sender.send(build_reply(Status.NOT_FOUND, request_id))
+            else:
+                sender.send(build_reply(Status.OK, request_id, value))
+        elif opcode == Opcode.SET:
+            self._store[key] = request.value
+            sender.send(build_reply(Status.OK, request_id))
+        elif opcode == Opcode.DELETE:
+            found = self._store.pop(key, None) is not None
+            sender.send(build_reply(Status.OK if found else Status.NOT_FOUND, request_id))
+        elif opcode == Opcode.ECHO:
+            sender.send(build_reply(Status.OK, request_id, request.value))
+        elif opcode == Opcode.NOOP:
+            sender.send(build_reply(Status.OK, request_id))
+        else:
+            sender.send(build_reply(Status.BAD_REQUEST, request_id, b"unknown opcode"))
+
+
+class KvbinProvider:
+    """Serves kvbin from one in-memory store shared by all its connections."""
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self._limits = limits
+        self.store: dict[bytes, bytes] = {}
+
+    @property
+    def limits(self) -> Limits:
+        """The limits of kvbin connections (1 MiB values by default)."""
+        return self._limits
+
+    def create_session(self, wire_format: WireFormat, sender: NetworkSender) -> MessageConsumer:
+        """A new session on the shared store."""
+        return _KvbinSession(self.store, sender, self._limits.max_message_size)
+
+
+def register(registry: Registry) -> None:
+    """Entry point of the ``wireproto.providers`` group."""
+    registry.register(KVBIN, KvbinProvider())

@@ -1,0 +1,186 @@
+"""kvbin through the sans-I/O Connection: vectors, cuts, limits."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import struct
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from providers.kvbin import (
+    HEADER_SIZE,
+    KVBIN,
+    MAGIC,
+    KvbinProvider,
+    Opcode,
+    Status,
+    build_reply,
+    build_request,
+    register,
+)
+from wireproto import CloseReason, Connection, ConnectionState, Limits, Registry
+
+SPEC = Path(__file__).resolve().parent.parent / "specs" / "kvbin"
+VECTORS = json.loads((SPEC / "vectors.json").read_text())["vectors"]
+
+
+def _registry(provider: KvbinProvider | None = None) -> Registry:
+    registry = Registry()
+    if provider is None:
+        register(registry)
+    else:
+        registry.register(KVBIN, provider)
+    return registry
+
+
+def _run(
+    chunks: Iterable[bytes], provider: KvbinProvider | None = None
+) -> tuple[bytes, Connection]:
+    connection = Connection(_registry(provider))
+    replies = bytearray()
+    for chunk in chunks:
+        connection.receive_data(chunk)
+        replies += connection.data_to_send()
+    return bytes(replies), connection
+
+
+def _cut(data: bytes, cuts: Sequence[int]) -> list[bytes]:
+    points = sorted({0, len(data), *(point % (len(data) + 1) for point in cuts)})
+    return [data[a:b] for a, b in itertools.pairwise(points)]
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[vector["name"] for vector in VECTORS])
+@pytest.mark.parametrize("cutting", ["whole", "bytewise"])
+def test_vectors(vector: dict[str, object], cutting: str) -> None:
+    request = bytes.fromhex(str(vector["request"]))
+    expected = bytes.fromhex(str(vector["reply"]))
+    chunks = [request] if cutting == "whole" else [request[i : i + 1] for i in range(len(request))]
+    replies, connection = _run(chunks)
+    if vector.get("reply_is_prefix"):
+        assert replies.startswith(expected)
+        assert len(replies) > len(expected)  # the error text follows
+    else:
+        assert replies == expected
+    assert (connection.state is ConnectionState.CLOSED) is vector["closes"]
+    if vector["closes"]:
+        assert connection.close_reason is CloseReason.PROTOCOL_ERROR
+
+
+def test_corpus_streams_parse_without_closing() -> None:
+    corpus = sorted(SPEC.joinpath("corpus").glob("*.bin"))
+    assert corpus
+    for path in corpus:
+        replies, connection = _run([path.read_bytes()])
+        assert connection.state is ConnectionState.ACTIVE, path.name
+        assert replies.startswith(MAGIC), path.name
+
+
+_keys = st.binary(min_size=0, max_size=8)
+_requests = st.lists(
+    st.one_of(
+        st.tuples(st.just(Opcode.SET), _keys, st.binary(max_size=40)),
+        st.tuples(st.sampled_from([Opcode.GET, Opcode.DELETE]), _keys, st.just(b"")),
+        st.tuples(st.just(Opcode.ECHO), st.just(b""), st.binary(max_size=40)),
+        st.tuples(st.just(Opcode.NOOP), st.just(b""), st.just(b"")),
+    ),
+    min_size=1,
+    max_size=20,
+)
+
+
+def _model_replies(requests: list[tuple[Opcode, bytes, bytes]]) -> bytes:
+    store: dict[bytes, bytes] = {}
+    out = bytearray()
+    for request_id, (opcode, key, value) in enumerate(requests):
+        if opcode is Opcode.SET:
+            store[key] = value
+            out += build_reply(Status.OK, request_id)
+        elif opcode is Opcode.GET:
+            found = store.get(key)
+            status = Status.NOT_FOUND if found is None else Status.OK
+            out += build_reply(status, request_id, found or b"")
+        elif opcode is Opcode.DELETE:
+            status = Status.OK if store.pop(key, None) is not None else Status.NOT_FOUND
+            out += build_reply(status, request_id)
+        elif opcode is Opcode.ECHO:
+            out += build_reply(Status.OK, request_id, value)
+        else:
+            out += build_reply(Status.OK, request_id)
+    return bytes(out)
+
+
+@settings(max_examples=150)
+@given(requests=_requests, cuts=st.lists(st.integers(min_value=0), max_size=30))
+def test_replies_match_a_model_however_the_stream_is_cut(
+    requests: list[tuple[Opcode, bytes, bytes]], cuts: list[int]
+) -> None:
+    stream = b"".join(
+        build_request(opcode, key, value, request_id)
+        for request_id, (opcode, key, value) in enumerate(requests)
+    )
+    expected = _model_replies(requests)
+    whole, _ = _run([stream])
+    bytewise, _ = _run(stream[i : i + 1] for i in range(len(stream)))
+    cut, connection = _run(_cut(stream, cuts))
+    assert whole == bytewise == cut == expected
+    assert connection.state is ConnectionState.ACTIVE
+
+
+def _set_with_body_size(body_size: int) -> bytes:
+    key = b"k"
+    value = b"v" * (body_size - 2 - len(key))
+    return build_request(Opcode.SET, key, value, request_id=1)
+
+
+def test_frame_of_exactly_the_limit_is_served() -> None:
+    limit = 4096
+    provider = KvbinProvider(Limits(max_message_size=limit))
+    request = _set_with_body_size(limit - HEADER_SIZE)
+    assert len(request) == limit
+    replies, connection = _run([request], provider)
+    assert replies == build_reply(Status.OK, 1)
+    assert provider.store[b"k"] == request[HEADER_SIZE + 3 :]
+    assert connection.state is ConnectionState.ACTIVE
+
+
+def test_frame_one_over_the_limit_is_refused_at_the_header() -> None:
+    limit = 4096
+    provider = KvbinProvider(Limits(max_message_size=limit))
+    request = _set_with_body_size(limit - HEADER_SIZE + 1)
+    replies, connection = _run([request[:HEADER_SIZE]], provider)
+    assert replies.startswith(MAGIC + bytes([Status.PROTOCOL_ERROR]) + bytes(4))
+    assert connection.state is ConnectionState.CLOSED
+    assert provider.store == {}
+
+
+def test_huge_declared_length_allocates_nothing() -> None:
+    header = MAGIC + struct.pack(">BII", Opcode.SET, 1, 0xFFFFFFFF)
+    replies, connection = _run([header])
+    assert connection.close_reason is CloseReason.PROTOCOL_ERROR
+    assert connection.buffer.capacity <= connection.settings.initial_buffer_size
+    assert replies.startswith(MAGIC + bytes([Status.PROTOCOL_ERROR]))
+
+
+def test_key_at_and_over_250_bytes() -> None:
+    ok = build_request(Opcode.SET, b"k" * 250, b"v", request_id=1)
+    too_long = build_request(Opcode.SET, b"k" * 251, b"v", request_id=2)
+    replies, connection = _run([ok + too_long])
+    assert replies == build_reply(Status.OK, 1) + build_reply(
+        Status.BAD_REQUEST, 2, b"key too long"
+    )
+    assert connection.state is ConnectionState.ACTIVE
+
+
+def test_store_is_shared_between_connections() -> None:
+    provider = KvbinProvider()
+    registry = _registry(provider)
+    first, second = Connection(registry), Connection(registry)
+    first.receive_data(build_request(Opcode.SET, b"shared", b"yes", 1))
+    assert first.data_to_send() == build_reply(Status.OK, 1)
+    second.receive_data(build_request(Opcode.GET, b"shared", request_id=2))
+    assert second.data_to_send() == build_reply(Status.OK, 2, b"yes")
