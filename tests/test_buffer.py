@@ -57,9 +57,9 @@ class BufferMachine(RuleBasedStateMachine):
         region = self.buffer.writable()
         assert len(region) >= 1
         if self.buffer.capacity != capacity:
-            # Growth only when the unread bytes fill more than half the buffer.
-            assert self.buffer.capacity > capacity
-            assert 2 * len(self.model) > capacity
+            # Growth only when, leftovers moved to the head, under a quarter is free.
+            assert self.buffer.capacity == min(2 * capacity, self.max_size)
+            assert capacity - len(self.model) < max(1, capacity // 4)
         count = data.draw(st.integers(1, len(region)), label="count")
         payload = data.draw(st.binary(min_size=count, max_size=count), label="payload")
         region[:count] = payload
@@ -69,10 +69,20 @@ class BufferMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def consume(self, data: st.DataObject) -> None:
         count = data.draw(st.integers(0, len(self.model)), label="consume")
+        capacity = self.buffer.capacity
         self.buffer.consume(count)
         self.model = self.model[count:]
-        if not self.model:
+        assert self.buffer.capacity == capacity  # consuming never reallocates
+
+    @rule()
+    def compact(self) -> None:
+        capacity = self.buffer.capacity
+        self.buffer.compact()
+        small = len(self.model) <= self.initial // 2
+        if not self.model or (capacity > 2 * self.initial and small):
             assert self.buffer.capacity == self.initial
+        else:
+            assert self.buffer.capacity == capacity
 
     @precondition(lambda self: len(self.kept) < 4)
     @rule(data=st.data())
@@ -195,10 +205,13 @@ def test_grows_by_doubling_then_shrinks_after_a_large_message() -> None:
     assert buffer.capacity == 1024
     assert bytes(buffer.unread()) == message
     buffer.consume(500)
+    buffer.compact()
     # 12 unread bytes are more than half the initial size: kept in the large buffer.
     assert buffer.capacity == 1024
     buffer.consume(8)
-    assert buffer.capacity == 8  # 4 left: back to the initial size
+    assert buffer.capacity == 1024  # consuming alone never reallocates
+    buffer.compact()
+    assert buffer.capacity == 8  # 4 left at the end of the batch: back to the initial size
     assert bytes(buffer.unread()) == message[508:]
     buffer.consume(4)
     assert buffer.capacity == 8
@@ -210,8 +223,23 @@ def test_consuming_everything_returns_to_initial_size() -> None:
     fill(buffer, bytes(200))
     assert buffer.capacity > 4
     buffer.consume(200)
+    buffer.compact()
     assert buffer.capacity == 4
     assert len(buffer.writable()) == 4
+
+
+def test_twice_the_initial_size_shrinks_only_when_empty() -> None:
+    # Hysteresis: messages just over the initial size must not reallocate every batch.
+    buffer = ReceiveBuffer(8, 64)
+    fill(buffer, bytes(12))
+    assert buffer.capacity == 16
+    buffer.consume(10)
+    buffer.compact()
+    assert buffer.capacity == 16
+    assert bytes(buffer.unread()) == bytes(2)
+    buffer.consume(2)
+    buffer.compact()
+    assert buffer.capacity == 8
 
 
 def test_lowered_max_size_keeps_bytes_and_stops_growth() -> None:
@@ -247,7 +275,8 @@ def test_a_kept_view_survives_grow_move_and_shrink() -> None:
     fill(buffer, b"abcdefgh" * 8)  # moves to head, then grows past the kept export
     assert buffer.capacity > 8
     assert bytes(buffer.unread()) == b"3456" + b"abcdefgh" * 8
-    buffer.consume(len(buffer))  # shrinks to a new allocation while views are alive
+    buffer.consume(len(buffer))
+    buffer.compact()  # shrinks to a new allocation while views are alive
     assert buffer.capacity == 8
     fill(buffer, b"next")
     assert bytes(buffer.unread()) == b"next"
@@ -275,5 +304,6 @@ def test_no_del_bytearray_hazard_with_a_live_export() -> None:
     assert buffer.capacity > 4
     assert bytes(buffer.unread()) == model
     buffer.consume(len(buffer))
+    buffer.compact()
     assert buffer.capacity == 4
     assert len(export) == 4

@@ -1,15 +1,18 @@
 """The per-connection receive buffer.
 
-One ``bytearray`` with a read index and a write index. Consuming only moves
-the read index; the unread bytes are moved to the head lazily, when the tail
-is too small for a useful read and moving costs at most half the buffer.
-When the unread bytes fill more than half the buffer the buffer doubles, up
-to ``max_size``; once a large message is consumed it shrinks back to its
-initial size. Growing and shrinking allocate a new ``bytearray`` rather than
-resizing in place, so a view a buggy session kept can never make a resize
-fail (``BufferError``) or point at freed memory. ``benchmarks/buffer.py``
-compares this with copying to the head on every consume and with
-``del bytearray[:n]``.
+One ``bytearray`` with a read index and a write index, FASTER's way: a session
+consumes from the head by moving the read index, and at the end of each read
+batch :meth:`ReceiveBuffer.compact` moves the leftover bytes (at most one
+partial message) to the head. When less than a quarter of the buffer is free
+for the next receive it doubles, up to ``max_size``; once a large message is
+gone it shrinks back to its initial size.
+
+Growing and shrinking allocate a new ``bytearray`` rather than resizing in
+place, so a view a buggy session kept can never make a resize fail
+(``BufferError``) or point at freed memory, and the buffer can keep one
+``memoryview`` of its bytearray and slice it instead of creating views per
+call. ``benchmarks/buffer.py`` compares this with a lazy move to the head,
+a move on every consume, and ``del bytearray[:n]``.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ class ReceiveBuffer:
 
     The shell asks :meth:`writable` for a region, the transport fills part of
     it, and :meth:`commit` records how much. :meth:`unread` views the bytes not
-    yet consumed and :meth:`consume` drops bytes from the head.
+    yet consumed, :meth:`consume` drops bytes from the head, and
+    :meth:`compact` ends a batch.
     """
 
-    __slots__ = ("_buf", "_end", "_initial_size", "_max_size", "_start")
+    __slots__ = ("_buf", "_end", "_initial_size", "_max_size", "_start", "_view")
 
     def __init__(self, initial_size: int = DEFAULT_INITIAL_SIZE, max_size: int = 1 << 20) -> None:
         if initial_size < 1:
@@ -41,6 +45,7 @@ class ReceiveBuffer:
         self._max_size = max_size
         self._initial_size = min(initial_size, max_size)
         self._buf = bytearray(self._initial_size)
+        self._view = memoryview(self._buf)
         self._start = 0
         self._end = 0
 
@@ -84,22 +89,21 @@ class ReceiveBuffer:
     def writable(self) -> memoryview:
         """The region the next receive writes into (never empty).
 
-        Moves the unread bytes to the head or doubles the buffer when the tail
-        is too small; raises :class:`BufferFull` when the unread bytes already
-        fill ``max_size``.
+        Moves leftovers to the head if :meth:`compact` was not called, and
+        doubles the buffer when less than a quarter of it is free; raises
+        :class:`BufferFull` when the unread bytes already fill ``max_size``.
         """
+        if self._start:
+            self._move_to_head()
         capacity = len(self._buf)
-        if capacity - self._end < (capacity >> 2 or 1):
-            unread = self._end - self._start
-            if unread <= capacity >> 1:
-                self._move_to_head()
-            elif capacity < self._max_size:
-                self._reallocate(min(capacity * 2, self._max_size))
-            elif unread < capacity:
-                self._move_to_head()
-            else:
-                raise BufferFull(f"{unread} unread bytes fill the {self._max_size}-byte limit")
-        return memoryview(self._buf)[self._end :]
+        if capacity - self._end < (capacity >> 2 or 1) and capacity < self._max_size:
+            self._reallocate(min(capacity * 2, self._max_size))
+        # The region never lets the unread bytes pass max_size, even when the
+        # cap was lowered below the capacity already allocated.
+        limit = min(len(self._buf), self._max_size)
+        if self._end >= limit:
+            raise BufferFull(f"{self._end} unread bytes fill the {self._max_size}-byte limit")
+        return self._view[self._end : limit]
 
     def commit(self, nbytes: int) -> None:
         """Record that ``nbytes`` were written at the start of the last :meth:`writable`."""
@@ -107,36 +111,46 @@ class ReceiveBuffer:
             raise ValueError(f"commit of {nbytes} bytes exceeds the writable region")
         self._end += nbytes
 
-    def unread(self) -> memoryview:
-        """A view of the unread bytes; valid until the next call that changes the buffer."""
-        return memoryview(self._buf)[self._start : self._end]
+    def unread(self, limit: int | None = None) -> memoryview:
+        """A view of the unread bytes (at most ``limit``), valid until the buffer changes."""
+        if limit is None or self._end - self._start <= limit:
+            return self._view[self._start : self._end]
+        return self._view[self._start : self._start + limit]
 
     def consume(self, nbytes: int) -> None:
-        """Drop ``nbytes`` from the head; shrink once a large message is gone."""
+        """Drop ``nbytes`` from the head."""
         if not 0 <= nbytes <= self._end - self._start:
             raise ValueError(f"cannot consume {nbytes} of {self._end - self._start} unread bytes")
         self._start += nbytes
         if self._start == self._end:
             self._start = self._end = 0
-            if len(self._buf) > self._initial_size:
-                self._buf = bytearray(self._initial_size)
-        elif len(self._buf) > self._initial_size and self._end - self._start <= (
-            self._initial_size >> 1
+
+    def compact(self) -> None:
+        """End a batch: move the leftovers to the head; shrink once a large message is gone.
+
+        A buffer twice its initial size shrinks only when empty, so a stream
+        of messages just over the initial size does not reallocate on every
+        batch.
+        """
+        unread = self._end - self._start
+        capacity = len(self._buf)
+        if capacity > self._initial_size and (
+            unread == 0 or (capacity > 2 * self._initial_size and unread <= self._initial_size >> 1)
         ):
             self._reallocate(self._initial_size)
+        elif self._start:
+            self._move_to_head()
 
     def _move_to_head(self) -> None:
         unread = self._end - self._start
-        if self._start:
-            # memoryview slice assignment is a memmove: no temporary copy.
-            view = memoryview(self._buf)
-            view[:unread] = view[self._start : self._end]
-            view.release()
+        # memoryview slice assignment is a memmove: no temporary copy.
+        self._view[:unread] = self._view[self._start : self._end]
         self._start, self._end = 0, unread
 
     def _reallocate(self, capacity: int) -> None:
         unread = self._end - self._start
         new = bytearray(capacity)
-        new[:unread] = memoryview(self._buf)[self._start : self._end]
+        new[:unread] = self._view[self._start : self._end]
         self._buf = new
+        self._view = memoryview(new)
         self._start, self._end = 0, unread

@@ -111,6 +111,15 @@ class _Outbox:
 _DISCARD_SIZE = 64 * 1024
 
 
+def _release(view: memoryview) -> bool:
+    """Release ``view``; False when something still holds an export of it."""
+    try:
+        view.release()
+    except BufferError:
+        return False
+    return True
+
+
 class Connection:
     """One client connection, driven with plain bytes.
 
@@ -152,8 +161,8 @@ class Connection:
 
     def get_buffer(self, sizehint: int = -1) -> memoryview:
         """The region the next receive writes into."""
-        if self.state is ConnectionState.CLOSED:
-            # Bytes that arrive after the close are dropped, never parsed.
+        if self.state is ConnectionState.CLOSED or self._outbox.close_requested:
+            # Bytes that arrive after the close (or a close request) are dropped.
             if self._discard is None:
                 self._discard = memoryview(bytearray(_DISCARD_SIZE))
             return self._discard
@@ -161,7 +170,7 @@ class Connection:
 
     def buffer_updated(self, nbytes: int) -> None:
         """``nbytes`` were written into the last :meth:`get_buffer` region."""
-        if self.state is ConnectionState.CLOSED:
+        if self.state is ConnectionState.CLOSED or self._outbox.close_requested:
             return
         self._buffer.commit(nbytes)
         self._in_batch = True
@@ -275,10 +284,13 @@ class Connection:
     def _consume(self) -> None:
         buffer = self._buffer
         session = self._session
-        assert session is not None
+        assert session is not None and self.limits is not None
+        # The session never sees more than one maximal message, so a message
+        # over the cap fails the same way whether it came in one read or many.
+        max_message = self.limits.max_message_size
         outbox = self._outbox
         while buffer and not outbox.close_requested:
-            view = buffer.unread()
+            view = buffer.unread(max_message)
             given = len(view)
             try:
                 used = session.try_consume(view)
@@ -288,9 +300,11 @@ class Connection:
             except Exception as exc:
                 self._fail(exc)
                 return
-            try:
-                view.release()
-            except BufferError:
+            finally:
+                # Released on every path: a traceback kept in self.error must
+                # not pin the buffer. BufferError: the session kept an export.
+                kept_export = not _release(view)
+            if kept_export:
                 self._fail(ContractError("the session kept an export of the buffer view"))
                 return
             if type(used) is not int or not 0 <= used <= given:
@@ -301,6 +315,7 @@ class Connection:
             if used == 0:
                 break
             buffer.consume(used)
+        buffer.compact()
         if outbox.close_requested:
             return  # closed by data_to_send(), after the replies before it
         if buffer.is_full:
