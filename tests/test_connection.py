@@ -495,7 +495,7 @@ class Three(int):
     ids=["negative", "len+1", "bool", "float", "str", "none", "int-subclass"],
 )
 def test_a_bad_try_consume_result_is_a_contract_error(
-    result: Callable[[memoryview], object], caplog: pytest.LogCaptureFixture
+    result: Callable[[memoryview], object],
 ) -> None:
     provider = Provider(lambda session, data: result(data))
     conn = connect(provider)
@@ -505,7 +505,6 @@ def test_a_bad_try_consume_result_is_a_contract_error(
     assert isinstance(conn.error, ContractError)
     assert provider.session.close_calls == 1
     assert len(provider.session.seen) == 1
-    assert any(r.levelno == logging.ERROR for r in caplog.records)
 
 
 def keep_memoryview(session: Session, data: memoryview) -> int:
@@ -607,7 +606,7 @@ def test_a_protocol_error_without_a_reply_sends_nothing_more() -> None:
     assert conn.close_reason is CloseReason.PROTOCOL_ERROR
 
 
-def test_any_other_exception_fails_the_session(caplog: pytest.LogCaptureFixture) -> None:
+def test_any_other_exception_fails_the_session() -> None:
     provider = Provider(respond=respond_or_fail)
     conn = connect(provider)
     conn.receive_data(MAGIC + frame(b"ok") + frame(b"bug") + frame(b"ok"))
@@ -616,7 +615,7 @@ def test_any_other_exception_fails_the_session(caplog: pytest.LogCaptureFixture)
     assert provider.session.messages == [b"ok", b"bug"]
     assert provider.session.close_calls == 1
     assert conn.data_to_send() == b"+OK\r\n"  # replies before the bug still go out
-    assert any("session bug" in r.getMessage() for r in caplog.records)
+    assert "session bug" in str(conn.error)
 
 
 def test_create_session_raising_closes_without_a_session() -> None:

@@ -138,7 +138,7 @@ def test_third_party_plugin_detected_on_the_same_port(
             kv[1].write(build_request(Opcode.ECHO, b"", b"binary", 5))
             assert await greet[0].readline() == b"WELCOME world\n"
             assert await greet[0].readline() == b"WELCOME again\n"
-            assert await kv[0].readexactly(17) == build_reply(Status.OK, 5, b"binary")
+            assert await kv[0].readexactly(18) == build_reply(Status.OK, 5, b"binary")
             for _, writer in (greet, kv):
                 writer.close()
                 await writer.wait_closed()

@@ -17,7 +17,19 @@ from wireproto.detect import (
     match_prefix,
 )
 from wireproto.errors import ContractError, ProtocolError
+from wireproto.framing import (
+    DelimiterFramer,
+    FixedSizeFramer,
+    FramedConsumer,
+    FramedProvider,
+    Framer,
+    FrameSpan,
+    Handler,
+    LengthFieldFramer,
+    VarintFramer,
+)
 from wireproto.registry import ENTRY_POINT_GROUP, PluginFailure, Registry
+from wireproto.server import Server
 from wireproto.session import BytesLike, Limits, MessageConsumer, NetworkSender, SessionProvider
 
 __all__ = [
@@ -29,8 +41,16 @@ __all__ = [
     "ConnectionSettings",
     "ConnectionState",
     "ContractError",
+    "DelimiterFramer",
     "Detection",
     "Detector",
+    "FixedSizeFramer",
+    "FrameSpan",
+    "FramedConsumer",
+    "FramedProvider",
+    "Framer",
+    "Handler",
+    "LengthFieldFramer",
     "Limits",
     "MessageConsumer",
     "NetworkSender",
@@ -38,7 +58,9 @@ __all__ = [
     "ProtocolError",
     "ReceiveBuffer",
     "Registry",
+    "Server",
     "SessionProvider",
+    "VarintFramer",
     "Verdict",
     "WireFormat",
     "detect",

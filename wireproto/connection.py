@@ -329,6 +329,7 @@ class Connection:
         self.close(CloseReason.PROTOCOL_ERROR)
 
     def _fail(self, exc: Exception) -> None:
-        _log.error("closing a %s connection after a server-side bug: %r", self.wire_format, exc)
+        # The shell logs it with its traceback; a debug line here is enough.
+        _log.debug("closing a %s connection after a server-side bug: %r", self.wire_format, exc)
         self.error = exc
         self.close(CloseReason.SESSION_FAILED)
