@@ -1,0 +1,550 @@
+"""A small in-memory key-value store shared by the RESP (and later memcached) providers.
+
+Keys and values are ``bytes``. Expiry times are **wall-clock unix
+milliseconds**, as in Redis: ``EXPIREAT`` and memcached's absolute expiry
+times need unix time, and a TTL is stored as the instant it ends. A jump of
+the system clock therefore shortens or lengthens TTLs, exactly as it does in
+Redis. Tests inject ``clock``.
+
+Expiry is lazy (a key found expired on access is removed) plus a bounded
+active sweep (:meth:`Store.sweep`) that a server calls periodically.
+
+Each item also carries memcached metadata: ``flags`` (an int the client
+chooses) and a ``cas`` version. A write through the typed API that does not
+pass ``flags`` resets them to 0, and every write changes the item's cas
+(versions are handed out lazily, when :meth:`Store.get_item` reads them).
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import random
+import re
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = [
+    "NO_EXPIRY",
+    "NO_KEY",
+    "CasOutcome",
+    "IntegerOverflow",
+    "Item",
+    "NotAnInteger",
+    "Store",
+    "StoreError",
+    "compile_glob",
+    "glob_match",
+    "parse_int64",
+    "wall_clock_ms",
+]
+
+NO_KEY = -2
+"""What :meth:`Store.expire_time` returns for a missing key (Redis's TTL -2)."""
+NO_EXPIRY = -1
+"""What :meth:`Store.expire_time` returns for a key without expiry (Redis's TTL -1)."""
+
+_LLONG_MIN = -(1 << 63)
+_LLONG_MAX = (1 << 63) - 1
+
+
+def wall_clock_ms() -> int:
+    """The default clock: unix time in milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+class StoreError(Exception):
+    """A store operation refused its input; the store is unchanged."""
+
+
+class NotAnInteger(StoreError):
+    """The stored value is not a 64-bit signed decimal integer."""
+
+
+class IntegerOverflow(StoreError):
+    """The result would leave the 64-bit signed range."""
+
+
+class CasOutcome(enum.Enum):
+    """The result of :meth:`Store.check_and_set`."""
+
+    STORED = "stored"
+    EXISTS = "exists"
+    NOT_FOUND = "not-found"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A snapshot of one item with its memcached metadata."""
+
+    value: bytes
+    flags: int
+    cas: int
+    expire_at: int | None
+    """Unix milliseconds, or ``None`` for no expiry."""
+
+
+def parse_int64(data: bytes) -> int | None:
+    """Redis's ``string2ll``: a strict decimal int64 (no sign '+', no leading zeros, no spaces)."""
+    size = len(data)
+    if data.isdigit():
+        if data[0] == 48:
+            return 0 if size == 1 else None
+        if size > 19:
+            return None
+        value = int(data)
+        return value if value <= _LLONG_MAX else None
+    if 1 < size <= 20 and data[0] == 45 and data[1] != 48 and data[1:].isdigit():
+        value = -int(data[1:])
+        return value if value >= _LLONG_MIN else None
+    return None
+
+
+class _ScanIndex:
+    """Keys in insertion order with stable serial numbers: SCAN's cursor.
+
+    A cursor is the serial of the next key to visit, so a key present for a
+    whole iteration is returned however many keys are added or removed
+    meanwhile. Removed keys leave holes that compaction drops (keeping the
+    serials of the others).
+    """
+
+    __slots__ = ("dead", "keys", "next_serial", "serial_of", "serials")
+
+    def __init__(self, keys: Iterable[bytes]) -> None:
+        self.keys: list[bytes | None] = list(keys)
+        self.serials = list(range(1, len(self.keys) + 1))
+        self.serial_of: dict[bytes, int] = {
+            key: serial
+            for key, serial in zip(self.keys, self.serials, strict=True)
+            if key is not None
+        }
+        self.next_serial = len(self.keys) + 1
+        self.dead = 0
+
+    def add(self, key: bytes) -> None:
+        serial = self.next_serial
+        self.next_serial = serial + 1
+        self.serial_of[key] = serial
+        self.serials.append(serial)
+        self.keys.append(key)
+
+    def remove(self, key: bytes) -> None:
+        serial = self.serial_of.pop(key)
+        self.keys[bisect_left(self.serials, serial)] = None
+        self.dead += 1
+        if self.dead > 64 and self.dead * 2 > len(self.keys):
+            live = [(s, k) for s, k in zip(self.serials, self.keys, strict=True) if k is not None]
+            self.serials = [s for s, _ in live]
+            self.keys = [k for _, k in live]
+            self.dead = 0
+
+    def start(self, cursor: int) -> int:
+        return bisect_left(self.serials, cursor)
+
+
+class Store:
+    """An in-memory ``bytes -> bytes`` store with per-key expiry.
+
+    ``clock`` returns unix time in milliseconds (default :func:`wall_clock_ms`);
+    ``rng`` picks random keys and sweep samples.
+    """
+
+    def __init__(
+        self, clock: Callable[[], int] | None = None, *, rng: random.Random | None = None
+    ) -> None:
+        self.clock: Callable[[], int] = clock if clock is not None else wall_clock_ms
+        self._rng = rng if rng is not None else random.Random()
+        self._data: dict[bytes, bytes] = {}
+        self._expires: dict[bytes, int] = {}
+        self._heap: list[tuple[int, bytes]] = []
+        self._meta: dict[bytes, tuple[int, int]] = {}
+        self._next_cas = 1
+        self._index: _ScanIndex | None = None
+        self.expired_keys = 0
+        """How many keys expired so far (lazily or by :meth:`sweep`)."""
+
+    # -- size -----------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Keys held, counting expired keys not removed yet (as Redis's DBSIZE does)."""
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, bytes) and self.exists(key)
+
+    @property
+    def expires_count(self) -> int:
+        """Keys that have an expiry time."""
+        return len(self._expires)
+
+    # -- reads ----------------------------------------------------------------
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value of ``key``, or ``None`` if it is missing or expired."""
+        value = self._data.get(key)
+        if value is not None and self._expires:
+            when = self._expires.get(key)
+            if when is not None and when <= self.clock():
+                self._expire(key)
+                return None
+        return value
+
+    def exists(self, key: bytes) -> bool:
+        """Whether ``key`` holds a live value."""
+        return self.get(key) is not None
+
+    def get_item(self, key: bytes) -> Item | None:
+        """The value with its flags, cas version and expiry (memcached's view)."""
+        value = self.get(key)
+        if value is None:
+            return None
+        flags, cas = self._meta.get(key, (0, 0))
+        if not cas:
+            cas = self._next_cas
+            self._next_cas = cas + 1
+            self._meta[key] = (flags, cas)
+        return Item(value, flags, cas, self._expires.get(key))
+
+    def expire_time(self, key: bytes) -> int:
+        """The unix ms at which ``key`` expires, :data:`NO_EXPIRY` or :data:`NO_KEY`."""
+        if self.get(key) is None:
+            return NO_KEY
+        return self._expires.get(key, NO_EXPIRY)
+
+    # -- writes ---------------------------------------------------------------
+
+    def set(
+        self,
+        key: bytes,
+        value: bytes,
+        *,
+        expire_at: int | None = None,
+        keep_ttl: bool = False,
+        flags: int = 0,
+    ) -> None:
+        """Store ``value``; drop the old expiry unless ``keep_ttl``, or set ``expire_at``.
+
+        An ``expire_at`` already in the past leaves the key absent.
+        """
+        data = self._data
+        if keep_ttl and self._expires:
+            self.get(key)  # an expired key must not pass its expiry on
+        if self._index is not None and key not in data:
+            self._index.add(key)
+        data[key] = value
+        if expire_at is not None:
+            self._set_expiry(key, expire_at)
+        elif not keep_ttl and self._expires:
+            self._expires.pop(key, None)
+        if flags:
+            self._meta[key] = (flags, 0)
+        elif self._meta:
+            self._meta.pop(key, None)
+
+    def check_and_set(
+        self, key: bytes, value: bytes, cas: int, *, flags: int = 0, expire_at: int | None = None
+    ) -> CasOutcome:
+        """memcached's ``cas``: store only if the item's cas version is still ``cas``."""
+        item = self.get_item(key)
+        if item is None:
+            return CasOutcome.NOT_FOUND
+        if item.cas != cas:
+            return CasOutcome.EXISTS
+        self.set(key, value, expire_at=expire_at, flags=flags)
+        return CasOutcome.STORED
+
+    def delete(self, key: bytes) -> bool:
+        """Remove ``key``; whether a live value was removed."""
+        if self.get(key) is None:
+            return False
+        self._remove(key)
+        return True
+
+    def pop(self, key: bytes) -> bytes | None:
+        """Remove ``key`` and return its value (``GETDEL``)."""
+        value = self.get(key)
+        if value is not None:
+            self._remove(key)
+        return value
+
+    def expire_at(self, key: bytes, when: int) -> bool:
+        """Make ``key`` expire at unix ms ``when`` (a past time deletes it); whether it exists."""
+        if self.get(key) is None:
+            return False
+        self._set_expiry(key, when)
+        self._modified(key)
+        return True
+
+    def persist(self, key: bytes) -> bool:
+        """Remove the expiry of ``key``; whether it had one."""
+        if self.get(key) is None or self._expires.pop(key, None) is None:
+            return False
+        self._modified(key)
+        return True
+
+    def incr_by(self, key: bytes, delta: int) -> int:
+        """Add ``delta`` to the decimal integer at ``key`` (missing: 0); keeps the expiry.
+
+        Raises :class:`NotAnInteger` or :class:`IntegerOverflow` (Redis's rules).
+        """
+        old = self.get(key)
+        current = 0
+        if old is not None:
+            parsed = parse_int64(old)
+            if parsed is None:
+                raise NotAnInteger(key)
+            current = parsed
+        result = current + delta
+        if not _LLONG_MIN <= result <= _LLONG_MAX:
+            raise IntegerOverflow(key)
+        self._replace(key, b"%d" % result, old is None)
+        return result
+
+    def append(self, key: bytes, suffix: bytes) -> int:
+        """Append ``suffix`` (missing key: create it); the new length. Keeps the expiry."""
+        old = self.get(key)
+        value = suffix if old is None else old + suffix
+        self._replace(key, value, old is None)
+        return len(value)
+
+    def set_range(self, key: bytes, offset: int, chunk: bytes) -> int:
+        """Overwrite from ``offset`` (zero-padding as needed); the new length. Keeps the expiry."""
+        old = self.get(key)
+        current = b"" if old is None else old
+        if len(current) < offset:
+            current += bytes(offset - len(current))
+        value = current[:offset] + chunk + current[offset + len(chunk) :]
+        self._replace(key, value, old is None)
+        return len(value)
+
+    def rename(self, source: bytes, target: bytes) -> bool:
+        """Move ``source`` (with its expiry and flags) to ``target``; False if it is missing."""
+        value = self.get(source)
+        if value is None:
+            return False
+        if source == target:
+            return True
+        when = self._expires.get(source)
+        flags = self._meta.get(source, (0, 0))[0]
+        self._remove(source)
+        self.set(target, value, flags=flags)
+        if when is not None:
+            self._set_expiry(target, when)
+        return True
+
+    def flush(self) -> None:
+        """Remove every key."""
+        self._data.clear()
+        self._expires.clear()
+        self._heap.clear()
+        self._meta.clear()
+        if self._index is not None:
+            self._index = _ScanIndex(())
+
+    # -- iteration ------------------------------------------------------------
+
+    def keys(self, pattern: bytes = b"*") -> list[bytes]:
+        """Live keys matching the Redis glob ``pattern`` (see :func:`glob_match`)."""
+        now = self.clock()
+        expires = self._expires
+        if pattern == b"*":
+            found = list(self._data)
+        else:
+            match = compile_glob(pattern)
+            found = [key for key in self._data if match(key)]
+        if expires:
+            found = [key for key in found if expires.get(key, now + 1) > now]
+        return found
+
+    def scan(
+        self, cursor: int, count: int = 10, pattern: bytes | None = None
+    ) -> tuple[int, list[bytes]]:
+        """Visit up to ``count`` keys from ``cursor``; the next cursor (0: done) and matches.
+
+        Every key present during a whole iteration (cursor 0 to 0) is returned
+        once, whatever is added or removed meanwhile.
+        """
+        index = self._enable_index()
+        keys = index.keys
+        position = index.start(cursor)
+        stop = min(len(keys), position + max(count, 1))
+        match = None if pattern is None or pattern == b"*" else compile_glob(pattern)
+        visited = [key for key in keys[position:stop] if key is not None]
+        # Serials survive compaction, which expiring keys below may trigger.
+        next_cursor = index.serials[stop] if stop < len(keys) else 0
+        found = [key for key in visited if (match is None or match(key)) and self.exists(key)]
+        return next_cursor, found
+
+    def random_key(self) -> bytes | None:
+        """A random live key, or ``None`` when the store is empty."""
+        while self._data:
+            index = self._enable_index()
+            key = index.keys[self._rng.randrange(len(index.keys))]
+            if key is not None and self.exists(key):
+                return key
+        return None
+
+    # -- expiry ---------------------------------------------------------------
+
+    def sweep(self, max_keys: int = 20) -> int:
+        """Remove up to ``max_keys`` expired keys, soonest first; how many were removed.
+
+        The work is bounded: at most ``4 * max_keys`` heap entries are looked at.
+        """
+        heap = self._heap
+        expires = self._expires
+        now = self.clock()
+        removed = 0
+        budget = 4 * max_keys
+        while heap and removed < max_keys and budget > 0:
+            budget -= 1
+            when, key = heap[0]
+            if when > now:
+                break
+            heapq.heappop(heap)
+            if expires.get(key) == when and key in self._data:
+                self._expire(key)
+                removed += 1
+        return removed
+
+    # -- internals ------------------------------------------------------------
+
+    def _set_expiry(self, key: bytes, when: int) -> None:
+        if when <= self.clock():
+            self._expire(key)
+            return
+        self._expires[key] = when
+        heap = self._heap
+        heapq.heappush(heap, (when, key))
+        if len(heap) > 2 * len(self._expires) + 64:
+            self._heap = [(w, k) for k, w in self._expires.items()]
+            heapq.heapify(self._heap)
+
+    def _replace(self, key: bytes, value: bytes, new: bool) -> None:
+        if new and self._index is not None:
+            self._index.add(key)
+        self._data[key] = value
+        if self._meta:
+            self._modified(key)
+
+    def _modified(self, key: bytes) -> None:
+        meta = self._meta.get(key)
+        if meta is not None and meta[1]:
+            self._meta[key] = (meta[0], 0)
+
+    def _expire(self, key: bytes) -> None:
+        self.expired_keys += 1
+        self._remove(key)
+
+    def _remove(self, key: bytes) -> None:
+        del self._data[key]
+        if self._expires:
+            self._expires.pop(key, None)
+        if self._meta:
+            self._meta.pop(key, None)
+        if self._index is not None:
+            self._index.remove(key)
+
+    def _enable_index(self) -> _ScanIndex:
+        if self._index is None:
+            self._index = _ScanIndex(self._data)
+        return self._index
+
+
+# -- Redis glob patterns -------------------------------------------------------
+
+_ANY = b"."
+
+
+def _class_regex(members: set[int], negate: bool) -> bytes:
+    if not members:
+        return b"[\\x00-\\xff]" if negate else b"[^\\x00-\\xff]"
+    body = b"".join(b"\\x%02x" % member for member in sorted(members))
+    return (b"[^" if negate else b"[") + body + b"]"
+
+
+def _glob_tokens(pattern: bytes) -> list[bytes | None]:
+    """One regex per pattern position matching exactly one byte; ``None`` for a star.
+
+    Follows Redis's ``stringmatchlen``: ``\\`` escapes, ``[...]`` with ``^``,
+    ranges (ends in either order) and escapes, an unterminated ``[`` running
+    to the end of the pattern. Bytes compare unsigned.
+    """
+    tokens: list[bytes | None] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == 42:  # '*'
+            while i + 1 < n and pattern[i + 1] == 42:
+                i += 1
+            tokens.append(None)
+        elif c == 63:  # '?'
+            tokens.append(_ANY)
+        elif c == 91:  # '['
+            i += 1
+            negate = i < n and pattern[i] == 94
+            if negate:
+                i += 1
+            members: set[int] = set()
+            while True:
+                if i >= n:
+                    i = n - 1
+                    break
+                if pattern[i] == 92 and n - i >= 2:
+                    i += 1
+                    members.add(pattern[i])
+                elif pattern[i] == 93:
+                    break
+                elif n - i >= 3 and pattern[i + 1] == 45:
+                    low, high = sorted((pattern[i], pattern[i + 2]))
+                    members.update(range(low, high + 1))
+                    i += 2
+                else:
+                    members.add(pattern[i])
+                i += 1
+            tokens.append(_class_regex(members, negate))
+        else:
+            if c == 92 and i + 1 < n:
+                i += 1
+                c = pattern[i]
+            tokens.append(b"\\x%02x" % c)
+        i += 1
+    return tokens
+
+
+@lru_cache(maxsize=256)
+def compile_glob(pattern: bytes) -> Callable[[bytes], bool]:
+    """A predicate for the Redis glob ``pattern``, linear-time on any subject.
+
+    Segments between stars have a fixed length, so matching each middle one
+    at its earliest position is optimal: atomic groups stop the regex engine
+    from backtracking into them, which keeps patterns like ``*a*a*a*b``
+    from blowing up.
+    """
+    segments: list[list[bytes]] = [[]]
+    for token in _glob_tokens(pattern):
+        if token is None:
+            segments.append([])
+        else:
+            segments[-1].append(token)
+    parts = [b"".join(segment) for segment in segments]
+    if len(parts) == 1:
+        regex = parts[0]
+    else:
+        middle = b"".join(b"(?>.*?" + part + b")" for part in parts[1:-1])
+        regex = parts[0] + middle + b".*" + parts[-1]
+    fullmatch = re.compile(regex, re.DOTALL).fullmatch
+
+    def match(subject: bytes) -> bool:
+        return fullmatch(subject) is not None
+
+    return match
+
+
+def glob_match(pattern: bytes, subject: bytes) -> bool:
+    """Whether ``subject`` matches the Redis glob ``pattern`` (``*``, ``?``, ``[...]``, ``\\``)."""
+    return compile_glob(pattern)(subject)
