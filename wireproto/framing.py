@@ -18,7 +18,7 @@ import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import construct
 
@@ -44,9 +44,12 @@ Handler = Callable[[Any, NetworkSender], None]
 """Called with each parsed message (or payload ``bytes``) and the session's sender."""
 
 
-@dataclass(frozen=True, slots=True)
-class FrameSpan:
-    """Where the frame at the head of the data lies (offsets from the head)."""
+class FrameSpan(NamedTuple):
+    """Where the frame at the head of the data lies (offsets from the head).
+
+    A named tuple rather than a frozen dataclass: one is built per frame, and
+    a tuple is built several times faster.
+    """
 
     payload_start: int
     payload_end: int
