@@ -6,17 +6,21 @@ Run from the repository root::
     .venv/bin/python benchmarks/buffer.py --quick    # smaller streams, 5 timed runs
 
 Every strategy exposes the interface of :class:`wireproto.buffer.ReceiveBuffer`
-(``writable``/``commit``/``unread``/``consume``) and is driven by the same
-loop: a simulated socket copies the next chunk of a pre-built stream into the
-writable region (what ``recv_into`` does, without the system call), then a
-consumer takes whole messages (4-byte big-endian length prefix, read with
-``struct.unpack_from`` on a memoryview) one at a time until it needs more.
+(``writable``/``commit``/``unread``/``consume``/``compact``) and is driven by
+the same loop, the one ``Connection`` runs: a simulated socket copies the next
+chunk of a pre-built stream into the writable region (what ``recv_into`` does,
+without the system call), then a consumer takes whole messages (4-byte
+big-endian length prefix, read with ``struct.unpack_from`` on a memoryview) one
+at a time until it needs more, and the batch ends with ``compact()`` for the
+strategies that have one.
 
-Strategies: (a) ``ReceiveBuffer`` as shipped; (a+) the same with one kept
-memoryview (a proposal, not in the library); (b) and (b') the same indexes
-with leftovers moved to the head after every batch or every consume; (c) a
-scratch receive region appended to a bytearray consumed with
-``del buf[:n]``; (d) ``bytes`` concatenation, the quadratic baseline.
+Strategies: (a) ``ReceiveBuffer`` as shipped (leftovers moved to the head in
+``compact()`` once per batch, one cached memoryview, shrink with hysteresis);
+(a0) the previous shipped version, lazy move and no cached view; (a+) (a0)
+with a cached memoryview; (b) and (b') (a0)'s indexes with leftovers moved to
+the head at the next receive or on every consume; (c) a scratch receive
+region appended to a bytearray consumed with ``del buf[:n]``; (d) ``bytes``
+concatenation, the quadratic baseline.
 
 Before anything is timed, each strategy is run once on each workload with
 every payload collected, and the payloads are asserted equal to the ones the
@@ -66,18 +70,111 @@ class Strategy(Protocol):
 
     def commit(self, nbytes: int) -> None: ...
 
-    def unread(self) -> memoryview: ...
+    def unread(self, limit: int | None = None) -> memoryview: ...
 
     def consume(self, nbytes: int) -> None: ...
 
+    def compact(self) -> None: ...
 
-class CachedViewBuffer(ReceiveBuffer):
-    """Variant (a+), not in the library: ReceiveBuffer keeping one memoryview of its bytearray.
 
-    Safe only because ReceiveBuffer never resizes its bytearray in place (it
-    replaces it), so a standing export cannot cause a ``BufferError``. It
-    saves one memoryview allocation in every :meth:`writable` and
-    :meth:`unread`; everything else is ReceiveBuffer's code.
+class LazyMoveBuffer:
+    """Strategy (a0): the previous shipped ReceiveBuffer, lazy move and no cached view.
+
+    The code of ``wireproto/buffer.py`` before commit 1b55cbe (the properties
+    the driver does not use left out). Consuming only moves the read index;
+    the unread bytes go to the head when the tail is under a quarter of the
+    buffer and they fill at most half of it, otherwise the buffer doubles.
+    It shrinks in :meth:`consume` as soon as 8 KiB or less is unread. Two
+    changes, both also made to (a+), (b), (c) and (d) so the driver can treat
+    every strategy alike: :meth:`unread` takes ``limit`` as the shipped one
+    does, and :meth:`compact` exists but is never called.
+    """
+
+    __slots__ = ("_buf", "_end", "_initial_size", "_max_size", "_start")
+
+    def __init__(self, initial_size: int, max_size: int) -> None:
+        self._max_size = max_size
+        self._initial_size = min(initial_size, max_size)
+        self._buf = bytearray(self._initial_size)
+        self._start = 0
+        self._end = 0
+
+    def __len__(self) -> int:
+        """The number of unread bytes."""
+        return self._end - self._start
+
+    @property
+    def capacity(self) -> int:
+        """Bytes currently allocated."""
+        return len(self._buf)
+
+    def writable(self) -> memoryview:
+        """Move the unread bytes to the head or double when the tail is short; the tail."""
+        capacity = len(self._buf)
+        if capacity - self._end < (capacity >> 2 or 1):
+            unread = self._end - self._start
+            if unread <= capacity >> 1:
+                self._move_to_head()
+            elif capacity < self._max_size:
+                self._reallocate(min(capacity * 2, self._max_size))
+            elif unread < capacity:
+                self._move_to_head()
+            else:
+                raise BufferFull(f"{unread} unread bytes fill the {self._max_size}-byte limit")
+        return memoryview(self._buf)[self._end :]
+
+    def commit(self, nbytes: int) -> None:
+        """Record that ``nbytes`` were written at the start of the last :meth:`writable`."""
+        if not 0 <= nbytes <= len(self._buf) - self._end:
+            raise ValueError(f"commit of {nbytes} bytes exceeds the writable region")
+        self._end += nbytes
+
+    def unread(self, limit: int | None = None) -> memoryview:
+        """A view of the unread bytes (at most ``limit``)."""
+        if limit is None or self._end - self._start <= limit:
+            return memoryview(self._buf)[self._start : self._end]
+        return memoryview(self._buf)[self._start : self._start + limit]
+
+    def consume(self, nbytes: int) -> None:
+        """Drop ``nbytes`` from the head; shrink once a large message is gone."""
+        if not 0 <= nbytes <= self._end - self._start:
+            raise ValueError(f"cannot consume {nbytes} of {self._end - self._start} unread bytes")
+        self._start += nbytes
+        if self._start == self._end:
+            self._start = self._end = 0
+            if len(self._buf) > self._initial_size:
+                self._buf = bytearray(self._initial_size)
+        elif len(self._buf) > self._initial_size and self._end - self._start <= (
+            self._initial_size >> 1
+        ):
+            self._reallocate(self._initial_size)
+
+    def compact(self) -> None:
+        """Nothing to do: the move is lazy (never called by the driver)."""
+
+    def _move_to_head(self) -> None:
+        unread = self._end - self._start
+        if self._start:
+            # memoryview slice assignment is a memmove: no temporary copy.
+            view = memoryview(self._buf)
+            view[:unread] = view[self._start : self._end]
+            view.release()
+        self._start, self._end = 0, unread
+
+    def _reallocate(self, capacity: int) -> None:
+        unread = self._end - self._start
+        new = bytearray(capacity)
+        new[:unread] = memoryview(self._buf)[self._start : self._end]
+        self._buf = new
+        self._start, self._end = 0, unread
+
+
+class CachedViewBuffer(LazyMoveBuffer):
+    """Strategy (a+): (a0) keeping one memoryview of its bytearray.
+
+    The proposal of the first version of this benchmark. Next to (a) it
+    isolates the move policy: both slice a kept view, but (a+) moves leftovers
+    lazily and shrinks in :meth:`consume` without hysteresis.
     """
 
     __slots__ = ("_view",)
@@ -87,7 +184,7 @@ class CachedViewBuffer(ReceiveBuffer):
         self._view = memoryview(self._buf)
 
     def writable(self) -> memoryview:
-        """As :meth:`ReceiveBuffer.writable`, sliced from the kept view."""
+        """As :meth:`LazyMoveBuffer.writable`, sliced from the kept view."""
         capacity = len(self._buf)
         if capacity - self._end < (capacity >> 2 or 1):
             unread = self._end - self._start
@@ -101,12 +198,14 @@ class CachedViewBuffer(ReceiveBuffer):
                 raise BufferFull(f"{unread} unread bytes fill the {self._max_size}-byte limit")
         return self._view[self._end :]
 
-    def unread(self) -> memoryview:
-        """As :meth:`ReceiveBuffer.unread`, sliced from the kept view."""
-        return self._view[self._start : self._end]
+    def unread(self, limit: int | None = None) -> memoryview:
+        """As :meth:`LazyMoveBuffer.unread`, sliced from the kept view."""
+        if limit is None or self._end - self._start <= limit:
+            return self._view[self._start : self._end]
+        return self._view[self._start : self._start + limit]
 
     def consume(self, nbytes: int) -> None:
-        """As :meth:`ReceiveBuffer.consume`, re-taking the view when the buffer shrinks."""
+        """As :meth:`LazyMoveBuffer.consume`, re-taking the view when the buffer shrinks."""
         if not 0 <= nbytes <= self._end - self._start:
             raise ValueError(f"cannot consume {nbytes} of {self._end - self._start} unread bytes")
         self._start += nbytes
@@ -136,14 +235,15 @@ class CachedViewBuffer(ReceiveBuffer):
 
 
 class EagerShiftBuffer:
-    """Strategy (b): ReceiveBuffer's indexes, but leftovers go to the head eagerly.
+    """Strategies (b) and (b'): (a0)'s indexes, but leftovers go to the head eagerly.
 
-    With ``per_consume=False`` the unread bytes are moved to the head once per
-    batch, when the next receive asks for a region (the FASTER-style "shift
-    leftovers after the consume loop"). With ``per_consume=True`` they are
-    moved on every :meth:`consume`, as a naive "consume shifts the rest" does.
-    Growth (doubling when the tail is under a quarter of the buffer) and
-    shrinking copy ReceiveBuffer's policy so only the move policy differs.
+    With ``per_consume=False`` (b) the unread bytes are moved to the head once
+    per batch, when the next receive asks for a region: the same bytes (a)
+    moves in ``compact()``, but with a new memoryview per call and (a0)'s
+    shrink rule. With ``per_consume=True`` (b') they are moved on every
+    :meth:`consume`, as a naive "consume shifts the rest" does. Growth
+    (doubling when the tail is under a quarter of the buffer) and shrinking
+    copy (a0)'s policy so only the move policy differs from (a0).
     """
 
     __slots__ = ("_buf", "_end", "_initial_size", "_max_size", "_per_consume", "_start")
@@ -183,9 +283,11 @@ class EagerShiftBuffer:
             raise ValueError(f"commit of {nbytes} bytes exceeds the writable region")
         self._end += nbytes
 
-    def unread(self) -> memoryview:
-        """A view of the unread bytes."""
-        return memoryview(self._buf)[self._start : self._end]
+    def unread(self, limit: int | None = None) -> memoryview:
+        """A view of the unread bytes (at most ``limit``)."""
+        if limit is None or self._end - self._start <= limit:
+            return memoryview(self._buf)[self._start : self._end]
+        return memoryview(self._buf)[self._start : self._start + limit]
 
     def consume(self, nbytes: int) -> None:
         """Drop ``nbytes`` from the head (and shift the rest, if per consume)."""
@@ -202,6 +304,9 @@ class EagerShiftBuffer:
             self._reallocate(self._initial_size)
         elif self._per_consume:
             self._move_to_head()
+
+    def compact(self) -> None:
+        """Nothing to do: :meth:`writable` or :meth:`consume` moves (never called)."""
 
     def _move_to_head(self) -> None:
         unread = self._end - self._start
@@ -259,13 +364,18 @@ class DelSliceBuffer:
         """Append the received bytes to the buffer."""
         self._buf += self._scratch_view[:nbytes]
 
-    def unread(self) -> memoryview:
-        """A view of the unread bytes (must be released before the next change)."""
-        return memoryview(self._buf)
+    def unread(self, limit: int | None = None) -> memoryview:
+        """A view of the unread bytes, at most ``limit`` (released before the next change)."""
+        if limit is None or len(self._buf) <= limit:
+            return memoryview(self._buf)
+        return memoryview(self._buf)[:limit]
 
     def consume(self, nbytes: int) -> None:
         """Delete ``nbytes`` from the head."""
         del self._buf[:nbytes]
+
+    def compact(self) -> None:
+        """Nothing to do: CPython compacts the bytearray itself (never called)."""
 
 
 class BytesConcatBuffer:
@@ -298,27 +408,44 @@ class BytesConcatBuffer:
         """Concatenate the received bytes (a full copy)."""
         self._buf += self._scratch_view[:nbytes]
 
-    def unread(self) -> memoryview:
-        """A view of the unread bytes."""
-        return memoryview(self._buf)
+    def unread(self, limit: int | None = None) -> memoryview:
+        """A view of the unread bytes (at most ``limit``)."""
+        if limit is None or len(self._buf) <= limit:
+            return memoryview(self._buf)
+        return memoryview(self._buf)[:limit]
 
     def consume(self, nbytes: int) -> None:
         """Slice off the head (a full copy of the rest)."""
         self._buf = self._buf[nbytes:]
 
+    def compact(self) -> None:
+        """Nothing to do (never called)."""
+
 
 @dataclass(frozen=True)
 class Contender:
-    """A strategy under test: table key, description, and a fresh-instance factory."""
+    """A strategy under test: table key, description, a fresh-instance factory.
+
+    ``batch_end``: the driver calls ``compact()`` after each batch, as
+    ``Connection`` does. Only the shipped buffer needs it; the others would
+    pay for a call that does nothing.
+    """
 
     key: str
     label: str
     factory: Callable[[], Strategy]
+    batch_end: bool = False
 
 
 CONTENDERS: tuple[Contender, ...] = (
-    Contender("a", "ReceiveBuffer (lazy move)", lambda: ReceiveBuffer(INITIAL_SIZE, MAX_SIZE)),
-    Contender("a+", "(a) + cached memoryview", lambda: CachedViewBuffer(INITIAL_SIZE, MAX_SIZE)),
+    Contender(
+        "a",
+        "ReceiveBuffer (shipped)",
+        lambda: ReceiveBuffer(INITIAL_SIZE, MAX_SIZE),
+        batch_end=True,
+    ),
+    Contender("a0", "lazy move, no cached view", lambda: LazyMoveBuffer(INITIAL_SIZE, MAX_SIZE)),
+    Contender("a+", "(a0) + cached memoryview", lambda: CachedViewBuffer(INITIAL_SIZE, MAX_SIZE)),
     Contender(
         "b",
         "eager shift per batch",
@@ -387,8 +514,13 @@ def build_workloads(rng: random.Random, *, quick: bool) -> list[Workload]:
     return [Workload(n, d, r, tuple(p), _frame(p)) for n, d, r, p in specs]
 
 
-def drive(buffer: Strategy, stream: bytes, read_size: int) -> tuple[int, int]:
-    """The timed loop: receive, then consume whole messages; returns (messages, receives)."""
+def drive(buffer: Strategy, stream: bytes, read_size: int, *, batch_end: bool) -> tuple[int, int]:
+    """The timed loop: receive, consume whole messages, end the batch.
+
+    Returns (messages, receives). Like ``Connection``, it asks for at most
+    one maximal message (``unread(MAX_SIZE)``) and, with ``batch_end``, calls
+    ``compact()`` once the consume loop is done.
+    """
     unpack_from = HEADER.unpack_from
     source = memoryview(stream)
     total = len(source)
@@ -401,7 +533,7 @@ def drive(buffer: Strategy, stream: bytes, read_size: int) -> tuple[int, int]:
         pos += nbytes
         receives += 1
         while True:
-            view = buffer.unread()
+            view = buffer.unread(MAX_SIZE)
             available = len(view)
             if available < 4:
                 view.release()
@@ -412,6 +544,8 @@ def drive(buffer: Strategy, stream: bytes, read_size: int) -> tuple[int, int]:
                 break
             buffer.consume(end)
             messages += 1
+        if batch_end:
+            buffer.compact()
         # asyncio keeps the region alive until buffer_updated() returns; so do we.
         del region
     return messages, receives
@@ -428,7 +562,9 @@ class Observation:
     capacity_changes: int
 
 
-def drive_checked(buffer: Strategy, stream: bytes, read_size: int) -> Observation:
+def drive_checked(
+    buffer: Strategy, stream: bytes, read_size: int, *, batch_end: bool
+) -> Observation:
     """:func:`drive` plus collecting every payload and watching the capacity."""
     unpack_from = HEADER.unpack_from
     source = memoryview(stream)
@@ -455,7 +591,7 @@ def drive_checked(buffer: Strategy, stream: bytes, read_size: int) -> Observatio
         pos += nbytes
         receives += 1
         while True:
-            view = buffer.unread()
+            view = buffer.unread(MAX_SIZE)
             available = len(view)
             if available < 4:
                 view.release()
@@ -467,6 +603,9 @@ def drive_checked(buffer: Strategy, stream: bytes, read_size: int) -> Observatio
             payloads.append(bytes(view[4:end]))
             view.release()
             buffer.consume(end)
+            watch()
+        if batch_end:
+            buffer.compact()
             watch()
         del region
     assert len(buffer) == 0, f"{len(buffer)} bytes left unread"
@@ -520,7 +659,12 @@ def run(workloads: Sequence[Workload], runs: int) -> list[Result]:
     for workload in workloads:
         observations: list[Observation] = []
         for contender in CONTENDERS:
-            observation = drive_checked(contender.factory(), workload.stream, workload.read_size)
+            observation = drive_checked(
+                contender.factory(),
+                workload.stream,
+                workload.read_size,
+                batch_end=contender.batch_end,
+            )
             assert observation.payloads == list(workload.payloads), (
                 f"{contender.key} garbled {workload.name}"
             )
@@ -532,10 +676,14 @@ def run(workloads: Sequence[Workload], runs: int) -> list[Result]:
             # Rotate the order so no strategy always runs first (or after the slowest).
             for offset in range(len(CONTENDERS)):
                 slot = (index + offset) % len(CONTENDERS)
-                buffer = CONTENDERS[slot].factory()
+                contender = CONTENDERS[slot]
+                buffer = contender.factory()
+                batch_end = contender.batch_end
                 gc.collect()
                 started = time.perf_counter_ns()
-                messages, receives = drive(buffer, workload.stream, workload.read_size)
+                messages, receives = drive(
+                    buffer, workload.stream, workload.read_size, batch_end=batch_end
+                )
                 elapsed = time.perf_counter_ns() - started
                 assert messages == expected and len(buffer) == 0
                 assert receives == observations[slot].receives
