@@ -1,0 +1,48 @@
+"""RESP: the Redis protocol (RESP2 and RESP3) over an embedded key-value store.
+
+``register(registry)`` serves the ``resp`` wire format with a
+:class:`RespProvider`; build one yourself for options (password, limits,
+parser choice) and register it with :data:`RESP`. ``specs/resp`` describes
+framing, detection and limits.
+"""
+
+from __future__ import annotations
+
+from providers.resp.commands import COMMANDS, REDIS_VERSION, command_names
+from providers.resp.detection import inline_detector
+from providers.resp.parser import HIREDIS_AVAILABLE, RequestParser, RespLimits
+from providers.resp.provider import PARSER_ENV, RespProvider
+from providers.resp.session import RespSession
+from wireproto.detect import WireFormat
+from wireproto.registry import Registry
+
+__all__ = [
+    "COMMANDS",
+    "HIREDIS_AVAILABLE",
+    "PARSER_ENV",
+    "REDIS_VERSION",
+    "RESP",
+    "RequestParser",
+    "RespLimits",
+    "RespProvider",
+    "RespSession",
+    "register",
+    "resp_format",
+]
+
+
+def resp_format(max_inline_len: int = RespLimits().max_inline_len) -> WireFormat:
+    """The ``resp`` wire format, detecting inline commands up to ``max_inline_len``."""
+    return WireFormat("resp", inline_detector(command_names(), max_inline_len))
+
+
+RESP = resp_format()
+"""The ``resp`` wire format: ``*`` first, or a complete inline line naming a command."""
+
+
+def register(registry: Registry, provider: RespProvider | None = None) -> RespProvider:
+    """Entry point of the ``wireproto.providers`` group; returns the provider (and its store)."""
+    if provider is None:
+        provider = RespProvider()
+    registry.register(RESP, provider)
+    return provider

@@ -1,0 +1,53 @@
+"""Detecting RESP from a connection's first bytes.
+
+A stream starting with ``*`` is RESP (a multibulk request). Otherwise it may
+be an inline command (``PING\\r\\n``): that is a MATCH only once the first line
+is complete and its first word is a known command, so RESP can share a port
+with other text protocols without guessing early. While the line is
+incomplete the answer is NEED_MORE as long as the bytes can still become
+such a line, else NO_MATCH; a line longer than the inline limit is NO_MATCH.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from wireproto.detect import Detector, Verdict
+
+__all__ = ["inline_detector"]
+
+_BLANKS = b" \t\x0b\x0c\r"
+_WORD_END = re.compile(b"[ \t\r\x00]")
+"""Where ``sdssplitargs`` ends an unquoted word (a NUL ends the C string)."""
+
+
+def inline_detector(commands: Iterable[bytes], max_inline_len: int) -> Detector:
+    """The RESP detector for ``commands`` (lower-case names) and the inline limit."""
+    names = frozenset(name.lower() for name in commands)
+    prefixes = frozenset(name[:size] for name in names for size in range(1, len(name) + 1))
+    window = max_inline_len + 1
+
+    def detect(data: bytes) -> Verdict:
+        if not data:
+            return Verdict.NEED_MORE
+        if data[0] == 42:  # '*'
+            return Verdict.MATCH
+        newline = data.find(b"\n", 0, window)
+        if newline < 0:
+            if len(data) > max_inline_len:
+                return Verdict.NO_MATCH
+            line = data.lstrip(_BLANKS)
+            if not line:
+                return Verdict.NEED_MORE
+            end = _WORD_END.search(line)
+            if end is None:  # the first word may still grow
+                return Verdict.NEED_MORE if line.lower() in prefixes else Verdict.NO_MATCH
+            word = line[: end.start()]
+            return Verdict.NEED_MORE if word.lower() in names else Verdict.NO_MATCH
+        line = data[:newline].lstrip(_BLANKS)
+        end = _WORD_END.search(line)
+        word = line if end is None else line[: end.start()]
+        return Verdict.MATCH if word and word.lower() in names else Verdict.NO_MATCH
+
+    return detect

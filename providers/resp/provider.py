@@ -1,0 +1,192 @@
+"""The RESP session provider: one store and one set of limits for all its connections."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+from typing import TYPE_CHECKING
+
+from providers.kvstore import Store
+from providers.resp.commands import REDIS_VERSION
+from providers.resp.parser import HIREDIS_AVAILABLE, RespLimits
+from providers.resp.session import RespSession
+from wireproto.session import Limits, MessageConsumer, NetworkSender
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from wireproto.detect import WireFormat
+
+__all__ = ["PARSER_ENV", "RespProvider"]
+
+PARSER_ENV = "WIREPROTO_RESP_PARSER"
+"""Environment variable choosing the parser when ``accelerated`` is None:
+``pure``, ``hiredis``, or ``auto`` (hiredis when installed; the default)."""
+
+
+def _choose_accelerated(accelerated: bool | None) -> bool:
+    if accelerated is None:
+        choice = os.environ.get(PARSER_ENV, "auto").strip().lower()
+        if choice not in ("auto", "pure", "hiredis", ""):
+            raise ValueError(f"{PARSER_ENV} must be auto, pure or hiredis, not {choice!r}")
+        accelerated = HIREDIS_AVAILABLE if choice in ("auto", "") else choice == "hiredis"
+    if accelerated and not HIREDIS_AVAILABLE:
+        raise RuntimeError("the hiredis accelerator is not installed (pip install hiredis)")
+    return accelerated
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _human(size: int) -> bytes:
+    for unit in (b"B", b"K", b"M", b"G"):
+        if size < 1024 or unit == b"G":
+            return b"%.2f%s" % (size, unit) if unit != b"B" else b"%dB" % size
+        size /= 1024  # type: ignore[assignment]
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class RespProvider:
+    """Serves RESP (Redis protocol) from an in-memory :class:`~providers.kvstore.Store`.
+
+    ``password`` (the default user's, as Redis's ``requirepass``) makes
+    clients AUTH first. ``accelerated``: True forces the hiredis parser, False
+    the pure-Python one, None follows :data:`PARSER_ENV` (default: hiredis when
+    installed). ``clock`` (unix ms) is passed to a store created here.
+    ``max_clients`` is only reported (INFO, CONFIG GET); the server enforces it.
+    """
+
+    def __init__(
+        self,
+        *,
+        password: bytes | str | None = None,
+        limits: RespLimits | None = None,
+        store: Store | None = None,
+        accelerated: bool | None = None,
+        clock: Callable[[], int] | None = None,
+        max_clients: int = 10000,
+    ) -> None:
+        self.password = password.encode() if isinstance(password, str) else password
+        self.resp_limits = limits if limits is not None else RespLimits()
+        self.store = store if store is not None else Store(clock)
+        self.accelerated = _choose_accelerated(accelerated)
+        self.max_clients = max_clients
+        self._limits = Limits(
+            max_message_size=self.resp_limits.max_message_size,
+            max_output_buffered=self.resp_limits.output_limit,
+        )
+        self._started = time.monotonic()
+        self._last_client_id = 0
+        self.connected_clients = 0
+        self.total_connections = 0
+        self.commands_processed = 0
+
+    @property
+    def limits(self) -> Limits:
+        """Receive-buffer cap (one maximal bulk) and output backlog of RESP connections."""
+        return self._limits
+
+    def create_session(self, wire_format: WireFormat, sender: NetworkSender) -> MessageConsumer:
+        """A new session on the shared store."""
+        self._last_client_id += 1
+        self.connected_clients += 1
+        self.total_connections += 1
+        return RespSession(self, sender, self._last_client_id)
+
+    def session_closed(self, session: RespSession) -> None:
+        """Called once by each session's ``close()``."""
+        self.connected_clients -= 1
+
+    def sweep(self, max_keys: int = 20) -> int:
+        """Remove up to ``max_keys`` expired keys (for a periodic server task)."""
+        return self.store.sweep(max_keys)
+
+    def config(self) -> dict[bytes, bytes]:
+        """The parameters CONFIG GET reports."""
+        return {
+            b"appendonly": b"no",
+            b"databases": b"1",
+            b"maxclients": b"%d" % self.max_clients,
+            b"maxmemory": b"0",
+            b"maxmemory-policy": b"noeviction",
+            b"proto-max-bulk-len": b"%d" % self.resp_limits.max_bulk_len,
+            b"save": b"",
+            b"timeout": b"0",
+        }
+
+    def info(self, sections: list[bytes]) -> bytes:
+        """The INFO text for the requested (lower-case) sections; none means default."""
+        wanted = set(sections) or {b"default"}
+        every = bool(wanted & {b"all", b"everything", b"default"})
+        parts = [
+            (name, render())
+            for name, render in (
+                (b"server", self._info_server),
+                (b"clients", self._info_clients),
+                (b"memory", self._info_memory),
+                (b"stats", self._info_stats),
+                (b"keyspace", self._info_keyspace),
+            )
+            if every or name in wanted
+        ]
+        return b"\r\n".join(text for _, text in parts)
+
+    def _info_server(self) -> bytes:
+        uptime = int(time.monotonic() - self._started)
+        return (
+            b"# Server\r\n"
+            b"redis_version:%s\r\n"
+            b"redis_mode:standalone\r\n"
+            b"server_name:wireproto\r\n"
+            b"os:%s %s %s\r\n"
+            b"arch_bits:64\r\n"
+            b"multiplexing_api:asyncio\r\n"
+            b"process_id:%d\r\n"
+            b"uptime_in_seconds:%d\r\n"
+            b"uptime_in_days:%d\r\n"
+        ) % (
+            REDIS_VERSION,
+            platform.system().encode(),
+            platform.release().encode(),
+            platform.machine().encode(),
+            os.getpid(),
+            uptime,
+            uptime // 86400,
+        )
+
+    def _info_clients(self) -> bytes:
+        return b"# Clients\r\nconnected_clients:%d\r\nmaxclients:%d\r\nblocked_clients:0\r\n" % (
+            self.connected_clients,
+            self.max_clients,
+        )
+
+    def _info_memory(self) -> bytes:
+        rss = _rss_bytes()
+        return (
+            b"# Memory\r\nused_memory:%d\r\nused_memory_human:%s\r\nused_memory_rss:%d\r\n"
+            b"maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n"
+            % (rss, _human(rss), rss)
+        )
+
+    def _info_stats(self) -> bytes:
+        return (
+            b"# Stats\r\ntotal_connections_received:%d\r\ntotal_commands_processed:%d\r\n"
+            b"expired_keys:%d\r\n"
+            % (self.total_connections, self.commands_processed, self.store.expired_keys)
+        )
+
+    def _info_keyspace(self) -> bytes:
+        text = b"# Keyspace\r\n"
+        if len(self.store):
+            text += b"db0:keys=%d,expires=%d,avg_ttl=0\r\n" % (
+                len(self.store),
+                self.store.expires_count,
+            )
+        return text

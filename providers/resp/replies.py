@@ -1,0 +1,95 @@
+"""Reply encoding for RESP2 and RESP3.
+
+Most replies are the same bytes in both versions; nulls, maps, sets and
+verbatim strings differ, so those encoders take ``resp3``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "EMPTY_ARRAY",
+    "EMPTY_BULK",
+    "NULL2",
+    "NULL3",
+    "OK",
+    "ONE",
+    "PONG",
+    "ZERO",
+    "array",
+    "bulk",
+    "bulk_array",
+    "error",
+    "integer",
+    "map_reply",
+    "null",
+    "set_header",
+    "simple",
+    "verbatim",
+]
+
+OK = b"+OK\r\n"
+PONG = b"+PONG\r\n"
+ZERO = b":0\r\n"
+ONE = b":1\r\n"
+NULL2 = b"$-1\r\n"
+"""The RESP2 null (a null bulk string)."""
+NULL3 = b"_\r\n"
+"""The RESP3 null."""
+EMPTY_BULK = b"$0\r\n\r\n"
+EMPTY_ARRAY = b"*0\r\n"
+
+
+def null(resp3: bool) -> bytes:
+    """The null reply of the protocol version."""
+    return NULL3 if resp3 else NULL2
+
+
+def integer(value: int) -> bytes:
+    """``:<value>``."""
+    return b":%d\r\n" % value
+
+
+def bulk(value: bytes) -> bytes:
+    """A bulk string."""
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def simple(text: bytes) -> bytes:
+    """A simple string (no CR or LF inside)."""
+    return b"+" + text + b"\r\n"
+
+
+def error(message: bytes) -> bytes:
+    """An error reply; CR and LF in ``message`` become spaces, as Redis does."""
+    return b"-" + message.replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
+
+
+def array(items: Sequence[bytes]) -> bytes:
+    """An array of already-encoded replies."""
+    return b"*%d\r\n" % len(items) + b"".join(items)
+
+
+def bulk_array(values: Iterable[bytes | None], null_reply: bytes) -> bytes:
+    """An array of bulk strings; ``None`` items become ``null_reply``."""
+    parts = [null_reply if value is None else bulk(value) for value in values]
+    return b"*%d\r\n" % len(parts) + b"".join(parts)
+
+
+def map_reply(pairs: Sequence[tuple[bytes, bytes]], resp3: bool) -> bytes:
+    """A map of already-encoded keys and values (RESP2: a flat array)."""
+    header = b"%%%d\r\n" % len(pairs) if resp3 else b"*%d\r\n" % (2 * len(pairs))
+    return header + b"".join(key + value for key, value in pairs)
+
+
+def set_header(count: int, resp3: bool) -> bytes:
+    """The header of a set of ``count`` items (RESP2: an array)."""
+    return b"~%d\r\n" % count if resp3 else b"*%d\r\n" % count
+
+
+def verbatim(text: bytes, resp3: bool) -> bytes:
+    """A verbatim ``txt`` string (RESP2: a bulk string)."""
+    if not resp3:
+        return bulk(text)
+    return b"=%d\r\ntxt:%s\r\n" % (len(text) + 4, text)

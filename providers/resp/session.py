@@ -1,0 +1,130 @@
+"""The RESP session: parse a read batch, run its commands, send one reply batch."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from providers.resp.commands import COMMANDS, lookup
+from providers.resp.parser import RequestParser
+from providers.resp.replies import NULL2, NULL3
+from wireproto.errors import ProtocolError
+from wireproto.session import NetworkSender
+
+if TYPE_CHECKING:
+    from providers.resp.provider import RespProvider
+
+__all__ = ["RespSession"]
+
+_NOAUTH = b"-NOAUTH Authentication required.\r\n"
+
+
+class RespSession:
+    """One RESP connection's state: protocol version, authentication, client name.
+
+    :meth:`try_consume` parses every whole command in the view, runs them in
+    order and sends the concatenated replies with one ``sender.send``.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_parser",
+        "_sender",
+        "authenticated",
+        "client_id",
+        "client_info",
+        "closing",
+        "name",
+        "null",
+        "provider",
+        "resp3",
+        "store",
+    )
+
+    def __init__(self, provider: RespProvider, sender: NetworkSender, client_id: int) -> None:
+        self.provider = provider
+        self.store = provider.store
+        self.client_id = client_id
+        self.authenticated = provider.password is None
+        self.resp3 = False
+        self.null = NULL2
+        """The null reply of the connection's protocol version."""
+        self.name: bytes | None = None
+        self.client_info: dict[bytes, bytes] = {}
+        """CLIENT SETINFO attributes (``lib-name``, ``lib-ver``)."""
+        self.closing = False
+        """Set by QUIT: the connection closes after the replies sent so far."""
+        self._sender = sender
+        self._parser = RequestParser(provider.resp_limits, accelerated=provider.accelerated)
+        self._parser.unauthenticated = not self.authenticated
+        self._closed = False
+
+    @property
+    def parser(self) -> RequestParser:
+        """The request parser (tests read its work counter)."""
+        return self._parser
+
+    def authenticate(self) -> None:
+        """Mark the connection authenticated (lifts the pre-AUTH request limits)."""
+        self.authenticated = True
+        self._parser.unauthenticated = False
+
+    def set_protocol(self, version: int) -> None:
+        """Switch replies to RESP2 or RESP3."""
+        self.resp3 = version == 3
+        self.null = NULL3 if self.resp3 else NULL2
+
+    def execute(self, argv: list[bytes]) -> bytes:
+        """Run one command; its encoded reply."""
+        command = COMMANDS.get(argv[0])
+        if command is None or command.subcommands is not None:
+            found = lookup(argv)
+            if isinstance(found, bytes):
+                return found
+            command = found
+        else:
+            arity = command.arity
+            argc = len(argv)
+            if (arity > 0 and arity != argc) or argc < -arity:
+                error = lookup(argv)
+                assert isinstance(error, bytes)
+                return error
+        if not self.authenticated and not command.no_auth:
+            return _NOAUTH
+        return command.handler(self, argv)
+
+    def try_consume(self, data: memoryview, /) -> int:
+        """Run every whole command at the head of ``data``; the bytes consumed."""
+        if self.closing:
+            return 0
+        parser = self._parser
+        if not parser.begin(data):
+            return 0
+        replies: list[bytes] = []
+        next_command = parser.next_command
+        execute = self.execute
+        try:
+            while True:
+                argv = next_command()
+                if argv is None:
+                    break
+                if argv:
+                    replies.append(execute(argv))
+                    if self.closing:
+                        break
+        except ProtocolError as exc:
+            parser.end()
+            # Replies to the commands before the bad one go first, in the same write.
+            raise ProtocolError(exc.message, b"".join(replies) + exc.reply) from exc
+        consumed = parser.end()
+        if replies:
+            self.provider.commands_processed += len(replies)
+            self._sender.send(replies[0] if len(replies) == 1 else b"".join(replies))
+        if self.closing:
+            self._sender.close()
+        return consumed
+
+    def close(self) -> None:
+        """Release the session (the provider's client count drops)."""
+        if not self._closed:
+            self._closed = True
+            self.provider.session_closed(self)
