@@ -125,6 +125,10 @@ _INLINE_SPECIAL = re.compile(b"[\"'\x00\x0b\x0c]")
 _DANGER = re.compile(rb"[*%~>|][0-9]{4}")
 """An aggregate header of 1000+ elements, which hiredis would preallocate."""
 
+_BULK_LENGTHS = {b"$%d" % size: size for size in range(1024)}
+_COUNTS = {b"*%d" % count: count for count in range(1, UNAUTHENTICATED_MAX_MULTIBULK_LEN + 1)}
+"""Header lines valid under any limits and auth state, parsed once (the common case)."""
+
 _FALLBACK: list[bytes] = []
 """Returned by the hiredis step to hand a command to the pure parser."""
 
@@ -149,9 +153,11 @@ class RequestParser:
         "_base",
         "_bulk_len",
         "_complete",
+        "_counts",
         "_data",
         "_feeding",
         "_held",
+        "_lengths",
         "_max_bulk",
         "_max_inline",
         "_max_multibulk",
@@ -174,6 +180,12 @@ class RequestParser:
         self._max_inline = limits.max_inline_len
         self._max_query = limits.max_query_len
         self._window = limits.max_inline_len + 1
+        self._lengths = _BULK_LENGTHS
+        if limits.max_bulk_len < len(_BULK_LENGTHS):
+            self._lengths = {b"$%d" % n: n for n in range(limits.max_bulk_len + 1)}
+        self._counts = _COUNTS
+        if limits.max_multibulk_len < len(_COUNTS):
+            self._counts = {b"*%d" % n: n for n in range(1, limits.max_multibulk_len + 1)}
         # The command in progress.
         self._argv: list[bytes] = []
         self._remaining = 0
@@ -326,31 +338,35 @@ class RequestParser:
             return argv
         data = self._data
         pos = self._pos
-        end = len(data)
         remaining = self._remaining
         if remaining:
-            held = self._held
-        else:
-            if pos >= end:
-                return None
-            if data[pos] != 42:
-                return self._next_inline(data, pos, end)
+            return self._read_args(data, pos, remaining, self._held)
+        end = len(data)
+        if pos >= end:
+            return None
+        if data[pos] != 42:
+            return self._next_inline(data, pos, end)
+        newline = data.find(b"\r", pos, pos + 12)
+        count = self._counts.get(data[pos:newline]) if 0 <= newline < end - 1 else None
+        if count is None:
             pos = self._read_count(data, pos, end)
             if pos < 0:
                 return None
-            remaining = self._remaining
-            if not remaining:
+            count = self._remaining
+            if not count:
                 self._pos = pos
                 return []
-            held = 0
-        return self._read_args(data, pos, remaining, held)
+        else:
+            pos = newline + 2
+        return self._read_args(data, pos, count, 0)
 
     def _read_args(self, data: bytes, pos: int, remaining: int, held: int) -> list[bytes] | None:
         """Read ``$<len>`` bulks into the command: the whole command, or None to wait."""
         argv = self._argv
         end = len(data)
         window = self._window
-        max_bulk = self._max_bulk
+        lengths = self._lengths
+        max_query = self._max_query
         while pos < end:
             newline = data.find(b"\r", pos, pos + window)
             if newline < 0:
@@ -361,24 +377,13 @@ class RequestParser:
             if newline + 1 >= end:
                 self._scanned = newline - pos
                 break
-            if data[pos] != 36:
-                raise protocol_error(b"expected '$', got '%c'" % data[pos])
-            digits = data[pos + 1 : newline]
-            if digits.isdigit() and (digits[0] != 48 or len(digits) == 1) and len(digits) < 19:
-                length = int(digits)
-            else:
-                parsed = parse_int64(digits)
-                if parsed is None or parsed < 0:
-                    raise protocol_error(b"invalid bulk length")
-                length = parsed
-            if length > max_bulk:
-                raise protocol_error(b"invalid bulk length")
-            if length > UNAUTHENTICATED_MAX_BULK_LEN and self.unauthenticated:
-                raise protocol_error(b"unauthenticated bulk length")
+            length = lengths.get(data[pos:newline])
+            if length is None:
+                length = self._bulk_length(data, pos, newline)
             held += length
-            if held > self._max_query:
+            if held > max_query:
                 # Redis closes such a client without a reply.
-                raise ProtocolError(f"command larger than max_query_len ({self._max_query})")
+                raise ProtocolError(f"command larger than max_query_len ({max_query})")
             pos = newline + 2
             if end - pos < length + 2:
                 self._bulk_len = length
@@ -397,6 +402,17 @@ class RequestParser:
         self._held = held
         return None
 
+    def _bulk_length(self, data: bytes, pos: int, newline: int) -> int:
+        """Validate a ``$<len>`` line the length table does not know (Redis's checks, in order)."""
+        if data[pos] != 36:
+            raise protocol_error(b"expected '$', got '%c'" % data[pos])
+        length = parse_int64(data[pos + 1 : newline])
+        if length is None or length < 0 or length > self._max_bulk:
+            raise protocol_error(b"invalid bulk length")
+        if length > UNAUTHENTICATED_MAX_BULK_LEN and self.unauthenticated:
+            raise protocol_error(b"unauthenticated bulk length")
+        return length
+
     def _read_count(self, data: bytes, pos: int, end: int) -> int:
         """Parse a ``*<count>`` line: the position after it, or -1 to wait for more."""
         newline = data.find(b"\r", pos, pos + self._window)
@@ -408,15 +424,8 @@ class RequestParser:
         if newline + 1 >= end:
             self._scanned = newline - pos
             return -1
-        digits = data[pos + 1 : newline]
-        if digits.isdigit() and digits[0] != 48 and len(digits) < 11:
-            count = int(digits)
-        else:
-            parsed = parse_int64(digits)
-            if parsed is None:
-                raise protocol_error(b"invalid multibulk length")
-            count = parsed
-        if count > INT_MAX or count > self._max_multibulk:
+        count = parse_int64(data[pos + 1 : newline])
+        if count is None or count > INT_MAX or count > self._max_multibulk:
             raise protocol_error(b"invalid multibulk length")
         if count > UNAUTHENTICATED_MAX_MULTIBULK_LEN and self.unauthenticated:
             raise protocol_error(b"unauthenticated multibulk length")
