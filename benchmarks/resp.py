@@ -1,0 +1,409 @@
+"""RESP throughput: ``wireproto serve`` against a real ``redis-server``, in the same run.
+
+Starts ``redis-server`` (Debian's) and ``wireproto serve`` once per server
+configuration: the provider's pure-Python parser and its hiredis-accelerated
+parser, each on the default asyncio loop and on uvloop. Every target gets the
+same ``redis-benchmark -P 16 -c 50`` load, one test (PING_INLINE, SET, GET) per
+``redis-benchmark`` invocation so that the server's CPU time can be charged to
+that test: ``utime + stime`` of the server process from ``/proc/<pid>/stat``,
+before and after, divided by the requests sent.
+
+Run it from the repository root::
+
+    .venv/bin/python benchmarks/resp.py            # 5 runs per cell
+    .venv/bin/python benchmarks/resp.py --quick    # 3 runs, fewer requests
+
+It prints a Markdown table. Nothing here asserts a speed. Every process it
+starts binds 127.0.0.1 only and is stopped (by pid) before it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import selectors
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HOST = "127.0.0.1"
+TESTS = ("PING_INLINE", "SET", "GET")
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+BENCH_TIMEOUT = 300.0  # one redis-benchmark invocation; far above any expected run
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+REPO = Path(__file__).resolve().parent.parent
+
+# How the RESP provider is told which request parser to use (providers.resp.PARSER_ENV).
+PARSER_ENV = "WIREPROTO_RESP_PARSER"
+PURE_ENV = {PARSER_ENV: "pure"}
+FAST_ENV = {PARSER_ENV: "hiredis"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One server configuration under test."""
+
+    name: str
+    loop: str  # "-" for redis-server
+    parser: str  # "-" for redis-server
+    is_reference: bool = False
+
+
+@dataclass
+class Cell:
+    """The runs of one test against one target."""
+
+    rps: list[float] = field(default_factory=list)
+    cpu_seconds: float = 0.0
+    requests: int = 0
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rps)
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.cpu_seconds / self.requests * 1e6
+
+
+@dataclass
+class Server:
+    """A started server process."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+
+def free_port() -> int:
+    """A port the OS just had free on 127.0.0.1 (redis-server cannot be told port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), in seconds."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+    return (utime + stime) / CLOCK_TICKS
+
+
+def ping(port: int, timeout: float = 1.0) -> bool:
+    """Whether a RESP server on ``port`` answers PING with +PONG."""
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout) as sock:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            reply = b""
+            while not reply.endswith(b"\r\n"):
+                chunk = sock.recv(64)
+                if not chunk:
+                    return False
+                reply += chunk
+            return reply == b"+PONG\r\n"
+    except OSError:
+        return False
+
+
+def check_set_get(port: int) -> None:
+    """A SET/GET round trip over a raw socket: the server still answers correctly."""
+    with socket.create_connection((HOST, port), timeout=5.0) as sock:
+        sock.sendall(
+            b"*3\r\n$3\r\nSET\r\n$11\r\nbench:check\r\n$2\r\nok\r\n*2\r\n$3\r\nGET\r\n$11\r\nbench:check\r\n"
+        )
+        expected = b"+OK\r\n$2\r\nok\r\n"
+        reply = b""
+        while len(reply) < len(expected):
+            chunk = sock.recv(64)
+            if not chunk:
+                break
+            reply += chunk
+    if reply != expected:
+        raise RuntimeError(f"server on port {port} answered SET/GET with {reply!r}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after STOP_TIMEOUT: only this pid."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(STOP_TIMEOUT)
+
+
+def pin(pid: int, cpu: int | None) -> None:
+    if cpu is not None:
+        os.sched_setaffinity(pid, {cpu})
+
+
+@contextmanager
+def redis_server(workdir: Path, cpu: int | None) -> Iterator[Server]:
+    """A ``redis-server`` with persistence off, listening on 127.0.0.1 only."""
+    port = free_port()
+    log = workdir / f"redis-server-{port}.log"
+    command = [
+        "redis-server",
+        "--port", str(port),
+        "--bind", HOST,
+        "--save", "",
+        "--appendonly", "no",
+        "--dir", str(workdir),
+        "--daemonize", "no",
+        "--protected-mode", "yes",
+        "--logfile", "",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        pin(process.pid, cpu)
+        deadline = time.monotonic() + START_TIMEOUT
+        while not ping(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start:\n{log.read_text()}")
+            time.sleep(0.05)
+        yield Server(process, port, log)
+    finally:
+        stop(process)
+
+
+def read_start_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """The first line ``wireproto serve`` prints, waiting at most ``timeout`` seconds."""
+    assert process.stdout is not None
+    line = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                break
+            byte = os.read(process.stdout.fileno(), 1)
+            if not byte:
+                break
+            line += byte
+    return line
+
+
+@contextmanager
+def wireproto_server(
+    workdir: Path, loop: str, env: dict[str, str], cpu: int | None
+) -> Iterator[Server]:
+    """``python -m wireproto serve --port 0`` on 127.0.0.1; the port comes from its start line."""
+    log = workdir / f"wireproto-{loop}-{len(list(workdir.iterdir()))}.log"
+    command = [
+        sys.executable, "-m", "wireproto", "serve",
+        "--host", HOST, "--port", "0", "--loop", loop, "--log-level", "warning",
+    ]  # fmt: skip
+    with log.open("wb") as err:
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            cwd=REPO,
+            env={**os.environ, **env},
+        )
+    try:
+        pin(process.pid, cpu)
+        line = read_start_line(process, START_TIMEOUT)
+        prefix, _, address = line.decode(errors="replace").strip().rpartition(" on ")
+        formats = prefix.removeprefix("wireproto serving ").split(", ")
+        if not prefix.startswith("wireproto serving ") or "resp" not in formats:
+            raise RuntimeError(f"unexpected start line {line!r}:\n{log.read_text()}")
+        port = int(address.rsplit(":", 1)[1])
+        if not ping(port):
+            raise RuntimeError(f"wireproto on port {port} does not answer PING")
+        yield Server(process, port, log)
+    finally:
+        stop(process)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def run_benchmark(
+    port: int, test: str, requests: int, cpu: int | None, extra: Sequence[str] = ()
+) -> float:
+    """One ``redis-benchmark`` invocation of one test; its requests per second."""
+    command = [
+        "redis-benchmark", "-h", HOST, "-p", str(port),
+        "-P", "16", "-c", "50", "-n", str(requests), "--csv", "-t", test.lower(), *extra,
+    ]  # fmt: skip
+    if cpu is not None:
+        command = ["taskset", "-c", str(cpu), *command]
+    result = subprocess.run(command, capture_output=True, timeout=BENCH_TIMEOUT, check=False)
+    out = result.stdout.decode(errors="replace")
+    err = result.stderr.decode(errors="replace")
+    rows = [row for row in csv.reader(out.splitlines()) if row and row[0] == test]
+    if result.returncode != 0 or len(rows) != 1 or "rror" in out + err:
+        raise RuntimeError(
+            f"redis-benchmark {test} failed (exit {result.returncode}):\n{out}\n{err}"
+        )
+    return float(rows[0][1])
+
+
+def measure(
+    server: Server, requests: int, runs: int, cells: dict[str, Cell], cpu: int | None
+) -> None:
+    """One warm-up, then ``runs`` rounds of every test; CPU charged per invocation."""
+    for test in TESTS:
+        run_benchmark(server.port, test, max(requests // 10, 1000), cpu)
+    for _ in range(runs):
+        for test in TESTS:
+            before = cpu_seconds(server.process.pid)
+            rps = run_benchmark(server.port, test, requests, cpu)
+            after = cpu_seconds(server.process.pid)
+            cell = cells[test]
+            cell.rps.append(rps)
+            cell.cpu_seconds += after - before
+            cell.requests += requests
+    check_set_get(server.port)
+    if server.process.poll() is not None:
+        raise RuntimeError(f"the server exited during the benchmark:\n{server.log.read_text()}")
+
+
+def machine() -> str:
+    cpu_model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    redis_version = subprocess.run(
+        ["redis-server", "--version"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    version = next((word[2:] for word in redis_version if word.startswith("v=")), "?")
+    try:
+        import hiredis  # noqa: PLC0415
+
+        hiredis_version = hiredis.__version__
+    except ImportError:
+        hiredis_version = "not installed"
+    try:
+        import uvloop  # noqa: PLC0415
+
+        uvloop_version = uvloop.__version__
+    except ImportError:
+        uvloop_version = "not installed"
+    return (
+        f"CPython {platform.python_version()}, {platform.system()} {platform.release()} "
+        f"{platform.machine()}, {cpu_model!r}, nproc {os.cpu_count()}; redis-server {version}, "
+        f"hiredis {hiredis_version}, uvloop {uvloop_version}"
+    )
+
+
+def fmt_rps(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def table(
+    targets: Sequence[Target], results: dict[Target, dict[str, Cell]], reference: Target
+) -> str:
+    lines = [
+        "| server | loop | parser | test | median req/s | min-max req/s "
+        "| vs redis-server | server CPU µs/req |",
+        "|---|---|---|---|--:|--:|--:|--:|",
+    ]
+    for test in TESTS:
+        ref = results[reference][test].median
+        for target in targets:
+            cell = results[target][test]
+            lines.append(
+                f"| {target.name} | {target.loop} | {target.parser} | {test} "
+                f"| {fmt_rps(cell.median)} | {fmt_rps(min(cell.rps))}-{fmt_rps(max(cell.rps))} "
+                f"| {cell.median / ref:.2f}x | {cell.cpu_us_per_request:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 runs, fewer requests")
+    parser.add_argument("--runs", type=int, help="timed runs per cell (default 5; quick 3)")
+    parser.add_argument(
+        "--requests", type=int, help="requests per wireproto run (default 200000; quick 50000)"
+    )
+    parser.add_argument(
+        "--redis-requests",
+        type=int,
+        help="requests per redis-server run (default 1000000; quick 200000): redis-server is "
+        "several times faster, and a run of under half a second measures little",
+    )
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin the server to CPU 0 and redis-benchmark to CPU 1",
+    )
+    args = parser.parse_args(argv)
+    runs = args.runs or (3 if args.quick else 5)
+    requests = args.requests or (50_000 if args.quick else 200_000)
+    redis_requests = args.redis_requests or (200_000 if args.quick else 1_000_000)
+    if runs < 3:
+        parser.error("--runs must be at least 3 (the table gives medians)")
+
+    missing = [tool for tool in ("redis-server", "redis-benchmark") if not shutil.which(tool)]
+    if missing:
+        print(f"missing {', '.join(missing)}: run .ci/install-debian-packages", file=sys.stderr)
+        return 2
+    pinned = not args.no_pin and len(os.sched_getaffinity(0)) >= 2
+    server_cpu, client_cpu = (0, 1) if pinned else (None, None)
+    if pinned and not shutil.which("taskset"):
+        server_cpu = client_cpu = None
+        pinned = False
+
+    reference = Target("redis-server", "-", "-", is_reference=True)
+    wireproto_targets = [
+        (Target("wireproto", loop, parser_name), loop, env)
+        for parser_name, env in (("pure Python", PURE_ENV), ("hiredis", FAST_ENV))
+        for loop in ("asyncio", "uvloop")
+    ]
+    targets = [reference, *(target for target, _, _ in wireproto_targets)]
+    results: dict[Target, dict[str, Cell]] = {t: {test: Cell() for test in TESTS} for t in targets}
+
+    print(f"machine: {machine()}", file=sys.stderr)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="wireproto-bench-") as tmp, ExitStack():
+        workdir = Path(tmp)
+        print("redis-server ...", file=sys.stderr, flush=True)
+        with redis_server(workdir, server_cpu) as server:
+            measure(server, redis_requests, runs, results[reference], client_cpu)
+        for target, loop, env in wireproto_targets:
+            print(f"wireproto {loop} {target.parser} ...", file=sys.stderr, flush=True)
+            with wireproto_server(workdir, loop, env, server_cpu) as server:
+                measure(server, requests, runs, results[target], client_cpu)
+
+    command = "benchmarks/resp.py" + (" --quick" if args.quick else "")
+    print(
+        f"`{command}`: redis-benchmark -P 16 -c 50, one test per invocation, "
+        f"-n {requests} per run against wireproto and -n {redis_requests} against "
+        f"redis-server; median of {runs} runs after one warm-up; CPU is the server "
+        f"process's utime+stime over all runs / requests. "
+        + (
+            "Server pinned to CPU 0, redis-benchmark to CPU 1."
+            if pinned
+            else "Not pinned: server and redis-benchmark share the CPUs."
+        )
+        + f" Wall time {time.monotonic() - started:.0f} s.\n"
+    )
+    print(table(targets, results, reference))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
