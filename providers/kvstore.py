@@ -22,6 +22,7 @@ import heapq
 import random
 import re
 import time
+import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ __all__ = [
     "compile_glob",
     "glob_match",
     "parse_int64",
+    "shared_store",
     "wall_clock_ms",
 ]
 
@@ -454,6 +456,48 @@ class Store:
             self._index = _ScanIndex(self._data)
         return self._index
 
+    # -- memcached views (added for the memcached providers) -------------------
+
+    def get_with_flags(self, key: bytes) -> tuple[bytes, int] | None:
+        """The live value of ``key`` and its flags, without handing out a cas version."""
+        value = self.get(key)
+        if value is None:
+            return None
+        meta = self._meta.get(key) if self._meta else None
+        return value, (0 if meta is None else meta[0])
+
+    def get_with_cas(self, key: bytes) -> tuple[bytes, int, int] | None:
+        """``(value, flags, cas)`` of a live ``key``: :meth:`get_item` as a plain tuple."""
+        value = self.get(key)
+        if value is None:
+            return None
+        flags, cas = self._meta.get(key, (0, 0))
+        if not cas:
+            cas = self._next_cas
+            self._next_cas = cas + 1
+            self._meta[key] = (flags, cas)
+        return value, flags, cas
+
+    def update(self, key: bytes, value: bytes) -> bool:
+        """Replace the value of a live ``key``, keeping its expiry and flags (its cas changes)."""
+        if self.get(key) is None:
+            return False
+        self._replace(key, value, False)
+        return True
+
+    def touch(self, key: bytes, expire_at: int | None) -> bool:
+        """Set the expiry of a live ``key`` (``None``: none) without changing its cas.
+
+        memcached's ``touch``; an ``expire_at`` already past removes the key.
+        """
+        if self.get(key) is None:
+            return False
+        if expire_at is None:
+            self._expires.pop(key, None)
+        else:
+            self._set_expiry(key, expire_at)
+        return True
+
 
 # -- Redis glob patterns -------------------------------------------------------
 
@@ -548,3 +592,22 @@ def compile_glob(pattern: bytes) -> Callable[[bytes], bool]:
 def glob_match(pattern: bytes, subject: bytes) -> bool:
     """Whether ``subject`` matches the Redis glob ``pattern`` (``*``, ``?``, ``[...]``, ``\\``)."""
     return compile_glob(pattern)(subject)
+
+
+# -- one store per registry ------------------------------------------------------
+
+_SHARED_STORES: weakref.WeakKeyDictionary[object, Store] = weakref.WeakKeyDictionary()
+
+
+def shared_store(owner: object) -> Store:
+    """The one :class:`Store` shared by every provider registered with ``owner``.
+
+    ``owner`` is normally the :class:`~wireproto.registry.Registry` a plugin's
+    ``register(registry)`` receives: the RESP and memcached providers loaded
+    into one registry (one listener) then serve the same data, while two
+    registries never share keys. The store lives as long as ``owner``.
+    """
+    store = _SHARED_STORES.get(owner)
+    if store is None:
+        store = _SHARED_STORES[owner] = Store()
+    return store
