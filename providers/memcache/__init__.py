@@ -1,0 +1,64 @@
+"""memcached's text and binary protocols over the key-value store RESP also serves.
+
+``register(registry)`` (the ``wireproto.providers`` entry point) serves the
+``memcache-text`` and ``memcache-binary`` wire formats with one
+:class:`MemcacheProvider` on the registry's shared store
+(:func:`providers.kvstore.shared_store`), so a value set through memcached
+is read by Redis ``GET`` and the other way round. For other settings, or to
+resolve ``get k`` (valid in both memcached and RESP) differently on one
+listener, build the formats and the provider yourself::
+
+    registry = Registry()
+    register(registry, claim=Claim.UNAMBIGUOUS, settings=MemcacheSettings(item_size_max=4 << 20))
+
+``specs/memcache-text`` and ``specs/memcache-binary`` describe the formats.
+"""
+
+from __future__ import annotations
+
+from providers.memcache.binary import BinarySession, binary_detector
+from providers.memcache.engine import (
+    DEFAULT_VERSION,
+    KEY_MAX_LENGTH,
+    MemcacheEngine,
+    MemcacheSettings,
+    item_total_size,
+)
+from providers.memcache.provider import (
+    BINARY_PRIORITY,
+    MEMCACHE_BINARY,
+    MEMCACHE_TEXT,
+    TEXT_PRIORITY,
+    MemcacheProvider,
+    register,
+    text_format,
+)
+from providers.memcache.text import (
+    COMMAND_WORDS,
+    SHARED_WITH_RESP,
+    Claim,
+    TextSession,
+    text_detector,
+)
+
+__all__ = [
+    "BINARY_PRIORITY",
+    "COMMAND_WORDS",
+    "DEFAULT_VERSION",
+    "KEY_MAX_LENGTH",
+    "MEMCACHE_BINARY",
+    "MEMCACHE_TEXT",
+    "SHARED_WITH_RESP",
+    "TEXT_PRIORITY",
+    "BinarySession",
+    "Claim",
+    "MemcacheEngine",
+    "MemcacheProvider",
+    "MemcacheSettings",
+    "TextSession",
+    "binary_detector",
+    "item_total_size",
+    "register",
+    "text_detector",
+    "text_format",
+]

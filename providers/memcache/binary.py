@@ -1,0 +1,608 @@
+"""memcached's binary protocol: 24-byte headers whose body length decides the frame.
+
+The headers and the extras of each command are declared with construct
+(:data:`REQUEST_HEADER`, :data:`RESPONSE_HEADER`, :data:`STORE_EXTRAS`, ...);
+the session decodes them with ``struct.Struct`` layouts derived from those
+declarations (:func:`struct_layout`), never with construct's compiled mode.
+A frame is not handed to a framer whole: memcached acts on the header before
+the body (a malformed header is refused at once, a value over the item size
+limit is answered ``E2BIG`` and its bytes skipped without being buffered),
+and so does this session. ``specs/memcache-binary`` describes the format.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import construct as c
+
+from providers.memcache.engine import KEY_MAX_LENGTH, Delta, MemcacheEngine, Mode, Stored
+from wireproto.detect import Detector, match_prefix
+from wireproto.errors import ProtocolError
+from wireproto.session import NetworkSender
+
+__all__ = [
+    "DELTA_EXTRAS",
+    "EXPIRATION_EXTRAS",
+    "FLAGS_EXTRAS",
+    "HEADER_SIZE",
+    "REQUEST",
+    "REQUEST_HEADER",
+    "REQUEST_MAGIC",
+    "RESPONSE_HEADER",
+    "RESPONSE_MAGIC",
+    "STORE_EXTRAS",
+    "BinarySession",
+    "Opcode",
+    "Status",
+    "binary_detector",
+    "build_request",
+    "build_response",
+    "struct_layout",
+]
+
+REQUEST_MAGIC = 0x80
+RESPONSE_MAGIC = 0x81
+HEADER_SIZE = 24
+
+REQUEST_HEADER = c.Struct(
+    "magic" / c.Const(REQUEST_MAGIC, c.Int8ub),
+    "opcode" / c.Int8ub,
+    "keylen" / c.Int16ub,
+    "extlen" / c.Int8ub,
+    "datatype" / c.Int8ub,
+    "vbucket" / c.Int16ub,
+    "bodylen" / c.Int32ub,
+    "opaque" / c.Int32ub,
+    "cas" / c.Int64ub,
+)
+"""A request header; ``bodylen`` counts extras, key and value."""
+
+RESPONSE_HEADER = c.Struct(
+    "magic" / c.Const(RESPONSE_MAGIC, c.Int8ub),
+    "opcode" / c.Int8ub,
+    "keylen" / c.Int16ub,
+    "extlen" / c.Int8ub,
+    "datatype" / c.Int8ub,
+    "status" / c.Int16ub,
+    "bodylen" / c.Int32ub,
+    "opaque" / c.Int32ub,
+    "cas" / c.Int64ub,
+)
+"""A response header: the request's opcode and opaque, a status, the item's CAS."""
+
+REQUEST = c.Struct(
+    "header" / REQUEST_HEADER,
+    "extras" / c.Bytes(c.this.header.extlen),
+    "key" / c.Bytes(c.this.header.keylen),
+    "value" / c.Bytes(c.this.header.bodylen - c.this.header.extlen - c.this.header.keylen),
+)
+"""A whole request (tests and tools; the session slices the body by the header)."""
+
+STORE_EXTRAS = c.Struct("flags" / c.Int32ub, "expiration" / c.Int32ub)
+"""Extras of set, add and replace."""
+DELTA_EXTRAS = c.Struct("delta" / c.Int64ub, "initial" / c.Int64ub, "expiration" / c.Int32ub)
+"""Extras of increment and decrement (expiration 0xffffffff: do not create)."""
+EXPIRATION_EXTRAS = c.Struct("expiration" / c.Int32ub)
+"""Extras of flush (optional), touch and the get-and-touch commands."""
+FLAGS_EXTRAS = c.Struct("flags" / c.Int32ub)
+"""Extras of a get response."""
+DELTA_VALUE = c.Struct("value" / c.Int64ub)
+"""The body of an increment or decrement response."""
+
+
+def struct_layout(declaration: c.Construct[Any, Any]) -> struct.Struct:
+    """One big-endian ``struct.Struct`` decoding a construct ``Struct`` of integer fields."""
+    if not isinstance(declaration, c.Struct):
+        raise TypeError("struct_layout needs a construct Struct")
+    codes = []
+    for sub in declaration.subcons:
+        field = sub.subcon if isinstance(sub, c.Renamed) else sub
+        if isinstance(field, c.Const):
+            field = field.subcon
+        if not isinstance(field, c.FormatField) or field.fmtstr[0] not in "><":
+            raise ValueError(f"{sub!r} is not a fixed-size integer field")
+        codes.append(field.fmtstr[1:])
+    layout = struct.Struct(">" + "".join(codes))
+    if layout.size != declaration.sizeof():
+        raise ValueError("the struct layout does not have the declaration's size")
+    return layout
+
+
+_HEADER = struct_layout(REQUEST_HEADER)
+_RESPONSE = struct_layout(RESPONSE_HEADER)
+_STORE = struct_layout(STORE_EXTRAS)
+_DELTA = struct_layout(DELTA_EXTRAS)
+_EXPIRATION = struct_layout(EXPIRATION_EXTRAS)
+_FLAGS = struct_layout(FLAGS_EXTRAS)
+_VALUE = struct_layout(DELTA_VALUE)
+
+
+class Opcode(enum.IntEnum):
+    """Request opcodes this server knows (memcached 1.6's, SASL aside)."""
+
+    GET = 0x00
+    SET = 0x01
+    ADD = 0x02
+    REPLACE = 0x03
+    DELETE = 0x04
+    INCREMENT = 0x05
+    DECREMENT = 0x06
+    QUIT = 0x07
+    FLUSH = 0x08
+    GETQ = 0x09
+    NOOP = 0x0A
+    VERSION = 0x0B
+    GETK = 0x0C
+    GETKQ = 0x0D
+    APPEND = 0x0E
+    PREPEND = 0x0F
+    STAT = 0x10
+    SETQ = 0x11
+    ADDQ = 0x12
+    REPLACEQ = 0x13
+    DELETEQ = 0x14
+    INCREMENTQ = 0x15
+    DECREMENTQ = 0x16
+    QUITQ = 0x17
+    FLUSHQ = 0x18
+    APPENDQ = 0x19
+    PREPENDQ = 0x1A
+    TOUCH = 0x1C
+    GAT = 0x1D
+    GATQ = 0x1E
+    GATK = 0x23
+    GATKQ = 0x24
+
+
+class Status(enum.IntEnum):
+    """Response statuses, with the texts memcached puts in error bodies."""
+
+    SUCCESS = 0x00
+    KEY_ENOENT = 0x01
+    KEY_EEXISTS = 0x02
+    E2BIG = 0x03
+    EINVAL = 0x04
+    NOT_STORED = 0x05
+    DELTA_BADVAL = 0x06
+    UNKNOWN_COMMAND = 0x81
+    ENOMEM = 0x82
+
+
+_ERROR_TEXT = {
+    Status.KEY_ENOENT: b"Not found",
+    Status.KEY_EEXISTS: b"Data exists for key.",
+    Status.E2BIG: b"Too large.",
+    Status.EINVAL: b"Invalid arguments",
+    Status.NOT_STORED: b"Not stored.",
+    Status.DELTA_BADVAL: b"Non-numeric server-side value for incr or decr",
+    Status.UNKNOWN_COMMAND: b"Unknown command",
+    Status.ENOMEM: b"Out of memory",
+}
+
+# The quiet opcode of each command, mapped to the command it runs.
+_QUIET = {
+    Opcode.GETQ: Opcode.GET,
+    Opcode.GETKQ: Opcode.GETK,
+    Opcode.SETQ: Opcode.SET,
+    Opcode.ADDQ: Opcode.ADD,
+    Opcode.REPLACEQ: Opcode.REPLACE,
+    Opcode.DELETEQ: Opcode.DELETE,
+    Opcode.INCREMENTQ: Opcode.INCREMENT,
+    Opcode.DECREMENTQ: Opcode.DECREMENT,
+    Opcode.QUITQ: Opcode.QUIT,
+    Opcode.FLUSHQ: Opcode.FLUSH,
+    Opcode.APPENDQ: Opcode.APPEND,
+    Opcode.PREPENDQ: Opcode.PREPEND,
+    Opcode.GATQ: Opcode.GAT,
+    Opcode.GATKQ: Opcode.GATK,
+}
+_COMMAND = {int(op): _QUIET.get(op, op) for op in Opcode}
+_QUIET_CODES = frozenset(int(op) for op in _QUIET)
+_STORE_MODES = {Opcode.SET: Mode.SET, Opcode.ADD: Mode.ADD, Opcode.REPLACE: Mode.REPLACE}
+_NO_CREATE = 0xFFFFFFFF
+
+
+def binary_detector() -> Detector:
+    """Binary requests start with the magic byte 0x80 (never the first byte of text)."""
+    return match_prefix(bytes([REQUEST_MAGIC]))
+
+
+def build_response(
+    opcode: int,
+    status: int = Status.SUCCESS,
+    opaque: int = 0,
+    cas: int = 0,
+    *,
+    extras: bytes = b"",
+    key: bytes = b"",
+    value: bytes = b"",
+) -> bytes:
+    """The bytes of one response."""
+    body = len(extras) + len(key) + len(value)
+    head = _RESPONSE.pack(
+        RESPONSE_MAGIC, opcode, len(key), len(extras), 0, status, body, opaque, cas
+    )
+    return head + extras + key + value
+
+
+def build_request(
+    opcode: int,
+    key: bytes = b"",
+    value: bytes = b"",
+    extras: bytes = b"",
+    *,
+    opaque: int = 0,
+    cas: int = 0,
+) -> bytes:
+    """The bytes of one request (clients, tests and benchmarks)."""
+    body = len(extras) + len(key) + len(value)
+    head = _HEADER.pack(REQUEST_MAGIC, opcode, len(key), len(extras), 0, 0, body, opaque, cas)
+    return head + extras + key + value
+
+
+class _Request:
+    """The header of the request being handled (one per session, refilled per request)."""
+
+    __slots__ = ("cas", "extras", "key", "opaque", "opcode", "quiet")
+
+    def __init__(self) -> None:
+        self.opcode = 0
+        self.opaque = 0
+        self.cas = 0
+        self.quiet = False
+        self.extras = b""
+        self.key = b""
+
+    def reply(self, status: int = Status.SUCCESS, cas: int = 0, **body: bytes) -> bytes:
+        return build_response(self.opcode, status, self.opaque, cas, **body)
+
+    def error(self, status: Status) -> bytes:
+        return build_response(self.opcode, status, self.opaque, value=_ERROR_TEXT[status])
+
+
+_Handler = Callable[["BinarySession", _Request, list[bytes]], None]
+
+
+class BinarySession:
+    """One memcached binary connection over the provider's engine."""
+
+    __slots__ = (
+        "_engine",
+        "_need",
+        "_request",
+        "_sender",
+        "_stats",
+        "_store",
+        "_swallow",
+        "closed",
+    )
+
+    def __init__(self, engine: MemcacheEngine, sender: NetworkSender) -> None:
+        self._engine = engine
+        self._store = engine.store
+        self._stats = engine.stats
+        self._sender = sender
+        self._request = _Request()
+        self._need = HEADER_SIZE  # bytes the next request needs, counted from the head
+        self._swallow = 0
+        self.closed = False
+        engine.stats.curr_connections += 1
+        engine.stats.total_connections += 1
+
+    def try_consume(self, data: memoryview, /) -> int:
+        """Handle every whole request at the head of ``data``; return the bytes used."""
+        size = len(data)
+        skipped = 0
+        if self._swallow:
+            skipped = min(self._swallow, size)
+            self._swallow -= skipped
+            if skipped == size:
+                self._stats.bytes_read += skipped
+                return skipped
+        if size - skipped < self._need:
+            return skipped
+        self._engine.check_flush()
+        buf = bytes(data[skipped:]) if skipped else bytes(data)
+        out: list[bytes] = []
+        try:
+            pos = self._run(buf, out)
+        finally:
+            if out:
+                reply = b"".join(out)
+                self._stats.bytes_written += len(reply)
+                self._sender.send(reply)
+        used = skipped + pos
+        self._stats.bytes_read += used
+        return used
+
+    def close(self) -> None:
+        """Forget the connection (the toolkit calls it once)."""
+        self._engine.stats.curr_connections -= 1
+
+    def _run(self, buf: bytes, out: list[bytes]) -> int:
+        end = len(buf)
+        pos = 0
+        while True:
+            if self._swallow:
+                count = min(self._swallow, end - pos)
+                self._swallow -= count
+                pos += count
+                if self._swallow:
+                    return pos
+            if end - pos < HEADER_SIZE:
+                self._need = HEADER_SIZE
+                return pos
+            after = self._frame(buf, pos, out)
+            if after < 0:
+                self._need = -after - pos
+                return pos
+            pos = after
+            if self.closed:
+                return pos
+
+    def _refuse(self, out: list[bytes], reply: bytes, why: str) -> None:
+        # memcached answers, then closes the connection.
+        if out:
+            self._sender.send(b"".join(out))
+            out.clear()
+        raise ProtocolError(why, reply)
+
+    def _frame(self, buf: bytes, pos: int, out: list[bytes]) -> int:
+        """Handle the request at ``pos``: the next position, or minus the end it needs."""
+        header: tuple[int, ...] = _HEADER.unpack_from(buf, pos)
+        magic, opcode, keylen, extlen, _, _, bodylen, opaque, cas = header
+        request = self._request
+        request.opcode, request.opaque, request.cas = opcode, opaque, cas
+        if magic != REQUEST_MAGIC:
+            self._refuse(out, b"", f"invalid magic 0x{magic:02x} in a binary request")
+        if keylen + extlen > bodylen:
+            self._refuse(out, request.error(Status.UNKNOWN_COMMAND), "key and extras overflow")
+        if keylen > KEY_MAX_LENGTH:
+            self._refuse(out, request.error(Status.EINVAL), "key too long")
+        command = _COMMAND.get(opcode)
+        if command is None:
+            out.append(request.error(Status.UNKNOWN_COMMAND))
+            self._swallow = bodylen
+            return pos + HEADER_SIZE
+        if not _valid(command, keylen, extlen, bodylen):
+            self._refuse(out, request.error(Status.EINVAL), "invalid request format")
+        request.quiet = opcode in _QUIET_CODES
+        start = pos + HEADER_SIZE
+        key_end = start + extlen + keylen
+        frame_end = start + bodylen
+        if key_end > len(buf):
+            return -key_end
+        request.extras = buf[start : start + extlen]
+        request.key = buf[start + extlen : key_end]
+        if command in _STORAGE:
+            length = bodylen - keylen - extlen
+            flags = _STORE.unpack_from(request.extras)[0] if extlen else 0
+            if self._engine.too_large(keylen, flags, length):
+                self._too_large(request, command, length, out)
+                return key_end
+            if frame_end > len(buf):
+                return -frame_end
+            self._store_command(request, command, buf[key_end:frame_end], out)
+            return frame_end
+        # The other commands use their extras and key; a longer body is skipped.
+        self._swallow = frame_end - key_end
+        _HANDLERS[command](self, request, out)
+        return key_end
+
+    # -- commands -------------------------------------------------------------------
+
+    def _too_large(self, request: _Request, command: Opcode, length: int, out: list[bytes]) -> None:
+        self._stats.store_too_large += 1
+        if command is Opcode.SET:
+            self._store.delete(request.key)  # memcached drops the old value of a failed set
+        out.append(request.error(Status.E2BIG))
+        self._swallow = length
+
+    def _get(self, request: _Request, out: list[bytes]) -> None:
+        stats = self._stats
+        stats.cmd_get += 1
+        key = request.key
+        entry = self._store.get_with_cas(key)
+        if entry is None:
+            stats.get_misses += 1
+            self._miss(request, out)
+            return
+        stats.get_hits += 1
+        value, flags, cas = entry
+        shown = key if _COMMAND[request.opcode] is Opcode.GETK else b""
+        head = _RESPONSE.pack(
+            RESPONSE_MAGIC,
+            request.opcode,
+            len(shown),
+            4,
+            0,
+            0,
+            4 + len(shown) + len(value),
+            request.opaque,
+            cas,
+        )
+        out.append(head + _FLAGS.pack(flags) + shown + value)
+
+    def _miss(self, request: _Request, out: list[bytes]) -> None:
+        if request.quiet:
+            return
+        if _COMMAND[request.opcode] in (Opcode.GETK, Opcode.GATK):
+            out.append(request.reply(Status.KEY_ENOENT, key=request.key))
+        else:
+            out.append(request.error(Status.KEY_ENOENT))
+
+    def _store_command(
+        self, request: _Request, command: Opcode, value: bytes, out: list[bytes]
+    ) -> None:
+        engine = self._engine
+        key = request.key
+        cas = request.cas
+        mode = _STORE_MODES.get(command)
+        if mode is None:  # append, prepend: no extras; a CAS is compared
+            mode = Mode.APPEND if command is Opcode.APPEND else Mode.PREPEND
+            result = engine.store_item(mode, key, value, cas=cas)
+        else:
+            flags, expiration = _STORE.unpack_from(request.extras)
+            when = engine.expire_at(expiration)
+            result = engine.store_item(
+                Mode.CAS if cas else mode, key, value, flags=flags, expire_at=when, cas=cas
+            )
+        if result is Stored.STORED:
+            if not request.quiet:
+                out.append(request.reply(cas=self._cas_of(key)))
+            return
+        if result is Stored.EXISTS:
+            status = Status.KEY_EEXISTS
+        elif result is Stored.NOT_FOUND:
+            status = Status.KEY_ENOENT
+        elif mode is Mode.ADD:
+            status = Status.KEY_EEXISTS
+        elif mode is Mode.REPLACE:
+            status = Status.KEY_ENOENT
+        else:
+            status = Status.NOT_STORED
+        out.append(request.error(status))
+
+    def _cas_of(self, key: bytes) -> int:
+        entry = self._store.get_with_cas(key)
+        return 0 if entry is None else entry[2]
+
+    def _delta(self, request: _Request, out: list[bytes]) -> None:
+        engine = self._engine
+        key = request.key
+        incr = _COMMAND[request.opcode] is Opcode.INCREMENT
+        delta, initial, expiration = _DELTA.unpack_from(request.extras)
+        outcome, value = engine.add_delta(key, incr, delta, request.cas)
+        if outcome is Delta.NOT_FOUND and expiration != _NO_CREATE:
+            when = engine.expire_at(expiration)
+            if (
+                engine.store_item(Mode.ADD, key, b"%d" % initial, expire_at=when)
+                is not Stored.STORED
+            ):
+                out.append(request.error(Status.NOT_STORED))
+                return
+            outcome, value = Delta.OK, initial
+        if outcome is Delta.OK:
+            if not request.quiet:
+                out.append(request.reply(cas=self._cas_of(key), value=_VALUE.pack(value)))
+        elif outcome is Delta.NON_NUMERIC:
+            out.append(request.error(Status.DELTA_BADVAL))
+        elif outcome is Delta.CAS_MISMATCH:
+            out.append(request.error(Status.KEY_EEXISTS))
+        else:
+            out.append(request.error(Status.KEY_ENOENT))
+
+    def _delete(self, request: _Request, out: list[bytes]) -> None:
+        key = request.key
+        if request.cas:
+            entry = self._store.get_with_cas(key)
+            if entry is not None and entry[2] != request.cas:
+                out.append(request.error(Status.KEY_EEXISTS))
+                return
+        if self._engine.delete(key):
+            if not request.quiet:
+                out.append(request.reply())
+        else:
+            out.append(request.error(Status.KEY_ENOENT))
+
+    def _touch(self, request: _Request, out: list[bytes]) -> None:
+        engine = self._engine
+        key = request.key
+        expiration = _EXPIRATION.unpack_from(request.extras)[0]
+        entry = None
+        if engine.touch(key, engine.expire_at(expiration)):
+            entry = self._store.get_with_cas(key)
+        if entry is None:
+            self._miss(request, out)
+            return
+        value, flags, cas = entry
+        extras = _FLAGS.pack(flags)
+        command = _COMMAND[request.opcode]
+        if command is Opcode.TOUCH:
+            out.append(request.reply(cas=cas, extras=extras))
+        elif command is Opcode.GATK:
+            out.append(request.reply(cas=cas, extras=extras, key=key, value=value))
+        else:
+            out.append(request.reply(cas=cas, extras=extras, value=value))
+
+    def _noop(self, request: _Request, out: list[bytes]) -> None:
+        out.append(request.reply())
+
+    def _version(self, request: _Request, out: list[bytes]) -> None:
+        out.append(request.reply(value=self._engine.version))
+
+    def _flush(self, request: _Request, out: list[bytes]) -> None:
+        extras = request.extras
+        self._engine.flush_all(_EXPIRATION.unpack_from(extras)[0] if extras else 0)
+        if not request.quiet:
+            out.append(request.reply())
+
+    def _quit(self, request: _Request, out: list[bytes]) -> None:
+        if not request.quiet:
+            out.append(request.reply())
+        self.closed = True
+        self._swallow = 0
+        self._sender.close()
+
+    def _stat(self, request: _Request, out: list[bytes]) -> None:
+        engine = self._engine
+        key = request.key
+        if not key:
+            lines = engine.general_stats()
+        elif key == b"reset":
+            engine.stats.reset()
+            lines = []
+        elif key == b"settings":
+            lines = engine.settings_stats()
+        elif key in (b"items", b"slabs", b"sizes", b"conns"):
+            lines = []
+        else:
+            out.append(request.error(Status.KEY_ENOENT))
+            return
+        for name, value in lines:
+            out.append(request.reply(key=name.encode(), value=value.encode()))
+        out.append(request.reply())
+
+
+_STORAGE = frozenset({Opcode.SET, Opcode.ADD, Opcode.REPLACE, Opcode.APPEND, Opcode.PREPEND})
+_HANDLERS: dict[Opcode, _Handler] = {
+    Opcode.GET: BinarySession._get,
+    Opcode.GETK: BinarySession._get,
+    Opcode.INCREMENT: BinarySession._delta,
+    Opcode.DECREMENT: BinarySession._delta,
+    Opcode.DELETE: BinarySession._delete,
+    Opcode.TOUCH: BinarySession._touch,
+    Opcode.GAT: BinarySession._touch,
+    Opcode.GATK: BinarySession._touch,
+    Opcode.NOOP: BinarySession._noop,
+    Opcode.VERSION: BinarySession._version,
+    Opcode.FLUSH: BinarySession._flush,
+    Opcode.QUIT: BinarySession._quit,
+    Opcode.STAT: BinarySession._stat,
+}
+
+
+def _valid(command: Opcode, keylen: int, extlen: int, bodylen: int) -> bool:
+    """memcached's per-command checks of the header (``dispatch_bin_command``)."""
+    if command in (Opcode.GET, Opcode.GETK):
+        return extlen == 0 and bodylen == keylen and keylen > 0
+    if command in _STORE_MODES:
+        return extlen == 8 and keylen != 0 and bodylen >= keylen + 8
+    if command in (Opcode.APPEND, Opcode.PREPEND):
+        return keylen > 0 and extlen == 0
+    if command is Opcode.DELETE:
+        return keylen > 0 and extlen == 0 and bodylen == keylen
+    if command in (Opcode.INCREMENT, Opcode.DECREMENT):
+        return keylen > 0 and extlen == 20 and bodylen == keylen + 20
+    if command in (Opcode.NOOP, Opcode.VERSION, Opcode.QUIT):
+        return extlen == 0 and keylen == 0 and bodylen == 0
+    if command is Opcode.FLUSH:
+        return keylen == 0 and bodylen == extlen and extlen in (0, 4)
+    if command is Opcode.STAT:
+        return extlen == 0
+    # touch and the get-and-touch commands
+    return extlen == 4 and keylen != 0

@@ -1,0 +1,124 @@
+"""The memcached provider: both formats, one engine, the registry's shared store."""
+
+from __future__ import annotations
+
+import weakref
+
+from providers.kvstore import Store, shared_store
+from providers.memcache.binary import BinarySession, binary_detector
+from providers.memcache.engine import MemcacheEngine, MemcacheSettings
+from providers.memcache.text import Claim, TextSession, text_detector
+from wireproto.detect import WireFormat
+from wireproto.registry import Registry
+from wireproto.session import Limits, MessageConsumer, NetworkSender
+
+__all__ = [
+    "BINARY_PRIORITY",
+    "MEMCACHE_BINARY",
+    "MEMCACHE_TEXT",
+    "TEXT_PRIORITY",
+    "MemcacheProvider",
+    "register",
+    "text_format",
+]
+
+TEXT_PRIORITY = 5
+"""Above RESP's 0: the memcached text detector decides first which lines are its own."""
+BINARY_PRIORITY = 10
+
+TEXT_NAME = "memcache-text"
+BINARY_NAME = "memcache-binary"
+RESP_NAME = "resp"
+
+
+def text_format(claim: Claim = Claim.ALL, *, priority: int = TEXT_PRIORITY) -> WireFormat:
+    """The ``memcache-text`` format with the given ambiguity rule and priority.
+
+    A priority below RESP's (0) hands every line RESP accepts to RESP,
+    whatever ``claim`` says.
+    """
+    return WireFormat(TEXT_NAME, text_detector(claim), priority)
+
+
+MEMCACHE_TEXT = text_format()
+"""``memcache-text``: a complete first line starting with a lower-case memcached command."""
+MEMCACHE_BINARY = WireFormat(BINARY_NAME, binary_detector(), BINARY_PRIORITY)
+"""``memcache-binary``: streams starting with the request magic 0x80."""
+
+
+class MemcacheProvider:
+    """Serves memcached text and binary sessions from one engine and store.
+
+    Pass ``store`` to serve a given store. Otherwise ``registry`` names where
+    the store comes from, bound when first needed (normally by the first
+    connection, once every plugin is registered): the store of the RESP
+    provider registered there, else :func:`~providers.kvstore.shared_store`
+    of the registry. Without either, the provider has a store of its own.
+    """
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        settings: MemcacheSettings | None = None,
+        *,
+        registry: Registry | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else MemcacheSettings()
+        self._limits = self.settings.limits
+        self._registry = weakref.ref(registry) if registry is not None else None
+        self._engine: MemcacheEngine | None = None
+        if store is not None or registry is None:
+            self._engine = MemcacheEngine(store if store is not None else Store(), self.settings)
+
+    @property
+    def limits(self) -> Limits:
+        """One command line (or binary header) plus one maximal item."""
+        return self._limits
+
+    @property
+    def engine(self) -> MemcacheEngine:
+        """The engine every session of this provider shares (binds the store on first use)."""
+        if self._engine is None:
+            self._engine = MemcacheEngine(self._bind_store(), self.settings)
+        return self._engine
+
+    @property
+    def store(self) -> Store:
+        """The key-value store served."""
+        return self.engine.store
+
+    def create_session(self, wire_format: WireFormat, sender: NetworkSender) -> MessageConsumer:
+        """A text or binary session, by the format's name."""
+        if wire_format.name == BINARY_NAME:
+            return BinarySession(self.engine, sender)
+        return TextSession(self.engine, sender)
+
+    def _bind_store(self) -> Store:
+        registry = self._registry() if self._registry is not None else None
+        if registry is None:
+            return Store()
+        if RESP_NAME in registry:
+            store = getattr(registry.provider(registry.get(RESP_NAME)), "store", None)
+            if isinstance(store, Store):
+                return store
+        return shared_store(registry)
+
+
+def register(
+    registry: Registry,
+    provider: MemcacheProvider | None = None,
+    *,
+    claim: Claim = Claim.ALL,
+    settings: MemcacheSettings | None = None,
+) -> MemcacheProvider:
+    """Entry point of the ``wireproto.providers`` group: serve both memcached formats.
+
+    Without ``provider``, one is made on the registry's shared store (see
+    :class:`MemcacheProvider`). ``claim`` picks which first lines shared with
+    RESP (``get k``) are memcached's on this registry's listener.
+    """
+    if provider is None:
+        provider = MemcacheProvider(settings=settings, registry=registry)
+    registry.register(text_format(claim), provider)
+    registry.register(MEMCACHE_BINARY, provider)
+    return provider
