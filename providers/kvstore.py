@@ -582,15 +582,23 @@ def compile_glob(pattern: bytes) -> Callable[[bytes], bool]:
         middle = b"".join(b"(?>.*?" + part + b")" for part in parts[1:-1])
         regex = parts[0] + middle + b".*" + parts[-1]
     fullmatch = re.compile(regex, re.DOTALL).fullmatch
+    empty_matches = not pattern
 
     def match(subject: bytes) -> bool:
+        # Redis's matcher never enters its loop for an empty subject: only "" matches it.
+        if not subject:
+            return empty_matches
         return fullmatch(subject) is not None
 
     return match
 
 
 def glob_match(pattern: bytes, subject: bytes) -> bool:
-    """Whether ``subject`` matches the Redis glob ``pattern`` (``*``, ``?``, ``[...]``, ``\\``)."""
+    """Whether ``subject`` matches the Redis glob ``pattern`` (``*``, ``?``, ``[...]``, ``\\``).
+
+    As in Redis, an empty subject matches only the empty pattern (KEYS and
+    SCAN treat a lone ``*`` as "everything" before matching).
+    """
     return compile_glob(pattern)(subject)
 
 
