@@ -13,6 +13,7 @@ import wireproto
 from wireproto.connection import ConnectionSettings
 from wireproto.registry import Registry
 from wireproto.server import Server
+from wireproto.testing import _cli as fuzz_cli
 
 __all__ = ["main"]
 
@@ -69,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
         help="close a client still undetected after N bytes (default 16384)",
     )
     serve.set_defaults(handler=_serve)
+
+    fuzz = commands.add_parser("fuzz", help="fuzz a wire format's parser and detector")
+    fuzz_cli.add_arguments(fuzz)
+    fuzz.set_defaults(handler=fuzz_cli.run)
     return parser
 
 

@@ -1,0 +1,199 @@
+"""``check_wire_format``: every conformance property, driven by Hypothesis."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+
+from wireproto.detect import WireFormat
+from wireproto.session import SessionProvider
+from wireproto.testing._driver import Run
+from wireproto.testing._errors import ConformanceError
+from wireproto.testing._properties import (
+    Seeds,
+    WorkReport,
+    check_example,
+    check_limits_and_work,
+    prepare_seeds,
+)
+from wireproto.testing._shrink import minimize
+from wireproto.testing._target import FuzzTarget
+from wireproto.testing._types import Example
+from wireproto.testing.strategies import buffer_schedules, examples, target_streams
+
+if TYPE_CHECKING:
+    import construct
+
+__all__ = ["CheckReport", "Fuzzer", "check_wire_format"]
+
+_DIGITS = re.compile(r"\d+")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """What :func:`check_wire_format` ran: examples, distinct outcomes, and the work check."""
+
+    target: str
+    examples: int
+    distinct_outcomes: int
+    work: WorkReport
+
+    def describe(self) -> str:
+        """A one-paragraph summary."""
+        return (
+            f"{self.target}: no property failed in {self.examples} examples "
+            f"({self.distinct_outcomes} distinct outcomes); work: {self.work.describe()}"
+        )
+
+
+@dataclass(slots=True)
+class _Stats:
+    examples: int = 0
+    outcomes: set[tuple[Any, ...]] = field(default_factory=set)
+
+    def record(self, run: Run) -> None:
+        self.examples += 1
+        outcome = run.outcome
+        error = _DIGITS.sub("N", outcome.error) if outcome.error else None
+        self.outcomes.add((outcome.wire_format, outcome.close_reason, error))
+
+
+def _first_conformance_error(exc: BaseException) -> ConformanceError | None:
+    if isinstance(exc, ConformanceError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _first_conformance_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+class Fuzzer:
+    """Runs the checks on one target in batches (the CLI's hypothesis engine uses it too).
+
+    :meth:`prepare` checks the corpus and the limits-and-work property;
+    each :meth:`run_batch` runs Hypothesis for a number of examples. Both
+    raise the failing property's :class:`ConformanceError`, shrunk.
+    """
+
+    def __init__(self, target: FuzzTarget, *, check_work: bool = True) -> None:
+        self.target = target
+        self.check_work = check_work
+        self.stats = _Stats()
+        self.seeds: Seeds | None = None
+        self.work = WorkReport(notes=("work not checked",))
+        self._strategy: st.SearchStrategy[Example] | None = None
+
+    def prepare(self) -> None:
+        """Cut the corpus into frames, checking each corpus stream on the way."""
+        self.seeds = self._shrunk(lambda: prepare_seeds(self.target))
+        self._strategy = examples(
+            target_streams(self.target, self.seeds), schedules=buffer_schedules()
+        )
+
+    def check_limits_and_work(self) -> WorkReport:
+        """Run the deterministic limits-and-work check (property 6) once."""
+        if self.check_work:
+            seeds = self.seeds
+            self.work = self._shrunk(lambda: check_limits_and_work(self.target, seeds))
+        return self.work
+
+    def run_batch(self, max_examples: int, seed: int | None) -> None:
+        """Run ``max_examples`` generated examples; raise the first failure, shrunk."""
+        if self._strategy is None:
+            self.prepare()
+        strategy = self._strategy
+        assert strategy is not None
+        target = self.target
+        stats = self.stats
+
+        @settings(
+            max_examples=max_examples,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            report_multiple_bugs=False,
+            phases=(Phase.explicit, Phase.generate, Phase.shrink),
+            print_blob=False,
+        )
+        @given(strategy)
+        def conforms(example: Example) -> None:
+            stats.record(check_example(target, example))
+
+        test: Callable[[], None] = conforms
+        if seed is not None:
+            test = hypothesis_seed(seed)(conforms)
+        self._shrunk(test)
+
+    def _shrunk(self, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except Exception as exc:
+            error = _first_conformance_error(exc)
+            if error is None:
+                raise
+            raise minimize(self.target, error) from None
+
+
+def _as_target(
+    target: FuzzTarget | SessionProvider | Callable[[], SessionProvider],
+    wire_format: WireFormat | None,
+    message: construct.Construct[Any, Any] | None,
+    corpus: Iterable[bytes],
+) -> FuzzTarget:
+    seeds = tuple(corpus)
+    if isinstance(target, FuzzTarget):
+        if wire_format is not None:
+            raise TypeError("wire_format is part of the FuzzTarget: set it there")
+        if message is not None:
+            target = FuzzTarget(
+                target.name,
+                target.make_registry,
+                target.wire_format,
+                message,
+                target.corpus,
+                target.grow,
+                target.settings,
+                target.spec,
+            )
+        return target.with_corpus(seeds) if seeds else target
+    return FuzzTarget.from_provider(target, wire_format, message=message, corpus=seeds)
+
+
+def check_wire_format(
+    target: FuzzTarget | SessionProvider | Callable[[], SessionProvider],
+    *,
+    wire_format: WireFormat | None = None,
+    message: construct.Construct[Any, Any] | None = None,
+    corpus: Iterable[bytes] = (),
+    max_examples: int = 200,
+    seed: int | None = 0,
+    check_work: bool = True,
+) -> CheckReport:
+    """Check every conformance property of a wire format; raise the first failure, shrunk.
+
+    ``target`` is a :class:`FuzzTarget`, or a ``SessionProvider`` (instance,
+    class or factory) serving ``wire_format`` (default: every stream).
+    ``message`` is a construct declaration of one valid message (structure-
+    aware inputs, round-trip check, linear-work check); ``corpus`` adds seed
+    streams. Hypothesis runs ``max_examples`` examples from ``seed`` (None: a
+    random seed). The limits-and-work check runs once first unless
+    ``check_work`` is False.
+
+    Raises a :class:`ConformanceError` subclass naming the property, with
+    the shrunk input (hex and bytes literal), the cut and the read schedule.
+    """
+    fuzzer = Fuzzer(_as_target(target, wire_format, message, corpus), check_work=check_work)
+    fuzzer.prepare()
+    fuzzer.run_batch(max_examples, seed)
+    fuzzer.check_limits_and_work()
+    return CheckReport(
+        fuzzer.target.label, fuzzer.stats.examples, len(fuzzer.stats.outcomes), fuzzer.work
+    )
