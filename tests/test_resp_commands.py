@@ -642,8 +642,10 @@ CASES = [
     Case(
         "info keyspace",
         [("INFO", "keyspace"), ("SET", "a", 1, "EX", 9), ("SET", "b", 2), ("INFO", "KEYSPACE")],
-        b"$12\r\n# Keyspace\r\n\r\n+OK\r\n+OK\r\n$44\r\n# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n\r\n",
-        b"=16\r\ntxt:# Keyspace\r\n\r\n+OK\r\n+OK\r\n=48\r\ntxt:# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n\r\n",
+        b"$12\r\n# Keyspace\r\n\r\n+OK\r\n+OK\r\n"
+        b"$44\r\n# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n\r\n",
+        b"=16\r\ntxt:# Keyspace\r\n\r\n+OK\r\n+OK\r\n"
+        b"=48\r\ntxt:# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n\r\n",
     ),
     Case("info unknown section", [("INFO", "nosuch")], b"$0\r\n\r\n", b"=4\r\ntxt:\r\n"),
 ]
