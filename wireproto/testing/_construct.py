@@ -331,7 +331,8 @@ class _Walker:
         context: c.Container[Any] = c.Container(_=parent)
         for sub in subcons:
             value = self.value(sub, context, limit, fields.get(sub.name, _MISSING))
-            if sub.name:
+            if sub.name and not isinstance(_unwrap(sub), _NO_VALUE):
+                # A Rebuild's value exists only when building: leave it out of the context.
                 out[sub.name] = value
                 context[sub.name] = value
         return out

@@ -288,7 +288,9 @@ class Harness:
     ) -> None:
         self.schedule = schedule if schedule is not None else ReadSchedule()
         self._trace = _Trace(meter=meter)
-        registry, self._providers = probed_registry(target.make_registry(), self._trace)
+        # Kept alive: providers may hold a weak reference to the registry they joined.
+        self._registry = target.make_registry()
+        registry, self._providers = probed_registry(self._registry, self._trace)
         settings = replace(target.settings, initial_buffer_size=self.schedule.initial_buffer_size)
         self.connection = Connection(registry, settings)
         self._reads: Iterator[int] | None = (

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from wireproto.detect import Detection, Verdict
 from wireproto.testing._driver import Run, run_example
 from wireproto.testing._errors import (
+    ConformanceError,
     DetectionError,
     LimitError,
     NonLinearWorkError,
@@ -90,11 +91,19 @@ def check_detection(target: FuzzTarget, example: Example) -> None:
     lengths = sorted({*range(1, min(limit, _DETECT_SCAN) + 1), *cuts, limit})
     registry = target.make_registry()
     for wire_format in registry.formats:
-        detector = wire_format.detector
+        detector, name = wire_format.detector, wire_format.name
 
-        def ask(prefix: bytes, detector: Callable[[bytes], Verdict] = detector) -> str:
+        def ask(
+            prefix: bytes, detector: Callable[[bytes], Verdict] = detector, name: str = name
+        ) -> str:
             verdict = detector(prefix)
-            return verdict.value if isinstance(verdict, Verdict) else repr(verdict)
+            if not isinstance(verdict, Verdict):
+                raise DetectionError(
+                    f"the detector of {name!r} returned {verdict!r}, not a Verdict",
+                    example,
+                    target.label,
+                )
+            return verdict.value
 
         _scan(f"the detector of {wire_format.name!r}", ask, lengths, target=target, example=example)
 
@@ -119,6 +128,8 @@ def _scan(
         try:
             answer = ask(prefix)
             again = ask(prefix)
+        except ConformanceError:
+            raise
         except Exception as exc:
             raise UnexpectedExceptionError(
                 f"{what} raised {type(exc).__name__}: {exc} on the first {length} bytes; "
