@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -312,6 +313,11 @@ def test_connection_commands_and_info(client: redis.Redis) -> None:
     assert isinstance(client_id, int)
     assert client_id > 0
     assert client.execute_command("SELECT", 0) in (True, b"OK", "OK")
+    hello = client.execute_command("HELLO")
+    if isinstance(hello, list):  # RESP2: a flat list of pairs
+        hello = dict(zip(hello[::2], hello[1::2], strict=True))
+    assert hello[b"proto"] == client.connection_pool.connection_kwargs["protocol"]
+    assert hello[b"server"] == b"redis"
     client.mset({"x": 1, "y": 2})
     assert client.expire("x", 100) is True
     info = client.info()
@@ -584,6 +590,11 @@ GARBAGE = [
     b"*2\r\n$3\r\nGET\r\n$-1\r\n",
     b'SET "unbalanced 1\r\n',  # inline, unbalanced quotes
     b"*1\r\n$4\r\nPING\r\n*1\r\n$99999999999999999999\r\n",
+    b"*1\r\n$536870913\r\n",  # one byte over Redis's default proto-max-bulk-len
+    b"*" + b"1" * 70_000,  # too big mbulk count string
+    b"*1\r\n$" + b"1" * 70_000,  # too big bulk count string
+    b"PING\r\nPING " + b"x" * 70_000,  # too big inline request
+    b"*1\r\n$4\r\nPING\r\n" + b"y" * 70_000,
 ]
 
 
@@ -806,3 +817,57 @@ def test_replies_match_redis_server_byte_for_byte(
     assert [(labels[i], got[i] if i < len(got) else None) for i in compared] == [
         (labels[i], expected[i]) for i in compared
     ]
+
+
+def test_replies_do_not_depend_on_how_the_stream_is_cut(server: RunningServer) -> None:
+    stream = b"".join(item if isinstance(item, bytes) else _command(*item) for item in SCRIPT)
+    stream += _command(b"QUIT")
+    whole = _exchange(server.port, stream)
+    rng = random.Random(20261127)
+    for _round in range(3):
+        with socket.create_connection((HOST, server.port), timeout=SOCKET_TIMEOUT) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            offset = 0
+            while offset < len(stream):
+                size = rng.choice((1, 1, 2, 3, 7, 16, 100))
+                sock.sendall(stream[offset : offset + size])
+                offset += size
+                if rng.random() < 0.1:
+                    time.sleep(0.001)  # let the server read what was sent so far
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+        assert _split_replies(received) == _split_replies(whole)
+
+
+def test_concurrent_clients_see_each_others_writes(server: RunningServer) -> None:
+    clients = [_connect(server.port, kind) for kind in CLIENT_KINDS for _ in range(3)]
+    rounds, per_round = 20, 50
+
+    def work(index: int) -> list[int]:
+        client = clients[index]
+        seen = []
+        for _ in range(rounds):
+            pipe = client.pipeline(transaction=False)
+            for _ in range(per_round):
+                pipe.incr("shared:counter")
+            pipe.set(f"shared:{index}", index)
+            seen.extend(pipe.execute()[:-1])
+        return seen
+
+    try:
+        clients[0].delete("shared:counter")
+        with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+            results = list(pool.map(work, range(len(clients))))
+        total = len(clients) * rounds * per_round
+        assert clients[0].get("shared:counter") == str(total).encode()
+        # INCR is atomic: every value from 1 to total was returned to exactly one client.
+        assert sorted(value for seen in results for value in seen) == list(range(1, total + 1))
+        for seen in results:
+            assert seen == sorted(seen)  # one client's replies come back in order
+        assert clients[-1].mget([f"shared:{i}" for i in range(len(clients))]) == [
+            str(i).encode() for i in range(len(clients))
+        ]
+    finally:
+        for client in clients:
+            _close(client)
