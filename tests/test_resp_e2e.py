@@ -41,8 +41,8 @@ STOP_TIMEOUT = 15.0
 TOOL_TIMEOUT = 120.0
 SOCKET_TIMEOUT = 15.0
 
-SERVER_PARSERS = ("pure", "hiredis")
-"""The values of ``PARSER_ENV`` that select the server's RESP request parser."""
+SERVERS = (("pure", "asyncio"), ("hiredis", "asyncio"), ("hiredis", "uvloop"))
+"""(``PARSER_ENV`` value, ``--loop``): both request parsers on one loop, and uvloop."""
 
 
 def tool(name: str) -> str:
@@ -62,7 +62,6 @@ class RunningServer:
 
     process: subprocess.Popen[bytes]
     port: int
-    parser: str
 
 
 def _read_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
@@ -97,16 +96,16 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
     return process.returncode
 
 
-@pytest.fixture(scope="module", params=SERVER_PARSERS, ids=lambda name: f"server-{name}")
+@pytest.fixture(scope="module", params=SERVERS, ids=lambda param: "server-{}-{}".format(*param))
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    """``wireproto serve --port 0`` with the provider's pure-Python or hiredis request parser."""
-    parser: str = request.param
-    log = tmp_path_factory.mktemp(f"wireproto-{parser}") / "server.log"
+    """``wireproto serve --port 0`` with the pure-Python or hiredis request parser, on a loop."""
+    parser, loop = request.param
+    log = tmp_path_factory.mktemp(f"wireproto-{parser}-{loop}") / "server.log"
     command = [
         sys.executable, "-m", "wireproto", "serve",
-        "--host", HOST, "--port", "0", "--log-level", "info",
+        "--host", HOST, "--port", "0", "--log-level", "info", "--loop", loop,
     ]  # fmt: skip
     with log.open("wb") as err:
         process = subprocess.Popen(
@@ -122,7 +121,7 @@ def server(
         match = re.fullmatch(r"wireproto serving (.+) on 127\.0\.0\.1:(\d+)\n", line)
         assert match, f"start line {line!r}; log:\n{log.read_text()}"
         assert "resp" in match[1].split(", "), line
-        yield RunningServer(process, int(match[2]), parser)
+        yield RunningServer(process, int(match[2]))
     finally:
         status = _stop(process)
         assert process.stdout is not None
