@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -272,22 +272,52 @@ def run_benchmark(
     return float(rows[0][1])
 
 
-def measure(
-    server: Server, requests: int, runs: int, cells: dict[str, Cell], cpu: int | None
-) -> None:
-    """One warm-up, then ``runs`` rounds of every test; CPU charged per invocation."""
+def machine_busy_seconds() -> float:
+    """CPU seconds spent by the whole machine (all CPUs, every process, the kernel)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+@dataclass
+class Load:
+    """CPU time of everything but the server and redis-benchmark during the timed runs."""
+
+    other_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+    @property
+    def share(self) -> float:
+        """The others' CPU as a fraction of the machine (1.0 = every CPU busy)."""
+        cpus = os.cpu_count() or 1
+        return self.other_seconds / (self.wall_seconds * cpus) if self.wall_seconds else 0.0
+
+
+def warm_up(server: Server, requests: int, cpu: int | None) -> None:
+    """One untimed, shorter run of every test."""
     for test in TESTS:
         run_benchmark(server.port, test, max(requests // 10, 1000), cpu)
-    for _ in range(runs):
-        for test in TESTS:
-            before, client_before = cpu_seconds(server.process.pid), children_cpu_seconds()
-            rps = run_benchmark(server.port, test, requests, cpu)
-            after, client_after = cpu_seconds(server.process.pid), children_cpu_seconds()
-            cell = cells[test]
-            cell.rps.append(rps)
-            cell.cpu_seconds += after - before
-            cell.client_cpu_seconds += client_after - client_before
-            cell.requests += requests
+
+
+def measure_once(
+    server: Server, test: str, requests: int, cell: Cell, load: Load, *, cpu: int | None
+) -> None:
+    """One timed run of ``test``; its CPU is charged to ``cell``, the rest to ``load``."""
+    started = time.monotonic()
+    busy_before = machine_busy_seconds()
+    before, client_before = cpu_seconds(server.process.pid), children_cpu_seconds()
+    rps = run_benchmark(server.port, test, requests, cpu)
+    after, client_after = cpu_seconds(server.process.pid), children_cpu_seconds()
+    busy = machine_busy_seconds() - busy_before
+    cell.rps.append(rps)
+    cell.cpu_seconds += after - before
+    cell.client_cpu_seconds += client_after - client_before
+    cell.requests += requests
+    load.other_seconds += max(busy - (after - before) - (client_after - client_before), 0.0)
+    load.wall_seconds += time.monotonic() - started
+
+
+def check_alive(server: Server) -> None:
     check_set_get(server.port)
     if server.process.poll() is not None:
         raise RuntimeError(f"the server exited during the benchmark:\n{server.log.read_text()}")
@@ -391,27 +421,40 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"machine: {machine()}", file=sys.stderr)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="wireproto-bench-") as tmp:
+    load = Load()
+    with tempfile.TemporaryDirectory(prefix="wireproto-bench-") as tmp, ExitStack() as stack:
+        # Every server runs for the whole benchmark and the rounds visit them in turn, so
+        # a slow patch of the machine (other processes) hits all of them, not one.
         workdir = Path(tmp)
-        print("redis-server ...", file=sys.stderr, flush=True)
-        with redis_server(workdir, server_cpu) as server:
-            measure(server, redis_requests, runs, results[reference], client_cpu)
+        servers = {reference: stack.enter_context(redis_server(workdir, server_cpu))}
         for target, loop, env in wireproto_targets:
-            print(f"wireproto {loop} {target.parser} ...", file=sys.stderr, flush=True)
-            with wireproto_server(workdir, loop, env, server_cpu) as server:
-                measure(server, requests, runs, results[target], client_cpu)
+            servers[target] = stack.enter_context(wireproto_server(workdir, loop, env, server_cpu))
+        sizes = {t: redis_requests if t.is_reference else requests for t in targets}
+        for target in targets:
+            print(f"warm-up: {target.name} {target.loop} {target.parser}", file=sys.stderr)
+            warm_up(servers[target], sizes[target], client_cpu)
+        for round_number in range(runs):
+            print(f"round {round_number + 1}/{runs}", file=sys.stderr, flush=True)
+            shift = round_number % len(targets)
+            for target in targets[shift:] + targets[:shift]:
+                for test in TESTS:
+                    cell = results[target][test]
+                    measure_once(servers[target], test, sizes[target], cell, load, cpu=client_cpu)
+        for server in servers.values():
+            check_alive(server)
 
     command = " ".join(["benchmarks/resp.py", *(argv if argv is not None else sys.argv[1:])])
     print(
         f"`{command}`: redis-benchmark -P 16 -c 50, one test per invocation, "
         f"-n {requests} per run against wireproto and -n {redis_requests} against "
-        f"redis-server; median of {runs} runs after one warm-up; CPU is the server "
-        f"process's utime+stime over all runs / requests. "
+        f"redis-server; median of {runs} rounds (every server started once, visited in "
+        f"turn) after one warm-up; CPU is each process's utime+stime over all runs / requests. "
         + (
             "Server pinned to CPU 0, redis-benchmark to CPU 1."
             if pinned
             else f"Not pinned: the server and redis-benchmark share {os.cpu_count()} CPUs."
         )
+        + f" Other processes used {load.share:.0%} of the machine's CPU during the timed runs."
         + f" Wall time {time.monotonic() - started:.0f} s.\n"
     )
     print(table(targets, results, reference))
