@@ -10,16 +10,22 @@ returns, and closes the transport once :attr:`Connection.state` is
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from wireproto import proxy
 from wireproto.buffer import ReceiveBuffer
-from wireproto.detect import Verdict, WireFormat
+from wireproto.detect import Verdict, WireFormat, detect
 from wireproto.errors import ContractError, ProtocolError
+from wireproto.proxy import ProxySettings
 from wireproto.registry import Registry
 from wireproto.session import BytesLike, Limits, MessageConsumer
+from wireproto.stats import MemoryBudget, StatsCollector
+from wireproto.tls import TLS, TlsSession, TlsSettings
 
 __all__ = ["CloseReason", "Connection", "ConnectionSettings", "ConnectionState"]
 
@@ -46,6 +52,10 @@ class CloseReason(enum.Enum):
     SESSION_FAILED = "session-failed"
     OUTPUT_LIMIT = "output-limit"
     SERVER_SHUTDOWN = "server-shutdown"
+    IDLE_TIMEOUT = "idle-timeout"
+    HANDSHAKE_TIMEOUT = "handshake-timeout"
+    MEMORY_LIMIT = "memory-limit"
+    CLIENT_LIMIT = "client-limit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +66,20 @@ class ConnectionSettings:
     still undecided at that size is closed. ``detect_timeout``: seconds a
     client may stay undecided (``None``: no deadline); when it passes, the
     connection goes to ``fallback_format`` if one is named (for formats where
-    the server speaks first), else it is closed.
+    the server speaks first), else it is closed. ``idle_timeout``: a
+    connection that receives nothing for this many seconds is closed
+    (``None``: never). ``tls``: TLS clients are detected and decrypted on
+    this listener (``None``: plain clients only). ``proxy``: peers that may
+    open with a PROXY protocol header (``None``: nobody may).
     """
 
     max_detect_bytes: int = 16 * 1024
     detect_timeout: float | None = 5.0
     fallback_format: str | None = None
     initial_buffer_size: int = 16 * 1024
+    idle_timeout: float | None = None
+    tls: TlsSettings | None = None
+    proxy: ProxySettings | None = None
 
     def __post_init__(self) -> None:
         if self.max_detect_bytes < 1:
@@ -71,6 +88,8 @@ class ConnectionSettings:
             raise ValueError("detect_timeout must be positive or None")
         if self.initial_buffer_size < 1:
             raise ValueError("initial_buffer_size must be at least 1")
+        if self.idle_timeout is not None and self.idle_timeout <= 0:
+            raise ValueError("idle_timeout must be positive or None")
 
 
 class _Outbox:
@@ -97,6 +116,9 @@ class _Outbox:
         if not self.close_requested:
             self.close_requested = True
             self._connection._output_queued()
+
+    def get_extra_info(self, name: str, default: object = None, /) -> object:
+        return self._connection.extra.get(name, default)
 
     def take(self) -> bytes:
         chunks = self.chunks
@@ -126,18 +148,42 @@ class Connection:
     ``on_output`` (set by the shell) is called when a session sends or asks
     to close outside :meth:`buffer_updated`, e.g. from a background task, so
     the shell knows to call :meth:`data_to_send`.
+
+    ``extra`` is what sessions read through ``sender.get_extra_info()``
+    (the shell gives ``peername`` and ``sockname``). ``clock`` gives the
+    time in seconds for the deadlines (:meth:`next_deadline`). ``stats``
+    and ``budget`` are shared by a listener's connections. ``outer`` is
+    the connection carrying this one (for the inner connection of a TLS
+    layer).
     """
 
-    def __init__(self, registry: Registry, settings: ConnectionSettings | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        settings: ConnectionSettings | None = None,
+        *,
+        extra: Mapping[str, object] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        stats: StatsCollector | None = None,
+        budget: MemoryBudget | None = None,
+        outer: Connection | None = None,
+    ) -> None:
         self.settings = settings if settings is not None else ConnectionSettings()
         self.on_output: Callable[[], None] | None = None
+        self.extra: dict[str, object] = dict(extra) if extra is not None else {}
+        self.clock = clock
+        self.outer = outer
         self._registry = registry
+        self._stats = stats
+        self._budget = budget
         self._buffer = ReceiveBuffer(
             self.settings.initial_buffer_size,
             max(self.settings.max_detect_bytes, self.settings.initial_buffer_size),
         )
+        self._charged = 0  # buffer capacity reserved from the budget
         self._outbox = _Outbox(self)
         self._session: MessageConsumer | None = None
+        self._tls: TlsSession | None = None
         self._in_batch = False
         self._discard: memoryview | None = None
         self.state = ConnectionState.DETECTING
@@ -146,6 +192,24 @@ class Connection:
         self.close_reason: CloseReason | None = None
         self.error: BaseException | None = None
         """The ``ProtocolError``, or the session's or detector's bug, that closed it."""
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        settings = self.settings
+        now = clock() if settings.detect_timeout or settings.idle_timeout else 0.0
+        self._detect_deadline = now + settings.detect_timeout if settings.detect_timeout else None
+        self._last_received = now
+        self._proxy_pending = settings.proxy is not None
+        self._proxy_trusted = settings.proxy is not None and settings.proxy.trusts(
+            self.extra.get("peername")
+        )
+        if stats is not None:
+            stats.connection_opened(self)
+        if budget is not None:
+            self._charged = self._buffer.capacity
+            if not budget.try_reserve(self._charged):
+                self._charged = 0
+                self.error = ProtocolError("the receive memory budget is exhausted")
+                self.close(CloseReason.MEMORY_LIMIT)
 
     # -- what the shell calls ------------------------------------------------
 
@@ -159,19 +223,52 @@ class Connection:
         """The session, once detection has matched."""
         return self._session
 
+    @property
+    def inner(self) -> Connection | None:
+        """The connection on the decrypted stream of a TLS connection, after the handshake."""
+        return self._tls.inner if self._tls is not None else None
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is closed."""
+        return self.state is ConnectionState.CLOSED
+
+    @property
+    def closing(self) -> bool:
+        """True once closed, or once the session asked to close (nothing more is read)."""
+        return self.state is ConnectionState.CLOSED or self._outbox.close_requested
+
+    @property
+    def output_limit(self) -> int | None:
+        """The most reply bytes the shell may hold for a slow reader (``None``: no session yet)."""
+        inner = self.inner
+        limits = inner.limits if inner is not None and inner.limits is not None else self.limits
+        return limits.max_output_buffered if limits is not None else None
+
+    @property
+    def awaiting_proxy_header(self) -> bool:
+        """True until the PROXY header was read, or found absent (listeners with PROXY)."""
+        return self._proxy_pending and self.state is ConnectionState.DETECTING
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        """``extra[name]``, or ``default``: what the session's sender answers."""
+        return self.extra.get(name, default)
+
     def get_buffer(self, sizehint: int = -1) -> memoryview:
         """The region the next receive writes into."""
         if self.state is ConnectionState.CLOSED or self._outbox.close_requested:
-            # Bytes that arrive after the close (or a close request) are dropped.
-            if self._discard is None:
-                self._discard = memoryview(bytearray(_DISCARD_SIZE))
-            return self._discard
+            return self._discard_region()
+        if self._budget is not None:
+            return self._budgeted_region()
         return self._buffer.writable()
 
     def buffer_updated(self, nbytes: int) -> None:
         """``nbytes`` were written into the last :meth:`get_buffer` region."""
+        self.bytes_received += nbytes
         if self.state is ConnectionState.CLOSED or self._outbox.close_requested:
             return
+        if self.settings.idle_timeout is not None:
+            self._last_received = self.clock()
         self._buffer.commit(nbytes)
         self._in_batch = True
         try:
@@ -199,8 +296,15 @@ class Connection:
         bytes: check :attr:`state` after the write.
         """
         data = self._outbox.take()
+        self.bytes_sent += len(data)
         if self._outbox.close_requested and self.state is ConnectionState.ACTIVE:
-            self.close(CloseReason.SESSION_CLOSED)
+            inner = self.inner
+            if inner is not None and inner.close_reason is not None:
+                # The TLS layer closes because its inner connection did: say why.
+                self.error = inner.error
+                self.close(inner.close_reason)
+            else:
+                self.close(CloseReason.SESSION_CLOSED)
         return data
 
     @property
@@ -213,14 +317,77 @@ class Connection:
         if self.state is not ConnectionState.DETECTING:
             return
         fallback = self.settings.fallback_format
-        if fallback is None or fallback not in self._registry:
+        tls = self.settings.tls
+        if (
+            fallback is None
+            or fallback not in self._registry
+            or (tls is not None and tls.required)  # the fallback applies inside TLS only
+        ):
+            self._count_detection("timeout")
             self.close(CloseReason.DETECT_TIMEOUT)
             return
+        self._count_detection("fallback")
         self._in_batch = True
         try:
             self._activate(self._registry.get(fallback))
             if self._session is not None and len(self._buffer):
                 self._consume()
+        finally:
+            self._in_batch = False
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`check_deadlines` must run next (on :attr:`clock`), or None.
+
+        Deadlines only move later as bytes arrive, so a shell may keep a
+        timer that fires early and simply calls :meth:`check_deadlines`.
+        """
+        state = self.state
+        if state is ConnectionState.CLOSED:
+            return None
+        deadline = self._detect_deadline if state is ConnectionState.DETECTING else None
+        idle = self.settings.idle_timeout
+        if idle is not None:
+            idle_deadline = self._last_received + idle
+            deadline = idle_deadline if deadline is None else min(deadline, idle_deadline)
+        if self._tls is not None:
+            layer = self._tls.next_deadline()
+            if layer is not None:
+                deadline = layer if deadline is None else min(deadline, layer)
+        return deadline
+
+    def check_deadlines(self) -> None:
+        """Handle the deadlines that passed: detection, idle time, a TLS layer's.
+
+        Call :meth:`data_to_send` afterwards: a fallback session may greet.
+        """
+        if self.state is ConnectionState.CLOSED:
+            return
+        now = self.clock()
+        idle = self.settings.idle_timeout
+        if idle is not None and now >= self._last_received + idle:
+            self.close(CloseReason.IDLE_TIMEOUT)
+            return
+        if (
+            self.state is ConnectionState.DETECTING
+            and self._detect_deadline is not None
+            and now >= self._detect_deadline
+        ):
+            self.detect_timed_out()
+            return
+        tls = self._tls
+        if tls is None or self.state is not ConnectionState.ACTIVE:
+            return
+        if tls.inner is None:
+            if now >= tls.handshake_deadline:
+                self.close(CloseReason.HANDSHAKE_TIMEOUT)
+            return
+        self._in_batch = True
+        try:
+            tls.check_deadlines()
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+        except Exception as exc:
+            self._fail(exc)
         finally:
             self._in_batch = False
 
@@ -232,16 +399,31 @@ class Connection:
         """Close the connection once; the session's ``close()`` runs exactly once."""
         if self.state is ConnectionState.CLOSED:
             return
+        tls = self._tls
+        if tls is not None and reason is not CloseReason.CONNECTION_LOST:
+            try:  # a close_notify before the FIN, while sending is still allowed
+                tls.shutdown()
+            except Exception:
+                _log.debug("TLS shutdown failed", exc_info=True)
         self.state = ConnectionState.CLOSED
         self.close_reason = reason
         session, self._session = self._session, None
         if session is not None:
             try:
-                session.close()
+                if tls is not None:
+                    tls.close(reason)
+                else:
+                    session.close()
             except Exception as exc:
                 _log.exception("session close() of %s failed", self.wire_format)
                 if self.error is None:
                     self.error = exc
+        if self._budget is not None and self._charged:
+            # The buffer itself is freed when the shell drops the connection.
+            self._budget.release(self._charged)
+            self._charged = 0
+        if self._stats is not None:
+            self._stats.connection_closed(self)
 
     # -- internals -----------------------------------------------------------
 
@@ -249,22 +431,119 @@ class Connection:
         if not self._in_batch and self.on_output is not None:
             self.on_output()
 
+    def _count_detection(self, outcome: str) -> None:
+        if self._stats is not None:
+            self._stats.detected(outcome)
+
+    def _discard_region(self) -> memoryview:
+        # Bytes that arrive after the close (or a close request) are dropped.
+        if self._discard is None:
+            self._discard = memoryview(bytearray(_DISCARD_SIZE))
+        return self._discard
+
+    def _budgeted_region(self) -> memoryview:
+        """``writable()``, with any growth reserved from the budget first."""
+        buffer = self._buffer
+        budget = self._budget
+        assert budget is not None
+        capacity = buffer.capacity
+        # ReceiveBuffer doubles when less than a quarter is free once the
+        # leftovers are at the head; reserve before it allocates.
+        if capacity - len(buffer) < (capacity >> 2 or 1) and capacity < buffer.max_size:
+            growth = min(capacity * 2, buffer.max_size) - capacity
+            if not budget.try_reserve(growth):
+                self.error = ProtocolError("the receive memory budget is exhausted")
+                self.close(CloseReason.MEMORY_LIMIT)
+                return self._discard_region()
+            self._charged += growth
+        region = buffer.writable()
+        self._reconcile_budget()
+        return region
+
+    def _reconcile_budget(self) -> None:
+        budget = self._budget
+        if budget is None or self.state is ConnectionState.CLOSED:
+            return
+        capacity = self._buffer.capacity
+        if capacity > self._charged:
+            budget.force(capacity - self._charged)
+        elif capacity < self._charged:
+            budget.release(self._charged - capacity)
+        self._charged = capacity
+
     def _detect(self) -> None:
+        if self._proxy_pending and not self._read_proxy_header():
+            return
         limit = self.settings.max_detect_bytes
         buffered = len(self._buffer)
         data = bytes(self._buffer.unread()[:limit])
+        tls = self.settings.tls
         try:
-            detection = self._registry.detect(data)
+            if tls is None:
+                detection = self._registry.detect(data)
+            elif tls.required:
+                detection = detect((TLS,), data)
+            else:
+                detection = detect((TLS, *self._registry.formats), data)
         except Exception as exc:
             self._fail(exc)
             return
         if detection.verdict is Verdict.MATCH:
             assert detection.wire_format is not None
+            self._count_detection("match")
             self._activate(detection.wire_format)
         elif detection.verdict is Verdict.NO_MATCH or buffered >= limit:
+            self._count_detection("no-match")
             self.close(CloseReason.NO_MATCH)
 
+    def _read_proxy_header(self) -> bool:
+        """Read a PROXY header if there is one; False while undecided or once closed."""
+        limit = self.settings.max_detect_bytes
+        data = bytes(self._buffer.unread()[:limit])
+        verdict = proxy.detect_proxy(data)
+        if verdict is Verdict.NEED_MORE:
+            return False
+        settings = self.settings.proxy
+        assert settings is not None
+        if verdict is Verdict.NO_MATCH:
+            if self._proxy_trusted and settings.required:
+                self._proxy_rejected(ProtocolError("a PROXY protocol header is required"))
+                return False
+            self._proxy_pending = False
+            return True
+        if not self._proxy_trusted:
+            peer = self.extra.get("peername")
+            self._proxy_rejected(ProtocolError(f"PROXY protocol header from untrusted {peer}"))
+            return False
+        try:
+            parsed = proxy.parse_proxy_header(data)
+        except ProtocolError as exc:
+            self._proxy_rejected(exc)
+            return False
+        if parsed is None:
+            if len(self._buffer) >= limit:
+                self._proxy_rejected(
+                    ProtocolError(f"PROXY protocol header longer than {limit} bytes")
+                )
+            return False
+        header, size = parsed
+        self._buffer.consume(size)
+        self._proxy_pending = False
+        self.extra["proxy_header"] = header
+        if header.source is not None:
+            self.extra["proxy_source"] = header.source
+            self.extra["proxy_destination"] = header.destination
+        self._count_detection("proxy")
+        return True
+
+    def _proxy_rejected(self, exc: ProtocolError) -> None:
+        self._count_detection("proxy-rejected")
+        self._protocol_error(exc)
+
     def _activate(self, wire_format: WireFormat) -> None:
+        if wire_format is TLS:
+            self._activate_tls()
+            return
         provider = self._registry.provider(wire_format)
         try:
             limits = provider.limits
@@ -280,6 +559,33 @@ class Connection:
         self.limits = limits
         self._session = session
         self.state = ConnectionState.ACTIVE
+        if self._stats is not None:
+            self._stats.session_started(self)
+
+    def _activate_tls(self) -> None:
+        tls = self.settings.tls
+        assert tls is not None
+        inner_settings = dataclasses.replace(self.settings, tls=None, proxy=None, idle_timeout=None)
+
+        def open_inner(tls_extra: dict[str, object]) -> Connection:
+            return Connection(
+                self._registry,
+                inner_settings,
+                extra={**self.extra, **tls_extra},
+                clock=self.clock,
+                stats=self._stats,
+                budget=self._budget,
+                outer=self,
+            )
+
+        self._tls = TlsSession(tls, self._outbox, open_inner, self.clock)
+        self.wire_format = TLS
+        self.limits = tls.limits
+        self._buffer.max_size = self.limits.max_message_size
+        self._session = self._tls
+        self.state = ConnectionState.ACTIVE
+        if self._stats is not None:
+            self._stats.session_started(self)
 
     def _consume(self) -> None:
         buffer = self._buffer
@@ -316,6 +622,8 @@ class Connection:
                 break
             buffer.consume(used)
         buffer.compact()
+        if self._budget is not None:
+            self._reconcile_budget()
         if outbox.close_requested:
             return  # closed by data_to_send(), after the replies before it
         if buffer.is_full:

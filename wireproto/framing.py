@@ -477,6 +477,9 @@ class _SessionSender:
         self.close_requested = True
         self._sender.close()
 
+    def get_extra_info(self, name: str, default: object = None, /) -> object:
+        return self._sender.get_extra_info(name, default)
+
 
 class FramedConsumer:
     """A session that cuts frames with ``framer`` and hands each one to ``handler``.

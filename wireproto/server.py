@@ -10,26 +10,79 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
 import struct
 import time
 from collections.abc import KeysView
+from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
 from typing import cast
 
 from wireproto.connection import CloseReason, Connection, ConnectionSettings, ConnectionState
 from wireproto.registry import Registry
+from wireproto.stats import MemoryBudget, ServerStats, StatsCollector
 
-__all__ = ["Server"]
+__all__ = ["Server", "ServerLimits"]
 
 _log = logging.getLogger("wireproto.server")
 
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset
 
 _QUIET_CLOSES = frozenset(
-    {CloseReason.PROTOCOL_ERROR, CloseReason.NO_MATCH, CloseReason.DETECT_TIMEOUT}
+    {
+        CloseReason.PROTOCOL_ERROR,
+        CloseReason.NO_MATCH,
+        CloseReason.DETECT_TIMEOUT,
+        CloseReason.IDLE_TIMEOUT,
+        CloseReason.HANDSHAKE_TIMEOUT,
+    }
 )
+
+REJECT_MAX_CONNECTIONS = "max-connections"
+REJECT_MAX_PER_CLIENT = "max-connections-per-client"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """Limits over all of a listener's connections.
+
+    ``max_connections``: open connections (closing ones included: they hold
+    a descriptor); one more is closed as soon as it is accepted.
+    ``max_connections_per_client``: the same per client IP address (the
+    PROXY header's source for connections from a trusted proxy; ``None``:
+    no limit). ``max_receive_memory``: the receive buffers of all
+    connections together; a buffer growth past it closes that connection
+    (``CloseReason.MEMORY_LIMIT``), and a new connection whose first buffer
+    does not fit is closed the same way.
+    """
+
+    max_connections: int = 10_000
+    max_connections_per_client: int | None = 1_000
+    max_receive_memory: int = 1 << 30
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        if self.max_connections_per_client is not None and self.max_connections_per_client < 1:
+            raise ValueError("max_connections_per_client must be at least 1 or None")
+        if self.max_receive_memory < 1:
+            raise ValueError("max_receive_memory must be at least 1")
+
+
+def _client_ip(address: object) -> str | None:
+    """The IP address of a peername or a PROXY source, IPv4-mapped IPv6 unwrapped."""
+    host = address[0] if isinstance(address, tuple) and address else None
+    if not isinstance(host, str):
+        return None
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
 
 
 class _RateLimitedWarning:
@@ -49,7 +102,7 @@ class _RateLimitedWarning:
         held_back, self._held_back = self._held_back, 0
         self._next = now + self._interval
         if held_back:
-            _log.warning(message + " (%d more since the last warning)", *args, held_back)
+            _log.warning(message + " suppressed=%d", *args, held_back)
         else:
             _log.warning(message, *args)
 
@@ -65,13 +118,17 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         self._loop = asyncio.get_running_loop()
         self._peer: object = None
         self._flush_handle: asyncio.Handle | None = None
-        self._detect_handle: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_when = 0.0
         self._linger_handle: asyncio.TimerHandle | None = None
         self._reading_paused = False
         self._peer_eof = False
         self._finishing = False  # the transport is being closed: write nothing more
         self._close_reported = False
         self._lost = False
+        self._refused = False
+        self._client: str | None = None  # the address counted against the per-client limit
+        self._awaiting_proxy = False  # the per-client count waits for the PROXY header
 
     @property
     def connection(self) -> Connection:
@@ -88,18 +145,36 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
         self._peer = transport.get_extra_info("peername")
+        server = self._server
+        settings = server.settings
+        server._stats.connection_accepted()
+        proxy = settings.proxy
+        if proxy is not None and proxy.trusts(self._peer):
+            self._awaiting_proxy = True
+        else:
+            self._client = _client_ip(self._peer)
+        refusal = server._refusal(self._client)
+        if refusal is not None:
+            self._refuse(refusal)
+            return
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             with contextlib.suppress(OSError):  # the peer may already be gone
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        settings = self._server.settings
-        self._conn = Connection(self._server.registry, settings)
+        self._conn = Connection(
+            server.registry,
+            settings,
+            extra={"peername": self._peer, "sockname": transport.get_extra_info("sockname")},
+            clock=self._loop.time,
+            stats=server._stats,
+            budget=server._budget,
+        )
         self._conn.on_output = self._schedule_flush
-        if settings.detect_timeout is not None:
-            self._detect_handle = self._loop.call_later(
-                settings.detect_timeout, self._detect_deadline
-            )
-        self._server._attach(self)
+        server._attach(self)
+        if self._conn.state is ConnectionState.CLOSED:  # no receive memory left for it
+            self._flush()
+        else:
+            self._arm_timer()
 
     def get_buffer(self, sizehint: int) -> memoryview:
         try:
@@ -110,13 +185,15 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
             return self._conn.get_buffer(sizehint)  # the discard buffer of a closed connection
 
     def buffer_updated(self, nbytes: int) -> None:
+        conn = self._conn
         try:
-            self._conn.buffer_updated(nbytes)
+            conn.buffer_updated(nbytes)
         except Exception as exc:
             self._core_failed(exc)
-        if self._conn.state is not ConnectionState.DETECTING:
-            self._cancel_detect()
+        if self._awaiting_proxy and not conn.awaiting_proxy_header:
+            self._proxy_header_read()
         self._flush()
+        self._arm_timer()
 
     def eof_received(self) -> bool:
         self._peer_eof = True
@@ -139,6 +216,8 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         if self._lost:
             return
         self._lost = True
+        if self._refused:
+            return
         try:
             self._conn.on_output = None
             self._cancel_timers()
@@ -183,11 +262,8 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         data = conn.data_to_send()
         if data and not self._finishing and not transport.is_closing():
             transport.write(data)
-            limits = conn.limits
-            if (
-                limits is not None
-                and transport.get_write_buffer_size() > limits.max_output_buffered
-            ):
+            limit = conn.output_limit
+            if limit is not None and transport.get_write_buffer_size() > limit:
                 conn.close(CloseReason.OUTPUT_LIMIT)
                 self._finishing = True
                 self._report_close()
@@ -205,7 +281,7 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         connection's discard buffer until the peer's FIN or the linger timeout.
         """
         self._finishing = True
-        self._cancel_detect()
+        self._cancel_timer()
         self._report_close()
         transport = self._transport
         if transport.is_closing():
@@ -244,15 +320,65 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
         self._transport.abort()
 
-    def _detect_deadline(self) -> None:
-        self._detect_handle = None
+    def _arm_timer(self) -> None:
+        """Keep one timer at the connection's next deadline (or earlier: it re-checks)."""
+        if self._finishing:
+            return
+        deadline = self._conn.next_deadline()
+        timer = self._timer
+        if deadline is None:
+            if timer is not None:
+                timer.cancel()
+                self._timer = None
+            return
+        if timer is not None:
+            if self._timer_when <= deadline:
+                return  # deadlines only move later: it fires early and re-arms
+            timer.cancel()
+        self._timer_when = deadline
+        self._timer = self._loop.call_at(deadline, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._timer = None
         try:
-            self._conn.detect_timed_out()
+            self._conn.check_deadlines()
         except Exception as exc:
             self._core_failed(exc)
         self._flush()
+        self._arm_timer()
 
-    def _core_failed(self, exc: Exception) -> None:
+    def _refuse(self, reason: str) -> None:
+        """Close a connection over a limit at once, before any Connection is made for it."""
+        self._refused = self._finishing = self._close_reported = True
+        self._conn = self._server._refused
+        self._server._stats.connection_rejected(reason)
+        self._server._warn_rejected(
+            "event=connection.rejected reason=%s peer=%s", reason, _format_peer(self._peer)
+        )
+        self._transport.close()
+
+    def _proxy_header_read(self) -> None:
+        """Count the connection against the PROXY source's per-client limit, now known."""
+        self._awaiting_proxy = False
+        source = self._conn.get_extra_info("proxy_source")
+        client = _client_ip(source) if source is not None else None
+        if client is None:
+            return
+        server = self._server
+        if server._over_client_limit(client):
+            server._stats.connection_rejected(REJECT_MAX_PER_CLIENT)
+            server._warn_rejected(
+                "event=connection.rejected reason=%s peer=%s client=%s",
+                REJECT_MAX_PER_CLIENT,
+                _format_peer(self._peer),
+                client,
+            )
+            self._conn.close(CloseReason.CLIENT_LIMIT)
+            return
+        self._client = client
+        server._count_client(client, 1)
+
+    def _core_failed(self, exc: BaseException) -> None:
         _log.error("connection from %s failed in the core", self._peer, exc_info=exc)
         self._conn.close(CloseReason.SESSION_FAILED)
 
@@ -274,22 +400,35 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
             self._server._warn_slow_reader(
                 "closed %s: more than %d reply bytes unread",
                 self._peer,
-                conn.limits.max_output_buffered if conn.limits else 0,
+                conn.output_limit or 0,
+            )
+        elif reason is CloseReason.MEMORY_LIMIT:
+            self._server._warn_memory(
+                "event=connection.closed reason=memory-limit peer=%s receive_memory=%d",
+                _format_peer(self._peer),
+                self._server._budget.used,
             )
         elif reason in _QUIET_CLOSES:
             _log.debug("closed %s (%s) %s", self._peer, reason.value, conn.error or "")
 
-    def _cancel_detect(self) -> None:
-        if self._detect_handle is not None:
-            self._detect_handle.cancel()
-            self._detect_handle = None
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _cancel_timers(self) -> None:
-        self._cancel_detect()
+        self._cancel_timer()
         for handle in (self._flush_handle, self._linger_handle):
             if handle is not None:
                 handle.cancel()
         self._flush_handle = self._linger_handle = None
+
+
+def _format_peer(peer: object) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        host, port = peer[0], peer[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(peer)
 
 
 class Server:
@@ -297,7 +436,9 @@ class Server:
 
     Use it as an async context manager, or call :meth:`start` and
     :meth:`close`. ``linger_timeout`` bounds how long a closed connection keeps
-    reading (and discarding) while it waits for the peer's FIN.
+    reading (and discarding) while it waits for the peer's FIN. ``limits``
+    bound all connections together; ``reuse_port`` sets ``SO_REUSEPORT`` so
+    that several processes can share the port (``wireproto serve --workers``).
     """
 
     def __init__(
@@ -307,25 +448,39 @@ class Server:
         port: int = 6380,
         *,
         settings: ConnectionSettings | None = None,
+        limits: ServerLimits | None = None,
         backlog: int = 1024,
         linger_timeout: float = 5.0,
+        reuse_port: bool = False,
     ) -> None:
         if linger_timeout <= 0:
             raise ValueError("linger_timeout must be positive")
         self.registry = registry
         self.settings = settings if settings is not None else ConnectionSettings()
+        self.limits = limits if limits is not None else ServerLimits()
         self.linger_timeout = linger_timeout
         self._host = host
         self._port = port
         self._backlog = backlog
+        self._reuse_port = reuse_port
         self._listener: asyncio.Server | None = None
         self._live: dict[Connection, _ConnectionProtocol] = {}
+        self._clients: dict[str, int] = {}
+        self._stats = StatsCollector()
+        self._budget = MemoryBudget(self.limits.max_receive_memory)
+        # What refused protocols point at: closed, so it reads into a discard buffer.
+        self._refused = Connection(
+            Registry(), ConnectionSettings(max_detect_bytes=1, initial_buffer_size=1)
+        )
+        self._refused.close(CloseReason.SERVER_SHUTDOWN)
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
         self._close_task: asyncio.Task[None] | None = None
         self._closed = asyncio.Event()
         self._warn_slow_reader = _RateLimitedWarning(10.0)
+        self._warn_rejected = _RateLimitedWarning(10.0)
+        self._warn_memory = _RateLimitedWarning(10.0)
 
     async def start(self) -> None:
         """Bind and start accepting connections."""
@@ -337,7 +492,24 @@ class Server:
             self._host,
             self._port,
             backlog=self._backlog,
+            reuse_port=self._reuse_port or None,
             start_serving=True,
+        )
+        limits = self.limits
+        _log.info(
+            "event=server.start addresses=%s formats=%s tls=%s proxy=%s max_connections=%d "
+            "max_connections_per_client=%s max_receive_memory=%d",
+            ",".join(_format_peer(address) for address in self.addresses),
+            ",".join(fmt.name for fmt in self.registry.formats) or "-",
+            "off"
+            if self.settings.tls is None
+            else "required"
+            if self.settings.tls.required
+            else "on",
+            "off" if self.settings.proxy is None else "on",
+            limits.max_connections,
+            limits.max_connections_per_client,
+            limits.max_receive_memory,
         )
 
     @property
@@ -364,6 +536,16 @@ class Server:
     def connections(self) -> KeysView[Connection]:
         """A live, read-only view of the open connections."""
         return MappingProxyType(self._live).keys()
+
+    @property
+    def stats(self) -> ServerStats:
+        """A frozen snapshot of the counters (connections, detections, bytes, closes)."""
+        return self._stats.snapshot(self._budget)
+
+    @property
+    def receive_memory(self) -> MemoryBudget:
+        """The receive-memory budget shared by the connections (read-only use)."""
+        return self._budget
 
     @property
     def paused_connections(self) -> int:
@@ -403,6 +585,16 @@ class Server:
                 await self._listener.wait_closed()
         finally:
             self._closed.set()
+            stats = self.stats
+            _log.info(
+                "event=server.stop accepted=%d rejected=%d bytes_received=%d bytes_sent=%d "
+                "protocol_errors=%d",
+                stats.accepted,
+                stats.rejected_total,
+                stats.bytes_received,
+                stats.bytes_sent,
+                stats.protocol_errors,
+            )
 
     async def __aenter__(self) -> Server:
         await self.start()
@@ -418,13 +610,35 @@ class Server:
 
     # -- called by the protocols ------------------------------------------------
 
+    def _refusal(self, client: str | None) -> str | None:
+        """Why a new connection from ``client`` must be refused, or None."""
+        if len(self._live) >= self.limits.max_connections:
+            return REJECT_MAX_CONNECTIONS
+        if client is not None and self._over_client_limit(client):
+            return REJECT_MAX_PER_CLIENT
+        return None
+
+    def _over_client_limit(self, client: str) -> bool:
+        limit = self.limits.max_connections_per_client
+        return limit is not None and self._clients.get(client, 0) >= limit
+
+    def _count_client(self, client: str, delta: int) -> None:
+        count = self._clients.get(client, 0) + delta
+        if count > 0:
+            self._clients[client] = count
+        else:
+            self._clients.pop(client, None)
+
     def _attach(self, protocol: _ConnectionProtocol) -> None:
         self._live[protocol.connection] = protocol
+        if protocol._client is not None:
+            self._count_client(protocol._client, 1)
         self._idle.clear()
         if self._closing:  # accepted just before the listener closed
             protocol.shutdown()
 
     def _detach(self, protocol: _ConnectionProtocol) -> None:
-        self._live.pop(protocol.connection, None)
+        if self._live.pop(protocol.connection, None) is not None and protocol._client is not None:
+            self._count_client(protocol._client, -1)
         if not self._live:
             self._idle.set()

@@ -44,6 +44,7 @@ class NetworkSender(Protocol):
     Bytes sent while a read batch is processed are written in one transport
     write at the end of the batch. ``close()`` asks for the connection to be
     closed once everything sent before it has been flushed.
+    ``get_extra_info()`` tells the session about its connection.
     """
 
     def send(self, data: BytesLike, /) -> None:
@@ -52,6 +53,18 @@ class NetworkSender(Protocol):
 
     def close(self) -> None:
         """Close the connection after the queued bytes are flushed."""
+        ...
+
+    def get_extra_info(self, name: str, default: object = None, /) -> object:
+        """Information about the connection, like ``asyncio.BaseTransport.get_extra_info``.
+
+        Keys the toolkit fills: ``peername`` and ``sockname`` (the socket's
+        addresses); with the PROXY protocol ``proxy_source`` and
+        ``proxy_destination`` (the real client's and the address it connected
+        to, as ``(host, port)``) and ``proxy_header``; on TLS ``sni``,
+        ``alpn_protocol``, ``tls_version``, ``cipher``, ``peercert`` and
+        ``ssl_object``. A missing key gives ``default``.
+        """
         ...
 
 
