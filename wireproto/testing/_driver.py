@@ -94,12 +94,14 @@ def _export_kept(view: memoryview, private: bytearray, references: int) -> str |
             private.append(0)  # a resize fails while any view of the bytes is alive
         except BufferError:
             if attempt == 0:
-                gc.collect()  # a view only held by a reference cycle is not kept
+                # A view held only by a reference cycle is not kept. The cycle was made
+                # during the call, so the young generations hold it: no full collection.
+                gc.collect(1)
                 continue
             return "it kept the memoryview, or a slice of it, after try_consume returned"
         break
     if sys.getrefcount(private) > references:
-        gc.collect()
+        gc.collect(1)
         if sys.getrefcount(private) > references:
             return "it kept the memoryview's underlying object (data.obj)"
     # Nobody holds the bytes now; poison them anyway, for holders the checks cannot see.
