@@ -504,6 +504,60 @@ def test_redis_cli_commands(server: RunningServer) -> None:
     assert _redis_cli(server.port, stdin=lines).stdout == b"OK\n2\n12\n12\n3\n"
 
 
+def test_redis_cli_interactive(server: RunningServer) -> None:
+    """redis-cli's prompt on a terminal: it starts (asking COMMAND DOCS) and runs commands."""
+    prompt = f"127.0.0.1:{server.port}> ".encode()
+    master, slave = os.openpty()
+    try:
+        process = subprocess.Popen(
+            [tool("redis-cli"), "-h", HOST, "-p", str(server.port)],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env={**os.environ, "TERM": "dumb"},  # linenoise: plain line input, no escapes
+        )
+    finally:
+        os.close(slave)
+
+    def until(expected: bytes) -> bytes:
+        """What the terminal shows up to ``expected``; fails after TOOL_TIMEOUT."""
+        shown = b""
+        deadline = time.monotonic() + TOOL_TIMEOUT
+        with selectors.DefaultSelector() as selector:
+            selector.register(master, selectors.EVENT_READ)
+            while not shown.endswith(expected):
+                left = deadline - time.monotonic()
+                assert left > 0 and selector.select(left), shown
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the terminal's other side closed
+                    chunk = b""
+                assert chunk, shown
+                shown += chunk
+        return shown
+
+    try:
+        assert until(prompt) == prompt
+        for line, reply in (
+            (b"SET cli:i 41", b"OK"),
+            (b"INCR cli:i", b"(integer) 42"),
+            (b"GET cli:i", b'"42"'),
+            (b"EXPIRE cli:i 100", b"(integer) 1"),
+            (b"DEL cli:i", b"(integer) 1"),
+            (b"GET cli:i", b"(nil)"),
+            (b"NOSUCH", b"(error) ERR unknown command 'NOSUCH', with args beginning with: "),
+        ):
+            os.write(master, line + b"\n")
+            assert until(prompt) == line + b"\r\n" + reply + b"\r\n" + prompt
+        os.write(master, b"quit\n")
+        assert process.wait(TOOL_TIMEOUT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(STOP_TIMEOUT)
+        os.close(master)
+
+
 def _command(*args: bytes) -> bytes:
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args)
 
