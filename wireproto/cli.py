@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
+import resource
 import signal
+import ssl
 import sys
 from collections.abc import Callable, Sequence
 
 import wireproto
+from wireproto import workers
 from wireproto.connection import ConnectionSettings
+from wireproto.proxy import ProxySettings
 from wireproto.registry import Registry
-from wireproto.server import Server
+from wireproto.server import Server, ServerLimits
 from wireproto.testing import _cli as fuzz_cli
+from wireproto.tls import TlsSettings
 
 __all__ = ["main"]
 
 _log = logging.getLogger("wireproto.cli")
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+_DEFAULT_LIMITS = ServerLimits()
 
 
 def _seconds(text: str) -> float:
@@ -34,6 +41,36 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
     return value
+
+
+_SIZE_SUFFIXES = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def _size(text: str) -> int:
+    """A byte count, optionally with a k, m or g suffix (powers of 1024)."""
+    factor = _SIZE_SUFFIXES.get(text[-1:].lower(), 1)
+    digits = text[:-1] if factor != 1 else text
+    try:
+        value = int(digits) * factor
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 65536, 64k, 1g)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive size")
+    return value
+
+
+def _count_or_zero(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 0")
+    return value
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port(text: str) -> int:
@@ -69,6 +106,98 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="close a client still undetected after N bytes (default 16384)",
     )
+    serve.add_argument(
+        "--fallback-format",
+        metavar="NAME",
+        help="give a client still undetected at the deadline to this format instead of closing",
+    )
+    serve.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="close a client that sent nothing for this long (default 0: never)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=_DEFAULT_LIMITS.max_connections,
+        metavar="N",
+        help="refuse connections past N open ones (default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-connections-per-client",
+        type=_count_or_zero,
+        default=_DEFAULT_LIMITS.max_connections_per_client,
+        metavar="N",
+        help="refuse connections past N open ones from one IP address (default %(default)s; "
+        "0: no limit)",
+    )
+    serve.add_argument(
+        "--max-receive-memory",
+        type=_size,
+        default=_DEFAULT_LIMITS.max_receive_memory,
+        metavar="BYTES",
+        help="receive buffers of all connections together (default 1g); a connection whose "
+        "buffer would pass it is closed",
+    )
+    serve.add_argument(
+        "--max-output-buffered",
+        type=_size,
+        metavar="BYTES",
+        help="reset a client with more reply bytes unread (default: each provider's, 64m)",
+    )
+    serve.add_argument(
+        "--shutdown-timeout",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, time to flush replies before resetting (default 5)",
+    )
+    tls = serve.add_argument_group("TLS (sniffed on the same port)")
+    tls.add_argument("--tls-cert", metavar="FILE", help="certificate chain (PEM): enables TLS")
+    tls.add_argument("--tls-key", metavar="FILE", help="private key (PEM), if not in --tls-cert")
+    tls.add_argument(
+        "--tls-required", action="store_true", help="serve TLS clients only (default: both)"
+    )
+    tls.add_argument(
+        "--tls-handshake-timeout",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="close a client whose handshake takes longer (default 10)",
+    )
+    tls.add_argument(
+        "--tls-alpn",
+        action="append",
+        default=[],
+        metavar="PROTOCOL",
+        help="an ALPN protocol to offer (repeatable; sessions see the chosen one)",
+    )
+    proxy = serve.add_argument_group("PROXY protocol (v1 and v2)")
+    proxy.add_argument(
+        "--proxy-protocol-from",
+        action="append",
+        type=_network,
+        default=[],
+        metavar="CIDR",
+        help="accept PROXY headers from this network (repeatable; default: from nobody)",
+    )
+    proxy.add_argument(
+        "--proxy-protocol-required",
+        action="store_true",
+        help="peers in --proxy-protocol-from must send a PROXY header",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="server processes sharing the port with SO_REUSEPORT (default 1)",
+    )
+    serve.add_argument(
+        "--reuse-port", action="store_true", help="set SO_REUSEPORT on the listening socket"
+    )
     serve.set_defaults(handler=_serve)
 
     fuzz = commands.add_parser("fuzz", help="fuzz a wire format's parser and detector")
@@ -81,12 +210,57 @@ def _format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _tls_settings(args: argparse.Namespace) -> TlsSettings | None:
+    if args.tls_cert is None:
+        if args.tls_key or args.tls_required or args.tls_alpn:
+            raise ValueError("the TLS options need --tls-cert")
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(args.tls_cert, args.tls_key)
+    if args.tls_alpn:
+        context.set_alpn_protocols(args.tls_alpn)
+    return TlsSettings(
+        context,
+        required=args.tls_required,
+        handshake_timeout=args.tls_handshake_timeout or 10.0,
+    )
+
+
+def _raise_file_limit(connections: int) -> None:
+    """Let the process hold ``connections`` sockets if the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 64
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            target = soft
+        if target < wanted:
+            _log.warning(
+                "event=limits.files open_files=%d max_connections=%d: raise ulimit -n",
+                target,
+                connections,
+            )
+
+
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.workers > 1:
+        status = workers.supervise(
+            args.argv,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            shutdown_timeout=args.shutdown_timeout,
+        )
+        if status == 0:
+            print("wireproto stopped", flush=True)
+        return status
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     if args.loop == "uvloop":
         try:
@@ -95,25 +269,56 @@ def _serve(args: argparse.Namespace) -> int:
             _log.error("--loop uvloop needs uvloop: pip install 'wireproto[uvloop]'")
             return 2
         loop_factory = uvloop.new_event_loop
+    try:
+        tls = _tls_settings(args)
+    except (ValueError, OSError, ssl.SSLError) as exc:
+        _log.error("TLS: %s", exc)
+        return 2
+    proxy = None
+    if args.proxy_protocol_from:
+        proxy = ProxySettings(tuple(args.proxy_protocol_from), args.proxy_protocol_required)
+    elif args.proxy_protocol_required:
+        _log.error("--proxy-protocol-required needs --proxy-protocol-from")
+        return 2
     settings = ConnectionSettings(
         max_detect_bytes=args.max_detect_bytes,
         detect_timeout=args.detect_timeout or None,
+        fallback_format=args.fallback_format,
+        idle_timeout=args.idle_timeout or None,
+        tls=tls,
+        proxy=proxy,
     )
+    limits = ServerLimits(
+        max_connections=args.max_connections,
+        max_connections_per_client=args.max_connections_per_client or None,
+        max_receive_memory=args.max_receive_memory,
+        max_output_buffered=args.max_output_buffered,
+    )
+    _raise_file_limit(limits.max_connections)
     registry = Registry.from_plugins()
     if registry.plugin_failures:  # each failure was logged by the registry
         names = ", ".join(failure.name for failure in registry.plugin_failures)
         _log.warning("serving without the provider plugins that failed: %s", names)
     if not registry.formats:
         _log.warning("no wire formats are registered: every client will be closed")
-    server = Server(registry, args.host, args.port, settings=settings)
+    if args.fallback_format is not None and args.fallback_format not in registry:
+        _log.warning("--fallback-format %s is not a registered format", args.fallback_format)
+    server = Server(
+        registry,
+        args.host,
+        args.port,
+        settings=settings,
+        limits=limits,
+        reuse_port=args.reuse_port,
+    )
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            return runner.run(_run(server))
+            return runner.run(_run(server, args.shutdown_timeout))
     except KeyboardInterrupt:  # before the signal handlers were in place
         return 130
 
 
-async def _run(server: Server) -> int:
+async def _run(server: Server, shutdown_timeout: float = 5.0) -> int:
     try:
         await server.start()
     except OSError as exc:
@@ -134,7 +339,7 @@ async def _run(server: Server) -> int:
         print(f"wireproto serving {names} on {where}", flush=True)
         await stop.wait()
     finally:
-        await server.close()
+        await server.close(shutdown_timeout)
         for signum in handled:
             loop.remove_signal_handler(signum)
     print("wireproto stopped", flush=True)
@@ -143,6 +348,9 @@ async def _run(server: Server) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
-    args = _parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(arguments)
+    # The supervisor of --workers starts each worker with the same serve options.
+    args.argv = arguments[arguments.index("serve") + 1 :] if "serve" in arguments else []
     handler: Callable[[argparse.Namespace], int] = args.handler
     return handler(args)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import socket
 import struct
 import time
@@ -55,12 +56,15 @@ class ServerLimits:
     no limit). ``max_receive_memory``: the receive buffers of all
     connections together; a buffer growth past it closes that connection
     (``CloseReason.MEMORY_LIMIT``), and a new connection whose first buffer
-    does not fit is closed the same way.
+    does not fit is closed the same way. ``max_output_buffered``: lowers
+    every provider's ``Limits.max_output_buffered`` (``None``: the
+    provider's own, 64 MiB by default); a slow reader past it is reset.
     """
 
     max_connections: int = 10_000
     max_connections_per_client: int | None = 1_000
     max_receive_memory: int = 1 << 30
+    max_output_buffered: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_connections < 1:
@@ -69,6 +73,8 @@ class ServerLimits:
             raise ValueError("max_connections_per_client must be at least 1 or None")
         if self.max_receive_memory < 1:
             raise ValueError("max_receive_memory must be at least 1")
+        if self.max_output_buffered is not None and self.max_output_buffered < 1:
+            raise ValueError("max_output_buffered must be at least 1 or None")
 
 
 def _client_ip(address: object) -> str | None:
@@ -263,6 +269,9 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         if data and not self._finishing and not transport.is_closing():
             transport.write(data)
             limit = conn.output_limit
+            cap = self._server.limits.max_output_buffered
+            if cap is not None and (limit is None or cap < limit):
+                limit = cap
             if limit is not None and transport.get_write_buffer_size() > limit:
                 conn.close(CloseReason.OUTPUT_LIMIT)
                 self._finishing = True
@@ -497,8 +506,9 @@ class Server:
         )
         limits = self.limits
         _log.info(
-            "event=server.start addresses=%s formats=%s tls=%s proxy=%s max_connections=%d "
+            "event=server.start pid=%d addresses=%s formats=%s tls=%s proxy=%s max_connections=%d "
             "max_connections_per_client=%s max_receive_memory=%d",
+            os.getpid(),
             ",".join(_format_peer(address) for address in self.addresses),
             ",".join(fmt.name for fmt in self.registry.formats) or "-",
             "off"
@@ -587,8 +597,9 @@ class Server:
             self._closed.set()
             stats = self.stats
             _log.info(
-                "event=server.stop accepted=%d rejected=%d bytes_received=%d bytes_sent=%d "
-                "protocol_errors=%d",
+                "event=server.stop pid=%d accepted=%d rejected=%d bytes_received=%d "
+                "bytes_sent=%d protocol_errors=%d",
+                os.getpid(),
                 stats.accepted,
                 stats.rejected_total,
                 stats.bytes_received,
