@@ -267,7 +267,7 @@ class MemcacheEngine:
         """Unix ms of a delayed ``flush_all`` not yet applied (0: none)."""
         self._started = time.monotonic()
         # memcached's process_started: unix times up to it are already past.
-        self._started_unix = int(time.time()) - 62
+        self._started_unix = store.clock() // 1000 - 62
         self._version = settings.version.encode()
 
     @property

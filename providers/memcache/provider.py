@@ -7,7 +7,7 @@ import weakref
 from providers.kvstore import Store, shared_store
 from providers.memcache.binary import BinarySession, binary_detector
 from providers.memcache.engine import MemcacheEngine, MemcacheSettings
-from providers.memcache.text import Claim, TextSession, text_detector
+from providers.memcache.text import SHARED_WITH_RESP, Claim, TextSession, text_detector
 from wireproto.detect import WireFormat
 from wireproto.registry import Registry
 from wireproto.session import Limits, MessageConsumer, NetworkSender
@@ -31,13 +31,19 @@ BINARY_NAME = "memcache-binary"
 RESP_NAME = "resp"
 
 
-def text_format(claim: Claim = Claim.ALL, *, priority: int = TEXT_PRIORITY) -> WireFormat:
+def text_format(
+    claim: Claim = Claim.ALL,
+    *,
+    priority: int = TEXT_PRIORITY,
+    shared: frozenset[bytes] = SHARED_WITH_RESP,
+) -> WireFormat:
     """The ``memcache-text`` format with the given ambiguity rule and priority.
 
-    A priority below RESP's (0) hands every line RESP accepts to RESP,
-    whatever ``claim`` says.
+    ``shared`` lists the memcached words the RESP provider on the port also
+    serves (for ``Claim.UNAMBIGUOUS``). A priority below RESP's (0) hands
+    every line RESP accepts to RESP, whatever ``claim`` says.
     """
-    return WireFormat(TEXT_NAME, text_detector(claim), priority)
+    return WireFormat(TEXT_NAME, text_detector(claim, shared), priority)
 
 
 MEMCACHE_TEXT = text_format()

@@ -51,8 +51,8 @@ COMMAND_WORDS = frozenset(
 )
 """The first words of the commands this provider serves (memcached is case-sensitive)."""
 
-SHARED_WITH_RESP = frozenset(b"get set append incr decr touch quit".split())
-"""memcached command words that are also Redis commands (in lower case)."""
+SHARED_WITH_RESP = frozenset(b"get set append incr decr quit".split())
+"""memcached command words the bundled RESP provider also serves (in any case, for RESP)."""
 
 _INT_MAX = (1 << 31) - 1
 _META_MAX_TOKENS = 19  # memcached: more than MFLAG_MAX_OPT_LENGTH (20) tokens with the end one
@@ -93,9 +93,9 @@ class Claim(enum.Enum):
     ``get k\\r\\n`` is a valid command in both protocols. ``ALL`` (the default)
     claims every line starting with a lower-case memcached command word;
     ``UNAMBIGUOUS`` leaves to RESP every line RESP would accept with the same
-    first word (``get k``, ``set k v``, ``incr k``, ``touch ...``, ``quit``)
-    and claims the rest (``get a b``, ``set k 0 0 5``, ``incr k 1``, and all
-    memcached-only words). Upper-case words are never memcached's.
+    first word (``get k``, ``set k v``, ``incr k``, ``append k v``, ``quit``)
+    and claims the rest (``get a b``, ``set k 0 0 5``, ``incr k 1``, and the
+    words RESP does not serve). Upper-case words are never memcached's.
     """
 
     ALL = "all"
@@ -106,10 +106,10 @@ def _memcached_storage_shape(tokens: list[bytes]) -> bool:
     return len(tokens) in (5, 6) and all(strtol32(token) is not None for token in tokens[2:5])
 
 
-def _claims(tokens: list[bytes]) -> bool:
+def _claims(tokens: list[bytes], shared: frozenset[bytes]) -> bool:
     """Under ``Claim.UNAMBIGUOUS``: whether RESP would refuse this line (so it is memcached's)."""
     word = tokens[0]
-    if word not in SHARED_WITH_RESP:
+    if word not in shared:
         return True
     if word == b"get":
         return len(tokens) != 2  # GET takes exactly one key
@@ -117,15 +117,19 @@ def _claims(tokens: list[bytes]) -> bool:
         return _memcached_storage_shape(tokens)  # SET k 0 0 5 is a Redis syntax error
     if word in (b"incr", b"decr"):
         return len(tokens) != 2  # INCR takes exactly one key
-    return False  # touch, quit: valid in both
+    return False  # quit, and shared words without an arity rule here: valid in both
 
 
-def text_detector(claim: Claim = Claim.ALL) -> Detector:
+def text_detector(
+    claim: Claim = Claim.ALL, shared: frozenset[bytes] = SHARED_WITH_RESP
+) -> Detector:
     """The memcached text detector: a complete first line starting with a command word.
 
     Leading spaces are skipped and words are split on spaces, as memcached
     does. While the line is incomplete the answer is NEED_MORE as long as
-    the first word can still be a command word, else NO_MATCH.
+    the first word can still be a command word, else NO_MATCH. ``shared``
+    names the words the RESP provider on the same port serves, for
+    ``Claim.UNAMBIGUOUS``.
     """
     prefixes = frozenset(word[:size] for word in COMMAND_WORDS for size in range(1, len(word) + 1))
 
@@ -142,7 +146,7 @@ def text_detector(claim: Claim = Claim.ALL) -> Detector:
         tokens = [token for token in line.split(b" ") if token]
         if not tokens or tokens[0] not in COMMAND_WORDS:
             return Verdict.NO_MATCH
-        if claim is Claim.ALL or _claims(tokens):
+        if claim is Claim.ALL or _claims(tokens, shared):
             return Verdict.MATCH
         return Verdict.NO_MATCH
 

@@ -1,0 +1,600 @@
+"""memcached's text protocol through the sans-I/O Connection: vectors, cuts, limits, detection.
+
+Everything here runs in-process. The replay of the same vectors against a real
+memcached, memcapable and the client libraries are in ``test_memcache_e2e.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from providers import resp
+from providers.kvstore import Store, shared_store
+from providers.memcache import (
+    COMMAND_WORDS,
+    MEMCACHE_BINARY,
+    MEMCACHE_TEXT,
+    SHARED_WITH_RESP,
+    Claim,
+    MemcacheProvider,
+    MemcacheSettings,
+    item_total_size,
+    register,
+    text_detector,
+    text_format,
+)
+from providers.memcache.engine import strtol32, strtoul32, strtoull, value_as_u64
+from providers.resp.commands import command_names
+from wireproto.connection import CloseReason, Connection, ConnectionSettings, ConnectionState
+from wireproto.detect import Verdict
+from wireproto.errors import ProtocolError
+from wireproto.registry import Registry
+
+SPEC = Path(__file__).resolve().parent.parent / "specs" / "memcache-text"
+VECTORS = json.loads((SPEC / "vectors.json").read_text())["vectors"]
+PLACEHOLDERS = {b"<cas>": rb"[0-9]+", b"<version>": rb"\S+"}
+
+
+class Clock:
+    """A settable unix-ms clock for expiry tests."""
+
+    def __init__(self, now: int = 1_700_000_000_000) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def reply_pattern(reply: bytes) -> re.Pattern[bytes]:
+    """The vector's reply as a regex: literal bytes, placeholders as patterns."""
+    parts = re.split(rb"(<cas>|<version>)", reply)
+    return re.compile(b"".join(PLACEHOLDERS.get(part, re.escape(part)) for part in parts), re.S)
+
+
+def make_registry(provider: MemcacheProvider | None = None, claim: Claim = Claim.ALL) -> Registry:
+    registry = Registry()
+    register(registry, provider, claim=claim)
+    return registry
+
+
+def run(
+    chunks: Iterable[bytes],
+    registry: Registry | None = None,
+    connection_settings: ConnectionSettings | None = None,
+) -> tuple[bytes, Connection]:
+    connection = Connection(registry or make_registry(), connection_settings)
+    replies = bytearray()
+    for chunk in chunks:
+        connection.receive_data(chunk)
+        replies += connection.data_to_send()
+        if connection.state is ConnectionState.CLOSED:
+            break
+    return bytes(replies), connection
+
+
+def cut(data: bytes, cuts: Sequence[int]) -> list[bytes]:
+    points = sorted({0, len(data), *(point % (len(data) + 1) for point in cuts)})
+    return [data[a:b] for a, b in itertools.pairwise(points)]
+
+
+def bytewise(data: bytes) -> list[bytes]:
+    return [data[i : i + 1] for i in range(len(data))]
+
+
+# -- vectors --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[vector["name"] for vector in VECTORS])
+@pytest.mark.parametrize("cutting", ["whole", "bytewise"])
+def test_vectors(vector: dict[str, object], cutting: str) -> None:
+    request = str(vector["request"]).encode("latin-1")
+    expected = reply_pattern(str(vector["reply"]).encode("latin-1"))
+    chunks = [request] if cutting == "whole" else bytewise(request)
+    replies, connection = run(chunks)
+    assert expected.fullmatch(replies), replies
+    assert (connection.state is ConnectionState.CLOSED) is vector["closes"]
+
+
+def test_vectors_that_differ_from_memcached_say_why() -> None:
+    differing = [vector for vector in VECTORS if not vector["memcached"]]
+    assert differing
+    assert all(vector.get("why") for vector in differing)
+
+
+def test_corpus_streams_are_answered_without_closing() -> None:
+    corpus = sorted(SPEC.joinpath("corpus").glob("*.txt"))
+    assert corpus
+    for path in corpus:
+        data = path.read_bytes()
+        replies, connection = run([data])
+        assert connection.state is ConnectionState.ACTIVE, path.name
+        assert replies.endswith(b"\r\n"), path.name
+        assert run(bytewise(data))[0] == replies, path.name
+
+
+# -- cutting the stream anywhere --------------------------------------------------------
+
+KEYS = st.sampled_from([b"a", b"b", b"key:1", b"k" * 250])
+VALUES = st.binary(max_size=40) | st.sampled_from([b"1", b"42", b"18446744073709551615", b"\r\n"])
+
+
+@st.composite
+def commands(draw: st.DrawFn) -> bytes:
+    key = draw(KEYS)
+    value = draw(VALUES)
+    flags = draw(st.sampled_from([0, 1, 4294967295]))
+    noreply = draw(st.sampled_from([b"", b" noreply"]))
+    storage = draw(st.sampled_from([b"set", b"add", b"replace", b"append", b"prepend"]))
+    choices = [
+        b"%s %s %d 0 %d%s\r\n%s\r\n" % (storage, key, flags, len(value), noreply, value),
+        b"cas %s %d 0 %d %d%s\r\n%s\r\n"
+        % (key, flags, len(value), draw(st.integers(0, 6)), noreply, value),
+        b"get %s\r\n" % key,
+        b"get %s %s %s\r\n" % (key, draw(KEYS), draw(KEYS)),
+        b"gets %s %s\r\n" % (key, draw(KEYS)),
+        b"gat 0 %s\r\n" % key,
+        b"delete %s%s\r\n" % (key, noreply),
+        b"incr %s %d%s\r\n" % (key, draw(st.integers(0, 2**64 - 1)), noreply),
+        b"decr %s %d%s\r\n" % (key, draw(st.integers(0, 100)), noreply),
+        b"touch %s 0%s\r\n" % (key, noreply),
+        b"mg %s v c f s k O1 q\r\n" % key,
+        b"ms %s %d c T0 F%d\r\n%s\r\n" % (key, len(value), flags, value),
+        b"md %s q\r\n" % key,
+        b"ma %s N0 J3 v\r\n" % key,
+        b"mn\r\n",
+        b"version\r\n",
+        b"verbosity 1\r\n",
+        b"flush_all\r\n",
+        b"set %s 0 0 %d\r\n%sXY" % (key, len(value), value),  # bad data chunk
+        b"set %s 0 0 -1\r\n" % key,
+        b"bogus command\r\n",
+        b"get\r\n",
+    ]
+    return draw(st.sampled_from(choices))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(commands(), min_size=1, max_size=25), st.lists(st.integers(0, 10_000), max_size=12))
+def test_replies_do_not_depend_on_how_the_stream_is_cut(
+    stream: list[bytes], cuts: list[int]
+) -> None:
+    data = b"version\r\n" + b"".join(stream)
+    whole, first = run([data])
+    assert first.state is ConnectionState.ACTIVE
+    assert run(bytewise(data))[0] == whole
+    assert run(cut(data, cuts))[0] == whole
+    small = ConnectionSettings(initial_buffer_size=16)
+    assert run(cut(data, cuts), connection_settings=small)[0] == whole
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=600), st.lists(st.integers(0, 1000), max_size=8))
+def test_garbage_gives_only_protocol_errors(garbage: bytes, cuts: list[int]) -> None:
+    data = b"version\r\n" + garbage
+    replies, connection = run(cut(data, cuts))
+    assert replies.startswith(b"VERSION ")
+    assert connection.close_reason in (None, CloseReason.PROTOCOL_ERROR, CloseReason.SESSION_CLOSED)
+    assert connection.error is None or isinstance(connection.error, ProtocolError)
+    assert run([data])[0] == replies
+
+
+# -- limits ---------------------------------------------------------------------------
+
+
+def test_a_line_of_max_line_length_is_read_and_one_more_byte_closes() -> None:
+    prefix = b"delete "
+    at_limit = prefix + b"k" * (2048 - len(prefix) - 1) + b"\r\n"  # 2048 bytes, "\r" included
+    replies, connection = run([at_limit, b"version\r\n"])
+    assert replies.startswith(b"CLIENT_ERROR bad command line format\r\nVERSION ")
+    over = prefix + b"k" * (2048 - len(prefix)) + b"\r\n"
+    for chunks in ([over], bytewise(over), [over[:-2]]):
+        replies, connection = run([b"mn\r\n", *chunks])
+        assert replies == b"MN\r\n"
+        assert connection.close_reason is (
+            CloseReason.PROTOCOL_ERROR if chunks != [over[:-2]] else None
+        )
+    _, connection = run([b"mn\r\n", over[:-2] + b"k"])
+    assert connection.close_reason is CloseReason.PROTOCOL_ERROR
+
+
+def test_multi_get_lines_may_be_longer() -> None:
+    keys = [b"key%04d" % i for i in range(1000)]
+    line = b"get " + b" ".join(keys) + b"\r\n"
+    assert len(line) > 3 * 2048
+    data = b"set key0999 0 0 1\r\nx\r\n" + line
+    replies, _ = run([data])
+    assert replies == b"STORED\r\nVALUE key0999 0 1\r\nx\r\nEND\r\n"
+    assert run(cut(data, range(0, len(data), 97)))[0] == replies
+
+
+SMALL = MemcacheSettings(item_size_max=4096)
+
+
+@pytest.mark.parametrize("flags", [0, 7])
+def test_item_size_at_the_limit_and_one_byte_over(flags: int) -> None:
+    limit = SMALL.item_size_max - item_total_size(1, flags, 0)
+    assert item_total_size(1, flags, limit) == SMALL.item_size_max
+    registry = make_registry(MemcacheProvider(settings=SMALL))
+    fits = b"set k %d 0 %d\r\n%s\r\n" % (flags, limit, b"x" * limit)
+    over = b"set k %d 0 %d\r\n%s\r\n" % (flags, limit + 1, b"y" * (limit + 1))
+    data = fits + b"get k\r\n" + over + b"get k\r\nversion\r\n"
+    for chunks in ([data], cut(data, range(0, len(data), 1000)), bytewise(data)):
+        replies, connection = run(chunks, make_registry(MemcacheProvider(settings=SMALL)))
+        assert connection.state is ConnectionState.ACTIVE
+        assert replies.startswith(
+            b"STORED\r\nVALUE k %d %d\r\n%s\r\nEND\r\n" % (flags, limit, b"x" * limit)
+            + b"SERVER_ERROR object too large for cache\r\n"
+            + b"END\r\n"  # a failed set drops the old value, as memcached does
+            + b"VERSION "
+        )
+    assert registry  # the registry built above is unused: each run has its own store
+
+
+def test_default_item_size_is_memcached_s() -> None:
+    # memcached 1.6 -I 1m stores 1048516 bytes under key "k", not 1048517.
+    fits, over = 1048516, 1048517
+    data = (
+        b"set k 0 0 %d\r\n%s\r\n" % (fits, b"x" * fits)
+        + b"set k 0 0 %d noreply\r\n%s\r\n" % (over, b"y" * over)
+        + b"mg k s\r\n"
+    )
+    replies, _ = run(cut(data, range(0, len(data), 65536)))
+    assert replies == b"STORED\r\nEN\r\n"
+
+
+def test_a_refused_block_larger_than_the_buffer_is_skipped_as_it_arrives() -> None:
+    provider = MemcacheProvider(settings=SMALL)
+    size = 20 * SMALL.limits.max_message_size
+    data = b"set big 0 0 %d\r\n%s\r\nmn\r\n" % (size, b"z" * size)
+    replies, connection = run(cut(data, range(0, len(data), 4096)), make_registry(provider))
+    assert replies == b"SERVER_ERROR object too large for cache\r\nMN\r\n"
+    assert connection.buffer.capacity < size  # never buffered whole
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="item_size_max"):
+        MemcacheSettings(item_size_max=1023)
+    with pytest.raises(ValueError, match="max_line_length"):
+        MemcacheSettings(max_line_length=10)
+    with pytest.raises(ValueError, match="version"):
+        MemcacheSettings(version="1.6 x")
+    assert MemcacheSettings(version="9.9").version == "9.9"
+
+
+# -- detection and the port shared with RESP ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "verdict"),
+    [
+        (b"", Verdict.NEED_MORE),
+        (b"g", Verdict.NEED_MORE),
+        (b"get", Verdict.NEED_MORE),
+        (b"get\r", Verdict.NEED_MORE),
+        (b"get k", Verdict.NEED_MORE),
+        (b"get k\r\n", Verdict.MATCH),
+        (b"  get k\n", Verdict.MATCH),
+        (b"mn\r\n", Verdict.MATCH),
+        (b"flush_all\r\n", Verdict.MATCH),
+        (b"G", Verdict.NO_MATCH),
+        (b"GET k\r\n", Verdict.NO_MATCH),
+        (b"gex", Verdict.NO_MATCH),
+        (b"getx ", Verdict.NO_MATCH),
+        (b"ping\r\n", Verdict.NO_MATCH),
+        (b"get\tk\r\n", Verdict.NO_MATCH),
+        (b"*1\r\n", Verdict.NO_MATCH),
+        (b"\x80\x0a", Verdict.NO_MATCH),
+        (b"\r\n", Verdict.NO_MATCH),
+    ],
+)
+def test_text_detector(data: bytes, verdict: Verdict) -> None:
+    assert text_detector()(data) is verdict
+
+
+LINES = st.lists(
+    st.sampled_from([b"get", b"gets", b"set", b"GET", b"k", b"0", b"5", b"noreply", b"mg", b"x"]),
+    min_size=1,
+    max_size=6,
+).map(b" ".join)
+
+
+@settings(max_examples=200)
+@given(
+    LINES,
+    st.sampled_from([b"\r\n", b"\n", b""]),
+    st.binary(max_size=8),
+    st.sampled_from(list(Claim)),
+)
+def test_detection_never_changes_its_answer_as_bytes_arrive(
+    line: bytes, end: bytes, more: bytes, claim: Claim
+) -> None:
+    detect = text_detector(claim)
+    data = line + end + more
+    final = detect(data)
+    for size in range(len(data) + 1):
+        verdict = detect(data[:size])
+        if verdict is not Verdict.NEED_MORE:
+            assert verdict is final
+
+
+def shared_registry(claim: Claim) -> Registry:
+    registry = Registry()
+    resp.register(registry)
+    register(registry, claim=claim)
+    return registry
+
+
+@pytest.mark.parametrize(
+    ("line", "all_rule", "unambiguous_rule"),
+    [
+        (b"get k\r\n", "memcache-text", "resp"),
+        (b"GET k\r\n", "resp", "resp"),
+        (b"get a b\r\n", "memcache-text", "memcache-text"),
+        (b"set k v\r\n", "memcache-text", "resp"),
+        (b"set k 0 0 1\r\n", "memcache-text", "memcache-text"),
+        (b"incr k\r\n", "memcache-text", "resp"),
+        (b"incr k 1\r\n", "memcache-text", "memcache-text"),
+        (b"append k v\r\n", "memcache-text", "resp"),
+        (b"touch k 10\r\n", "memcache-text", "memcache-text"),
+        (b"quit\r\n", "memcache-text", "resp"),
+        (b"gets k\r\n", "memcache-text", "memcache-text"),
+        (b"mg k v\r\n", "memcache-text", "memcache-text"),
+        (b"ping\r\n", "resp", "resp"),
+        (b"*1\r\n$4\r\nPING\r\n", "resp", "resp"),
+        (b"\x80\x0a\x00\x00", "memcache-binary", "memcache-binary"),
+    ],
+)
+def test_the_ambiguity_rule_is_chosen_per_registry(
+    line: bytes, all_rule: str, unambiguous_rule: str
+) -> None:
+    for claim, expected in ((Claim.ALL, all_rule), (Claim.UNAMBIGUOUS, unambiguous_rule)):
+        detection = shared_registry(claim).detect(line)
+        assert detection.verdict is Verdict.MATCH
+        assert detection.wire_format is not None
+        assert detection.wire_format.name == expected, claim
+
+
+def test_a_lower_priority_hands_every_resp_line_to_resp() -> None:
+    registry = Registry()
+    resp.register(registry)
+    provider = MemcacheProvider()
+    registry.register(text_format(priority=-1), provider)
+    registry.register(MEMCACHE_BINARY, provider)
+    assert registry.detect(b"get k\r\n").wire_format == resp.RESP
+    detected = registry.detect(b"gets k\r\n").wire_format
+    assert detected is not None
+    assert detected.name == MEMCACHE_TEXT.name
+
+
+# -- one store with RESP ---------------------------------------------------------------
+
+
+def resp_command(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+@pytest.mark.parametrize("resp_first", [True, False])
+def test_memcached_and_redis_share_one_store(resp_first: bool) -> None:
+    registry = Registry()
+    if resp_first:
+        resp.register(registry)
+        provider = register(registry)
+    else:
+        provider = register(registry)
+        resp.register(registry)
+    mc, _ = run([b"set shared 5 0 4\r\nfrom\r\n"], registry)
+    assert mc == b"STORED\r\n"
+    redis, _ = run(
+        [resp_command(b"GET", b"shared"), resp_command(b"SET", b"other", b"redis")], registry
+    )
+    assert redis == b"$4\r\nfrom\r\n+OK\r\n"
+    mc, _ = run([b"get other shared\r\n"], registry)
+    # RESP writes carry no memcached flags; memcached's flags survive RESP reads.
+    assert mc == b"VALUE other 0 5\r\nredis\r\nVALUE shared 5 4\r\nfrom\r\nEND\r\n"
+    resp_provider = registry.provider(resp.RESP)
+    assert provider.store is getattr(resp_provider, "store", None)
+
+
+def test_without_resp_the_registry_s_shared_store_is_used() -> None:
+    registry = Registry()
+    provider = register(registry)
+    assert provider.store is shared_store(registry)
+    assert MemcacheProvider().store is not shared_store(registry)
+    given_store = Store()
+    assert MemcacheProvider(given_store).store is given_store
+
+
+def test_a_redis_write_changes_the_cas_version() -> None:
+    registry = shared_registry(Claim.ALL)
+    replies, _ = run([b"set k 0 0 1\r\na\r\ngets k\r\n"], registry)
+    cas = int(replies.split(b"\r\n")[1].split()[-1])
+    run([resp_command(b"APPEND", b"k", b"b")], registry)
+    replies, _ = run([b"cas k 0 0 1 %d\r\nz\r\nget k\r\n" % cas], registry)
+    assert replies == b"EXISTS\r\nVALUE k 0 2\r\nab\r\nEND\r\n"
+
+
+# -- time --------------------------------------------------------------------------------
+
+
+def clocked() -> tuple[Clock, Registry]:
+    clock = Clock()
+    return clock, make_registry(MemcacheProvider(Store(clock)))
+
+
+def test_relative_absolute_and_negative_expiry() -> None:
+    clock, registry = clocked()
+    now = clock.now // 1000
+    replies, _ = run(
+        [
+            b"set rel 0 10 1\r\na\r\n",
+            b"set abs 0 %d 1\r\nb\r\n" % (now + 20),
+            b"set old 0 %d 1\r\nc\r\n" % (now - 1000),
+            b"set neg 0 -1 1\r\nd\r\n",
+            b"mg rel t\r\nmg abs t\r\nget rel abs old neg\r\n",
+        ],
+        registry,
+    )
+    assert replies == (
+        b"STORED\r\n" * 4
+        + b"HD t10\r\nHD t20\r\nVALUE rel 0 1\r\na\r\nVALUE abs 0 1\r\nb\r\nEND\r\n"
+    )
+    clock.now += 10_000
+    assert run([b"get rel abs\r\n"], registry)[0] == b"VALUE abs 0 1\r\nb\r\nEND\r\n"
+    clock.now += 10_000
+    assert run([b"get abs\r\n"], registry)[0] == b"END\r\n"
+
+
+def test_touch_and_gat_change_the_expiry_not_the_cas() -> None:
+    clock, registry = clocked()
+    replies, _ = run([b"set k 0 5 1\r\na\r\ngets k\r\n"], registry)
+    cas = replies.split(b"\r\n")[1].split()[-1]
+    replies, _ = run([b"touch k 100\r\ngats 0 k\r\n"], registry)
+    assert replies == b"TOUCHED\r\nVALUE k 0 1 %s\r\na\r\nEND\r\n" % cas
+    clock.now += 200_000
+    assert run([b"cas k 0 0 1 %s\r\nb\r\nget k\r\n" % cas], registry)[0] == (
+        b"STORED\r\nVALUE k 0 1\r\nb\r\nEND\r\n"
+    )
+
+
+def test_flush_all_with_a_delay() -> None:
+    clock, registry = clocked()
+    replies, _ = run([b"set k 0 0 1\r\na\r\nflush_all 10\r\nget k\r\n"], registry)
+    assert replies == b"OK\r\n".join([b"STORED\r\n", b"VALUE k 0 1\r\na\r\nEND\r\n"])
+    clock.now += 9_999
+    assert run([b"get k\r\n"], registry)[0] == b"VALUE k 0 1\r\na\r\nEND\r\n"
+    clock.now += 1
+    assert run([b"get k\r\n"], registry)[0] == b"END\r\n"
+    # A later flush_all replaces a pending one; flush_all 0 cancels it.
+    run([b"set k 0 0 1\r\na\r\nflush_all 10\r\nflush_all 0\r\nset k 0 0 1\r\nb\r\n"], registry)
+    clock.now += 20_000
+    assert run([b"get k\r\n"], registry)[0] == b"VALUE k 0 1\r\nb\r\nEND\r\n"
+
+
+# -- stats --------------------------------------------------------------------------------
+
+
+def stats(replies: bytes) -> dict[bytes, bytes]:
+    lines = replies.split(b"\r\n")
+    assert lines[-2:] == [b"END", b""]
+    return {line.split()[1]: line.split()[2] for line in lines[:-2]}
+
+
+def test_stats_count_commands_and_connections() -> None:
+    registry = make_registry()
+    _, first = run(
+        [b"set a 0 0 1\r\n1\r\nget a b\r\nincr a 1\r\nincr z 1\r\ndelete a\r\n"], registry
+    )
+    first.close(CloseReason.PEER_CLOSED)
+    replies, _ = run([b"stats\r\n"], registry)
+    general = stats(replies)
+    assert general[b"cmd_get"] == b"2"
+    assert general[b"get_hits"] == b"1"
+    assert general[b"get_misses"] == b"1"
+    assert general[b"cmd_set"] == b"1"
+    assert general[b"incr_hits"] == b"1"
+    assert general[b"incr_misses"] == b"1"
+    assert general[b"delete_hits"] == b"1"
+    assert general[b"curr_connections"] == b"1"  # the first connection was closed
+    assert general[b"total_connections"] == b"2"
+    assert general[b"curr_items"] == b"0"
+    replies, _ = run([b"stats reset\r\nstats\r\n"], registry)
+    assert replies.startswith(b"RESET\r\n")
+    assert stats(replies[len(b"RESET\r\n") :])[b"cmd_get"] == b"0"
+    settings_stats = stats(run([b"stats settings\r\n"], registry)[0])
+    assert settings_stats[b"item_size_max"] == b"1048576"
+
+
+# -- number parsing as memcached's safe_strto* ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("token", "u64", "u32", "i32"),
+    [
+        (b"0", 0, 0, 0),
+        (b"+5", 5, 5, 5),
+        (b"-5", None, None, -5),
+        (b"-0", 0, 0, 0),
+        (b"4294967296", 4294967296, 0, 0),
+        (b"4294967297", 4294967297, 1, 1),
+        (b"2147483648", 2147483648, 2147483648, -2147483648),
+        (b"18446744073709551615", 18446744073709551615, 4294967295, None),
+        (b"18446744073709551616", None, None, None),
+        (b"-18446744073709551615", 1, 1, None),
+        (b"5x", None, None, None),
+        (b"x", None, None, None),
+        (b"5\t", 5, 5, 5),
+    ],
+)
+def test_numbers_are_read_as_memcached_reads_them(
+    token: bytes, u64: int | None, u32: int | None, i32: int | None
+) -> None:
+    assert strtoull(token) == u64
+    assert strtoul32(token) == u32
+    assert strtol32(token) == i32
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [
+        (b"12", 12),
+        (b" 12", 12),
+        (b"12 ", 12),
+        (b"1 2", 1),
+        (b"12\x003", 12),
+        (b"", None),
+        (b"-1", None),
+        (b"12a", None),
+        (b"18446744073709551616", None),
+        (b"+3", 3),
+    ],
+)
+def test_values_are_counted_as_memcached_counts_them(value: bytes, number: int | None) -> None:
+    assert value_as_u64(value) == number
+
+
+# -- the store's memcached views ------------------------------------------------------------
+
+
+def test_store_memcached_views() -> None:
+    clock = Clock()
+    store = Store(clock)
+    assert store.get_with_flags(b"k") is None
+    assert store.get_with_cas(b"k") is None
+    assert not store.update(b"k", b"v")
+    assert not store.touch(b"k", None)
+    store.set(b"k", b"v", flags=9, expire_at=clock.now + 5000)
+    assert store.get_with_flags(b"k") == (b"v", 9)
+    value, flags, cas = store.get_with_cas(b"k") or (b"", 0, 0)
+    assert (value, flags) == (b"v", 9)
+    assert store.get_with_cas(b"k") == (b"v", 9, cas)
+    assert store.touch(b"k", None)
+    assert store.get_with_cas(b"k") == (b"v", 9, cas)  # touch keeps the cas
+    assert store.expire_time(b"k") == -1
+    assert store.touch(b"k", clock.now + 1000)
+    assert store.update(b"k", b"w")
+    new = store.get_with_cas(b"k")
+    assert new is not None
+    assert new[:2] == (b"w", 9)
+    assert new[2] != cas  # update changes the cas
+    assert store.expire_time(b"k") == clock.now + 1000  # and keeps the expiry
+    assert store.touch(b"k", clock.now - 1)  # a past time removes the key
+    assert store.get(b"k") is None
+
+
+def test_shared_store_is_one_per_owner() -> None:
+    first, second = Registry(), Registry()
+    assert shared_store(first) is shared_store(first)
+    assert shared_store(first) is not shared_store(second)
+
+
+def test_the_words_shared_with_resp_are_those_the_resp_provider_serves() -> None:
+    resp_words = {name.lower() for name in command_names()}
+    assert COMMAND_WORDS & resp_words == SHARED_WITH_RESP
