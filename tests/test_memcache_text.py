@@ -132,6 +132,7 @@ def commands(draw: st.DrawFn) -> bytes:
     value = draw(VALUES)
     flags = draw(st.sampled_from([0, 1, 4294967295]))
     noreply = draw(st.sampled_from([b"", b" noreply"]))
+    big = draw(st.integers(900, 1100))
     storage = draw(st.sampled_from([b"set", b"add", b"replace", b"append", b"prepend"]))
     choices = [
         b"%s %s %d 0 %d%s\r\n%s\r\n" % (storage, key, flags, len(value), noreply, value),
@@ -157,6 +158,8 @@ def commands(draw: st.DrawFn) -> bytes:
         b"set %s 0 0 -1\r\n" % key,
         b"bogus command\r\n",
         b"get\r\n",
+        # around the 1024-byte item limit the property runs with: refused and skipped, or stored
+        b"set %s 0 0 %d\r\n%s\r\n" % (key, big, b"v" * big),
     ]
     return draw(st.sampled_from(choices))
 
@@ -167,12 +170,16 @@ def test_replies_do_not_depend_on_how_the_stream_is_cut(
     stream: list[bytes], cuts: list[int]
 ) -> None:
     data = b"version\r\n" + b"".join(stream)
-    whole, first = run([data])
+    whole, first = run([data], tiny_registry())
     assert first.state is ConnectionState.ACTIVE
-    assert run(bytewise(data))[0] == whole
-    assert run(cut(data, cuts))[0] == whole
+    assert run(bytewise(data), tiny_registry())[0] == whole
+    assert run(cut(data, cuts), tiny_registry())[0] == whole
     small = ConnectionSettings(initial_buffer_size=16)
-    assert run(cut(data, cuts), connection_settings=small)[0] == whole
+    assert run(cut(data, cuts), tiny_registry(), small)[0] == whole
+
+
+def tiny_registry() -> Registry:
+    return make_registry(MemcacheProvider(settings=MemcacheSettings(item_size_max=1024)))
 
 
 @settings(max_examples=150, deadline=None)

@@ -326,6 +326,7 @@ class BinarySession:
     def _run(self, buf: bytes, out: list[bytes]) -> int:
         end = len(buf)
         pos = 0
+        self._need = HEADER_SIZE  # until a header says more
         while True:
             if self._swallow:
                 count = min(self._swallow, end - pos)
