@@ -191,7 +191,7 @@ def test_corpus_streams_are_answered_without_closing() -> None:
 @given(st.binary(min_size=24, max_size=24))
 def test_the_struct_layout_decodes_as_the_construct_declaration(header: bytes) -> None:
     fields = struct_layout(REQUEST_HEADER).unpack(header)
-    names = [sub.name for sub in REQUEST_HEADER.subcons]
+    names = [str(sub.name) for sub in REQUEST_HEADER.subcons]
     if header[0] != 0x80:
         with pytest.raises(construct.ConstError):
             REQUEST_HEADER.parse(header)
@@ -200,7 +200,7 @@ def test_the_struct_layout_decodes_as_the_construct_declaration(header: bytes) -
     assert [parsed[name] for name in names] == list(fields)
     response = bytes([0x81]) + header[1:]
     assert list(struct_layout(RESPONSE_HEADER).unpack(response)) == [
-        RESPONSE_HEADER.parse(response)[sub.name] for sub in RESPONSE_HEADER.subcons
+        RESPONSE_HEADER.parse(response)[str(sub.name)] for sub in RESPONSE_HEADER.subcons
     ]
 
 
