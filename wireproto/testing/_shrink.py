@@ -50,9 +50,12 @@ def minimize(
     ``seconds`` (a bound, not a measurement: the result does not depend on speed
     unless the bound is reached)."""
     example = error.example
-    if example is None or error.check != "example" or isinstance(error, RoundTripError):
-        return error  # a round trip is about whole, declaration-built messages
-    best = error.with_example(replace(example, boundaries=(), messages=()))
+    if example is None or error.check != "example":
+        return error
+    # A round trip is about whole, declaration-built messages: only the cut and the
+    # reads may be simplified. Other failures may lose bytes, and the messages with them.
+    bytewise = not isinstance(error, RoundTripError)
+    best = error.with_example(replace(example, boundaries=(), messages=())) if bytewise else error
     trials = 0
     deadline = time.monotonic() + seconds
 
@@ -72,11 +75,28 @@ def minimize(
     while trials < budget and time.monotonic() <= deadline:
         current = best.example
         assert current is not None
-        if not any(
-            attempt(candidate) for candidate in _candidates(current, coarse=True)
-        ) and not any(attempt(candidate) for candidate in _candidates(current, coarse=False)):
+        candidates = _candidates(current, coarse=True)
+        if not bytewise:
+            candidates = _cut_candidates(current)
+        if not any(attempt(candidate) for candidate in candidates) and (
+            not bytewise
+            or not any(attempt(candidate) for candidate in _candidates(current, coarse=False))
+        ):
             break
     return best
+
+
+def _cut_candidates(current: Example) -> Iterator[Example]:
+    """The same bytes with plain reads, then fewer cuts."""
+    drip = len(current.chunks) > 1 and all(size == 1 for size in current.chunks)
+    points = set() if drip else set(_points(current))
+    schedule = current.schedule
+    if schedule != ReadSchedule():
+        yield replace(current, schedule=ReadSchedule())
+    if len(current.chunks) > 1:
+        yield replace(current, chunks=(len(current.stream),))
+    for point in sorted(points):
+        yield replace(current, chunks=_rebuild(current.stream, points - {point}, schedule).chunks)
 
 
 def _candidates(current: Example, *, coarse: bool) -> Iterator[Example]:
@@ -86,12 +106,7 @@ def _candidates(current: Example, *, coarse: bool) -> Iterator[Example]:
     stream = current.stream
     schedule = current.schedule
     if coarse:
-        if schedule != ReadSchedule():
-            yield _rebuild(stream, points, ReadSchedule())
-        if drip or points:
-            yield _rebuild(stream, set(), schedule)
-        for point in sorted(points or ()):
-            yield _rebuild(stream, (points or set()) - {point}, schedule)
+        yield from _cut_candidates(current)
     smallest = max(1, len(stream) // 8) if coarse else 1
     size = len(stream) // 2 or 1
     while size >= smallest:
