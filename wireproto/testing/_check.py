@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from hypothesis import HealthCheck, Phase, given, settings
@@ -153,16 +153,7 @@ def _as_target(
         if wire_format is not None:
             raise TypeError("wire_format is part of the FuzzTarget: set it there")
         if message is not None:
-            target = FuzzTarget(
-                target.name,
-                target.make_registry,
-                target.wire_format,
-                message,
-                target.corpus,
-                target.grow,
-                target.settings,
-                target.spec,
-            )
+            target = replace(target, message=message)
         return target.with_corpus(seeds) if seeds else target
     return FuzzTarget.from_provider(target, wire_format, message=message, corpus=seeds)
 
