@@ -136,6 +136,7 @@ class _Probe:
         view = memoryview(private)
         trace.calls += 1
         failure: Exception | None = None
+        described = ""
         used: object = None
         try:
             if trace.meter is None:
