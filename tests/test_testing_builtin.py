@@ -82,10 +82,12 @@ TARGETS = {
         _resp(accelerated=False), "resp", corpus=_corpus("resp", *RESP_CORPUS), grow=resp_grow
     ),
     "memcache-text": FuzzTarget.from_plugin(
-        memcache.register, "memcache-text", corpus=_corpus("memcache", *MEMCACHE_CORPUS[:4])
+        memcache.register, "memcache-text", corpus=_corpus("memcache-text", *MEMCACHE_CORPUS[:4])
     ),
     "memcache-binary": FuzzTarget.from_plugin(
-        memcache.register, "memcache-binary", corpus=MEMCACHE_CORPUS[4:]
+        memcache.register,
+        "memcache-binary",
+        corpus=_corpus("memcache-binary", *MEMCACHE_CORPUS[4:]),
     ),
 }
 if resp.HIREDIS_AVAILABLE:
