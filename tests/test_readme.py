@@ -32,3 +32,15 @@ def test_the_custom_format_example_runs(monkeypatch: pytest.MonkeyPatch) -> None
     example = next(block for block in _blocks("python") if "asyncio.run(main())" in block)
     monkeypatch.syspath_prepend(str(ROOT))
     exec(compile(example, "README.md", "exec"), {"__name__": "readme_example"})
+
+
+def test_the_fuzz_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = next(block for block in _blocks("python") if '"""myproto' in block)
+    test = next(block for block in _blocks("python") if "from myproto import" in block)
+    (tmp_path / "myproto.py").write_text(module)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    namespace: dict[str, object] = {"__name__": "test_myproto"}
+    exec(compile(test, "README.md", "exec"), namespace)
+    run = namespace["test_myproto_conforms"]
+    assert callable(run)
+    run()
