@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from providers import resp
 from providers.kvstore import Store, shared_store
 from providers.memcache import (
+    CLAIM_ENV,
     COMMAND_WORDS,
     MEMCACHE_BINARY,
     MEMCACHE_TEXT,
@@ -605,3 +606,28 @@ def test_shared_store_is_one_per_owner() -> None:
 def test_the_words_shared_with_resp_are_those_the_resp_provider_serves() -> None:
     resp_words = {name.lower() for name in command_names()}
     assert COMMAND_WORDS & resp_words == SHARED_WITH_RESP
+
+
+@pytest.mark.parametrize(
+    ("value", "claim"), [("", Claim.ALL), ("unambiguous", Claim.UNAMBIGUOUS), (" ALL ", Claim.ALL)]
+)
+def test_the_environment_chooses_the_rule_for_wireproto_serve(
+    monkeypatch: pytest.MonkeyPatch, value: str, claim: Claim
+) -> None:
+    monkeypatch.setenv(CLAIM_ENV, value)
+    registry = Registry()
+    resp.register(registry)
+    register(registry)
+    detected = registry.detect(b"get k\r\n").wire_format
+    assert detected is not None
+    assert detected.name == ("resp" if claim is Claim.UNAMBIGUOUS else "memcache-text")
+    # An explicit claim wins over the environment.
+    registry = Registry()
+    register(registry, claim=Claim.ALL)
+    assert registry.detect(b"get k\r\n").wire_format is not None
+
+
+def test_a_bad_rule_in_the_environment_fails_the_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CLAIM_ENV, "sometimes")
+    with pytest.raises(ValueError, match="sometimes"):
+        register(Registry())

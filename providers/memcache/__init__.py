@@ -26,6 +26,7 @@ from providers.memcache.engine import (
 )
 from providers.memcache.provider import (
     BINARY_PRIORITY,
+    CLAIM_ENV,
     MEMCACHE_BINARY,
     MEMCACHE_TEXT,
     TEXT_PRIORITY,
@@ -43,6 +44,7 @@ from providers.memcache.text import (
 
 __all__ = [
     "BINARY_PRIORITY",
+    "CLAIM_ENV",
     "COMMAND_WORDS",
     "DEFAULT_VERSION",
     "KEY_MAX_LENGTH",

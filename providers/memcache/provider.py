@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import weakref
 
 from providers.kvstore import Store, shared_store
@@ -14,6 +15,7 @@ from wireproto.session import Limits, MessageConsumer, NetworkSender
 
 __all__ = [
     "BINARY_PRIORITY",
+    "CLAIM_ENV",
     "MEMCACHE_BINARY",
     "MEMCACHE_TEXT",
     "TEXT_PRIORITY",
@@ -21,6 +23,9 @@ __all__ = [
     "register",
     "text_format",
 ]
+
+CLAIM_ENV = "WIREPROTO_MEMCACHE_CLAIM"
+"""Environment variable read by :func:`register` when no ``claim`` is given."""
 
 TEXT_PRIORITY = 5
 """Above RESP's 0: the memcached text detector decides first which lines are its own."""
@@ -114,15 +119,19 @@ def register(
     registry: Registry,
     provider: MemcacheProvider | None = None,
     *,
-    claim: Claim = Claim.ALL,
+    claim: Claim | None = None,
     settings: MemcacheSettings | None = None,
 ) -> MemcacheProvider:
     """Entry point of the ``wireproto.providers`` group: serve both memcached formats.
 
     Without ``provider``, one is made on the registry's shared store (see
     :class:`MemcacheProvider`). ``claim`` picks which first lines shared with
-    RESP (``get k``) are memcached's on this registry's listener.
+    RESP (``get k``) are memcached's on this registry's listener; without it,
+    :data:`CLAIM_ENV` decides (``all``, the default, or ``unambiguous``), so
+    that ``wireproto serve`` can be told too.
     """
+    if claim is None:
+        claim = Claim(os.environ.get(CLAIM_ENV, "").strip().lower() or Claim.ALL.value)
     if provider is None:
         provider = MemcacheProvider(settings=settings, registry=registry)
     registry.register(text_format(claim), provider)
