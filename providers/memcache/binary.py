@@ -454,7 +454,12 @@ class BinarySession:
             )
         if result is Stored.STORED:
             if not request.quiet:
-                out.append(request.reply(cas=self._cas_of(key)))
+                cas = self._cas_of(key)
+                out.append(
+                    _RESPONSE.pack(
+                        RESPONSE_MAGIC, request.opcode, 0, 0, 0, 0, 0, request.opaque, cas
+                    )
+                )
             return
         if result is Stored.EXISTS:
             status = Status.KEY_EEXISTS

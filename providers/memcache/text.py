@@ -548,7 +548,40 @@ class TextSession:
     # -- storage --------------------------------------------------------------------
 
     def _set(self, tokens: list[bytes], buf: bytes, start: int, out: list[bytes]) -> int:
-        return self._update(tokens, buf, start, out, Mode.SET)
+        # The common case inline: plain decimal fields, a fitting item, a whole block.
+        count = len(tokens)
+        if count != 5 and (count != 6 or tokens[5] != _NOREPLY):
+            return self._update(tokens, buf, start, out, Mode.SET)
+        key, flags_token, exptime_token, length_token = tokens[1], tokens[2], tokens[3], tokens[4]
+        engine = self._engine
+        if (
+            len(key) > KEY_MAX_LENGTH
+            or self._ctl
+            or len(flags_token) > 9
+            or len(exptime_token) > 9
+            or len(length_token) > 9
+            or not (flags_token.isdigit() and exptime_token.isdigit() and length_token.isdigit())
+        ):
+            return self._update(tokens, buf, start, out, Mode.SET)
+        flags = int(flags_token)
+        length = int(length_token)
+        end = start + length + 2
+        if engine.too_large(len(key), flags, length) or buf[end - 2 : end] != _CRLF:
+            # Refused, incomplete, or a bad chunk: the general path says which.
+            return self._update(tokens, buf, start, out, Mode.SET)
+        exptime = int(exptime_token)
+        self._store.set(
+            key,
+            buf[start : end - 2],
+            expire_at=engine.expire_at(exptime) if exptime else None,
+            flags=flags,
+        )
+        stats = self._stats
+        stats.cmd_set += 1
+        stats.total_items += 1
+        if count == 5:
+            out.append(b"STORED\r\n")
+        return end
 
     def _add(self, tokens: list[bytes], buf: bytes, start: int, out: list[bytes]) -> int:
         return self._update(tokens, buf, start, out, Mode.ADD)
