@@ -300,6 +300,33 @@ def test_the_accelerated_path_parses_whole_commands_with_hiredis(
     assert calls == [[b"SET", b"a", b"1"], [b"GET", b"a"]]
 
 
+@PATHS
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        (b"*1\x00\r\n$4\r\nPING\r\n", b"too big mbulk count string"),
+        (b"*1\r\n$4\x00\r\nPING\r\n", b"too big bulk count string"),
+        (b"PING \x00\r\nPING\r\n", b"too big inline request"),
+    ],
+)
+def test_a_nul_hides_the_end_of_a_line_until_the_limit(
+    line: bytes, error: bytes, accelerated: bool
+) -> None:
+    # Redis finds line ends with strchr(), which stops at the NUL: it waits for more
+    # bytes and fails once more than the inline limit is buffered.
+    limits = RespLimits(max_inline_len=64)
+    stream = PROLOGUE + line
+    start = line.rfind(b"\r\n", 0, line.find(b"\x00"))
+    blocked = line[start + 2 :] if start >= 0 else line  # from the start of the blocked line
+    filler = b"x" * (64 - len(blocked))
+    replies, connection = run([stream + filler], accelerated, limits)
+    assert (replies, connection.state) == (PONG, ConnectionState.ACTIVE)
+    for chunks in ([stream + filler + b"x"], bytewise(stream + filler + b"x")):
+        replies, connection = run(chunks, accelerated, limits)
+        assert replies == PONG + b"-ERR Protocol error: " + error + b"\r\n"
+        assert connection.close_reason is CloseReason.PROTOCOL_ERROR
+
+
 # -- limits, each at its maximum and one past it ------------------------------------------
 
 

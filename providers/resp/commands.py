@@ -228,9 +228,11 @@ def _quit(s: RespSession, argv: list[bytes]) -> bytes:
 
 
 def _select(s: RespSession, argv: list[bytes]) -> bytes:
-    index = _int(argv[1], INT_MIN, INT_MAX)
+    index = parse_int64(argv[1])
     if index is None:
         return NOT_INTEGER
+    if not INT_MIN <= index <= INT_MAX:
+        return b"-ERR value is out of range, value must between %d and %d\r\n" % (INT_MIN, INT_MAX)
     return OK if index == 0 else b"-ERR DB index is out of range\r\n"
 
 
@@ -460,20 +462,23 @@ def _keys(s: RespSession, argv: list[bytes]) -> bytes:
     return bulk_array(s.store.keys(argv[1]), s.null)
 
 
-_STRTOULL = re.compile(rb"[ \t\n\x0b\x0c\r]*([+-]?)([0-9]+)")
+_STRTOUL = re.compile(rb"([+-]?)([0-9]+)")
 
 
 def _cursor(text: bytes) -> int | None:
-    """Redis's ``string2ull`` (strict int64, else ``strtoull``)."""
-    value = parse_int64(text)
-    if value is not None:
-        return value if value >= 0 else None
-    match = _STRTOULL.fullmatch(_c_string(text))
-    if match is None or match.group(0) != text:
+    """Redis's SCAN cursor parse: ``strtoul`` without leading space or trailing bytes.
+
+    Like C, ``-N`` wraps around to ``2**64 - N`` and an empty string is 0.
+    """
+    text = _c_string(text)
+    if not text:
+        return 0
+    match = _STRTOUL.fullmatch(text)
+    if match is None:
         return None
     number = int(match.group(2))
     if number >= 1 << 64:
-        return None
+        return None  # ERANGE
     return (-number) % (1 << 64) if match.group(1) == b"-" else number
 
 

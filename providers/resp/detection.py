@@ -18,8 +18,8 @@ from wireproto.detect import Detector, Verdict
 __all__ = ["inline_detector"]
 
 _BLANKS = b" \t\x0b\x0c\r"
-_WORD_END = re.compile(b"[ \t\r\x00]")
-"""Where ``sdssplitargs`` ends an unquoted word (a NUL ends the C string)."""
+_WORD_END = re.compile(b"[ \t\r]")
+"""Where ``sdssplitargs`` ends an unquoted word."""
 
 
 def inline_detector(commands: Iterable[bytes], max_inline_len: int) -> Detector:
@@ -34,6 +34,8 @@ def inline_detector(commands: Iterable[bytes], max_inline_len: int) -> Detector:
         if data[0] == 42:  # '*'
             return Verdict.MATCH
         newline = data.find(b"\n", 0, window)
+        if data.find(b"\0", 0, newline if newline >= 0 else len(data)) >= 0:
+            return Verdict.NO_MATCH  # Redis never finds the end of a line with a NUL in it
         if newline < 0:
             if len(data) > max_inline_len:
                 return Verdict.NO_MATCH

@@ -16,6 +16,9 @@ Design (one :class:`RequestParser` per connection):
   one header line. A slow drip of a large bulk costs O(1) per read (a length
   comparison) until the bulk is complete, and a header line that arrives
   byte by byte is searched only in its new bytes.
+- Redis finds line ends with ``strchr``, which stops at a NUL byte: a line
+  with a NUL before its end is never complete, and Redis waits until the
+  inline limit is passed, then fails. The parser does the same.
 - All scanning is ``bytes.find`` and slicing; numbers are ``int()`` on slices
   after an ASCII ``isdigit()`` check (Redis's ``string2ll`` is strict).
 - With hiredis installed, whole commands at the head of a batch go through
@@ -151,6 +154,7 @@ class RequestParser:
     __slots__ = (
         "_argv",
         "_base",
+        "_blocked",
         "_bulk_len",
         "_complete",
         "_counts",
@@ -192,6 +196,7 @@ class RequestParser:
         self._bulk_len = -1
         self._held = 0
         self._scanned = 0
+        self._blocked = b""
         self._complete = False
         # The batch in progress.
         self._data = b""
@@ -209,7 +214,7 @@ class RequestParser:
     @property
     def idle(self) -> bool:
         """True between commands (no partial command held)."""
-        return not (self._remaining or self._complete or self._scanned)
+        return not (self._remaining or self._complete or self._scanned or self._blocked)
 
     def begin(self, view: memoryview) -> bool:
         """Start a batch on the unread bytes; False when it cannot make progress."""
@@ -225,6 +230,11 @@ class RequestParser:
             self._remaining -= 1
             self._complete = not self._remaining
             start = need
+        elif self._blocked:
+            # A NUL hides the line's end from Redis, which waits until the limit.
+            if size <= self._max_inline:
+                return False
+            raise protocol_error(self._blocked)
         elif self._scanned:
             # The head is an unfinished line whose first bytes hold no terminator.
             scanned = self._scanned
@@ -374,12 +384,14 @@ class RequestParser:
                     raise protocol_error(b"too big bulk count string")
                 self._scanned = end - pos
                 break
-            if newline + 1 >= end:
-                self._scanned = newline - pos
-                break
             length = lengths.get(data[pos:newline])
             if length is None:
-                length = self._bulk_length(data, pos, newline)
+                length = self._bulk_length(data, pos, newline, end)
+                if length < 0:
+                    break
+            elif newline + 1 >= end:
+                self._scanned = newline - pos
+                break
             held += length
             if held > max_query:
                 # Redis closes such a client without a reply.
@@ -402,8 +414,16 @@ class RequestParser:
         self._held = held
         return None
 
-    def _bulk_length(self, data: bytes, pos: int, newline: int) -> int:
-        """Validate a ``$<len>`` line the length table does not know (Redis's checks, in order)."""
+    def _bulk_length(self, data: bytes, pos: int, newline: int, end: int) -> int:
+        """Check a ``$<len>`` line the length table does not know, in Redis's order.
+
+        Returns the length, or -1 to wait for more bytes.
+        """
+        if not self._line_usable(data, pos, newline, end, b"too big bulk count string"):
+            return -1
+        if newline + 1 >= end:
+            self._scanned = newline - pos
+            return -1
         if data[pos] != 36:
             raise protocol_error(b"expected '$', got '%c'" % data[pos])
         length = parse_int64(data[pos + 1 : newline])
@@ -421,6 +441,8 @@ class RequestParser:
                 raise protocol_error(b"too big mbulk count string")
             self._scanned = end - pos
             return -1
+        if not self._line_usable(data, pos, newline, end, b"too big mbulk count string"):
+            return -1
         if newline + 1 >= end:
             self._scanned = newline - pos
             return -1
@@ -432,6 +454,19 @@ class RequestParser:
         self._remaining = max(count, 0)
         return newline + 2
 
+    def _line_usable(self, data: bytes, pos: int, newline: int, end: int, too_big: bytes) -> bool:
+        """False when a NUL comes before the line's end, which Redis (``strchr``) never sees.
+
+        Redis then waits for more bytes and fails once the limit is passed; so
+        does this parser, without looking at the line again.
+        """
+        if data.find(b"\0", pos, newline) < 0:
+            return True
+        if end - pos > self._max_inline:
+            raise protocol_error(too_big)
+        self._blocked = too_big
+        return False
+
     def _next_inline(self, data: bytes, pos: int, end: int) -> list[bytes] | None:
         newline = data.find(b"\n", pos, pos + self._window)
         if newline < 0:
@@ -441,9 +476,12 @@ class RequestParser:
             return None
         stop = newline - 1 if newline > pos and data[newline - 1] == 13 else newline
         line = data[pos:stop]
-        self._pos = newline + 1
         if _INLINE_SPECIAL.search(line) is None:
+            self._pos = newline + 1
             return line.split()
+        if not self._line_usable(data, pos, newline, end, b"too big inline request"):
+            return None
+        self._pos = newline + 1
         argv = split_inline_args(line)
         if argv is None:
             raise protocol_error(b"unbalanced quotes in request")
