@@ -167,6 +167,7 @@ class RequestParser:
         "_max_multibulk",
         "_max_query",
         "_pos",
+        "_quick",
         "_reader",
         "_remaining",
         "_scanned",
@@ -190,6 +191,8 @@ class RequestParser:
         self._counts = _COUNTS
         if limits.max_multibulk_len < len(_COUNTS):
             self._counts = {b"*%d" % n: n for n in range(1, limits.max_multibulk_len + 1)}
+        # Commands of table-known headers hold at most this many bytes of arguments.
+        self._quick = limits.max_query_len >= len(_COUNTS) * (len(_BULK_LENGTHS) - 1)
         # The command in progress.
         self._argv: list[bytes] = []
         self._remaining = 0
@@ -368,6 +371,24 @@ class RequestParser:
                 return []
         else:
             pos = newline + 2
+            if self._quick:
+                # A whole command of canonical headers: no limit can be hit, so parse
+                # it without checks; anything else is done again by _read_args.
+                lengths = self._lengths
+                argv = []
+                at = pos
+                try:
+                    for _ in range(count):
+                        newline = data.index(b"\r", at)
+                        length = lengths[data[at:newline]]
+                        at = newline + 2
+                        argv.append(data[at : at + length])
+                        at += length + 2
+                except (ValueError, KeyError):
+                    at = end + 1
+                if at <= end:
+                    self._pos = at
+                    return argv
         return self._read_args(data, pos, count, 0)
 
     def _read_args(self, data: bytes, pos: int, remaining: int, held: int) -> list[bytes] | None:
