@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from providers.kvstore import shared_store
 from providers.resp import RESP, RespLimits, RespProvider, register
 from wireproto import CloseReason, Connection, ConnectionState, Registry
 
@@ -856,6 +857,13 @@ def test_one_send_per_batch(accelerated: bool) -> None:
 def _commands_of(case: Case) -> Iterator[bytes]:
     for command in case.commands:
         yield cmd(*command)
+
+
+def test_register_serves_the_registrys_shared_store() -> None:
+    registry = Registry()
+    provider = register(registry)
+    assert provider.store is shared_store(registry)
+    assert registry.provider(RESP) is provider
 
 
 def test_store_is_shared_between_connections(accelerated: bool) -> None:

@@ -8,6 +8,7 @@ framing, detection and limits.
 
 from __future__ import annotations
 
+from providers.kvstore import shared_store
 from providers.resp.commands import COMMANDS, REDIS_VERSION, command_names
 from providers.resp.detection import inline_detector
 from providers.resp.parser import HIREDIS_AVAILABLE, RequestParser, RespLimits
@@ -41,8 +42,13 @@ RESP = resp_format()
 
 
 def register(registry: Registry, provider: RespProvider | None = None) -> RespProvider:
-    """Entry point of the ``wireproto.providers`` group; returns the provider (and its store)."""
+    """Entry point of the ``wireproto.providers`` group; returns the provider (and its store).
+
+    Without ``provider``, one is made on the registry's
+    :func:`~providers.kvstore.shared_store`, so the memcached provider loaded
+    into the same registry serves the same keys.
+    """
     if provider is None:
-        provider = RespProvider()
+        provider = RespProvider(store=shared_store(registry))
     registry.register(RESP, provider)
     return provider
