@@ -781,7 +781,8 @@ def _incrbyfloat(s: RespSession, argv: list[bytes]) -> bytes:
     if result is None:
         return b"-ERR increment would produce NaN or Infinity\r\n"
     text = numbers.format_long_double(result)
-    store.set(argv[1], text, keep_ttl=True)
+    if old is None or not store.update(argv[1], text):  # update keeps the expiry and flags
+        store.set(argv[1], text)
     return bulk(text)
 
 
