@@ -170,6 +170,10 @@ class Connection:
     ) -> None:
         self.settings = settings if settings is not None else ConnectionSettings()
         self.on_output: Callable[[], None] | None = None
+        self.on_proxy_header: Callable[[], None] | None = None
+        """Called once a PROXY header was read, before detection goes on: the
+        shell checks its per-client limit against the real client here (it may
+        close the connection)."""
         self.extra: dict[str, object] = dict(extra) if extra is not None else {}
         self.clock = clock
         self.outer = outer
@@ -244,11 +248,6 @@ class Connection:
         inner = self.inner
         limits = inner.limits if inner is not None and inner.limits is not None else self.limits
         return limits.max_output_buffered if limits is not None else None
-
-    @property
-    def awaiting_proxy_header(self) -> bool:
-        """True until the PROXY header was read, or found absent (listeners with PROXY)."""
-        return self._proxy_pending and self.state is ConnectionState.DETECTING
 
     def get_extra_info(self, name: str, default: object = None) -> object:
         """``extra[name]``, or ``default``: what the session's sender answers."""
@@ -474,6 +473,8 @@ class Connection:
     def _detect(self) -> None:
         if self._proxy_pending and not self._read_proxy_header():
             return
+        if self.state is ConnectionState.CLOSED:  # closed by on_proxy_header
+            return
         limit = self.settings.max_detect_bytes
         buffered = len(self._buffer)
         data = bytes(self._buffer.unread()[:limit])
@@ -534,6 +535,8 @@ class Connection:
             self.extra["proxy_source"] = header.source
             self.extra["proxy_destination"] = header.destination
         self._count_detection("proxy")
+        if self.on_proxy_header is not None:
+            self.on_proxy_header()
         return True
 
     def _proxy_rejected(self, exc: ProtocolError) -> None:

@@ -192,6 +192,8 @@ def _parse_v2(data: bytes) -> tuple[ProxyHeader, int] | None:
         destination = (str(ip_type(body[half : 2 * half])), destination_port)
     elif family in (0x1, 0x2):
         raise ProtocolError("PROXY v2 header for a datagram connection")
+    if not family or not protocol:  # UNSPEC: the whole block is to be ignored
+        return ProxyHeader(2), size
     return ProxyHeader(2, source, destination, tlvs=_tlvs(body[address_size:])), size
 
 

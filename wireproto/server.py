@@ -176,6 +176,8 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
             budget=server._budget,
         )
         self._conn.on_output = self._schedule_flush
+        if self._awaiting_proxy:
+            self._conn.on_proxy_header = self._proxy_header_read
         server._attach(self)
         if self._conn.state is ConnectionState.CLOSED:  # no receive memory left for it
             self._flush()
@@ -196,8 +198,6 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
             conn.buffer_updated(nbytes)
         except Exception as exc:
             self._core_failed(exc)
-        if self._awaiting_proxy and not conn.awaiting_proxy_header:
-            self._proxy_header_read()
         self._flush()
         self._arm_timer()
 
@@ -368,6 +368,8 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
 
     def _proxy_header_read(self) -> None:
         """Count the connection against the PROXY source's per-client limit, now known."""
+        if not self._awaiting_proxy:
+            return
         self._awaiting_proxy = False
         source = self._conn.get_extra_info("proxy_source")
         client = _client_ip(source) if source is not None else None

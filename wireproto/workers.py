@@ -200,6 +200,8 @@ class _Supervisor:
                 _log.error("event=worker.kill pid=%d reason=shutdown timeout", worker.process.pid)
                 worker.process.kill()
                 code = worker.process.wait()
-            if code != 0:
+            # -signum: a worker still starting, killed before it had handlers (or clients).
+            if code not in (0, -signum):
+                _log.error("event=worker.exit pid=%d code=%d", worker.process.pid, code)
                 status = 1
         return status
