@@ -166,6 +166,7 @@ class Store:
         self._meta: dict[bytes, tuple[int, int]] = {}
         self._next_cas = 1
         self._index: _ScanIndex | None = None
+        self._watched: dict[bytes, list[int]] = {}  # key -> [watchers, version]
         self.expired_keys = 0
         """How many keys expired so far (lazily or by :meth:`sweep`)."""
 
@@ -235,6 +236,8 @@ class Store:
         data = self._data
         if keep_ttl and self._expires:
             self.get(key)  # an expired key must not pass its expiry on
+        if self._watched:
+            self._touch_watched(key)
         if self._index is not None and key not in data:
             self._index.add(key)
         data[key] = value
@@ -286,6 +289,8 @@ class Store:
         if self.get(key) is None or self._expires.pop(key, None) is None:
             return False
         self._modified(key)
+        if self._watched:
+            self._touch_watched(key)
         return True
 
     def incr_by(self, key: bytes, delta: int) -> int:
@@ -340,12 +345,42 @@ class Store:
 
     def flush(self) -> None:
         """Remove every key."""
+        for key in self._watched:
+            if key in self._data:
+                self._touch_watched(key)
         self._data.clear()
         self._expires.clear()
         self._heap.clear()
         self._meta.clear()
         if self._index is not None:
             self._index = _ScanIndex(())
+
+    # -- WATCH ------------------------------------------------------------------
+
+    def watch(self, key: bytes) -> int:
+        """Start watching ``key``; its version, which every later write to it changes.
+
+        Writes, expiry changes, deletions and expiring all count (Redis's
+        ``signalModifiedKey``). Each call must be paired with :meth:`unwatch`.
+        """
+        self.get(key)  # a key already expired is gone before the watch starts
+        entry = self._watched.get(key)
+        if entry is None:
+            entry = self._watched[key] = [0, 0]
+        entry[0] += 1
+        return entry[1]
+
+    def watch_version(self, key: bytes) -> int:
+        """The current version of a watched ``key`` (expiring it first if it is due)."""
+        self.get(key)
+        return self._watched[key][1]
+
+    def unwatch(self, key: bytes) -> None:
+        """Stop one watch of ``key``."""
+        entry = self._watched[key]
+        entry[0] -= 1
+        if not entry[0]:
+            del self._watched[key]
 
     # -- iteration ------------------------------------------------------------
 
@@ -416,6 +451,8 @@ class Store:
     # -- internals ------------------------------------------------------------
 
     def _set_expiry(self, key: bytes, when: int) -> None:
+        if self._watched:
+            self._touch_watched(key)
         if when <= self.clock():
             self._expire(key)
             return
@@ -427,11 +464,18 @@ class Store:
             heapq.heapify(self._heap)
 
     def _replace(self, key: bytes, value: bytes, new: bool) -> None:
+        if self._watched:
+            self._touch_watched(key)
         if new and self._index is not None:
             self._index.add(key)
         self._data[key] = value
         if self._meta:
             self._modified(key)
+
+    def _touch_watched(self, key: bytes) -> None:
+        entry = self._watched.get(key)
+        if entry is not None:
+            entry[1] += 1
 
     def _modified(self, key: bytes) -> None:
         meta = self._meta.get(key)
@@ -443,6 +487,8 @@ class Store:
         self._remove(key)
 
     def _remove(self, key: bytes) -> None:
+        if self._watched:
+            self._touch_watched(key)
         del self._data[key]
         if self._expires:
             self._expires.pop(key, None)
@@ -493,7 +539,8 @@ class Store:
         if self.get(key) is None:
             return False
         if expire_at is None:
-            self._expires.pop(key, None)
+            if self._expires.pop(key, None) is not None and self._watched:
+                self._touch_watched(key)
         else:
             self._set_expiry(key, expire_at)
         return True

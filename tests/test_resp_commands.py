@@ -653,6 +653,51 @@ CASES = [
         b"=16\r\ntxt:# Keyspace\r\n\r\n+OK\r\n+OK\r\n"
         b"=48\r\ntxt:# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n\r\n",
     ),
+    Case(
+        "multi exec",
+        [("MULTI",), ("SET", "n", 1), ("INCR", "n"), ("GET", "n"), ("EXEC",)],
+        b"+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+OK\r\n:2\r\n$1\r\n2\r\n",
+    ),
+    Case(
+        "exec keeps going after a runtime error",
+        [("SET", "s", "x"), ("MULTI",), ("INCR", "s"), ("SET", "t", 1), ("EXEC",), ("GET", "t")],
+        b"+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n"
+        b"-ERR value is not an integer or out of range\r\n+OK\r\n$1\r\n1\r\n",
+    ),
+    Case(
+        "a refused command aborts the transaction",
+        [("MULTI",), ("SET", "a", 1), ("GET",), ("NOPE",), ("EXEC",), ("EXISTS", "a")],
+        b"+OK\r\n+QUEUED\r\n-ERR wrong number of arguments for 'get' command\r\n"
+        b"-ERR unknown command 'NOPE', with args beginning with: \r\n"
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n:0\r\n",
+    ),
+    Case(
+        "discard",
+        [("MULTI",), ("SET", "a", 1), ("DISCARD",), ("EXISTS", "a"), ("DISCARD",)],
+        b"+OK\r\n+QUEUED\r\n+OK\r\n:0\r\n-ERR DISCARD without MULTI\r\n",
+    ),
+    Case("exec without multi", [("EXEC",)], b"-ERR EXEC without MULTI\r\n"),
+    Case(
+        "nested multi",
+        [("MULTI",), ("MULTI",), ("PING",), ("EXEC",)],
+        b"+OK\r\n-ERR MULTI calls can not be nested\r\n+QUEUED\r\n*1\r\n+PONG\r\n",
+    ),
+    Case(
+        "watch inside multi",
+        [("MULTI",), ("WATCH", "k"), ("EXEC",)],
+        b"+OK\r\n-ERR WATCH inside MULTI is not allowed\r\n*0\r\n",
+    ),
+    Case(
+        "watch then own write fails exec",
+        [("WATCH", "k"), ("SET", "k", 1), ("MULTI",), ("GET", "k"), ("EXEC",), ("EXEC",)],
+        b"+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n*-1\r\n-ERR EXEC without MULTI\r\n",
+        b"+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n_\r\n-ERR EXEC without MULTI\r\n",
+    ),
+    Case(
+        "unwatch",
+        [("WATCH", "k"), ("SET", "k", 1), ("UNWATCH",), ("MULTI",), ("GET", "k"), ("EXEC",)],
+        b"+OK\r\n+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n$1\r\n1\r\n",
+    ),
     Case("info unknown section", [("INFO", "nosuch")], b"$0\r\n\r\n", b"=4\r\ntxt:\r\n"),
 ]
 
@@ -759,6 +804,44 @@ def test_hello_auth_authenticates_and_switches_protocol(accelerated: bool) -> No
     assert client.call("CLIENT", "GETNAME") == b"$2\r\nme\r\n"
     assert client.call("HELLO", 2).startswith(b"*14\r\n")
     assert client.call("GET", "k") == b"$-1\r\n"
+
+
+def test_watch_sees_writes_from_other_connections(accelerated: bool) -> None:
+    provider = RespProvider(accelerated=accelerated, clock=Clock())
+    registry = Registry()
+    register(registry, provider)
+    watcher, writer = Connection(registry), Connection(registry)
+
+    def call(connection: Connection, *args: Arg) -> bytes:
+        connection.receive_data(cmd(*args))
+        return connection.data_to_send()
+
+    transaction = [("MULTI",), ("SET", "k", "mine"), ("EXEC",)]
+    # Untouched: EXEC runs.
+    assert call(watcher, "WATCH", "k", "j") == b"+OK\r\n"
+    assert b"".join(call(watcher, *c) for c in transaction).endswith(b"*1\r\n+OK\r\n")
+    # Created and deleted again by another client: still a change.
+    call(writer, "DEL", "k")
+    assert call(watcher, "WATCH", "k") == b"+OK\r\n"
+    assert call(writer, "SET", "k", "theirs") + call(writer, "DEL", "k") == b"+OK\r\n:1\r\n"
+    assert b"".join(call(watcher, *c) for c in transaction).endswith(b"*-1\r\n")
+    # An expiry change counts; a read does not.
+    call(writer, "SET", "k", "v")
+    call(watcher, "WATCH", "k")
+    call(writer, "GET", "k")
+    assert b"".join(call(watcher, *c) for c in transaction).endswith(b"*1\r\n+OK\r\n")
+    call(watcher, "WATCH", "k")
+    call(writer, "EXPIRE", "k", 100)
+    assert b"".join(call(watcher, *c) for c in transaction).endswith(b"*-1\r\n")
+    # Expiring counts too.
+    call(writer, "SET", "k", "v", "PX", 10)
+    call(watcher, "WATCH", "k")
+    provider.store.clock.now += 10  # type: ignore[attr-defined]
+    assert b"".join(call(watcher, *c) for c in transaction).endswith(b"*-1\r\n")
+    # A closed connection releases its watches.
+    call(watcher, "WATCH", "k")
+    watcher.close(CloseReason.PEER_CLOSED)
+    assert not provider.store._watched
 
 
 def test_quit_works_before_auth(accelerated: bool) -> None:

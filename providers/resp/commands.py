@@ -83,6 +83,8 @@ class Command:
     keys: tuple[int, int, int] = (0, 0, 0)
     """First key, last key and step, as COMMAND INFO reports them."""
     subcommands: Mapping[bytes, Command] | None = field(default=None)
+    queued: bool = True
+    """Whether MULTI queues it (EXEC, DISCARD, MULTI, WATCH and QUIT run at once)."""
 
     @property
     def no_auth(self) -> bool:
@@ -428,6 +430,56 @@ def _info(s: RespSession, argv: list[bytes]) -> bytes:
 def _time(s: RespSession, argv: list[bytes]) -> bytes:
     now = time.time_ns() // 1000
     return bulk_array((b"%d" % (now // 1_000_000), b"%d" % (now % 1_000_000)), s.null)
+
+
+# -- transactions ---------------------------------------------------------------
+
+
+def _multi(s: RespSession, argv: list[bytes]) -> bytes:
+    if s.multi is not None:
+        return b"-ERR MULTI calls can not be nested\r\n"
+    s.multi = []
+    s.multi_failed = False
+    return OK
+
+
+def _exec(s: RespSession, argv: list[bytes]) -> bytes:
+    queued = s.multi
+    if queued is None:
+        return b"-ERR EXEC without MULTI\r\n"
+    failed = s.multi_failed
+    s.multi = None
+    s.multi_failed = False
+    changed = s.watched_keys_changed()
+    s.unwatch_all()
+    if failed:
+        return b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+    if changed:
+        return s.null_array
+    replies = [s.execute(command) for command in queued]
+    return b"*%d\r\n" % len(replies) + b"".join(replies)
+
+
+def _discard(s: RespSession, argv: list[bytes]) -> bytes:
+    if s.multi is None:
+        return b"-ERR DISCARD without MULTI\r\n"
+    s.multi = None
+    s.multi_failed = False
+    s.unwatch_all()
+    return OK
+
+
+def _watch(s: RespSession, argv: list[bytes]) -> bytes:
+    if s.multi is not None:
+        return b"-ERR WATCH inside MULTI is not allowed\r\n"
+    for key in argv[1:]:
+        s.watch(key)
+    return OK
+
+
+def _unwatch(s: RespSession, argv: list[bytes]) -> bytes:
+    s.unwatch_all()
+    return OK
 
 
 # -- keyspace -----------------------------------------------------------------
@@ -864,7 +916,14 @@ _ALL_KEYS = (1, -1, 1)
 _COMMAND_LIST = [
     Command("ping", -1, _ping, _CONN),
     Command("echo", 2, _echo, _CONN),
-    Command("quit", -1, _quit, (*_CONN, "no_auth")),
+    Command("quit", -1, _quit, (*_CONN, "no_auth"), queued=False),
+    Command("multi", 1, _multi, ("noscript", "loading", "stale", "fast"), queued=False),
+    Command("exec", 1, _exec, ("noscript", "loading", "stale"), queued=False),
+    Command("discard", 1, _discard, ("noscript", "loading", "stale", "fast"), queued=False),
+    Command(
+        "watch", -2, _watch, ("noscript", "loading", "stale", "fast"), (1, -1, 1), queued=False
+    ),
+    Command("unwatch", 1, _unwatch, ("noscript", "loading", "stale", "fast")),
     Command("select", 2, _select, _CONN),
     Command("auth", -2, _auth, (*_CONN, "no_auth")),
     Command("hello", -1, _hello, (*_CONN, "no_auth")),

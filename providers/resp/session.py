@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 __all__ = ["RespSession"]
 
 _NOAUTH = b"-NOAUTH Authentication required.\r\n"
+_QUEUED = b"+QUEUED\r\n"
+NULL_ARRAY2 = b"*-1\r\n"
 
 
 class RespSession:
@@ -33,11 +35,15 @@ class RespSession:
         "client_id",
         "client_info",
         "closing",
+        "multi",
+        "multi_failed",
         "name",
         "null",
+        "null_array",
         "provider",
         "resp3",
         "store",
+        "watched",
     )
 
     def __init__(self, provider: RespProvider, sender: NetworkSender, client_id: int) -> None:
@@ -48,6 +54,13 @@ class RespSession:
         self.resp3 = False
         self.null = NULL2
         """The null reply of the connection's protocol version."""
+        self.null_array = NULL_ARRAY2
+        self.multi: list[list[bytes]] | None = None
+        """Commands queued since MULTI, or None outside a transaction."""
+        self.multi_failed = False
+        """A command was refused while queueing: EXEC will abort."""
+        self.watched: dict[bytes, int] = {}
+        """WATCHed keys and their store versions at WATCH time."""
         self.name: bytes | None = None
         self.client_info: dict[bytes, bytes] = {}
         """CLIENT SETINFO attributes (``lib-name``, ``lib-ver``)."""
@@ -72,6 +85,23 @@ class RespSession:
         """Switch replies to RESP2 or RESP3."""
         self.resp3 = version == 3
         self.null = NULL3 if self.resp3 else NULL2
+        self.null_array = NULL3 if self.resp3 else NULL_ARRAY2
+
+    def watch(self, key: bytes) -> None:
+        """WATCH ``key`` (once per connection)."""
+        if key not in self.watched:
+            self.watched[key] = self.store.watch(key)
+
+    def watched_keys_changed(self) -> bool:
+        """Whether a WATCHed key was written since WATCH."""
+        version = self.store.watch_version
+        return any(version(key) != seen for key, seen in self.watched.items())
+
+    def unwatch_all(self) -> None:
+        """Forget every WATCHed key."""
+        for key in self.watched:
+            self.store.unwatch(key)
+        self.watched.clear()
 
     def execute(self, argv: list[bytes]) -> bytes:
         """Run one command; its encoded reply."""
@@ -79,6 +109,7 @@ class RespSession:
         if command is None or command.subcommands is not None:
             found = lookup(argv)
             if isinstance(found, bytes):
+                self.multi_failed = self.multi is not None
                 return found
             command = found
         else:
@@ -87,9 +118,14 @@ class RespSession:
             if (arity > 0 and arity != argc) or argc < -arity:
                 error = lookup(argv)
                 assert isinstance(error, bytes)
+                self.multi_failed = self.multi is not None
                 return error
         if not self.authenticated and not command.no_auth:
+            self.multi_failed = self.multi is not None
             return _NOAUTH
+        if self.multi is not None and command.queued:
+            self.multi.append(argv)
+            return _QUEUED
         return command.handler(self, argv)
 
     def try_consume(self, data: memoryview, /) -> int:
@@ -127,4 +163,6 @@ class RespSession:
         """Release the session (the provider's client count drops)."""
         if not self._closed:
             self._closed = True
+            self.unwatch_all()
+            self.multi = None
             self.provider.session_closed(self)
