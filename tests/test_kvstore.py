@@ -464,3 +464,37 @@ def test_glob_examples(pattern: bytes, subject: bytes, expected: bool) -> None:
 )
 def test_glob_agrees_with_redis_stringmatch(pattern: bytes, subject: bytes) -> None:
     assert compile_glob(pattern)(subject) is redis_stringmatch(pattern, subject)
+
+
+def test_watch_versions_change_on_every_kind_of_write() -> None:
+    store, clock = make_store()
+    store.set(b"k", b"1")
+    version = store.watch(b"k")
+    changes = [
+        lambda: store.set(b"k", b"2"),
+        lambda: store.append(b"k", b"3"),
+        lambda: store.set_range(b"k", 0, b"4"),
+        lambda: store.expire_at(b"k", START + 100),
+        lambda: store.persist(b"k"),
+        lambda: store.rename(b"k", b"j") and store.rename(b"j", b"k"),
+        lambda: store.delete(b"k"),
+        lambda: store.incr_by(b"k", 1),
+        store.flush,
+    ]
+    for change in changes:
+        if not store.exists(b"k"):
+            store.set(b"k", b"1")
+        version = store.watch_version(b"k")
+        change()
+        assert store.watch_version(b"k") != version, change
+    store.set(b"k", b"5", expire_at=START + 10)
+    version = store.watch_version(b"k")
+    store.get(b"k")
+    store.exists(b"k")
+    assert store.watch_version(b"k") == version  # reads are not writes
+    clock.now = START + 10
+    assert store.watch_version(b"k") != version  # expiring is
+    assert store.watch(b"k") == store.watch_version(b"k")
+    store.unwatch(b"k")
+    store.unwatch(b"k")
+    assert not store._watched
