@@ -1458,7 +1458,7 @@ async def tls_connect(
 
 def test_tls_and_plain_share_a_port_over_loopback(run: Run, tls_files: dict[str, Path]) -> None:
     async def scenario() -> None:
-        registry, _upper = line_registry()
+        registry, upper = line_registry()
         kvbin = KvbinProvider()
         registry.register(KVBIN, kvbin)
         settings = tls_settings(tls_files)
@@ -1475,6 +1475,15 @@ def test_tls_and_plain_share_a_port_over_loopback(run: Run, tls_files: dict[str,
             assert stats.formats["tls"].sessions == 2
             assert stats.formats["kvbin"].sessions == 1
             assert stats.formats["upper"].sessions == 2
+            # What a session sees of the counters (for an INFO-style reply).
+            plain_port = plain[1].get_extra_info("sockname")
+            (session,) = [
+                each
+                for each in upper.sessions
+                if each.sender.get_extra_info("peername") == plain_port
+            ]
+            snapshot = session.sender.get_extra_info("server_stats")()
+            assert snapshot.accepted == 3 and snapshot.active == 3
             for client in (secure, plain, kv):
                 await close(client)
             await until(lambda: server.active_sessions == 0)

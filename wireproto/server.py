@@ -170,7 +170,11 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         self._conn = Connection(
             server.registry,
             settings,
-            extra={"peername": self._peer, "sockname": transport.get_extra_info("sockname")},
+            extra={
+                "peername": self._peer,
+                "sockname": transport.get_extra_info("sockname"),
+                "server_stats": server._snapshot,
+            },
             clock=self._loop.time,
             stats=server._stats,
             budget=server._budget,
@@ -551,7 +555,13 @@ class Server:
 
     @property
     def stats(self) -> ServerStats:
-        """A frozen snapshot of the counters (connections, detections, bytes, closes)."""
+        """A frozen snapshot of the counters (connections, detections, bytes, closes).
+
+        Sessions reach it as ``sender.get_extra_info("server_stats")()``.
+        """
+        return self._stats.snapshot(self._budget)
+
+    def _snapshot(self) -> ServerStats:
         return self._stats.snapshot(self._budget)
 
     @property

@@ -63,7 +63,8 @@ class NetworkSender(Protocol):
         ``proxy_destination`` (the real client's and the address it connected
         to, as ``(host, port)``) and ``proxy_header``; on TLS ``sni``,
         ``alpn_protocol``, ``tls_version``, ``cipher``, ``peercert`` and
-        ``ssl_object``. A missing key gives ``default``.
+        ``ssl_object``; under a ``Server``, ``server_stats`` (a function
+        returning the server's counters). A missing key gives ``default``.
         """
         ...
 
