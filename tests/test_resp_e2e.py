@@ -421,6 +421,47 @@ def test_pipeline_without_transaction(client: redis.Redis) -> None:
     assert client.get("after") == b"1"  # the commands after the error still ran
 
 
+def test_transactions(client: redis.Redis, server: RunningServer) -> None:
+    pipe = client.pipeline(transaction=True)
+    pipe.set("tx", 1).incr("tx").get("tx").incrby("tx", 10)
+    assert pipe.execute() == [True, 2, b"2", 12]
+
+    other = _connect(server.port, "resp2-pure")
+    try:
+        with client.pipeline(transaction=True) as pipe:
+            pipe.watch("tx")
+            assert pipe.get("tx") == b"12"  # immediate mode while watching
+            other.set("tx", "changed by another client")
+            pipe.multi()
+            pipe.set("tx", "lost")
+            with pytest.raises(redis.WatchError):
+                pipe.execute()
+        assert client.get("tx") == b"changed by another client"
+
+        def add_one(pipe: redis.client.Pipeline) -> None:
+            value = int(pipe.get("counter") or 0)
+            pipe.multi()
+            pipe.set("counter", value + 1)
+
+        for _ in range(5):
+            client.transaction(add_one, "counter")
+        assert client.get("counter") == b"5"
+
+        pipe = client.pipeline(transaction=True)
+        pipe.set("text", "abc").incr("text").get("text")
+        with pytest.raises(redis.ResponseError, match="not an integer"):
+            pipe.execute()
+        assert client.get("text") == b"abc"  # the commands around the failed one ran
+
+        pipe = client.pipeline(transaction=True)
+        pipe.set("aborted", 1).execute_command("GET")  # wrong arity: queued with an error
+        with pytest.raises(redis.ResponseError):
+            pipe.execute()
+        assert client.exists("aborted") == 0
+    finally:
+        _close(other)
+
+
 def test_error_replies_are_redis_exceptions(client: redis.Redis) -> None:
     def error_of(*args: object) -> str:
         with pytest.raises(redis.ResponseError) as caught:
@@ -824,6 +865,35 @@ SCRIPT: list[bytes | tuple[bytes, ...]] = [
     b"SET o:q 'single \"quoted\"'\r\n",
     b"GET o:q\r\n",
     b"GET o:i\r\n",
+    (b"MULTI",),
+    (b"SET", b"o:tx", b"1"),
+    (b"INCR", b"o:tx"),
+    (b"INCR", b"o:q"),  # fails when EXEC runs it; the others still run
+    (b"GET", b"o:tx"),
+    (b"EXEC",),
+    (b"MULTI",),
+    (b"MULTI",),
+    (b"WATCH", b"o:tx"),
+    (b"GET",),  # a queuing error: EXEC aborts
+    (b"SET", b"o:tx", b"never"),
+    (b"EXEC",),
+    (b"GET", b"o:tx"),
+    (b"EXEC",),
+    (b"DISCARD",),
+    (b"MULTI",),
+    (b"SET", b"o:tx", b"discarded"),
+    (b"DISCARD",),
+    (b"WATCH", b"o:tx", b"o:missing"),
+    (b"SET", b"o:tx", b"changed"),  # this connection's own write still breaks the watch
+    (b"MULTI",),
+    (b"GET", b"o:tx"),
+    (b"EXEC",),
+    (b"WATCH", b"o:tx"),
+    (b"UNWATCH",),
+    (b"SET", b"o:tx", b"again"),
+    (b"MULTI",),
+    (b"GET", b"o:tx"),
+    (b"EXEC",),
     (b"FLUSHDB",),
     (b"DBSIZE",),
 ]
@@ -849,6 +919,15 @@ RESP3_SCRIPT: list[bytes | tuple[bytes, ...]] = [
     (b"ECHO", b"x"),
     (b"NOSUCH",),
     b"GET o3:missing\r\n",
+    (b"MULTI",),
+    (b"GET", b"o3:missing"),
+    (b"INCR", b"o3:a"),
+    (b"EXEC",),
+    (b"WATCH", b"o3:a"),
+    (b"SET", b"o3:a", b"x"),
+    (b"MULTI",),
+    (b"GET", b"o3:a"),
+    (b"EXEC",),  # the watch broke: a null reply
     (b"FLUSHALL",),
 ]
 
