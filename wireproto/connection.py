@@ -265,6 +265,8 @@ class Connection:
         """``nbytes`` were written into the last :meth:`get_buffer` region."""
         self.bytes_received += nbytes
         if self.state is ConnectionState.CLOSED or self._outbox.close_requested:
+            if self.state is ConnectionState.CLOSED and self._stats is not None:
+                self._stats.counted_after_close(self, nbytes, 0)
             return
         if self.settings.idle_timeout is not None:
             self._last_received = self.clock()
@@ -296,6 +298,8 @@ class Connection:
         """
         data = self._outbox.take()
         self.bytes_sent += len(data)
+        if data and self.state is ConnectionState.CLOSED and self._stats is not None:
+            self._stats.counted_after_close(self, 0, len(data))  # e.g. an error reply
         if self._outbox.close_requested and self.state is ConnectionState.ACTIVE:
             inner = self.inner
             if inner is not None and inner.close_reason is not None:

@@ -190,6 +190,16 @@ class StatsCollector:
             counters.protocol_errors += protocol_error
             counters.closes[reason] += 1
 
+    def counted_after_close(self, connection: Connection, received: int, sent: int) -> None:
+        """Bytes that went through a connection after its close was counted."""
+        if connection.outer is None:
+            self._bytes_received += received
+            self._bytes_sent += sent
+        if connection.wire_format is not None:
+            counters = self._format(connection.wire_format.name)
+            counters.bytes_received += received
+            counters.bytes_sent += sent
+
     # -- reading ---------------------------------------------------------------
 
     def snapshot(self, budget: MemoryBudget | None = None) -> ServerStats:
