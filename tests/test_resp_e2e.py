@@ -368,6 +368,36 @@ def test_expiry(client: redis.Redis) -> None:
     assert client.ttl("short") == -2
 
 
+def test_expired_keys_are_removed_without_being_read(
+    server: RunningServer, redis_server: int
+) -> None:
+    """Redis's active expiry: keys nobody reads again still leave DBSIZE and INFO keyspace.
+
+    Without it a cache of keys with TTLs that are never read again grows forever.
+    Redis removes them within a few of its 100 ms cycles; the bound here is 10 s.
+    """
+
+    def remaining(port: int) -> tuple[int, int]:
+        client = _connect(port, "resp2-pure")
+        try:
+            client.flushall()
+            client.mset({f"ttl:{i}": b"v" for i in range(200)})
+            pipe = client.pipeline(transaction=False)
+            for i in range(200):
+                pipe.pexpire(f"ttl:{i}", 20)
+            pipe.execute()
+            client.set("kept", "v")
+            deadline = time.monotonic() + 10
+            while client.dbsize() > 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return client.dbsize(), client.info("keyspace")["db0"]["keys"]
+        finally:
+            _close(client)
+
+    assert remaining(redis_server) == (1, 1)
+    assert remaining(server.port) == (1, 1)
+
+
 def test_scan_returns_every_key_present_for_the_whole_iteration(client: redis.Redis) -> None:
     wanted = {f"scan:{i}".encode() for i in range(1000)}
     client.mset({key: b"v" for key in wanted})
