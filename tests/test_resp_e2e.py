@@ -2,7 +2,8 @@
 
 The server is a ``python -m wireproto serve --port 0`` subprocess (the command
 a user runs), started once per module for each of the provider's two request
-parsers (pure Python and hiredis). Clients: redis-py with its hiredis parser
+parsers (pure Python and hiredis) on asyncio, and once on uvloop (with hiredis);
+every test runs against each. Clients: redis-py with its hiredis parser
 and with its pure-Python parsers, on RESP2 and RESP3; Debian's ``redis-cli``
 and ``redis-benchmark``; and raw sockets, whose reply bytes are compared with
 those of a real ``redis-server`` that the module also starts.
