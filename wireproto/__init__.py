@@ -30,7 +30,14 @@ from wireproto.framing import (
 )
 from wireproto.registry import ENTRY_POINT_GROUP, PluginFailure, Registry
 from wireproto.server import Server
-from wireproto.session import BytesLike, Limits, MessageConsumer, NetworkSender, SessionProvider
+from wireproto.session import (
+    BytesLike,
+    Limits,
+    Maintained,
+    MessageConsumer,
+    NetworkSender,
+    SessionProvider,
+)
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -52,6 +59,7 @@ __all__ = [
     "Handler",
     "LengthFieldFramer",
     "Limits",
+    "Maintained",
     "MessageConsumer",
     "NetworkSender",
     "PluginFailure",

@@ -23,6 +23,7 @@ from typing import cast
 
 from wireproto.connection import CloseReason, Connection, ConnectionSettings, ConnectionState
 from wireproto.registry import Registry
+from wireproto.session import Maintained
 from wireproto.stats import MemoryBudget, ServerStats, StatsCollector
 
 __all__ = ["Server", "ServerLimits"]
@@ -496,6 +497,7 @@ class Server:
         self._warn_slow_reader = _RateLimitedWarning(10.0)
         self._warn_rejected = _RateLimitedWarning(10.0)
         self._warn_memory = _RateLimitedWarning(10.0)
+        self._maintenance: list[asyncio.TimerHandle] = []
 
     async def start(self) -> None:
         """Bind and start accepting connections."""
@@ -510,6 +512,7 @@ class Server:
             reuse_port=self._reuse_port or None,
             start_serving=True,
         )
+        self._start_maintenance(loop)
         limits = self.limits
         _log.info(
             "event=server.start pid=%d addresses=%s formats=%s tls=%s proxy=%s max_connections=%d "
@@ -591,7 +594,25 @@ class Server:
             self._close_task = asyncio.create_task(self._close(timeout))
         await asyncio.shield(self._close_task)
 
+    def _start_maintenance(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run each distinct provider's periodic work (see :class:`Maintained`)."""
+        providers = {id(p): p for p in self.registry.view().values() if isinstance(p, Maintained)}
+        for index, provider in enumerate(providers.values()):
+
+            def run(provider: Maintained = provider, index: int = index) -> None:
+                try:
+                    provider.maintain()
+                except Exception:
+                    _log.exception("maintenance of %r failed", provider)
+                if not self._closing:
+                    interval = provider.maintenance_interval
+                    self._maintenance[index] = loop.call_later(interval, run)
+
+            self._maintenance.append(loop.call_later(provider.maintenance_interval, run))
+
     async def _close(self, timeout: float) -> None:
+        for handle in self._maintenance:
+            handle.cancel()
         try:
             if self._listener is not None:
                 self._listener.close()

@@ -15,7 +15,14 @@ if TYPE_CHECKING:
 BytesLike = bytes | bytearray | memoryview
 """What a sender accepts."""
 
-__all__ = ["BytesLike", "Limits", "MessageConsumer", "NetworkSender", "SessionProvider"]
+__all__ = [
+    "BytesLike",
+    "Limits",
+    "Maintained",
+    "MessageConsumer",
+    "NetworkSender",
+    "SessionProvider",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,4 +105,22 @@ class SessionProvider(Protocol):
 
     def create_session(self, wire_format: WireFormat, sender: NetworkSender) -> MessageConsumer:
         """Return a new session for one connection detected as ``wire_format``."""
+        ...
+
+
+@runtime_checkable
+class Maintained(Protocol):
+    """A provider with periodic work, such as expiring keys that nobody reads.
+
+    The server calls :meth:`maintain` every ``maintenance_interval`` seconds
+    on its event loop, between reads; it must return quickly (bounded work).
+    """
+
+    @property
+    def maintenance_interval(self) -> float:
+        """Seconds between two :meth:`maintain` calls."""
+        ...
+
+    def maintain(self) -> None:
+        """Do one bounded round of periodic work."""
         ...

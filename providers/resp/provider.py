@@ -105,8 +105,21 @@ class RespProvider:
         self.connected_clients -= 1
 
     def sweep(self, max_keys: int = 20) -> int:
-        """Remove up to ``max_keys`` expired keys (for a periodic server task)."""
+        """Remove up to ``max_keys`` expired keys."""
         return self.store.sweep(max_keys)
+
+    maintenance_interval = 0.1
+    """Seconds between active-expiry rounds, as Redis's ``hz 10``."""
+
+    def maintain(self) -> None:
+        """One active-expiry round: expired keys nobody reads still leave.
+
+        Like Redis's cycle, it goes on while whole batches of 20 keys were
+        expired, up to 1,000 keys, so one round stays around a millisecond.
+        """
+        for _ in range(50):
+            if self.sweep(20) < 20:
+                break
 
     def config(self) -> dict[bytes, bytes]:
         """The parameters CONFIG GET reports."""
