@@ -36,6 +36,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also rejects NaN
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0")
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -162,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     tls.add_argument(
         "--tls-handshake-timeout",
-        type=_seconds,
+        type=_positive_seconds,
         default=10.0,
         metavar="SECONDS",
         help="close a client whose handshake takes longer (default 10)",
@@ -222,7 +229,7 @@ def _tls_settings(args: argparse.Namespace) -> TlsSettings | None:
     return TlsSettings(
         context,
         required=args.tls_required,
-        handshake_timeout=args.tls_handshake_timeout or 10.0,
+        handshake_timeout=args.tls_handshake_timeout,
     )
 
 
