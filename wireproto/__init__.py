@@ -28,8 +28,9 @@ from wireproto.framing import (
     LengthFieldFramer,
     VarintFramer,
 )
+from wireproto.proxy import ProxyHeader, ProxySettings, build_proxy_v1, build_proxy_v2
 from wireproto.registry import ENTRY_POINT_GROUP, PluginFailure, Registry
-from wireproto.server import Server
+from wireproto.server import Server, ServerLimits
 from wireproto.session import (
     BytesLike,
     Limits,
@@ -38,6 +39,8 @@ from wireproto.session import (
     NetworkSender,
     SessionProvider,
 )
+from wireproto.stats import FormatStats, MemoryBudget, ServerStats
+from wireproto.tls import TlsSettings
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -52,6 +55,7 @@ __all__ = [
     "Detection",
     "Detector",
     "FixedSizeFramer",
+    "FormatStats",
     "FrameSpan",
     "FramedConsumer",
     "FramedProvider",
@@ -60,17 +64,25 @@ __all__ = [
     "LengthFieldFramer",
     "Limits",
     "Maintained",
+    "MemoryBudget",
     "MessageConsumer",
     "NetworkSender",
     "PluginFailure",
     "ProtocolError",
+    "ProxyHeader",
+    "ProxySettings",
     "ReceiveBuffer",
     "Registry",
     "Server",
+    "ServerLimits",
+    "ServerStats",
     "SessionProvider",
+    "TlsSettings",
     "VarintFramer",
     "Verdict",
     "WireFormat",
+    "build_proxy_v1",
+    "build_proxy_v2",
     "detect",
     "match_any",
     "match_prefix",
