@@ -14,6 +14,7 @@ those of a real ``redis-server`` that the module also starts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -97,16 +98,12 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
     return process.returncode
 
 
-@pytest.fixture(scope="module", params=SERVERS, ids=lambda param: "server-{}-{}".format(*param))
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    """``wireproto serve --port 0`` with the pure-Python or hiredis request parser, on a loop."""
-    parser, loop = request.param
-    log = tmp_path_factory.mktemp(f"wireproto-{parser}-{loop}") / "server.log"
+@contextlib.contextmanager
+def _serving(log: Path, parser: str, loop: str, *options: str) -> Iterator[RunningServer]:
+    """``wireproto serve --port 0 OPTIONS``, stopped (and its log checked) on exit."""
     command = [
         sys.executable, "-m", "wireproto", "serve",
-        "--host", HOST, "--port", "0", "--log-level", "info", "--loop", loop,
+        "--host", HOST, "--port", "0", "--log-level", "info", "--loop", loop, *options,
     ]  # fmt: skip
     with log.open("wb") as err:
         process = subprocess.Popen(
@@ -134,6 +131,48 @@ def server(
     # The shell logs an exception raised by a session as an ERROR: a provider bug a client hit.
     assert " ERROR " not in text, text
     assert "Traceback" not in text, text
+
+
+@pytest.fixture(scope="module", params=SERVERS, ids=lambda param: "server-{}-{}".format(*param))
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """``wireproto serve --port 0`` with the pure-Python or hiredis request parser, on a loop."""
+    parser, loop = request.param
+    log = tmp_path_factory.mktemp(f"wireproto-{parser}-{loop}") / "server.log"
+    with _serving(log, parser, loop) as running:
+        yield running
+
+
+@pytest.mark.parametrize("option", [["--password", "s3cret"], ["--set", "resp.password=s3cret"]])
+def test_serve_with_a_password(tmp_path: Path, option: list[str]) -> None:
+    with _serving(tmp_path / "server.log", "auto", "asyncio", *option) as running:
+        anonymous = redis.Redis(host=HOST, port=running.port, socket_timeout=SOCKET_TIMEOUT)
+        try:
+            with pytest.raises(redis.AuthenticationError):
+                anonymous.get("k")
+        finally:
+            _close(anonymous)
+        wrong = redis.Redis(
+            host=HOST, port=running.port, password="nope", socket_timeout=SOCKET_TIMEOUT
+        )
+        try:
+            with pytest.raises(redis.AuthenticationError):
+                wrong.ping()
+        finally:
+            _close(wrong)
+        authed = redis.Redis(
+            host=HOST, port=running.port, password="s3cret", socket_timeout=SOCKET_TIMEOUT
+        )
+        try:
+            assert authed.set("k", "v") is True
+            assert authed.get("k") == b"v"
+        finally:
+            _close(authed)
+        done = _redis_cli(running.port, "-a", "s3cret", "--no-auth-warning", "GET", "k")
+        assert done.stdout == b"v\n"
+        refused = _redis_cli(running.port, "GET", "k")
+        assert refused.stdout.startswith(b"NOAUTH")
 
 
 def test_server_fixture_selects_the_parser_through_the_environment(tmp_path: Path) -> None:

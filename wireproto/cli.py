@@ -205,6 +205,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--reuse-port", action="store_true", help="set SO_REUSEPORT on the listening socket"
     )
+    serve.add_argument(
+        "--password",
+        metavar="SECRET",
+        help="clients of password-aware formats (RESP) must authenticate; same as "
+        "--set resp.password=SECRET",
+    )
+    serve.add_argument(
+        "--set",
+        dest="options",
+        action="append",
+        default=[],
+        type=_option,
+        metavar="NAME=VALUE",
+        help="a provider option, e.g. resp.password=secret (repeatable)",
+    )
     serve.set_defaults(handler=_serve)
 
     fuzz = commands.add_parser("fuzz", help="fuzz a wire format's parser and detector")
@@ -249,6 +264,21 @@ def _raise_file_limit(connections: int) -> None:
                 target,
                 connections,
             )
+
+
+def _option(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name.strip(), value
+
+
+def _plugin_options(args: argparse.Namespace) -> dict[str, str]:
+    options = {"resp.max-clients": str(args.max_connections)}
+    if args.password is not None:
+        options["resp.password"] = args.password
+    options.update(args.options)  # --set wins over the shortcuts
+    return options
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -302,7 +332,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_output_buffered=args.max_output_buffered,
     )
     _raise_file_limit(limits.max_connections)
-    registry = Registry.from_plugins()
+    registry = Registry.from_plugins(options=_plugin_options(args))
     if registry.plugin_failures:  # each failure was logged by the registry
         names = ", ".join(failure.name for failure in registry.plugin_failures)
         _log.warning("serving without the provider plugins that failed: %s", names)

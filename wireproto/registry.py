@@ -35,11 +35,21 @@ class Registry:
     so the order is deterministic whatever the plugins' install order.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, options: Mapping[str, str] | None = None) -> None:
+        self._options: Mapping[str, str] = MappingProxyType(dict(options or {}))
         self._providers: dict[WireFormat, SessionProvider] = {}
         self._by_name: dict[str, WireFormat] = {}
         self._ordered: tuple[WireFormat, ...] = ()
         self._failures: list[PluginFailure] = []
+
+    @property
+    def options(self) -> Mapping[str, str]:
+        """Settings for plugins, by dotted name (``"resp.password"``); read-only.
+
+        ``wireproto serve --set NAME=VALUE`` fills them; each plugin's
+        ``register(registry)`` reads the names it documents.
+        """
+        return self._options
 
     def register(self, wire_format: WireFormat, provider: SessionProvider) -> None:
         """Serve ``wire_format`` with ``provider``; a second registration is an error."""
@@ -108,8 +118,10 @@ class Registry:
         return tuple(failures)
 
     @classmethod
-    def from_plugins(cls, group: str = ENTRY_POINT_GROUP) -> Registry:
-        """A registry holding every installed plugin of ``group``."""
-        registry = cls()
+    def from_plugins(
+        cls, group: str = ENTRY_POINT_GROUP, options: Mapping[str, str] | None = None
+    ) -> Registry:
+        """A registry holding every installed plugin of ``group``, given ``options``."""
+        registry = cls(options)
         registry.load_plugins(group)
         return registry

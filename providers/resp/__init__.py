@@ -46,9 +46,17 @@ def register(registry: Registry, provider: RespProvider | None = None) -> RespPr
 
     Without ``provider``, one is made on the registry's
     :func:`~providers.kvstore.shared_store`, so the memcached provider loaded
-    into the same registry serves the same keys.
+    into the same registry serves the same keys. It reads the registry
+    options ``resp.password`` (Redis's ``requirepass``: clients must AUTH)
+    and ``resp.max-clients`` (reported by INFO; the server enforces its own
+    ``--max-connections``).
     """
     if provider is None:
-        provider = RespProvider(store=shared_store(registry))
+        options = registry.options
+        provider = RespProvider(
+            store=shared_store(registry),
+            password=options.get("resp.password") or None,
+            max_clients=int(options.get("resp.max-clients", "10000")),
+        )
     registry.register(RESP, provider)
     return provider
