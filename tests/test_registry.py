@@ -283,3 +283,24 @@ def test_plugins_of_another_group_are_not_loaded(plugins: Plugins) -> None:
     other = Registry.from_plugins("other")
     assert [f.name for f in other.formats] == ["elsewhere"]
     assert plugins.groups_asked == [ENTRY_POINT_GROUP, "other"]
+
+
+def test_options_reach_plugins_read_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str | None] = []
+
+    def register(registry: Registry) -> None:
+        seen.append(registry.options.get("demo.colour"))
+
+    class _EntryPoint:
+        name = "demo"
+        value = "demo:register"
+
+        def load(self) -> object:
+            return register
+
+    monkeypatch.setattr("wireproto.registry.metadata.entry_points", lambda **_: [_EntryPoint()])
+    registry = Registry.from_plugins(options={"demo.colour": "blue"})
+    assert seen == ["blue"]
+    with pytest.raises(TypeError):
+        registry.options["demo.colour"] = "red"  # type: ignore[index]
+    assert Registry().options == {}
