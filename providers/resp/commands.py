@@ -424,7 +424,9 @@ def _config_get(s: RespSession, argv: list[bytes]) -> bytes:
 
 
 def _info(s: RespSession, argv: list[bytes]) -> bytes:
-    return verbatim(s.provider.info([arg.lower() for arg in argv[1:]]), s.resp3)
+    snapshot = s.sender.get_extra_info("server_stats")
+    stats = snapshot() if callable(snapshot) else None
+    return verbatim(s.provider.info([arg.lower() for arg in argv[1:]], stats), s.resp3)
 
 
 def _time(s: RespSession, argv: list[bytes]) -> bytes:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from wireproto.detect import WireFormat
+    from wireproto.stats import ServerStats
 
 __all__ = ["PARSER_ENV", "RespProvider"]
 
@@ -134,22 +135,24 @@ class RespProvider:
             b"timeout": b"0",
         }
 
-    def info(self, sections: list[bytes]) -> bytes:
-        """The INFO text for the requested (lower-case) sections; none means default."""
+    def info(self, sections: list[bytes], server_stats: ServerStats | None = None) -> bytes:
+        """The INFO text for the requested (lower-case) sections; none means default.
+
+        ``server_stats`` (the listener's counters, when served by a
+        :class:`~wireproto.server.Server`) adds the ``wireproto`` section.
+        """
         wanted = set(sections) or {b"default"}
         every = bool(wanted & {b"all", b"everything", b"default"})
-        parts = [
-            (name, render())
-            for name, render in (
-                (b"server", self._info_server),
-                (b"clients", self._info_clients),
-                (b"memory", self._info_memory),
-                (b"stats", self._info_stats),
-                (b"keyspace", self._info_keyspace),
-            )
-            if every or name in wanted
+        renderers: list[tuple[bytes, Callable[[], bytes]]] = [
+            (b"server", self._info_server),
+            (b"clients", self._info_clients),
+            (b"memory", self._info_memory),
+            (b"stats", self._info_stats),
+            (b"keyspace", self._info_keyspace),
         ]
-        return b"\r\n".join(text for _, text in parts)
+        if server_stats is not None:
+            renderers.append((b"wireproto", lambda: _info_wireproto(server_stats)))
+        return b"\r\n".join(render() for name, render in renderers if every or name in wanted)
 
     def _info_server(self) -> bytes:
         uptime = int(time.monotonic() - self._started)
@@ -203,3 +206,44 @@ class RespProvider:
                 self.store.expires_count,
             )
         return text
+
+
+def _info_wireproto(stats: ServerStats) -> bytes:
+    """The listener's counters: connections, detections, bytes, closes, per format."""
+    lines = [
+        b"# Wireproto",
+        b"connections_accepted:%d" % stats.accepted,
+        b"connections_active:%d" % stats.active,
+        b"connections_rejected:%d" % stats.rejected_total,
+        b"net_input_bytes:%d" % stats.bytes_received,
+        b"net_output_bytes:%d" % stats.bytes_sent,
+        b"protocol_errors:%d" % stats.protocol_errors,
+        b"receive_memory:%d" % stats.receive_memory,
+        b"receive_memory_limit:%d" % stats.receive_memory_limit,
+    ]
+    for prefix, counts in (
+        (b"rejected", stats.rejected),
+        (b"detections", stats.detections),
+        (b"closes", stats.closes),
+    ):
+        lines.extend(
+            b"%s_%s:%d" % (prefix, _info_name(name), count)
+            for name, count in sorted(counts.items())
+        )
+    for name, fmt in sorted(stats.formats.items()):
+        lines.append(
+            b"format_%s:sessions=%d,active=%d,bytes_in=%d,bytes_out=%d,protocol_errors=%d"
+            % (
+                _info_name(name),
+                fmt.sessions,
+                fmt.active,
+                fmt.bytes_received,
+                fmt.bytes_sent,
+                fmt.protocol_errors,
+            )
+        )
+    return b"\r\n".join(lines) + b"\r\n"
+
+
+def _info_name(name: str) -> bytes:
+    return name.replace("-", "_").encode()

@@ -76,6 +76,11 @@ class RespSession:
         """The request parser (tests read its work counter)."""
         return self._parser
 
+    @property
+    def sender(self) -> NetworkSender:
+        """Where this session's replies go (and what it knows of its connection)."""
+        return self._sender
+
     def authenticate(self) -> None:
         """Mark the connection authenticated (lifts the pre-AUTH request limits)."""
         self.authenticated = True
