@@ -2,7 +2,11 @@
 
 Starts ``redis-server`` (Debian's) and ``wireproto serve`` once per server
 configuration: the provider's pure-Python parser and its hiredis-accelerated
-parser, each on the default asyncio loop and on uvloop. Every target gets the
+parser, each on the default asyncio loop and on uvloop. It also starts the
+"empty consumer" of ``benchmarks/resp_floor.py`` on both loops: an asyncio
+protocol that counts the requests and writes pre-built replies, the floor under
+any asyncio server (event loop, transport callbacks, ``recv`` and ``send``).
+Every target gets the
 same ``redis-benchmark -P 16 -c 50`` load, one test (PING_INLINE, SET, GET) per
 ``redis-benchmark`` invocation so that the server's CPU time can be charged to
 that test: ``utime + stime`` of the server process from ``/proc/<pid>/stat``,
@@ -251,6 +255,25 @@ def wireproto_server(
             process.stdout.close()
 
 
+@contextmanager
+def floor_server(workdir: Path, loop: str, cpu: int | None) -> Iterator[Server]:
+    """``benchmarks/resp_floor.py`` on 127.0.0.1; the port comes from its start line."""
+    log = workdir / f"floor-{loop}.log"
+    command = [sys.executable, str(REPO / "benchmarks" / "resp_floor.py"), "--loop", loop]
+    with log.open("wb") as err:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, cwd=REPO)
+    try:
+        pin(process.pid, cpu)
+        line = read_start_line(process, START_TIMEOUT).decode(errors="replace").strip()
+        if not line.startswith("floor serving on "):
+            raise RuntimeError(f"unexpected start line {line!r}:\n{log.read_text()}")
+        yield Server(process, int(line.rsplit(":", 1)[1]), log)
+    finally:
+        stop(process)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
 def run_benchmark(
     port: int, test: str, requests: int, cpu: int | None, extra: Sequence[str] = ()
 ) -> float:
@@ -317,8 +340,9 @@ def measure_once(
     load.wall_seconds += time.monotonic() - started
 
 
-def check_alive(server: Server) -> None:
-    check_set_get(server.port)
+def check_alive(server: Server, *, floor: bool = False) -> None:
+    if not floor:
+        check_set_get(server.port)
     if server.process.poll() is not None:
         raise RuntimeError(f"the server exited during the benchmark:\n{server.log.read_text()}")
 
@@ -416,7 +440,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for parser_name, env in (("pure Python", PURE_ENV), ("hiredis", FAST_ENV))
         for loop in ("asyncio", "uvloop")
     ]
-    targets = [reference, *(target for target, _, _ in wireproto_targets)]
+    floor_targets = [Target("empty consumer", loop, "-") for loop in ("asyncio", "uvloop")]
+    targets = [reference, *(target for target, _, _ in wireproto_targets), *floor_targets]
     results: dict[Target, dict[str, Cell]] = {t: {test: Cell() for test in TESTS} for t in targets}
 
     print(f"machine: {machine()}", file=sys.stderr)
@@ -429,7 +454,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         servers = {reference: stack.enter_context(redis_server(workdir, server_cpu))}
         for target, loop, env in wireproto_targets:
             servers[target] = stack.enter_context(wireproto_server(workdir, loop, env, server_cpu))
+        for target in floor_targets:
+            servers[target] = stack.enter_context(floor_server(workdir, target.loop, server_cpu))
         sizes = {t: redis_requests if t.is_reference else requests for t in targets}
+        for target in floor_targets:  # faster than wireproto: longer runs
+            sizes[target] = max(requests, redis_requests // 2)
         for target in targets:
             print(f"warm-up: {target.name} {target.loop} {target.parser}", file=sys.stderr)
             warm_up(servers[target], sizes[target], client_cpu)
@@ -440,15 +469,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for test in TESTS:
                     cell = results[target][test]
                     measure_once(servers[target], test, sizes[target], cell, load, cpu=client_cpu)
-        for server in servers.values():
-            check_alive(server)
+        for target, server in servers.items():
+            check_alive(server, floor=target in floor_targets)
 
     command = " ".join(["benchmarks/resp.py", *(argv if argv is not None else sys.argv[1:])])
     print(
         f"`{command}`: redis-benchmark -P 16 -c 50, one test per invocation, "
-        f"-n {requests} per run against wireproto and -n {redis_requests} against "
-        f"redis-server; median of {runs} rounds (every server started once, visited in "
-        f"turn) after one warm-up; CPU is each process's utime+stime over all runs / requests. "
+        f"-n {requests} per run against wireproto, -n {redis_requests} against "
+        f"redis-server and -n {max(requests, redis_requests // 2)} against the empty "
+        f"consumer; median of {runs} rounds (every server started once, visited in turn) "
+        f"after one warm-up; CPU is each process's utime+stime over all runs / requests. "
         + (
             "Server pinned to CPU 0, redis-benchmark to CPU 1."
             if pinned
