@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,11 +100,10 @@ class RunningServer:
     port: int
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """``wireproto serve --port 0`` with the installed plugins."""
-    log = tmp_path_factory.mktemp("wireproto-memcache") / "server.log"
-    command = [sys.executable, "-m", "wireproto", "serve", "--host", HOST, "--port", "0"]
+@contextmanager
+def serve(log: Path, *options: str) -> Iterator[RunningServer]:
+    """``wireproto serve --port 0 [options]`` with the installed plugins, stopped cleanly."""
+    command = [sys.executable, "-m", "wireproto", "serve", "--host", HOST, "--port", "0", *options]
     with log.open("wb") as err:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, cwd=REPO
@@ -124,6 +124,35 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     assert rest == b"wireproto stopped\n"
     assert " ERROR " not in text, text
     assert "Traceback" not in text, text
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """``wireproto serve --port 0`` with the installed plugins and their defaults."""
+    with serve(tmp_path_factory.mktemp("wireproto-memcache") / "server.log") as running:
+        yield running
+
+
+def test_wireproto_serve_options_set_the_rule_and_the_item_size(tmp_path: Path) -> None:
+    options = ("--set", "memcache.claim=unambiguous", "--set", "memcache.item-size-max=4k")
+    with serve(tmp_path / "server.log", *options) as running:
+        port = running.port
+        assert talk(port, b"get k\r\n") == b"$-1\r\n"  # RESP's answer: the listener's rule
+        assert talk(port, b"get a b\r\n") == b"END\r\n"  # RESP's GET takes one key
+        fits = 4096 - item_total_size(1, 0, 0)
+        request = b"".join(b"set k 0 0 %d\r\n%s\r\n" % (n, b"v" * n) for n in (fits, fits + 1))
+        assert talk(port, request) == b"STORED\r\nSERVER_ERROR object too large for cache\r\n"
+
+
+def talk(port: int, request: bytes) -> bytes:
+    """Send ``request``, close the sending side, and read every reply up to the close."""
+    with socket.create_connection((HOST, port), timeout=SOCKET_TIMEOUT) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
 
 
 def _free_port() -> int:

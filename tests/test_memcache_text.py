@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from providers import resp
 from providers.kvstore import Store, shared_store
 from providers.memcache import (
-    CLAIM_ENV,
+    CLAIM_OPTION,
     COMMAND_WORDS,
+    ITEM_SIZE_OPTION,
     MEMCACHE_BINARY,
     MEMCACHE_TEXT,
     SHARED_WITH_RESP,
@@ -609,25 +610,44 @@ def test_the_words_shared_with_resp_are_those_the_resp_provider_serves() -> None
 
 
 @pytest.mark.parametrize(
-    ("value", "claim"), [("", Claim.ALL), ("unambiguous", Claim.UNAMBIGUOUS), (" ALL ", Claim.ALL)]
+    ("options", "claim"),
+    [
+        ({}, Claim.ALL),
+        ({CLAIM_OPTION: "unambiguous"}, Claim.UNAMBIGUOUS),
+        ({CLAIM_OPTION: " ALL "}, Claim.ALL),
+    ],
 )
-def test_the_environment_chooses_the_rule_for_wireproto_serve(
-    monkeypatch: pytest.MonkeyPatch, value: str, claim: Claim
+def test_registry_options_choose_the_rule_for_wireproto_serve(
+    options: dict[str, str], claim: Claim
 ) -> None:
-    monkeypatch.setenv(CLAIM_ENV, value)
-    registry = Registry()
+    registry = Registry(options)
     resp.register(registry)
     register(registry)
     detected = registry.detect(b"get k\r\n").wire_format
     assert detected is not None
     assert detected.name == ("resp" if claim is Claim.UNAMBIGUOUS else "memcache-text")
-    # An explicit claim wins over the environment.
-    registry = Registry()
+    # An explicit claim wins over the options.
+    registry = Registry({CLAIM_OPTION: "unambiguous"})
+    resp.register(registry)
     register(registry, claim=Claim.ALL)
-    assert registry.detect(b"get k\r\n").wire_format is not None
+    detected = registry.detect(b"get k\r\n").wire_format
+    assert detected is not None
+    assert detected.name == "memcache-text"
 
 
-def test_a_bad_rule_in_the_environment_fails_the_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(CLAIM_ENV, "sometimes")
-    with pytest.raises(ValueError, match="sometimes"):
-        register(Registry())
+@pytest.mark.parametrize(
+    ("value", "size"), [("4096", 4096), ("64k", 65536), ("2M", 2 << 20), (" 1m ", 1 << 20)]
+)
+def test_the_item_size_option(value: str, size: int) -> None:
+    provider = register(Registry({ITEM_SIZE_OPTION: value}))
+    assert provider.settings.item_size_max == size
+    explicit = MemcacheSettings(item_size_max=8192)
+    assert register(Registry({ITEM_SIZE_OPTION: value}), settings=explicit).settings is explicit
+
+
+@pytest.mark.parametrize(
+    "options", [{CLAIM_OPTION: "sometimes"}, {ITEM_SIZE_OPTION: "lots"}, {ITEM_SIZE_OPTION: "12"}]
+)
+def test_bad_options_fail_the_plugin(options: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match=r"sometimes|item-size-max|item_size_max"):
+        register(Registry(options))

@@ -11,6 +11,10 @@ listener, build the formats and the provider yourself::
     registry = Registry()
     register(registry, claim=Claim.UNAMBIGUOUS, settings=MemcacheSettings(item_size_max=4 << 20))
 
+or, from the command line, ``wireproto serve --set memcache.claim=unambiguous
+--set memcache.item-size-max=4m`` (the registry options :data:`CLAIM_OPTION`
+and :data:`ITEM_SIZE_OPTION`).
+
 ``specs/memcache-text`` and ``specs/memcache-binary`` describe the formats.
 """
 
@@ -26,7 +30,8 @@ from providers.memcache.engine import (
 )
 from providers.memcache.provider import (
     BINARY_PRIORITY,
-    CLAIM_ENV,
+    CLAIM_OPTION,
+    ITEM_SIZE_OPTION,
     MEMCACHE_BINARY,
     MEMCACHE_TEXT,
     TEXT_PRIORITY,
@@ -44,9 +49,10 @@ from providers.memcache.text import (
 
 __all__ = [
     "BINARY_PRIORITY",
-    "CLAIM_ENV",
+    "CLAIM_OPTION",
     "COMMAND_WORDS",
     "DEFAULT_VERSION",
+    "ITEM_SIZE_OPTION",
     "KEY_MAX_LENGTH",
     "MEMCACHE_BINARY",
     "MEMCACHE_TEXT",

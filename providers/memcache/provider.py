@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import weakref
 
 from providers.kvstore import Store, shared_store
@@ -15,7 +14,8 @@ from wireproto.session import Limits, MessageConsumer, NetworkSender
 
 __all__ = [
     "BINARY_PRIORITY",
-    "CLAIM_ENV",
+    "CLAIM_OPTION",
+    "ITEM_SIZE_OPTION",
     "MEMCACHE_BINARY",
     "MEMCACHE_TEXT",
     "TEXT_PRIORITY",
@@ -24,8 +24,10 @@ __all__ = [
     "text_format",
 ]
 
-CLAIM_ENV = "WIREPROTO_MEMCACHE_CLAIM"
-"""Environment variable read by :func:`register` when no ``claim`` is given."""
+CLAIM_OPTION = "memcache.claim"
+"""Registry option read by :func:`register` without ``claim``: ``all`` or ``unambiguous``."""
+ITEM_SIZE_OPTION = "memcache.item-size-max"
+"""Registry option read by :func:`register` without ``settings``: bytes, or ``<n>k``/``<n>m``."""
 
 TEXT_PRIORITY = 5
 """Above RESP's 0: the memcached text detector decides first which lines are its own."""
@@ -126,14 +128,28 @@ def register(
 
     Without ``provider``, one is made on the registry's shared store (see
     :class:`MemcacheProvider`). ``claim`` picks which first lines shared with
-    RESP (``get k``) are memcached's on this registry's listener; without it,
-    :data:`CLAIM_ENV` decides (``all``, the default, or ``unambiguous``), so
-    that ``wireproto serve`` can be told too.
+    RESP (``get k``) are memcached's on this registry's listener. Without
+    ``claim`` and ``settings``, the registry options decide
+    (``wireproto serve --set memcache.claim=unambiguous --set
+    memcache.item-size-max=4m``); a bad value fails the plugin.
     """
+    options = registry.options
     if claim is None:
-        claim = Claim(os.environ.get(CLAIM_ENV, "").strip().lower() or Claim.ALL.value)
+        claim = Claim(options.get(CLAIM_OPTION, Claim.ALL.value).strip().lower())
+    if settings is None and ITEM_SIZE_OPTION in options:
+        settings = MemcacheSettings(item_size_max=_size(options[ITEM_SIZE_OPTION]))
     if provider is None:
         provider = MemcacheProvider(settings=settings, registry=registry)
     registry.register(text_format(claim), provider)
     registry.register(MEMCACHE_BINARY, provider)
     return provider
+
+
+def _size(text: str) -> int:
+    """``1048576``, ``1024k`` or ``1m`` (memcached's ``-I`` units) in bytes."""
+    value = text.strip().lower()
+    scale = {"k": 1 << 10, "m": 1 << 20}.get(value[-1:], 1)
+    digits = value[:-1] if scale > 1 else value
+    if not digits.isdigit():
+        raise ValueError(f"{ITEM_SIZE_OPTION} must be bytes, <n>k or <n>m, not {text!r}")
+    return int(digits) * scale
