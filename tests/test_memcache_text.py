@@ -39,6 +39,7 @@ from wireproto.connection import CloseReason, Connection, ConnectionSettings, Co
 from wireproto.detect import Verdict
 from wireproto.errors import ProtocolError
 from wireproto.registry import Registry
+from wireproto.session import Maintained
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "memcache-text"
 VECTORS = json.loads((SPEC / "vectors.json").read_text())["vectors"]
@@ -651,3 +652,24 @@ def test_the_item_size_option(value: str, size: int) -> None:
 def test_bad_options_fail_the_plugin(options: dict[str, str]) -> None:
     with pytest.raises(ValueError, match=r"sometimes|item-size-max|item_size_max"):
         register(Registry(options))
+
+
+def test_the_server_s_maintenance_flushes_on_time_and_expires_unread_keys() -> None:
+    clock = Clock()
+    store = Store(clock)
+    provider = MemcacheProvider(store)
+    assert isinstance(provider, Maintained)
+    assert 0 < provider.maintenance_interval <= 1
+    registry = make_registry(provider)
+    run([b"set a 0 1 1\r\na\r\nset b 0 0 1\r\nb\r\nflush_all 10\r\n"], registry)
+    clock.now += 1000
+    provider.maintain()
+    assert len(store) == 1  # "a" expired and went without being read
+    clock.now += 9000
+    provider.maintain()
+    assert len(store) == 0  # the delayed flush_all, without any command
+    many = b"".join(b"set k%d 0 1 1\r\nx\r\n" % i for i in range(2500))
+    run([many], registry)
+    clock.now += 1000
+    provider.maintain()
+    assert len(store) == 1500  # one round is bounded: 1,000 keys

@@ -100,6 +100,21 @@ class MemcacheProvider:
         """The key-value store served."""
         return self.engine.store
 
+    maintenance_interval = 0.1
+    """Seconds between two :meth:`maintain` rounds (the server runs them)."""
+
+    def maintain(self) -> None:
+        """Apply a delayed ``flush_all`` whose time has come, then expire keys nobody reads.
+
+        Bounded: at most 1,000 expired keys per round, in batches of 20, as the
+        RESP provider does on the same store.
+        """
+        engine = self.engine
+        engine.check_flush()
+        for _ in range(50):
+            if engine.store.sweep(20) < 20:
+                break
+
     def create_session(self, wire_format: WireFormat, sender: NetworkSender) -> MessageConsumer:
         """A text or binary session, by the format's name."""
         if wire_format.name == BINARY_NAME:
