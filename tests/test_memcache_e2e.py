@@ -17,24 +17,28 @@ import asyncio
 import json
 import os
 import re
-import selectors
-import shutil
-import signal
 import socket
 import struct
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from _serve import (
+    HOST,
+    REPO,
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    RunningServer,
+    daemon,
+    first_reply,
+    serve,
+    tool,
+)
 from pymemcache.client.base import Client  # type: ignore[import-untyped]
 from pymemcache.exceptions import MemcacheServerError  # type: ignore[import-untyped]
 
@@ -44,98 +48,24 @@ from providers.memcache.binary import STORE_EXTRAS, Opcode, build_request
 from wireproto.registry import Registry
 from wireproto.server import Server
 
-HOST = "127.0.0.1"
-REPO = Path(__file__).resolve().parent.parent
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 15.0
 TOOL_TIMEOUT = 180.0
 SOCKET_TIMEOUT = 15.0
 ITEM_SIZE_MAX = 1 << 20
 
-
-def tool(*names: str) -> str:
-    """The path of a Debian tool the tests need; a failure (never a skip) when it is missing."""
-    for name in names:
-        path = shutil.which(name)
-        if path is not None:
-            return path
-    pytest.fail(f"{' / '.join(names)} is not installed: run .ci/install-debian-packages (as root)")
-
-
-def _read_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
-    line = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or not selector.select(left):
-                break
-            byte = os.read(fd, 1)
-            if not byte:
-                break
-            line += byte
-    return line
-
-
-def _stop(process: subprocess.Popen[bytes]) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT)
-    assert process.returncode is not None
-    return process.returncode
-
-
-@dataclass
-class RunningServer:
-    """A server process this module started."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-
-
-@contextmanager
-def serve(log: Path, *options: str) -> Iterator[RunningServer]:
-    """``wireproto serve --port 0 [options]`` with the installed plugins, stopped cleanly."""
-    command = [sys.executable, "-m", "wireproto", "serve", "--host", HOST, "--port", "0", *options]
-    with log.open("wb") as err:
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, cwd=REPO
-        )
-    try:
-        line = _read_line(process, START_TIMEOUT).decode(errors="replace")
-        match = re.fullmatch(r"wireproto serving (.+) on 127\.0\.0\.1:(\d+)\n", line)
-        assert match, f"start line {line!r}; log:\n{log.read_text()}"
-        assert {"memcache-text", "memcache-binary"} <= set(match[1].split(", ")), line
-        yield RunningServer(process, int(match[2]))
-    finally:
-        status = _stop(process)
-        assert process.stdout is not None
-        rest = process.stdout.read()
-        process.stdout.close()
-    text = log.read_text()
-    assert status == 0, f"exit status {status}; log:\n{text}"
-    assert rest == b"wireproto stopped\n"
-    assert " ERROR " not in text, text
-    assert "Traceback" not in text, text
+MEMCACHE_FORMATS = ("memcache-text", "memcache-binary")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """``wireproto serve --port 0`` with the installed plugins and their defaults."""
-    with serve(tmp_path_factory.mktemp("wireproto-memcache") / "server.log") as running:
+    log = tmp_path_factory.mktemp("wireproto-memcache") / "server.log"
+    with serve(log, formats=MEMCACHE_FORMATS) as running:
         yield running
 
 
 def test_wireproto_serve_options_set_the_rule_and_the_item_size(tmp_path: Path) -> None:
     options = ("--set", "memcache.claim=unambiguous", "--set", "memcache.item-size-max=4k")
-    with serve(tmp_path / "server.log", *options) as running:
+    with serve(tmp_path / "server.log", *options, formats=MEMCACHE_FORMATS) as running:
         port = running.port
         assert talk(port, b"get k\r\n") == b"$-1\r\n"  # RESP's answer: the listener's rule
         assert talk(port, b"get a b\r\n") == b"END\r\n"  # RESP's GET takes one key
@@ -155,45 +85,21 @@ def talk(port: int, request: bytes) -> bytes:
     return received
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _answers_version(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=1.0) as sock:
-            sock.sendall(b"version\r\n")
-            return sock.recv(64).startswith(b"VERSION 1.6")
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def real_memcached(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A real memcached 1.6 (one worker thread, TCP on 127.0.0.1 only); yields its port."""
     binary = tool("memcached")
-    log = tmp_path_factory.mktemp("memcached") / "log"
     user = ["-u", "root"] if os.geteuid() == 0 else []  # memcached refuses to run as root
-    for _attempt in range(3):  # the probed port may be taken before memcached binds it
-        port = _free_port()
-        command = [binary, "-l", HOST, "-p", str(port), "-U", "0", "-t", "1", *user]
-        with log.open("ab") as out:
-            process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
-            )
-        try:
-            deadline = time.monotonic() + START_TIMEOUT
-            while process.poll() is None and time.monotonic() < deadline:
-                if _answers_version(port):
-                    yield port
-                    return
-                time.sleep(0.05)
-        finally:
-            _stop(process)
-    pytest.fail(f"memcached did not start:\n{log.read_text()}")
+
+    def command(port: int) -> list[str]:
+        return [binary, "-l", HOST, "-p", str(port), "-U", "0", "-t", "1", *user]
+
+    def ready(port: int) -> bool:
+        return first_reply(port, b"version\r\n", 64).startswith(b"VERSION 1.6")
+
+    log = tmp_path_factory.mktemp("memcached") / "log"
+    with daemon("memcached", command, ready, log) as port:
+        yield port
 
 
 # -- memcapable ----------------------------------------------------------------------

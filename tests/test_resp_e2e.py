@@ -19,27 +19,33 @@ import os
 import random
 import re
 import selectors
-import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis
+from _serve import (
+    HOST,
+    START_LINE,
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    RunningServer,
+    daemon,
+    first_reply,
+    read_line,
+    serve,
+    start,
+    stop,
+    tool,
+)
 from redis.connection import _HiredisParser, _RESP2Parser, _RESP3Parser
 
 from providers.resp import PARSER_ENV
 
-HOST = "127.0.0.1"
-REPO = Path(__file__).resolve().parent.parent
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 15.0
 TOOL_TIMEOUT = 120.0
 SOCKET_TIMEOUT = 15.0
 
@@ -47,90 +53,15 @@ SERVERS = (("pure", "asyncio"), ("hiredis", "asyncio"), ("hiredis", "uvloop"))
 """(``PARSER_ENV`` value, ``--loop``): both request parsers on one loop, and uvloop."""
 
 
-def tool(name: str) -> str:
-    """The path of a Debian tool the tests need; a failure (never a skip) when it is missing."""
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed: run .ci/install-debian-packages (as root)")
-    return path
-
-
 # -- servers --------------------------------------------------------------------
 
 
-@dataclass
-class RunningServer:
-    """A ``wireproto serve`` subprocess this module started."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-
-
-def _read_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
-    """The first line on the process's stdout, waiting at most ``timeout`` seconds."""
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
-    line = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or not selector.select(left):
-                break
-            byte = os.read(fd, 1)
-            if not byte:
-                break
-            line += byte
-    return line
-
-
-def _stop(process: subprocess.Popen[bytes]) -> int:
-    """SIGTERM this pid, SIGKILL it if it lingers; its exit status."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT)
-    assert process.returncode is not None
-    return process.returncode
-
-
-@contextlib.contextmanager
-def _serving(log: Path, parser: str, loop: str, *options: str) -> Iterator[RunningServer]:
+def _serving(
+    log: Path, parser: str, loop: str, *options: str
+) -> contextlib.AbstractContextManager[RunningServer]:
     """``wireproto serve --port 0 OPTIONS``, stopped (and its log checked) on exit."""
-    command = [
-        sys.executable, "-m", "wireproto", "serve",
-        "--host", HOST, "--port", "0", "--log-level", "info", "--loop", loop, *options,
-    ]  # fmt: skip
-    with log.open("wb") as err:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            cwd=REPO,
-            env={**os.environ, PARSER_ENV: parser},
-        )
-    try:
-        line = _read_line(process, START_TIMEOUT).decode(errors="replace")
-        match = re.fullmatch(r"wireproto serving (.+) on 127\.0\.0\.1:(\d+)\n", line)
-        assert match, f"start line {line!r}; log:\n{log.read_text()}"
-        assert "resp" in match[1].split(", "), line
-        yield RunningServer(process, int(match[2]))
-    finally:
-        status = _stop(process)
-        assert process.stdout is not None
-        rest = process.stdout.read()
-        process.stdout.close()
-    text = log.read_text()
-    assert status == 0, f"exit status {status}; log:\n{text}"
-    assert rest == b"wireproto stopped\n"
-    # The shell logs an exception raised by a session as an ERROR: a provider bug a client hit.
-    assert " ERROR " not in text, text
-    assert "Traceback" not in text, text
+    env = {PARSER_ENV: parser}
+    return serve(log, "--log-level", "info", "--loop", loop, *options, formats={"resp"}, env=env)
 
 
 @pytest.fixture(scope="module", params=SERVERS, ids=lambda param: "server-{}-{}".format(*param))
@@ -178,41 +109,17 @@ def test_serve_with_a_password(tmp_path: Path, option: list[str]) -> None:
 def test_server_fixture_selects_the_parser_through_the_environment(tmp_path: Path) -> None:
     """The variable the fixture sets is read: a bad value makes the resp plugin fail to load."""
     log = tmp_path / "server.log"
-    with log.open("wb") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wireproto", "serve", "--host", HOST, "--port", "0"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            cwd=REPO,
-            env={**os.environ, PARSER_ENV: "no-such-parser"},
-        )
+    process = start(log, env={PARSER_ENV: "no-such-parser"})
     try:
-        line = _read_line(process, START_TIMEOUT).decode(errors="replace")
+        line = read_line(process, START_TIMEOUT).decode(errors="replace")
     finally:
-        _stop(process)
+        stop(process)
         assert process.stdout is not None
         process.stdout.close()
-    match = re.fullmatch(r"wireproto serving (.+) on 127\.0\.0\.1:(\d+)\n", line)
+    match = START_LINE.fullmatch(line)
     assert match, (line, log.read_text())
     assert "resp" not in match[1].split(", "), line
     assert "no-such-parser" in log.read_text()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _answers_ping(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=1.0) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16) == b"+PONG\r\n"
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -220,27 +127,18 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A real ``redis-server`` (persistence off, 127.0.0.1 only), the oracle; yields its port."""
     binary = tool("redis-server")
     workdir = tmp_path_factory.mktemp("redis-server")
-    log = workdir / "log"
-    for _attempt in range(3):  # the probed port may be taken before redis-server binds it
-        port = _free_port()
-        command = [
+
+    def command(port: int) -> list[str]:
+        return [
             binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
             "--dir", str(workdir), "--daemonize", "no", "--logfile", "",
         ]  # fmt: skip
-        with log.open("ab") as out:
-            process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
-            )
-        try:
-            deadline = time.monotonic() + START_TIMEOUT
-            while process.poll() is None and time.monotonic() < deadline:
-                if _answers_ping(port):
-                    yield port
-                    return
-                time.sleep(0.05)
-        finally:
-            _stop(process)
-    pytest.fail(f"redis-server did not start:\n{log.read_text()}")
+
+    def ready(port: int) -> bool:
+        return first_reply(port, b"PING\r\n", 16) == b"+PONG\r\n"
+
+    with daemon("redis-server", command, ready, workdir / "log") as port:
+        yield port
 
 
 # -- redis-py clients -----------------------------------------------------------
