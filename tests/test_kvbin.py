@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from _drive import cut as _cut
+from _drive import replay
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,16 +43,7 @@ def _run(
     chunks: Iterable[bytes], provider: KvbinProvider | None = None
 ) -> tuple[bytes, Connection]:
     connection = Connection(_registry(provider))
-    replies = bytearray()
-    for chunk in chunks:
-        connection.receive_data(chunk)
-        replies += connection.data_to_send()
-    return bytes(replies), connection
-
-
-def _cut(data: bytes, cuts: Sequence[int]) -> list[bytes]:
-    points = sorted({0, len(data), *(point % (len(data) + 1) for point in cuts)})
-    return [data[a:b] for a, b in itertools.pairwise(points)]
+    return replay(connection, chunks), connection
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[vector["name"] for vector in VECTORS])

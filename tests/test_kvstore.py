@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from _drive import START, Clock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,18 +20,6 @@ from providers.kvstore import (
     glob_match,
     parse_int64,
 )
-
-START = 1_700_000_000_000
-
-
-class Clock:
-    """A settable unix-ms clock."""
-
-    def __init__(self, now: int = START) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
 
 
 def make_store() -> tuple[Store, Clock]:

@@ -6,15 +6,15 @@ The replay of the same vectors against a real memcached and memcapable are in
 
 from __future__ import annotations
 
-import itertools
 import json
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import construct
 import pytest
+from _drive import bytewise, cut, replay
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -127,22 +127,7 @@ def run(
     connection_settings: ConnectionSettings | None = None,
 ) -> tuple[bytes, Connection]:
     connection = Connection(registry or make_registry(), connection_settings)
-    replies = bytearray()
-    for chunk in chunks:
-        connection.receive_data(chunk)
-        replies += connection.data_to_send()
-        if connection.state is ConnectionState.CLOSED:
-            break
-    return bytes(replies), connection
-
-
-def cut(data: bytes, cuts: Sequence[int]) -> list[bytes]:
-    points = sorted({0, len(data), *(point % (len(data) + 1) for point in cuts)})
-    return [data[a:b] for a, b in itertools.pairwise(points)]
-
-
-def bytewise(data: bytes) -> list[bytes]:
-    return [data[i : i + 1] for i in range(len(data))]
+    return replay(connection, chunks, until_closed=True), connection
 
 
 # -- vectors ----------------------------------------------------------------------------

@@ -6,13 +6,13 @@ memcached, memcapable and the client libraries are in ``test_memcache_e2e.py``.
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from _drive import Clock, bytewise, cut, replay, resp_command
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -46,16 +46,6 @@ VECTORS = json.loads((SPEC / "vectors.json").read_text())["vectors"]
 PLACEHOLDERS = {b"<cas>": rb"[0-9]+", b"<version>": rb"\S+"}
 
 
-class Clock:
-    """A settable unix-ms clock for expiry tests."""
-
-    def __init__(self, now: int = 1_700_000_000_000) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
-
-
 def reply_pattern(reply: bytes) -> re.Pattern[bytes]:
     """The vector's reply as a regex: literal bytes, placeholders as patterns."""
     parts = re.split(rb"(<cas>|<version>)", reply)
@@ -74,22 +64,7 @@ def run(
     connection_settings: ConnectionSettings | None = None,
 ) -> tuple[bytes, Connection]:
     connection = Connection(registry or make_registry(), connection_settings)
-    replies = bytearray()
-    for chunk in chunks:
-        connection.receive_data(chunk)
-        replies += connection.data_to_send()
-        if connection.state is ConnectionState.CLOSED:
-            break
-    return bytes(replies), connection
-
-
-def cut(data: bytes, cuts: Sequence[int]) -> list[bytes]:
-    points = sorted({0, len(data), *(point % (len(data) + 1) for point in cuts)})
-    return [data[a:b] for a, b in itertools.pairwise(points)]
-
-
-def bytewise(data: bytes) -> list[bytes]:
-    return [data[i : i + 1] for i in range(len(data))]
+    return replay(connection, chunks, until_closed=True), connection
 
 
 # -- vectors --------------------------------------------------------------------------
@@ -385,10 +360,6 @@ def test_a_lower_priority_hands_every_resp_line_to_resp() -> None:
 
 
 # -- one store with RESP ---------------------------------------------------------------
-
-
-def resp_command(*args: bytes) -> bytes:
-    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
 
 
 @pytest.mark.parametrize("resp_first", [True, False])

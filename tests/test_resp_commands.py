@@ -6,29 +6,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from _drive import START, Clock
+from _drive import resp_command as cmd
 
 from providers.kvstore import shared_store
 from providers.resp import RESP, RespLimits, RespProvider, register
 from wireproto import CloseReason, Connection, ConnectionState, Registry
 
-START = 1_700_000_000_000
-"""The injected clock's unix time in ms."""
-
 Arg = bytes | str | int
-
-
-def cmd(*args: Arg) -> bytes:
-    """A multibulk request."""
-    parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> int:
-        return self.now
 
 
 class Client:

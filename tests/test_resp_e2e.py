@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from _drive import resp_command as _command
 from _serve import (
     HOST,
     START_LINE,
@@ -565,10 +566,6 @@ def test_redis_cli_interactive(server: RunningServer) -> None:
             process.kill()
             process.wait(STOP_TIMEOUT)
         os.close(master)
-
-
-def _command(*args: bytes) -> bytes:
-    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args)
 
 
 def test_redis_cli_pipe(server: RunningServer) -> None:

@@ -6,11 +6,12 @@ indistinguishable.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from itertools import pairwise
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
+from _drive import bytewise, cut, replay
+from _drive import resp_command as cmd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,10 +22,6 @@ from wireproto import CloseReason, Connection, ConnectionState, ProtocolError, R
 
 START = 1_700_000_000_000
 PATHS = pytest.mark.parametrize("accelerated", [False, True], ids=["pure", "hiredis"])
-
-
-def cmd(*args: bytes) -> bytes:
-    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
 
 
 def make_connection(
@@ -45,20 +42,7 @@ def run(
     password: str | None = None,
 ) -> tuple[bytes, Connection]:
     connection = make_connection(accelerated, limits, password)
-    replies = bytearray()
-    for chunk in chunks:
-        connection.receive_data(chunk)
-        replies += connection.data_to_send()
-    return bytes(replies), connection
-
-
-def cut(data: bytes, points: Sequence[int]) -> list[bytes]:
-    edges = sorted({0, len(data), *(point % (len(data) + 1) for point in points)})
-    return [data[a:b] for a, b in pairwise(edges)]
-
-
-def bytewise(data: bytes) -> list[bytes]:
-    return [data[i : i + 1] for i in range(len(data))]
+    return replay(connection, chunks), connection
 
 
 def outcome(connection: Connection) -> tuple[ConnectionState, CloseReason | None]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import hiredis
 import pytest
+from _drive import replay as _replay
 
 from providers.resp import RespLimits, RespProvider, register
 from providers.resp.parser import RequestParser
@@ -30,14 +31,6 @@ def _connection(accelerated: bool, vector: dict[str, Any] | None = None) -> Conn
     registry = Registry()
     register(registry, provider)
     return Connection(registry)
-
-
-def _replay(connection: Connection, chunks: list[bytes]) -> bytes:
-    replies = bytearray()
-    for chunk in chunks:
-        connection.receive_data(chunk)
-        replies += connection.data_to_send()
-    return bytes(replies)
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[vector["name"] for vector in VECTORS])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import construct as c
 import pytest
+from _drive import resp_command
 
 from providers import kvbin, memcache, resp
 from providers.kvbin import MAGIC, Opcode
@@ -33,10 +34,6 @@ def _corpus(name: str, *extra: bytes) -> tuple[bytes, ...]:
     directory = SPECS / name / "corpus"
     found = load_corpus(directory) if directory.is_dir() else ()
     return found + extra
-
-
-def resp_command(*args: bytes) -> bytes:
-    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
 
 
 def resp_grow(size: int) -> bytes:

@@ -1,0 +1,58 @@
+"""Driving the sans-I/O Connection in tests: requests, arrivals and a clock.
+
+The fuzz kit (:mod:`wireproto.testing`) drives connections through probes
+and draws its cuts as chunk sizes; these helpers are the plain versions the
+example-based tests use: a stream cut at given offsets, fed with
+``receive_data``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from itertools import pairwise
+
+from wireproto.connection import Connection, ConnectionState
+
+START = 1_700_000_000_000
+"""The unix-ms time a :class:`Clock` starts at."""
+
+
+class Clock:
+    """A settable unix-ms clock for expiry tests."""
+
+    def __init__(self, now: int = START) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def resp_command(*args: bytes | str | int) -> bytes:
+    """A RESP multibulk request; ``str`` and ``int`` arguments are written as text."""
+    parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+def cut(data: bytes, points: Sequence[int]) -> list[bytes]:
+    """``data`` cut at ``points``, each taken modulo ``len(data) + 1``; no empty pieces."""
+    edges = sorted({0, len(data), *(point % (len(data) + 1) for point in points)})
+    return [data[a:b] for a, b in pairwise(edges)]
+
+
+def bytewise(data: bytes) -> list[bytes]:
+    """``data`` one byte at a time."""
+    return [data[i : i + 1] for i in range(len(data))]
+
+
+def replay(connection: Connection, chunks: Iterable[bytes], *, until_closed: bool = False) -> bytes:
+    """Feed ``chunks`` with ``receive_data``; the replies taken after each one.
+
+    With ``until_closed``, the chunks after the one that closed the connection are not fed.
+    """
+    replies = bytearray()
+    for chunk in chunks:
+        connection.receive_data(chunk)
+        replies += connection.data_to_send()
+        if until_closed and connection.state is ConnectionState.CLOSED:
+            break
+    return bytes(replies)
