@@ -1205,6 +1205,19 @@ def test_proxy_header_and_stream_survive_any_cut(version: int, cuts: list[int]) 
 TICK = 1e-3
 
 
+def assert_closes_at_the_deadline(
+    conn: Connection, clock: FakeClock, seconds: float, reason: CloseReason
+) -> None:
+    """The next deadline is ``seconds`` away: open a tick before it, closed for ``reason`` at it."""
+    assert conn.next_deadline() == clock.now + seconds
+    clock.now += seconds - TICK
+    conn.check_deadlines()
+    assert conn.state is ConnectionState.ACTIVE
+    clock.now += TICK
+    conn.check_deadlines()
+    assert conn.close_reason is reason
+
+
 def test_detection_deadline_at_max_and_max_plus_one() -> None:
     settings = ConnectionSettings(detect_timeout=2.0)
     conn, clock = fake_connection(settings)
@@ -1236,13 +1249,7 @@ def test_idle_timeout_at_max_and_max_plus_one() -> None:
     conn.receive_data(b"U:a\n")
     clock.now += 2.0
     conn.receive_data(b"b\n")  # restarts the idle time
-    assert conn.next_deadline() == clock.now + 3.0
-    clock.now += 3.0 - TICK
-    conn.check_deadlines()
-    assert conn.state is ConnectionState.ACTIVE
-    clock.now += TICK
-    conn.check_deadlines()
-    assert conn.close_reason is CloseReason.IDLE_TIMEOUT
+    assert_closes_at_the_deadline(conn, clock, 3.0, CloseReason.IDLE_TIMEOUT)
     assert conn.data_to_send() == b"U:A\nB\n"
 
 
@@ -1381,13 +1388,7 @@ def test_tls_handshake_deadline_at_max_and_max_plus_one(tls_files: dict[str, Pat
         client.ssl.do_handshake()
     hello = client.outgoing.read()
     conn.receive_data(hello[:20])  # the ClientHello, never finished
-    assert conn.next_deadline() == clock.now + 4.0
-    clock.now += 4.0 - TICK
-    conn.check_deadlines()
-    assert conn.state is ConnectionState.ACTIVE
-    clock.now += TICK
-    conn.check_deadlines()
-    assert conn.close_reason is CloseReason.HANDSHAKE_TIMEOUT
+    assert_closes_at_the_deadline(conn, clock, 4.0, CloseReason.HANDSHAKE_TIMEOUT)
 
 
 def test_a_failed_handshake_sends_the_alert_then_closes(tls_files: dict[str, Path]) -> None:
