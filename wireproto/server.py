@@ -4,6 +4,13 @@ Everything about bytes lives in :mod:`wireproto.connection`; this module only
 moves them between a transport and the connection, and maps the connection's
 state onto the transport: one write per received batch, reading paused while
 the peer does not read, a FIN (never a reset) after a protocol error.
+
+The replies to the reads of one event-loop turn leave together: on Linux each
+TCP write is corked (``TCP_CORK``) and every corked socket is uncorked in one
+callback at the start of the next turn, as Redis writes its replies before it
+sleeps. A client with many connections is then woken once per turn rather than
+once per reply, which costs the server less kernel time per write than
+anything it does in Python (see ``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ __all__ = ["Server", "ServerLimits"]
 _log = logging.getLogger("wireproto.server")
 
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset
+_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux only
 
 _QUIET_CLOSES = frozenset(
     {
@@ -136,6 +144,8 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         self._refused = False
         self._client: str | None = None  # the address counted against the per-client limit
         self._awaiting_proxy = False  # the per-client count waits for the PROXY header
+        self._sock: socket.socket | None = None  # a TCP socket whose writes are corked
+        self._corked = False
 
     @property
     def connection(self) -> Connection:
@@ -168,6 +178,8 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             with contextlib.suppress(OSError):  # the peer may already be gone
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if _TCP_CORK is not None:
+                self._sock = sock
         self._conn = Connection(
             server.registry,
             settings,
@@ -272,6 +284,8 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         transport = self._transport
         data = conn.data_to_send()
         if data and not self._finishing and not transport.is_closing():
+            if self._sock is not None and not self._corked and self._server._writes_this_turn():
+                self._cork()
             transport.write(data)
             limit = conn.output_limit
             cap = self._server.limits.max_output_buffered
@@ -285,6 +299,25 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
                 return
         if conn.state is ConnectionState.CLOSED and not self._finishing:
             self._finish()
+
+    def _cork(self) -> None:
+        """Hold this turn's writes in the kernel until the server uncorks them (next turn)."""
+        assert self._sock is not None and _TCP_CORK is not None
+        try:
+            self._sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1)
+        except OSError:  # the peer may be gone: write uncorked from now on
+            self._sock = None
+            return
+        self._corked = True
+        self._server._hold(self)
+
+    def _uncork(self) -> None:
+        """Send what was corked (a closed or shut-down socket has sent it already)."""
+        self._corked = False
+        if self._lost or self._sock is None or _TCP_CORK is None:
+            return
+        with contextlib.suppress(OSError):
+            self._sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 0)
 
     def _finish(self) -> None:
         """Close the transport after the buffered replies, with a FIN.
@@ -498,6 +531,8 @@ class Server:
         self._warn_rejected = _RateLimitedWarning(10.0)
         self._warn_memory = _RateLimitedWarning(10.0)
         self._maintenance: list[asyncio.TimerHandle] = []
+        self._turn_written = False  # a reply went out in this turn of the event loop
+        self._corked: list[_ConnectionProtocol] = []
 
     async def start(self) -> None:
         """Bind and start accepting connections."""
@@ -680,6 +715,28 @@ class Server:
         self._idle.clear()
         if self._closing:  # accepted just before the listener closed
             protocol.shutdown()
+
+    def _writes_this_turn(self) -> bool:
+        """Whether a write already went out in this turn of the loop (then cork the next ones).
+
+        The first write of a turn is sent at once, so a lone client waits for
+        nothing; the turn ends with the callback this schedules.
+        """
+        if self._turn_written:
+            return True
+        self._turn_written = True
+        asyncio.get_running_loop().call_soon(self._end_turn)
+        return False
+
+    def _hold(self, protocol: _ConnectionProtocol) -> None:
+        """``protocol`` corked its socket: uncork it with the others at the next turn."""
+        self._corked.append(protocol)
+
+    def _end_turn(self) -> None:
+        self._turn_written = False
+        corked, self._corked = self._corked, []
+        for protocol in corked:
+            protocol._uncork()
 
     def _detach(self, protocol: _ConnectionProtocol) -> None:
         if self._live.pop(protocol.connection, None) is not None and protocol._client is not None:
