@@ -86,6 +86,14 @@ class ReceiveBuffer:
         """True when the unread bytes reach ``max_size``: nothing more can be received."""
         return self._end - self._start >= self._max_size
 
+    def growth(self) -> int:
+        """The bytes the next :meth:`writable` will add to the capacity (0: none)."""
+        capacity = len(self._buf)
+        free = capacity - (self._end - self._start)  # once the leftovers are at the head
+        if free < (capacity >> 2 or 1) and capacity < self._max_size:
+            return min(capacity * 2, self._max_size) - capacity
+        return 0
+
     def writable(self) -> memoryview:
         """The region the next receive writes into (never empty).
 
@@ -117,13 +125,17 @@ class ReceiveBuffer:
             return self._view[self._start : self._end]
         return self._view[self._start : self._start + limit]
 
-    def consume(self, nbytes: int) -> None:
-        """Drop ``nbytes`` from the head."""
-        if not 0 <= nbytes <= self._end - self._start:
-            raise ValueError(f"cannot consume {nbytes} of {self._end - self._start} unread bytes")
-        self._start += nbytes
-        if self._start == self._end:
+    def consume(self, nbytes: int) -> int:
+        """Drop ``nbytes`` from the head; the number of unread bytes left."""
+        start = self._start + nbytes
+        end = self._end
+        if not self._start <= start <= end:
+            raise ValueError(f"cannot consume {nbytes} of {end - self._start} unread bytes")
+        if start == end:
             self._start = self._end = 0
+            return 0
+        self._start = start
+        return end - start
 
     def compact(self) -> None:
         """End a batch: move the leftovers to the head; shrink once a large message is gone.

@@ -104,13 +104,15 @@ class _Outbox:
         self.close_requested = False
 
     def send(self, data: BytesLike, /) -> None:
-        if self._connection.state is ConnectionState.CLOSED:
+        connection = self._connection
+        if connection.state is ConnectionState.CLOSED:
             return
         chunk = data if type(data) is bytes else bytes(data)
         if chunk:
             self.chunks.append(chunk)
             self.size += len(chunk)
-            self._connection._output_queued()
+            if not connection._in_batch and connection.on_output is not None:
+                connection.on_output()
 
     def close(self) -> None:
         if not self.close_requested:
@@ -131,15 +133,6 @@ class _Outbox:
 
 
 _DISCARD_SIZE = 64 * 1024
-
-
-def _release(view: memoryview) -> bool:
-    """Release ``view``; False when something still holds an export of it."""
-    try:
-        view.release()
-    except BufferError:
-        return False
-    return True
 
 
 class Connection:
@@ -447,18 +440,16 @@ class Connection:
     def _budgeted_region(self) -> memoryview:
         """``writable()``, with any growth reserved from the budget first."""
         buffer = self._buffer
+        growth = buffer.growth()
+        if not growth:  # the capacity the budget was charged for (compact() reconciled it)
+            return buffer.writable()
         budget = self._budget
         assert budget is not None
-        capacity = buffer.capacity
-        # ReceiveBuffer doubles when less than a quarter is free once the
-        # leftovers are at the head; reserve before it allocates.
-        if capacity - len(buffer) < (capacity >> 2 or 1) and capacity < buffer.max_size:
-            growth = min(capacity * 2, buffer.max_size) - capacity
-            if not budget.try_reserve(growth):
-                self.error = ProtocolError("the receive memory budget is exhausted")
-                self.close(CloseReason.MEMORY_LIMIT)
-                return self._discard_region()
-            self._charged += growth
+        if not budget.try_reserve(growth):
+            self.error = ProtocolError("the receive memory budget is exhausted")
+            self.close(CloseReason.MEMORY_LIMIT)
+            return self._discard_region()
+        self._charged += growth
         region = buffer.writable()
         self._reconcile_budget()
         return region
@@ -602,7 +593,8 @@ class Connection:
         # over the cap fails the same way whether it came in one read or many.
         max_message = self.limits.max_message_size
         outbox = self._outbox
-        while buffer and not outbox.close_requested:
+        left = len(buffer)
+        while left and not outbox.close_requested:
             view = buffer.unread(max_message)
             given = len(view)
             try:
@@ -616,7 +608,11 @@ class Connection:
             finally:
                 # Released on every path: a traceback kept in self.error must
                 # not pin the buffer. BufferError: the session kept an export.
-                kept_export = not _release(view)
+                try:
+                    view.release()
+                    kept_export = False
+                except BufferError:
+                    kept_export = True
             if kept_export:
                 self._fail(ContractError("the session kept an export of the buffer view"))
                 return
@@ -627,13 +623,13 @@ class Connection:
                 return
             if used == 0:
                 break
-            buffer.consume(used)
+            left = buffer.consume(used)
         buffer.compact()
-        if self._budget is not None:
+        if self._budget is not None and buffer.capacity != self._charged:
             self._reconcile_budget()
         if outbox.close_requested:
             return  # closed by data_to_send(), after the replies before it
-        if buffer.is_full:
+        if left and buffer.is_full:
             size = buffer.max_size
             self._protocol_error(ProtocolError(f"message larger than the {size}-byte limit"))
 

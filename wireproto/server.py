@@ -287,16 +287,18 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
             if self._sock is not None and not self._corked and self._server._writes_this_turn():
                 self._cork()
             transport.write(data)
-            limit = conn.output_limit
-            cap = self._server.limits.max_output_buffered
-            if cap is not None and (limit is None or cap < limit):
-                limit = cap
-            if limit is not None and transport.get_write_buffer_size() > limit:
-                conn.close(CloseReason.OUTPUT_LIMIT)
-                self._finishing = True
-                self._report_close()
-                self._reset()  # a slow reader gets no more of our memory, not even a FIN
-                return
+            buffered = transport.get_write_buffer_size()
+            if buffered:  # the peer does not read as fast: hold it to the output limit
+                limit = conn.output_limit
+                cap = self._server.limits.max_output_buffered
+                if cap is not None and (limit is None or cap < limit):
+                    limit = cap
+                if limit is not None and buffered > limit:
+                    conn.close(CloseReason.OUTPUT_LIMIT)
+                    self._finishing = True
+                    self._report_close()
+                    self._reset()  # a slow reader gets no more of our memory, not even a FIN
+                    return
         if conn.state is ConnectionState.CLOSED and not self._finishing:
             self._finish()
 
