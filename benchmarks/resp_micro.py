@@ -4,7 +4,8 @@ Feeds the byte batches ``redis-benchmark -P 16`` sends (16 pipelined SET,
 GET or PING_INLINE requests per read) through four nested layers and times
 each, so the difference between two layers is what the outer one adds:
 
-- ``parser``: ``RequestParser.begin`` / ``next_command`` / ``end`` only;
+- ``parser``: ``RequestParser.begin`` / ``whole_commands`` / ``next_command``
+  / ``end`` only;
 - ``session``: ``RespSession.try_consume`` (parse, dispatch, the store, the
   replies), with a sender that drops the bytes;
 - ``connection``: ``Connection.get_buffer`` / ``buffer_updated`` /
@@ -142,6 +143,7 @@ def parser_step(accelerated: bool, data: bytes) -> Callable[[], None]:
 
     def step() -> None:
         parser.begin(view)
+        parser.whole_commands()
         next_command = parser.next_command
         while next_command() is not None:
             pass

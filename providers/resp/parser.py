@@ -21,13 +21,32 @@ Design (one :class:`RequestParser` per connection):
   inline limit is passed, then fails. The parser does the same.
 - All scanning is ``bytes.find`` and slicing; numbers are ``int()`` on slices
   after an ASCII ``isdigit()`` check (Redis's ``string2ll`` is strict).
-- With hiredis installed, whole commands at the head of a batch go through
-  ``hiredis.Reader`` (C) and each result is verified against the bytes: every
-  argument must be a bulk string at the offset a canonical encoding puts it,
-  so hiredis's laxer grammar (RESP3 types, nested arrays, verbatim strings)
-  can never change what a command means. Anything else (inline commands,
-  incomplete tails, errors, limits) falls back to the pure parser at the
-  start of that command, which produces the reply Redis would.
+- The whole commands at the head of a batch are taken at once, before the
+  command-by-command parsers (:meth:`RequestParser.whole_commands`), so the
+  per-command cost in Python is a few operations:
+
+  - multibulk commands of canonical, short headers (``*N`` with N <= 10,
+    ``$len`` with len < 1024, every line and value followed by CRLF) from one
+    ``split`` of the batch on CRLF: a command is accepted when each ``$len``
+    token is the canonical header of the value token after it, which is
+    exactly when Redis reads the same arguments from those bytes;
+  - with hiredis, multibulk commands from ``hiredis.Reader`` (C) when the
+    batch holds none of the type bytes for which hiredis returns ``bytes``
+    or a list from something other than ``*``/``$`` (``+ = ( ~ |``): each
+    list of ``bytes`` it returns is then a canonical command of exactly its
+    canonical size, which places the next one;
+  - runs of inline lines without quotes, NULs or the other bytes for which
+    ``bytes.split()`` and Redis's ``sdssplitargs`` differ, from one ``split``
+    on LF.
+
+- With hiredis installed, the commands after those are parsed by
+  ``hiredis.Reader`` one at a time, and each result is verified against the
+  bytes: every argument must be a bulk string at the offset a canonical
+  encoding puts it, so hiredis's laxer grammar (RESP3 types, nested arrays,
+  verbatim strings) can never change what a command means.
+- Anything else (inline commands with quotes, incomplete tails, errors,
+  limits) goes to the pure parser at the start of that command, which
+  produces the reply Redis would.
 """
 
 from __future__ import annotations
@@ -129,8 +148,31 @@ _DANGER = re.compile(rb"[*%~>|][0-9]{4}")
 """An aggregate header of 1000+ elements, which hiredis would preallocate."""
 
 _BULK_LENGTHS = {b"$%d" % size: size for size in range(1024)}
+_HEADS = [b"$%d" % size for size in range(len(_BULK_LENGTHS))]
+"""The canonical ``$<len>`` header line of each length in ``_BULK_LENGTHS``."""
 _COUNTS = {b"*%d" % count: count for count in range(1, UNAUTHENTICATED_MAX_MULTIBULK_LEN + 1)}
 """Header lines valid under any limits and auth state, parsed once (the common case)."""
+
+_SIZES = tuple(header + size + 2 for size, header in enumerate(_HEADER))
+"""Bytes of a canonical bulk string of each size: header, data, CRLF."""
+
+
+def _screen_table() -> bytes:
+    table = bytearray(b" " * 256)
+    for byte in b"0123456789":
+        table[byte] = ord("0")
+    for byte in b"*%>":  # aggregates (a "~" or "|" is unsafe already)
+        table[byte] = ord("*")
+    for byte in b"+=(~|":
+        table[byte] = ord("+")
+    return bytes(table)
+
+
+_SCREEN = _screen_table()
+"""Maps the type bytes for which hiredis returns ``bytes`` or a list without a ``$`` or
+``*`` header to ``+``, aggregate type bytes to ``*`` and digits to ``0``: one
+``translate`` and two ``find`` calls then do what ``_DANGER`` and a search for
+the unsafe bytes would do in a regex scan four times slower."""
 
 _FALLBACK: list[bytes] = []
 """Returned by the hiredis step to hand a command to the pure parser."""
@@ -159,7 +201,12 @@ class RequestParser:
         "_complete",
         "_counts",
         "_data",
+        "_fast",
+        "_fast_commands",
+        "_fast_lines",
+        "_fast_start",
         "_feeding",
+        "_heads",
         "_held",
         "_lengths",
         "_max_bulk",
@@ -186,8 +233,10 @@ class RequestParser:
         self._max_query = limits.max_query_len
         self._window = limits.max_inline_len + 1
         self._lengths = _BULK_LENGTHS
+        self._heads = _HEADS
         if limits.max_bulk_len < len(_BULK_LENGTHS):
             self._lengths = {b"$%d" % n: n for n in range(limits.max_bulk_len + 1)}
+            self._heads = _HEADS[: limits.max_bulk_len + 1]
         self._counts = _COUNTS
         if limits.max_multibulk_len < len(_COUNTS):
             self._counts = {b"*%d" % n: n for n in range(1, limits.max_multibulk_len + 1)}
@@ -207,7 +256,13 @@ class RequestParser:
         self._base = 0
         self._reader: Any = _new_reader() if accelerated else None
         self._feeding = False
+        # Whether whole_commands() may run at the current position (at most twice a batch).
+        self._fast = False
         self._tried = False
+        # What the last whole_commands() took, for keep().
+        self._fast_start = 0
+        self._fast_commands: list[list[bytes]] = []
+        self._fast_lines: list[bytes] | None = None
 
     @property
     def accelerated(self) -> bool:
@@ -258,13 +313,59 @@ class RequestParser:
         self._data = data
         self._pos = 0
         self._base = start
-        self._tried = False
-        if self._reader is not None and not self._remaining and not self._complete:
-            self._feed()
+        # At a command boundary the fast paths may start here; else once the
+        # command held over from the last batch is done (next_command()).
+        self._fast = self._tried = not self._remaining and not self._complete
         return True
+
+    def whole_commands(self) -> list[list[bytes]]:
+        """The whole commands at the head of the batch that the fast paths take at once.
+
+        Empty unless the parser is at a command boundary where the fast paths
+        have not run yet in this batch (at its start, or after the command held
+        over from the last batch). They run before :meth:`next_command`, which
+        goes on after them. The commands are canonical and short, so they mean
+        the same under any limits and authentication state. If the caller runs
+        only some of them, it says how many with :meth:`keep`.
+        """
+        if not self._fast:
+            return []
+        self._fast = False
+        data = self._data
+        pos = self._pos
+        commands: list[list[bytes]] = []
+        if pos < len(data):
+            self._fast_start = pos
+            self._fast_lines = None
+            if data[pos] != 42:
+                commands = self._inline_batch(data, pos)
+            elif self._reader is not None and self._hiredis_safe(data, pos):
+                commands = self._hiredis_batch(data, pos)
+            elif self._quick:
+                commands = self._multibulk_batch(data, pos)
+            self._fast_commands = commands
+        if self._reader is not None:
+            self._feed()  # hiredis takes the next commands
+        return commands
+
+    def keep(self, count: int) -> None:
+        """Only the first ``count`` commands of the last :meth:`whole_commands` were run."""
+        lines = self._fast_lines
+        if lines is not None:
+            used = sum(map(len, lines[:count])) + count  # each line and its LF
+        else:
+            used = _encoded_size(self._fast_commands[:count])
+        self._pos = self._fast_start + used
+        if self._feeding:
+            self._feeding = False
+            self._reader = _new_reader()
 
     def next_command(self) -> list[bytes] | None:
         """The next whole command of the batch (``[]`` for an empty one), or None."""
+        if self._fast:  # whole_commands() was not asked for: hiredis takes over here
+            self._fast = False
+            if self._reader is not None:
+                self._feed()
         if self._feeding:
             command = self._next_accelerated()
             if command is not _FALLBACK:
@@ -272,8 +373,8 @@ class RequestParser:
             self._feeding = False
             self._reader = _new_reader()
         command = self._next_pure()
-        if not self._tried and self._reader is not None and command is not None:
-            self._feed()  # the command held over from the last batch is done
+        if not self._tried and command is not None:
+            self._tried = self._fast = True  # the command held over from the last batch is done
         return command
 
     def end(self) -> int:
@@ -286,6 +387,137 @@ class RequestParser:
         self._data = b""
         self._pos = self._base = 0
         return consumed
+
+    # -- whole commands at once ------------------------------------------------
+
+    def _multibulk_batch(self, data: bytes, pos: int) -> list[list[bytes]]:
+        """Canonical multibulk commands of short arguments, from one split on CRLF.
+
+        A command is taken when its ``*N`` line is in the count table and each
+        ``$len`` line is the canonical header of the token after it. Every
+        token is followed by CRLF (the last one, which is not, is never used),
+        so Redis reads the same lines and values from these bytes.
+        """
+        chunk = data[pos:] if pos else data
+        tokens = chunk.split(b"\r\n")
+        last = len(tokens) - 1
+        counts = self._counts
+        heads = self._heads
+        commands: list[list[bytes]] = []
+        append = commands.append
+        i = 0
+        try:
+            while True:
+                count = counts.get(tokens[i])
+                if count is None:
+                    break
+                j = i + 1 + 2 * count
+                if j > last:
+                    break
+                # Unrolled for the common counts: a list or map per command costs more.
+                if count == 2:
+                    head1, arg1, head2, arg2 = tokens[i + 1 : j]
+                    if heads[len(arg1)] != head1 or heads[len(arg2)] != head2:
+                        break
+                    append([arg1, arg2])
+                elif count == 3:
+                    head1, arg1, head2, arg2, head3, arg3 = tokens[i + 1 : j]
+                    if (
+                        heads[len(arg1)] != head1
+                        or heads[len(arg2)] != head2
+                        or heads[len(arg3)] != head3
+                    ):
+                        break
+                    append([arg1, arg2, arg3])
+                elif count == 1:
+                    head1, arg1 = tokens[i + 1 : j]
+                    if heads[len(arg1)] != head1:
+                        break
+                    append([arg1])
+                else:
+                    argv = tokens[i + 2 : j : 2]
+                    if list(map(heads.__getitem__, map(len, argv))) != tokens[i + 1 : j : 2]:
+                        break
+                    append(argv)
+                i = j
+        except IndexError:  # an argument longer than the table knows
+            pass
+        if i == last:
+            used = len(chunk) - len(tokens[last])
+        else:
+            used = len(chunk) - sum(map(len, tokens[i:])) - 2 * (last - i)
+        self._pos = pos + used
+        return commands
+
+    def _hiredis_safe(self, data: bytes, pos: int) -> bool:
+        """Whether every command hiredis returns from these bytes can be checked by its size.
+
+        Without the bytes that start simple, verbatim and big-number strings
+        (which hiredis returns as ``bytes`` too), sets or attributes (which it
+        returns as lists), a list of ``bytes`` can only come from a ``*N``
+        array of ``$len`` bulks, whose headers hiredis reads as strictly as
+        Redis: such a command takes exactly its canonical size. The limits
+        cannot be hit by fewer bytes than the smallest of them.
+        """
+        max_bulk = self._max_bulk
+        if self.unauthenticated:
+            max_bulk = min(max_bulk, UNAUTHENTICATED_MAX_BULK_LEN)
+        if len(data) - pos > min(max_bulk, self._max_query):
+            return False
+        screened = data.translate(_SCREEN)
+        return screened.find(b"+", pos) < 0 and screened.find(b"*0000", pos) < 0
+
+    def _hiredis_batch(self, data: bytes, pos: int) -> list[list[bytes]]:
+        """The whole commands hiredis reads from ``data[pos:]`` (see :meth:`_hiredis_safe`)."""
+        reader = self._reader
+        reader.feed(data, pos)
+        gets = reader.gets
+        max_count = self._max_multibulk
+        if self.unauthenticated:
+            max_count = min(max_count, UNAUTHENTICATED_MAX_MULTIBULK_LEN)
+        sizes = _SIZES
+        commands: list[list[bytes]] = []
+        append = commands.append
+        used = 0
+        try:
+            while True:
+                command = gets()
+                if type(command) is not list:
+                    break  # False (no whole command left), or not a command of bulks
+                count = len(command)
+                if count > max_count:
+                    break
+                size = _HEADER[count]
+                for arg in command:
+                    if type(arg) is not bytes:
+                        break
+                    size += sizes[len(arg)]
+                else:
+                    used += size
+                    append(command)
+                    continue
+                break
+        except (_HiredisError, IndexError):  # not RESP, or sizes the tables do not hold
+            pass
+        self._pos = pos + used
+        if self._pos < len(data):
+            self._reader = _new_reader()  # it holds part of a command: drop it
+        return commands
+
+    def _inline_batch(self, data: bytes, pos: int) -> list[list[bytes]]:
+        """The inline lines before the next multibulk command, when none needs sdssplitargs."""
+        if len(data) - pos > self._max_inline or _INLINE_SPECIAL.search(data, pos) is not None:
+            return []
+        chunk = data[pos:] if pos else data
+        star = chunk.find(b"\n*")
+        if star >= 0:
+            chunk = chunk[: star + 1]
+        lines = chunk.split(b"\n")
+        tail = lines.pop()  # not ended by LF yet
+        self._fast_lines = lines
+        self._pos = pos + len(chunk) - len(tail)
+        # bytes.split() drops the CR before the LF as _next_inline does.
+        return [line.split() for line in lines]
 
     # -- the accelerated path ---------------------------------------------------
 
@@ -507,6 +739,19 @@ class RequestParser:
         if argv is None:
             raise protocol_error(b"unbalanced quotes in request")
         return argv
+
+
+def _encoded_size(commands: list[list[bytes]]) -> int:
+    """The bytes of ``commands`` in canonical multibulk encoding."""
+    size = 0
+    for argv in commands:
+        count = len(argv)
+        size += _HEADER[count] if count < _HEADER_LIMIT else len(str(count)) + 3
+        for arg in argv:
+            length = len(arg)
+            header = _HEADER[length] if length < _HEADER_LIMIT else len(str(length)) + 3
+            size += header + length + 2
+    return size
 
 
 _SPACE = frozenset(b" \t\n\x0b\x0c\r")
