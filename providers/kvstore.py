@@ -250,6 +250,13 @@ class Store:
         elif self._meta:
             self._meta.pop(key, None)
 
+    def put(self, key: bytes, value: bytes) -> None:
+        """``set(key, value)``: store ``value`` without expiry or flags (Redis's plain SET)."""
+        if self._watched or self._expires or self._meta or self._index is not None:
+            self.set(key, value)
+        else:  # nothing else to update
+            self._data[key] = value
+
     def check_and_set(
         self, key: bytes, value: bytes, cas: int, *, flags: int = 0, expire_at: int | None = None
     ) -> CasOutcome:

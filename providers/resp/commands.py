@@ -711,7 +711,7 @@ def _set_generic(
 
 def _set(s: RespSession, argv: list[bytes]) -> bytes:
     if len(argv) == 3:
-        s.store.set(argv[1], argv[2])
+        s.store.put(argv[1], argv[2])
         return OK
     options = _string_options(argv, 3, _SET_OPTIONS)
     if options is None:

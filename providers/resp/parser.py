@@ -325,7 +325,7 @@ class RequestParser:
         have not run yet in this batch (at its start, or after the command held
         over from the last batch). They run before :meth:`next_command`, which
         goes on after them. The commands are canonical and short, so they mean
-        the same under any limits and authentication state. If the caller runs
+        the same under any limits and authentication state; none is empty. If the caller runs
         only some of them, it says how many with :meth:`keep`.
         """
         if not self._fast:
@@ -352,7 +352,13 @@ class RequestParser:
         """Only the first ``count`` commands of the last :meth:`whole_commands` were run."""
         lines = self._fast_lines
         if lines is not None:
-            used = sum(map(len, lines[:count])) + count  # each line and its LF
+            used = 0
+            for line in lines:  # up to the count-th line that is not empty, with its LF
+                used += len(line) + 1
+                if line.split():
+                    count -= 1
+                    if not count:
+                        break
         else:
             used = _encoded_size(self._fast_commands[:count])
         self._pos = self._fast_start + used
@@ -485,8 +491,8 @@ class RequestParser:
                 if type(command) is not list:
                     break  # False (no whole command left), or not a command of bulks
                 count = len(command)
-                if count > max_count:
-                    break
+                if not 0 < count <= max_count:
+                    break  # too many arguments, or none (next_command() takes "*0")
                 size = _HEADER[count]
                 for arg in command:
                     if type(arg) is not bytes:
@@ -516,8 +522,9 @@ class RequestParser:
         tail = lines.pop()  # not ended by LF yet
         self._fast_lines = lines
         self._pos = pos + len(chunk) - len(tail)
-        # bytes.split() drops the CR before the LF as _next_inline does.
-        return [line.split() for line in lines]
+        # bytes.split() drops the CR before the LF as _next_inline does. Empty
+        # lines are consumed and left out, as next_command() callers skip them.
+        return [argv for line in lines if (argv := line.split())]
 
     # -- the accelerated path ---------------------------------------------------
 

@@ -20,13 +20,28 @@ _NOAUTH = b"-NOAUTH Authentication required.\r\n"
 _QUEUED = b"+QUEUED\r\n"
 NULL_ARRAY2 = b"*-1\r\n"
 
-_DIRECT: dict[bytes, tuple[int, Handler]] = {
-    name: (command.arity, command.handler)
-    for name, command in COMMANDS.items()
-    if command.subcommands is None
-}
-"""Arity and handler of the commands without subcommands: what :meth:`RespSession.execute`
-runs for an authenticated client outside MULTI once the arity is right."""
+_MAX_DIRECT_ARGC = 16
+
+
+def _direct_handlers() -> tuple[dict[bytes, Handler], ...]:
+    tables: tuple[dict[bytes, Handler], ...] = tuple({} for _ in range(_MAX_DIRECT_ARGC))
+    for name, command in COMMANDS.items():
+        # MULTI does not queue the commands that change how the next ones run
+        # (QUIT closes, MULTI, EXEC and DISCARD start or end a transaction):
+        # they go through execute(), after which run_commands() looks again.
+        if command.subcommands is not None or not command.queued:
+            continue
+        arity = command.arity
+        for argc in range(1, _MAX_DIRECT_ARGC):
+            if argc == arity or (arity < 0 and argc >= -arity):
+                tables[argc][name] = command.handler
+    return tables
+
+
+_DIRECT = _direct_handlers()
+"""By argument count, the handlers :meth:`RespSession.execute` calls for an
+authenticated client outside MULTI, with nothing to check first: the right
+arity, no subcommands, not a command MULTI runs at once."""
 
 
 class RespSession:
@@ -143,32 +158,26 @@ class RespSession:
         return command.handler(self, argv)
 
     def run_commands(self, commands: list[list[bytes]], append: Callable[[bytes], None]) -> int:
-        """Run ``commands`` in order, passing each reply to ``append``; how many ran.
+        """Run ``commands`` (none empty) in order, passing each reply to ``append``; how many ran.
 
         Stops after a command that closes the connection (QUIT). The same
         replies as :meth:`execute` for each, without its lookups in the common
         case (authenticated, outside MULTI, a known command of the right arity).
         """
-        direct = _DIRECT.get
+        direct = _DIRECT
         execute = self.execute
-        ran = 0
+        plain = self.authenticated and self.multi is None
         for argv in commands:
-            ran += 1
-            if not argv:
-                continue  # an empty inline line
-            entry = direct(argv[0])
-            if entry is not None and self.authenticated and self.multi is None:
-                arity, handler = entry
-                argc = len(argv)
-                if argc == arity or (arity < 0 and argc >= -arity):
-                    append(handler(self, argv))
-                else:
-                    append(execute(argv))  # the arity error
-            else:
-                append(execute(argv))
+            argc = len(argv)
+            handler = direct[argc].get(argv[0]) if plain and argc < _MAX_DIRECT_ARGC else None
+            if handler is not None:
+                append(handler(self, argv))
+                continue
+            append(execute(argv))
             if self.closing:
-                break
-        return ran
+                return next(i for i, ran in enumerate(commands, 1) if ran is argv)
+            plain = self.authenticated and self.multi is None
+        return len(commands)
 
     def try_consume(self, data: memoryview, /) -> int:
         """Run every whole command at the head of ``data``; the bytes consumed."""
