@@ -5,12 +5,14 @@ moves them between a transport and the connection, and maps the connection's
 state onto the transport: one write per received batch, reading paused while
 the peer does not read, a FIN (never a reset) after a protocol error.
 
-The replies to the reads of one event-loop turn leave together: on Linux each
-TCP write is corked (``TCP_CORK``) and every corked socket is uncorked in one
+The replies to the reads of one event-loop turn leave together: on a socket
+transport the first batch's replies are written at once, and the others in one
 callback at the start of the next turn, as Redis writes its replies before it
 sleeps. A client with many connections is then woken once per turn rather than
 once per reply, which costs the server less kernel time per write than
-anything it does in Python (see ``benchmarks/README.md``).
+anything it does in Python (see ``benchmarks/README.md``). Other transports
+(and the first batch of a turn, so a lone client waits for nothing) are
+written to as soon as the batch is read.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ __all__ = ["Server", "ServerLimits"]
 _log = logging.getLogger("wireproto.server")
 
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset
-_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux only
 
 _QUIET_CLOSES = frozenset(
     {
@@ -144,8 +145,8 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         self._refused = False
         self._client: str | None = None  # the address counted against the per-client limit
         self._awaiting_proxy = False  # the per-client count waits for the PROXY header
-        self._sock: socket.socket | None = None  # a TCP socket whose writes are corked
-        self._corked = False
+        self._defer = False  # a socket transport: write the replies of later reads in a turn later
+        self._held = False  # replies wait for the server's end of the turn
 
     @property
     def connection(self) -> Connection:
@@ -178,8 +179,7 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             with contextlib.suppress(OSError):  # the peer may already be gone
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if _TCP_CORK is not None:
-                self._sock = sock
+        self._defer = sock is not None
         self._conn = Connection(
             server.registry,
             settings,
@@ -215,7 +215,12 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
             conn.buffer_updated(nbytes)
         except Exception as exc:
             self._core_failed(exc)
-        self._flush()
+        if not self._held:  # else written at the end of the turn (uvloop may read twice)
+            if self._defer and self._server._writes_this_turn():
+                self._held = True
+                self._server._hold(self)
+            else:
+                self._flush()
         self._arm_timer()
 
     def eof_received(self) -> bool:
@@ -284,8 +289,6 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         transport = self._transport
         data = conn.data_to_send()
         if data and not self._finishing and not transport.is_closing():
-            if self._sock is not None and not self._corked and self._server._writes_this_turn():
-                self._cork()
             transport.write(data)
             buffered = transport.get_write_buffer_size()
             if buffered:  # the peer does not read as fast: hold it to the output limit
@@ -301,25 +304,6 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
                     return
         if conn.state is ConnectionState.CLOSED and not self._finishing:
             self._finish()
-
-    def _cork(self) -> None:
-        """Hold this turn's writes in the kernel until the server uncorks them (next turn)."""
-        assert self._sock is not None and _TCP_CORK is not None
-        try:
-            self._sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 1)
-        except OSError:  # the peer may be gone: write uncorked from now on
-            self._sock = None
-            return
-        self._corked = True
-        self._server._hold(self)
-
-    def _uncork(self) -> None:
-        """Send what was corked (a closed or shut-down socket has sent it already)."""
-        self._corked = False
-        if self._lost or self._sock is None or _TCP_CORK is None:
-            return
-        with contextlib.suppress(OSError):
-            self._sock.setsockopt(socket.IPPROTO_TCP, _TCP_CORK, 0)
 
     def _finish(self) -> None:
         """Close the transport after the buffered replies, with a FIN.
@@ -533,8 +517,8 @@ class Server:
         self._warn_rejected = _RateLimitedWarning(10.0)
         self._warn_memory = _RateLimitedWarning(10.0)
         self._maintenance: list[asyncio.TimerHandle] = []
-        self._turn_written = False  # a reply went out in this turn of the event loop
-        self._corked: list[_ConnectionProtocol] = []
+        self._turn_written = False  # a batch's replies went out in this turn of the event loop
+        self._deferred: list[_ConnectionProtocol] = []
 
     async def start(self) -> None:
         """Bind and start accepting connections."""
@@ -719,9 +703,9 @@ class Server:
             protocol.shutdown()
 
     def _writes_this_turn(self) -> bool:
-        """Whether a write already went out in this turn of the loop (then cork the next ones).
+        """Whether a batch's replies already went out in this turn of the loop.
 
-        The first write of a turn is sent at once, so a lone client waits for
+        The first batch's are written at once, so a lone client waits for
         nothing; the turn ends with the callback this schedules.
         """
         if self._turn_written:
@@ -731,14 +715,19 @@ class Server:
         return False
 
     def _hold(self, protocol: _ConnectionProtocol) -> None:
-        """``protocol`` corked its socket: uncork it with the others at the next turn."""
-        self._corked.append(protocol)
+        """Write the replies of ``protocol`` with the others at the end of the turn."""
+        self._deferred.append(protocol)
 
     def _end_turn(self) -> None:
         self._turn_written = False
-        corked, self._corked = self._corked, []
-        for protocol in corked:
-            protocol._uncork()
+        deferred, self._deferred = self._deferred, []
+        for protocol in deferred:
+            protocol._held = False
+            try:
+                protocol._flush()
+            except Exception:  # what asyncio does when a protocol callback fails
+                _log.exception("writing to %s failed", protocol._peer)
+                protocol._transport.abort()
 
     def _detach(self, protocol: _ConnectionProtocol) -> None:
         if self._live.pop(protocol.connection, None) is not None and protocol._client is not None:
