@@ -93,10 +93,19 @@ def test_from_construct_builds_what_parses_and_builds_again(name: str) -> None:
     round_trips()
 
 
-def test_from_construct_respects_the_field_size() -> None:
-    declaration = c.Prefixed(c.Int8ub, c.GreedyBytes)
-    big = find(from_construct(declaration, max_field_size=40), lambda b: len(b.data) > 40)
-    assert len(big.data) == 41  # prefix + 40 bytes, the most allowed
+_PREFIXED = c.Prefixed(c.Int8ub, c.GreedyBytes)
+
+
+@settings(max_examples=300, database=None)
+@given(built=from_construct(_PREFIXED, max_field_size=40))
+def test_from_construct_respects_the_field_size(built: Any) -> None:
+    assert len(built.data) <= 41  # prefix + at most 40 bytes
+    assert _PREFIXED.parse(built.data) == built.value
+
+
+def test_from_construct_reaches_large_fields() -> None:
+    big = find(from_construct(_PREFIXED, max_field_size=40), lambda b: len(b.data) > 30)
+    assert 31 <= len(big.data) <= 41
 
 
 def test_a_length_field_caps_what_it_prefixes() -> None:
