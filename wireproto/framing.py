@@ -308,11 +308,32 @@ class LengthFieldFramer:
             self._pending_end = 0
         return FrameSpan(0, end, end)
 
-    def _frame_end(self, data: memoryview) -> int:
+    def frame_end_at(self, data: memoryview, offset: int, /) -> int:
+        """Where the frame starting at ``offset`` ends (absolute), or 0 to wait for more.
+
+        :meth:`next_frame` without a view per frame, for consumers that walk
+        one buffer: the same checks, the same state.
+        """
+        end = self._pending_end
+        size = len(data) - offset
+        if not end:
+            if size < self._header_size:
+                return 0
+            end = self._frame_end(data, offset)
+            if size < end:
+                self._pending_end = end
+                return 0
+            return offset + end
+        if size < end:
+            return 0
+        self._pending_end = 0
+        return offset + end
+
+    def _frame_end(self, data: memoryview, offset: int = 0) -> int:
         length: int
         layout = self._layout
         if layout is not None:
-            values = layout.unpack_from(data)
+            values = layout.unpack_from(data, offset)
             for index, name, expected in self._consts:
                 if values[index] != expected:
                     raise ProtocolError(
@@ -321,7 +342,7 @@ class LengthFieldFramer:
             length = values[self._length_index]
         else:
             try:
-                parsed = self._header.parse(bytes(data[: self._header_size]))
+                parsed = self._header.parse(bytes(data[offset : offset + self._header_size]))
             except construct.ConstructError as exc:
                 raise ProtocolError(f"malformed frame header: {exc}") from None
             length = parsed[self._length_field]
@@ -576,6 +597,8 @@ class FramedConsumer:
         parse = self._parse
         total = len(data)
         offset = 0
+        if type(framer) is LengthFieldFramer:
+            return self._consume_length_framed(framer, data)
         view = data
         try:
             while True:
@@ -605,6 +628,35 @@ class FramedConsumer:
         finally:
             if view is not data:
                 view.release()
+        return offset
+
+    def _consume_length_framed(self, framer: LengthFieldFramer, data: memoryview) -> int:
+        # The common case without a view and a span per frame (see try_consume).
+        handler = self._handler
+        sender: Any = self._sender
+        watch_close = self._watch_close
+        parse = self._parse
+        frame_end_at = framer.frame_end_at
+        total = len(data)
+        offset = 0
+        while offset < total:
+            end = frame_end_at(data, offset)
+            if not end:
+                break
+            payload = data[offset:end].tobytes()
+            offset = end
+            if parse is None:
+                handler(payload, sender)
+            else:
+                try:
+                    parsed = parse(
+                        payload if len(payload) < _ZERO_COPY_MIN else memoryview(payload)
+                    )
+                except (construct.ConstructError, UnicodeError) as exc:
+                    raise ProtocolError(f"malformed message: {exc}") from None
+                handler(parsed, sender)
+            if watch_close and sender.close_requested:
+                break
         return offset
 
     def close(self) -> None:
