@@ -136,7 +136,8 @@ def main() -> None:
         return count * per_batch
 
     print(f"kvbin sans I/O, {PIPELINE} pipelined SET+GET per read, {len(VALUE)}-byte values,")
-    print(f"median of {runs} runs, microseconds of CPU per request (Python {sys.version.split()[0]})")
+    version = sys.version.split()[0]
+    print(f"median of {runs} runs, microseconds of CPU per request (Python {version})")
     for name, run in (
         ("parse (construct)", interpreted),
         ("parse (compiled)", compiled),

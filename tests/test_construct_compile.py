@@ -86,9 +86,7 @@ def _same(a: Any, b: Any) -> bool:
         other = [k for k in b if not str(k).startswith("_")]
         return type(a) is type(b) and keys == other and all(_same(a[k], b[k]) for k in keys)
     if isinstance(a, list):
-        return (
-            type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
-        )
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
     if isinstance(a, float) and math.isnan(a):
         return isinstance(b, float) and math.isnan(b)
     return type(a) is type(b) and a == b

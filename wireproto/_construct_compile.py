@@ -176,8 +176,8 @@ def _fixed(con: c.Construct[Any, Any]) -> _Fixed | None:  # noqa: PLR0915 - one 
 
         return _Fixed("", f"{n}s", 1, n, _no_step(n), lambda g, v, ind: v[0], bytes_prepare)
     if isinstance(con, c.BytesInteger):
-        n, signed, swapped = con.length, con.signed, con.swapped
-        if type(n) is not int or n <= 0 or type(swapped) is not bool:
+        width, signed, swapped = con.length, con.signed, con.swapped
+        if type(width) is not int or width <= 0 or type(swapped) is not bool:
             raise _Unsupported("a BytesInteger with a computed length or order")
         byteorder = "little" if swapped else "big"
 
@@ -186,10 +186,10 @@ def _fixed(con: c.Construct[Any, Any]) -> _Fixed | None:  # noqa: PLR0915 - one 
 
         def bint_prepare(g: _BuildGen, src: str, ind: str) -> list[str]:
             var = g.var("i")
-            g.line(ind, f"{var} = _int_bytes({src}, {n}, {byteorder!r}, {signed})")
+            g.line(ind, f"{var} = _int_bytes({src}, {width}, {byteorder!r}, {signed})")
             return [var]
 
-        return _Fixed("", f"{n}s", 1, n, _no_step(n), bint_finish, bint_prepare)
+        return _Fixed("", f"{width}s", 1, width, _no_step(width), bint_finish, bint_prepare)
     if isinstance(con, c.Padded) and isinstance(con.subcon, _PASS) and type(con.length) is int:
         n = con.length
         if con.pattern != b"\x00" or n < 0:
@@ -258,7 +258,7 @@ def _fixed(con: c.Construct[Any, Any]) -> _Fixed | None:  # noqa: PLR0915 - one 
     return None
 
 
-def _fixed_struct(con: c.Struct[Any, Any]) -> _Fixed | None:
+def _fixed_struct(con: c.Struct) -> _Fixed | None:
     items: list[tuple[str | None, _Fixed]] = []
     order = ""
     for sub in con.subcons:
@@ -300,7 +300,7 @@ def _fixed_struct(con: c.Struct[Any, Any]) -> _Fixed | None:
     return _Fixed(order, fmt, nvals, size, steps, finish, prepare)
 
 
-def _flag_none(con: c.Struct[Any, Any], name: str | None) -> bool:
+def _flag_none(con: c.Struct, name: str | None) -> bool:
     for sub in con.subcons:
         if sub.name == name:
             return bool(sub.flagbuildnone)
@@ -476,9 +476,7 @@ class _ParseGen(_Gen):
         self.line(ind, f"pos = {stop}")
         return var
 
-    def computed_bytes(
-        self, con: c.Bytes[Any, Any], end: str, ind: str, ctx: dict[str, str]
-    ) -> str:
+    def computed_bytes(self, con: c.Bytes, end: str, ind: str, ctx: dict[str, str]) -> str:
         names = _expr_names(con.length)
         fn = self.const(con.length, "len")
         context = ", ".join(
@@ -510,7 +508,7 @@ class _ParseGen(_Gen):
         self.line(inner, f"{var}.append({self.value(con, end, inner, {})})")
         return var
 
-    def struct(self, con: c.Struct[Any, Any], end: str, ind: str) -> str:
+    def struct(self, con: c.Struct, end: str, ind: str) -> str:
         fields: list[tuple[str, str]] = []
         ctx: dict[str, str] = {}
         pending: list[tuple[str | None, _Fixed]] = []
@@ -717,14 +715,17 @@ def _short(data: Any, pos: int, end: int, steps: tuple[tuple[int, Any, Any], ...
 def _bytes_arg(value: Any, length: int) -> bytes:
     """A ``Bytes(length)`` value as construct accepts it (bytes, bytearray or an int)."""
     if isinstance(value, int):
-        value = c.integer2bytes(value, length)
+        try:
+            value = value.to_bytes(length, "big", signed=value < 0)
+        except OverflowError as exc:
+            raise c.IntegerError(str(exc)) from None
     elif isinstance(value, bytearray | memoryview):
         value = bytes(value)
     elif not isinstance(value, bytes):
         raise c.StringError(f"cannot build {value!r} as {length} bytes")
     if len(value) != length:
         raise c.StreamError(f"bytes object of wrong length, expected {length}, found {len(value)}")
-    return value
+    return bytes(value)
 
 
 def _int_bytes(value: Any, length: int, byteorder: str, signed: bool) -> bytes:
