@@ -658,7 +658,6 @@ class _BuildGen(_Gen):
             self.line(ind, f"{var} = {src}")
             self.line(ind, f"if type({var}) is bytearray:")
             self.line(ind + "    ", f"{var} = bytes({var})")
-            self.line(ind, f"len({var})")  # construct fails on values without a length
             return [("b", "", var)]
         if isinstance(con, c.Bytes):
             names = _expr_names(con.length)

@@ -194,6 +194,8 @@ class LengthFieldFramer:
     """
 
     __slots__ = (
+        "_const_index",
+        "_const_value",
         "_consts",
         "_header",
         "_header_size",
@@ -203,6 +205,7 @@ class LengthFieldFramer:
         "_length_index",
         "_max",
         "_pending_end",
+        "_simple",
     )
 
     def __init__(
@@ -237,6 +240,9 @@ class LengthFieldFramer:
         self._layout = plan.layout if plan is not None else None
         self._length_index = plan.length_index if plan is not None else -1
         self._consts = plan.consts if plan is not None else ()
+        self._simple = plan is not None and len(self._consts) <= 1 and not length_includes_header
+        self._const_index = self._consts[0][0] if self._consts else -1
+        self._const_value = self._consts[0][2] if self._consts else None
 
     @classmethod
     def from_message(
@@ -319,7 +325,15 @@ class LengthFieldFramer:
         if not end:
             if size < self._header_size:
                 return 0
-            end = self._frame_end(data, offset)
+            if self._simple:  # the struct fast path, one constant at most: inlined
+                values = self._layout.unpack_from(data, offset)  # type: ignore[union-attr]
+                if self._const_index >= 0 and values[self._const_index] != self._const_value:
+                    end = self._frame_end(data, offset)  # raises the error
+                end = self._header_size + values[self._length_index]
+                if end > self._max:
+                    raise ProtocolError(f"frame of {end} bytes exceeds the {self._max}-byte limit")
+            else:
+                end = self._frame_end(data, offset)
             if size < end:
                 self._pending_end = end
                 return 0

@@ -1,0 +1,48 @@
+"""kvbin on Twisted (epoll reactor; prints its port, serves until killed)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from twisted.internet import epollreactor
+
+epollreactor.install()
+
+from _kvbin_core import KvbinCore
+from twisted.internet import interfaces, protocol, reactor
+from zope.interface import implementer
+
+STORE: dict[bytes, bytes] = {}
+
+
+@implementer(interfaces.IHalfCloseableProtocol)
+class KvbinProtocol(protocol.Protocol):
+    def connectionMade(self) -> None:
+        self.core = KvbinCore(STORE)
+
+    def dataReceived(self, data: bytes) -> None:
+        core = self.core
+        replies = core.feed(data)
+        if replies:
+            self.transport.write(replies)
+        if core.closed:
+            self.transport.loseConnection()
+
+    def readConnectionLost(self) -> None:
+        self.transport.loseConnection()  # after the queued replies, as the others do
+
+    def writeConnectionLost(self) -> None:
+        pass
+
+
+class KvbinFactory(protocol.Factory):
+    protocol = KvbinProtocol
+
+
+if __name__ == "__main__":
+    port = reactor.listenTCP(0, KvbinFactory(), interface="127.0.0.1")
+    print(port.getHost().port, flush=True)
+    reactor.run()
