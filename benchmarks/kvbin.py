@@ -38,10 +38,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from providers.kvbin import Opcode, build_request
+
+ROOT = Path(__file__).resolve().parent
 
 PEERS = {
     "wireproto": ROOT / "peers" / "kvbin_wireproto.py",
@@ -155,9 +156,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kvbin-bench-"))
     try:
         binary = work / "kvbin_load"
-        subprocess.run(
-            ["cc", "-O2", "-o", str(binary), str(ROOT / "kvbin_load.c")], check=True
-        )
+        subprocess.run(["cc", "-O2", "-o", str(binary), str(ROOT / "kvbin_load.c")], check=True)
         run(binary, rounds, seconds, args.conns, args.pipeline)
     finally:
         shutil.rmtree(work)
@@ -195,7 +194,7 @@ def run(binary: Path, rounds: int, seconds: float, conns: int, pipeline: int) ->
         f"median of {rounds} rounds of {seconds} s (server on CPU {SERVER_CPU}, "
         f"client on CPU {CLIENT_CPU})"
     )
-    print(f"| server | requests/s | x best peer | server CPU us/request | runs |")
+    print("| server | requests/s | x best peer | server CPU us/request | runs |")
     print("|---|---:|---:|---:|---|")
     for name in PEERS:
         median = statistics.median(rates[name])

@@ -11,9 +11,10 @@ from twisted.internet import epollreactor
 
 epollreactor.install()
 
-from _kvbin_core import KvbinCore
-from twisted.internet import interfaces, protocol, reactor
-from zope.interface import implementer
+# The reactor is chosen before anything imports twisted.internet.reactor.
+from _kvbin_core import KvbinCore  # noqa: E402
+from twisted.internet import interfaces, protocol, reactor  # noqa: E402
+from zope.interface import implementer  # noqa: E402
 
 STORE: dict[bytes, bytes] = {}
 
