@@ -574,6 +574,8 @@ class _ParseGen(_Gen):
 
 
 class _BuildGen(_Gen):
+    _ctx = ""  # the name of the enclosing Struct's context dict, when one is kept
+
     def function(self, con: c.Construct[Any, Any]) -> tuple[str, dict[str, Any]]:
         ind = "    "
         self.line("", "def build(obj):")
@@ -635,6 +637,43 @@ class _BuildGen(_Gen):
             ("=" + code, piece.order, "" if code.endswith("x") else next(vals)) for code in codes
         ]
 
+    def struct_parts(self, con: c.Struct, src: str, ind: str) -> list[tuple[str, str, str]]:
+        """The parts of a ``Struct``: its fields' parts, in order."""
+        obj = self.var("o")
+        self.line(ind, f"{obj} = {src}")
+        self.line(ind, f"if {obj} is None:")
+        self.line(ind + "    ", f"{obj} = {{}}")
+        parts: list[tuple[str, str, str]] = []
+        outer = self._ctx
+        computed = any(
+            isinstance(_unwrap(sub), c.Rebuild)
+            or (isinstance(_unwrap(sub), c.Bytes) and type(_unwrap(sub).length) is not int)
+            for sub in con.subcons
+        )
+        # A context only where an expression reads one: the input's values,
+        # then each Rebuild's and Const's as construct's Struct records them.
+        self._ctx = self.var("ctx") if computed else ""
+        if computed:
+            self.line(ind, f"{self._ctx} = dict({obj})")
+        for sub in con.subcons:
+            inner = _unwrap(sub)
+            if computed and sub.name and isinstance(inner, c.Rebuild):
+                value = self.var("r")
+                fn = self.const(inner.func, "fn")
+                _expr_names(inner.func)
+                self.line(ind, f"{value} = {fn}({self._ctx})")
+                self.line(ind, f"{self._ctx}[{sub.name!r}] = {value}")
+                piece = _fixed(inner.subcon)
+                if piece is None:
+                    raise _Unsupported("a Rebuild of a variable-size field")
+                parts += self.fixed_parts(piece, value, ind)
+                continue
+            parts += self.parts(sub, self.field_source(obj, sub.name, bool(sub.flagbuildnone)), ind)
+            if computed and sub.name and isinstance(inner, c.Const):
+                self.line(ind, f"{self._ctx}[{sub.name!r}] = {self.const(inner.value, 'const')}")
+        self._ctx = outer
+        return parts
+
     def parts(self, con: c.Construct[Any, Any], src: str, ind: str) -> list[tuple[str, str, str]]:
         """Emit the preparation of ``con`` built from ``src``; return its parts:
         ``("=code", order, value)`` for a packed field, ``("b", "", expr)`` for bytes."""
@@ -643,16 +682,7 @@ class _BuildGen(_Gen):
         if piece is not None:
             return self.fixed_parts(piece, src, ind)
         if isinstance(con, c.Struct):
-            obj = self.var("o")
-            self.line(ind, f"{obj} = {src}")
-            self.line(ind, f"if {obj} is None:")
-            self.line(ind + "    ", f"{obj} = {{}}")
-            parts: list[tuple[str, str, str]] = []
-            for sub in con.subcons:
-                parts += self.parts(
-                    sub, self.field_source(obj, sub.name, bool(sub.flagbuildnone)), ind
-                )
-            return parts
+            return self.struct_parts(con, src, ind)
         if isinstance(con, _GREEDY_BYTES):
             var = self.var("g")
             self.line(ind, f"{var} = {src}")
@@ -660,10 +690,13 @@ class _BuildGen(_Gen):
             self.line(ind + "    ", f"{var} = bytes({var})")
             return [("b", "", var)]
         if isinstance(con, c.Bytes):
-            names = _expr_names(con.length)
-            if not names:
-                raise _Unsupported("Bytes length")
-            raise _Unsupported("a computed Bytes length when building")
+            _expr_names(con.length)
+            if not self._ctx:
+                raise _Unsupported("a computed Bytes length outside a Struct")
+            fn = self.const(con.length, "len")
+            var = self.var("b")
+            self.line(ind, f"{var} = _bytes_arg({src}, {fn}({self._ctx}))")
+            return [("b", "", var)]
         if isinstance(con, c.Prefixed):
             length = _length_field(con.lengthfield)
             body_parts = self.parts(con.subcon, src, ind)
