@@ -307,6 +307,13 @@ def _flag_none(con: c.Struct, name: str | None) -> bool:
     return True
 
 
+def _is_computed(con: c.Construct[Any, Any]) -> bool:
+    """A Rebuild, or Bytes whose length is an expression: building needs a context."""
+    if isinstance(con, c.Rebuild):
+        return True
+    return isinstance(con, c.Bytes) and type(con.length) is not int
+
+
 def _prefixed_array(con: c.Construct[Any, Any]) -> tuple[c.Construct[Any, Any], Any] | None:
     """``(countfield, subcon)`` when ``con`` is what ``PrefixedArray`` returns."""
     if not isinstance(con, c.FocusedSeq) or con.parsebuildfrom != "items":
@@ -645,11 +652,7 @@ class _BuildGen(_Gen):
         self.line(ind + "    ", f"{obj} = {{}}")
         parts: list[tuple[str, str, str]] = []
         outer = self._ctx
-        computed = any(
-            isinstance(_unwrap(sub), c.Rebuild)
-            or (isinstance(_unwrap(sub), c.Bytes) and type(_unwrap(sub).length) is not int)
-            for sub in con.subcons
-        )
+        computed = any(_is_computed(_unwrap(sub)) for sub in con.subcons)
         # A context only where an expression reads one: the input's values,
         # then each Rebuild's and Const's as construct's Struct records them.
         self._ctx = self.var("ctx") if computed else ""
