@@ -653,22 +653,23 @@ class FramedConsumer:
         frame_end_at = framer.frame_end_at
         total = len(data)
         offset = 0
+        zero_copy = _ZERO_COPY_MIN
         while offset < total:
             end = frame_end_at(data, offset)
             if not end:
                 break
-            payload = data[offset:end].tobytes()
-            offset = end
             if parse is None:
-                handler(payload, sender)
+                handler(data[offset:end].tobytes(), sender)
             else:
                 try:
-                    parsed = parse(
-                        payload if len(payload) < _ZERO_COPY_MIN else memoryview(payload)
-                    )
+                    if end - offset < zero_copy:
+                        parsed = parse(data[offset:end].tobytes())
+                    else:
+                        parsed = parse(memoryview(data[offset:end].tobytes()))
                 except (construct.ConstructError, UnicodeError) as exc:
                     raise ProtocolError(f"malformed message: {exc}") from None
                 handler(parsed, sender)
+            offset = end
             if watch_close and sender.close_requested:
                 break
         return offset
