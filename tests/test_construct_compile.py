@@ -140,6 +140,13 @@ def test_unsupported_declarations_fall_back_to_construct() -> None:
         compiled.parse(b"\x02a")
 
 
+def test_lengths_read_outside_the_struct_fall_back_to_construct() -> None:
+    outer = c.Struct("n" / c.Int8ub, "inner" / c.Struct("data" / c.Bytes(c.this._.n)))
+    compiled = compile_construct(outer)
+    assert not compiled.parse_compiled
+    assert compiled.parse(b"\x01a") == outer.parse(b"\x01a")
+
+
 def test_compiled_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="compiled"):
         compile_construct(TERMINATED.compile())

@@ -21,6 +21,7 @@ fall back independently (``CompiledConstruct.parse_compiled``).
 
 from __future__ import annotations
 
+import operator
 import re
 import struct
 import sys
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import construct as c
-from construct.expr import ExprMixin
+from construct.expr import BinExpr, FuncPath, Path, UniExpr
 
 __all__ = ["CompiledConstruct", "compile_construct"]
 
@@ -112,18 +113,54 @@ def _order(fmtstr: str) -> str:
     return _NATIVE if fmtstr[0] == "=" else fmtstr[0]
 
 
-_PATH_REF = re.compile(r"this((?:\['[A-Za-z0-9][A-Za-z0-9_]*'\])+)")
+_OPERATORS = {
+    operator.add: "+",
+    operator.sub: "-",
+    operator.mul: "*",
+    operator.floordiv: "//",
+    operator.mod: "%",
+    operator.lshift: "<<",
+    operator.rshift: ">>",
+    operator.and_: "&",
+    operator.or_: "|",
+    operator.xor: "^",
+}
+_FUNCTIONS = frozenset({len, sum, min, max, abs})
 
 
-def _expr_names(expr: object) -> list[str]:
-    """The sibling names a ``this`` expression reads; _Unsupported for anything else."""
-    if not isinstance(expr, ExprMixin):
-        raise _Unsupported("a length that is neither an int nor a this-expression")
-    text = repr(expr)
-    names = [m.group(1)[2:].split("']")[0] for m in _PATH_REF.finditer(text)]
-    if text.count("this") != len(names) or not names:
-        raise _Unsupported(f"expression {text}")
-    return names
+def _expr_code(expr: object, lookup: Callable[[list[str]], str]) -> str:
+    """Python source for a construct ``this`` expression, fields read through ``lookup``.
+
+    Paths from ``this``, ``len_``/``sum_``/``min_``/``max_``/``abs_``, integer
+    constants and arithmetic; anything else (a lambda, a parent ``_`` path) is
+    left to construct.
+    """
+    if type(expr) is int:
+        return repr(expr)
+    if isinstance(expr, Path):
+        fields: list[str] = []
+        node: Any = expr
+        while node._Path__parent is not None:
+            fields.append(node._Path__field)
+            node = node._Path__parent
+        fields.reverse()
+        if node._Path__name != "this" or not fields:
+            raise _Unsupported(f"expression {expr!r}")
+        if not all(type(f) is str and f and not f.startswith("_") for f in fields):
+            raise _Unsupported(f"expression {expr!r}")
+        return lookup(fields)
+    node = expr
+    if isinstance(node, BinExpr) and node.op in _OPERATORS:  # type: ignore[attr-defined]
+        left = _expr_code(node.lhs, lookup)  # type: ignore[attr-defined]
+        right = _expr_code(node.rhs, lookup)  # type: ignore[attr-defined]
+        return f"({left} {_OPERATORS[node.op]} {right})"  # type: ignore[attr-defined]
+    if isinstance(node, UniExpr) and node.op is operator.neg:  # type: ignore[attr-defined]
+        return f"(-{_expr_code(node.operand, lookup)})"  # type: ignore[attr-defined]
+    if isinstance(expr, FuncPath):
+        func, operand = expr._FuncPath__func, expr._FuncPath__operand  # type: ignore[attr-defined]
+        if func in _FUNCTIONS and operand is not None:
+            return f"{func.__name__}({_expr_code(operand, lookup)})"
+    raise _Unsupported(f"expression {expr!r}")
 
 
 @dataclass(slots=True)
@@ -484,14 +521,15 @@ class _ParseGen(_Gen):
         return var
 
     def computed_bytes(self, con: c.Bytes, end: str, ind: str, ctx: dict[str, str]) -> str:
-        names = _expr_names(con.length)
-        fn = self.const(con.length, "len")
-        context = ", ".join(
-            f"{name!r}: {ctx[name]}" for name in dict.fromkeys(names) if name in ctx
-        )
+        def lookup(fields: list[str]) -> str:
+            if fields[0] not in ctx:
+                raise _Unsupported(f"a length reading {fields[0]!r}, not a field before it")
+            return ctx[fields[0]] + "".join(f"[{f!r}]" for f in fields[1:])
+
+        length = _expr_code(con.length, lookup)
         n = self.var("n")
         var = self.var("b")
-        self.line(ind, f"{n} = {fn}({{{context}}})")
+        self.line(ind, f"{n} = {length}")
         self.line(ind, f"if {n} < 0:")
         self.line(ind + "    ", f"raise StreamError(f'length must be non-negative, found {{{n}}}')")
         self.line(ind, f"if {end} - pos < {n}:")
@@ -583,6 +621,10 @@ class _ParseGen(_Gen):
 class _BuildGen(_Gen):
     _ctx = ""  # the name of the enclosing Struct's context dict, when one is kept
 
+    def lookup(self, fields: list[str]) -> str:
+        """The source reading a ``this`` path from the Struct's context dict."""
+        return self._ctx + "".join(f"[{f!r}]" for f in fields)
+
     def function(self, con: c.Construct[Any, Any]) -> tuple[str, dict[str, Any]]:
         ind = "    "
         self.line("", "def build(obj):")
@@ -662,9 +704,7 @@ class _BuildGen(_Gen):
             inner = _unwrap(sub)
             if computed and sub.name and isinstance(inner, c.Rebuild):
                 value = self.var("r")
-                fn = self.const(inner.func, "fn")
-                _expr_names(inner.func)
-                self.line(ind, f"{value} = {fn}({self._ctx})")
+                self.line(ind, f"{value} = {_expr_code(inner.func, self.lookup)}")
                 self.line(ind, f"{self._ctx}[{sub.name!r}] = {value}")
                 piece = _fixed(inner.subcon)
                 if piece is None:
@@ -693,12 +733,11 @@ class _BuildGen(_Gen):
             self.line(ind + "    ", f"{var} = bytes({var})")
             return [("b", "", var)]
         if isinstance(con, c.Bytes):
-            _expr_names(con.length)
             if not self._ctx:
                 raise _Unsupported("a computed Bytes length outside a Struct")
-            fn = self.const(con.length, "len")
+            size = _expr_code(con.length, self.lookup)
             var = self.var("b")
-            self.line(ind, f"{var} = _bytes_arg({src}, {fn}({self._ctx}))")
+            self.line(ind, f"{var} = _bytes_arg({src}, {size})")
             return [("b", "", var)]
         if isinstance(con, c.Prefixed):
             length = _length_field(con.lengthfield)
