@@ -424,11 +424,30 @@ class _Gen:
 
 
 class _ParseGen(_Gen):
+    # Where the next read starts: an int literal while every read so far had a
+    # fixed size, else a variable name ("pos", or the end of a length-prefixed body).
+    pos = "0"
+
+    def advanced(self, size: str) -> str:
+        """The source of the position ``size`` bytes further."""
+        if self.pos.isdigit() and size.isdigit():
+            return str(int(self.pos) + int(size))
+        return size if self.pos == "0" else f"{self.pos} + {size}"
+
+    def room(self, end: str) -> str:
+        """The source of the bytes left before ``end``."""
+        return end if self.pos == "0" else f"{end} - {self.pos}"
+
+    def settle(self, ind: str) -> None:
+        """Keep the position in the ``pos`` variable (before a loop and at its end)."""
+        if self.pos != "pos":
+            self.line(ind, f"pos = {self.pos}")
+            self.pos = "pos"
+
     def function(self, con: c.Construct[Any, Any]) -> tuple[str, dict[str, Any]]:
         ind = "    "
         self.line("", "def parse(data):")
         self.line(ind, "end = len(data)")
-        self.line(ind, "pos = 0")
         result = self.value(con, "end", ind, {})
         self.line(ind, f"return {result}")
         return "\n".join(self.lines) + "\n", self.ns
@@ -441,12 +460,17 @@ class _ParseGen(_Gen):
         size = layout.size
         names = [self.var("v") for _ in range(sum(p.nvals for p in pieces))]
         steps = tuple(step for p in pieces for step in p.steps)
-        self.line(ind, f"if {end} - pos < {size}:")
-        self.line(ind + "    ", f"_short(data, pos, {end}, {self.const(steps, 'steps')})")
+        self.line(ind, f"if {self.room(end)} < {size}:")
+        self.line(ind + "    ", f"_short(data, {self.pos}, {end}, {self.const(steps, 'steps')})")
         if names:
             target = names[0] + "," if len(names) == 1 else ", ".join(names)
-            self.line(ind, f"{target} = {self.const(layout, 'S')}.unpack_from(data, pos)")
-        self.line(ind, f"pos += {size}")
+            offset = "" if self.pos == "0" else f", {self.pos}"
+            self.line(ind, f"{target} = {self.const(layout, 'S')}.unpack_from(data{offset})")
+        if self.pos.isdigit():
+            self.pos = self.advanced(str(size))
+        else:
+            self.line(ind, f"pos = {self.pos} + {size}")
+            self.pos = "pos"
         values: list[str] = []
         at = 0
         for piece in pieces:
@@ -467,12 +491,12 @@ class _ParseGen(_Gen):
         stop = self.var("end")
         self.line(ind, f"if {n} < 0:")
         self.line(ind + "    ", f"raise StreamError(f'length must be non-negative, found {{{n}}}')")
-        self.line(ind, f"{stop} = pos + {n}")
+        self.line(ind, f"{stop} = {self.advanced(n)}")
         self.line(ind, f"if {stop} > {end}:")
         self.line(
             ind + "    ",
             f"raise StreamError(f'stream read less than specified amount, expected {{{n}}}, "
-            f"found {{{end} - pos}}')",
+            f"found {{{self.room(end)}}}')",
         )
         return stop
 
@@ -486,8 +510,8 @@ class _ParseGen(_Gen):
             return self.read_fixed([piece], end, ind)[0]
         if isinstance(con, _GREEDY_BYTES):
             var = self.var("g")
-            self.line(ind, f"{var} = data[pos:{end}]")
-            self.line(ind, f"pos = {end}")
+            self.line(ind, f"{var} = data[{self.pos}:{end}]")
+            self.pos = end
             return var
         if isinstance(con, c.Bytes):
             return self.computed_bytes(con, end, ind, ctx)
@@ -500,7 +524,7 @@ class _ParseGen(_Gen):
             (count,) = self.read_fixed([_length_field(array[0])], end, ind)
             return self.array(array[1], count, end, ind)
         if isinstance(con, _TERMINATED):
-            self.line(ind, f"if pos < {end}:")
+            self.line(ind, f"if {self.pos} < {end}:")
             self.line(ind + "    ", "raise TerminatedError('expected end of stream')")
             return "None"
         if isinstance(con, _PASS):
@@ -514,10 +538,10 @@ class _ParseGen(_Gen):
     ) -> str:
         if isinstance(_unwrap(con), _GREEDY_BYTES):
             var = self.var("g")
-            self.line(ind, f"{var} = data[pos:{stop}]")
+            self.line(ind, f"{var} = data[{self.pos}:{stop}]")
         else:
             var = self.value(con, stop, ind, ctx)
-        self.line(ind, f"pos = {stop}")
+        self.pos = stop
         return var
 
     def computed_bytes(self, con: c.Bytes, end: str, ind: str, ctx: dict[str, str]) -> str:
@@ -532,14 +556,15 @@ class _ParseGen(_Gen):
         self.line(ind, f"{n} = {length}")
         self.line(ind, f"if {n} < 0:")
         self.line(ind + "    ", f"raise StreamError(f'length must be non-negative, found {{{n}}}')")
-        self.line(ind, f"if {end} - pos < {n}:")
+        self.line(ind, f"if {self.room(end)} < {n}:")
         self.line(
             ind + "    ",
             f"raise StreamError(f'stream read less than specified amount, expected {{{n}}}, "
-            f"found {{{end} - pos}}')",
+            f"found {{{self.room(end)}}}')",
         )
-        self.line(ind, f"{var} = data[pos:pos + {n}]")
-        self.line(ind, f"pos += {n}")
+        self.line(ind, f"{var} = data[{self.pos}:{self.advanced(n)}]")
+        self.line(ind, f"pos = {self.advanced(n)}")
+        self.pos = "pos"
         return var
 
     def array(self, con: c.Construct[Any, Any], count: str, end: str, ind: str) -> str:
@@ -548,9 +573,11 @@ class _ParseGen(_Gen):
         self.line(ind, f"if not 0 <= {count}:")
         self.line(ind + "    ", f"raise RangeError(f'invalid count {{{count}}}')")
         self.line(ind, f"{var} = ListContainer()")
+        self.settle(ind)
         self.line(ind, f"for {item} in range({count}):")
         inner = ind + "    "
         self.line(inner, f"{var}.append({self.value(con, end, inner, {})})")
+        self.settle(inner)
         return var
 
     def struct(self, con: c.Struct, end: str, ind: str) -> str:
@@ -597,12 +624,12 @@ class _ParseGen(_Gen):
                         ind + "    ",
                         f"raise StreamError(f'length must be non-negative, found {{{n}}}')",
                     )
-                self.line(ind, f"{stop} = pos + {n}")
+                self.line(ind, f"{stop} = {self.advanced(n)}")
                 self.line(ind, f"if {stop} > {end}:")
                 self.line(
                     ind + "    ",
                     f"raise StreamError(f'stream read less than specified amount, expected "
-                    f"{{{n}}}, found {{{end} - pos}}')",
+                    f"{{{n}}}, found {{{self.room(end)}}}')",
                 )
                 val = self.prefixed_body(inner.subcon, stop, ind, ctx)
             else:
