@@ -383,3 +383,46 @@ def test_memcached_text_end_to_end(wireproto_port: int) -> None:
         assert client.exists("pwned") == 0
     finally:
         client.close()
+
+
+RESP_LINES = [b"PING", b"INCR n", b"GET n", b"ECHO hi", b'SET k "a b"', b"", b"PING x"]
+HTTP_LINES = [
+    b"Host: x",
+    b"GET / HTTP/1.1",
+    b"POST /a HTTP/1.0",
+    b"post",
+    b"HOST:y",
+    b"PRI * HTTP/2.0",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    before=st.lists(st.sampled_from(RESP_LINES), min_size=1, max_size=6),
+    http=st.sampled_from([*HTTP_LINES, None]),
+    after=st.lists(st.sampled_from(RESP_LINES), max_size=4),
+    ending=st.sampled_from([b"\r\n", b"\n"]),
+    points=st.lists(st.integers(min_value=0), max_size=8),
+)
+def test_the_guard_decides_the_same_however_a_stream_is_cut(
+    before: list[bytes], http: bytes | None, after: list[bytes], ending: bytes, points: list[int]
+) -> None:
+    first = b"PING"  # a RESP first line, so that the stream is detected as RESP
+    lines = [first, *before] + ([http] if http is not None else []) + after
+    stream = b"".join(line + ending for line in lines)
+    outcomes = set()
+    for chunks in ([stream], bytewise(stream), cut(stream, points)):
+        replies, connection, provider, registry = run(chunks)
+        counter = shared_store(registry).get(b"n")
+        outcomes.add((replies, connection.state, provider.commands_processed, counter))
+    assert len(outcomes) == 1
+    ((replies, state, processed, counter),) = outcomes
+    ran = 1 + sum(1 for line in before if line.split())
+    if http is None:
+        ran += sum(1 for line in after if line.split())
+        assert state is ConnectionState.ACTIVE
+    else:  # nothing after the HTTP line ran
+        assert state is ConnectionState.CLOSED
+    assert processed == ran
+    incremented = before.count(b"INCR n") + (after.count(b"INCR n") if http is None else 0)
+    assert counter == (None if not incremented else b"%d" % incremented)
