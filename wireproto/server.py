@@ -521,9 +521,15 @@ class Server:
         self._deferred: list[_ConnectionProtocol] = []
 
     async def start(self) -> None:
-        """Bind and start accepting connections."""
+        """Bind and start accepting connections.
+
+        Raises ``ValueError`` when the settings' ``auth`` would leave data open
+        (see :meth:`~wireproto.registry.Registry.check_auth`).
+        """
         if self._listener is not None or self._closing:
             raise RuntimeError("the server was already started")
+        # A configuration that would leave data open fails here, before any client is served.
+        self.registry.check_auth(self.settings.auth, self.settings.fallback_format)
         loop = asyncio.get_running_loop()
         self._listener = await loop.create_server(
             lambda: _ConnectionProtocol(self),
