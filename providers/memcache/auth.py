@@ -1,7 +1,12 @@
 """memcached's authentication, parsed without I/O: SASL ``PLAIN`` and the text protocol's token.
 
-Both follow memcached 1.6 (``proto_bin.c``, ``proto_text.c``
-``try_read_command_asciiauth``, cyrus-sasl's ``plain.c``). The sessions in
+Both follow memcached 1.6.18, the version the differential tests run
+(``proto_bin.c``, ``proto_text.c`` ``try_read_command_asciiauth``,
+cyrus-sasl's ``plain.c``), with one guard of later versions: a text token
+longer than 16 KiB is refused (``CLIENT_ERROR auth token too long``) rather
+than waited for. Not copied: 1.6.18 answers a pipelined batch of
+unauthenticated lines with one reply (each overwrites the last); here each
+line gets its reply. The sessions in
 :mod:`providers.memcache.binary` and :mod:`providers.memcache.text` check
 the credentials against their sender's
 :class:`~wireproto.auth.AuthSettings`.
@@ -9,13 +14,13 @@ the credentials against their sender's
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = [
     "MAX_AUTH_REQ_LEN",
     "MAX_SASL_MECH_LEN",
     "MAX_UNTERMINATED",
-    "MIN_AUTH_REQ_LEN",
     "SASL_MECHANISMS",
     "TextAuthStep",
     "parse_plain",
@@ -31,9 +36,6 @@ MAX_SASL_MECH_LEN = 32
 MAX_AUTH_REQ_LEN = 16384
 """The longest text token (``username password``) memcached reads."""
 
-MIN_AUTH_REQ_LEN = 6
-"""A first line shorter than this (its ``\\r`` included) closes the connection."""
-
 MAX_UNTERMINATED = 2048
 """Buffered bytes without a newline past which an unauthenticated text client is closed."""
 
@@ -44,7 +46,7 @@ BAD_FORMAT = b"CLIENT_ERROR bad authentication token format\r\n"
 AUTH_FAILURE = b"CLIENT_ERROR authentication failure\r\n"
 STORED = b"STORED\r\n"
 
-_U32_DIGITS = 11  # mcmc_toktou32 refuses longer tokens
+_SIZE = re.compile(rb"[ \t\n\v\f\r]*\+?([0-9]+)[ \t\n\v\f\r]*")
 
 
 def parse_plain(message: bytes) -> tuple[bytes, bytes] | None:
@@ -82,21 +84,17 @@ class TextAuthStep:
 
 
 def _size_token(line: bytes) -> int | None:
-    """The fifth token of a ``set`` line as memcached's mcmc tokenizer reads it, or None."""
-    if not line.startswith(b"set"):
+    """The size of a ``set <key> <flags> <exptime> <bytes>`` line, or None for any other line.
+
+    As memcached 1.6.18: tokens split on spaces, the first exactly ``set``,
+    the fifth read by ``safe_strtoul`` (digits, then the end or a space such
+    as the line's ``\r``; no sign).
+    """
+    tokens = [token for token in line.split(b" ") if token]
+    if len(tokens) < 5 or tokens[0] != b"set":
         return None
-    # mcmc_tokenize() is given the line up to (not with) its "\n" and drops its
-    # last byte, or its last two when the one before is "\r": "\r\n" lines lose
-    # the "\r", and a bare "\n" line loses its last character.
-    end = len(line) - 2 if line[-2] == 13 else len(line) - 1
-    tokens = [token for token in line[:end].split(b" ") if token]
-    if len(tokens) < 5:
-        return None
-    size = tokens[4]
-    if len(size) > _U32_DIGITS or not size.isdigit():
-        return None
-    value = int(size)
-    return value if value <= 0xFFFFFFFF else None
+    match = _SIZE.fullmatch(tokens[4])
+    return int(match[1]) if match is not None else None
 
 
 def text_auth_step(data: bytes, start: int = 0) -> TextAuthStep:
@@ -110,8 +108,6 @@ def text_auth_step(data: bytes, start: int = 0) -> TextAuthStep:
             return TextAuthStep(used=len(data) - start, close=True)
         return TextAuthStep(need=len(data) - start + 1)
     line = data[start:newline]
-    if len(line) < MIN_AUTH_REQ_LEN:
-        return TextAuthStep(used=len(line) + 1, close=True)
     size = _size_token(line)
     if size is None:
         return TextAuthStep(used=len(line) + 1, reply=UNAUTHENTICATED)
@@ -123,7 +119,7 @@ def text_auth_step(data: bytes, start: int = 0) -> TextAuthStep:
     block = data[newline + 1 : start + end]
     if block[-2:] != b"\r\n":
         return TextAuthStep(used=end, reply=BAD_TERMINATION)
-    middle = block.find(b" ")
-    if middle < 0:
+    words = [word for word in block[:-2].split(b" ") if word]
+    if len(words) < 2:
         return TextAuthStep(used=end, reply=BAD_FORMAT)
-    return TextAuthStep(used=end, credentials=(block[:middle], block[middle + 1 : size]))
+    return TextAuthStep(used=end, credentials=(words[0], words[1]))

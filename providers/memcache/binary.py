@@ -439,8 +439,8 @@ class BinarySession:
         frame_end = start + bodylen
         if keylen > MAX_SASL_MECH_LEN:
             out.append(request.error(Status.EINVAL))
-            self._swallow = frame_end - key_end
-            return start  # the key is skipped with the value
+            self._swallow = bodylen  # the key is skipped with the value
+            return start
         if frame_end > len(buf):
             return -frame_end
         mechanism = buf[start:key_end]
