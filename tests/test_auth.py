@@ -153,19 +153,16 @@ def test_wireproto_serve_refuses_open_configurations(
 # -- refusal at detection -----------------------------------------------------------------
 
 
-def test_kvbin_is_refused_at_detection_on_a_password_listener(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_kvbin_is_refused_at_detection_on_a_password_listener() -> None:
     stats = StatsCollector()
     connection = connect(full_registry(), stats=stats)
-    with caplog.at_level(logging.WARNING, logger="wireproto.connection"):
-        reply = replay(connection, [kvbin.build_request(kvbin.Opcode.GET, b"k")])
+    reply = replay(connection, [kvbin.build_request(kvbin.Opcode.GET, b"k")])
     assert reply == b""
     assert connection.state is ConnectionState.CLOSED
     assert connection.close_reason is CloseReason.AUTH_REQUIRED
     assert connection.session is None
     assert stats.snapshot().rejected == {"auth-required": 1}
-    assert "reason=auth-required format=kvbin" in caplog.text
+    assert str(connection.error) == "format=kvbin cannot authenticate"
 
 
 def test_kvbin_is_served_without_a_password() -> None:

@@ -228,7 +228,10 @@ def test_the_refusal_is_logged(tmp_path: Path) -> None:
     ):
         sock.sendall(kvbin.build_request(kvbin.Opcode.GET, b"k"))
         assert closed_by_peer(sock)
-    assert "event=connection.rejected reason=auth-required format=kvbin" in log.read_text()
+    lines = [line for line in log.read_text().splitlines() if "reason=auth-required" in line]
+    assert len(lines) == 1, lines
+    assert " WARNING " in lines[0]
+    assert lines[0].endswith(" format=kvbin cannot authenticate"), lines[0]
 
 
 # -- real clients authenticate -----------------------------------------------------------------

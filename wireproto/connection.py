@@ -574,17 +574,14 @@ class Connection:
             self._stats.session_started(self)
 
     def _refuse_unauthenticated(self, wire_format: WireFormat) -> None:
-        """Close a client of a format that cannot authenticate, on a listener that requires it."""
-        _log.warning(
-            "event=connection.rejected reason=auth-required format=%s peer=%s",
-            wire_format.name,
-            self.extra.get("peername"),
-        )
+        """Close a client of a format that cannot authenticate, on a listener that requires it.
+
+        The server logs the refusal (rate-limited, as the other rejections).
+        """
+        _log.debug("refused a %s client: the listener requires authentication", wire_format.name)
         if self._stats is not None:
             self._stats.connection_rejected(CloseReason.AUTH_REQUIRED.value)
-        self.error = ProtocolError(
-            f"{wire_format.name} cannot authenticate clients and this listener requires it"
-        )
+        self.error = ProtocolError(f"format={wire_format.name} cannot authenticate")
         self.close(CloseReason.AUTH_REQUIRED)
 
     def _activate_tls(self) -> None:

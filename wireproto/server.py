@@ -443,6 +443,12 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
                 _format_peer(self._peer),
                 self._server._budget.used,
             )
+        elif reason is CloseReason.AUTH_REQUIRED:
+            self._server._warn_rejected(
+                "event=connection.rejected reason=auth-required peer=%s %s",
+                _format_peer(self._peer),
+                conn.error,
+            )
         elif reason in _QUIET_CLOSES:
             _log.debug("closed %s (%s) %s", self._peer, reason.value, conn.error or "")
 
