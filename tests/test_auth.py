@@ -421,6 +421,14 @@ def test_text_without_a_password_set_stores() -> None:
     assert reply == b"STORED\r\nVALUE k 0 14\r\ndefault s3cret\r\nEND\r\n"
 
 
+def test_stats_settings_report_authentication() -> None:
+    reply, _ = talk(b"set a 0 0 14\r\ndefault s3cret\r\nstats settings\r\n")
+    assert b"STAT auth_enabled_sasl yes\r\n" in reply
+    assert b"STAT auth_enabled_ascii yes\r\n" in reply
+    reply, _ = talk(b"stats settings\r\n", None)
+    assert b"STAT auth_enabled_sasl no\r\nSTAT auth_enabled_ascii no\r\n" in reply
+
+
 # -- nothing leaks before authentication ----------------------------------------------------
 
 

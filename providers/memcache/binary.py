@@ -630,7 +630,7 @@ class BinarySession:
             engine.stats.reset()
             lines = []
         elif key == b"settings":
-            lines = engine.settings_stats()
+            lines = engine.settings_stats(self._auth.required)
         elif key in (b"items", b"slabs", b"sizes", b"conns"):
             lines = []
         else:

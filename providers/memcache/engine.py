@@ -455,15 +455,20 @@ class MemcacheEngine:
         ]
         return lines
 
-    def settings_stats(self) -> list[tuple[str, str]]:
-        """``stats settings``: the settings that exist here, with memcached's names."""
+    def settings_stats(self, auth_required: bool = False) -> list[tuple[str, str]]:
+        """``stats settings``: the settings that exist here, with memcached's names.
+
+        ``auth_required``: the listener of the asking session requires
+        authentication, which both formats then speak (SASL and the text token).
+        """
+        auth = "yes" if auth_required else "no"
         return [
             ("verbosity", str(self.verbosity)),
             ("evictions", "off"),
             ("cas_enabled", "yes"),
             ("binding_protocol", "auto-negotiate"),
-            ("auth_enabled_sasl", "no"),
-            ("auth_enabled_ascii", "no"),
+            ("auth_enabled_sasl", auth),
+            ("auth_enabled_ascii", auth),
             ("item_size_max", str(self.settings.item_size_max)),
             ("flush_enabled", "yes"),
         ]

@@ -829,7 +829,7 @@ class TextSession:
                 out.append(b"RESET\r\n")
                 return start
             if sub == b"settings":
-                lines = engine.settings_stats()
+                lines = engine.settings_stats(self._auth.required)
             elif sub in (b"items", b"slabs", b"sizes", b"conns"):
                 lines = []
             elif sub == b"detail":
