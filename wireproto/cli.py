@@ -275,15 +275,15 @@ def _option(text: str) -> tuple[str, str]:
     return name.strip(), value
 
 
+_RESP_PASSWORD = "resp.password"
+
+
 def _plugin_options(args: argparse.Namespace) -> dict[str, str]:
     options = {"resp.max-clients": str(args.max_connections)}
     options.update(args.options)  # --set wins over the shortcuts
     # The password is the listener's, not RESP's: see _auth_settings().
     options.pop(_RESP_PASSWORD, None)
     return options
-
-
-_RESP_PASSWORD = "resp.password"
 
 
 def _auth_settings(args: argparse.Namespace) -> AuthSettings:

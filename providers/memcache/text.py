@@ -388,8 +388,8 @@ class TextSession:
     def _consume_unauthenticated(self, data: memoryview) -> int:
         """Before authentication, as memcached ``-Y``: only a ``set`` carrying ``user password``.
 
-        Every other line gets ``CLIENT_ERROR unauthenticated``; junk (a line
-        shorter than 6 bytes, 2 KiB without a newline) closes the connection.
+        Every other line gets ``CLIENT_ERROR unauthenticated``; junk (more than
+        2 KiB without a newline) closes the connection.
         """
         if len(data) < self._auth_need:
             return 0
