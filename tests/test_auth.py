@@ -429,6 +429,17 @@ def test_stats_settings_report_authentication() -> None:
     assert b"STAT auth_enabled_sasl no\r\nSTAT auth_enabled_ascii no\r\n" in reply
 
 
+def test_stats_count_authentications() -> None:
+    registry = full_registry()
+    stream = b"set a 0 0 11\r\ndefault bad\r\nget k\r\nset a 0 0 14\r\ndefault s3cret\r\n"
+    replay(connect(registry), [stream])
+    sasl = request(AUTH, b"PLAIN", b"\0default\0bad") + request(AUTH, b"PLAIN", PLAIN_OK)
+    replay(connect(registry), [sasl + request(AUTH, b"PLAIN", b"")])  # the last continues
+    reply = replay(connect(registry), [b"set a 0 0 14\r\ndefault s3cret\r\nstats\r\n"])
+    # memcached's order: after store_too_large (and store_no_memory there)
+    assert b"STAT store_too_large 0\r\nSTAT auth_cmds 5\r\nSTAT auth_errors 2\r\n" in reply
+
+
 # -- nothing leaks before authentication ----------------------------------------------------
 
 

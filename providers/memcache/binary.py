@@ -456,10 +456,12 @@ class BinarySession:
             return frame_end
         if (request.opcode == Sasl.AUTH and mechanism == SASL_MECHANISMS) or pending:
             credentials = parse_plain(message)
+        self._stats.auth_cmds += 1
         if credentials is not None and self._auth.check(*credentials):
             self._authenticated = True
             out.append(request.reply(value=_AUTHENTICATED))
         else:
+            self._stats.auth_errors += 1
             out.append(request.error(Status.AUTH_ERROR))
         return frame_end
 

@@ -202,6 +202,8 @@ _COUNTERS = (
     "touch_hits",
     "touch_misses",
     "store_too_large",
+    "auth_cmds",
+    "auth_errors",
     "bytes_read",
     "bytes_written",
     "total_items",
@@ -233,6 +235,8 @@ class Stats:
     touch_hits: int
     touch_misses: int
     store_too_large: int
+    auth_cmds: int
+    auth_errors: int
     bytes_read: int
     bytes_written: int
     total_items: int

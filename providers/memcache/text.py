@@ -408,10 +408,13 @@ class TextSession:
                     raise ProtocolError("junk from an unauthenticated memcached text client")
                 if step.credentials is None:
                     out.append(step.reply)
-                elif self._auth.check(*step.credentials):
+                    continue
+                self._stats.auth_cmds += 1
+                if self._auth.check(*step.credentials):
                     self._authenticated = True
                     out.append(STORED)
                 else:
+                    self._stats.auth_errors += 1
                     out.append(AUTH_FAILURE)
         finally:
             if out:
