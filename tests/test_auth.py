@@ -255,6 +255,11 @@ BINARY_CASES: dict[str, tuple[bytes, bytes, bool]] = {
         response(AUTH, 0x20, 6, FAILURE),
         False,
     ),
+    "mechanism at the 32-byte limit": (
+        request(AUTH, b"P" * 32, b"x", 6),
+        response(AUTH, 0x20, 6, FAILURE),
+        False,
+    ),
     "mechanism too long": (
         request(AUTH, b"P" * 33, b"x", 6) + request(LIST),
         response(AUTH, 0x04, 6, b"Invalid arguments") + response(LIST, 0, 0, b"PLAIN"),
