@@ -138,8 +138,12 @@ def test_the_server_does_not_start_when_data_would_be_open() -> None:
         (["--password", "s3cret", "--fallback-format", "kvbin"], "cannot serve: the fallback"),
         (["--password", ""], "the password must not be empty"),
         (["--password", "a", "--set", "resp.password=b"], "different passwords"),
+        (
+            ["--password", "a", "--fallback-format", "kvbin", "--workers", "2"],
+            "authentication: the fallback format 'kvbin' cannot authenticate",
+        ),
     ],
-    ids=["fallback", "empty", "alias-differs"],
+    ids=["fallback", "empty", "alias-differs", "workers"],
 )
 def test_wireproto_serve_refuses_open_configurations(
     options: list[str], message: str, caplog: pytest.LogCaptureFixture

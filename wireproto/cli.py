@@ -306,6 +306,14 @@ def _serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    try:
+        auth = _auth_settings(args)
+        if args.workers > 1:  # fail here, not in workers restarted again and again
+            plugins = Registry.from_plugins(options=_plugin_options(args))
+            plugins.check_auth(auth, args.fallback_format)
+    except ValueError as exc:
+        _log.error("authentication: %s", exc)
+        return 2
     if args.workers > 1:
         status = workers.supervise(
             args.argv,
@@ -329,11 +337,6 @@ def _serve(args: argparse.Namespace) -> int:
         tls = _tls_settings(args)
     except (ValueError, OSError, ssl.SSLError) as exc:
         _log.error("TLS: %s", exc)
-        return 2
-    try:
-        auth = _auth_settings(args)
-    except ValueError as exc:
-        _log.error("authentication: %s", exc)
         return 2
     proxy = None
     if args.proxy_protocol_from:
