@@ -28,7 +28,6 @@ from wireproto.errors import ContractError, ProtocolError
 from wireproto.session import Limits, NetworkSender
 
 if TYPE_CHECKING:
-    from wireproto.auth import AuthSettings
     from wireproto.detect import WireFormat
 
 __all__ = [
@@ -545,10 +544,6 @@ class FixedSizeFramer:
 
 _ZERO_COPY_MIN = 64 * 1024
 """Frames this large are parsed as a view of their one copy: byte fields are memoryviews."""
-
-    @property
-    def auth(self) -> AuthSettings:
-        return self._sender.auth
 
 
 class FramedConsumer:
