@@ -208,7 +208,7 @@ def _fixed(con: c.Construct[Any, Any]) -> _Fixed | None:  # noqa: PLR0915 - one 
             var = g.var("b")
             g.line(ind, f"{var} = {src}")
             g.line(ind, f"if type({var}) is not bytes or len({var}) != {n}:")
-            g.line(ind + "    ", f"{var} = _bytes_arg({var}, {n})")
+            g.line(ind + "    ", f"{var} = bytes(_bytes_arg({var}, {n}))")
             return [var]
 
         return _Fixed("", f"{n}s", 1, n, _no_step(n), lambda g, v, ind: v[0], bytes_prepare)
@@ -342,13 +342,6 @@ def _flag_none(con: c.Struct, name: str | None) -> bool:
         if sub.name == name:
             return bool(sub.flagbuildnone)
     return True
-
-
-def _is_computed(con: c.Construct[Any, Any]) -> bool:
-    """A Rebuild, or Bytes whose length is an expression: building needs a context."""
-    if isinstance(con, c.Rebuild):
-        return True
-    return isinstance(con, c.Bytes) and type(con.length) is not int
 
 
 def _prefixed_array(con: c.Construct[Any, Any]) -> tuple[c.Construct[Any, Any], Any] | None:
@@ -646,11 +639,16 @@ class _ParseGen(_Gen):
 
 
 class _BuildGen(_Gen):
-    _ctx = ""  # the name of the enclosing Struct's context dict, when one is kept
+    # The enclosing Struct's input name and the fields it has built so far.
+    _scope: tuple[str, dict[str, str]] | None = None
 
     def lookup(self, fields: list[str]) -> str:
-        """The source reading a ``this`` path from the Struct's context dict."""
-        return self._ctx + "".join(f"[{f!r}]" for f in fields)
+        """The source reading a ``this`` path in the enclosing Struct's context."""
+        if self._scope is None:
+            raise _Unsupported("a this-expression outside a Struct")
+        obj, built = self._scope
+        first = built.get(fields[0]) or f"{obj}[{fields[0]!r}]"
+        return first + "".join(f"[{f!r}]" for f in fields[1:])
 
     def function(self, con: c.Construct[Any, Any]) -> tuple[str, dict[str, Any]]:
         ind = "    "
@@ -720,28 +718,28 @@ class _BuildGen(_Gen):
         self.line(ind, f"if {obj} is None:")
         self.line(ind + "    ", f"{obj} = {{}}")
         parts: list[tuple[str, str, str]] = []
-        outer = self._ctx
-        computed = any(_is_computed(_unwrap(sub)) for sub in con.subcons)
-        # A context only where an expression reads one: the input's values,
-        # then each Rebuild's and Const's as construct's Struct records them.
-        self._ctx = self.var("ctx") if computed else ""
-        if computed:
-            self.line(ind, f"{self._ctx} = dict({obj})")
+        outer = self._scope
+        # Expressions read the context construct's Struct keeps: the input's
+        # values, with each Rebuild's and Const's value as it is built.
+        built: dict[str, str] = {}
+        self._scope = (obj, built)
         for sub in con.subcons:
             inner = _unwrap(sub)
-            if computed and sub.name and isinstance(inner, c.Rebuild):
+            if isinstance(inner, c.Rebuild):
+                if not sub.name:
+                    raise _Unsupported("an unnamed Rebuild")
                 value = self.var("r")
                 self.line(ind, f"{value} = {_expr_code(inner.func, self.lookup)}")
-                self.line(ind, f"{self._ctx}[{sub.name!r}] = {value}")
+                built[sub.name] = value
                 piece = _fixed(inner.subcon)
                 if piece is None:
                     raise _Unsupported("a Rebuild of a variable-size field")
                 parts += self.fixed_parts(piece, value, ind)
                 continue
             parts += self.parts(sub, self.field_source(obj, sub.name, bool(sub.flagbuildnone)), ind)
-            if computed and sub.name and isinstance(inner, c.Const):
-                self.line(ind, f"{self._ctx}[{sub.name!r}] = {self.const(inner.value, 'const')}")
-        self._ctx = outer
+            if sub.name and isinstance(inner, c.Const):
+                built[sub.name] = self.const(inner.value, "const")
+        self._scope = outer
         return parts
 
     def parts(self, con: c.Construct[Any, Any], src: str, ind: str) -> list[tuple[str, str, str]]:
@@ -760,11 +758,12 @@ class _BuildGen(_Gen):
             self.line(ind + "    ", f"{var} = bytes({var})")
             return [("b", "", var)]
         if isinstance(con, c.Bytes):
-            if not self._ctx:
-                raise _Unsupported("a computed Bytes length outside a Struct")
-            size = _expr_code(con.length, self.lookup)
+            size = self.var("n")
+            self.line(ind, f"{size} = {_expr_code(con.length, self.lookup)}")
             var = self.var("b")
-            self.line(ind, f"{var} = _bytes_arg({src}, {size})")
+            self.line(ind, f"{var} = {src}")
+            self.line(ind, f"if type({var}) is not bytes or len({var}) != {size}:")
+            self.line(ind + "    ", f"{var} = _bytes_arg({var}, {size})")
             return [("b", "", var)]
         if isinstance(con, c.Prefixed):
             length = _length_field(con.lengthfield)
@@ -813,20 +812,22 @@ def _short(data: Any, pos: int, end: int, steps: tuple[tuple[int, Any, Any], ...
     raise AssertionError("_short called with enough bytes")  # pragma: no cover
 
 
-def _bytes_arg(value: Any, length: int) -> bytes:
-    """A ``Bytes(length)`` value as construct accepts it (bytes, bytearray or an int)."""
-    if isinstance(value, int):
+def _bytes_arg(value: Any, length: int) -> bytes | memoryview:
+    """A ``Bytes(length)`` value as construct accepts it (bytes, bytearray, a view or an int)."""
+    if type(value) is bytes:
+        pass
+    elif isinstance(value, int):
         try:
             value = value.to_bytes(length, "big", signed=value < 0)
         except OverflowError as exc:
             raise c.IntegerError(str(exc)) from None
-    elif isinstance(value, bytearray | memoryview):
+    elif type(value) is bytearray:
         value = bytes(value)
-    elif not isinstance(value, bytes):
+    elif not isinstance(value, bytes | memoryview):
         raise c.StringError(f"cannot build {value!r} as {length} bytes")
     if len(value) != length:
         raise c.StreamError(f"bytes object of wrong length, expected {length}, found {len(value)}")
-    return bytes(value)
+    return value  # type: ignore[no-any-return]
 
 
 def _int_bytes(value: Any, length: int, byteorder: str, signed: bool) -> bytes:
