@@ -276,3 +276,23 @@ def test_memcached_append_up_to_the_item_size_limit() -> None:
     assert engine.store_item(Mode.APPEND, b"k", b"a") is Stored.NOT_STORED  # max + 1
     assert engine.store_item(Mode.PREPEND, b"k", b"a") is Stored.NOT_STORED
     assert store.get(b"k") == b"a" * room
+
+
+def test_append_and_setrange_at_the_bulk_limit_and_one_past_it() -> None:
+    registry = Registry()
+    resp.register(registry, resp.RespProvider(limits=resp.RespLimits(max_bulk_len=16)))
+    client = Connection(registry)
+    too_long = b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
+    client.receive_data(
+        cmd("APPEND", "a", "x" * 10)
+        + cmd("APPEND", "a", "y" * 6)  # 16: the maximum
+        + cmd("APPEND", "a", "z")  # 17
+        + cmd("SETRANGE", "r", 15, "x")  # ends at 16
+        + cmd("SETRANGE", "r", 15, "xy")  # would end at 17
+        + cmd("SETRANGE", "r", 16, "x")
+        + cmd("STRLEN", "a")
+        + cmd("STRLEN", "r")
+    )
+    assert client.data_to_send() == b":10\r\n:16\r\n" + too_long + b":16\r\n" + too_long * 2 + (
+        b":16\r\n:16\r\n"
+    )

@@ -1,11 +1,12 @@
-"""INCRBYFLOAT's float parsing and formatting, byte for byte against a real ``redis-server``.
+"""INCRBYFLOAT and the in-place string writes, byte for byte against a real ``redis-server``.
 
 Each case runs the same commands on an in-process RESP connection and on a
 ``redis-server`` (started on an OS-chosen port, stopped by its pid) and
-compares every reply byte. The strings come from a table of the edge cases
-``strtold`` and Redis's ``string2ld`` decide (NUL bytes, spaces, ``inf``,
-``nan``, hex floats, overflow, underflow, over-long digit runs) and from
-Hypothesis, which builds them from the characters those rules look at.
+compares every reply byte. INCRBYFLOAT's strings come from a table of the
+edge cases ``strtold`` and Redis's ``string2ld`` decide (NUL bytes, spaces,
+``inf``, ``nan``, hex floats, overflow, underflow, over-long digit runs) and
+from Hypothesis, which builds them from the characters those rules look at.
+APPEND, SETRANGE, GETRANGE, STRLEN and GET run as Hypothesis-drawn sequences.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ TIMEOUT = 15.0
 def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A real ``redis-server`` 7 (persistence off, 127.0.0.1 only); yields its port."""
     binary = tool("redis-server")
-    workdir: Path = tmp_path_factory.mktemp("redis-floats")
+    workdir: Path = tmp_path_factory.mktemp("redis-differential")
 
     def command(port: int) -> list[str]:
         return [
@@ -65,12 +66,13 @@ class Pair:
         request = b"".join(cmd(*command) for command in commands)
         self.sock.sendall(request + cmd("ECHO", MARKER))
         theirs = bytearray()
-        for _ in range(10_000):  # bounded: a reply is a few hundred bytes at most
+        for _ in range(10_000):  # bounded: the replies are a few KB at most
             if theirs.endswith(END):
                 break
             chunk = self.sock.recv(65536)
             assert chunk, "redis-server closed the connection"
             theirs += chunk
+        assert theirs.endswith(END)
         self.ours.receive_data(request)
         return bytes(theirs[: -len(END)]), self.ours.data_to_send()
 
@@ -192,3 +194,31 @@ def test_sums_are_added_and_printed_as_redis_does(
         *(("INCRBYFLOAT", "f", increment) for increment in increments),
         ("GET", "f"),
     )
+
+
+# -- APPEND, SETRANGE, GETRANGE on values changed in place ------------------------------
+
+_INDEX = st.integers(-30, 30) | st.sampled_from([-(2**63), 2**63 - 1, 0, -1])
+_WRITES = st.one_of(
+    st.tuples(st.just("APPEND"), st.binary(max_size=9)),
+    st.tuples(st.just("SETRANGE"), st.integers(0, 40), st.binary(max_size=9)),
+    st.tuples(st.just("SET"), st.binary(max_size=9)),
+    st.tuples(st.just("GETRANGE"), _INDEX, _INDEX),
+    st.tuples(st.just("STRLEN")),
+    st.tuples(st.just("GET")),
+    st.tuples(st.just("INCRBYFLOAT"), st.sampled_from(["1", "0.5", "-2e1"])),
+    st.tuples(st.just("DEL")),
+)
+
+
+def _request(step: tuple[object, ...], key: str) -> tuple[bytes | str, ...]:
+    name, *args = step
+    return (str(name), key, *(a if isinstance(a, bytes) else str(a) for a in args))
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=st.lists(_WRITES, max_size=30))
+def test_in_place_string_writes_match_redis(pair: Pair, steps: list[tuple[object, ...]]) -> None:
+    _same(pair, ("DEL", "s"), *(_request(step, "s") for step in steps), ("GET", "s"))
