@@ -5,6 +5,7 @@ maps the format to a session provider, and the session consumes whole
 messages from the connection's receive buffer.
 """
 
+from wireproto.auth import NO_AUTH, AuthSettings
 from wireproto.buffer import BufferFull, ReceiveBuffer
 from wireproto.connection import CloseReason, Connection, ConnectionSettings, ConnectionState
 from wireproto.detect import (
@@ -32,6 +33,7 @@ from wireproto.proxy import ProxyHeader, ProxySettings, build_proxy_v1, build_pr
 from wireproto.registry import ENTRY_POINT_GROUP, PluginFailure, Registry
 from wireproto.server import Server, ServerLimits
 from wireproto.session import (
+    Authenticating,
     BytesLike,
     Limits,
     Maintained,
@@ -44,6 +46,9 @@ from wireproto.tls import TlsSettings
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "NO_AUTH",
+    "AuthSettings",
+    "Authenticating",
     "BufferFull",
     "BytesLike",
     "CloseReason",

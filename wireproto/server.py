@@ -443,6 +443,12 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
                 _format_peer(self._peer),
                 self._server._budget.used,
             )
+        elif reason is CloseReason.AUTH_REQUIRED:
+            self._server._warn_rejected(
+                "event=connection.rejected reason=auth-required peer=%s %s",
+                _format_peer(self._peer),
+                conn.error,
+            )
         elif reason in _QUIET_CLOSES:
             _log.debug("closed %s (%s) %s", self._peer, reason.value, conn.error or "")
 
@@ -521,9 +527,15 @@ class Server:
         self._deferred: list[_ConnectionProtocol] = []
 
     async def start(self) -> None:
-        """Bind and start accepting connections."""
+        """Bind and start accepting connections.
+
+        Raises ``ValueError`` when the settings' ``auth`` would leave data open
+        (see :meth:`~wireproto.registry.Registry.check_auth`).
+        """
         if self._listener is not None or self._closing:
             raise RuntimeError("the server was already started")
+        # A configuration that would leave data open fails here, before any client is served.
+        self.registry.check_auth(self.settings.auth, self.settings.fallback_format)
         loop = asyncio.get_running_loop()
         self._listener = await loop.create_server(
             lambda: _ConnectionProtocol(self),

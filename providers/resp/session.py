@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from providers.resp.commands import COMMANDS, Handler, lookup
 from providers.resp.parser import RequestParser
 from providers.resp.replies import NULL2, NULL3
+from wireproto.auth import AuthSettings
 from wireproto.errors import ProtocolError
 from wireproto.session import NetworkSender
 
@@ -55,6 +56,7 @@ class RespSession:
         "_closed",
         "_parser",
         "_sender",
+        "auth",
         "authenticated",
         "client_id",
         "client_info",
@@ -74,7 +76,12 @@ class RespSession:
         self.provider = provider
         self.store = provider.store
         self.client_id = client_id
-        self.authenticated = provider.password is None
+        # The listener's setting, unless the provider was built with its own
+        # password (a Server refuses to start when the two differ).
+        own = provider.password
+        self.auth: AuthSettings = AuthSettings(own) if own is not None else sender.auth
+        """Who may authenticate on this connection."""
+        self.authenticated = not self.auth.required
         self.resp3 = False
         self.null = NULL2
         """The null reply of the connection's protocol version."""
