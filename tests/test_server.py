@@ -1122,7 +1122,7 @@ PROXY_ELSEWHERE = ProxySettings.from_strings(["10.0.0.0/8"])  # excludes 127.0.0
 def test_a_trusted_proxy_header_names_the_real_client(version: int) -> None:
     build = build_proxy_v1 if version == 1 else build_proxy_v2
     header = build(("203.0.113.7", 56324), ("192.0.2.1", 6380))
-    conn, _clock = fake_connection(ConnectionSettings(proxy=PROXY_TRUSTED))
+    conn, _clock = fake_connection(ConnectionSettings(layers=(PROXY_TRUSTED,)))
     conn.receive_data(header + b"U:!info proxy_source\n")
     assert conn.data_to_send() == b"('203.0.113.7', 56324)\n"
     assert conn.get_extra_info("proxy_destination") == ("192.0.2.1", 6380)
@@ -1132,12 +1132,12 @@ def test_a_trusted_proxy_header_names_the_real_client(version: int) -> None:
 @pytest.mark.parametrize("version", [1, 2])
 def test_a_proxy_header_from_an_untrusted_peer_closes(version: int) -> None:
     build = build_proxy_v1 if version == 1 else build_proxy_v2
-    for settings in (ConnectionSettings(proxy=PROXY_ELSEWHERE), ConnectionSettings()):
+    for settings in (ConnectionSettings(layers=(PROXY_ELSEWHERE,)), ConnectionSettings()):
         stats = StatsCollector()
         conn, _clock = fake_connection(settings, stats=stats)
         conn.receive_data(build(("203.0.113.7", 1), ("192.0.2.1", 2)) + b"U:hi\n")
         assert conn.data_to_send() == b""
-        if settings.proxy is None:  # a listener without PROXY: just not a known format
+        if not settings.layers:  # a listener without PROXY: just not a known format
             assert conn.close_reason is CloseReason.NO_MATCH
         else:
             assert conn.close_reason is CloseReason.PROTOCOL_ERROR
@@ -1146,24 +1146,24 @@ def test_a_proxy_header_from_an_untrusted_peer_closes(version: int) -> None:
 
 
 def test_without_a_header_detection_goes_on_unless_required() -> None:
-    conn, _clock = fake_connection(ConnectionSettings(proxy=PROXY_TRUSTED))
+    conn, _clock = fake_connection(ConnectionSettings(layers=(PROXY_TRUSTED,)))
     conn.receive_data(b"U:direct\n")
     assert conn.data_to_send() == b"U:DIRECT\n"
     assert conn.get_extra_info("proxy_source") is None
 
     required = ProxySettings.from_strings(["127.0.0.0/8"], required=True)
-    conn, _clock = fake_connection(ConnectionSettings(proxy=required))
+    conn, _clock = fake_connection(ConnectionSettings(layers=(required,)))
     conn.receive_data(b"U:direct\n")
     assert conn.close_reason is CloseReason.PROTOCOL_ERROR
     # An untrusted peer is not asked for one.
-    conn, _clock = fake_connection(ConnectionSettings(proxy=required), ("192.0.2.9", 1))
+    conn, _clock = fake_connection(ConnectionSettings(layers=(required,)), ("192.0.2.9", 1))
     conn.receive_data(b"U:direct\n")
     assert conn.data_to_send() == b"U:DIRECT\n"
 
 
 def test_a_local_or_unknown_header_keeps_the_socket_addresses() -> None:
     for header in (build_proxy_v1(None), build_proxy_v2(None)):
-        conn, _clock = fake_connection(ConnectionSettings(proxy=PROXY_TRUSTED))
+        conn, _clock = fake_connection(ConnectionSettings(layers=(PROXY_TRUSTED,)))
         conn.receive_data(header + b"U:!info proxy_source\n")
         assert conn.data_to_send() == b"None\n"
         assert isinstance(conn.get_extra_info("proxy_header"), ProxyHeader)
@@ -1171,11 +1171,11 @@ def test_a_local_or_unknown_header_keeps_the_socket_addresses() -> None:
 
 def test_a_proxy_header_must_fit_in_the_detection_bytes() -> None:
     header = build_proxy_v2(("203.0.113.7", 1), ("192.0.2.1", 2), tlvs=[(0xE0, b"x" * 100)])
-    fits = ConnectionSettings(proxy=PROXY_TRUSTED, max_detect_bytes=len(header))
+    fits = ConnectionSettings(layers=(PROXY_TRUSTED,), max_detect_bytes=len(header))
     conn, _clock = fake_connection(fits)
     conn.receive_data(header + b"U:a\n")
     assert conn.data_to_send() == b"U:A\n"
-    too_small = ConnectionSettings(proxy=PROXY_TRUSTED, max_detect_bytes=len(header) - 1)
+    too_small = ConnectionSettings(layers=(PROXY_TRUSTED,), max_detect_bytes=len(header) - 1)
     conn, _clock = fake_connection(too_small)
     conn.receive_data(header + b"U:a\n")
     assert conn.close_reason is CloseReason.PROTOCOL_ERROR
@@ -1189,7 +1189,7 @@ def test_a_proxy_header_must_fit_in_the_detection_bytes() -> None:
 def test_proxy_header_and_stream_survive_any_cut(version: int, cuts: list[int]) -> None:
     build = build_proxy_v1 if version == 1 else build_proxy_v2
     stream = build(("198.51.100.4", 9), ("192.0.2.1", 2)) + b"U:!info proxy_source\nb\nc\n"
-    conn, _clock = fake_connection(ConnectionSettings(proxy=PROXY_TRUSTED))
+    conn, _clock = fake_connection(ConnectionSettings(layers=(PROXY_TRUSTED,)))
     offset, output = 0, b""
     for cut in [*cuts, len(stream)]:
         conn.receive_data(stream[offset : offset + cut])
@@ -1283,7 +1283,7 @@ def test_detect_tls_verdicts() -> None:
 
 
 def tls_settings(tls_files: dict[str, Path], **kwargs: Any) -> ConnectionSettings:
-    return ConnectionSettings(tls=TlsSettings(server_context(tls_files), **kwargs))
+    return ConnectionSettings(layers=(TlsSettings(server_context(tls_files), **kwargs),))
 
 
 @pytest.mark.parametrize("piece", [None, 1], ids=["whole", "one-byte-pieces"])
@@ -1361,7 +1361,7 @@ def test_the_fallback_applies_inside_tls_when_tls_is_required(tls_files: dict[st
     settings = ConnectionSettings(
         detect_timeout=1.0,
         fallback_format="banner",
-        tls=TlsSettings(server_context(tls_files), required=True),
+        layers=(TlsSettings(server_context(tls_files), required=True),),
     )
     silent, clock = fake_connection(settings)
     clock.now += 1.0
@@ -1380,7 +1380,8 @@ def test_the_fallback_applies_inside_tls_when_tls_is_required(tls_files: dict[st
 
 def test_tls_handshake_deadline_at_max_and_max_plus_one(tls_files: dict[str, Path]) -> None:
     settings = ConnectionSettings(
-        detect_timeout=None, tls=TlsSettings(server_context(tls_files), handshake_timeout=4.0)
+        detect_timeout=None,
+        layers=(TlsSettings(server_context(tls_files), handshake_timeout=4.0),),
     )
     conn, clock = fake_connection(settings)
     client = MemoryTlsClient(client_context(tls_files))
@@ -1575,7 +1576,7 @@ def test_proxy_headers_over_loopback_trusted_and_untrusted(run: Run, version: in
         header = build(("203.0.113.7", 56324), ("192.0.2.1", 6380))
         for proxy, trusted in ((PROXY_TRUSTED, True), (PROXY_ELSEWHERE, False)):
             registry, upper = line_registry()
-            settings = ConnectionSettings(proxy=proxy)
+            settings = ConnectionSettings(layers=(proxy,))
             async with Server(registry, "127.0.0.1", 0, settings=settings) as server:
                 client = await connect(server)
                 client[1].write(header + b"U:!info proxy_source\n")
@@ -1635,7 +1636,7 @@ def test_max_connections_per_client_at_max_and_max_plus_one(run: Run) -> None:
     async def scenario() -> None:
         registry, _upper = line_registry()
         limits = ServerLimits(max_connections_per_client=2)
-        settings = ConnectionSettings(proxy=PROXY_TRUSTED)
+        settings = ConnectionSettings(layers=(PROXY_TRUSTED,))
         async with Server(registry, "127.0.0.1", 0, limits=limits, settings=settings) as server:
             # Behind a trusted proxy the limit applies to the PROXY header's source.
             first, second, third, other = [await connect(server) for _ in range(4)]

@@ -28,6 +28,7 @@ from wireproto.framing import (
     LengthFieldFramer,
     VarintFramer,
 )
+from wireproto.layer import Admission, BaseLayer, Layer, LayerFormat, LayerHost, LayerKind
 from wireproto.proxy import ProxyHeader, ProxySettings, build_proxy_v1, build_proxy_v2
 from wireproto.registry import ENTRY_POINT_GROUP, PluginFailure, Registry
 from wireproto.server import Server, ServerLimits
@@ -44,6 +45,8 @@ from wireproto.tls import TlsSettings
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "Admission",
+    "BaseLayer",
     "BufferFull",
     "BytesLike",
     "CloseReason",
@@ -61,6 +64,10 @@ __all__ = [
     "FramedProvider",
     "Framer",
     "Handler",
+    "Layer",
+    "LayerFormat",
+    "LayerHost",
+    "LayerKind",
     "LengthFieldFramer",
     "Limits",
     "Maintained",
