@@ -81,6 +81,7 @@ def run_atheris(
     seed: int,
     seconds: float | None,
     out: TextIO,
+    *,
     report_failure: Callable[[ConformanceError, argparse.Namespace, int, TextIO], int],
 ) -> int:
     """Run the worker, relay its progress, then report like the Hypothesis engine.
