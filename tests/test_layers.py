@@ -185,6 +185,43 @@ def test_layer_deadlines_and_memory_are_the_inner_connections_too() -> None:
     assert budget.used == 0
 
 
+def test_a_required_layer_refuses_plain_streams_and_keeps_the_fallback_inside() -> None:
+    def required(_extra: Mapping[str, object]) -> Admission:
+        return Admission.REQUIRED
+
+    registry = resp_registry()
+    registry.register_layer(LayerFormat(ENVELOPE.wire_format, Envelope, admit=required))
+    stats = StatsCollector()
+    plain = Connection(registry, extra={"peername": PEER}, stats=stats)
+    plain.receive_data(PING)
+    assert plain.close_reason is CloseReason.NO_MATCH
+    wrapped = Connection(registry, extra={"peername": PEER}, stats=stats)
+    wrapped.receive_data(envelope(PING))
+    assert wrapped.data_to_send() == envelope(b"+PONG\r\n")
+    assert stats.snapshot().detections == {"no-match": 1, "match": 2}
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["max", "max+1"])
+def test_proxy_header_timeout_at_max_and_max_plus_one(late: bool) -> None:
+    now = [50.0]
+    proxy = ProxySettings.from_strings(["127.0.0.0/8"])
+    assert proxy.header_timeout == 5.0
+    settings = ConnectionSettings(layers=(proxy,), detect_timeout=None)
+    conn = Connection(resp_registry(), settings, extra={"peername": PEER}, clock=lambda: now[0])
+    header = build_proxy_v2(("203.0.113.7", 1), ("192.0.2.1", 2))
+    conn.receive_data(header[:14])  # the signature: the layer runs, the header is not whole
+    assert conn.next_deadline() == 55.0
+    now[0] = 55.0 if late else 55.0 - 1e-3
+    conn.check_deadlines()
+    if late:
+        assert conn.close_reason is CloseReason.DETECT_TIMEOUT
+    else:
+        conn.receive_data(header[14:] + PING)
+        assert conn.data_to_send() == b"+PONG\r\n"
+    with pytest.raises(ValueError, match="header_timeout"):
+        ProxySettings(header_timeout=0)
+
+
 # -- PROXY v2, then TLS, then RESP, over loopback with a real TLS client ------------------
 
 
