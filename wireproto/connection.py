@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from wireproto.auth import NO_AUTH, AuthSettings
 from wireproto.buffer import ReceiveBuffer
 from wireproto.detect import Verdict, WireFormat, detect
 from wireproto.errors import CloseReason, ContractError, ProtocolError
@@ -50,7 +51,10 @@ class ConnectionSettings:
     connection that receives nothing for this many seconds is closed
     (``None``: never). ``layers``: the layer kinds this listener offers,
     outermost first (see :mod:`wireproto.layer`); the registry's layers
-    follow them.
+    follow them. ``auth``: who may use the listener; when it requires
+    authentication, a format whose provider is not
+    :class:`~wireproto.session.Authenticating` is refused at detection
+    (``CloseReason.AUTH_REQUIRED``).
     """
 
     max_detect_bytes: int = 16 * 1024
@@ -59,6 +63,7 @@ class ConnectionSettings:
     initial_buffer_size: int = 16 * 1024
     idle_timeout: float | None = None
     layers: tuple[LayerKind, ...] = ()
+    auth: AuthSettings = NO_AUTH
 
     def __post_init__(self) -> None:
         if self.max_detect_bytes < 1:
@@ -100,6 +105,10 @@ class _Outbox:
 
     def get_extra_info(self, name: str, default: object = None, /) -> object:
         return self._connection.extra.get(name, default)
+
+    @property
+    def auth(self) -> AuthSettings:
+        return self._connection.settings.auth
 
     def take(self) -> bytes:
         chunks = self.chunks
@@ -530,6 +539,9 @@ class Connection:
             self.outer._name_client(address, extra)
 
     def _activate(self, wire_format: WireFormat) -> None:
+        if self.settings.auth.required and not self._registry.authenticates(wire_format):
+            self._refuse_unauthenticated(wire_format)
+            return
         provider = self._registry.provider(wire_format)
         try:
             limits = provider.limits
@@ -547,6 +559,17 @@ class Connection:
         self.state = ConnectionState.ACTIVE
         if self._stats is not None:
             self._stats.session_started(self._counts, wire_format.name)
+
+    def _refuse_unauthenticated(self, wire_format: WireFormat) -> None:
+        """Close a client of a format that cannot authenticate, on a listener that requires it.
+
+        The server logs the refusal (rate-limited, as the other rejections).
+        """
+        _log.debug("refused a %s client: the listener requires authentication", wire_format.name)
+        if self._stats is not None:
+            self._stats.connection_rejected(CloseReason.AUTH_REQUIRED.value)
+        self.error = ProtocolError(f"format={wire_format.name} cannot authenticate")
+        self.close(CloseReason.AUTH_REQUIRED)
 
     def _consume(self) -> None:
         buffer = self._buffer

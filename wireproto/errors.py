@@ -23,6 +23,7 @@ class CloseReason(enum.Enum):
     HANDSHAKE_TIMEOUT = "handshake-timeout"
     MEMORY_LIMIT = "memory-limit"
     CLIENT_LIMIT = "client-limit"
+    AUTH_REQUIRED = "auth-required"
 
 
 class ProtocolError(Exception):
