@@ -1795,6 +1795,40 @@ def test_cli_serves_tls_and_plain(tls_files: dict[str, Path]) -> None:
     in_loop(scenario)
 
 
+def test_cli_serves_a_proxy_header_then_required_tls(tls_files: dict[str, Path]) -> None:
+    async def scenario() -> None:
+        process, port, _line = await _start_cli(
+            *("--tls-cert", str(tls_files["cert"]), "--tls-key", str(tls_files["key"])),
+            *("--tls-required", "--proxy-protocol-from", "127.0.0.0/8"),
+        )
+        try:
+            reader, writer = await connect_to(port)
+            writer.write(build_proxy_v2(("203.0.113.7", 4000), ("127.0.0.1", port)))
+            await writer.start_tls(client_context(tls_files), server_hostname="localhost")
+            writer.write(build_request(Opcode.ECHO, b"", b"proxied", 1))
+            reply = await asyncio.wait_for(reader.readexactly(12 + 7), TIMEOUT)
+            assert reply[12:] == b"proxied"
+            writer.close()
+            plain = await connect_to(port)  # neither a PROXY header nor TLS: refused
+            plain[1].write(build_request(Opcode.ECHO, b"", b"plain", 1))
+            assert await asyncio.wait_for(plain[0].read(), TIMEOUT) == b""
+            plain[1].close()
+            process.send_signal(signal.SIGTERM)
+            _out, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
+            assert process.returncode == 0, err
+            assert b"tls=required proxy=on" in err
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+    in_loop(scenario)
+
+
+async def connect_to(port: int) -> Client:
+    return await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), TIMEOUT)
+
+
 def test_cli_rejects_tls_options_without_a_certificate() -> None:
     assert main(["serve", "--port", "0", "--tls-required"]) == 2
     assert main(["serve", "--port", "0", "--proxy-protocol-required"]) == 2
