@@ -73,6 +73,21 @@ COMPUTED = c.Struct(
 """Lengths computed from the context, when parsing and when building."""
 
 
+FRAMED_LE = c.Struct(
+    "magic" / c.Const(0xA5, c.Int8ub),
+    "kind" / c.Enum(c.Int8ub, Kind),
+    c.Padding(1),
+    "urgent" / c.Flag,
+    "body"
+    / c.Prefixed(
+        c.Int16sl,
+        c.Struct("n" / c.Int8ub, "data" / c.Bytes(c.this.n), "rest" / c.GreedyBytes),
+    ),
+    c.Terminated,
+)
+"""A framed message with an Enum, Padding and a signed little-endian length in its header."""
+
+
 def _repo_declarations() -> dict[str, c.Construct[Any, Any]]:
     found: dict[str, c.Construct[Any, Any]] = {}
     module: types.ModuleType
@@ -89,6 +104,7 @@ ALL = {
     "BUILDABLE": BUILDABLE,
     "TERMINATED": TERMINATED,
     "COMPUTED": COMPUTED,
+    "FRAMED_LE": FRAMED_LE,
     **REPO,
 }
 # memcached binary's whole REQUEST ties three lengths together by arithmetic on the
@@ -272,7 +288,10 @@ def test_fields_are_generated_for_the_flat_and_nested_declarations() -> None:
         "value",
     )
     assert compile_construct(providers.kvbin.REPLY).fields == ("status", "request_id", "body")
-    assert {"WIDE", "BUILDABLE", "TERMINATED", "providers.kvbin.REQUEST"} <= set(WITH_FIELDS)
+    assert {"WIDE", "BUILDABLE", "TERMINATED", "FRAMED_LE", "providers.kvbin.REQUEST"} <= set(
+        WITH_FIELDS
+    )
+    assert {"FRAMED_LE", "providers.kvbin.REQUEST", "providers.kvbin.REPLY"} <= set(FRAMED)
     # A length computed from a nested field (this.header.m): no positional build.
     assert compile_construct(COMPUTED).fields is None
     assert compile_construct(COMPUTED).build_compiled
