@@ -29,6 +29,7 @@ from wireproto.framing import (
     LengthFieldFramer,
     VarintFramer,
 )
+from wireproto.guard import guarded, http_request_detector, is_http_line
 from wireproto.proxy import ProxyHeader, ProxySettings, build_proxy_v1, build_proxy_v2
 from wireproto.registry import ENTRY_POINT_GROUP, PluginFailure, Registry
 from wireproto.server import Server, ServerLimits
@@ -89,6 +90,9 @@ __all__ = [
     "build_proxy_v1",
     "build_proxy_v2",
     "detect",
+    "guarded",
+    "http_request_detector",
+    "is_http_line",
     "match_any",
     "match_prefix",
 ]

@@ -401,6 +401,7 @@ async def _run(server: Server, shutdown_timeout: float = 5.0) -> int:
         except (NotImplementedError, RuntimeError):  # no signal handlers on this platform
             continue
         handled.append(signum)
+    workers.watch_supervisor(loop, stop.set)  # a --workers worker stops with its supervisor
     try:
         names = ", ".join(fmt.name for fmt in server.registry.formats) or "no formats"
         where = ", ".join(_format_address(host, port) for host, port in server.addresses)

@@ -9,7 +9,8 @@ from importlib import metadata
 from types import MappingProxyType
 
 from wireproto.auth import AuthSettings
-from wireproto.detect import Detection, WireFormat, detect
+from wireproto.detect import Detection, Verdict, WireFormat, detect
+from wireproto.guard import first_line, is_http_line, log_attack
 from wireproto.session import Authenticating, SessionProvider
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginFailure", "Registry"]
@@ -117,8 +118,17 @@ class Registry:
         return MappingProxyType(self._providers)
 
     def detect(self, data: bytes) -> Detection:
-        """Detect the format of a stream that starts with ``data``."""
-        return detect(self._ordered, data)
+        """Detect the format of a stream that starts with ``data``.
+
+        A stream refused whose first line is HTTP (see :mod:`wireproto.guard`)
+        is logged as a possible cross-protocol attack.
+        """
+        detection = detect(self._ordered, data)
+        if detection.verdict is Verdict.NO_MATCH:
+            line = first_line(data)
+            if line is not None and is_http_line(line):
+                log_attack("this listener")
+        return detection
 
     @property
     def plugin_failures(self) -> tuple[PluginFailure, ...]:

@@ -36,6 +36,7 @@ from providers.memcache.engine import (
 )
 from wireproto.detect import Detector, Verdict
 from wireproto.errors import ProtocolError
+from wireproto.guard import cross_protocol_error, guarded, is_http_line
 from wireproto.session import NetworkSender
 
 __all__ = [
@@ -151,7 +152,7 @@ def text_detector(
             return Verdict.MATCH
         return Verdict.NO_MATCH
 
-    return detect
+    return guarded(detect)  # an HTTP request line is never a command
 
 
 class _MetaFlags:
@@ -455,6 +456,10 @@ class TextSession:
                 tokens = [token for token in line.split(b" ") if token]
             handler = commands.get(tokens[0]) if tokens else None
             if handler is None:
+                if is_http_line(line):
+                    raise cross_protocol_error(
+                        "memcache-text", self._sender.get_extra_info("peername")
+                    )
                 out.append(_ERROR)
                 pos = newline + 1
                 continue

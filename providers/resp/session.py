@@ -10,6 +10,7 @@ from providers.resp.parser import RequestParser
 from providers.resp.replies import NULL2, NULL3
 from wireproto.auth import AuthSettings
 from wireproto.errors import ProtocolError
+from wireproto.guard import cross_protocol_error, is_guarded_word
 from wireproto.session import NetworkSender
 
 if TYPE_CHECKING:
@@ -145,6 +146,8 @@ class RespSession:
         if command is None or command.subcommands is not None:
             found = lookup(argv)
             if isinstance(found, bytes):
+                if is_guarded_word(argv[0]):  # POST or Host:, as Redis: log and close
+                    raise cross_protocol_error("resp", self._sender.get_extra_info("peername"))
                 self.multi_failed = self.multi is not None
                 return found
             command = found
@@ -215,6 +218,7 @@ class RespSession:
                         break
         except ProtocolError as exc:
             parser.end()
+            self.provider.commands_processed += len(replies)
             # Replies to the commands before the bad one go first, in the same write.
             raise ProtocolError(exc.message, b"".join(replies) + exc.reply) from exc
         consumed = parser.end()
