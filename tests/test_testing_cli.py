@@ -158,3 +158,13 @@ def test_the_atheris_engine_finds_a_bug_or_says_it_is_missing(tmp_path: Path) ->
         assert "FAILED: property 3 (view-not-kept)" in result.out
         assert "--engine atheris --seed 1" in result.out
         assert len(list(tmp_path.glob("*.json"))) == 1
+
+
+def test_without_hypothesis_the_cli_says_what_to_install() -> None:
+    result = finish(
+        fuzz("kvbin", "--seconds=1", prelude="import sys; sys.modules['hypothesis'] = None; ")
+    )
+    assert result.status == 2
+    assert result.err.strip() == (
+        "wireproto fuzz: wireproto.testing needs hypothesis: pip install 'wireproto[testing]'"
+    )

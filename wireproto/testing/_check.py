@@ -7,9 +7,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import seed as hypothesis_seed
-from hypothesis import strategies as st
+from wireproto.testing._errors import missing_extra
+
+try:
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis import strategies as st
+except ModuleNotFoundError as exc:
+    raise missing_extra(exc) from None
 
 from wireproto.detect import WireFormat
 from wireproto.session import SessionProvider

@@ -149,7 +149,11 @@ def run(args: argparse.Namespace) -> int:
 def _run_hypothesis(
     target: FuzzTarget, args: argparse.Namespace, seed: int, seconds: float | None, out: TextIO
 ) -> int:
-    from wireproto.testing._check import Fuzzer  # noqa: PLC0415  (imports Hypothesis)
+    try:
+        from wireproto.testing._check import Fuzzer  # noqa: PLC0415  (imports Hypothesis)
+    except ModuleNotFoundError as exc:
+        print(f"wireproto fuzz: {exc}", file=sys.stderr)
+        return 2
 
     progress = _Progress(sys.stderr, args.quiet)
     fuzzer = Fuzzer(target)

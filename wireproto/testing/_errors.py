@@ -18,7 +18,11 @@ __all__ = [
     "SameOutcomeError",
     "UnexpectedExceptionError",
     "error_class",
+    "missing_extra",
 ]
+
+TESTING_EXTRA = "pip install 'wireproto[testing]'"
+"""What to install for the kit's Hypothesis engine and pytest plugin."""
 
 PROPERTIES: dict[int, str] = {
     1: "same-outcome",
@@ -160,3 +164,9 @@ _CLASSES: dict[int, type[ConformanceError]] = {
 def error_class(number: int) -> type[ConformanceError]:
     """The exception class of property ``number`` (KeyError if there is none)."""
     return _CLASSES[number]
+
+
+def missing_extra(exc: ModuleNotFoundError) -> ModuleNotFoundError:
+    """The one-line error for a missing dependency of the kit (Hypothesis, pytest)."""
+    name = exc.name or "a dependency"
+    return ModuleNotFoundError(f"wireproto.testing needs {name}: {TESTING_EXTRA}", name=exc.name)

@@ -11,8 +11,13 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from hypothesis import assume
-from hypothesis import strategies as st
+from wireproto.testing._errors import missing_extra
+
+try:
+    from hypothesis import assume
+    from hypothesis import strategies as st
+except ModuleNotFoundError as exc:
+    raise missing_extra(exc) from None
 
 from wireproto.testing._construct import Chooser, T, generate, grow_function
 from wireproto.testing._types import Example, ReadSchedule, Stream
