@@ -8,15 +8,25 @@ is written for pytest to replay), 2 on a usage error.
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from wireproto.testing._errors import ConformanceError
-from wireproto.testing._regression import Regression, save_regression
-from wireproto.testing._target import FuzzTarget, TargetError, load_target
+from wireproto.testing._errors import ConformanceError, missing_extra
+from wireproto.testing._regression import (
+    INI_OPTION,
+    REGRESSION_DIRECTORY,
+    Regression,
+    save_regression,
+)
+from wireproto.testing._target import TargetError, load_target
+
+if TYPE_CHECKING:
+    from wireproto.testing._check import Fuzzer
 
 __all__ = ["add_arguments", "main", "run"]
 
@@ -72,16 +82,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--regressions",
         metavar="DIR",
-        help="where to write a failure's regression file "
-        "(default: tests/fuzz_regressions if ./tests exists, else ./fuzz_regressions)",
+        help="where to write a failure's regression file (default: "
+        f"{default_regression_directory()}, outside the source tree)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def default_regression_directory() -> Path:
+    """Where regression files go unless ``--regressions`` says: the user's cache, so that
+    a run writes nothing into the working folder or the source tree."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "wireproto" / REGRESSION_DIRECTORY
 
 
 def _regression_directory(args: argparse.Namespace) -> Path:
     if args.regressions:
         return Path(args.regressions)
-    return Path("tests/fuzz_regressions") if Path("tests").is_dir() else Path("fuzz_regressions")
+    return default_regression_directory()
+
+
+def _replay_hint(directory: Path) -> str:
+    if directory.name == REGRESSION_DIRECTORY:
+        return f"plain pytest replays it from a {REGRESSION_DIRECTORY} folder of its tests"
+    return f"pytest replays it when {INI_OPTION} in the pytest ini lists {directory}"
 
 
 class _Progress:
@@ -102,10 +125,11 @@ def report_failure(
     error: ConformanceError, args: argparse.Namespace, seed: int, out: TextIO
 ) -> int:
     """Print ``error`` and write its regression file; return the exit status (1)."""
-    path = save_regression(Regression.from_error(error, args.target), _regression_directory(args))
+    directory = _regression_directory(args)
+    path = save_regression(Regression.from_error(error, args.target), directory)
     print(f"FAILED: property {error.property} ({error.name})", file=out)
     print(str(error), file=out)
-    print(f"regression file: {path} (plain pytest replays it)", file=out)
+    print(f"regression file: {path} ({_replay_hint(directory)})", file=out)
     engine = " --engine atheris" if args.engine == "atheris" else ""
     print(f"reproduce: wireproto fuzz {args.target}{engine} --seed {seed}", file=out, flush=True)
     return 1
@@ -143,20 +167,27 @@ def run(args: argparse.Namespace) -> int:
         from wireproto.testing._atheris import run_atheris  # noqa: PLC0415
 
         return run_atheris(target, args, seed, seconds, out)
-    return _run_hypothesis(target, args, seed, seconds, out)
+    try:
+        from hypothesis.configuration import set_hypothesis_home_dir  # noqa: PLC0415
+
+        from wireproto.testing._check import Fuzzer  # noqa: PLC0415
+    except ModuleNotFoundError as exc:
+        print(f"wireproto fuzz: {missing_extra(exc)}", file=sys.stderr)
+        return 2
+    # Hypothesis caches in ./.hypothesis even without a database: keep the working folder clean.
+    with tempfile.TemporaryDirectory(prefix="wireproto-fuzz-") as scratch:
+        if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+            set_hypothesis_home_dir(scratch)
+        try:
+            return _run_hypothesis(Fuzzer(target), args, seed, seconds, out)
+        finally:
+            set_hypothesis_home_dir(None)
 
 
 def _run_hypothesis(
-    target: FuzzTarget, args: argparse.Namespace, seed: int, seconds: float | None, out: TextIO
+    fuzzer: Fuzzer, args: argparse.Namespace, seed: int, seconds: float | None, out: TextIO
 ) -> int:
-    try:
-        from wireproto.testing._check import Fuzzer  # noqa: PLC0415  (imports Hypothesis)
-    except ModuleNotFoundError as exc:
-        print(f"wireproto fuzz: {exc}", file=sys.stderr)
-        return 2
-
     progress = _Progress(sys.stderr, args.quiet)
-    fuzzer = Fuzzer(target)
     budget: int | None = args.examples
     batch = _FIRST_BATCH
     ran = 0

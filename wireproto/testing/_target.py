@@ -8,7 +8,7 @@ import importlib.util
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -212,19 +212,31 @@ def load_target(
     """
     base = Path(root) if root is not None else Path.cwd()
     if ":" in spec:
-        target = _target_from_object(_import_object(spec, base), spec, group)
+        module, value = _import_object(spec, base)
+        target = _target_from_object(value, spec, group, module)
     else:
         target = FuzzTarget.from_plugin(_plugin_for(spec, group), spec, spec=spec)
     target = replace(target, spec=spec)
     if corpus is not None:
         return target.with_corpus(load_corpus(corpus))
+    if target.corpus:
+        return target
     default = base / "specs" / target.wire_format.name / "corpus"
-    if not target.corpus and default.is_dir():
+    if default.is_dir():
         return target.with_corpus(load_corpus(default))
-    return target
+    return target.with_corpus(packaged_corpus(target.wire_format.name))
 
 
-def _import_object(spec: str, base: Path) -> object:
+def packaged_corpus(format_name: str) -> tuple[bytes, ...]:
+    """The corpus shipped with the package for a built-in format (empty for other names)."""
+    folder = resources.files("wireproto.testing") / "corpora" / format_name
+    if not folder.is_dir():
+        return ()
+    files = sorted((item for item in folder.iterdir() if item.is_file()), key=lambda i: i.name)
+    return tuple(data for data in (item.read_bytes() for item in files) if data)
+
+
+def _import_object(spec: str, base: Path) -> tuple[Any, object]:
     module_name, _, attribute = spec.rpartition(":")
     if not module_name or not attribute:
         raise TargetError(f"{spec!r} is not module:attribute")
@@ -243,7 +255,7 @@ def _import_object(spec: str, base: Path) -> object:
             value = getattr(value, part)
         except AttributeError as exc:
             raise TargetError(f"{module_name!r} has no attribute {attribute!r}") from exc
-    return value
+    return module, value
 
 
 def _import_module(name: str, base: Path) -> Any:
@@ -269,15 +281,19 @@ def _import_path(path: Path) -> Any:
         raise TargetError(f"cannot import {str(path)!r}")
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module
+    # Like `python file.py`: the modules beside the file can be imported by it.
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     module_spec.loader.exec_module(module)
     return module
 
 
-def _target_from_object(value: object, spec: str, group: str) -> FuzzTarget:
+def _target_from_object(value: object, spec: str, group: str, module: Any) -> FuzzTarget:
     if isinstance(value, FuzzTarget):
         return value
     if isinstance(value, WireFormat):
-        return FuzzTarget.from_plugin(_plugin_for(value.name, group), value.name)
+        return _target_for_format(value, spec, group, module)
     if isinstance(value, SessionProvider) and not isinstance(value, type):
         return FuzzTarget.from_provider(value, name=spec)
     if isinstance(value, type):
@@ -292,6 +308,40 @@ def _target_from_object(value: object, spec: str, group: str) -> FuzzTarget:
     raise TargetError(
         f"{spec} is {value!r}: expected a FuzzTarget, SessionProvider, WireFormat or a factory"
     )
+
+
+def _target_for_format(wire_format: WireFormat, spec: str, group: str, module: Any) -> FuzzTarget:
+    """A ``WireFormat`` target: served by its module's ``register(registry)``, a
+    :class:`FuzzTarget` of its module that checks it, or an installed plugin."""
+    register = getattr(module, "register", None)
+    if callable(register):
+        scratch = Registry()
+        try:
+            register(scratch)
+        except Exception as exc:
+            raise TargetError(f"{spec}: register(registry) of its module raised {exc!r}") from exc
+        if scratch.formats and wire_format.name in scratch:
+            return FuzzTarget.from_plugin(register, wire_format.name)
+    targets = {
+        name: value
+        for name, value in vars(module).items()
+        if isinstance(value, FuzzTarget) and value.wire_format == wire_format
+    }
+    if len(targets) == 1:
+        return next(iter(targets.values()))
+    if targets:
+        raise TargetError(
+            f"{spec}: several FuzzTargets of its module check {wire_format.name!r} "
+            f"({', '.join(sorted(targets))}): name one of them"
+        )
+    try:
+        return FuzzTarget.from_plugin(_plugin_for(wire_format.name, group), wire_format.name)
+    except TargetError:
+        raise TargetError(
+            f"{spec} is the WireFormat {wire_format.name!r}, but nothing serves it: its module "
+            "has no register(registry) that registers it and no FuzzTarget of it, and no "
+            "installed plugin registers it; name a FuzzTarget or a SessionProvider factory instead"
+        ) from None
 
 
 def _plugin_for(format_name: str, group: str) -> Callable[[Registry], None]:
