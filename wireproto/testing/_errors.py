@@ -168,5 +168,7 @@ def error_class(number: int) -> type[ConformanceError]:
 
 def missing_extra(exc: ModuleNotFoundError) -> ModuleNotFoundError:
     """The one-line error for a missing dependency of the kit (Hypothesis, pytest)."""
+    if TESTING_EXTRA in str(exc):
+        return exc
     name = exc.name or "a dependency"
     return ModuleNotFoundError(f"wireproto.testing needs {name}: {TESTING_EXTRA}", name=exc.name)
