@@ -170,5 +170,5 @@ def missing_extra(exc: ModuleNotFoundError) -> ModuleNotFoundError:
     """The one-line error for a missing dependency of the kit (Hypothesis, pytest)."""
     if TESTING_EXTRA in str(exc):
         return exc
-    name = exc.name or "a dependency"
+    name = (exc.name or "a dependency").partition(".")[0]
     return ModuleNotFoundError(f"wireproto.testing needs {name}: {TESTING_EXTRA}", name=exc.name)
