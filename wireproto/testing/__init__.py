@@ -2,7 +2,7 @@
 
 ``check_wire_format(target)`` drives a provider's sessions through the
 sans-I/O :class:`~wireproto.connection.Connection` with Hypothesis-generated
-streams, cuts and read schedules, and checks seven properties, each with
+streams, cuts and read schedules, and checks eight properties, each with
 its own exception class (a :class:`ConformanceError`):
 
 1. :class:`SameOutcomeError`: the same replies, close and error however the
@@ -16,7 +16,10 @@ its own exception class (a :class:`ConformanceError`):
 6. :class:`LimitError` / :class:`NonLinearWorkError`: buffers stay within
    the limits and work stays linear in the bytes fed;
 7. :class:`RoundTripError`: declaration-built messages round-trip and are
-   consumed at their boundaries.
+   consumed at their boundaries;
+8. :class:`CompletenessError`: streams of valid messages (declaration,
+   corpus, ``grow``) are detected, consumed to the last byte and, where the
+   target declares replies, answered once per message, however they are cut.
 
 Also here: the strategies (:mod:`wireproto.testing.strategies`), a
 ``RuleBasedStateMachine`` (:class:`ConsumerMachine`), regression files, and
@@ -34,6 +37,7 @@ from wireproto.testing._driver import Harness, Run, run_example
 from wireproto.testing._errors import (
     PROPERTIES,
     ByteAccountingError,
+    CompletenessError,
     ConformanceError,
     DetectionError,
     KeptViewError,
@@ -80,6 +84,7 @@ __all__ = [
     "Built",
     "ByteAccountingError",
     "CheckReport",
+    "CompletenessError",
     "ConformanceError",
     "ConsumerMachine",
     "DetectionError",

@@ -17,9 +17,10 @@ except ModuleNotFoundError as exc:
     raise missing_extra(exc) from None
 
 from wireproto.detect import WireFormat
-from wireproto.session import SessionProvider
+from wireproto.session import Limits, SessionProvider
 from wireproto.testing._driver import Run
 from wireproto.testing._errors import ConformanceError
+from wireproto.testing._exhaustive import check_detectors_exhaustively, check_small_streams
 from wireproto.testing._properties import (
     Seeds,
     WorkReport,
@@ -28,7 +29,7 @@ from wireproto.testing._properties import (
     prepare_seeds,
 )
 from wireproto.testing._shrink import minimize
-from wireproto.testing._target import FuzzTarget
+from wireproto.testing._target import FuzzTarget, Grow, TargetOptions
 from wireproto.testing._types import Example
 from wireproto.testing.strategies import buffer_schedules, examples, target_streams
 
@@ -88,17 +89,26 @@ class Fuzzer:
     raise the failing property's :class:`ConformanceError`, shrunk.
     """
 
-    def __init__(self, target: FuzzTarget, *, check_work: bool = True) -> None:
+    def __init__(
+        self, target: FuzzTarget, *, check_work: bool = True, skip: Iterable[int] = ()
+    ) -> None:
         self.target = target
-        self.check_work = check_work
+        self.skip = frozenset(skip)
+        self.check_work = check_work and 6 not in self.skip
         self.stats = _Stats()
         self.seeds: Seeds | None = None
         self.work = WorkReport(notes=("work not checked",))
         self._strategy: st.SearchStrategy[Example] | None = None
 
     def prepare(self) -> None:
-        """Cut the corpus into frames, checking each corpus stream on the way."""
+        """Cut the corpus into frames, checking each corpus stream on the way, then run the
+        deterministic checks: detection near every short decision, and the smallest valid
+        streams cut every way."""
         self.seeds = self._shrunk(lambda: prepare_seeds(self.target))
+        seeds = self.seeds
+        if 5 not in self.skip:
+            self._shrunk(lambda: check_detectors_exhaustively(self.target, seeds))
+        self._shrunk(lambda: check_small_streams(self.target, seeds, self.skip))
         self._strategy = examples(
             target_streams(self.target, self.seeds), schedules=buffer_schedules()
         )
@@ -108,6 +118,8 @@ class Fuzzer:
         if self.check_work:
             seeds = self.seeds
             self.work = self._shrunk(lambda: check_limits_and_work(self.target, seeds))
+        elif 6 in self.skip:
+            self.work = WorkReport(notes=("property 6 skipped",))
         return self.work
 
     def run_batch(self, max_examples: int, seed: int | None) -> None:
@@ -118,6 +130,7 @@ class Fuzzer:
         assert strategy is not None
         target = self.target
         stats = self.stats
+        skip = self.skip
 
         @settings(
             max_examples=max_examples,
@@ -130,7 +143,11 @@ class Fuzzer:
         )
         @given(strategy)
         def conforms(example: Example) -> None:
-            stats.record(check_example(target, example))
+            try:
+                stats.record(check_example(target, example, skip))
+            except ConformanceError as error:
+                if error.property not in skip:
+                    raise
 
         test: Callable[[], None] = conforms
         if seed is not None:
@@ -144,7 +161,9 @@ class Fuzzer:
             error = _first_conformance_error(exc)
             if error is None:
                 raise
-            raise minimize(self.target, error) from None
+            if error.property in self.skip:
+                return None
+            raise minimize(self.target, error, skip=self.skip) from None
 
 
 def _as_target(
@@ -152,6 +171,7 @@ def _as_target(
     wire_format: WireFormat | None,
     message: construct.Construct[Any, Any] | None,
     corpus: Iterable[bytes],
+    options: TargetOptions,
 ) -> FuzzTarget:
     seeds = tuple(corpus)
     if isinstance(target, FuzzTarget):
@@ -159,8 +179,12 @@ def _as_target(
             raise TypeError("wire_format is part of the FuzzTarget: set it there")
         if message is not None:
             target = replace(target, message=message)
+        if options:
+            target = replace(target, **options)
         return target.with_corpus(seeds) if seeds else target
-    return FuzzTarget.from_provider(target, wire_format, message=message, corpus=seeds)
+    options["message"] = message
+    options["corpus"] = seeds
+    return FuzzTarget.from_provider(target, wire_format, **options)
 
 
 def check_wire_format(
@@ -169,9 +193,13 @@ def check_wire_format(
     wire_format: WireFormat | None = None,
     message: construct.Construct[Any, Any] | None = None,
     corpus: Iterable[bytes] = (),
+    grow: Grow | None = None,
+    limits: Limits | None = None,
+    replies: bool | None = None,
     max_examples: int = 200,
     seed: int | None = 0,
     check_work: bool = True,
+    skip: Iterable[int] = (),
 ) -> CheckReport:
     """Check every conformance property of a wire format; raise the first failure, shrunk.
 
@@ -179,17 +207,29 @@ def check_wire_format(
     class or factory) serving ``wire_format`` (default: every stream).
     ``message`` is a construct declaration of one valid message (structure-
     aware inputs, round-trip check, linear-work check); ``corpus`` adds seed
-    streams. Hypothesis runs ``max_examples`` examples from ``seed`` (None: a
-    random seed). The limits-and-work check runs once first unless
-    ``check_work`` is False.
+    streams; ``grow(n)`` makes a valid stream of about n bytes (valid
+    multi-message streams, the work and max/max+1 checks); ``limits``
+    replace the provider's; ``replies`` declares that every message is
+    answered. Hypothesis runs ``max_examples`` examples from ``seed`` (None:
+    a random seed), after the deterministic checks. The limits-and-work
+    check runs unless ``check_work`` is False; ``skip`` names properties
+    (1-8) whose failures are ignored.
 
     Raises a :class:`ConformanceError` subclass naming the property, with
     the shrunk input (hex and bytes literal), the cut and the read schedule.
     """
-    fuzzer = Fuzzer(_as_target(target, wire_format, message, corpus), check_work=check_work)
+    options: TargetOptions = {}
+    if grow is not None:
+        options["grow"] = grow
+    if limits is not None:
+        options["limits"] = limits
+    if replies is not None:
+        options["replies"] = replies
+    chosen = _as_target(target, wire_format, message, corpus, options)
+    fuzzer = Fuzzer(chosen, check_work=check_work, skip=skip)
     fuzzer.prepare()
-    fuzzer.run_batch(max_examples, seed)
     fuzzer.check_limits_and_work()
+    fuzzer.run_batch(max_examples, seed)
     return CheckReport(
         fuzzer.target.label, fuzzer.stats.examples, len(fuzzer.stats.outcomes), fuzzer.work
     )

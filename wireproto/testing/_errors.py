@@ -9,6 +9,7 @@ from wireproto.testing._types import Example
 __all__ = [
     "PROPERTIES",
     "ByteAccountingError",
+    "CompletenessError",
     "ConformanceError",
     "DetectionError",
     "KeptViewError",
@@ -32,6 +33,7 @@ PROPERTIES: dict[int, str] = {
     5: "stable-detection",
     6: "limits-and-linear-work",
     7: "round-trip",
+    8: "completeness",
 }
 """The conformance properties by number, with the short names failures carry."""
 
@@ -41,7 +43,7 @@ _SHOWN_BYTES = 256
 class ConformanceError(AssertionError):
     """A property of the wire-format contract failed; ``str()`` is the full report.
 
-    ``property`` is the property's number (1-7) and ``name`` its short name
+    ``property`` is the property's number (1-8) and ``name`` its short name
     (see :data:`PROPERTIES`); ``example`` is the input that shows it, when the
     failure is tied to one stream and cut; ``detail`` says what went wrong.
     """
@@ -147,6 +149,15 @@ class RoundTripError(ConformanceError):
     name = "round-trip"
 
 
+class CompletenessError(ConformanceError):
+    """Property 8: a stream of valid messages (from the declaration, the corpus or ``grow``)
+    was not detected, not consumed to its last byte, or (where the target declares
+    replies) not answered once per message, as it was cut."""
+
+    property = 8
+    name = "completeness"
+
+
 _CLASSES: dict[int, type[ConformanceError]] = {
     cls.property: cls
     for cls in (
@@ -157,6 +168,7 @@ _CLASSES: dict[int, type[ConformanceError]] = {
         DetectionError,
         LimitError,
         RoundTripError,
+        CompletenessError,
     )
 }
 

@@ -51,6 +51,7 @@ _IDENTITY = (
     "read_sizes",
     "boundaries",
     "messages",
+    "valid",
 )
 """The fields that name a failure: everything but the report text and what replay expects."""
 
@@ -95,6 +96,7 @@ class Regression:
                 read_sizes=list(example.schedule.read_sizes),
                 boundaries=list(example.boundaries),
                 messages=[message.hex() for message in example.messages],
+                valid=example.valid,
             )
         data["found"] = self.found.splitlines()
         return data
@@ -112,6 +114,7 @@ class Regression:
                 ReadSchedule(data["initial_buffer_size"], tuple(data["read_sizes"])),
                 tuple(data.get("boundaries", ())),
                 tuple(bytes.fromhex(message) for message in data.get("messages", ())),
+                bool(data.get("valid", False)),
             )
         expect = data.get("expect", "pass")
         if expect not in ("pass", "fail"):

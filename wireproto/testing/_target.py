@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from importlib import metadata, resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from wireproto.connection import ConnectionSettings
 from wireproto.detect import WireFormat, match_any
@@ -20,7 +20,17 @@ from wireproto.session import Limits, MessageConsumer, NetworkSender, SessionPro
 if TYPE_CHECKING:
     import construct
 
-__all__ = ["FuzzTarget", "TargetError", "load_corpus", "load_target"]
+__all__ = [
+    "FuzzTarget",
+    "Grow",
+    "TargetError",
+    "TargetOptions",
+    "load_corpus",
+    "load_target",
+    "packaged_corpus",
+    "target_grow",
+    "target_limits",
+]
 
 Grow = Callable[[int], bytes]
 """``grow(n)``: a valid stream of about ``n`` bytes (one message with an ``n``-byte body)."""
@@ -43,7 +53,10 @@ class FuzzTarget:
     seed streams. ``grow(n)`` returns a valid stream of about ``n`` bytes for
     the linear-work check; when it is None it is derived from ``message``.
     ``spec`` is the string :func:`load_target` finds this target by; the CLI
-    writes it into regression files.
+    writes it into regression files. ``limits``, when set, replace the
+    provider's limits for the format under test. ``replies`` declares that
+    every message is answered: a dripped stream of valid messages must then
+    get replies exactly when each message is complete (property 8).
     """
 
     name: str
@@ -54,13 +67,15 @@ class FuzzTarget:
     grow: Grow | None = field(default=None, repr=False)
     settings: ConnectionSettings = field(default_factory=ConnectionSettings, repr=False)
     spec: str | None = None
+    limits: Limits | None = None
+    replies: bool = False
 
     @classmethod
     def from_plugin(
         cls,
         register: Callable[[Registry], None],
         format_name: str | None = None,
-        **options: Any,
+        **options: Unpack[TargetOptions],
     ) -> FuzzTarget:
         """A target whose registry is filled by a plugin's ``register(registry)`` each run.
 
@@ -88,7 +103,7 @@ class FuzzTarget:
         cls,
         provider: SessionProvider | Callable[[], SessionProvider],
         wire_format: WireFormat | None = None,
-        **options: Any,
+        **options: Unpack[TargetOptions],
     ) -> FuzzTarget:
         """A target serving ``wire_format`` with ``provider``.
 
@@ -113,12 +128,14 @@ class FuzzTarget:
         cls,
         create_session: Callable[[NetworkSender], MessageConsumer],
         *,
-        limits: Limits | None = None,
         wire_format: WireFormat | None = None,
-        **options: Any,
+        **options: Unpack[TargetOptions],
     ) -> FuzzTarget:
-        """A target for a bare ``MessageConsumer``: ``create_session(sender)`` makes each one."""
-        chosen = limits if limits is not None else Limits()
+        """A target for a bare ``MessageConsumer``: ``create_session(sender)`` makes each one.
+
+        ``limits`` (default :class:`~wireproto.session.Limits`) are the session's.
+        """
+        chosen = options.get("limits") or Limits()
 
         def factory() -> SessionProvider:
             return _ConsumerProvider(create_session, chosen)
@@ -133,6 +150,37 @@ class FuzzTarget:
     def label(self) -> str:
         """How failures name this target."""
         return self.spec or self.name
+
+
+def target_limits(target: FuzzTarget) -> Limits:
+    """The limits the format under test runs with: the target's, else its provider's."""
+    if target.limits is not None:
+        return target.limits
+    return target.make_registry().provider(target.wire_format).limits
+
+
+def target_grow(target: FuzzTarget) -> Grow | None:
+    """The target's ``grow``, else one derived from its declaration, else None."""
+    if target.grow is not None:
+        return target.grow
+    if target.message is None:
+        return None
+    from wireproto.testing._construct import grow_function  # noqa: PLC0415
+
+    return grow_function(target.message)
+
+
+class TargetOptions(TypedDict, total=False):
+    """The optional :class:`FuzzTarget` fields, as keyword arguments of its constructors."""
+
+    name: str
+    message: construct.Construct[Any, Any] | None
+    corpus: tuple[bytes, ...]
+    grow: Grow | None
+    settings: ConnectionSettings
+    spec: str | None
+    limits: Limits | None
+    replies: bool
 
 
 class _ConsumerProvider:
