@@ -101,15 +101,14 @@ def check_detectors_exhaustively(target: FuzzTarget, seeds: Seeds | None = None)
 
 
 def small_streams(target: FuzzTarget, seeds: Seeds | None = None) -> list[Stream]:
-    """The smallest valid messages the target can make, alone and back to back."""
+    """The smallest valid messages ``grow`` (or the declaration) makes, alone and back to
+    back. (Corpus frames are not used: a frame cut out of a session need not be valid on
+    its own, as the first message of a connection.)"""
     singles: dict[bytes, None] = {}
     grow = target_grow(target)
     if grow is not None:
         for size in (0, 1, 2, 3):
             singles.setdefault(grow(size))
-    if seeds is not None:
-        for frame in sorted(seeds.frames, key=len)[:2]:
-            singles.setdefault(frame)
     messages = sorted((single for single in singles if single), key=len)[:3]
     if not messages:
         return []

@@ -354,10 +354,10 @@ def prepare_seeds(target: FuzzTarget, max_frames: int = 64) -> Seeds:
 class WorkReport:
     """What the deterministic check measured, and what it had to skip."""
 
-    drip: tuple[tuple[int, int, int], ...] = ()
-    """(stream size, line events, bytes allocated) for each one-byte drip."""
-    batch: tuple[tuple[int, int, int], ...] = ()
-    """(stream size, line events, bytes allocated) for each whole-stream read."""
+    drip: tuple[tuple[int, int, int, int], ...] = ()
+    """(stream size, line events, bytes allocated, per-call peaks) for each one-byte drip."""
+    batch: tuple[tuple[int, int, int, int], ...] = ()
+    """(stream size, line events, bytes allocated, per-call peaks) for each whole read."""
     limits_checked: bool = False
     notes: tuple[str, ...] = field(default=())
     instructions: tuple[tuple[int, int], ...] = ()
@@ -368,7 +368,7 @@ class WorkReport:
         parts = []
         for label, rows in (("drip", self.drip), ("batch", self.batch)):
             if len(rows) == 2:
-                (n1, l1, a1), (n2, l2, a2) = rows
+                (n1, l1, a1, _), (n2, l2, a2, _) = rows
                 allocation = f", allocation x{_ratio(a2, a1):.2f}" if min(a1, a2) >= 0 else ""
                 parts.append(f"{label} {n1}->{n2} bytes: lines x{_ratio(l2, l1):.2f}{allocation}")
         if len(self.instructions) == 2:
@@ -384,7 +384,7 @@ def _ratio(high: int, low: int) -> float:
 
 
 _MIN_CALLS_FOR_ALLOCATION = 32
-"""Over fewer calls, container resizes are noise."""
+"""Over fewer calls, per-call allocation peaks are noise (container resizes)."""
 
 _DRIP_MAX = 1024
 """The larger drip of the work check is at most this many bytes (less under a smaller limit)."""
@@ -401,24 +401,31 @@ def work_sizes(max_message_size: int) -> tuple[int, int] | None:
     return high // 2, high
 
 
-def _measure(target: FuzzTarget, example: Example) -> tuple[int, int, int]:
-    """(stream size, line events, bytes allocated); allocation is -1 over too few calls."""
+def _measure(target: FuzzTarget, example: Example) -> tuple[int, int, int, int]:
+    """(stream size, line events, bytes allocated, sum of per-call allocation peaks); the
+    peaks are -1 over too few calls (container resizes are noise then)."""
     from wireproto.testing._work import WorkMeter, tracing  # noqa: PLC0415
 
     lines = WorkMeter()
     run_example(target, example, lines)
-    allocation = WorkMeter(allocation=True)
+    cumulative = WorkMeter(allocation=True)
+    peaks = WorkMeter(allocation=True, cumulative=False)
     with tracing():
-        run_example(target, example, allocation)
-    allocated = allocation.allocated if allocation.calls >= _MIN_CALLS_FOR_ALLOCATION else -1
-    return len(example.stream), lines.lines, allocated
+        run_example(target, example, cumulative)
+        run_example(target, example, peaks)
+    allocated = cumulative.allocated
+    if peaks.calls < _MIN_CALLS_FOR_ALLOCATION:
+        peaks.allocated = -1
+    return len(example.stream), lines.lines, allocated, peaks.allocated
 
 
-def _superlinear(
-    rows: tuple[tuple[int, int, int], tuple[int, int, int]],
-) -> tuple[str, int, int] | None:
-    (n1, lines1, alloc1), (n2, lines2, alloc2) = rows
-    for what, low, high in (("line events", lines1, lines2), ("bytes allocated", alloc1, alloc2)):
+def _superlinear(rows: Any) -> tuple[str, int, int] | None:
+    (n1, lines1, alloc1, peak1), (n2, lines2, alloc2, peak2) = rows
+    for what, low, high in (
+        ("line events", lines1, lines2),
+        ("bytes allocated", alloc1, alloc2),
+        ("bytes allocated (per-call peaks)", peak1, peak2),
+    ):
         if _excessive(n1, n2, low, high):
             return what, low, high
     return None
@@ -455,7 +462,7 @@ def check_limits_and_work(
     grow = target_grow(target)
     maximum = target_limits(target).max_message_size
     chosen = sizes if sizes is not None else work_sizes(maximum)
-    drip: tuple[tuple[int, int, int], ...] = ()
+    drip: tuple[tuple[int, int, int, int], ...] = ()
     instructions: tuple[tuple[int, int], ...] = ()
     if grow is None:
         notes.append("drip work not checked: no grow function or message declaration")
@@ -471,7 +478,7 @@ def check_limits_and_work(
             drip = (first, second)
             _raise_if_superlinear(target, drip, Example.drip(streams[0]), "a one-byte drip")
             instructions = _count_instructions(target, streams, notes)
-    batch: tuple[tuple[int, int, int], ...] = ()
+    batch: tuple[tuple[int, int, int, int], ...] = ()
     unit = _batch_unit(target, seeds, grow)
     if unit:
         repeat = max(1, (chosen or (512, 1024))[0] // len(unit) + 1)

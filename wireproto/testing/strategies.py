@@ -291,11 +291,8 @@ def target_streams(
         )
     valid: list[st.SearchStrategy[Stream]] = []
     if seeds is not None and seeds.frames:
-        valid.append(
-            st.lists(st.sampled_from(seeds.frames), min_size=1, max_size=6).map(
-                lambda frames: Stream.of_messages(tuple(frames), valid=True)
-            )
-        )
+        # Not marked valid: a frame cut out of a session may need the frames before it.
+        valid.append(streams(seeds.frames))
     if seeds is not None and seeds.streams:
         valid.append(st.sampled_from(seeds.streams))
     if target.message is not None:
