@@ -126,7 +126,7 @@ def run_atheris(
             if error is not None:
                 from wireproto.testing._shrink import minimize  # noqa: PLC0415
 
-                return report_failure(minimize(target, error), args, seed, out)
+                return report_failure(minimize(target, error), args, seed, out, examples=runs)
             print("wireproto fuzz: the worker's failure did not reproduce", file=sys.stderr)
             return 1
         if status != 0:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from wireproto.testing._errors import ConformanceError, missing_extra
+from wireproto.testing._errors import PROPERTIES, ConformanceError, missing_extra
 from wireproto.testing._regression import (
     INI_OPTION,
     REGRESSION_DIRECTORY,
@@ -36,16 +36,33 @@ _BATCH_SECONDS = 1.0
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
     return value
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _property_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value not in PROPERTIES:
+        known = ", ".join(f"{number} {name}" for number, name in PROPERTIES.items())
+        raise argparse.ArgumentTypeError(f"{text!r} is not a property number ({known})")
     return value
 
 
@@ -85,6 +102,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where to write a failure's regression file (default: "
         f"{default_regression_directory()}, outside the source tree)",
     )
+    parser.add_argument(
+        "--skip-property",
+        dest="skip",
+        type=_property_number,
+        action="append",
+        default=[],
+        metavar="N",
+        help="ignore failures of property N (1-8; repeatable), e.g. 6 for the work check",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -122,12 +148,28 @@ class _Progress:
 
 
 def report_failure(
-    error: ConformanceError, args: argparse.Namespace, seed: int, out: TextIO
+    error: ConformanceError,
+    args: argparse.Namespace,
+    seed: int,
+    out: TextIO,
+    *,
+    examples: int | str = 0,
+    elapsed: float | None = None,
 ) -> int:
-    """Print ``error`` and write its regression file; return the exit status (1)."""
+    """Print ``error`` and write its regression file; return the exit status (1).
+
+    The headline names the property, the exception class, how many random
+    examples ran before it (0: a deterministic check found it), the time
+    taken and the seed.
+    """
     directory = _regression_directory(args)
     path = save_regression(Regression.from_error(error, args.target), directory)
-    print(f"FAILED: property {error.property} ({error.name})", file=out)
+    took = f" in {elapsed:.1f} s" if elapsed is not None else ""
+    print(
+        f"FAILED: property {error.property} ({error.name}): {type(error).__name__} after "
+        f"{examples} examples{took}, seed {seed}",
+        file=out,
+    )
     print(str(error), file=out)
     print(f"regression file: {path} ({_replay_hint(directory)})", file=out)
     engine = " --engine atheris" if args.engine == "atheris" else ""
@@ -179,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
         if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
             set_hypothesis_home_dir(scratch)
         try:
-            return _run_hypothesis(Fuzzer(target), args, seed, seconds, out)
+            return _run_hypothesis(Fuzzer(target, skip=args.skip), args, seed, seconds, out)
         finally:
             set_hypothesis_home_dir(None)
 
@@ -194,6 +236,9 @@ def _run_hypothesis(
     index = 0
     try:
         fuzzer.prepare()
+        progress.line("deterministic checks (detection near decisions, small streams): passed")
+        work = fuzzer.check_limits_and_work()
+        progress.line(f"limits and work: {work.describe()}")
         while True:
             size = batch if budget is None else min(batch, budget - ran)
             started = time.monotonic()
@@ -201,9 +246,6 @@ def _run_hypothesis(
             took = max(time.monotonic() - started, 1e-3)
             ran += size
             index += 1
-            if index == 1:
-                work = fuzzer.check_limits_and_work()
-                progress.line(f"limits and work: {work.describe()}")
             rate = ran / max(progress.elapsed(), 1e-3)
             progress.line(
                 f"{ran} examples ({rate:.0f}/s), "
@@ -218,7 +260,11 @@ def _run_hypothesis(
                 left = seconds - progress.elapsed()
                 batch = max(1, min(batch, int(size / took * left) + 1))
     except ConformanceError as error:
-        return report_failure(error, args, seed, out)
+        examples = fuzzer.stats.examples
+        return report_failure(error, args, seed, out, examples=examples, elapsed=progress.elapsed())
+    if args.skip:
+        skipped = ", ".join(f"{n} ({PROPERTIES[n]})" for n in sorted(set(args.skip)))
+        print(f"skipped: property {skipped}", file=out)
     print(
         f"no property failed: {ran} examples in {progress.elapsed():.1f} s, "
         f"{len(fuzzer.stats.outcomes)} distinct outcomes; {fuzzer.work.describe()}",

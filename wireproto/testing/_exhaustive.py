@@ -104,14 +104,13 @@ def small_streams(target: FuzzTarget, seeds: Seeds | None = None) -> list[Stream
     """The smallest valid messages ``grow`` (or the declaration) makes, alone and back to
     back. (Corpus frames are not used: a frame cut out of a session need not be valid on
     its own, as the first message of a connection.)"""
-    singles: dict[bytes, None] = {}
     grow = target_grow(target)
-    if grow is not None:
-        for size in (0, 1, 2, 3):
-            singles.setdefault(grow(size))
-    messages = sorted((single for single in singles if single), key=len)[:3]
-    if not messages:
+    if grow is None:
         return []
+    # The smallest message, and two with a few bytes of body (state kept across a body).
+    by_size = {len(message): message for message in map(grow, (16, 8, 3, 2, 1, 0)) if message}
+    sizes = sorted(by_size)
+    messages = [by_size[size] for size in dict.fromkeys((sizes[0], *sizes[-2:]))]
     found = [Stream.of_messages((message,), valid=True) for message in messages]
     found.append(Stream.of_messages((messages[0], messages[0]), valid=True))
     if len(messages) > 1:

@@ -63,6 +63,7 @@ def minimize(
     best = error if by_message else error.with_example(_plain(example))
     trials = 0
     deadline = time.monotonic() + seconds
+    seen: set[Example | None] = {best.example}
 
     def attempt(candidate: Example) -> bool:
         nonlocal best, trials
@@ -74,7 +75,9 @@ def minimize(
         except ConformanceError as found:
             shown = found.example
             smaller = shown is not None and len(shown.stream) <= len(candidate.stream)
-            if found.property == error.property and found.check == "example" and smaller:
+            new = shown not in seen  # a failure shown on the same input again is no progress
+            if found.property == error.property and found.check == "example" and smaller and new:
+                seen.add(shown)
                 best = found
                 return True
         return False
