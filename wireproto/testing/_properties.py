@@ -389,6 +389,9 @@ _MIN_CALLS_FOR_ALLOCATION = 32
 _DRIP_MAX = 1024
 """The larger drip of the work check is at most this many bytes (less under a smaller limit)."""
 
+_BATCH_BYTES = 1024
+"""The smaller whole read of the batch check holds at least this many bytes of messages."""
+
 _DRIP_MIN = 16
 """Below this larger drip size, the work check is not meaningful and is skipped."""
 
@@ -419,25 +422,32 @@ def _measure(target: FuzzTarget, example: Example) -> tuple[int, int, int, int]:
     return len(example.stream), lines.lines, allocated, peaks.allocated
 
 
-def _superlinear(rows: Any) -> tuple[str, int, int] | None:
+_ALLOCATION_FLOOR = 8
+"""Cumulative allocation must exceed linear by this many bytes per byte fed to count: the
+interpreter's own allocations (frames, reply buffers growing) are not copies of the bytes."""
+
+
+def _superlinear(rows: Any, *, cumulative: bool) -> tuple[str, int, int] | None:
     (n1, lines1, alloc1, peak1), (n2, lines2, alloc2, peak2) = rows
-    for what, low, high in (
-        ("line events", lines1, lines2),
-        ("bytes allocated", alloc1, alloc2),
-        ("bytes allocated (per-call peaks)", peak1, peak2),
-    ):
-        if _excessive(n1, n2, low, high):
+    checks = [
+        ("line events", lines1, lines2, n1),
+        ("bytes allocated (per-call peaks)", peak1, peak2, n1),
+    ]
+    if cumulative:
+        checks.append(("bytes allocated", alloc1, alloc2, _ALLOCATION_FLOOR * n2))
+    for what, low, high, floor in checks:
+        if _excessive(n1, n2, low, high, floor):
             return what, low, high
     return None
 
 
-def _excessive(n1: int, n2: int, low: int, high: int) -> bool:
+def _excessive(n1: int, n2: int, low: int, high: int, floor: int | None = None) -> bool:
     if low < 0 or high < 0:
         return False
     scale = n2 / n1
     # Linear work scales by `scale`; a re-scan per read by `scale` squared.
     excess = high - scale * low
-    return excess > (scale - 1) * low and excess > n1
+    return excess > (scale - 1) * low and excess > (n1 if floor is None else floor)
 
 
 def check_limits_and_work(
@@ -476,19 +486,26 @@ def check_limits_and_work(
             first = _measure(target, Example.drip(streams[0]))
             second = _measure(target, Example.drip(streams[1]))
             drip = (first, second)
-            _raise_if_superlinear(target, drip, Example.drip(streams[0]), "a one-byte drip")
+            _raise_if_superlinear(
+                target, drip, Example.drip(streams[0]), "a one-byte drip", cumulative=False
+            )
             instructions = _count_instructions(target, streams, notes)
     batch: tuple[tuple[int, int, int, int], ...] = ()
     unit = _batch_unit(target, seeds, grow)
     if unit:
-        repeat = max(1, (chosen or (512, 1024))[0] // len(unit) + 1)
+        # Many messages in one read: not bounded by max_message_size.
+        repeat = max(1, _BATCH_BYTES // len(unit) + 1)
         low, high = unit * repeat, unit * (2 * repeat)
         schedule = ReadSchedule(initial_buffer_size=len(high))
         first = _measure(target, Example.whole(low, schedule))
         second = _measure(target, Example.whole(high, schedule))
         batch = (first, second)
         _raise_if_superlinear(
-            target, batch, Example.whole(low, schedule), "one read of many messages"
+            target,
+            batch,
+            Example.whole(low, schedule),
+            "one read of many messages",
+            cumulative=True,
         )
     else:
         notes.append("batch work not checked: no corpus or message declaration")
@@ -544,8 +561,10 @@ def _raise_if_superlinear(
     rows: Any,
     example: Example,
     how: str,
+    *,
+    cumulative: bool,
 ) -> None:
-    found = _superlinear(rows)
+    found = _superlinear(rows, cumulative=cumulative)
     if found is None:
         return
     what, low, high = found

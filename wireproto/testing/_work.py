@@ -7,14 +7,16 @@ each over every ``try_consume`` call:
 - ``lines``: line events (``sys.settrace``) in frames that are not the kit's
   or the connection's, so a parser that re-walks buffered bytes in Python
   is counted per byte walked, construct's parsing code included.
-- ``allocated``: bytes allocated, cumulatively: at each line event in the
-  consumer's code, and at the end of the call, the peak of traced memory
-  (``tracemalloc``) since the previous event, above what was traced then, is
-  added and the peak reset. A copy that is freed again within the same call
+- ``allocated``: bytes allocated and freed again, cumulatively: at each line
+  event in the consumer's code, and at the end of the call, the peak of
+  traced memory (``tracemalloc``) since the previous event, above what was
+  traced then, is added and the peak reset; what the call still holds when
+  it returns (replies queued in the connection, the session's state) is
+  taken off. A copy that is freed again within the same call
   (``bytes(data).find(...)``, a copy per loop iteration) is counted each
   time, even though the copy and the search run in C. Growths of at most
   ``NOISE_BYTES`` are left out: they are the interpreter's own (frames,
-  integers, the trace machinery), not copies of the bytes. The trace
+  memoryview slices, integers), not copies of the bytes. The trace
   machinery still adds about a kilobyte per call, so a copy of the whole
   buffer once per call of a drip is found by the other measure,
   ``cumulative=False``: the sum of each call's peak, without a trace
@@ -55,7 +57,7 @@ def _excluded(filename: str) -> bool:
     return filename.startswith(_KIT_DIR) or filename in _CORE_FILES
 
 
-NOISE_BYTES = 64
+NOISE_BYTES = 256
 """Allocation growths between two line events up to this size are not counted."""
 
 
@@ -105,6 +107,8 @@ class WorkMeter:
                 finally:
                     self.allocated += max(0, tracemalloc.get_traced_memory()[1] - self._mark)
                 return
+        started = self._mark
+        before = self.allocated
         previous = sys.gettrace()
         sys.settrace(self._on_call)
         try:
@@ -113,6 +117,10 @@ class WorkMeter:
             sys.settrace(previous)
             if self.allocation:
                 self._sample()
+                # What the call still holds at its end (replies queued, state kept) is
+                # not work done on the bytes: only what it allocated and freed again counts.
+                kept = max(0, self._mark - started)
+                self.allocated = before + max(0, self.allocated - before - kept)
 
     def _sample(self) -> None:
         current, peak = tracemalloc.get_traced_memory()
