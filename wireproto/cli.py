@@ -225,6 +225,16 @@ def _parser() -> argparse.ArgumentParser:
     fuzz = commands.add_parser("fuzz", help="fuzz a wire format's parser and detector")
     fuzz_cli.add_arguments(fuzz)
     fuzz.set_defaults(handler=fuzz_cli.run)
+
+    formats = commands.add_parser(
+        "formats", help="list the installed formats, their priorities and detector overlaps"
+    )
+    formats.set_defaults(handler=fuzz_cli.run_formats)
+    detect = commands.add_parser(
+        "detect", help="show each format's verdict on some first bytes, and the winner"
+    )
+    fuzz_cli.add_detect_arguments(detect)
+    detect.set_defaults(handler=fuzz_cli.run_detect)
     return parser
 
 
@@ -338,6 +348,7 @@ def _serve(args: argparse.Namespace) -> int:
         _log.warning("serving without the provider plugins that failed: %s", names)
     if not registry.formats:
         _log.warning("no wire formats are registered: every client will be closed")
+    fuzz_cli.log_overlaps(registry, _log)
     if args.fallback_format is not None and args.fallback_format not in registry:
         _log.warning("--fallback-format %s is not a registered format", args.fallback_format)
     server = Server(

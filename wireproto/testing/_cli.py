@@ -8,6 +8,7 @@ is written for pytest to replay), 2 on a usage error.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
 import sys
@@ -16,7 +17,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from wireproto.registry import Registry
 from wireproto.testing._errors import PROPERTIES, ConformanceError, missing_extra
+from wireproto.testing._formats import (
+    corpora,
+    describe_detection,
+    describe_formats,
+    find_overlaps,
+)
 from wireproto.testing._regression import (
     INI_OPTION,
     REGRESSION_DIRECTORY,
@@ -28,7 +36,15 @@ from wireproto.testing._target import TargetError, load_target
 if TYPE_CHECKING:
     from wireproto.testing._check import Fuzzer
 
-__all__ = ["add_arguments", "main", "run"]
+__all__ = [
+    "add_arguments",
+    "add_detect_arguments",
+    "log_overlaps",
+    "main",
+    "run",
+    "run_detect",
+    "run_formats",
+]
 
 DEFAULT_SECONDS = 30.0
 _FIRST_BATCH = 50
@@ -281,3 +297,61 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_arguments(parser)
     return run(parser.parse_args(argv))
+
+
+def _registry() -> Registry:
+    registry = Registry.from_plugins()
+    for failure in registry.plugin_failures:
+        print(f"plugin {failure.name} ({failure.value}) failed: {failure.error}", file=sys.stderr)
+    return registry
+
+
+def run_formats(args: argparse.Namespace) -> int:
+    """``wireproto formats``: the installed formats, their detectors and their overlaps."""
+    registry = _registry()
+    for line in describe_formats(registry, corpora(registry)):
+        print(line)
+    return 0
+
+
+def add_detect_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``detect`` command's argument to ``parser``."""
+    parser.add_argument(
+        "data",
+        metavar="HEX|@FILE",
+        help="the first bytes of a stream, as hex (spaces allowed), or @FILE to read a file",
+    )
+
+
+def _detect_input(text: str) -> bytes:
+    if text.startswith("@"):
+        try:
+            return Path(text[1:]).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read {text[1:]!r}: {exc.strerror}") from None
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not hex (e.g. '2a 31 0d 0a' for b'*1\\r\\n'); use @FILE for a file"
+        ) from None
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    """``wireproto detect HEX|@FILE``: each format's verdict, the winner and why."""
+    try:
+        data = _detect_input(args.data)
+    except ValueError as exc:
+        print(f"wireproto detect: {exc}", file=sys.stderr)
+        return 2
+    for line in describe_detection(_registry(), data):
+        print(line)
+    return 0
+
+
+def log_overlaps(registry: Registry, log: logging.Logger) -> None:
+    """Log the formats that can claim another format's corpus samples: a warning where
+    equal priorities leave the choice to registration order, info where priority decides."""
+    for overlap in find_overlaps(registry, corpora(registry)):
+        level = logging.WARNING if overlap.by_order else logging.INFO
+        log.log(level, "event=detect.overlap %s", overlap.describe())
