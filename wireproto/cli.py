@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import os
 import resource
 import signal
 import ssl
@@ -29,22 +30,31 @@ _LOG_LEVELS = ("debug", "info", "warning", "error")
 _DEFAULT_LIMITS = ServerLimits()
 
 
+def _number(text: str, kind: type[float] | type[int], fallback: float) -> float:
+    """``kind(text)``, or ``fallback`` (an invalid value) when it is not a number, so that
+    argparse shows the option's own message instead of ``invalid _port value``."""
+    try:
+        return kind(text)
+    except ValueError:
+        return fallback
+
+
 def _seconds(text: str) -> float:
-    value = float(text)
+    value = _number(text, float, -1.0)
     if not value >= 0:  # also rejects NaN
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
     return value
 
 
 def _positive_seconds(text: str) -> float:
-    value = float(text)
+    value = _number(text, float, -1.0)
     if not value > 0:  # also rejects NaN
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0")
     return value
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = int(_number(text, int, 0))
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
     return value
@@ -67,7 +77,7 @@ def _size(text: str) -> int:
 
 
 def _count_or_zero(text: str) -> int:
-    value = int(text)
+    value = int(_number(text, int, -1))
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 0")
     return value
@@ -81,7 +91,7 @@ def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
 
 
 def _port(text: str) -> int:
-    value = int(text)
+    value = int(_number(text, int, -1))
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 picks a free one)")
     return value
@@ -247,8 +257,17 @@ def _tls_settings(args: argparse.Namespace) -> TlsSettings | None:
         if args.tls_key or args.tls_required or args.tls_alpn:
             raise ValueError("the TLS options need --tls-cert")
         return None
+    for option, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        if path is not None and not os.path.isfile(path):
+            raise ValueError(f"{option} {path!r}: no such file")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(args.tls_cert, args.tls_key)
+    try:
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        files = f"{args.tls_cert!r}" + (f" and --tls-key {args.tls_key!r}" if args.tls_key else "")
+        raise ValueError(
+            f"cannot load the certificate chain from --tls-cert {files}: {exc}"
+        ) from exc
     if args.tls_alpn:
         context.set_alpn_protocols(args.tls_alpn)
     return TlsSettings(
@@ -350,7 +369,27 @@ def _serve(args: argparse.Namespace) -> int:
         _log.warning("no wire formats are registered: every client will be closed")
     fuzz_cli.log_overlaps(registry, _log)
     if args.fallback_format is not None and args.fallback_format not in registry:
-        _log.warning("--fallback-format %s is not a registered format", args.fallback_format)
+        known = ", ".join(fmt.name for fmt in registry.formats) or "none"
+        _log.error(
+            "--fallback-format %s: no such format is registered (registered: %s)",
+            args.fallback_format,
+            known,
+        )
+        return 2
+    given = dict(args.options)
+    unread = [name for name in registry.unread_options if name in given]
+    if unread:
+        asked = ", ".join(sorted(registry.asked_options)) or "none"
+        for name in unread:
+            _log.error(
+                "--set %s=%s: no installed plugin reads the option %r (options the plugins "
+                "read: %s)",
+                name,
+                given[name],
+                name,
+                asked,
+            )
+        return 2
     server = Server(
         registry,
         args.host,

@@ -232,6 +232,11 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         print(f"wireproto fuzz: {missing_extra(exc)}", file=sys.stderr)
         return 2
+    # The kit reports every failure itself: the toolkit's own logging of the same
+    # failures (a session's close() raising, once per run) would repeat it many times.
+    toolkit_log = logging.getLogger("wireproto")
+    toolkit_log.addHandler(logging.NullHandler())
+    toolkit_log.propagate = False
     # Hypothesis caches in ./.hypothesis even without a database: keep the working folder clean.
     with tempfile.TemporaryDirectory(prefix="wireproto-fuzz-") as scratch:
         if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from wireproto.connection import Connection, ConnectionState
 from wireproto.detect import Detector, Verdict, WireFormat
-from wireproto.errors import ProtocolError
+from wireproto.errors import ProtocolError, exception_text
 from wireproto.registry import Registry
 from wireproto.session import Limits, MessageConsumer, NetworkSender, SessionProvider
 from wireproto.testing._errors import (
@@ -66,7 +66,7 @@ def _describe_exception(exc: BaseException) -> str:
     if frames:
         last = frames[-1]
         where = f" at {last.filename}:{last.lineno} in {last.name}"
-    return f"{type(exc).__name__}: {exc}{where}"
+    return f"{exception_text(exc)}{where}"
 
 
 def _clear_frames(exc: BaseException | None) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from wireproto.detect import Detection, Verdict
+from wireproto.errors import exception_text
 from wireproto.testing._errors import DetectionError, UnexpectedExceptionError
 from wireproto.testing._properties import check_example, check_extensions
 from wireproto.testing._target import target_grow
@@ -89,7 +90,7 @@ def check_detectors_exhaustively(target: FuzzTarget, seeds: Seeds | None = None)
                 raise error.with_example(Example.whole(prefix), target.label) from None
             except Exception as exc:
                 raise UnexpectedExceptionError(
-                    f"{what} raised {type(exc).__name__}: {exc} on {len(prefix)} bytes; "
+                    f"{what} raised {exception_text(exc)} on {len(prefix)} bytes; "
                     "a detector must answer, never raise",
                     Example.whole(prefix),
                     target.label,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wireproto.detect import Verdict, WireFormat
+from wireproto.errors import exception_text
 from wireproto.registry import Registry
 from wireproto.testing._target import load_corpus, packaged_corpus
 
@@ -72,7 +73,7 @@ def _verdict(wire_format: WireFormat, data: bytes) -> Verdict | str:
     try:
         verdict = wire_format.detector(data)
     except Exception as exc:  # reported, not raised: these are diagnostics
-        return f"raised {type(exc).__name__}: {exc}"
+        return f"raised {exception_text(exc)}"
     return verdict if isinstance(verdict, Verdict) else f"returned {verdict!r}"
 
 
@@ -153,7 +154,7 @@ def describe_detection(registry: Registry, data: bytes) -> list[str]:
     try:
         detection = registry.detect(data)
     except Exception as exc:
-        lines.append(f"no winner: detection raised {type(exc).__name__}: {exc}")
+        lines.append(f"no winner: detection raised {exception_text(exc)}")
         return lines
     match = [row for row in rows if row.verdict == Verdict.MATCH.value]
     if detection.wire_format is not None:

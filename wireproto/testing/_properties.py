@@ -14,6 +14,7 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from wireproto.detect import Detection, Verdict
+from wireproto.errors import exception_text
 from wireproto.testing._driver import Run, run_example
 from wireproto.testing._errors import (
     CompletenessError,
@@ -198,7 +199,7 @@ def _scan(
             raise
         except Exception as exc:
             raise UnexpectedExceptionError(
-                f"{what} raised {type(exc).__name__}: {exc} on the first {length} bytes; "
+                f"{what} raised {exception_text(exc)} on the first {length} bytes; "
                 "a detector must answer, never raise",
                 example,
                 target.label,
@@ -254,7 +255,7 @@ def check_extensions(
             raise
         except Exception as exc:
             raise UnexpectedExceptionError(
-                f"{what} raised {type(exc).__name__}: {exc} on {len(longer)} bytes; "
+                f"{what} raised {exception_text(exc)} on {len(longer)} bytes; "
                 "a detector must answer, never raise",
                 Example.whole(longer),
                 target.label,
@@ -278,7 +279,7 @@ def _check_round_trip(target: FuzzTarget, example: Example, reference: Run, run:
             except Exception as exc:
                 raise RoundTripError(
                     f"message #{index} ({message.hex(' ')}) built from the declaration does not "
-                    f"parse and build again: {type(exc).__name__}: {exc}",
+                    f"parse and build again: {exception_text(exc)}",
                     example,
                     target.label,
                 ) from None

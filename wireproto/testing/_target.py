@@ -265,6 +265,10 @@ def load_target(
     else:
         target = FuzzTarget.from_plugin(_plugin_for(spec, group), spec, spec=spec)
     target = replace(target, spec=spec)
+    try:
+        target.make_registry()
+    except (TypeError, ValueError) as exc:
+        raise TargetError(f"{spec}: {exc}") from None
     if corpus is not None:
         return target.with_corpus(load_corpus(corpus))
     if target.corpus:
@@ -352,7 +356,10 @@ def _target_from_object(value: object, spec: str, group: str, module: Any) -> Fu
             return made
         if isinstance(made, SessionProvider):
             return FuzzTarget.from_provider(value, name=spec)
-        raise TargetError(f"{spec} returned {made!r}, not a FuzzTarget or SessionProvider")
+        raise TargetError(
+            f"{spec} returned something that is not a FuzzTarget or SessionProvider: "
+            f"{_not_a_provider(made)}"
+        )
     raise TargetError(
         f"{spec} is {value!r}: expected a FuzzTarget, SessionProvider, WireFormat or a factory"
     )
@@ -390,6 +397,15 @@ def _target_for_format(wire_format: WireFormat, spec: str, group: str, module: A
             "has no register(registry) that registers it and no FuzzTarget of it, and no "
             "installed plugin registers it; name a FuzzTarget or a SessionProvider factory instead"
         ) from None
+
+
+def _not_a_provider(value: object) -> str:
+    """What the registry says is missing from ``value``."""
+    try:
+        Registry().register(WireFormat("target", match_any), value)  # type: ignore[arg-type]
+    except TypeError as exc:
+        return str(exc)
+    return f"{value!r}"
 
 
 def _plugin_for(format_name: str, group: str) -> Callable[[Registry], None]:
