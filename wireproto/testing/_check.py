@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from wireproto.testing._errors import missing_extra
 
 try:
-    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import HealthCheck, Phase, configuration, given, settings
     from hypothesis import seed as hypothesis_seed
     from hypothesis import strategies as st
 except ModuleNotFoundError as exc:
@@ -68,6 +71,23 @@ class _Stats:
         outcome = run.outcome
         error = _DIGITS.sub("N", outcome.error) if outcome.error else None
         self.outcomes.add((outcome.wire_format, outcome.close_reason, error))
+
+
+@contextmanager
+def _scratch_storage() -> Iterator[None]:
+    """Hypothesis's storage in a temporary folder, unless the user chose one: it caches in
+    ./.hypothesis even without a database, and the kit writes nothing into the working
+    folder."""
+    chosen = getattr(configuration, "__hypothesis_home_directory", None)
+    if chosen is not None or os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="wireproto-fuzz-") as scratch:
+        configuration.set_hypothesis_home_dir(scratch)
+        try:
+            yield
+        finally:
+            configuration.set_hypothesis_home_dir(None)
 
 
 def _first_conformance_error(exc: BaseException) -> ConformanceError | None:
@@ -152,7 +172,8 @@ class Fuzzer:
         test: Callable[[], None] = conforms
         if seed is not None:
             test = hypothesis_seed(seed)(conforms)
-        self._shrunk(test)
+        with _scratch_storage():
+            self._shrunk(test)
 
     def _shrunk(self, call: Callable[[], Any]) -> Any:
         try:
