@@ -137,7 +137,7 @@ def check_complete(target: FuzzTarget, example: Example, run: Run) -> None:
         raise CompletenessError(
             f"replies are declared, but dripped one byte at a time the stream got "
             f"{'; '.join(what)} (messages end at {', '.join(map(str, example.boundaries))})",
-            drip,
+            example,  # the drip is rerun from it, so a replay fails the same way
             target.label,
         )
 
