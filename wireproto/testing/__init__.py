@@ -61,7 +61,14 @@ from wireproto.testing._regression import (
     replay_regression,
     save_regression,
 )
-from wireproto.testing._target import FuzzTarget, TargetError, load_corpus, load_target
+from wireproto.testing._target import (
+    FuzzTarget,
+    Grow,
+    TargetError,
+    TargetOptions,
+    load_corpus,
+    load_target,
+)
 from wireproto.testing._types import Example, Outcome, ReadSchedule, Stream
 
 if TYPE_CHECKING:
@@ -74,6 +81,7 @@ if TYPE_CHECKING:
         chunkings,
         examples,
         from_construct,
+        grown_streams,
         mutated,
         streams,
         target_streams,
@@ -91,6 +99,7 @@ __all__ = [
     "Example",
     "FuzzTarget",
     "Fuzzer",
+    "Grow",
     "Harness",
     "KeptViewError",
     "LimitError",
@@ -104,6 +113,7 @@ __all__ = [
     "Seeds",
     "Stream",
     "TargetError",
+    "TargetOptions",
     "UnexpectedExceptionError",
     "WorkReport",
     "buffer_schedules",
@@ -114,6 +124,7 @@ __all__ = [
     "error_class",
     "examples",
     "from_construct",
+    "grown_streams",
     "load_corpus",
     "load_regression",
     "load_target",
@@ -138,6 +149,7 @@ _LAZY = {
     "chunkings": _STRATEGIES,
     "examples": _STRATEGIES,
     "from_construct": _STRATEGIES,
+    "grown_streams": _STRATEGIES,
     "mutated": _STRATEGIES,
     "streams": _STRATEGIES,
     "target_streams": _STRATEGIES,
