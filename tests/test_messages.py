@@ -219,8 +219,10 @@ from wireproto.server import Server
 async def main():
     server = Server(Registry(), "127.0.0.1", 0)
     await server.start()
+    serving = asyncio.ensure_future(server.serve_until_signal())
+    await asyncio.sleep(0)  # it runs to its first wait: the signal handlers are in place
     print("serving", flush=True)
-    await server.serve_until_signal()
+    await serving
     print("stopped", flush=True)
 
 asyncio.run(main())
