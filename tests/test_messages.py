@@ -274,3 +274,9 @@ def test_fuzzing_a_close_that_raises_reports_it_once(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "session close() of" not in done.stderr
     assert done.stdout.count("close() raised RuntimeError: close failed") == 1
+
+
+def test_with_workers_a_bad_option_fails_before_any_worker_starts() -> None:
+    done = _cli("serve", "--port", "0", "--workers", "2", "--set", "resp.nosuch=1")
+    assert done.returncode == 2
+    assert done.stderr.count("no installed plugin reads the option 'resp.nosuch'") == 1

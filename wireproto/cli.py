@@ -315,6 +315,34 @@ def _plugin_options(args: argparse.Namespace) -> dict[str, str]:
     return options
 
 
+def _refused(args: argparse.Namespace, registry: Registry) -> bool:
+    """Log why the options do not fit the installed plugins (an unknown fallback format,
+    a ``--set`` no plugin reads); True if any does not."""
+    refused = False
+    if args.fallback_format is not None and args.fallback_format not in registry:
+        known = ", ".join(fmt.name for fmt in registry.formats) or "none"
+        _log.error(
+            "--fallback-format %s: no such format is registered (registered: %s)",
+            args.fallback_format,
+            known,
+        )
+        refused = True
+    given = dict(args.options)
+    asked = ", ".join(sorted(registry.asked_options)) or "none"
+    for name in registry.unread_options:
+        if name in given:
+            _log.error(
+                "--set %s=%s: no installed plugin reads the option %r (options the plugins "
+                "read: %s)",
+                name,
+                given[name],
+                name,
+                asked,
+            )
+            refused = True
+    return refused
+
+
 def _auth_settings(args: argparse.Namespace) -> AuthSettings:
     """The listener's authentication: ``--password``, or its old alias ``--set resp.password``."""
     password: str | None = args.password
@@ -342,6 +370,8 @@ def _serve(args: argparse.Namespace) -> int:
             plugins.check_auth(auth, args.fallback_format)
     except ValueError as exc:
         _log.error("authentication: %s", exc)
+        return 2
+    if args.workers > 1 and _refused(args, plugins):
         return 2
     if args.workers > 1:
         status = workers.supervise(
@@ -396,27 +426,7 @@ def _serve(args: argparse.Namespace) -> int:
     if not registry.formats:
         _log.warning("no wire formats are registered: every client will be closed")
     fuzz_cli.log_overlaps(registry, _log)
-    if args.fallback_format is not None and args.fallback_format not in registry:
-        known = ", ".join(fmt.name for fmt in registry.formats) or "none"
-        _log.error(
-            "--fallback-format %s: no such format is registered (registered: %s)",
-            args.fallback_format,
-            known,
-        )
-        return 2
-    given = dict(args.options)
-    unread = [name for name in registry.unread_options if name in given]
-    if unread:
-        asked = ", ".join(sorted(registry.asked_options)) or "none"
-        for name in unread:
-            _log.error(
-                "--set %s=%s: no installed plugin reads the option %r (options the plugins "
-                "read: %s)",
-                name,
-                given[name],
-                name,
-                asked,
-            )
+    if _refused(args, registry):
         return 2
     server = Server(
         registry,
