@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from providers.resp.commands import COMMANDS, Handler, lookup
+from providers.resp.commands import COMMANDS, Handler, ProviderState, lookup
 from providers.resp.parser import RequestParser
 from providers.resp.replies import NULL2, NULL3
 from wireproto.auth import AuthSettings
 from wireproto.errors import ProtocolError
 from wireproto.guard import cross_protocol_error, is_guarded_word
 from wireproto.session import NetworkSender
-
-if TYPE_CHECKING:
-    from providers.resp.provider import RespProvider
 
 __all__ = ["RespSession"]
 
@@ -73,7 +69,7 @@ class RespSession:
         "watched",
     )
 
-    def __init__(self, provider: RespProvider, sender: NetworkSender, client_id: int) -> None:
+    def __init__(self, provider: ProviderState, sender: NetworkSender, client_id: int) -> None:
         self.provider = provider
         self.store = provider.store
         self.client_id = client_id

@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
     if args.engine == "atheris":
         from wireproto.testing._atheris import run_atheris  # noqa: PLC0415
 
-        return run_atheris(target, args, seed, seconds, out)
+        return run_atheris(target, args, seed, seconds, out, report_failure=report_failure)
     try:
         from hypothesis.configuration import set_hypothesis_home_dir  # noqa: PLC0415
 
