@@ -1054,3 +1054,21 @@ def test_fields_need_a_declaration_that_has_them() -> None:
         FramedProvider(kv_framer(True), handler, fields=True)
     with pytest.raises(ValueError, match="fields"):
         FramedProvider(DelimiterFramer, handler, message=c.Int8ub, fields=True)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_returned_replies_and_a_close_request(fused: bool) -> None:
+    # The replies up to the one that asks to close go out, then the connection closes.
+    def handler(message: Any, sender: NetworkSender) -> bytes:
+        if message.op == 9:
+            sender.close()
+        return b"r%d" % message.id
+
+    stream = b"".join(
+        KV.build({"op": op, "id": i, "body": {"key": b"", "value": b""}})
+        for i, op in enumerate([0, 9, 0])
+    )
+    conn = make_connection(kv_framer(fused), handler, message=KV)
+    conn.receive_data(stream)
+    assert conn.data_to_send() == b"r0r1"
+    assert conn.close_reason is CloseReason.SESSION_CLOSED
