@@ -12,6 +12,7 @@ from _drive import resp_command as cmd
 from providers.kvstore import shared_store
 from providers.resp import RESP, RespLimits, RespProvider, register
 from wireproto import CloseReason, Connection, ConnectionState, Registry
+from wireproto.memory import MemoryAccount
 
 Arg = bytes | str | int
 
@@ -902,6 +903,8 @@ def test_one_send_per_batch(accelerated: bool) -> None:
     sent: list[bytes] = []
 
     class Sender:
+        memory = MemoryAccount()
+
         def send(self, data: bytes) -> None:
             sent.append(bytes(data))
 

@@ -19,6 +19,7 @@ import providers.resp.parser as parser_module
 from providers.resp import RESP, RespLimits, RespProvider, register
 from providers.resp.parser import RequestParser, split_inline_args
 from wireproto import CloseReason, Connection, ConnectionState, ProtocolError, Registry
+from wireproto.memory import MemoryAccount
 
 START = 1_700_000_000_000
 PATHS = pytest.mark.parametrize("accelerated", [False, True], ids=["pure", "hiredis"])
@@ -190,6 +191,8 @@ def test_the_session_raises_nothing_but_protocol_errors(
     data: list[bytes], accelerated: bool
 ) -> None:
     class Sender:
+        memory = MemoryAccount()
+
         def send(self, chunk: Any, /) -> None:
             pass
 

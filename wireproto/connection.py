@@ -21,10 +21,11 @@ from wireproto import proxy
 from wireproto.buffer import ReceiveBuffer
 from wireproto.detect import Verdict, WireFormat, detect
 from wireproto.errors import ContractError, ProtocolError
+from wireproto.memory import MemoryAccount, MemoryBudget, MemoryLimitExceeded, OutputLimitExceeded
 from wireproto.proxy import ProxySettings
 from wireproto.registry import Registry
 from wireproto.session import BytesLike, Limits, MessageConsumer
-from wireproto.stats import MemoryBudget, StatsCollector
+from wireproto.stats import StatsCollector
 from wireproto.tls import TLS, TlsSession, TlsSettings
 
 __all__ = ["CloseReason", "Connection", "ConnectionSettings", "ConnectionState"]
@@ -93,7 +94,7 @@ class ConnectionSettings:
 
 
 class _Outbox:
-    """The connection's ``NetworkSender``: queues replies for the shell."""
+    """The connection's ``NetworkSender``: queues replies for the shell, charging each one."""
 
     __slots__ = ("_connection", "chunks", "close_requested", "size")
 
@@ -109,6 +110,12 @@ class _Outbox:
             return
         chunk = data if type(data) is bytes else bytes(data)
         if chunk:
+            try:
+                connection._memory.charge_output(len(chunk))
+            except MemoryLimitExceeded as exc:
+                if not connection._in_batch:  # else _consume() closes it
+                    connection._memory_exceeded(exc)
+                raise
             self.chunks.append(chunk)
             self.size += len(chunk)
             if not connection._in_batch and connection.on_output is not None:
@@ -119,6 +126,10 @@ class _Outbox:
             self.close_requested = True
             self._connection._output_queued()
 
+    @property
+    def memory(self) -> MemoryAccount:
+        return self._connection._memory
+
     def get_extra_info(self, name: str, default: object = None, /) -> object:
         return self._connection.extra.get(name, default)
 
@@ -128,11 +139,22 @@ class _Outbox:
             return b""
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self.chunks = []
+        self._connection._memory.release_output(self.size)
         self.size = 0
         return data
 
+    def drop(self) -> None:
+        """Forget the queued replies (the peer is being cut off)."""
+        self._connection._memory.release_output(self.size)
+        self.chunks = []
+        self.size = 0
 
-_DISCARD_SIZE = 64 * 1024
+
+_DISCARD = memoryview(bytearray(16 * 1024))
+"""Where every closed connection of the process reads the bytes it drops.
+
+One region for all: what is written there is never read, and a read fills it
+and returns before the next one starts (one event loop per thread)."""
 
 
 class Connection:
@@ -145,7 +167,9 @@ class Connection:
     ``extra`` is what sessions read through ``sender.get_extra_info()``
     (the shell gives ``peername`` and ``sockname``). ``clock`` gives the
     time in seconds for the deadlines (:meth:`next_deadline`). ``stats``
-    and ``budget`` are shared by a listener's connections. ``outer`` is
+    and ``budget`` are shared by a listener's connections: everything the
+    connection holds for its client is charged to its :attr:`memory`
+    account, and through it to ``budget``. ``outer`` is
     the connection carrying this one (for the inner connection of a TLS
     layer).
     """
@@ -177,12 +201,11 @@ class Connection:
             self.settings.initial_buffer_size,
             max(self.settings.max_detect_bytes, self.settings.initial_buffer_size),
         )
-        self._charged = 0  # buffer capacity reserved from the budget
+        self._memory = MemoryAccount(budget)
         self._outbox = _Outbox(self)
         self._session: MessageConsumer | None = None
         self._tls: TlsSession | None = None
         self._in_batch = False
-        self._discard: memoryview | None = None
         self.state = ConnectionState.DETECTING
         self.wire_format: WireFormat | None = None
         self.limits: Limits | None = None
@@ -201,12 +224,9 @@ class Connection:
         )
         if stats is not None:
             stats.connection_opened(self)
-        if budget is not None:
-            self._charged = self._buffer.capacity
-            if not budget.try_reserve(self._charged):
-                self._charged = 0
-                self.error = ProtocolError("the receive memory budget is exhausted")
-                self.close(CloseReason.MEMORY_LIMIT)
+        if budget is not None and not self._memory.try_grow_receive(self._buffer.capacity):
+            self.error = MemoryLimitExceeded("the memory budget is exhausted")
+            self.close(CloseReason.MEMORY_LIMIT)
 
     # -- what the shell calls ------------------------------------------------
 
@@ -214,6 +234,11 @@ class Connection:
     def buffer(self) -> ReceiveBuffer:
         """The receive buffer (read-only use: tests and metrics)."""
         return self._buffer
+
+    @property
+    def memory(self) -> MemoryAccount:
+        """What the connection holds for its client (read-only; sessions use ``sender.memory``)."""
+        return self._memory
 
     @property
     def session(self) -> MessageConsumer | None:
@@ -239,8 +264,9 @@ class Connection:
     def output_limit(self) -> int | None:
         """The most reply bytes the shell may hold for a slow reader (``None``: no session yet)."""
         inner = self.inner
-        limits = inner.limits if inner is not None and inner.limits is not None else self.limits
-        return limits.max_output_buffered if limits is not None else None
+        if inner is not None and inner.limits is not None:
+            return inner._memory.output_limit
+        return self._memory.output_limit if self.limits is not None else None
 
     def get_extra_info(self, name: str, default: object = None) -> object:
         """``extra[name]``, or ``default``: what the session's sender answers."""
@@ -414,10 +440,10 @@ class Connection:
                 _log.exception("session close() of %s failed", self.wire_format)
                 if self.error is None:
                     self.error = exc
-        if self._budget is not None and self._charged:
-            # The buffer itself is freed when the shell drops the connection.
-            self._budget.release(self._charged)
-            self._charged = 0
+        self._memory.close()
+        if self._buffer.capacity > 1:
+            # Freed now, not when the shell drops the connection after its linger.
+            self._buffer = ReceiveBuffer(1, 1)
         if self._stats is not None:
             self._stats.connection_closed(self)
 
@@ -433,9 +459,14 @@ class Connection:
 
     def _discard_region(self) -> memoryview:
         # Bytes that arrive after the close (or a close request) are dropped.
-        if self._discard is None:
-            self._discard = memoryview(bytearray(_DISCARD_SIZE))
-        return self._discard
+        return _DISCARD
+
+    def _memory_exceeded(self, exc: MemoryLimitExceeded) -> None:
+        """Close for a charge that was refused; the queued replies are dropped."""
+        self._outbox.drop()
+        self.error = exc
+        output = isinstance(exc, OutputLimitExceeded)
+        self.close(CloseReason.OUTPUT_LIMIT if output else CloseReason.MEMORY_LIMIT)
 
     def _budgeted_region(self) -> memoryview:
         """``writable()``, with any growth reserved from the budget first."""
@@ -443,27 +474,13 @@ class Connection:
         growth = buffer.growth()
         if not growth:  # the capacity the budget was charged for (compact() reconciled it)
             return buffer.writable()
-        budget = self._budget
-        assert budget is not None
-        if not budget.try_reserve(growth):
-            self.error = ProtocolError("the receive memory budget is exhausted")
+        if not self._memory.try_grow_receive(growth):
+            self.error = MemoryLimitExceeded("the memory budget is exhausted")
             self.close(CloseReason.MEMORY_LIMIT)
             return self._discard_region()
-        self._charged += growth
         region = buffer.writable()
-        self._reconcile_budget()
+        self._memory.set_receive(buffer.capacity)
         return region
-
-    def _reconcile_budget(self) -> None:
-        budget = self._budget
-        if budget is None or self.state is ConnectionState.CLOSED:
-            return
-        capacity = self._buffer.capacity
-        if capacity > self._charged:
-            budget.force(capacity - self._charged)
-        elif capacity < self._charged:
-            budget.release(self._charged - capacity)
-        self._charged = capacity
 
     def _detect(self) -> None:
         if self._proxy_pending and not self._read_proxy_header():
@@ -555,6 +572,7 @@ class Connection:
             return
         self.wire_format = wire_format
         self.limits = limits
+        self._memory.output_limit = self._output_cap(limits)
         self._session = session
         self.state = ConnectionState.ACTIVE
         if self._stats is not None:
@@ -579,6 +597,7 @@ class Connection:
         self._tls = TlsSession(tls, self._outbox, open_inner, self.clock)
         self.wire_format = TLS
         self.limits = tls.limits
+        self._memory.output_limit = self._output_cap(tls.limits)
         self._buffer.max_size = self.limits.max_message_size
         self._session = self._tls
         self.state = ConnectionState.ACTIVE
@@ -601,6 +620,9 @@ class Connection:
                 used = session.try_consume(view)
             except ProtocolError as exc:
                 self._protocol_error(exc)
+                return
+            except MemoryLimitExceeded as exc:
+                self._memory_exceeded(exc)
                 return
             except Exception as exc:
                 self._fail(exc)
@@ -625,8 +647,8 @@ class Connection:
                 break
             left = buffer.consume(used)
         buffer.compact()
-        if self._budget is not None and buffer.capacity != self._charged:
-            self._reconcile_budget()
+        if self._budget is not None and buffer.capacity != self._memory.receive:
+            self._memory.set_receive(buffer.capacity)
         if outbox.close_requested:
             return  # closed by data_to_send(), after the replies before it
         if left and buffer.is_full:
@@ -635,9 +657,18 @@ class Connection:
 
     def _protocol_error(self, exc: ProtocolError) -> None:
         if exc.reply:
-            self._outbox.send(exc.reply)
+            try:
+                self._outbox.send(exc.reply)
+            except MemoryLimitExceeded as limit:
+                self._memory_exceeded(limit)
+                return
         self.error = exc
         self.close(CloseReason.PROTOCOL_ERROR)
+
+    def _output_cap(self, limits: Limits) -> int:
+        cap = self._budget.max_output_buffered if self._budget is not None else None
+        limit = limits.max_output_buffered
+        return limit if cap is None or limit < cap else cap
 
     def _fail(self, exc: Exception) -> None:
         # The shell logs it with its traceback; a debug line here is enough.

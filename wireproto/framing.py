@@ -27,6 +27,7 @@ from wireproto.session import Limits, NetworkSender
 
 if TYPE_CHECKING:
     from wireproto.detect import WireFormat
+    from wireproto.memory import MemoryAccount
 
 __all__ = [
     "DelimiterFramer",
@@ -476,6 +477,10 @@ class _SessionSender:
     def close(self) -> None:
         self.close_requested = True
         self._sender.close()
+
+    @property
+    def memory(self) -> MemoryAccount:
+        return self._sender.memory
 
     def get_extra_info(self, name: str, default: object = None, /) -> object:
         return self._sender.get_extra_info(name, default)

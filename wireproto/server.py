@@ -31,9 +31,10 @@ from types import MappingProxyType, TracebackType
 from typing import cast
 
 from wireproto.connection import CloseReason, Connection, ConnectionSettings, ConnectionState
+from wireproto.memory import MemoryBudget, give_back_memory
 from wireproto.registry import Registry
 from wireproto.session import Maintained
-from wireproto.stats import MemoryBudget, ServerStats, StatsCollector
+from wireproto.stats import ServerStats, StatsCollector
 
 __all__ = ["Server", "ServerLimits"]
 
@@ -51,6 +52,9 @@ _QUIET_CLOSES = frozenset(
     }
 )
 
+_GIVE_BACK = 32 << 20
+"""A drop of the budget's use by this much since its high-water mark asks malloc to trim."""
+
 REJECT_MAX_CONNECTIONS = "max-connections"
 REJECT_MAX_PER_CLIENT = "max-connections-per-client"
 
@@ -63,12 +67,15 @@ class ServerLimits:
     a descriptor); one more is closed as soon as it is accepted.
     ``max_connections_per_client``: the same per client IP address (the
     PROXY header's source for connections from a trusted proxy; ``None``:
-    no limit). ``max_receive_memory``: the receive buffers of all
-    connections together; a buffer growth past it closes that connection
-    (``CloseReason.MEMORY_LIMIT``), and a new connection whose first buffer
-    does not fit is closed the same way. ``max_output_buffered``: lowers
-    every provider's ``Limits.max_output_buffered`` (``None``: the
-    provider's own, 64 MiB by default); a slow reader past it is reset.
+    no limit). ``max_receive_memory``: the memory budget of all connections
+    together (despite its name, everything a client makes the server hold:
+    receive buffers, arguments not run yet, queued replies); a charge past
+    it closes that connection (``CloseReason.MEMORY_LIMIT``), and a new
+    connection whose first buffer does not fit is closed the same way.
+    ``max_output_buffered``: lowers every provider's
+    ``Limits.max_output_buffered`` (``None``: the provider's own); a
+    connection whose queued replies would pass it is reset
+    (``CloseReason.OUTPUT_LIMIT``), checked as the replies are built.
     """
 
     max_connections: int = 10_000
@@ -211,6 +218,8 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         conn = self._conn
+        if conn.memory.written:  # what the peer has taken since: room for new replies
+            conn.memory.set_written(self._transport.get_write_buffer_size())
         try:
             conn.buffer_updated(nbytes)
         except Exception as exc:
@@ -235,6 +244,7 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
             self._transport.pause_reading()
 
     def resume_writing(self) -> None:
+        self._conn.memory.set_written(self._transport.get_write_buffer_size())
         if self._reading_paused:
             self._reading_paused = False
             if not self._transport.is_closing():
@@ -291,18 +301,19 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         if data and not self._finishing and not transport.is_closing():
             transport.write(data)
             buffered = transport.get_write_buffer_size()
+            conn.memory.set_written(buffered)
             if buffered:  # the peer does not read as fast: hold it to the output limit
                 limit = conn.output_limit
-                cap = self._server.limits.max_output_buffered
-                if cap is not None and (limit is None or cap < limit):
-                    limit = cap
                 if limit is not None and buffered > limit:
                     conn.close(CloseReason.OUTPUT_LIMIT)
-                    self._finishing = True
-                    self._report_close()
-                    self._reset()  # a slow reader gets no more of our memory, not even a FIN
-                    return
         if conn.state is ConnectionState.CLOSED and not self._finishing:
+            if conn.close_reason is CloseReason.OUTPUT_LIMIT or (
+                conn.close_reason is CloseReason.MEMORY_LIMIT and transport.get_write_buffer_size()
+            ):
+                self._finishing = True
+                self._report_close()
+                self._reset()  # a client over its memory gets no more of ours, not even a FIN
+                return
             self._finish()
 
     def _finish(self) -> None:
@@ -433,15 +444,19 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
             )
         elif reason is CloseReason.OUTPUT_LIMIT:
             self._server._warn_slow_reader(
-                "closed %s: more than %d reply bytes unread",
-                self._peer,
+                "event=connection.closed reason=output-limit peer=%s max_output_buffered=%d "
+                "error=%r",
+                _format_peer(self._peer),
                 conn.output_limit or 0,
+                str(conn.error or "more reply bytes unread than the limit"),
             )
         elif reason is CloseReason.MEMORY_LIMIT:
             self._server._warn_memory(
-                "event=connection.closed reason=memory-limit peer=%s receive_memory=%d",
+                "event=connection.closed reason=memory-limit peer=%s memory=%d limit=%d error=%r",
                 _format_peer(self._peer),
                 self._server._budget.used,
+                self._server._budget.limit,
+                str(conn.error or ""),
             )
         elif reason in _QUIET_CLOSES:
             _log.debug("closed %s (%s) %s", self._peer, reason.value, conn.error or "")
@@ -502,7 +517,9 @@ class Server:
         self._live: dict[Connection, _ConnectionProtocol] = {}
         self._clients: dict[str, int] = {}
         self._stats = StatsCollector()
-        self._budget = MemoryBudget(self.limits.max_receive_memory)
+        self._budget = MemoryBudget(
+            self.limits.max_receive_memory, max_output_buffered=self.limits.max_output_buffered
+        )
         # What refused protocols point at: closed, so it reads into a discard buffer.
         self._refused = Connection(
             Registry(), ConnectionSettings(max_detect_bytes=1, initial_buffer_size=1)
@@ -590,7 +607,7 @@ class Server:
 
     @property
     def receive_memory(self) -> MemoryBudget:
-        """The receive-memory budget shared by the connections (read-only use)."""
+        """The memory budget shared by the connections (read-only use)."""
         return self._budget
 
     @property
@@ -732,5 +749,7 @@ class Server:
     def _detach(self, protocol: _ConnectionProtocol) -> None:
         if self._live.pop(protocol.connection, None) is not None and protocol._client is not None:
             self._count_client(protocol._client, -1)
+        if self._budget.gave_back(_GIVE_BACK):
+            give_back_memory()  # the connection's memory was freed: return the pages to the OS
         if not self._live:
             self._idle.set()

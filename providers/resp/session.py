@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from providers.resp.commands import COMMANDS, Handler, lookup
 from providers.resp.parser import RequestParser
@@ -49,11 +49,17 @@ class RespSession:
 
     :meth:`try_consume` parses every whole command in the view, runs them in
     order and sends the concatenated replies with one ``sender.send``.
+    The replies are checked against the connection's memory account as
+    they are built (:attr:`room`), so a batch stops once they would pass
+    the output limit; commands queued by MULTI are charged as arguments.
     """
 
     __slots__ = (
         "_closed",
+        "_memory",
         "_parser",
+        "_queued_bytes",
+        "_room_start",
         "_sender",
         "authenticated",
         "client_id",
@@ -66,6 +72,7 @@ class RespSession:
         "null_array",
         "provider",
         "resp3",
+        "room",
         "store",
         "watched",
     )
@@ -91,7 +98,14 @@ class RespSession:
         self.closing = False
         """Set by QUIT: the connection closes after the replies sent so far."""
         self._sender = sender
-        self._parser = RequestParser(provider.resp_limits, accelerated=provider.accelerated)
+        self._memory = sender.memory
+        self.room = 0
+        """Reply bytes the batch may still build before the output limit is passed."""
+        self._room_start = 0
+        self._queued_bytes = 0
+        self._parser = RequestParser(
+            provider.resp_limits, accelerated=provider.accelerated, memory=self._memory
+        )
         self._parser.unauthenticated = not self.authenticated
         self._closed = False
 
@@ -153,9 +167,23 @@ class RespSession:
             self.multi_failed = self.multi is not None
             return _NOAUTH
         if self.multi is not None and command.queued:
+            size = sum(map(len, argv))
+            self._memory.charge_arguments(size)
+            self._queued_bytes += size
             self.multi.append(argv)
             return _QUEUED
         return command.handler(self, argv)
+
+    def end_multi(self) -> None:
+        """Leave the transaction: the queued commands are dropped (EXEC took them)."""
+        self.multi = None
+        self.multi_failed = False
+        self._memory.release_arguments(self._queued_bytes)
+        self._queued_bytes = 0
+
+    def over_output(self) -> NoReturn:
+        """Stop building: the replies of this batch passed :attr:`room`."""
+        self._memory.refuse_output(self._room_start - self.room)
 
     def run_commands(self, commands: list[list[bytes]], append: Callable[[bytes], None]) -> int:
         """Run ``commands`` (none empty) in order, passing each reply to ``append``; how many ran.
@@ -170,10 +198,13 @@ class RespSession:
         for argv in commands:
             argc = len(argv)
             handler = direct[argc].get(argv[0]) if plain and argc < _MAX_DIRECT_ARGC else None
+            reply = handler(self, argv) if handler is not None else execute(argv)
+            append(reply)
+            self.room -= len(reply)
+            if self.room < 0:
+                self.over_output()
             if handler is not None:
-                append(handler(self, argv))
                 continue
-            append(execute(argv))
             if self.closing:
                 return next(i for i, ran in enumerate(commands, 1) if ran is argv)
             plain = self.authenticated and self.multi is None
@@ -186,6 +217,7 @@ class RespSession:
         parser = self._parser
         if not parser.begin(data):
             return 0
+        self.room = self._room_start = self._memory.reply_room
         replies: list[bytes] = []
         whole_commands = parser.whole_commands
         next_command = parser.next_command
@@ -203,7 +235,11 @@ class RespSession:
                 if argv is None:
                     break
                 if argv:
-                    replies.append(execute(argv))
+                    reply = execute(argv)
+                    replies.append(reply)
+                    self.room -= len(reply)
+                    if self.room < 0:
+                        self.over_output()
                     if self.closing:
                         break
         except ProtocolError as exc:
@@ -223,5 +259,5 @@ class RespSession:
         if not self._closed:
             self._closed = True
             self.unwatch_all()
-            self.multi = None
+            self.end_multi()
             self.provider.session_closed(self)
