@@ -169,7 +169,7 @@ class MemoryAccount:
         limit = self.output_limit
         if limit is not None and self.outbox + self.written + nbytes > limit:
             raise OutputLimitExceeded(
-                f"{self.outbox + self.written + nbytes} reply bytes held for the peer "
+                f"{self.outbox + self.written + nbytes} reply bytes unread by the peer "
                 f"(limit {limit})"
             )
         if self.budget is not None:
