@@ -463,7 +463,7 @@ def _exec(s: RespSession, argv: list[bytes]) -> bytes:
         reply = s.execute(command)
         room -= len(reply)
         if room < 0:
-            s.over_output()
+            s.over_output(room)
         replies.append(reply)
     return b"*%d\r\n" % len(replies) + b"".join(replies)
 
@@ -781,7 +781,7 @@ def _mget(s: RespSession, argv: list[bytes]) -> bytes:
         part = null if value is None else b"$%d\r\n%s\r\n" % (len(value), value)
         room -= len(part)
         if room < 0:
-            s.over_output()
+            s.over_output(room)
         parts.append(part)
     return b"".join(parts)
 

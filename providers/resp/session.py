@@ -181,9 +181,9 @@ class RespSession:
         self._memory.release_arguments(self._queued_bytes)
         self._queued_bytes = 0
 
-    def over_output(self) -> NoReturn:
-        """Stop building: the replies of this batch passed :attr:`room`."""
-        self._memory.refuse_output(self._room_start - self.room)
+    def over_output(self, room: int) -> NoReturn:
+        """Stop building: the batch's replies passed the room it had, ``room`` is what is left."""
+        self._memory.refuse_output(self._room_start - room)
 
     def run_commands(self, commands: list[list[bytes]], append: Callable[[bytes], None]) -> int:
         """Run ``commands`` (none empty) in order, passing each reply to ``append``; how many ran.
@@ -202,7 +202,7 @@ class RespSession:
             append(reply)
             self.room -= len(reply)
             if self.room < 0:
-                self.over_output()
+                self.over_output(self.room)
             if handler is not None:
                 continue
             if self.closing:
@@ -239,7 +239,7 @@ class RespSession:
                     replies.append(reply)
                     self.room -= len(reply)
                     if self.room < 0:
-                        self.over_output()
+                        self.over_output(self.room)
                     if self.closing:
                         break
         except ProtocolError as exc:
