@@ -94,8 +94,10 @@ class RespLimits:
     here 1M by default); ``max_inline_len`` is ``PROTO_INLINE_MAX_SIZE``
     (64 KiB), which also caps header lines; ``max_query_len`` caps the bytes of
     one command's arguments (Redis's ``client-query-buffer-limit``, 1 GiB).
-    ``max_output_buffered`` is the reply backlog allowed for a slow reader
-    (default: one maximal bulk plus 64 MiB).
+    ``max_output_buffered`` caps the reply bytes held for one client
+    (default: one maximal bulk plus 64 MiB, 576 MiB: a value of the largest
+    size SET accepts can always be read back, as Redis, whose normal clients
+    have no output limit, allows).
     """
 
     max_bulk_len: int = 512 * 1024 * 1024
