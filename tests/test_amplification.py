@@ -8,6 +8,7 @@ bystander connected before the attack is still served.
 
 from __future__ import annotations
 
+import re
 import select
 import socket
 import time
@@ -22,6 +23,8 @@ MIB = 1 << 20
 PEAK_LIMIT = 300 * MIB
 """The most the server may ever hold (VmHWM) under these attacks with a 64 MiB output limit."""
 VALUE = b"v" * 100_000
+BUFFER = 16 * 1024
+"""A connection's first receive buffer, what an idle one is charged."""
 TIMEOUT = 30.0
 
 
@@ -120,6 +123,26 @@ def bystander_is_served(port: int, bystander: socket.socket) -> None:
         assert resp_call(fresh, "PING", size=7) == b"+PONG\r\n"
 
 
+def budget_used(sock: socket.socket) -> int:
+    """The server's ``receive_memory`` (the memory budget's use), from INFO."""
+    sock.sendall(cmd("INFO", "wireproto"))
+    header = b""
+    while not header.endswith(b"\r\n"):
+        header += sock.recv(1)
+    body = read_exactly(sock, int(header[1:-2]) + 2)
+    match = re.search(rb"\r\nreceive_memory:(\d+)\r\n", body)
+    assert match, body
+    return int(match[1])
+
+
+def only_the_bystander_is_charged(bystander: socket.socket) -> None:
+    """Once the attackers are gone, the budget holds the bystander's first buffer only."""
+    deadline = time.monotonic() + 5
+    while (used := budget_used(bystander)) != BUFFER and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert used == BUFFER
+
+
 def logged(log: Path, reason: str) -> bool:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -140,6 +163,7 @@ def test_mget_of_one_large_value_many_times(server: tuple[RunningServer, Path]) 
         assert cut_off(attacker) < 64 * MIB
         assert logged(log, "output-limit")
         bystander_is_served(port, bystander)
+        only_the_bystander_is_charged(bystander)
     assert status(pid, "VmHWM") < PEAK_LIMIT
 
 
@@ -155,6 +179,7 @@ def test_memcached_multi_get_of_one_large_value(server: tuple[RunningServer, Pat
         assert cut_off(attacker) < 64 * MIB
         assert logged(log, "output-limit")
         bystander_is_served(port, bystander)
+        only_the_bystander_is_charged(bystander)
     assert status(pid, "VmHWM") < PEAK_LIMIT
 
 
@@ -169,6 +194,7 @@ def test_a_pipelining_client_that_never_reads(server: tuple[RunningServer, Path]
         assert closed or cut_off(attacker) >= 0
         assert logged(log, "output-limit")
         bystander_is_served(port, bystander)
+        only_the_bystander_is_charged(bystander)
     assert status(pid, "VmHWM") < PEAK_LIMIT
 
 
@@ -201,5 +227,6 @@ def test_unfinished_commands_stay_within_the_budget(tmp_path: Path) -> None:
                     attacker.close()
             assert logged(log, "memory-limit")
             bystander_is_served(port, bystander)
+            only_the_bystander_is_charged(bystander)
         growth = status(pid, "VmHWM") - before
         assert growth < budget + 64 * MIB, f"RSS grew {growth / MIB:.0f} MiB"
