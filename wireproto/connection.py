@@ -573,6 +573,11 @@ class Connection:
         self.wire_format = wire_format
         self.limits = limits
         self._memory.output_limit = self._output_cap(limits)
+        if self.outer is not None and self._memory.output_limit is not None:
+            # The layer's records carry this session's replies: the session's limit
+            # applies to them too, plus the records' overhead (under 1% for TLS).
+            limit = self._memory.output_limit
+            self.outer._memory.output_limit = limit + (limit >> 7)
         self._session = session
         self.state = ConnectionState.ACTIVE
         if self._stats is not None:
