@@ -110,12 +110,24 @@ class _Outbox:
             return
         chunk = data if type(data) is bytes else bytes(data)
         if chunk:
-            try:
-                connection._memory.charge_output(len(chunk))
-            except MemoryLimitExceeded as exc:
-                if not connection._in_batch:  # else _consume() closes it
-                    connection._memory_exceeded(exc)
-                raise
+            account = connection._memory
+            size = len(chunk)
+            limit = account.output_limit
+            budget = account.budget
+            if (limit is not None and account.outbox + account.written + size > limit) or (
+                budget is not None and budget.used + size > budget.limit
+            ):
+                try:
+                    account.charge_output(size)  # raises the right error
+                except MemoryLimitExceeded as exc:
+                    if not connection._in_batch:  # else _consume() closes it
+                        connection._memory_exceeded(exc)
+                    raise
+            else:  # charge_output() inlined: once per read batch on every connection
+                account.outbox += size
+                if budget is not None:
+                    budget.used += size
+                    budget.high_water = max(budget.high_water, budget.used)
             self.chunks.append(chunk)
             self.size += len(chunk)
             if not connection._in_batch and connection.on_output is not None:
@@ -139,7 +151,13 @@ class _Outbox:
             return b""
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self.chunks = []
-        self._connection._memory.release_output(self.size)
+        account = self._connection._memory
+        if not account.closed:  # release_output() inlined
+            size = self.size
+            account.outbox -= size
+            budget = account.budget
+            if budget is not None:
+                budget.used -= size
         self.size = 0
         return data
 

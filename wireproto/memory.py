@@ -40,6 +40,9 @@ __all__ = [
 ]
 
 
+_UNLIMITED = sys.maxsize
+
+
 class MemoryLimitExceeded(Exception):
     """A charge the listener's memory budget cannot cover: the connection is closed."""
 
@@ -154,15 +157,12 @@ class MemoryAccount:
     @property
     def reply_room(self) -> int:
         """Reply bytes a session may still build before a charge would be refused."""
-        if self.closed:
-            return 0
-        room = sys.maxsize
-        if self.output_limit is not None:
-            room = self.output_limit - self.outbox - self.written
+        limit = self.output_limit
+        room = _UNLIMITED if limit is None else limit - self.outbox - self.written
         budget = self.budget
         if budget is not None and budget.limit - budget.used < room:
             room = budget.limit - budget.used
-        return max(room, 0)
+        return 0 if room < 0 or self.closed else room
 
     def refuse_output(self, nbytes: int) -> NoReturn:
         """Raise the error for a reply of ``nbytes`` more than :attr:`reply_room` allows."""
@@ -221,22 +221,31 @@ class MemoryAccount:
 
     def charge_output(self, nbytes: int) -> None:
         """Queue ``nbytes`` of replies; raises past the output limit or the budget."""
+        # Once per read batch on every connection: kept to plain attribute arithmetic.
         if self.closed:
             return
-        if nbytes > self.reply_room:
+        outbox = self.outbox + nbytes
+        limit = self.output_limit
+        if limit is not None and outbox + self.written > limit:
             self.refuse_output(nbytes)
-        if self.budget is not None:
-            self.budget.force(nbytes)
-        self.outbox += nbytes
+        budget = self.budget
+        if budget is not None:
+            used = budget.used + nbytes
+            if used > budget.limit:
+                self.refuse_output(nbytes)
+            budget.used = used
+            budget.high_water = max(budget.high_water, used)
+        self.outbox = outbox
 
     def release_output(self, nbytes: int) -> None:
         """``nbytes`` of queued replies left the outbox (written, or dropped)."""
-        if self.closed:
+        if self.closed or not nbytes:
             return
         nbytes = min(nbytes, self.outbox)
         self.outbox -= nbytes
-        if self.budget is not None:
-            self.budget.release(nbytes)
+        budget = self.budget
+        if budget is not None:
+            budget.used = max(budget.used - nbytes, 0)
 
     def set_written(self, nbytes: int) -> None:
         """The transport holds ``nbytes`` of replies the peer has not taken yet."""

@@ -31,7 +31,7 @@ from types import MappingProxyType, TracebackType
 from typing import cast
 
 from wireproto.connection import CloseReason, Connection, ConnectionSettings, ConnectionState
-from wireproto.memory import MemoryBudget, give_back_memory
+from wireproto.memory import MemoryAccount, MemoryBudget, give_back_memory
 from wireproto.registry import Registry
 from wireproto.session import Maintained
 from wireproto.stats import ServerStats, StatsCollector
@@ -134,6 +134,7 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
     """Adapts one transport to one sans-I/O :class:`Connection`."""
 
     _conn: Connection
+    _account: MemoryAccount  # the connection's memory account
     _transport: asyncio.Transport
 
     def __init__(self, server: Server) -> None:
@@ -199,6 +200,7 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
             stats=server._stats,
             budget=server._budget,
         )
+        self._account = self._conn.memory
         self._conn.on_output = self._schedule_flush
         if self._awaiting_proxy:
             self._conn.on_proxy_header = self._proxy_header_read
@@ -218,8 +220,9 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         conn = self._conn
-        if conn.memory.written:  # what the peer has taken since: room for new replies
-            conn.memory.set_written(self._transport.get_write_buffer_size())
+        account = self._account
+        if account.written:  # what the peer has taken since: room for new replies
+            account.set_written(self._transport.get_write_buffer_size())
         try:
             conn.buffer_updated(nbytes)
         except Exception as exc:
@@ -244,7 +247,7 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
             self._transport.pause_reading()
 
     def resume_writing(self) -> None:
-        self._conn.memory.set_written(self._transport.get_write_buffer_size())
+        self._account.set_written(self._transport.get_write_buffer_size())
         if self._reading_paused:
             self._reading_paused = False
             if not self._transport.is_closing():
@@ -301,7 +304,9 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         if data and not self._finishing and not transport.is_closing():
             transport.write(data)
             buffered = transport.get_write_buffer_size()
-            conn.memory.set_written(buffered)
+            account = self._account
+            if buffered or account.written:
+                account.set_written(buffered)
             if buffered:  # the peer does not read as fast: hold it to the output limit
                 limit = conn.output_limit
                 if limit is not None and buffered > limit:
@@ -395,6 +400,7 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         """Close a connection over a limit at once, before any Connection is made for it."""
         self._refused = self._finishing = self._close_reported = True
         self._conn = self._server._refused
+        self._account = self._conn.memory
         self._server._stats.connection_rejected(reason)
         self._server._warn_rejected(
             "event=connection.rejected reason=%s peer=%s", reason, _format_peer(self._peer)

@@ -23,13 +23,18 @@ NULL_ARRAY2 = b"*-1\r\n"
 _MAX_DIRECT_ARGC = 16
 
 
+_BUILT_IN_PARTS = frozenset({b"mget"})
+"""Commands whose handler checks :attr:`RespSession.room` as its reply grows: they read
+the room left after the batch's earlier replies, which the direct path does not keep."""
+
+
 def _direct_handlers() -> tuple[dict[bytes, Handler], ...]:
     tables: tuple[dict[bytes, Handler], ...] = tuple({} for _ in range(_MAX_DIRECT_ARGC))
     for name, command in COMMANDS.items():
         # MULTI does not queue the commands that change how the next ones run
         # (QUIT closes, MULTI, EXEC and DISCARD start or end a transaction):
         # they go through execute(), after which run_commands() looks again.
-        if command.subcommands is not None or not command.queued:
+        if command.subcommands is not None or not command.queued or name in _BUILT_IN_PARTS:
             continue
         arity = command.arity
         for argc in range(1, _MAX_DIRECT_ARGC):
@@ -195,19 +200,28 @@ class RespSession:
         direct = _DIRECT
         execute = self.execute
         plain = self.authenticated and self.multi is None
+        room = self.room  # a local in the loop; self.room for the handlers that read it
         for argv in commands:
             argc = len(argv)
             handler = direct[argc].get(argv[0]) if plain and argc < _MAX_DIRECT_ARGC else None
-            reply = handler(self, argv) if handler is not None else execute(argv)
-            append(reply)
-            self.room -= len(reply)
-            if self.room < 0:
-                self.over_output(self.room)
             if handler is not None:
+                reply = handler(self, argv)
+                append(reply)
+                room -= len(reply)
+                if room < 0:
+                    self.over_output(room)
                 continue
+            self.room = room
+            reply = execute(argv)
+            append(reply)
+            room -= len(reply)
+            self.room = room
+            if room < 0:
+                self.over_output(room)
             if self.closing:
                 return next(i for i, ran in enumerate(commands, 1) if ran is argv)
             plain = self.authenticated and self.multi is None
+        self.room = room
         return len(commands)
 
     def try_consume(self, data: memoryview, /) -> int:
