@@ -150,7 +150,12 @@ class _KvbinSession:
 
 
 class KvbinProvider:
-    """Serves kvbin from one in-memory store shared by all its connections."""
+    """Serves kvbin from one in-memory store shared by all its connections.
+
+    kvbin has no authentication in its protocol, so this provider is not
+    :class:`~wireproto.session.Authenticating`: a listener that requires
+    authentication refuses kvbin clients at detection.
+    """
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self._limits = limits

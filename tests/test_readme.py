@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import re
 from pathlib import Path
 
 import pytest
+
+import wireproto
+from wireproto import framing
+from wireproto.cli import _parser
+from wireproto.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -44,3 +51,98 @@ def test_the_fuzz_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     run = namespace["test_myproto_conforms"]
     assert callable(run)
     run()
+
+
+# -- the limits tables, against the code's defaults -------------------------------------
+
+_UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "s": 1}
+_CLI_SUFFIXES = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def _table(header: str) -> list[list[str]]:
+    """The rows of the README table whose header line starts with ``header``."""
+    start = README.index(header)
+    lines = README[start:].split("\n\n", 1)[0].splitlines()[2:]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def _value(text: str) -> float | None:
+    """A README default: ``16 KiB``, ``1 MiB + 2,562 (why)``, ``10,000``, ``5 s``, ``never``."""
+    text = re.sub(r"\s*\(.*?\)", "", text).strip()
+    if text in ("never", "none"):
+        return None
+    total = 0.0
+    for term in text.split(" + "):
+        number, _, unit = term.strip().partition(" ")
+        total += float(number.replace(",", "")) * _UNITS[unit or "bytes"]
+    return total
+
+
+def _cli_defaults() -> dict[str, object]:
+    return vars(_parser().parse_args(["serve"]))
+
+
+def _code_default(name: str) -> object:
+    """The code's default for a README name: ``Class.field``, ``Class(param=...)``, ``--opt``."""
+    if name.startswith("--"):
+        return _cli_defaults()[name[2:].replace("-", "_")]
+    if name == "VarintFramer":  # the prefix cap is a constant of the framer
+        return framing._VARINT_MAX_BYTES
+    call = re.fullmatch(r"(\w+)\((\w+)=\.\.\.\)", name)
+    if call:
+        return inspect.signature(getattr(wireproto, call[1])).parameters[call[2]].default
+    owner, _, attribute = name.partition(".")
+    cls = getattr(wireproto, owner)
+    if dataclasses.is_dataclass(cls):
+        field = next(f for f in dataclasses.fields(cls) if f.name == attribute)
+        return field.default
+    return inspect.signature(cls).parameters[attribute].default
+
+
+def test_the_limits_table_gives_the_code_defaults() -> None:
+    rows = _table("| limit | default | where | past it |")
+    assert len(rows) >= 12
+    checked = 0
+    for limit, default, where, _past in rows:
+        expected = _value(default)
+        names = re.findall(r"`([^`]+)`", re.sub(r"\(per provider.*?\)", "", where))
+        assert names, limit
+        for name in names:
+            actual = _code_default(name)
+            if expected is None:  # "never" / "none": None, or 0 on the command line
+                assert actual in (None, 0), (limit, name, actual)
+            else:
+                assert actual == expected, (limit, name, actual, expected)
+            checked += 1
+    assert checked >= 20
+
+
+def test_the_built_in_providers_limits_table_gives_the_code_defaults() -> None:
+    registry = Registry.from_plugins()
+    rows = _table("| provider | message size | output queued for a slow reader |")
+    named = set()
+    for formats, message_size, output in rows:
+        for name in re.findall(r"`([^`]+)`", formats):
+            limits = registry.provider(registry.get(name)).limits
+            assert limits.max_message_size == _value(message_size), name
+            assert limits.max_output_buffered == _value(output), name
+            named.add(name)
+    assert named == {fmt.name for fmt in registry}  # every built-in provider has its row
+
+
+def test_the_command_line_synopsis_gives_the_cli_defaults() -> None:
+    synopsis = next(block for block in _blocks("sh") if block.startswith("wireproto serve ["))
+    defaults = _cli_defaults()
+    checked = 0
+    for option, value in re.findall(r"\[--([a-z-]+) ([^\]\s]+)", synopsis):
+        if value.isupper() or value == "...":  # a metavar: no default shown
+            continue
+        actual = defaults[option.replace("-", "_")]
+        shown: object = value.split("|")[0]  # choices: the default comes first
+        if isinstance(actual, int | float) and not isinstance(actual, bool):
+            number = re.fullmatch(r"(\d+)([kmg]?)", value)
+            assert number, (option, value)
+            shown = int(number[1]) * _CLI_SUFFIXES.get(number[2], 1)
+        assert shown == actual, (option, value, actual)
+        checked += 1
+    assert checked >= 10

@@ -12,6 +12,7 @@ from _drive import resp_command as cmd
 from providers.kvstore import shared_store
 from providers.resp import RESP, RespLimits, RespProvider, register
 from wireproto import CloseReason, Connection, ConnectionState, Registry
+from wireproto.auth import NO_AUTH
 from wireproto.memory import MemoryAccount
 
 Arg = bytes | str | int
@@ -904,6 +905,7 @@ def test_one_send_per_batch(accelerated: bool) -> None:
 
     class Sender:
         memory = MemoryAccount()
+        auth = NO_AUTH
 
         def send(self, data: bytes) -> None:
             sent.append(bytes(data))

@@ -39,7 +39,8 @@ MATCH, NO_MATCH, NEED_MORE = Verdict.MATCH, Verdict.NO_MATCH, Verdict.NEED_MORE
         (b"\x16\x03\x01\x02\x00", NO_MATCH),
         (b"\xc0KV\x01", NO_MATCH),
         (b"$3\r\n", NO_MATCH),
-        (b"GET / HTTP/1.1\r\n", MATCH),  # RESP's inline grammar accepts it, as Redis does
+        (b"GET / HTTP/1.1\r\n", NO_MATCH),  # the cross-protocol guard (wireproto.guard)
+        (b"Host: x\r\n", NO_MATCH),
     ],
 )
 def test_verdicts(data: bytes, verdict: Verdict) -> None:

@@ -19,6 +19,7 @@ import providers.resp.parser as parser_module
 from providers.resp import RESP, RespLimits, RespProvider, register
 from providers.resp.parser import RequestParser, split_inline_args
 from wireproto import CloseReason, Connection, ConnectionState, ProtocolError, Registry
+from wireproto.auth import NO_AUTH
 from wireproto.memory import MemoryAccount
 
 START = 1_700_000_000_000
@@ -192,6 +193,7 @@ def test_the_session_raises_nothing_but_protocol_errors(
 ) -> None:
     class Sender:
         memory = MemoryAccount()
+        auth = NO_AUTH
 
         def send(self, chunk: Any, /) -> None:
             pass

@@ -5,6 +5,7 @@ maps the format to a session provider, and the session consumes whole
 messages from the connection's receive buffer.
 """
 
+from wireproto.auth import NO_AUTH, AuthSettings
 from wireproto.buffer import BufferFull, ReceiveBuffer
 from wireproto.connection import CloseReason, Connection, ConnectionSettings, ConnectionState
 from wireproto.detect import (
@@ -28,10 +29,12 @@ from wireproto.framing import (
     LengthFieldFramer,
     VarintFramer,
 )
+from wireproto.guard import guarded, http_request_detector, is_http_line
 from wireproto.proxy import ProxyHeader, ProxySettings, build_proxy_v1, build_proxy_v2
 from wireproto.registry import ENTRY_POINT_GROUP, PluginFailure, Registry
 from wireproto.server import Server, ServerLimits
 from wireproto.session import (
+    Authenticating,
     BytesLike,
     Limits,
     Maintained,
@@ -44,6 +47,9 @@ from wireproto.tls import TlsSettings
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "NO_AUTH",
+    "AuthSettings",
+    "Authenticating",
     "BufferFull",
     "BytesLike",
     "CloseReason",
@@ -84,6 +90,9 @@ __all__ = [
     "build_proxy_v1",
     "build_proxy_v2",
     "detect",
+    "guarded",
+    "http_request_detector",
+    "is_http_line",
     "match_any",
     "match_prefix",
 ]

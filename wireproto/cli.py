@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import wireproto
 from wireproto import workers
+from wireproto.auth import AuthSettings
 from wireproto.connection import ConnectionSettings
 from wireproto.proxy import ProxySettings
 from wireproto.registry import Registry
@@ -209,8 +210,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--password",
         metavar="SECRET",
-        help="clients of password-aware formats (RESP) must authenticate; same as "
-        "--set resp.password=SECRET",
+        help="every client must authenticate, whatever its wire format (RESP AUTH, memcached "
+        "SASL PLAIN or text auth as user 'default'); formats that cannot authenticate (kvbin) "
+        "are refused. --set resp.password=SECRET is an alias",
     )
     serve.add_argument(
         "--set",
@@ -274,12 +276,29 @@ def _option(text: str) -> tuple[str, str]:
     return name.strip(), value
 
 
+_RESP_PASSWORD = "resp.password"
+
+
 def _plugin_options(args: argparse.Namespace) -> dict[str, str]:
     options = {"resp.max-clients": str(args.max_connections)}
-    if args.password is not None:
-        options["resp.password"] = args.password
     options.update(args.options)  # --set wins over the shortcuts
+    # The password is the listener's, not RESP's: see _auth_settings().
+    options.pop(_RESP_PASSWORD, None)
     return options
+
+
+def _auth_settings(args: argparse.Namespace) -> AuthSettings:
+    """The listener's authentication: ``--password``, or its old alias ``--set resp.password``."""
+    password: str | None = args.password
+    alias = dict(args.options).get(_RESP_PASSWORD)
+    if alias is not None:
+        if password is not None and alias != password:
+            raise ValueError("--password and --set resp.password name different passwords")
+        _log.warning("--set resp.password is an alias of --password: every format must AUTH")
+        password = alias
+    if password == "":
+        raise ValueError("the password must not be empty")
+    return AuthSettings.with_password(password)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -288,6 +307,14 @@ def _serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    try:
+        auth = _auth_settings(args)
+        if args.workers > 1:  # fail here, not in workers restarted again and again
+            plugins = Registry.from_plugins(options=_plugin_options(args))
+            plugins.check_auth(auth, args.fallback_format)
+    except ValueError as exc:
+        _log.error("authentication: %s", exc)
+        return 2
     if args.workers > 1:
         status = workers.supervise(
             args.argv,
@@ -325,6 +352,7 @@ def _serve(args: argparse.Namespace) -> int:
         idle_timeout=args.idle_timeout or None,
         tls=tls,
         proxy=proxy,
+        auth=auth,
     )
     limits = ServerLimits(
         max_connections=args.max_connections,
@@ -362,6 +390,9 @@ async def _run(server: Server, shutdown_timeout: float = 5.0) -> int:
     except OSError as exc:
         _log.error("cannot listen: %s", exc)
         return 1
+    except ValueError as exc:  # a configuration that would leave data open
+        _log.error("cannot serve: %s", exc)
+        return 2
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     handled: list[signal.Signals] = []
@@ -371,6 +402,7 @@ async def _run(server: Server, shutdown_timeout: float = 5.0) -> int:
         except (NotImplementedError, RuntimeError):  # no signal handlers on this platform
             continue
         handled.append(signum)
+    workers.watch_supervisor(loop, stop.set)  # a --workers worker stops with its supervisor
     try:
         names = ", ".join(fmt.name for fmt in server.registry.formats) or "no formats"
         where = ", ".join(_format_address(host, port) for host, port in server.addresses)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from wireproto import proxy
+from wireproto.auth import NO_AUTH, AuthSettings
 from wireproto.buffer import ReceiveBuffer
 from wireproto.detect import Verdict, WireFormat, detect
 from wireproto.errors import ContractError, ProtocolError
@@ -57,6 +58,7 @@ class CloseReason(enum.Enum):
     HANDSHAKE_TIMEOUT = "handshake-timeout"
     MEMORY_LIMIT = "memory-limit"
     CLIENT_LIMIT = "client-limit"
+    AUTH_REQUIRED = "auth-required"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,10 @@ class ConnectionSettings:
     connection that receives nothing for this many seconds is closed
     (``None``: never). ``tls``: TLS clients are detected and decrypted on
     this listener (``None``: plain clients only). ``proxy``: peers that may
-    open with a PROXY protocol header (``None``: nobody may).
+    open with a PROXY protocol header (``None``: nobody may). ``auth``: who
+    may use the listener; when it requires authentication, a format whose
+    provider is not :class:`~wireproto.session.Authenticating` is refused at
+    detection (``CloseReason.AUTH_REQUIRED``).
     """
 
     max_detect_bytes: int = 16 * 1024
@@ -81,6 +86,7 @@ class ConnectionSettings:
     idle_timeout: float | None = None
     tls: TlsSettings | None = None
     proxy: ProxySettings | None = None
+    auth: AuthSettings = NO_AUTH
 
     def __post_init__(self) -> None:
         if self.max_detect_bytes < 1:
@@ -144,6 +150,10 @@ class _Outbox:
 
     def get_extra_info(self, name: str, default: object = None, /) -> object:
         return self._connection.extra.get(name, default)
+
+    @property
+    def auth(self) -> AuthSettings:
+        return self._connection.settings.auth
 
     def take(self) -> bytes:
         chunks = self.chunks
@@ -577,6 +587,9 @@ class Connection:
         if wire_format is TLS:
             self._activate_tls()
             return
+        if self.settings.auth.required and not self._registry.authenticates(wire_format):
+            self._refuse_unauthenticated(wire_format)
+            return
         provider = self._registry.provider(wire_format)
         try:
             limits = provider.limits
@@ -600,6 +613,17 @@ class Connection:
         self.state = ConnectionState.ACTIVE
         if self._stats is not None:
             self._stats.session_started(self)
+
+    def _refuse_unauthenticated(self, wire_format: WireFormat) -> None:
+        """Close a client of a format that cannot authenticate, on a listener that requires it.
+
+        The server logs the refusal (rate-limited, as the other rejections).
+        """
+        _log.debug("refused a %s client: the listener requires authentication", wire_format.name)
+        if self._stats is not None:
+            self._stats.connection_rejected(CloseReason.AUTH_REQUIRED.value)
+        self.error = ProtocolError(f"format={wire_format.name} cannot authenticate")
+        self.close(CloseReason.AUTH_REQUIRED)
 
     def _activate_tls(self) -> None:
         tls = self.settings.tls

@@ -26,6 +26,7 @@ from wireproto.errors import ContractError, ProtocolError
 from wireproto.session import Limits, NetworkSender
 
 if TYPE_CHECKING:
+    from wireproto.auth import AuthSettings
     from wireproto.detect import WireFormat
     from wireproto.memory import MemoryAccount
 
@@ -484,6 +485,10 @@ class _SessionSender:
 
     def get_extra_info(self, name: str, default: object = None, /) -> object:
         return self._sender.get_extra_info(name, default)
+
+    @property
+    def auth(self) -> AuthSettings:
+        return self._sender.auth
 
 
 class FramedConsumer:

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from types import MappingProxyType
 
-from wireproto.detect import Detection, WireFormat, detect
-from wireproto.session import SessionProvider
+from wireproto.auth import AuthSettings
+from wireproto.detect import Detection, Verdict, WireFormat, detect
+from wireproto.guard import first_line, is_http_line, log_attack
+from wireproto.session import Authenticating, SessionProvider
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginFailure", "Registry"]
 
@@ -66,6 +68,32 @@ class Registry:
         """The provider registered for ``wire_format`` (KeyError if none)."""
         return self._providers[wire_format]
 
+    def authenticates(self, wire_format: WireFormat) -> bool:
+        """Whether ``wire_format``'s provider speaks its protocol's authentication."""
+        return isinstance(self._providers[wire_format], Authenticating)
+
+    def check_auth(self, auth: AuthSettings, fallback_format: str | None = None) -> None:
+        """Raise ``ValueError`` if a listener with ``auth`` would leave data open.
+
+        With authentication required, ``fallback_format`` must name a format
+        that authenticates; every provider that declares
+        :class:`~wireproto.session.Authenticating` checks its own
+        configuration against ``auth`` (a different password of its own, say).
+        """
+        if auth.required and fallback_format is not None and fallback_format in self._by_name:
+            fallback = self._by_name[fallback_format]
+            if not self.authenticates(fallback):
+                raise ValueError(
+                    f"the fallback format {fallback_format!r} cannot authenticate clients, "
+                    "but the listener requires a password"
+                )
+        checked: set[int] = set()
+        for provider in self._providers.values():
+            if id(provider) in checked or not isinstance(provider, Authenticating):
+                continue
+            checked.add(id(provider))
+            provider.check_auth(auth)
+
     def get(self, name: str) -> WireFormat:
         """The registered format called ``name`` (KeyError if none)."""
         return self._by_name[name]
@@ -90,8 +118,17 @@ class Registry:
         return MappingProxyType(self._providers)
 
     def detect(self, data: bytes) -> Detection:
-        """Detect the format of a stream that starts with ``data``."""
-        return detect(self._ordered, data)
+        """Detect the format of a stream that starts with ``data``.
+
+        A stream refused whose first line is HTTP (see :mod:`wireproto.guard`)
+        is logged as a possible cross-protocol attack.
+        """
+        detection = detect(self._ordered, data)
+        if detection.verdict is Verdict.NO_MATCH:
+            line = first_line(data)
+            if line is not None and is_http_line(line):
+                log_attack("this listener")
+        return detection
 
     @property
     def plugin_failures(self) -> tuple[PluginFailure, ...]:

@@ -22,6 +22,7 @@ import contextlib
 import ipaddress
 import logging
 import os
+import select
 import socket
 import struct
 import time
@@ -428,7 +429,7 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
             self._conn.close(CloseReason.CLIENT_LIMIT)
             return
         self._client = client
-        server._count_client(client, 1)
+        server._count_client(self, client)
 
     def _core_failed(self, exc: BaseException) -> None:
         _log.error("connection from %s failed in the core", self._peer, exc_info=exc)
@@ -464,6 +465,12 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
                 self._server._budget.limit,
                 str(conn.error or ""),
             )
+        elif reason is CloseReason.AUTH_REQUIRED:
+            self._server._warn_rejected(
+                "event=connection.rejected reason=auth-required peer=%s %s",
+                _format_peer(self._peer),
+                conn.error,
+            )
         elif reason in _QUIET_CLOSES:
             _log.debug("closed %s (%s) %s", self._peer, reason.value, conn.error or "")
 
@@ -478,6 +485,28 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
             if handle is not None:
                 handle.cancel()
         self._flush_handle = self._linger_handle = None
+
+
+_HANGUP = select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0)
+
+
+def _peer_closed(protocols: set[_ConnectionProtocol]) -> list[_ConnectionProtocol]:
+    """Those of ``protocols`` whose peer has closed or reset its side (one ``poll``).
+
+    Linux reports a FIN still unread as ``POLLRDHUP``, even behind unread
+    data; elsewhere only a reset or a full hang-up is seen.
+    """
+    poller = select.poll()
+    by_fd: dict[int, _ConnectionProtocol] = {}
+    for protocol in protocols:
+        sock = protocol._transport.get_extra_info("socket")
+        if sock is None:
+            continue
+        fd = sock.fileno()
+        if fd >= 0:
+            by_fd[fd] = protocol
+            poller.register(fd, _HANGUP)
+    return [by_fd[fd] for fd, events in poller.poll(0) if events & _HANGUP and fd in by_fd]
 
 
 def _format_peer(peer: object) -> str:
@@ -521,7 +550,8 @@ class Server:
         self._reuse_port = reuse_port
         self._listener: asyncio.Server | None = None
         self._live: dict[Connection, _ConnectionProtocol] = {}
-        self._clients: dict[str, int] = {}
+        # The protocols counted against each client address's limit.
+        self._clients: dict[str, set[_ConnectionProtocol]] = {}
         self._stats = StatsCollector()
         self._budget = MemoryBudget(
             self.limits.max_receive_memory, max_output_buffered=self.limits.max_output_buffered
@@ -544,9 +574,15 @@ class Server:
         self._deferred: list[_ConnectionProtocol] = []
 
     async def start(self) -> None:
-        """Bind and start accepting connections."""
+        """Bind and start accepting connections.
+
+        Raises ``ValueError`` when the settings' ``auth`` would leave data open
+        (see :meth:`~wireproto.registry.Registry.check_auth`).
+        """
         if self._listener is not None or self._closing:
             raise RuntimeError("the server was already started")
+        # A configuration that would leave data open fails here, before any client is served.
+        self.registry.check_auth(self.settings.auth, self.settings.fallback_format)
         loop = asyncio.get_running_loop()
         self._listener = await loop.create_server(
             lambda: _ConnectionProtocol(self),
@@ -708,19 +744,42 @@ class Server:
 
     def _over_client_limit(self, client: str) -> bool:
         limit = self.limits.max_connections_per_client
-        return limit is not None and self._clients.get(client, 0) >= limit
+        if limit is None:
+            return False
+        counted = self._clients.get(client)
+        if counted is None or len(counted) < limit:
+            return False
+        # At the limit: the client may have closed some of them already, with
+        # the FIN still unread (a client that connects, sends and closes faster
+        # than the loop reads). They no longer count.
+        for protocol in _peer_closed(counted):
+            self._uncount_client(protocol)
+        return len(counted) >= limit
 
-    def _count_client(self, client: str, delta: int) -> None:
-        count = self._clients.get(client, 0) + delta
-        if count > 0:
-            self._clients[client] = count
-        else:
-            self._clients.pop(client, None)
+    def _count_client(self, protocol: _ConnectionProtocol, client: str) -> None:
+        protocol._client = client
+        self._clients.setdefault(client, set()).add(protocol)
+
+    def _uncount_client(self, protocol: _ConnectionProtocol) -> None:
+        """Release ``protocol``'s place under its client's limit (once; later calls do nothing)."""
+        client = protocol._client
+        if client is None:
+            return
+        protocol._client = None
+        counted = self._clients.get(client)
+        if counted is not None:
+            counted.discard(protocol)
+            if not counted:
+                del self._clients[client]
+
+    def client_connections(self, client: str) -> int:
+        """How many open connections count against ``client``'s per-address limit."""
+        return len(self._clients.get(client, ()))
 
     def _attach(self, protocol: _ConnectionProtocol) -> None:
         self._live[protocol.connection] = protocol
         if protocol._client is not None:
-            self._count_client(protocol._client, 1)
+            self._count_client(protocol, protocol._client)
         self._idle.clear()
         if self._closing:  # accepted just before the listener closed
             protocol.shutdown()
@@ -753,8 +812,8 @@ class Server:
                 protocol._transport.abort()
 
     def _detach(self, protocol: _ConnectionProtocol) -> None:
-        if self._live.pop(protocol.connection, None) is not None and protocol._client is not None:
-            self._count_client(protocol._client, -1)
+        self._live.pop(protocol.connection, None)
+        self._uncount_client(protocol)
         if self._budget.gave_back(_GIVE_BACK):
             give_back_memory()  # the connection's memory was freed: return the pages to the OS
         if not self._live:

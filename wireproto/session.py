@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from wireproto.auth import AuthSettings
     from wireproto.detect import WireFormat
     from wireproto.memory import MemoryAccount
 
@@ -17,6 +18,7 @@ BytesLike = bytes | bytearray | memoryview
 """What a sender accepts."""
 
 __all__ = [
+    "Authenticating",
     "BytesLike",
     "Limits",
     "Maintained",
@@ -87,6 +89,11 @@ class NetworkSender(Protocol):
         """
         ...
 
+    @property
+    def auth(self) -> AuthSettings:
+        """The listener's authentication setting, which the session must enforce."""
+        ...
+
 
 @runtime_checkable
 class MessageConsumer(Protocol):
@@ -117,6 +124,25 @@ class SessionProvider(Protocol):
 
     def create_session(self, wire_format: WireFormat, sender: NetworkSender) -> MessageConsumer:
         """Return a new session for one connection detected as ``wire_format``."""
+        ...
+
+
+@runtime_checkable
+class Authenticating(Protocol):
+    """A provider whose formats speak their protocol's own authentication.
+
+    Implementing it declares that every session the provider creates
+    enforces its sender's :attr:`NetworkSender.auth`. A provider without it
+    is taken to authenticate nobody: on a listener that requires
+    authentication its formats are refused at detection.
+    """
+
+    def check_auth(self, auth: AuthSettings) -> None:
+        """Raise ``ValueError`` if serving a listener with ``auth`` would leave data open.
+
+        For example a provider built with its own password that differs from
+        the listener's. The server calls it before it starts listening.
+        """
         ...
 
 

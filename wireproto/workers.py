@@ -6,11 +6,31 @@ that each listen on it with ``SO_REUSEPORT`` (the kernel spreads new
 connections over them), restarts a worker that dies, and forwards SIGTERM
 and SIGINT to the workers, which close gracefully. Nothing is shared between
 workers: each has its own providers, so in-memory state is per worker.
+
+Workers run the installed package, never a ``wireproto/`` folder in the
+current directory: they start as ``python -P -m wireproto`` (``-P``, Python
+3.11: no unsafe path such as the working directory is put first on
+``sys.path``; ``PYTHONPATH`` and site-packages are kept, as the supervisor
+saw them, which ``-I`` would drop). Each worker is in its own process group,
+so a terminal's Ctrl-C reaches the supervisor only, which forwards it.
+
+A worker dies with its supervisor, even after ``kill -9``: on Linux the
+kernel sends it SIGTERM when the supervisor exits (``prctl(PR_SET_PDEATHSIG)``
+through ctypes); everywhere, it also watches the read end of a pipe whose only
+write end the supervisor holds, and EOF on it means the supervisor is gone.
+Either way the worker shuts down as on SIGTERM. A supervisor refuses to start
+on a port where something already listens (orphaned workers from a
+supervisor that died before this change, another server): without that
+check, ``SO_REUSEPORT`` would let it share the port silently.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ctypes
+import ctypes.util
+import errno
 import logging
 import os
 import selectors
@@ -19,10 +39,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
-__all__ = ["reuse_port_available", "supervise"]
+__all__ = ["SUPERVISOR_ENV", "reuse_port_available", "supervise", "watch_supervisor"]
+
+SUPERVISOR_ENV = "WIREPROTO_SUPERVISOR"
+"""``<supervisor pid>:<fd>`` in a worker's environment: the pipe to watch for EOF."""
+
+_PR_SET_PDEATHSIG = 1
 
 _log = logging.getLogger("wireproto.workers")
 
@@ -37,10 +62,38 @@ def reuse_port_available() -> bool:
     return hasattr(socket, "SO_REUSEPORT")
 
 
+class PortInUse(OSError):
+    """Something already listens on the port the supervisor was asked to serve."""
+
+
+def _probe_port(family: int, kind: int, proto: int, address: tuple[object, ...]) -> None:
+    """Raise :class:`PortInUse` when a socket listens on ``address``.
+
+    The probe binds without ``SO_REUSEPORT`` (with ``SO_REUSEADDR``, so
+    connections in TIME_WAIT do not count): on Linux that fails exactly when
+    a socket listens there, including ``SO_REUSEPORT`` listeners of the same
+    user that the supervisor's own bind would silently join.
+    """
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise PortInUse(
+                errno.EADDRINUSE,
+                f"port {address[1]} is already in use (another server, or the workers of a "
+                "supervisor that died); stop them first",
+            ) from exc
+
+
 def _reserve_port(host: str, port: int) -> socket.socket:
     family, kind, proto, _name, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
+    if port:
+        _probe_port(family, kind, proto, address)
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -52,14 +105,63 @@ def _reserve_port(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _set_parent_death_signal(signum: int) -> bool:
+    """Linux: have the kernel send ``signum`` to this process when its parent exits."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        return int(libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def watch_supervisor(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> bool:
+    """In a worker: call ``stop`` once the supervisor is gone; False outside a worker.
+
+    Sets the parent-death signal (SIGTERM, which the caller handles as a
+    graceful stop), then watches the supervisor's pipe for EOF; a supervisor
+    that died before the watch was set up is noticed through ``getppid()``.
+    """
+    value = os.environ.pop(SUPERVISOR_ENV, None)
+    if value is None:
+        return False
+    supervisor, _, fd_text = value.partition(":")
+    fd = int(fd_text)
+    _set_parent_death_signal(signal.SIGTERM)
+
+    def gone() -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+        _log.warning("event=worker.orphaned reason=the supervisor is gone")
+        stop()
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 64)
+        except BlockingIOError:
+            return
+        if not data:
+            gone()
+
+    os.set_blocking(fd, False)
+    loop.add_reader(fd, readable)
+    if os.getppid() != int(supervisor):
+        gone()
+    return True
+
+
 class _Worker:
-    def __init__(self, index: int, command: list[str], capture: bool) -> None:
+    def __init__(self, index: int, command: list[str], capture: bool, watch_fd: int) -> None:
         self.index = index
         self.started = time.monotonic()
         self.process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
+            pass_fds=(watch_fd,),
+            env={**os.environ, SUPERVISOR_ENV: f"{os.getpid()}:{watch_fd}"},
+            process_group=0,
         )
         _log.info("event=worker.start worker=%d pid=%d", index, self.process.pid)
 
@@ -103,6 +205,9 @@ def supervise(
         return 2
     try:
         reserved = _reserve_port(host, port)
+    except PortInUse as exc:
+        _log.error("cannot listen: %s", exc.strerror)
+        return 1
     except OSError as exc:
         _log.error("cannot listen: %s", exc)
         return 1
@@ -110,7 +215,7 @@ def supervise(
         port = reserved.getsockname()[1]
         command = [
             sys.executable,
-            *("-m", "wireproto", "serve"),
+            *("-P", "-m", "wireproto", "serve"),  # -P: never a wireproto/ in the cwd
             *worker_argv,
             *("--port", str(port), "--workers", "1", "--reuse-port"),
         ]
@@ -125,6 +230,8 @@ class _Supervisor:
         self._workers: list[_Worker] = []
         self._stop_signal: int | None = None
         self._crashes = [0] * count
+        # Workers watch the read end; EOF on it (this process gone) stops them.
+        self._watch_fd, self._alive_fd = os.pipe()
 
     def run(self) -> int:
         previous = {
@@ -144,13 +251,17 @@ class _Supervisor:
                 signal.signal(signum, handler)
             for worker in self._workers:
                 worker.close_pipe()
+            os.close(self._watch_fd)
+            os.close(self._alive_fd)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._stop_signal = signum
 
     def _start_all(self) -> bool:
         deadline = time.monotonic() + _START_TIMEOUT
-        self._workers = [_Worker(index, self._command, True) for index in range(self._count)]
+        self._workers = [
+            _Worker(index, self._command, True, self._watch_fd) for index in range(self._count)
+        ]
         lines = [worker.read_start_line(deadline) for worker in self._workers]
         if any(line is None for line in lines):
             _log.error("event=workers.failed reason=a worker did not start")
@@ -183,7 +294,7 @@ class _Supervisor:
                 time.sleep(_POLL_INTERVAL)
             if self._stop_signal is not None:
                 return
-            self._workers[index] = _Worker(index, self._command, False)
+            self._workers[index] = _Worker(index, self._command, False, self._watch_fd)
 
     def _stop_all(self, signum: int) -> int:
         _log.info("event=workers.stop signal=%d workers=%d", signum, len(self._workers))

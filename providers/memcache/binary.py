@@ -19,6 +19,7 @@ from typing import Any
 
 import construct as c
 
+from providers.memcache.auth import MAX_SASL_MECH_LEN, SASL_MECHANISMS, parse_plain
 from providers.memcache.engine import KEY_MAX_LENGTH, Delta, MemcacheEngine, Mode, Stored
 from wireproto.detect import Detector, match_prefix
 from wireproto.errors import ProtocolError
@@ -123,7 +124,7 @@ _VALUE = struct_layout(DELTA_VALUE)
 
 
 class Opcode(enum.IntEnum):
-    """Request opcodes this server knows (memcached 1.6's, SASL aside)."""
+    """Request opcodes this server knows (memcached 1.6's, SASL aside: see :class:`Sasl`)."""
 
     GET = 0x00
     SET = 0x01
@@ -169,6 +170,8 @@ class Status(enum.IntEnum):
     EINVAL = 0x04
     NOT_STORED = 0x05
     DELTA_BADVAL = 0x06
+    AUTH_ERROR = 0x20
+    AUTH_CONTINUE = 0x21
     UNKNOWN_COMMAND = 0x81
     ENOMEM = 0x82
 
@@ -180,6 +183,7 @@ _ERROR_TEXT = {
     Status.EINVAL: b"Invalid arguments",
     Status.NOT_STORED: b"Not stored.",
     Status.DELTA_BADVAL: b"Non-numeric server-side value for incr or decr",
+    Status.AUTH_ERROR: b"Auth failure.",
     Status.UNKNOWN_COMMAND: b"Unknown command",
     Status.ENOMEM: b"Out of memory",
 }
@@ -201,6 +205,19 @@ _QUIET = {
     Opcode.GATQ: Opcode.GAT,
     Opcode.GATKQ: Opcode.GATK,
 }
+
+
+class Sasl(enum.IntEnum):
+    """The SASL opcodes, served only on a listener that requires authentication."""
+
+    LIST_MECHS = 0x20
+    AUTH = 0x21
+    STEP = 0x22
+
+
+# What memcached -S answers before authentication (proto_bin.c authenticated()).
+_OPEN_BEFORE_AUTH = frozenset({*(int(op) for op in Sasl), int(Opcode.VERSION)})
+_AUTHENTICATED = b"Authenticated"
 _COMMAND = {int(op): _QUIET.get(op, op) for op in Opcode}
 _QUIET_CODES = frozenset(int(op) for op in _QUIET)
 _STORE_MODES = {Opcode.SET: Mode.SET, Opcode.ADD: Mode.ADD, Opcode.REPLACE: Mode.REPLACE}
@@ -272,11 +289,14 @@ class BinarySession:
     """One memcached binary connection over the provider's engine."""
 
     __slots__ = (
+        "_auth",
+        "_authenticated",
         "_engine",
         "_memory",
         "_need",
         "_request",
         "_room",
+        "_sasl_pending",
         "_sender",
         "_stats",
         "_store",
@@ -294,6 +314,9 @@ class BinarySession:
         self._request = _Request()
         self._need = HEADER_SIZE  # bytes the next request needs, counted from the head
         self._swallow = 0
+        self._auth = sender.auth
+        self._authenticated = not self._auth.required
+        self._sasl_pending = False  # a SASL_AUTH without its PLAIN message awaits SASL_STEP
         self.closed = False
         engine.stats.curr_connections += 1
         engine.stats.total_connections += 1
@@ -371,8 +394,12 @@ class BinarySession:
             self._refuse(out, b"", f"invalid magic 0x{magic:02x} in a binary request")
         if keylen + extlen > bodylen:
             self._refuse(out, request.error(Status.UNKNOWN_COMMAND), "key and extras overflow")
+        if not self._authenticated and opcode not in _OPEN_BEFORE_AUTH:
+            self._refuse(out, request.error(Status.AUTH_ERROR), "not authenticated")
         if keylen > KEY_MAX_LENGTH:
             self._refuse(out, request.error(Status.EINVAL), "key too long")
+        if opcode in _OPEN_BEFORE_AUTH and opcode != Opcode.VERSION and self._auth.required:
+            return self._sasl(request, buf, pos, out)
         command = _COMMAND.get(opcode)
         if command is None:
             out.append(request.error(Status.UNKNOWN_COMMAND))
@@ -404,6 +431,48 @@ class BinarySession:
         return key_end
 
     # -- commands -------------------------------------------------------------------
+
+    def _sasl(self, request: _Request, buf: bytes, pos: int, out: list[bytes]) -> int:
+        """SASL ``PLAIN`` as memcached ``-S`` runs it (``process_bin_sasl_auth``)."""
+        header: tuple[int, ...] = _HEADER.unpack_from(buf, pos)
+        keylen, extlen, bodylen = header[2], header[3], header[6]
+        start = pos + HEADER_SIZE
+        if request.opcode == Sasl.LIST_MECHS:
+            if extlen or keylen or bodylen:
+                self._refuse(out, request.error(Status.EINVAL), "invalid request format")
+            out.append(request.reply(value=SASL_MECHANISMS))
+            return start
+        if extlen or not keylen:
+            self._refuse(out, request.error(Status.EINVAL), "invalid request format")
+        key_end = start + keylen
+        frame_end = start + bodylen
+        if keylen > MAX_SASL_MECH_LEN:
+            out.append(request.error(Status.EINVAL))
+            self._swallow = bodylen  # the key is skipped with the value
+            return start
+        if frame_end > len(buf):
+            return -frame_end
+        mechanism = buf[start:key_end]
+        message = buf[key_end:frame_end]
+        # Every SASL_AUTH or SASL_STEP starts by forgetting the connection's
+        # authentication, as memcached's init_sasl_conn() does.
+        self._authenticated = False
+        pending, self._sasl_pending = self._sasl_pending, False
+        credentials = None
+        if request.opcode == Sasl.AUTH and mechanism == SASL_MECHANISMS and not message:
+            self._sasl_pending = True  # PLAIN is client-first: ask for the message
+            out.append(request.reply(Status.AUTH_CONTINUE))
+            return frame_end
+        if (request.opcode == Sasl.AUTH and mechanism == SASL_MECHANISMS) or pending:
+            credentials = parse_plain(message)
+        self._stats.auth_cmds += 1
+        if credentials is not None and self._auth.check(*credentials):
+            self._authenticated = True
+            out.append(request.reply(value=_AUTHENTICATED))
+        else:
+            self._stats.auth_errors += 1
+            out.append(request.error(Status.AUTH_ERROR))
+        return frame_end
 
     def _too_large(self, request: _Request, command: Opcode, length: int, out: list[bytes]) -> None:
         self._stats.store_too_large += 1
@@ -583,7 +652,7 @@ class BinarySession:
             engine.stats.reset()
             lines = []
         elif key == b"settings":
-            lines = engine.settings_stats()
+            lines = engine.settings_stats(self._auth.required)
         elif key in (b"items", b"slabs", b"sizes", b"conns"):
             lines = []
         else:

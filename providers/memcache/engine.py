@@ -202,6 +202,8 @@ _COUNTERS = (
     "touch_hits",
     "touch_misses",
     "store_too_large",
+    "auth_cmds",
+    "auth_errors",
     "bytes_read",
     "bytes_written",
     "total_items",
@@ -233,6 +235,8 @@ class Stats:
     touch_hits: int
     touch_misses: int
     store_too_large: int
+    auth_cmds: int
+    auth_errors: int
     bytes_read: int
     bytes_written: int
     total_items: int
@@ -455,15 +459,20 @@ class MemcacheEngine:
         ]
         return lines
 
-    def settings_stats(self) -> list[tuple[str, str]]:
-        """``stats settings``: the settings that exist here, with memcached's names."""
+    def settings_stats(self, auth_required: bool = False) -> list[tuple[str, str]]:
+        """``stats settings``: the settings that exist here, with memcached's names.
+
+        ``auth_required``: the listener of the asking session requires
+        authentication, which both formats then speak (SASL and the text token).
+        """
+        auth = "yes" if auth_required else "no"
         return [
             ("verbosity", str(self.verbosity)),
             ("evictions", "off"),
             ("cas_enabled", "yes"),
             ("binding_protocol", "auto-negotiate"),
-            ("auth_enabled_sasl", "no"),
-            ("auth_enabled_ascii", "no"),
+            ("auth_enabled_sasl", auth),
+            ("auth_enabled_ascii", auth),
             ("item_size_max", str(self.settings.item_size_max)),
             ("flush_enabled", "yes"),
         ]

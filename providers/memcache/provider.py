@@ -8,6 +8,7 @@ from providers.kvstore import Store, shared_store
 from providers.memcache.binary import BinarySession, binary_detector
 from providers.memcache.engine import MemcacheEngine, MemcacheSettings
 from providers.memcache.text import SHARED_WITH_RESP, Claim, TextSession, text_detector
+from wireproto.auth import AuthSettings
 from wireproto.detect import WireFormat
 from wireproto.registry import Registry
 from wireproto.session import Limits, MessageConsumer, NetworkSender
@@ -114,6 +115,9 @@ class MemcacheProvider:
         for _ in range(50):
             if engine.store.sweep(20) < 20:
                 break
+
+    def check_auth(self, auth: AuthSettings) -> None:
+        """Both formats authenticate against any listener setting (binary SASL, text token)."""
 
     def create_session(self, wire_format: WireFormat, sender: NetworkSender) -> MessageConsumer:
         """A text or binary session, by the format's name."""

@@ -22,6 +22,7 @@ import re
 from base64 import b64decode, b64encode
 from collections.abc import Callable
 
+from providers.memcache.auth import AUTH_FAILURE, STORED, text_auth_step
 from providers.memcache.engine import (
     KEY_MAX_LENGTH,
     Delta,
@@ -35,6 +36,7 @@ from providers.memcache.engine import (
 )
 from wireproto.detect import Detector, Verdict
 from wireproto.errors import ProtocolError
+from wireproto.guard import cross_protocol_error, guarded, is_http_line
 from wireproto.memory import MemoryLimitExceeded
 from wireproto.session import NetworkSender
 
@@ -151,7 +153,7 @@ def text_detector(
             return Verdict.MATCH
         return Verdict.NO_MATCH
 
-    return detect
+    return guarded(detect)  # an HTTP request line is never a command
 
 
 class _MetaFlags:
@@ -283,6 +285,9 @@ class TextSession:
     """One memcached text connection over the provider's engine."""
 
     __slots__ = (
+        "_auth",
+        "_auth_need",
+        "_authenticated",
         "_commands",
         "_ctl",
         "_engine",
@@ -312,6 +317,9 @@ class TextSession:
         self._swallow = 0  # bytes of a refused data block still to skip
         self._ctl = False  # the line being handled holds control bytes
         self._flush_check = engine.check_flush
+        self._auth = sender.auth
+        self._authenticated = not self._auth.required
+        self._auth_need = 0  # bytes the unauthenticated client's next step needs
         self.closed = False
         handler = Callable[[list[bytes], bytes, int, list[bytes]], int]
         self._commands: dict[bytes, handler] = {
@@ -349,6 +357,8 @@ class TextSession:
 
     def try_consume(self, data: memoryview, /) -> int:
         """Handle every whole command at the head of ``data``; return the bytes used."""
+        if not self._authenticated:
+            return self._consume_unauthenticated(data)
         size = len(data)
         skipped = 0
         if self._swallow:
@@ -385,6 +395,45 @@ class TextSession:
         self._stats.bytes_read += used
         return used
 
+    def _consume_unauthenticated(self, data: memoryview) -> int:
+        """Before authentication, as memcached ``-Y``: only a ``set`` carrying ``user password``.
+
+        Every other line gets ``CLIENT_ERROR unauthenticated``; junk (more than
+        2 KiB without a newline) closes the connection.
+        """
+        if len(data) < self._auth_need:
+            return 0
+        buf = bytes(data)
+        pos = 0
+        self._auth_need = 0
+        out: list[bytes] = []
+        try:
+            while pos < len(buf) and not self._authenticated:
+                step = text_auth_step(buf, pos)
+                if not step.used:
+                    self._auth_need = step.need
+                    break
+                pos += step.used
+                if step.close:
+                    raise ProtocolError("junk from an unauthenticated memcached text client")
+                if step.credentials is None:
+                    out.append(step.reply)
+                    continue
+                self._stats.auth_cmds += 1
+                if self._auth.check(*step.credentials):
+                    self._authenticated = True
+                    out.append(STORED)
+                else:
+                    self._stats.auth_errors += 1
+                    out.append(AUTH_FAILURE)
+        finally:
+            if out:
+                reply = b"".join(out)
+                self._stats.bytes_written += len(reply)
+                self._sender.send(reply)
+            self._stats.bytes_read += pos
+        return pos
+
     def _run(self, buf: bytes, out: list[bytes]) -> int:
         """Handle the commands in ``buf``; the bytes they used."""
         end = len(buf)
@@ -416,6 +465,10 @@ class TextSession:
                 tokens = [token for token in line.split(b" ") if token]
             handler = commands.get(tokens[0]) if tokens else None
             if handler is None:
+                if is_http_line(line):
+                    raise cross_protocol_error(
+                        "memcache-text", self._sender.get_extra_info("peername")
+                    )
                 out.append(_ERROR)
                 pos = newline + 1
                 continue
@@ -805,7 +858,7 @@ class TextSession:
                 out.append(b"RESET\r\n")
                 return start
             if sub == b"settings":
-                lines = engine.settings_stats()
+                lines = engine.settings_stats(self._auth.required)
             elif sub in (b"items", b"slabs", b"sizes", b"conns"):
                 lines = []
             elif sub == b"detail":

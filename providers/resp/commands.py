@@ -8,7 +8,6 @@ order: unknown command, wrong arity, then NOAUTH.
 
 from __future__ import annotations
 
-import hmac
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -40,6 +39,7 @@ from providers.resp.replies import (
     set_header,
     verbatim,
 )
+from wireproto.auth import DEFAULT_USER
 
 if TYPE_CHECKING:
     from providers.resp.session import RespSession
@@ -242,12 +242,12 @@ def _auth(s: RespSession, argv: list[bytes]) -> bytes:
     if len(argv) > 3:
         return SYNTAX_ERROR
     if len(argv) == 2:
-        if s.provider.password is None:
+        if not s.auth.required:
             return (
                 b"-ERR AUTH <password> called without any password configured for the "
                 b"default user. Are you sure your configuration is correct?\r\n"
             )
-        user, password = b"default", argv[1]
+        user, password = s.auth.username, argv[1]
     else:
         user, password = argv[1], argv[2]
     if not _credentials_ok(s, user, password):
@@ -257,10 +257,10 @@ def _auth(s: RespSession, argv: list[bytes]) -> bytes:
 
 
 def _credentials_ok(s: RespSession, user: bytes, password: bytes) -> bool:
-    expected = s.provider.password
-    if user != b"default":
-        return False
-    return expected is None or hmac.compare_digest(password, expected)
+    auth = s.auth
+    if not auth.required:  # Redis's default user then takes any password ("nopass")
+        return user == DEFAULT_USER
+    return auth.check(user, password)
 
 
 _NAME_ERROR = b"Client names cannot contain spaces, newlines or special characters."

@@ -6,6 +6,8 @@ is complete and its first word is a known command, so RESP can share a port
 with other text protocols without guessing early. While the line is
 incomplete the answer is NEED_MORE as long as the bytes can still become
 such a line, else NO_MATCH; a line longer than the inline limit is NO_MATCH.
+A first line that is an HTTP request line (``GET / HTTP/1.1``) or a ``POST`` /
+``Host:`` line is NO_MATCH (:mod:`wireproto.guard`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from collections.abc import Iterable
 
 from wireproto.detect import Detector, Verdict
+from wireproto.guard import guarded
 
 __all__ = ["inline_detector"]
 
@@ -52,4 +55,4 @@ def inline_detector(commands: Iterable[bytes], max_inline_len: int) -> Detector:
         word = line if end is None else line[: end.start()]
         return Verdict.MATCH if word and word.lower() in names else Verdict.NO_MATCH
 
-    return detect
+    return guarded(detect)  # an HTTP request line is never an inline command

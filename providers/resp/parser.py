@@ -57,6 +57,7 @@ from typing import Any
 
 from providers.kvstore import parse_int64
 from wireproto.errors import ProtocolError
+from wireproto.guard import cross_protocol_error, is_request_line
 from wireproto.memory import MemoryAccount
 
 try:
@@ -552,6 +553,8 @@ class RequestParser:
         """The inline lines before the next multibulk command, when none needs sdssplitargs."""
         if len(data) - pos > self._max_inline or _INLINE_SPECIAL.search(data, pos) is not None:
             return []
+        if data.find(b" HTTP/", pos) >= 0:
+            return []  # _next_inline() refuses HTTP request lines one by one
         chunk = data[pos:] if pos else data
         star = chunk.find(b"\n*")
         if star >= 0:
@@ -777,6 +780,8 @@ class RequestParser:
             return None
         stop = newline - 1 if newline > pos and data[newline - 1] == 13 else newline
         line = data[pos:stop]
+        if b" HTTP/" in line and is_request_line(line):
+            raise cross_protocol_error("resp")
         if _INLINE_SPECIAL.search(line) is None:
             self._pos = newline + 1
             return line.split()

@@ -12,6 +12,7 @@ from providers.kvstore import Store
 from providers.resp.commands import REDIS_VERSION
 from providers.resp.parser import HIREDIS_AVAILABLE, RespLimits
 from providers.resp.session import RespSession
+from wireproto.auth import AuthSettings
 from wireproto.session import Limits, MessageConsumer, NetworkSender
 
 if TYPE_CHECKING:
@@ -57,8 +58,12 @@ def _human(size: int) -> bytes:
 class RespProvider:
     """Serves RESP (Redis protocol) from an in-memory :class:`~providers.kvstore.Store`.
 
-    ``password`` (the default user's, as Redis's ``requirepass``) makes
-    clients AUTH first. ``accelerated``: True forces the hiredis parser, False
+    Clients AUTH against the listener's :class:`~wireproto.auth.AuthSettings`
+    (their sender's ``auth``). ``password`` (the default user's, as Redis's
+    ``requirepass``) is for a provider used without a listener setting, e.g.
+    driven directly; a :class:`~wireproto.server.Server` refuses to start
+    when it differs from the listener's, since the other formats on the port
+    would then be open. ``accelerated``: True forces the hiredis parser, False
     the pure-Python one, None follows :data:`PARSER_ENV` (default: hiredis when
     installed). ``clock`` (unix ms) is passed to a store created here.
     ``max_clients`` is only reported (INFO, CONFIG GET); the server enforces it.
@@ -93,6 +98,15 @@ class RespProvider:
     def limits(self) -> Limits:
         """Receive-buffer cap (one maximal bulk) and output backlog of RESP connections."""
         return self._limits
+
+    def check_auth(self, auth: AuthSettings) -> None:
+        """Refuse a listener whose password is not this provider's own (when it has one)."""
+        if self.password is not None and auth.password != self.password:
+            raise ValueError(
+                "the RESP provider has its own password, which is not the listener's: only "
+                "RESP clients would have to authenticate; give the password to the listener "
+                "(ConnectionSettings(auth=...), wireproto serve --password) instead"
+            )
 
     def create_session(self, wire_format: WireFormat, sender: NetworkSender) -> MessageConsumer:
         """A new session on the shared store."""

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, NoReturn
 from providers.resp.commands import COMMANDS, Handler, lookup
 from providers.resp.parser import RequestParser
 from providers.resp.replies import NULL2, NULL3
+from wireproto.auth import AuthSettings
 from wireproto.errors import ProtocolError
+from wireproto.guard import cross_protocol_error, is_guarded_word
 from wireproto.session import NetworkSender
 
 if TYPE_CHECKING:
@@ -66,6 +68,7 @@ class RespSession:
         "_queued_bytes",
         "_room_start",
         "_sender",
+        "auth",
         "authenticated",
         "client_id",
         "client_info",
@@ -86,7 +89,12 @@ class RespSession:
         self.provider = provider
         self.store = provider.store
         self.client_id = client_id
-        self.authenticated = provider.password is None
+        # The listener's setting, unless the provider was built with its own
+        # password (a Server refuses to start when the two differ).
+        own = provider.password
+        self.auth: AuthSettings = AuthSettings(own) if own is not None else sender.auth
+        """Who may authenticate on this connection."""
+        self.authenticated = not self.auth.required
         self.resp3 = False
         self.null = NULL2
         """The null reply of the connection's protocol version."""
@@ -157,6 +165,8 @@ class RespSession:
         if command is None or command.subcommands is not None:
             found = lookup(argv)
             if isinstance(found, bytes):
+                if is_guarded_word(argv[0]):  # POST or Host:, as Redis: log and close
+                    raise cross_protocol_error("resp", self._sender.get_extra_info("peername"))
                 self.multi_failed = self.multi is not None
                 return found
             command = found
@@ -258,6 +268,7 @@ class RespSession:
                         break
         except ProtocolError as exc:
             parser.end()
+            self.provider.commands_processed += len(replies)
             # Replies to the commands before the bad one go first, in the same write.
             raise ProtocolError(exc.message, b"".join(replies) + exc.reply) from exc
         consumed = parser.end()
