@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import ctypes.util
 import struct
+from pathlib import Path
 
 import pytest
 from _drive import cut, replay
 from _drive import resp_command as cmd
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_server import MemoryTlsClient, client_context, tls_files, tls_settings  # noqa: F401
 
 from providers.memcache import register as register_memcache
 from providers.resp import RESP, RespProvider
@@ -474,3 +476,27 @@ def test_parser_charges_the_same_however_the_bytes_are_cut(  # noqa: PLR0917
             buffered = buffered[parser.end() :]
         assert account.arguments == parser.held  # charged at the end of every batch
     assert account.arguments == sum(map(len, held))
+
+
+# -- a TLS layer's records follow its inner session's limit ------------------------------
+
+
+def test_tls_records_are_held_to_the_inner_session_limit(
+    tls_files: dict[str, Path],  # noqa: F811 (the fixture imported from test_server)
+) -> None:
+    provider = _FloodProvider(100, 64 << 10)  # 100 bytes per byte received; 64 KiB limit
+    registry = Registry()
+    registry.register(WireFormat("flood", match_prefix(b"F")), provider)  # type: ignore[arg-type]
+    settings = tls_settings(tls_files, max_output_buffered=4096)  # the layer's own: lower
+    budget = MemoryBudget(1 << 30)
+    conn = Connection(registry, settings, budget=budget)
+    client = MemoryTlsClient(client_context(tls_files))
+    client.handshake(conn)
+    assert len(client.request(conn, b"F" * 200)) == 20_000  # past 4 KiB, under 64 KiB
+    inner = conn.inner
+    assert inner is not None and inner.memory.output_limit == 64 << 10
+    assert conn.memory.output_limit == (64 << 10) + (64 << 10) // 128  # and the records' overhead
+    client.request(conn, b"F" * 700)  # 70,000 bytes: past the inner limit
+    assert inner.close_reason is CloseReason.OUTPUT_LIMIT
+    conn.close(CloseReason.PEER_CLOSED)
+    assert budget.used == 0
