@@ -861,15 +861,15 @@ def _too_long(s: RespSession, size: int, extra: int) -> bool:
 
 def _append(s: RespSession, argv: list[bytes]) -> bytes:
     store = s.store
-    old = store.get(argv[1])
-    if old is not None and _too_long(s, len(old), len(argv[2])):
+    size = store.length(argv[1])
+    if size is not None and _too_long(s, size, len(argv[2])):
         return STRING_TOO_LONG
     return integer(store.append(argv[1], argv[2]))
 
 
 def _strlen(s: RespSession, argv: list[bytes]) -> bytes:
-    value = s.store.get(argv[1])
-    return integer(0 if value is None else len(value))
+    size = s.store.length(argv[1])  # not get(): that would copy a value APPEND grows
+    return integer(0 if size is None else size)
 
 
 def _getrange(s: RespSession, argv: list[bytes]) -> bytes:
@@ -877,10 +877,10 @@ def _getrange(s: RespSession, argv: list[bytes]) -> bytes:
     end = parse_int64(argv[3])
     if start is None or end is None:
         return NOT_INTEGER
-    value = s.store.get(argv[1])
-    if value is None:
+    store = s.store
+    size = store.length(argv[1])
+    if size is None:
         return EMPTY_BULK
-    size = len(value)
     if start < 0 and end < 0 and start > end:
         return EMPTY_BULK
     if start < 0:
@@ -890,7 +890,7 @@ def _getrange(s: RespSession, argv: list[bytes]) -> bytes:
     end = min(end, size - 1)
     if start > end or size == 0:
         return EMPTY_BULK
-    return bulk(value[start : end + 1])
+    return bulk(store.get_range(argv[1], start, end + 1) or b"")
 
 
 def _setrange(s: RespSession, argv: list[bytes]) -> bytes:
@@ -901,9 +901,9 @@ def _setrange(s: RespSession, argv: list[bytes]) -> bytes:
         return b"-ERR offset is out of range\r\n"
     store = s.store
     chunk = argv[3]
-    old = store.get(argv[1])
     if not chunk:
-        return integer(0 if old is None else len(old))
+        size = store.length(argv[1])
+        return integer(0 if size is None else size)
     if _too_long(s, offset, len(chunk)):
         return STRING_TOO_LONG
     return integer(store.set_range(argv[1], offset, chunk))
