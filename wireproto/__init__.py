@@ -30,6 +30,7 @@ from wireproto.framing import (
     VarintFramer,
 )
 from wireproto.guard import guarded, http_request_detector, is_http_line
+from wireproto.memory import MemoryAccount, MemoryBudget, MemoryLimitExceeded, OutputLimitExceeded
 from wireproto.proxy import ProxyHeader, ProxySettings, build_proxy_v1, build_proxy_v2
 from wireproto.registry import ENTRY_POINT_GROUP, PluginFailure, Registry
 from wireproto.server import Server, ServerLimits
@@ -42,7 +43,7 @@ from wireproto.session import (
     NetworkSender,
     SessionProvider,
 )
-from wireproto.stats import FormatStats, MemoryBudget, ServerStats
+from wireproto.stats import FormatStats, ServerStats
 from wireproto.tls import TlsSettings
 
 __all__ = [
@@ -70,9 +71,12 @@ __all__ = [
     "LengthFieldFramer",
     "Limits",
     "Maintained",
+    "MemoryAccount",
     "MemoryBudget",
+    "MemoryLimitExceeded",
     "MessageConsumer",
     "NetworkSender",
+    "OutputLimitExceeded",
     "PluginFailure",
     "ProtocolError",
     "ProxyHeader",
