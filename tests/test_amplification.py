@@ -228,5 +228,8 @@ def test_unfinished_commands_stay_within_the_budget(tmp_path: Path) -> None:
             assert logged(log, "memory-limit")
             bystander_is_served(port, bystander)
             only_the_bystander_is_charged(bystander)
+            # Given back, not only uncharged: nothing pins what the attackers held.
+            kept = status(pid, "VmRSS") - before
+            assert kept < 32 * MIB, f"{kept / MIB:.0f} MiB still held"
         growth = status(pid, "VmHWM") - before
         assert growth < budget + 64 * MIB, f"RSS grew {growth / MIB:.0f} MiB"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes.util
 import struct
+import sys
 from pathlib import Path
 
 import pytest
@@ -261,6 +262,25 @@ def test_arguments_of_an_unfinished_command_are_held_to_the_budget(
         assert conn.state is ConnectionState.ACTIVE
         assert conn.memory.arguments == bulks * size
         assert budget.used == budget.limit
+
+
+@pytest.mark.parametrize("tail", [b"", b"$-5\r\n"], ids=["memory-limit", "protocol-error"])
+def test_a_closed_connection_keeps_no_frame_of_its_session(tail: bytes) -> None:
+    """The error kept in ``conn.error`` must not pin the session and the arguments it held."""
+    budget = MemoryBudget(BUFFER + 5000)
+    conn = resp(budget)
+    replay(conn, [b"*100\r\n"])
+    session = conn.session
+    assert session is not None
+    stream = b"$1000\r\n%s\r\n" % (b"a" * 1000) * (6 if not tail else 2)
+    replay(conn, [stream + tail])
+    assert conn.closed and conn.error is not None
+    error: BaseException | None = conn.error
+    while error is not None:
+        assert error.__traceback__ is None
+        error = error.__cause__ or error.__context__
+    assert sys.getrefcount(session) == 2  # ours and the call's: nothing else holds it
+    assert budget.used == 0
 
 
 @PATHS

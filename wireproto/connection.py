@@ -185,6 +185,22 @@ One region for all: what is written there is never read, and a read fills it
 and returns before the next one starts (one event loop per thread)."""
 
 
+def _without_frames(exc: BaseException) -> BaseException:
+    """``exc`` and the exceptions it was raised from, without their tracebacks.
+
+    An error kept in :attr:`Connection.error` must not keep the session's frames,
+    and with them the session and what it held (the arguments of an unfinished
+    command), alive while the closed connection lingers outside the budget.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
+    return exc
+
+
 class Connection:
     """One client connection, driven with plain bytes.
 
@@ -492,7 +508,7 @@ class Connection:
     def _memory_exceeded(self, exc: MemoryLimitExceeded) -> None:
         """Close for a charge that was refused; the queued replies are dropped."""
         self._outbox.drop()
-        self.error = exc
+        self.error = _without_frames(exc)
         output = isinstance(exc, OutputLimitExceeded)
         self.close(CloseReason.OUTPUT_LIMIT if output else CloseReason.MEMORY_LIMIT)
 
@@ -709,7 +725,7 @@ class Connection:
             except MemoryLimitExceeded as limit:
                 self._memory_exceeded(limit)
                 return
-        self.error = exc
+        self.error = _without_frames(exc)
         self.close(CloseReason.PROTOCOL_ERROR)
 
     def _output_cap(self, limits: Limits) -> int:

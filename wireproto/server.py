@@ -439,6 +439,9 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         if self._close_reported:
             return
         self._close_reported = True
+        if self._server._budget.gave_back(_GIVE_BACK):
+            # After this callback: a reset clears the transport's buffer first.
+            self._loop.call_soon(give_back_memory)
         conn = self._conn
         reason = conn.close_reason
         if reason is CloseReason.SESSION_FAILED and conn.error is not None:
