@@ -41,6 +41,13 @@ def test_the_custom_format_example_runs(monkeypatch: pytest.MonkeyPatch) -> None
     exec(compile(example, "README.md", "exec"), {"__name__": "readme_example"})
 
 
+def test_the_layer_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    example = next(block for block in _blocks("python") if "register_layer" in block)
+    assert "asyncio.run(layered())" in example
+    monkeypatch.syspath_prepend(str(ROOT))
+    exec(compile(example, "README.md", "exec"), {"__name__": "readme_layer_example"})
+
+
 def test_the_fuzz_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     module = next(block for block in _blocks("python") if '"""myproto' in block)
     test = next(block for block in _blocks("python") if "from myproto import" in block)

@@ -30,6 +30,7 @@ from wireproto.framing import (
     VarintFramer,
 )
 from wireproto.guard import guarded, http_request_detector, is_http_line
+from wireproto.layer import Admission, BaseLayer, Layer, LayerFormat, LayerHost, LayerKind
 from wireproto.memory import MemoryAccount, MemoryBudget, MemoryLimitExceeded, OutputLimitExceeded
 from wireproto.proxy import ProxyHeader, ProxySettings, build_proxy_v1, build_proxy_v2
 from wireproto.registry import ENTRY_POINT_GROUP, PluginFailure, Registry
@@ -49,8 +50,10 @@ from wireproto.tls import TlsSettings
 __all__ = [
     "ENTRY_POINT_GROUP",
     "NO_AUTH",
+    "Admission",
     "AuthSettings",
     "Authenticating",
+    "BaseLayer",
     "BufferFull",
     "BytesLike",
     "CloseReason",
@@ -68,6 +71,10 @@ __all__ = [
     "FramedProvider",
     "Framer",
     "Handler",
+    "Layer",
+    "LayerFormat",
+    "LayerHost",
+    "LayerKind",
     "LengthFieldFramer",
     "Limits",
     "Maintained",

@@ -350,8 +350,7 @@ def _serve(args: argparse.Namespace) -> int:
         detect_timeout=args.detect_timeout or None,
         fallback_format=args.fallback_format,
         idle_timeout=args.idle_timeout or None,
-        tls=tls,
-        proxy=proxy,
+        layers=tuple(layer for layer in (proxy, tls) if layer is not None),
         auth=auth,
     )
     limits = ServerLimits(

@@ -1,4 +1,4 @@
-"""The registry: which session provider serves which wire format."""
+"""The registry: which session provider serves which wire format, and the users' layers."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from types import MappingProxyType
 from wireproto.auth import AuthSettings
 from wireproto.detect import Detection, Verdict, WireFormat, detect
 from wireproto.guard import first_line, is_http_line, log_attack
+from wireproto.layer import LayerKind
 from wireproto.session import Authenticating, SessionProvider
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginFailure", "Registry"]
@@ -42,6 +43,7 @@ class Registry:
         self._providers: dict[WireFormat, SessionProvider] = {}
         self._by_name: dict[str, WireFormat] = {}
         self._ordered: tuple[WireFormat, ...] = ()
+        self._layers: tuple[LayerKind, ...] = ()
         self._failures: list[PluginFailure] = []
 
     @property
@@ -55,7 +57,7 @@ class Registry:
 
     def register(self, wire_format: WireFormat, provider: SessionProvider) -> None:
         """Serve ``wire_format`` with ``provider``; a second registration is an error."""
-        if wire_format.name in self._by_name:
+        if wire_format.name in self._by_name or self._layer_named(wire_format.name):
             raise ValueError(f"wire format {wire_format.name!r} is already registered")
         if not isinstance(provider, SessionProvider):
             raise TypeError(f"{provider!r} is not a SessionProvider")
@@ -63,6 +65,27 @@ class Registry:
         self._by_name[wire_format.name] = wire_format
         # sorted() is stable: equal priorities keep registration order.
         self._ordered = tuple(sorted(self._providers, key=lambda fmt: -fmt.priority))
+
+    def register_layer(self, kind: LayerKind) -> None:
+        """Offer the layer ``kind`` on every connection, after the listener's own layers.
+
+        Layers are detected before the formats, in registration order; the
+        inner connection of a layer detects the formats and the layers
+        registered after it. A name already used by a format or a layer is an
+        error.
+        """
+        name = kind.wire_format.name
+        if name in self._by_name or self._layer_named(name):
+            raise ValueError(f"wire format {name!r} is already registered")
+        self._layers = (*self._layers, kind)
+
+    @property
+    def layers(self) -> tuple[LayerKind, ...]:
+        """Registered layer kinds, outermost first."""
+        return self._layers
+
+    def _layer_named(self, name: str) -> bool:
+        return any(kind.wire_format.name == name for kind in self._layers)
 
     def provider(self, wire_format: WireFormat) -> SessionProvider:
         """The provider registered for ``wire_format`` (KeyError if none)."""

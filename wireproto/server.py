@@ -32,10 +32,13 @@ from types import MappingProxyType, TracebackType
 from typing import cast
 
 from wireproto.connection import CloseReason, Connection, ConnectionSettings, ConnectionState
+from wireproto.layer import Admission
 from wireproto.memory import MemoryAccount, MemoryBudget, give_back_memory
+from wireproto.proxy import ProxySettings
 from wireproto.registry import Registry
 from wireproto.session import Maintained
 from wireproto.stats import ServerStats, StatsCollector
+from wireproto.tls import TlsSettings
 
 __all__ = ["Server", "ServerLimits"]
 
@@ -153,7 +156,7 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         self._lost = False
         self._refused = False
         self._client: str | None = None  # the address counted against the per-client limit
-        self._awaiting_proxy = False  # the per-client count waits for the PROXY header
+        self._awaiting_client = False  # the per-client count waits for a layer to name the client
         self._defer = False  # a socket transport: write the replies of later reads in a turn later
         self._held = False  # replies wait for the server's end of the turn
 
@@ -175,9 +178,12 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         server = self._server
         settings = server.settings
         server._stats.connection_accepted()
-        proxy = settings.proxy
-        if proxy is not None and proxy.trusts(self._peer):
-            self._awaiting_proxy = True
+        extra = {"peername": self._peer}
+        if any(
+            kind.names_client and kind.admission(extra) is not Admission.REFUSED
+            for kind in (*settings.layers, *server.registry.layers)
+        ):
+            self._awaiting_client = True
         else:
             self._client = _client_ip(self._peer)
         refusal = server._refusal(self._client)
@@ -203,8 +209,8 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         )
         self._account = self._conn.memory
         self._conn.on_output = self._schedule_flush
-        if self._awaiting_proxy:
-            self._conn.on_proxy_header = self._proxy_header_read
+        if self._awaiting_client:
+            self._conn.on_peer_changed = self._client_named
         server._attach(self)
         if self._conn.state is ConnectionState.CLOSED:  # no receive memory left for it
             self._flush()
@@ -408,13 +414,12 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         )
         self._transport.close()
 
-    def _proxy_header_read(self) -> None:
-        """Count the connection against the PROXY source's per-client limit, now known."""
-        if not self._awaiting_proxy:
+    def _client_named(self, address: object) -> None:
+        """Count the connection against the real client's per-client limit, now known."""
+        if not self._awaiting_client:
             return
-        self._awaiting_proxy = False
-        source = self._conn.get_extra_info("proxy_source")
-        client = _client_ip(source) if source is not None else None
+        self._awaiting_client = False
+        client = _client_ip(address) if address is not None else None
         if client is None:
             return
         server = self._server
@@ -488,6 +493,14 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
             if handle is not None:
                 handle.cancel()
         self._flush_handle = self._linger_handle = None
+
+
+def _layer_mode(settings: ConnectionSettings, kind: type[TlsSettings | ProxySettings]) -> str:
+    """``off``, ``on`` or ``required``: how a listener offers a built-in layer (for the log)."""
+    for layer in settings.layers:
+        if isinstance(layer, kind):
+            return "required" if layer.required else "on"
+    return "off"
 
 
 _HANGUP = select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0)
@@ -603,12 +616,8 @@ class Server:
             os.getpid(),
             ",".join(_format_peer(address) for address in self.addresses),
             ",".join(fmt.name for fmt in self.registry.formats) or "-",
-            "off"
-            if self.settings.tls is None
-            else "required"
-            if self.settings.tls.required
-            else "on",
-            "off" if self.settings.proxy is None else "on",
+            _layer_mode(self.settings, TlsSettings),
+            _layer_mode(self.settings, ProxySettings),
             limits.max_connections,
             limits.max_connections_per_client,
             limits.max_receive_memory,

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
-from providers.resp.commands import COMMANDS, Handler, lookup
+from providers.resp.commands import COMMANDS, Handler, ProviderState, lookup
 from providers.resp.parser import RequestParser
 from providers.resp.replies import NULL2, NULL3
 from wireproto.auth import AuthSettings
 from wireproto.errors import ProtocolError
 from wireproto.guard import cross_protocol_error, is_guarded_word
 from wireproto.session import NetworkSender
-
-if TYPE_CHECKING:
-    from providers.resp.provider import RespProvider
 
 __all__ = ["RespSession"]
 
@@ -85,7 +82,7 @@ class RespSession:
         "watched",
     )
 
-    def __init__(self, provider: RespProvider, sender: NetworkSender, client_id: int) -> None:
+    def __init__(self, provider: ProviderState, sender: NetworkSender, client_id: int) -> None:
         self.provider = provider
         self.store = provider.store
         self.client_id = client_id

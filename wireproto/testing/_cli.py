@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     if args.engine == "atheris":
         from wireproto.testing._atheris import run_atheris  # noqa: PLC0415
 
-        return run_atheris(target, args, seed, seconds, out)
+        return run_atheris(target, args, seed, seconds, out, report_failure=report_failure)
     return _run_hypothesis(target, args, seed, seconds, out)
 
 
