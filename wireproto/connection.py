@@ -608,7 +608,7 @@ class Connection:
         self.limits = limits
         self._memory.output_limit = self._output_cap(limits)
         # The layers' records carry this session's replies: the session's limit
-        # applies to them too, plus the records' overhead (under 1% for TLS).
+        # applies to them too, plus their own framing (under 1% for an encrypting layer).
         limit = self._memory.output_limit
         outer = self.outer
         while outer is not None and limit is not None:
