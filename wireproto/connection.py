@@ -80,12 +80,11 @@ class ConnectionSettings:
 class _Outbox:
     """The connection's ``NetworkSender``: queues replies for the shell, charging each one."""
 
-    __slots__ = ("_connection", "chunks", "close_requested", "size")
+    __slots__ = ("_connection", "chunks", "close_requested")
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self.chunks: list[bytes] = []
-        self.size = 0
         self.close_requested = False
 
     def send(self, data: BytesLike, /) -> None:
@@ -95,27 +94,22 @@ class _Outbox:
         chunk = data if type(data) is bytes else bytes(data)
         if chunk:
             account = connection._memory
-            size = len(chunk)
-            limit = account.output_limit
-            budget = account.budget
-            if (limit is not None and account.outbox + account.written + size > limit) or (
-                budget is not None and budget.used + size > budget.limit
-            ):
-                try:
-                    account.charge_output(size)  # raises the right error
-                except MemoryLimitExceeded as exc:
-                    if not connection._in_batch:  # else _consume() closes it
-                        connection._memory_exceeded(exc)
-                    raise
-            else:  # charge_output() inlined: once per read batch on every connection
-                account.outbox += size
-                if budget is not None:
-                    budget.used += size
-                    budget.high_water = max(budget.high_water, budget.used)
-            self.chunks.append(chunk)
-            self.size += len(chunk)
+            account.outbox += len(chunk)
+            if account.outbox > account.outbox_cap or account.budget is not None:
+                self._charge(account, len(chunk))
+            self.chunks.append(chunk)  # their size: the account's ``outbox``
             if not connection._in_batch and connection.on_output is not None:
                 connection.on_output()
+
+    def _charge(self, account: MemoryAccount, size: int) -> None:
+        """Charge ``size`` bytes through the account (the budget, or past the limit: it raises)."""
+        account.outbox -= size  # counted in advance by send()
+        try:
+            account.charge_output(size)
+        except MemoryLimitExceeded as exc:
+            if not self._connection._in_batch:  # else _consume() closes it
+                self._connection._memory_exceeded(exc)
+            raise
 
     def close(self) -> None:
         if not self.close_requested:
@@ -141,19 +135,22 @@ class _Outbox:
         self.chunks = []
         account = self._connection._memory
         if not account.closed:  # release_output() inlined
-            size = self.size
-            account.outbox -= size
             budget = account.budget
             if budget is not None:
-                budget.used -= size
-        self.size = 0
+                budget.used -= account.outbox
+            account.outbox = 0
         return data
+
+    @property
+    def size(self) -> int:
+        """Bytes queued (the account's count while the connection is open)."""
+        account = self._connection._memory
+        return sum(map(len, self.chunks)) if account.closed else account.outbox
 
     def drop(self) -> None:
         """Forget the queued replies (the peer is being cut off)."""
-        self._connection._memory.release_output(self.size)
+        self._connection._memory.release_output(self._connection._memory.outbox)
         self.chunks = []
-        self.size = 0
 
 
 _DISCARD = memoryview(bytearray(16 * 1024))

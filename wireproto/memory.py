@@ -122,11 +122,22 @@ class MemoryAccount:
     transport-held reply bytes.
     """
 
-    __slots__ = ("arguments", "budget", "closed", "outbox", "output_limit", "receive", "written")
+    __slots__ = (
+        "_output_limit",
+        "arguments",
+        "budget",
+        "closed",
+        "outbox",
+        "outbox_cap",
+        "receive",
+        "written",
+    )
 
     def __init__(self, budget: MemoryBudget | None = None, output_limit: int | None = None) -> None:
         self.budget = budget
-        self.output_limit = output_limit
+        self._output_limit = output_limit
+        self.outbox_cap = _UNLIMITED if output_limit is None else output_limit
+        """The most the outbox may hold now: the output limit less what the transport holds."""
         self.receive = 0
         """Receive-buffer capacity."""
         self.arguments = 0
@@ -143,6 +154,16 @@ class MemoryAccount:
             f"outbox={self.outbox}, written={self.written}, output_limit={self.output_limit}, "
             f"closed={self.closed})"
         )
+
+    @property
+    def output_limit(self) -> int | None:
+        """The most reply bytes held for the peer (``None``: no limit)."""
+        return self._output_limit
+
+    @output_limit.setter
+    def output_limit(self, limit: int | None) -> None:
+        self._output_limit = limit
+        self.outbox_cap = _UNLIMITED if limit is None else limit - self.written
 
     @property
     def held(self) -> int:
@@ -253,6 +274,8 @@ class MemoryAccount:
             return
         self._adjust(nbytes - self.written)
         self.written = nbytes
+        limit = self._output_limit
+        self.outbox_cap = _UNLIMITED if limit is None else limit - nbytes
 
     # -- the end ---------------------------------------------------------------
 
