@@ -430,6 +430,13 @@ def test_ws_reply_batches_hold_at_most_255_messages() -> None:
     replies, _ = _run([request])
     first = build_ws_batch(255, b"\x03\x01" * 255)
     assert replies == first + build_ws_batch(1, b"\x03\x01")
+    provider = _registry().provider(FASTER_WS)
+    assert isinstance(provider, FasterProvider)
+    assert provider.websocket_messages(FASTER_WS, replies) == [
+        first,
+        build_ws_batch(1, b"\x03\x01"),
+    ]
+    assert provider.websocket_messages(FASTER, replies) == [replies]
 
 
 # -- bad input -------------------------------------------------------------------------------

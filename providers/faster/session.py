@@ -416,3 +416,23 @@ class FasterProvider:
         """A binary session, or a WebSocket one for ``faster-ws``."""
         ws = wire_format.name == FASTER_WS.name
         return _Session(self.store, self.broker, self.settings, sender, ws)
+
+    def websocket_messages(self, wire_format: WireFormat, data: bytes) -> list[bytes]:
+        """Cut ``faster-ws`` output into one WebSocket message per batch.
+
+        FASTER's JavaScript client reads one batch from each message, so a
+        WebSocket layer that sends the replies of one read at once (a reply
+        cut in two, a notification after it) should send each batch alone.
+        Other formats' output stays one message.
+        """
+        if wire_format.name != FASTER_WS.name:
+            return [data]
+        messages = []
+        offset = 0
+        while len(data) - offset >= 4:
+            end = offset + 4 + _SIZE.unpack_from(data, offset)[0]
+            messages.append(data[offset:end])
+            offset = end
+        if offset < len(data):
+            messages.append(data[offset:])
+        return messages
