@@ -504,6 +504,10 @@ def test_ws_subscription_notifies_as_the_javascript_client_reads_it() -> None:
     )
     writer.data_to_send()
     assert sub.data_to_send() == build_ws_batch(1, bytes.fromhex("0800 01000000 01000000 76"))
+    writer.receive_data(build_binary_batch(0, 1, build_request(MessageType.DELETE, key=b"k")))
+    writer.data_to_send()
+    # NOT_FOUND with an empty value: the JavaScript client reads one after either status
+    assert sub.data_to_send() == build_ws_batch(1, bytes.fromhex("0801 01000000 00000000"))
 
 
 # -- the shared store, auth -----------------------------------------------------------------

@@ -380,6 +380,8 @@ class _Session:
         """Send one SubscribeKV (or PSubscribeKV) notification: the key's value now."""
         value = self._store.get(key)
         status = StatusCode.FOUND if value is not None else StatusCode.NOT_FOUND
+        if value is None and self._ws:
+            value = b""  # the JavaScript client reads an output after NOT_FOUND too
         fields: dict[str, Any] = {"status": status, "sid": sid, "key": key, "output": value}
         if prefix is None:
             fields["type"] = MessageType.SUBSCRIBE_KV
