@@ -176,6 +176,8 @@ class Connection:
         self._discard: memoryview | None = None
         self.state = ConnectionState.DETECTING
         self.wire_format: WireFormat | None = None
+        # The format detection chose, set before its create_session() runs (even if it fails).
+        self.detected: WireFormat | None = None
         self.limits: Limits | None = None
         self.close_reason: CloseReason | None = None
         self.error: BaseException | None = None
@@ -405,7 +407,8 @@ class Connection:
             try:
                 session.close()
             except Exception as exc:
-                _log.exception("session close() of %s failed", self.wire_format)
+                name = self.wire_format.name if self.wire_format else "an undetected stream"
+                _log.exception("session close() of %s failed", name)
                 if self.error is None:
                     self.error = exc
         if self._budget is not None and self._charged:
@@ -546,6 +549,7 @@ class Connection:
         try:
             limits = provider.limits
             self._buffer.max_size = limits.max_message_size
+            self.detected = wire_format
             session = provider.create_session(wire_format, self._outbox)
         except ProtocolError as exc:
             self._protocol_error(exc)

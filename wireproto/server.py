@@ -32,6 +32,7 @@ from types import MappingProxyType, TracebackType
 from typing import cast
 
 from wireproto.connection import CloseReason, Connection, ConnectionSettings, ConnectionState
+from wireproto.errors import exception_text
 from wireproto.layer import Admission
 from wireproto.proxy import ProxySettings
 from wireproto.registry import Registry
@@ -430,13 +431,22 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         conn = self._conn
         reason = conn.close_reason
         if reason is CloseReason.SESSION_FAILED and conn.error is not None:
-            _log.error(
-                "%s session from %s failed: %r",
-                conn.wire_format.name if conn.wire_format else "undetected",
-                self._peer,
-                conn.error,
-                exc_info=conn.error,
-            )
+            if conn.wire_format is None and conn.detected is not None:
+                _log.error(
+                    "detected %s from %s, but its provider's create_session() raised %s",
+                    conn.detected.name,
+                    self._peer,
+                    exception_text(conn.error),
+                    exc_info=conn.error,
+                )
+            else:
+                _log.error(
+                    "%s session from %s failed: %s",
+                    conn.wire_format.name if conn.wire_format else "undetected",
+                    self._peer,
+                    exception_text(conn.error),
+                    exc_info=conn.error,
+                )
         elif reason is CloseReason.OUTPUT_LIMIT:
             self._server._warn_slow_reader(
                 "closed %s: more than %d reply bytes unread",
@@ -652,6 +662,38 @@ class Server:
         except asyncio.CancelledError:
             await self.close()
             raise
+
+    async def serve_until_signal(self, timeout: float = 5.0) -> None:
+        """Serve until SIGINT (Ctrl-C) or SIGTERM, then :meth:`close` and return.
+
+        For a server embedded in an asyncio program: ``asyncio.run(main())``
+        with ``await server.serve_until_signal()`` stops cleanly on Ctrl-C,
+        without a ``KeyboardInterrupt`` traceback. Where the loop cannot
+        handle signals, it serves like :meth:`serve_forever`.
+        """
+        import signal  # noqa: PLC0415
+
+        if self._listener is None and not self._closing:
+            await self.start()
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        handled: list[signal.Signals] = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, stop.set)
+            except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+                continue
+            handled.append(signum)
+        closed = asyncio.ensure_future(self._closed.wait())
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait((closed, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            stopped.cancel()
+            for signum in handled:
+                loop.remove_signal_handler(signum)
+            await self.close(timeout)
 
     async def close(self, timeout: float = 5.0) -> None:
         """Stop accepting, flush and FIN every connection, reset those left after ``timeout``."""
