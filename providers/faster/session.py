@@ -181,10 +181,19 @@ _WS_PARSERS = {kind: compile_construct(con).parse for kind, con in WS_REQUESTS.i
 _SPANS = {kind: tuple(sub.name for sub in con.subcons[2:]) for kind, con in BINARY_REQUESTS.items()}
 _WS_SPANS = {kind: tuple(sub.name for sub in con.subcons[1:]) for kind, con in WS_REQUESTS.items()}
 
-_READS = (MessageType.READ, MessageType.READ_ASYNC)
-_UPSERTS = (MessageType.UPSERT, MessageType.UPSERT_ASYNC)
-_RMWS = (MessageType.RMW, MessageType.RMW_ASYNC)
-_DELETES = (MessageType.DELETE, MessageType.DELETE_ASYNC)
+_READS = frozenset({MessageType.READ.value, MessageType.READ_ASYNC.value})
+_UPSERTS = frozenset({MessageType.UPSERT.value, MessageType.UPSERT_ASYNC.value})
+_RMWS = frozenset({MessageType.RMW.value, MessageType.RMW_ASYNC.value})
+_DELETES = frozenset({MessageType.DELETE.value, MessageType.DELETE_ASYNC.value})
+_STATUS_REPLIES: dict[tuple[int, int], bytes] = {}
+
+
+def _status_reply(kind: int, status: int) -> bytes:
+    """A reply of type and status alone (built once per pair)."""
+    reply = _STATUS_REPLIES.get((kind, status))
+    if reply is None:
+        reply = _STATUS_REPLIES[kind, status] = _reply_status({"type": kind, "status": status})
+    return reply
 _CREATED = StatusCode.NOT_FOUND | StatusCode.CREATED_RECORD
 _PENDING_JS = 2
 """The pending status FASTER's JavaScript client knows (its Status table predates FASTER v2)."""
@@ -199,6 +208,11 @@ class Broker:
         self._next_sid = 0
         self._exact: dict[bytes, dict[int, _Session]] = {}
         self._prefix: dict[bytes, dict[int, _Session]] = {}
+
+    @property
+    def active(self) -> bool:
+        """Whether any subscription exists (writes skip publishing otherwise)."""
+        return bool(self._exact or self._prefix)
 
     def subscribe(self, key: bytes, session: _Session, prefix: bool) -> int:
         """A new subscription id (1, 2, ... as FASTER's ``Interlocked.Increment``)."""
@@ -331,32 +345,34 @@ class _Session:
         if len(key) > settings.max_key_size or (
             len(fields) > 1 and len(fields[1]) > settings.max_value_size
         ):
-            return _reply_status({"type": kind, "status": StatusCode.ERROR})
+            return _status_reply(kind, StatusCode.ERROR)
         if kind in _READS:
             value = store.get(key)
             if value is None:
-                return _reply_status({"type": kind, "status": StatusCode.NOT_FOUND})
+                return _status_reply(kind, StatusCode.NOT_FOUND)
             return _reply_output({"type": kind, "status": StatusCode.FOUND, "output": value})
         if kind in _UPSERTS:
             value = fields[1]
             old = store.length(key)
             store.put(key, value)
-            self._publish.append(key)
+            if self._broker.active:
+                self._publish.append(key)
             fits = old is not None and len(value) <= old
-            status = StatusCode.IN_PLACE_UPDATED_RECORD if fits else _CREATED
-            return _reply_status({"type": kind, "status": status})
+            return _status_reply(kind, StatusCode.IN_PLACE_UPDATED_RECORD if fits else _CREATED)
         if kind in _RMWS:
             status = self._rmw(key, fields[1])
-            self._publish.append(key)
+            if self._broker.active:
+                self._publish.append(key)
             if self._ws:  # WebsocketServerSession sends no output for RMW
-                return _reply_status({"type": kind, "status": status})
+                return _status_reply(kind, status)
             # FASTER's functions write no RMW output: its reply carries an empty one.
             return _reply_output({"type": kind, "status": status, "output": b""})
         if kind in _DELETES:
             found = store.delete(key)
-            self._publish.append(key)
+            if self._broker.active:
+                self._publish.append(key)
             status = StatusCode.IN_PLACE_UPDATED_RECORD if found else StatusCode.NOT_FOUND
-            return _reply_status({"type": kind, "status": status})
+            return _status_reply(kind, status)
         # SubscribeKV / PSubscribeKV
         sid = self._broker.subscribe(key, self, kind == MessageType.PSUBSCRIBE_KV)
         pending = _PENDING_JS if self._ws else StatusCode.PENDING
