@@ -194,6 +194,8 @@ def _status_reply(kind: int, status: int) -> bytes:
     if reply is None:
         reply = _STATUS_REPLIES[kind, status] = _reply_status({"type": kind, "status": status})
     return reply
+
+
 _CREATED = StatusCode.NOT_FOUND | StatusCode.CREATED_RECORD
 _PENDING_JS = 2
 """The pending status FASTER's JavaScript client knows (its Status table predates FASTER v2)."""
