@@ -412,6 +412,20 @@ def test_key_and_value_sizes_at_the_limit_and_over(variant: str) -> None:
         assert (stored == value) is (status == 0x11)
 
 
+def test_oversized_subscriptions_get_an_error_the_client_can_read() -> None:
+    limits = FasterSettings(max_key_size=4)
+    client, connection = FasterClient(), Connection(_registry(limits))
+    client.subscribe_kv(b"k" * 5)
+    client.subscribe_kv(b"k" * 5, prefix=True)
+    client.subscribe_kv(b"k" * 4)
+    replies = _talk(client, connection)
+    assert [(r.type, r.status, r.sid, r.key) for r in replies] == [
+        (8, StatusCode.ERROR, 0, None),
+        (9, StatusCode.ERROR, 0, b""),
+        (8, StatusCode.PENDING, 1, None),
+    ]
+
+
 def test_a_long_reply_is_cut_into_batches_at_the_reply_limit() -> None:
     limits = FasterSettings(max_reply_batch=1000)
     client = FasterClient()

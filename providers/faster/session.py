@@ -196,6 +196,15 @@ def _status_reply(kind: int, status: int) -> bytes:
     return reply
 
 
+def _error_reply(kind: int) -> bytes:
+    """An ERROR reply, shaped so that FASTER's clients read it: subscriptions carry a sid."""
+    if kind == MessageType.SUBSCRIBE_KV:
+        return _reply_sid({"type": kind, "status": StatusCode.ERROR, "sid": 0})
+    if kind == MessageType.PSUBSCRIBE_KV:  # FASTER.client reads a key after a non-pending sid
+        return _reply_sid_key({"type": kind, "status": StatusCode.ERROR, "sid": 0, "key": b""})
+    return _status_reply(kind, StatusCode.ERROR)
+
+
 _CREATED = StatusCode.NOT_FOUND | StatusCode.CREATED_RECORD
 _PENDING_JS = 2
 """The pending status FASTER's JavaScript client knows (its Status table predates FASTER v2)."""
@@ -347,7 +356,7 @@ class _Session:
         if len(key) > settings.max_key_size or (
             len(fields) > 1 and len(fields[1]) > settings.max_value_size
         ):
-            return _status_reply(kind, StatusCode.ERROR)
+            return _error_reply(kind)
         if kind in _READS:
             value = store.get(key)
             if value is None:
