@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from _faster_client import FasterClient, exchange  # noqa: E402
 from _serve import daemon, start, stop  # noqa: E402
 
+from providers import kvbin  # noqa: E402
 from wireproto import Connection, Registry  # noqa: E402
 
 VALUE = b"v" * 32
@@ -69,18 +70,22 @@ def in_process(rounds: int, batch: int) -> dict[str, float]:
     client = FasterClient()
     faster_stream = b""
     resp_stream = b""
+    kvbin_stream = b""
     for r in range(rounds):
         for i in range(batch):
             key = b"bench:%d:%d" % (r, i)
             client.upsert(key, VALUE)
+            kvbin_stream += kvbin.build_request(kvbin.Opcode.SET, key, VALUE)
             resp_stream += b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$32\r\n%s\r\n" % (len(key), key, VALUE)
         for i in range(batch):
             key = b"bench:%d:%d" % (r, i)
             client.read(key)
+            kvbin_stream += kvbin.build_request(kvbin.Opcode.GET, key)
             resp_stream += b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(key), key)
         faster_stream += client.flush()
     rates = {}
-    for name, stream in (("faster", faster_stream), ("resp", resp_stream)):
+    streams = (("faster", faster_stream), ("kvbin", kvbin_stream), ("resp", resp_stream))
+    for name, stream in streams:
         connection = Connection(registry)
         began = time.perf_counter()
         for at in range(0, len(stream), 65536):  # 64 KiB reads, as a socket would give them
@@ -125,7 +130,7 @@ def main() -> None:
                     results["redis"].append(resp_round(peer, args.rounds, args.batch))
         finally:
             stop(process)
-    local: dict[str, list[float]] = {"faster": [], "resp": []}
+    local: dict[str, list[float]] = {"faster": [], "kvbin": [], "resp": []}
     for _ in range(args.runs):
         for name, rate in in_process(args.rounds, args.batch).items():
             local[name].append(rate)
@@ -149,7 +154,7 @@ def main() -> None:
     print()
     print("| in process (server side only) | ops/s (median) | / RESP |")
     print("|---|---|---|")
-    for name in ("faster", "resp"):
+    for name in ("faster", "kvbin", "resp"):
         value = statistics.median(local[name])
         print(f"| {name} | {value:,.0f} | {value / statistics.median(local['resp']):.2f} |")
 
