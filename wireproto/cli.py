@@ -156,14 +156,15 @@ def _parser() -> argparse.ArgumentParser:
         type=_size,
         default=_DEFAULT_LIMITS.max_receive_memory,
         metavar="BYTES",
-        help="receive buffers of all connections together (default 1g); a connection whose "
-        "buffer would pass it is closed",
+        help="memory held for all connections together: receive buffers, arguments not run "
+        "yet, replies (default 1g); a connection whose charge would pass it is closed",
     )
     serve.add_argument(
         "--max-output-buffered",
         type=_size,
         metavar="BYTES",
-        help="reset a client with more reply bytes unread (default: each provider's, 64m)",
+        help="reset a client with more reply bytes held, checked as replies are built "
+        "(default: each provider's: 64m, RESP 576m)",
     )
     serve.add_argument(
         "--shutdown-timeout",
