@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import wireproto
-from wireproto import workers
+from wireproto import _build, workers
 from wireproto.auth import AuthSettings
 from wireproto.connection import ConnectionSettings
 from wireproto.proxy import ProxySettings
@@ -28,6 +28,11 @@ _log = logging.getLogger("wireproto.cli")
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 _DEFAULT_LIMITS = ServerLimits()
+
+
+def _version() -> str:
+    """``wireproto 0.1.0 (compiled: 8 modules)`` or ``... (pure Python)``."""
+    return f"%(prog)s {wireproto.__version__} ({_build.current().describe()})"
 
 
 def _seconds(text: str) -> float:
@@ -92,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wireproto", description="Serve wire protocols from installed providers."
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {wireproto.__version__}")
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     serve = commands.add_parser("serve", help="serve every installed provider on one port")
