@@ -622,7 +622,9 @@ class Connection:
             view = buffer.unread(max_message)
             given = len(view)
             try:
-                used = session.try_consume(view)
+                # object: compiled by mypyc, an int annotation would coerce or reject a
+                # bad result before the contract check below could name it.
+                used: object = session.try_consume(view)
             except ProtocolError as exc:
                 self._protocol_error(exc)
                 return
