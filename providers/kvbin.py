@@ -1,28 +1,30 @@
 """kvbin: a tiny binary key-value protocol, the toolkit's worked example.
 
 Every request and reply is a 12-byte header followed by a body; the header's
-``length`` field counts the body. Framing is declared with construct and
-served through :class:`wireproto.framing.FramedConsumer`. ``specs/kvbin``
-describes the format.
+``length`` field counts the body. Each is declared once with construct
+(``REQUEST``, ``REPLY``): the framer takes the header from the declaration,
+and the compiled functions parse requests and build replies.
+``specs/kvbin`` describes the format.
 """
 
 from __future__ import annotations
 
 import enum
-import struct
 from typing import Any
 
 import construct as c
 
 from wireproto.detect import WireFormat, match_prefix
 from wireproto.errors import ProtocolError
-from wireproto.framing import FramedConsumer, LengthFieldFramer
+from wireproto.framing import FramedConsumer, LengthFieldFramer, compile_construct
 from wireproto.registry import Registry
-from wireproto.session import Limits, MessageConsumer, NetworkSender
+from wireproto.session import BytesLike, Limits, MessageConsumer, NetworkSender
 
 __all__ = [
     "KVBIN",
     "MAGIC",
+    "REPLY",
+    "REQUEST",
     "KvbinProvider",
     "Opcode",
     "Status",
@@ -49,6 +51,9 @@ class Opcode(enum.IntEnum):
     ECHO = 4
 
 
+GET, SET = 1, 2  # the hot opcodes as plain ints: no enum lookup per request
+
+
 class Status(enum.IntEnum):
     """Reply statuses; PROTOCOL_ERROR is the last reply before the server closes."""
 
@@ -58,44 +63,46 @@ class Status(enum.IntEnum):
     PROTOCOL_ERROR = 3
 
 
-REQUEST_HEADER = c.Struct(
+OK, NOT_FOUND = 0, 1
+
+
+REQUEST = c.Struct(
     "magic" / c.Const(MAGIC),
     "opcode" / c.Int8ub,
     "request_id" / c.Int32ub,
-    "length" / c.Int32ub,
+    "body"
+    / c.Prefixed(
+        c.Int32ub, c.Struct("key" / c.Prefixed(c.Int16ub, c.GreedyBytes), "value" / c.GreedyBytes)
+    ),
 )
-REQUEST = c.Struct(
-    "header" / REQUEST_HEADER,
-    "key" / c.Prefixed(c.Int16ub, c.GreedyBytes),
-    "value" / c.GreedyBytes,
-)
-REPLY_HEADER = c.Struct(
+"""One request: the 12-byte header, then the body its ``length`` (the Prefixed) counts."""
+REPLY = c.Struct(
     "magic" / c.Const(MAGIC),
     "status" / c.Int8ub,
     "request_id" / c.Int32ub,
-    "length" / c.Int32ub,
+    "body" / c.Prefixed(c.Int32ub, c.GreedyBytes),
 )
-
-_REPLY_HEADER = struct.Struct(">3sBII")
+"""One reply: the same header shape with a status, then the body."""
 
 KVBIN = WireFormat("kvbin", match_prefix(MAGIC), priority=10)
 """The kvbin wire format: streams starting with the magic ``C0 4B 56``."""
+
+_build_request = compile_construct(REQUEST).build
+_build_reply = compile_construct(REPLY).build
 
 
 def build_request(
     opcode: Opcode, key: bytes = b"", value: bytes = b"", request_id: int = 0
 ) -> bytes:
     """The bytes of one request (clients and tests)."""
-    body = struct.pack(">H", len(key)) + key + value
-    return (
-        REQUEST_HEADER.build({"opcode": opcode, "request_id": request_id, "length": len(body)})
-        + body
+    return _build_request(
+        {"opcode": opcode, "request_id": request_id, "body": {"key": key, "value": value}}
     )
 
 
-def build_reply(status: Status, request_id: int, body: bytes = b"") -> bytes:
+def build_reply(status: Status, request_id: int, body: BytesLike = b"") -> bytes:
     """The bytes of one reply."""
-    return _REPLY_HEADER.pack(MAGIC, status, request_id, len(body)) + body
+    return _build_reply({"status": status, "request_id": request_id, "body": body})
 
 
 class _KvbinSession:
@@ -103,9 +110,11 @@ class _KvbinSession:
 
     __slots__ = ("_framed", "_store")
 
-    def __init__(self, store: dict[bytes, bytes], sender: NetworkSender, max_frame: int) -> None:
+    def __init__(
+        self, store: dict[bytes, BytesLike], sender: NetworkSender, max_frame: int
+    ) -> None:
         self._store = store
-        framer = LengthFieldFramer(REQUEST_HEADER, "length", max_frame_size=max_frame)
+        framer = LengthFieldFramer.from_message(REQUEST, max_frame_size=max_frame)
         self._framed = FramedConsumer(framer, self._handle, sender, message=REQUEST)
 
     def try_consume(self, data: memoryview, /) -> int:
@@ -122,27 +131,32 @@ class _KvbinSession:
         self._framed.close()
 
     def _handle(self, request: Any, sender: NetworkSender) -> None:
-        header = request.header
-        request_id: int = header.request_id
-        opcode: int = header.opcode
-        key: bytes = request.key
+        request_id: int = request["request_id"]
+        opcode: int = request["opcode"]
+        body = request["body"]
+        key = body["key"]
         if len(key) > MAX_KEY_SIZE:
             sender.send(build_reply(Status.BAD_REQUEST, request_id, b"key too long"))
             return
-        if opcode == Opcode.GET:
+        if type(key) is not bytes:
+            key = bytes(key)  # a view of a large frame: the store keeps small keys apart
+        if opcode == GET:
             value = self._store.get(key)
             if value is None:
-                sender.send(build_reply(Status.NOT_FOUND, request_id))
+                sender.send(
+                    _build_reply({"status": NOT_FOUND, "request_id": request_id, "body": b""})
+                )
             else:
-                sender.send(build_reply(Status.OK, request_id, value))
-        elif opcode == Opcode.SET:
-            self._store[key] = request.value
-            sender.send(build_reply(Status.OK, request_id))
+                sender.send(_build_reply({"status": OK, "request_id": request_id, "body": value}))
+        elif opcode == SET:
+            # A large value stays a view of its frame's single copy.
+            self._store[key] = body["value"]
+            sender.send(_build_reply({"status": OK, "request_id": request_id, "body": b""}))
         elif opcode == Opcode.DELETE:
             found = self._store.pop(key, None) is not None
             sender.send(build_reply(Status.OK if found else Status.NOT_FOUND, request_id))
         elif opcode == Opcode.ECHO:
-            sender.send(build_reply(Status.OK, request_id, request.value))
+            sender.send(build_reply(Status.OK, request_id, body["value"]))
         elif opcode == Opcode.NOOP:
             sender.send(build_reply(Status.OK, request_id))
         else:
@@ -159,7 +173,8 @@ class KvbinProvider:
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self._limits = limits
-        self.store: dict[bytes, bytes] = {}
+        self.store: dict[bytes, BytesLike] = {}
+        """Values are bytes, or read-only views of a large request's frame."""
 
     @property
     def limits(self) -> Limits:

@@ -13,6 +13,17 @@ Each item also carries memcached metadata: ``flags`` (an int the client
 chooses) and a ``cas`` version. A write through the typed API that does not
 pass ``flags`` resets them to 0, and every write changes the item's cas
 (versions are handed out lazily, when :meth:`Store.get_item` reads them).
+
+Values are stored as ``bytes`` until a write changes them in place (APPEND,
+SETRANGE, memcached ``append``/``prepend``): the value then becomes a
+``bytearray``, which CPython grows geometrically, so a run of appends costs
+amortised O(bytes written), as Redis's sds strings do. No reader ever sees
+that ``bytearray``: every read returns ``bytes``. A whole-value read turns
+the stored ``bytearray`` back into ``bytes`` and keeps that (an immutable
+snapshot, so later reads of an unchanged value are free and a reply queued
+for a slow reader never changes); the next in-place write copies it once
+into a new ``bytearray``. Partial reads (:meth:`Store.get_range`,
+:meth:`Store.length`) leave the representation alone.
 """
 
 from __future__ import annotations
@@ -89,7 +100,7 @@ class Item:
     """Unix milliseconds, or ``None`` for no expiry."""
 
 
-def parse_int64(data: bytes) -> int | None:
+def parse_int64(data: bytes | bytearray) -> int | None:
     """Redis's ``string2ll``: a strict decimal int64 (no sign '+', no leading zeros, no spaces)."""
     size = len(data)
     if data.isdigit():
@@ -160,7 +171,7 @@ class Store:
     ) -> None:
         self.clock: Callable[[], int] = clock if clock is not None else wall_clock_ms
         self._rng = rng if rng is not None else random.Random()
-        self._data: dict[bytes, bytes] = {}
+        self._data: dict[bytes, bytes | bytearray] = {}
         self._expires: dict[bytes, int] = {}
         self._heap: list[tuple[int, bytes]] = []
         self._meta: dict[bytes, tuple[int, int]] = {}
@@ -187,34 +198,55 @@ class Store:
     # -- reads ----------------------------------------------------------------
 
     def get(self, key: bytes) -> bytes | None:
-        """The value of ``key``, or ``None`` if it is missing or expired."""
-        value = self._data.get(key)
-        if value is not None and self._expires:
-            when = self._expires.get(key)
-            if when is not None and when <= self.clock():
-                self._expire(key)
-                return None
-        return value
+        """The value of ``key``, or ``None`` if it is missing or expired.
+
+        Always ``bytes``: a value the store can still change is never handed out.
+        """
+        value = self._live(key)
+        if value is None or type(value) is bytes:
+            return value
+        frozen = self._data[key] = bytes(value)
+        return frozen
 
     def exists(self, key: bytes) -> bool:
         """Whether ``key`` holds a live value."""
-        return self.get(key) is not None
+        return self._live(key) is not None
+
+    def length(self, key: bytes) -> int | None:
+        """The length of the value of ``key`` (``STRLEN``), or ``None`` if it is missing."""
+        value = self._live(key)
+        return None if value is None else len(value)
+
+    def get_range(self, key: bytes, start: int, stop: int) -> bytes | None:
+        """``value[start:stop]`` of ``key`` (Python slice rules), or ``None`` if it is missing.
+
+        Copies only the slice, whatever the value's size.
+        """
+        value = self._live(key)
+        if value is None or type(value) is bytes:
+            return value[start:stop] if value is not None else None
+        with memoryview(value) as view:
+            return view[start:stop].tobytes()
 
     def get_item(self, key: bytes) -> Item | None:
         """The value with its flags, cas version and expiry (memcached's view)."""
         value = self.get(key)
         if value is None:
             return None
-        flags, cas = self._meta.get(key, (0, 0))
-        if not cas:
-            cas = self._next_cas
-            self._next_cas = cas + 1
-            self._meta[key] = (flags, cas)
+        flags, cas = self._cas(key)
         return Item(value, flags, cas, self._expires.get(key))
+
+    def get_meta(self, key: bytes) -> tuple[int, int, int] | None:
+        """``(length, flags, cas)`` of a live ``key`` without reading its value."""
+        value = self._live(key)
+        if value is None:
+            return None
+        flags, cas = self._cas(key)
+        return len(value), flags, cas
 
     def expire_time(self, key: bytes) -> int:
         """The unix ms at which ``key`` expires, :data:`NO_EXPIRY` or :data:`NO_KEY`."""
-        if self.get(key) is None:
+        if self._live(key) is None:
             return NO_KEY
         return self._expires.get(key, NO_EXPIRY)
 
@@ -235,7 +267,7 @@ class Store:
         """
         data = self._data
         if keep_ttl and self._expires:
-            self.get(key)  # an expired key must not pass its expiry on
+            self._live(key)  # an expired key must not pass its expiry on
         if self._watched:
             self._touch_watched(key)
         if self._index is not None and key not in data:
@@ -271,21 +303,22 @@ class Store:
 
     def delete(self, key: bytes) -> bool:
         """Remove ``key``; whether a live value was removed."""
-        if self.get(key) is None:
+        if self._live(key) is None:
             return False
         self._remove(key)
         return True
 
     def pop(self, key: bytes) -> bytes | None:
         """Remove ``key`` and return its value (``GETDEL``)."""
-        value = self.get(key)
-        if value is not None:
-            self._remove(key)
-        return value
+        value = self._live(key)
+        if value is None:
+            return None
+        self._remove(key)
+        return value if type(value) is bytes else bytes(value)
 
     def expire_at(self, key: bytes, when: int) -> bool:
         """Make ``key`` expire at unix ms ``when`` (a past time deletes it); whether it exists."""
-        if self.get(key) is None:
+        if self._live(key) is None:
             return False
         self._set_expiry(key, when)
         self._modified(key)
@@ -293,7 +326,7 @@ class Store:
 
     def persist(self, key: bytes) -> bool:
         """Remove the expiry of ``key``; whether it had one."""
-        if self.get(key) is None or self._expires.pop(key, None) is None:
+        if self._live(key) is None or self._expires.pop(key, None) is None:
             return False
         self._modified(key)
         if self._watched:
@@ -305,7 +338,7 @@ class Store:
 
         Raises :class:`NotAnInteger` or :class:`IntegerOverflow` (Redis's rules).
         """
-        old = self.get(key)
+        old = self._live(key)
         current = 0
         if old is not None:
             parsed = parse_int64(old)
@@ -319,25 +352,50 @@ class Store:
         return result
 
     def append(self, key: bytes, suffix: bytes) -> int:
-        """Append ``suffix`` (missing key: create it); the new length. Keeps the expiry."""
-        old = self.get(key)
-        value = suffix if old is None else old + suffix
-        self._replace(key, value, old is None)
+        """Append ``suffix`` (missing key: create it); the new length. Keeps the expiry.
+
+        Amortised O(len(suffix)): the value grows in place.
+        """
+        value = self._mutable(key)
+        if value is None:
+            self._replace(key, bytes(suffix), True)
+            return len(suffix)
+        value += suffix
+        self._changed(key)
+        return len(value)
+
+    def prepend(self, key: bytes, prefix: bytes) -> int | None:
+        """Put ``prefix`` before the value of a live ``key``; the new length, or ``None``.
+
+        O(length of the value): the old bytes move up, in place.
+        """
+        value = self._mutable(key)
+        if value is None:
+            return None
+        value[:0] = prefix
+        self._changed(key)
         return len(value)
 
     def set_range(self, key: bytes, offset: int, chunk: bytes) -> int:
-        """Overwrite from ``offset`` (zero-padding as needed); the new length. Keeps the expiry."""
-        old = self.get(key)
-        current = b"" if old is None else old
-        if len(current) < offset:
-            current += bytes(offset - len(current))
-        value = current[:offset] + chunk + current[offset + len(chunk) :]
-        self._replace(key, value, old is None)
+        """Overwrite from ``offset`` (zero-padding as needed); the new length. Keeps the expiry.
+
+        O(len(chunk)) plus any padding, amortised: the value changes in place.
+        """
+        value = self._mutable(key)
+        if value is None:
+            created = bytes(offset) + chunk
+            self._replace(key, created, True)
+            return len(created)
+        size = len(value)
+        if offset > size:
+            value.extend(bytes(offset - size))
+        value[offset : offset + len(chunk)] = chunk
+        self._changed(key)
         return len(value)
 
     def rename(self, source: bytes, target: bytes) -> bool:
         """Move ``source`` (with its expiry and flags) to ``target``; False if it is missing."""
-        value = self.get(source)
+        value = self._live(source)
         if value is None:
             return False
         if source == target:
@@ -345,7 +403,8 @@ class Store:
         when = self._expires.get(source)
         flags = self._meta.get(source, (0, 0))[0]
         self._remove(source)
-        self.set(target, value, flags=flags)
+        self.set(target, b"", flags=flags)
+        self._data[target] = value  # the value object moves as it is
         if when is not None:
             self._set_expiry(target, when)
         return True
@@ -370,7 +429,7 @@ class Store:
         Writes, expiry changes, deletions and expiring all count (Redis's
         ``signalModifiedKey``). Each call must be paired with :meth:`unwatch`.
         """
-        self.get(key)  # a key already expired is gone before the watch starts
+        self._live(key)  # a key already expired is gone before the watch starts
         entry = self._watched.get(key)
         if entry is None:
             entry = self._watched[key] = [0, 0]
@@ -379,7 +438,7 @@ class Store:
 
     def watch_version(self, key: bytes) -> int:
         """The current version of a watched ``key`` (expiring it first if it is due)."""
-        self.get(key)
+        self._live(key)
         return self._watched[key][1]
 
     def unwatch(self, key: bytes) -> None:
@@ -457,6 +516,40 @@ class Store:
 
     # -- internals ------------------------------------------------------------
 
+    def _live(self, key: bytes) -> bytes | bytearray | None:
+        """The stored value of ``key`` as it is (never to leave the store), expiring it if due."""
+        value = self._data.get(key)
+        if value is not None and self._expires:
+            when = self._expires.get(key)
+            if when is not None and when <= self.clock():
+                self._expire(key)
+                return None
+        return value
+
+    def _mutable(self, key: bytes) -> bytearray | None:
+        """The value of a live ``key`` as a ``bytearray`` to change in place (copied once)."""
+        value = self._live(key)
+        if value is None or type(value) is bytearray:
+            return value
+        grown = self._data[key] = bytearray(value)
+        return grown
+
+    def _changed(self, key: bytes) -> None:
+        """Bookkeeping after the value of ``key`` changed in place (WATCH, cas)."""
+        if self._watched:
+            self._touch_watched(key)
+        if self._meta:
+            self._modified(key)
+
+    def _cas(self, key: bytes) -> tuple[int, int]:
+        """``(flags, cas)`` of a live ``key``, handing out a cas version if it has none."""
+        flags, cas = self._meta.get(key, (0, 0))
+        if not cas:
+            cas = self._next_cas
+            self._next_cas = cas + 1
+            self._meta[key] = (flags, cas)
+        return flags, cas
+
     def _set_expiry(self, key: bytes, when: int) -> None:
         if self._watched:
             self._touch_watched(key)
@@ -524,16 +617,12 @@ class Store:
         value = self.get(key)
         if value is None:
             return None
-        flags, cas = self._meta.get(key, (0, 0))
-        if not cas:
-            cas = self._next_cas
-            self._next_cas = cas + 1
-            self._meta[key] = (flags, cas)
+        flags, cas = self._cas(key)
         return value, flags, cas
 
     def update(self, key: bytes, value: bytes) -> bool:
         """Replace the value of a live ``key``, keeping its expiry and flags (its cas changes)."""
-        if self.get(key) is None:
+        if self._live(key) is None:
             return False
         self._replace(key, value, False)
         return True
@@ -543,7 +632,7 @@ class Store:
 
         memcached's ``touch``; an ``expire_at`` already past removes the key.
         """
-        if self.get(key) is None:
+        if self._live(key) is None:
             return False
         if expire_at is None:
             if self._expires.pop(key, None) is not None and self._watched:

@@ -35,6 +35,7 @@ from wireproto.framing import (
     LengthFieldFramer,
     VarintFramer,
 )
+from wireproto.memory import MemoryAccount, MemoryBudget
 
 FORMAT = WireFormat("framed", match_any)
 
@@ -56,12 +57,15 @@ class Sender:
     def __init__(self) -> None:
         self.sent: list[bytes] = []
         self.closed = 0
+        self.memory = MemoryAccount()
+        self.close_requested = False  # as the Connection's sender says it
 
     def send(self, data: bytes | bytearray | memoryview, /) -> None:
         self.sent.append(bytes(data))
 
     def close(self) -> None:
         self.closed += 1
+        self.close_requested = True
 
 
 def line_payloads(delimiter: bytes, alphabet: bytes) -> st.SearchStrategy[bytes]:
@@ -152,6 +156,7 @@ def make_connection(
     max_message_size: int = 4096,
     initial_buffer_size: int = 16 * 1024,
     wire_format: WireFormat = FORMAT,
+    budget: MemoryBudget | None = None,
 ) -> Connection:
     provider = FramedProvider(
         framer, handler, message=message, limits=Limits(max_message_size=max_message_size)
@@ -159,7 +164,7 @@ def make_connection(
     registry = Registry()
     registry.register(wire_format, provider)
     settings_ = ConnectionSettings(detect_timeout=None, initial_buffer_size=initial_buffer_size)
-    return Connection(registry, settings_)
+    return Connection(registry, settings_, budget=budget)
 
 
 def feed(conn: Connection, stream: bytes, sizes: Sequence[int], *, cycle: bool = False) -> int:
@@ -430,14 +435,20 @@ def test_huge_declared_length_rejected_before_the_buffer_grows(
     make: Callable[[], Framer], declaration: bytes
 ) -> None:
     received: list[bytes] = []
+    budget = MemoryBudget(1 << 30)
     conn = make_connection(
-        make, lambda p, _s: received.append(p), max_message_size=1 << 20, initial_buffer_size=64
+        make,
+        lambda p, _s: received.append(p),
+        max_message_size=1 << 20,
+        initial_buffer_size=64,
+        budget=budget,
     )
     conn.receive_data(declaration)
     assert conn.close_reason is CloseReason.PROTOCOL_ERROR
     assert isinstance(conn.error, ProtocolError)
     assert "exceeds" in conn.error.message
-    assert conn.buffer.capacity == 64
+    assert budget.high_water == 64  # the first buffer, never grown (a close frees it)
+    assert budget.used == 0
     assert received == []
 
 
@@ -753,3 +764,108 @@ def test_consumer_never_keeps_the_view(
     buffer.extend(b"more")  # raises BufferError if a view survived
     assert buffer.endswith(b"more")
     assert (error is None) == (consumed is not None)
+
+
+# -- declared once: from_message, the handler's sender, session hooks ---------------------
+
+SHOUT = c.Struct(
+    "magic" / c.Const(b"SH"),
+    "kind" / c.Int8ub,
+    "text" / c.Prefixed(c.Int16ub, c.GreedyBytes),
+    c.Terminated,
+)
+
+
+def test_from_message_takes_the_header_from_the_declaration() -> None:
+    framer = LengthFieldFramer.from_message(SHOUT, max_frame_size=5 + 3)
+    assert framer.header_size == 5
+    assert framer.uses_fast_path
+    frame = SHOUT.build({"kind": 1, "text": b"abc"})
+    assert framer.next_frame(memoryview(frame + b"SH")) == FrameSpan(0, len(frame), len(frame))
+    assert framer.next_frame(memoryview(frame[:-1])) is None
+    with pytest.raises(ProtocolError, match="magic"):
+        LengthFieldFramer.from_message(SHOUT).next_frame(memoryview(b"XX\x01\x00\x00"))
+    # The limit at max and max+1, decided from the header alone.
+    over = SHOUT.build({"kind": 1, "text": b"abcd"})
+    with pytest.raises(ProtocolError, match="exceeds"):
+        LengthFieldFramer.from_message(SHOUT, max_frame_size=8).next_frame(memoryview(over[:5]))
+
+
+def test_from_message_refuses_what_it_cannot_frame() -> None:
+    with pytest.raises(ValueError, match="no Prefixed"):
+        LengthFieldFramer.from_message(c.Struct("a" / c.Int8ub, "b" / c.GreedyBytes))
+    with pytest.raises(ValueError, match="follows the Prefixed"):
+        LengthFieldFramer.from_message(
+            c.Struct("a" / c.Prefixed(c.Int8ub, c.GreedyBytes), "b" / c.Int8ub)
+        )
+    with pytest.raises(ValueError, match="counts its own length"):
+        LengthFieldFramer.from_message(
+            c.Struct("a" / c.Prefixed(c.Int8ub, c.GreedyBytes, includelength=True))
+        )
+    with pytest.raises(ValueError, match="compiled"):
+        LengthFieldFramer.from_message(SHOUT.compile())
+
+
+@given(
+    texts=st.lists(st.binary(max_size=40), min_size=1, max_size=5),
+    sizes=st.lists(st.integers(1, 16), max_size=30),
+)
+def test_from_message_frames_and_parses_however_cut(texts: list[bytes], sizes: list[int]) -> None:
+    got: list[bytes] = []
+    conn = make_connection(
+        lambda: LengthFieldFramer.from_message(SHOUT),
+        lambda m, _s: got.append(m.text),
+        message=SHOUT,
+        wire_format=WireFormat("shout", match_prefix(b"SH")),
+    )
+    stream = b"".join(SHOUT.build({"kind": 0, "text": t}) for t in texts)
+    feed(conn, stream, sizes)
+    assert got == texts
+
+
+def test_handlers_get_the_sender_the_session_got_and_hooks_run_once() -> None:
+    events: list[tuple[str, object]] = []
+
+    def handler(message: Any, sender: NetworkSender) -> None:
+        events.append(("message", sender))
+
+    provider = FramedProvider(
+        lambda: LengthFieldFramer.from_message(SHOUT),
+        handler,
+        message=SHOUT,
+        on_open=lambda sender: events.append(("open", sender)),
+        on_close=lambda sender: events.append(("close", sender)),
+    )
+    sender = Sender()
+    consumer = provider.create_session(FORMAT, sender)
+    assert events == [("open", sender)]
+    frame = SHOUT.build({"kind": 0, "text": b"hi"})
+    assert consumer.try_consume(memoryview(frame * 2)) == 2 * len(frame)
+    consumer.close()
+    consumer.close()
+    assert events == [("open", sender), ("message", sender), ("message", sender), ("close", sender)]
+
+
+def test_a_large_payload_is_a_view_of_its_single_copy() -> None:
+    seen: list[Any] = []
+    big = b"x" * (1 << 17)
+    consumer = FramedConsumer(
+        LengthFieldFramer.from_message(SHOUT), lambda m, _s: seen.append(m.text), Sender(), SHOUT
+    )
+    frame = SHOUT.build({"kind": 0, "text": big[:100]}) + c.Struct(
+        "magic" / c.Const(b"SH"), "kind" / c.Int8ub, "text" / c.Prefixed(c.Int16ub, c.GreedyBytes)
+    ).build({"kind": 0, "text": big[:60000]})
+    assert consumer.try_consume(memoryview(frame)) == len(frame)
+    assert [type(v) for v in seen] == [bytes, bytes]  # small frames: plain bytes
+    wide = c.Struct("magic" / c.Const(b"SH"), "text" / c.Prefixed(c.Int32ub, c.GreedyBytes))
+    consumer = FramedConsumer(
+        LengthFieldFramer.from_message(wide, max_frame_size=1 << 20),
+        lambda m, _s: seen.append(m.text),
+        Sender(),
+        wide,
+    )
+    frame = wide.build({"text": big})
+    assert consumer.try_consume(memoryview(frame)) == len(frame)
+    view = seen[-1]
+    assert isinstance(view, memoryview) and view.readonly
+    assert view == big and isinstance(view.obj, bytes) and len(view.obj) == len(frame)

@@ -17,6 +17,8 @@ from providers.kvbin import (
     HEADER_SIZE,
     KVBIN,
     MAGIC,
+    REPLY,
+    REQUEST,
     KvbinProvider,
     Opcode,
     Status,
@@ -176,3 +178,38 @@ def test_store_is_shared_between_connections() -> None:
     assert first.data_to_send() == build_reply(Status.OK, 1)
     second.receive_data(build_request(Opcode.GET, b"shared", request_id=2))
     assert second.data_to_send() == build_reply(Status.OK, 2, b"yes")
+
+
+def test_a_large_value_is_stored_as_a_view_of_its_request_and_sent_back_whole() -> None:
+    provider = KvbinProvider()
+    value = bytes(range(256)) * 1024  # 256 KiB: over the zero-copy threshold
+    stream = build_request(Opcode.SET, b"big", value, request_id=1) + build_request(
+        Opcode.GET, b"big", request_id=2
+    )
+    replies, connection = _run(
+        [stream[i : i + 65536] for i in range(0, len(stream), 65536)], provider
+    )
+    assert replies == build_reply(Status.OK, 1) + build_reply(Status.OK, 2, value)
+    stored = provider.store[b"big"]
+    # One copy out of the receive buffer; the value is a read-only slice of it, the key bytes.
+    assert isinstance(stored, memoryview) and stored.readonly and stored == value
+    assert isinstance(stored.obj, bytes) and len(stored.obj) == len(stream) - len(
+        build_request(Opcode.GET, b"big", request_id=2)
+    )
+    assert [type(key) for key in provider.store] == [bytes]
+    assert connection.state is not ConnectionState.CLOSED
+
+
+def test_requests_and_replies_are_declared_once() -> None:
+    request = build_request(Opcode.SET, b"k", b"v", request_id=9)
+    parsed = REQUEST.parse(request)
+    assert (parsed.opcode, parsed.request_id, parsed.body.key, parsed.body.value) == (
+        Opcode.SET,
+        9,
+        b"k",
+        b"v",
+    )
+    assert REQUEST.build(parsed) == request
+    reply = build_reply(Status.NOT_FOUND, 9, b"x")
+    assert REPLY.parse(reply).status == Status.NOT_FOUND
+    assert reply[:HEADER_SIZE] == MAGIC + struct.pack(">BII", Status.NOT_FOUND, 9, 1)

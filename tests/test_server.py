@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
-import ipaddress
 import logging
 import os
 import random
@@ -27,10 +25,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 import uvloop  # a test dependency: if it is missing these tests must fail, not skip
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from _tls import MemoryTlsClient, client_context, make_tls_files, server_context
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -878,127 +873,7 @@ def fake_connection(
 
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    directory = tmp_path_factory.mktemp("tls")
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wireproto test CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([x509.OID_SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    files = {
-        "ca": (directory / "ca.pem", ca_cert.public_bytes(serialization.Encoding.PEM)),
-        "cert": (directory / "cert.pem", cert.public_bytes(serialization.Encoding.PEM)),
-        "key": (
-            directory / "key.pem",
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-        ),
-    }
-    for path, data in files.values():
-        path.write_bytes(data)
-    return {name: path for name, (path, _data) in files.items()}
-
-
-def server_context(tls_files: dict[str, Path]) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tls_files["cert"], tls_files["key"])
-    context.set_alpn_protocols(["wireproto-test", "redis"])
-    return context
-
-
-def client_context(tls_files: dict[str, Path], alpn: list[str] | None = None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(tls_files["ca"]))
-    if alpn:
-        context.set_alpn_protocols(alpn)
-    return context
-
-
-class MemoryTlsClient:
-    """A TLS client over memory BIOs, talking to a sans-I/O Connection."""
-
-    def __init__(self, context: ssl.SSLContext, server_hostname: str | None = "localhost") -> None:
-        self.incoming = ssl.MemoryBIO()
-        self.outgoing = ssl.MemoryBIO()
-        self.ssl = context.wrap_bio(self.incoming, self.outgoing, server_hostname=server_hostname)
-
-    def handshake(self, conn: Connection, piece: int | None = None) -> None:
-        """Run the handshake; ``piece``: deliver the client's bytes in pieces of that size."""
-        for _ in range(20):
-            try:
-                self.ssl.do_handshake()
-                done = True
-            except ssl.SSLWantReadError:
-                done = False
-            self.deliver(conn, piece)
-            if done:
-                return
-        raise AssertionError("the handshake did not finish")
-
-    def deliver(self, conn: Connection, piece: int | None = None) -> None:
-        data = self.outgoing.read()
-        step = piece or max(len(data), 1)
-        for offset in range(0, len(data), step):
-            conn.receive_data(data[offset : offset + step])
-        self.incoming.write(conn.data_to_send())
-
-    def request(self, conn: Connection, data: bytes) -> bytes:
-        self.ssl.write(data)
-        self.deliver(conn)
-        replies = b""
-        with contextlib.suppress(ssl.SSLWantReadError):
-            while chunk := self.ssl.read(65536):
-                replies += chunk
-        return replies
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
 
 
 # -- the PROXY protocol, sans-I/O --------------------------------------------------------
@@ -1125,7 +1000,7 @@ PROXY_ELSEWHERE = ProxySettings.from_strings(["10.0.0.0/8"])  # excludes 127.0.0
 def test_a_trusted_proxy_header_names_the_real_client(version: int) -> None:
     build = build_proxy_v1 if version == 1 else build_proxy_v2
     header = build(("203.0.113.7", 56324), ("192.0.2.1", 6380))
-    conn, _clock = fake_connection(ConnectionSettings(proxy=PROXY_TRUSTED))
+    conn, _clock = fake_connection(ConnectionSettings(layers=(PROXY_TRUSTED,)))
     conn.receive_data(header + b"U:!info proxy_source\n")
     assert conn.data_to_send() == b"('203.0.113.7', 56324)\n"
     assert conn.get_extra_info("proxy_destination") == ("192.0.2.1", 6380)
@@ -1135,12 +1010,12 @@ def test_a_trusted_proxy_header_names_the_real_client(version: int) -> None:
 @pytest.mark.parametrize("version", [1, 2])
 def test_a_proxy_header_from_an_untrusted_peer_closes(version: int) -> None:
     build = build_proxy_v1 if version == 1 else build_proxy_v2
-    for settings in (ConnectionSettings(proxy=PROXY_ELSEWHERE), ConnectionSettings()):
+    for settings in (ConnectionSettings(layers=(PROXY_ELSEWHERE,)), ConnectionSettings()):
         stats = StatsCollector()
         conn, _clock = fake_connection(settings, stats=stats)
         conn.receive_data(build(("203.0.113.7", 1), ("192.0.2.1", 2)) + b"U:hi\n")
         assert conn.data_to_send() == b""
-        if settings.proxy is None:  # a listener without PROXY: just not a known format
+        if not settings.layers:  # a listener without PROXY: just not a known format
             assert conn.close_reason is CloseReason.NO_MATCH
         else:
             assert conn.close_reason is CloseReason.PROTOCOL_ERROR
@@ -1149,24 +1024,24 @@ def test_a_proxy_header_from_an_untrusted_peer_closes(version: int) -> None:
 
 
 def test_without_a_header_detection_goes_on_unless_required() -> None:
-    conn, _clock = fake_connection(ConnectionSettings(proxy=PROXY_TRUSTED))
+    conn, _clock = fake_connection(ConnectionSettings(layers=(PROXY_TRUSTED,)))
     conn.receive_data(b"U:direct\n")
     assert conn.data_to_send() == b"U:DIRECT\n"
     assert conn.get_extra_info("proxy_source") is None
 
     required = ProxySettings.from_strings(["127.0.0.0/8"], required=True)
-    conn, _clock = fake_connection(ConnectionSettings(proxy=required))
+    conn, _clock = fake_connection(ConnectionSettings(layers=(required,)))
     conn.receive_data(b"U:direct\n")
     assert conn.close_reason is CloseReason.PROTOCOL_ERROR
     # An untrusted peer is not asked for one.
-    conn, _clock = fake_connection(ConnectionSettings(proxy=required), ("192.0.2.9", 1))
+    conn, _clock = fake_connection(ConnectionSettings(layers=(required,)), ("192.0.2.9", 1))
     conn.receive_data(b"U:direct\n")
     assert conn.data_to_send() == b"U:DIRECT\n"
 
 
 def test_a_local_or_unknown_header_keeps_the_socket_addresses() -> None:
     for header in (build_proxy_v1(None), build_proxy_v2(None)):
-        conn, _clock = fake_connection(ConnectionSettings(proxy=PROXY_TRUSTED))
+        conn, _clock = fake_connection(ConnectionSettings(layers=(PROXY_TRUSTED,)))
         conn.receive_data(header + b"U:!info proxy_source\n")
         assert conn.data_to_send() == b"None\n"
         assert isinstance(conn.get_extra_info("proxy_header"), ProxyHeader)
@@ -1174,11 +1049,11 @@ def test_a_local_or_unknown_header_keeps_the_socket_addresses() -> None:
 
 def test_a_proxy_header_must_fit_in_the_detection_bytes() -> None:
     header = build_proxy_v2(("203.0.113.7", 1), ("192.0.2.1", 2), tlvs=[(0xE0, b"x" * 100)])
-    fits = ConnectionSettings(proxy=PROXY_TRUSTED, max_detect_bytes=len(header))
+    fits = ConnectionSettings(layers=(PROXY_TRUSTED,), max_detect_bytes=len(header))
     conn, _clock = fake_connection(fits)
     conn.receive_data(header + b"U:a\n")
     assert conn.data_to_send() == b"U:A\n"
-    too_small = ConnectionSettings(proxy=PROXY_TRUSTED, max_detect_bytes=len(header) - 1)
+    too_small = ConnectionSettings(layers=(PROXY_TRUSTED,), max_detect_bytes=len(header) - 1)
     conn, _clock = fake_connection(too_small)
     conn.receive_data(header + b"U:a\n")
     assert conn.close_reason is CloseReason.PROTOCOL_ERROR
@@ -1192,7 +1067,7 @@ def test_a_proxy_header_must_fit_in_the_detection_bytes() -> None:
 def test_proxy_header_and_stream_survive_any_cut(version: int, cuts: list[int]) -> None:
     build = build_proxy_v1 if version == 1 else build_proxy_v2
     stream = build(("198.51.100.4", 9), ("192.0.2.1", 2)) + b"U:!info proxy_source\nb\nc\n"
-    conn, _clock = fake_connection(ConnectionSettings(proxy=PROXY_TRUSTED))
+    conn, _clock = fake_connection(ConnectionSettings(layers=(PROXY_TRUSTED,)))
     offset, output = 0, b""
     for cut in [*cuts, len(stream)]:
         conn.receive_data(stream[offset : offset + cut])
@@ -1286,7 +1161,7 @@ def test_detect_tls_verdicts() -> None:
 
 
 def tls_settings(tls_files: dict[str, Path], **kwargs: Any) -> ConnectionSettings:
-    return ConnectionSettings(tls=TlsSettings(server_context(tls_files), **kwargs))
+    return ConnectionSettings(layers=(TlsSettings(server_context(tls_files), **kwargs),))
 
 
 @pytest.mark.parametrize("piece", [None, 1], ids=["whole", "one-byte-pieces"])
@@ -1364,7 +1239,7 @@ def test_the_fallback_applies_inside_tls_when_tls_is_required(tls_files: dict[st
     settings = ConnectionSettings(
         detect_timeout=1.0,
         fallback_format="banner",
-        tls=TlsSettings(server_context(tls_files), required=True),
+        layers=(TlsSettings(server_context(tls_files), required=True),),
     )
     silent, clock = fake_connection(settings)
     clock.now += 1.0
@@ -1383,7 +1258,8 @@ def test_the_fallback_applies_inside_tls_when_tls_is_required(tls_files: dict[st
 
 def test_tls_handshake_deadline_at_max_and_max_plus_one(tls_files: dict[str, Path]) -> None:
     settings = ConnectionSettings(
-        detect_timeout=None, tls=TlsSettings(server_context(tls_files), handshake_timeout=4.0)
+        detect_timeout=None,
+        layers=(TlsSettings(server_context(tls_files), handshake_timeout=4.0),),
     )
     conn, clock = fake_connection(settings)
     client = MemoryTlsClient(client_context(tls_files))
@@ -1429,7 +1305,8 @@ def test_memory_budget_refuses_a_growth_past_it(spare: int) -> None:
     registry = Registry()
     registry.register(KVBIN, KvbinProvider(Limits(max_message_size=4096)))
     settings = ConnectionSettings(initial_buffer_size=1024, max_detect_bytes=1024)
-    budget = MemoryBudget(1024 + 1024 + spare)  # the first buffer and one doubling
+    # The first buffer, one doubling, and the echo's reply (the budget covers replies too).
+    budget = MemoryBudget(1024 + 1024 + 12 + 1500 + spare)
     conn, _clock = fake_connection(settings, registry=registry, budget=budget)
     message = build_request(Opcode.ECHO, b"", b"x" * 1500, 9)
     conn.receive_data(message[:1002])  # the next read needs a 2048-byte buffer
@@ -1578,7 +1455,7 @@ def test_proxy_headers_over_loopback_trusted_and_untrusted(run: Run, version: in
         header = build(("203.0.113.7", 56324), ("192.0.2.1", 6380))
         for proxy, trusted in ((PROXY_TRUSTED, True), (PROXY_ELSEWHERE, False)):
             registry, upper = line_registry()
-            settings = ConnectionSettings(proxy=proxy)
+            settings = ConnectionSettings(layers=(proxy,))
             async with Server(registry, "127.0.0.1", 0, settings=settings) as server:
                 client = await connect(server)
                 client[1].write(header + b"U:!info proxy_source\n")
@@ -1638,7 +1515,7 @@ def test_max_connections_per_client_at_max_and_max_plus_one(run: Run) -> None:
     async def scenario() -> None:
         registry, _upper = line_registry()
         limits = ServerLimits(max_connections_per_client=2)
-        settings = ConnectionSettings(proxy=PROXY_TRUSTED)
+        settings = ConnectionSettings(layers=(PROXY_TRUSTED,))
         async with Server(registry, "127.0.0.1", 0, limits=limits, settings=settings) as server:
             # Behind a trusted proxy the limit applies to the PROXY header's source.
             first, second, third, other = [await connect(server) for _ in range(4)]
@@ -1920,6 +1797,40 @@ def test_cli_serves_tls_and_plain(tls_files: dict[str, Path]) -> None:
                 await process.wait()
 
     in_loop(scenario)
+
+
+def test_cli_serves_a_proxy_header_then_required_tls(tls_files: dict[str, Path]) -> None:
+    async def scenario() -> None:
+        process, port, _line = await _start_cli(
+            *("--tls-cert", str(tls_files["cert"]), "--tls-key", str(tls_files["key"])),
+            *("--tls-required", "--proxy-protocol-from", "127.0.0.0/8"),
+        )
+        try:
+            reader, writer = await connect_to(port)
+            writer.write(build_proxy_v2(("203.0.113.7", 4000), ("127.0.0.1", port)))
+            await writer.start_tls(client_context(tls_files), server_hostname="localhost")
+            writer.write(build_request(Opcode.ECHO, b"", b"proxied", 1))
+            reply = await asyncio.wait_for(reader.readexactly(12 + 7), TIMEOUT)
+            assert reply[12:] == b"proxied"
+            writer.close()
+            plain = await connect_to(port)  # neither a PROXY header nor TLS: refused
+            plain[1].write(build_request(Opcode.ECHO, b"", b"plain", 1))
+            assert await asyncio.wait_for(plain[0].read(), TIMEOUT) == b""
+            plain[1].close()
+            process.send_signal(signal.SIGTERM)
+            _out, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
+            assert process.returncode == 0, err
+            assert b"tls=required proxy=on" in err
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+    in_loop(scenario)
+
+
+async def connect_to(port: int) -> Client:
+    return await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), TIMEOUT)
 
 
 def test_cli_rejects_tls_options_without_a_certificate() -> None:

@@ -17,16 +17,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from wireproto import proxy
 from wireproto.auth import NO_AUTH, AuthSettings
 from wireproto.buffer import ReceiveBuffer
 from wireproto.detect import Verdict, WireFormat, detect
-from wireproto.errors import ContractError, ProtocolError
-from wireproto.proxy import ProxySettings
+from wireproto.errors import CloseReason, ContractError, ProtocolError
+from wireproto.layer import Admission, Layer, LayerKind
+from wireproto.memory import MemoryAccount, MemoryBudget, MemoryLimitExceeded, OutputLimitExceeded
 from wireproto.registry import Registry
-from wireproto.session import BytesLike, Limits, MessageConsumer
-from wireproto.stats import MemoryBudget, StatsCollector
-from wireproto.tls import TLS, TlsSession, TlsSettings
+from wireproto.session import BytesLike, Limits, MessageConsumer, NetworkSender
+from wireproto.stats import ConnectionCounts, StatsCollector
 
 __all__ = ["CloseReason", "Connection", "ConnectionSettings", "ConnectionState"]
 
@@ -41,25 +40,6 @@ class ConnectionState(enum.Enum):
     CLOSED = "closed"
 
 
-class CloseReason(enum.Enum):
-    """Why a connection was closed."""
-
-    PEER_CLOSED = "peer-closed"
-    CONNECTION_LOST = "connection-lost"
-    SESSION_CLOSED = "session-closed"
-    PROTOCOL_ERROR = "protocol-error"
-    NO_MATCH = "no-match"
-    DETECT_TIMEOUT = "detect-timeout"
-    SESSION_FAILED = "session-failed"
-    OUTPUT_LIMIT = "output-limit"
-    SERVER_SHUTDOWN = "server-shutdown"
-    IDLE_TIMEOUT = "idle-timeout"
-    HANDSHAKE_TIMEOUT = "handshake-timeout"
-    MEMORY_LIMIT = "memory-limit"
-    CLIENT_LIMIT = "client-limit"
-    AUTH_REQUIRED = "auth-required"
-
-
 @dataclass(frozen=True, slots=True)
 class ConnectionSettings:
     """Per-listener settings for detection and buffering.
@@ -70,12 +50,12 @@ class ConnectionSettings:
     connection goes to ``fallback_format`` if one is named (for formats where
     the server speaks first), else it is closed. ``idle_timeout``: a
     connection that receives nothing for this many seconds is closed
-    (``None``: never). ``tls``: TLS clients are detected and decrypted on
-    this listener (``None``: plain clients only). ``proxy``: peers that may
-    open with a PROXY protocol header (``None``: nobody may). ``auth``: who
-    may use the listener; when it requires authentication, a format whose
-    provider is not :class:`~wireproto.session.Authenticating` is refused at
-    detection (``CloseReason.AUTH_REQUIRED``).
+    (``None``: never). ``layers``: the layer kinds this listener offers,
+    outermost first (see :mod:`wireproto.layer`); the registry's layers
+    follow them. ``auth``: who may use the listener; when it requires
+    authentication, a format whose provider is not
+    :class:`~wireproto.session.Authenticating` is refused at detection
+    (``CloseReason.AUTH_REQUIRED``).
     """
 
     max_detect_bytes: int = 16 * 1024
@@ -83,8 +63,7 @@ class ConnectionSettings:
     fallback_format: str | None = None
     initial_buffer_size: int = 16 * 1024
     idle_timeout: float | None = None
-    tls: TlsSettings | None = None
-    proxy: ProxySettings | None = None
+    layers: tuple[LayerKind, ...] = ()
     auth: AuthSettings = NO_AUTH
 
     def __post_init__(self) -> None:
@@ -99,14 +78,13 @@ class ConnectionSettings:
 
 
 class _Outbox:
-    """The connection's ``NetworkSender``: queues replies for the shell."""
+    """The connection's ``NetworkSender``: queues replies for the shell, charging each one."""
 
-    __slots__ = ("_connection", "chunks", "close_requested", "size")
+    __slots__ = ("_connection", "chunks", "close_requested")
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self.chunks: list[bytes] = []
-        self.size = 0
         self.close_requested = False
 
     def send(self, data: BytesLike, /) -> None:
@@ -115,15 +93,32 @@ class _Outbox:
             return
         chunk = data if type(data) is bytes else bytes(data)
         if chunk:
-            self.chunks.append(chunk)
-            self.size += len(chunk)
+            account = connection._memory
+            account.outbox += len(chunk)
+            if account.outbox > account.outbox_cap or account.budget is not None:
+                self._charge(account, len(chunk))
+            self.chunks.append(chunk)  # their size: the account's ``outbox``
             if not connection._in_batch and connection.on_output is not None:
                 connection.on_output()
+
+    def _charge(self, account: MemoryAccount, size: int) -> None:
+        """Charge ``size`` bytes through the account (the budget, or past the limit: it raises)."""
+        account.outbox -= size  # counted in advance by send()
+        try:
+            account.charge_output(size)
+        except MemoryLimitExceeded as exc:
+            if not self._connection._in_batch:  # else _consume() closes it
+                self._connection._memory_exceeded(exc)
+            raise
 
     def close(self) -> None:
         if not self.close_requested:
             self.close_requested = True
             self._connection._output_queued()
+
+    @property
+    def memory(self) -> MemoryAccount:
+        return self._connection._memory
 
     def get_extra_info(self, name: str, default: object = None, /) -> object:
         return self._connection.extra.get(name, default)
@@ -138,11 +133,47 @@ class _Outbox:
             return b""
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self.chunks = []
-        self.size = 0
+        account = self._connection._memory
+        if not account.closed:  # release_output() inlined
+            budget = account.budget
+            if budget is not None:
+                budget.used -= account.outbox
+            account.outbox = 0
         return data
 
+    @property
+    def size(self) -> int:
+        """Bytes queued (the account's count while the connection is open)."""
+        account = self._connection._memory
+        return sum(map(len, self.chunks)) if account.closed else account.outbox
 
-_DISCARD_SIZE = 64 * 1024
+    def drop(self) -> None:
+        """Forget the queued replies (the peer is being cut off)."""
+        self._connection._memory.release_output(self._connection._memory.outbox)
+        self.chunks = []
+
+
+_DISCARD = memoryview(bytearray(16 * 1024))
+"""Where every closed connection of the process reads the bytes it drops.
+
+One region for all: what is written there is never read, and a read fills it
+and returns before the next one starts (one event loop per thread)."""
+
+
+def _without_frames(exc: BaseException) -> BaseException:
+    """``exc`` and the exceptions it was raised from, without their tracebacks.
+
+    An error kept in :attr:`Connection.error` must not keep the session's frames,
+    and with them the session and what it held (the arguments of an unfinished
+    command), alive while the closed connection lingers outside the budget.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
+    return exc
 
 
 class Connection:
@@ -155,9 +186,12 @@ class Connection:
     ``extra`` is what sessions read through ``sender.get_extra_info()``
     (the shell gives ``peername`` and ``sockname``). ``clock`` gives the
     time in seconds for the deadlines (:meth:`next_deadline`). ``stats``
-    and ``budget`` are shared by a listener's connections. ``outer`` is
-    the connection carrying this one (for the inner connection of a TLS
-    layer).
+    and ``budget`` are shared by a listener's connections: everything the
+    connection holds for its client is charged to its :attr:`memory`
+    account, and through it to ``budget``. ``outer`` is
+    the connection carrying this one (for the inner connection of a layer),
+    and ``layers`` the layer kinds it may detect (by default the settings'
+    then the registry's).
     """
 
     def __init__(
@@ -170,13 +204,14 @@ class Connection:
         stats: StatsCollector | None = None,
         budget: MemoryBudget | None = None,
         outer: Connection | None = None,
+        layers: tuple[LayerKind, ...] | None = None,
     ) -> None:
         self.settings = settings if settings is not None else ConnectionSettings()
         self.on_output: Callable[[], None] | None = None
-        self.on_proxy_header: Callable[[], None] | None = None
-        """Called once a PROXY header was read, before detection goes on: the
-        shell checks its per-client limit against the real client here (it may
-        close the connection)."""
+        self.on_peer_changed: Callable[[object], None] | None = None
+        """Called when a layer names the real client (its address, or None):
+        the shell checks its per-client limit against it here (it may close
+        the connection). Unset, an inner connection passes it to its outer one."""
         self.extra: dict[str, object] = dict(extra) if extra is not None else {}
         self.clock = clock
         self.outer = outer
@@ -187,36 +222,34 @@ class Connection:
             self.settings.initial_buffer_size,
             max(self.settings.max_detect_bytes, self.settings.initial_buffer_size),
         )
-        self._charged = 0  # buffer capacity reserved from the budget
+        self._memory = MemoryAccount(budget)
         self._outbox = _Outbox(self)
         self._session: MessageConsumer | None = None
-        self._tls: TlsSession | None = None
+        self._layer: Layer | None = None
+        self._inner: Connection | None = None
         self._in_batch = False
-        self._discard: memoryview | None = None
         self.state = ConnectionState.DETECTING
         self.wire_format: WireFormat | None = None
+        # The format detection chose, set before its create_session() runs (even if it fails).
+        self.detected: WireFormat | None = None
         self.limits: Limits | None = None
         self.close_reason: CloseReason | None = None
         self.error: BaseException | None = None
         """The ``ProtocolError``, or the session's or detector's bug, that closed it."""
-        self.bytes_received = 0
-        self.bytes_sent = 0
+        self._counts = ConnectionCounts(socket=outer is None)
         settings = self.settings
         now = clock() if settings.detect_timeout or settings.idle_timeout else 0.0
         self._detect_deadline = now + settings.detect_timeout if settings.detect_timeout else None
         self._last_received = now
-        self._proxy_pending = settings.proxy is not None
-        self._proxy_trusted = settings.proxy is not None and settings.proxy.trusts(
-            self.extra.get("peername")
-        )
+        self._layers = settings.layers + registry.layers if layers is None else layers
+        self._layer_kinds: dict[str, tuple[int, LayerKind, Admission]] = {}
+        self._required_layer: LayerKind | None = None
+        self._detect_formats = self._offer_layers() if self._layers else None
         if stats is not None:
-            stats.connection_opened(self)
-        if budget is not None:
-            self._charged = self._buffer.capacity
-            if not budget.try_reserve(self._charged):
-                self._charged = 0
-                self.error = ProtocolError("the receive memory budget is exhausted")
-                self.close(CloseReason.MEMORY_LIMIT)
+            stats.connection_opened(self._counts)
+        if budget is not None and not self._memory.try_grow_receive(self._buffer.capacity):
+            self.error = MemoryLimitExceeded("the memory budget is exhausted")
+            self.close(CloseReason.MEMORY_LIMIT)
 
     # -- what the shell calls ------------------------------------------------
 
@@ -226,14 +259,29 @@ class Connection:
         return self._buffer
 
     @property
+    def memory(self) -> MemoryAccount:
+        """What the connection holds for its client (read-only; sessions use ``sender.memory``)."""
+        return self._memory
+
+    @property
     def session(self) -> MessageConsumer | None:
         """The session, once detection has matched."""
         return self._session
 
     @property
     def inner(self) -> Connection | None:
-        """The connection on the decrypted stream of a TLS connection, after the handshake."""
-        return self._tls.inner if self._tls is not None else None
+        """The connection on the inner stream of a layer, once the layer opened it."""
+        return self._inner
+
+    @property
+    def bytes_received(self) -> int:
+        """Bytes received on this connection (the inner stream's, for an inner connection)."""
+        return self._counts.bytes_received
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes taken by :meth:`data_to_send`."""
+        return self._counts.bytes_sent
 
     @property
     def closed(self) -> bool:
@@ -248,9 +296,11 @@ class Connection:
     @property
     def output_limit(self) -> int | None:
         """The most reply bytes the shell may hold for a slow reader (``None``: no session yet)."""
-        inner = self.inner
-        limits = inner.limits if inner is not None and inner.limits is not None else self.limits
-        return limits.max_output_buffered if limits is not None else None
+        inner = self._inner
+        limit = inner.output_limit if inner is not None else None
+        if limit is not None:
+            return limit
+        return self._memory.output_limit if self.limits is not None else None
 
     def get_extra_info(self, name: str, default: object = None) -> object:
         """``extra[name]``, or ``default``: what the session's sender answers."""
@@ -266,10 +316,10 @@ class Connection:
 
     def buffer_updated(self, nbytes: int) -> None:
         """``nbytes`` were written into the last :meth:`get_buffer` region."""
-        self.bytes_received += nbytes
+        self._counts.bytes_received += nbytes
         if self.state is ConnectionState.CLOSED or self._outbox.close_requested:
             if self.state is ConnectionState.CLOSED and self._stats is not None:
-                self._stats.counted_after_close(self, nbytes, 0)
+                self._stats.counted_after_close(self._counts, nbytes, 0)
             return
         if self.settings.idle_timeout is not None:
             self._last_received = self.clock()
@@ -300,13 +350,13 @@ class Connection:
         bytes: check :attr:`state` after the write.
         """
         data = self._outbox.take()
-        self.bytes_sent += len(data)
+        self._counts.bytes_sent += len(data)
         if data and self.state is ConnectionState.CLOSED and self._stats is not None:
-            self._stats.counted_after_close(self, 0, len(data))  # e.g. an error reply
+            self._stats.counted_after_close(self._counts, 0, len(data))  # e.g. an error reply
         if self._outbox.close_requested and self.state is ConnectionState.ACTIVE:
-            inner = self.inner
+            inner = self._inner
             if inner is not None and inner.close_reason is not None:
-                # The TLS layer closes because its inner connection did: say why.
+                # The layer closes because its inner connection did: say why.
                 self.error = inner.error
                 self.close(inner.close_reason)
             else:
@@ -323,11 +373,10 @@ class Connection:
         if self.state is not ConnectionState.DETECTING:
             return
         fallback = self.settings.fallback_format
-        tls = self.settings.tls
         if (
             fallback is None
             or fallback not in self._registry
-            or (tls is not None and tls.required)  # the fallback applies inside TLS only
+            or self._required_layer is not None  # the fallback applies inside it only
         ):
             self._count_detection("timeout")
             self.close(CloseReason.DETECT_TIMEOUT)
@@ -355,14 +404,14 @@ class Connection:
         if idle is not None:
             idle_deadline = self._last_received + idle
             deadline = idle_deadline if deadline is None else min(deadline, idle_deadline)
-        if self._tls is not None:
-            layer = self._tls.next_deadline()
+        if self._layer is not None:
+            layer = self._layer.next_deadline()
             if layer is not None:
                 deadline = layer if deadline is None else min(deadline, layer)
         return deadline
 
     def check_deadlines(self) -> None:
-        """Handle the deadlines that passed: detection, idle time, a TLS layer's.
+        """Handle the deadlines that passed: detection, idle time, a layer's.
 
         Call :meth:`data_to_send` afterwards: a fallback session may greet.
         """
@@ -380,16 +429,12 @@ class Connection:
         ):
             self.detect_timed_out()
             return
-        tls = self._tls
-        if tls is None or self.state is not ConnectionState.ACTIVE:
-            return
-        if tls.inner is None:
-            if now >= tls.handshake_deadline:
-                self.close(CloseReason.HANDSHAKE_TIMEOUT)
+        layer = self._layer
+        if layer is None or self.state is not ConnectionState.ACTIVE:
             return
         self._in_batch = True
         try:
-            tls.check_deadlines()
+            layer.check_deadlines()
         except ProtocolError as exc:
             self._protocol_error(exc)
         except Exception as exc:
@@ -405,31 +450,29 @@ class Connection:
         """Close the connection once; the session's ``close()`` runs exactly once."""
         if self.state is ConnectionState.CLOSED:
             return
-        tls = self._tls
-        if tls is not None and reason is not CloseReason.CONNECTION_LOST:
-            try:  # a close_notify before the FIN, while sending is still allowed
-                tls.shutdown()
+        layer = self._layer
+        if layer is not None and reason is not CloseReason.CONNECTION_LOST:
+            try:  # the layer's last words before the FIN, while sending is still allowed
+                layer.shutdown()
             except Exception:
-                _log.debug("TLS shutdown failed", exc_info=True)
+                _log.debug("layer shutdown failed", exc_info=True)
         self.state = ConnectionState.CLOSED
         self.close_reason = reason
         session, self._session = self._session, None
         if session is not None:
             try:
-                if tls is not None:
-                    tls.close(reason)
-                else:
-                    session.close()
+                session.close()
             except Exception as exc:
-                _log.exception("session close() of %s failed", self.wire_format)
+                name = self.wire_format.name if self.wire_format else "an undetected stream"
+                _log.exception("session close() of %s failed", name)
                 if self.error is None:
                     self.error = exc
-        if self._budget is not None and self._charged:
-            # The buffer itself is freed when the shell drops the connection.
-            self._budget.release(self._charged)
-            self._charged = 0
+        self._memory.close()
+        if self._buffer.capacity > 1:
+            # Freed now, not when the shell drops the connection after its linger.
+            self._buffer = ReceiveBuffer(1, 1)
         if self._stats is not None:
-            self._stats.connection_closed(self)
+            self._stats.connection_closed(self._counts, reason)
 
     # -- internals -----------------------------------------------------------
 
@@ -443,9 +486,14 @@ class Connection:
 
     def _discard_region(self) -> memoryview:
         # Bytes that arrive after the close (or a close request) are dropped.
-        if self._discard is None:
-            self._discard = memoryview(bytearray(_DISCARD_SIZE))
-        return self._discard
+        return _DISCARD
+
+    def _memory_exceeded(self, exc: MemoryLimitExceeded) -> None:
+        """Close for a charge that was refused; the queued replies are dropped."""
+        self._outbox.drop()
+        self.error = _without_frames(exc)
+        output = isinstance(exc, OutputLimitExceeded)
+        self.close(CloseReason.OUTPUT_LIMIT if output else CloseReason.MEMORY_LIMIT)
 
     def _budgeted_region(self) -> memoryview:
         """``writable()``, with any growth reserved from the budget first."""
@@ -453,105 +501,95 @@ class Connection:
         growth = buffer.growth()
         if not growth:  # the capacity the budget was charged for (compact() reconciled it)
             return buffer.writable()
-        budget = self._budget
-        assert budget is not None
-        if not budget.try_reserve(growth):
-            self.error = ProtocolError("the receive memory budget is exhausted")
+        if not self._memory.try_grow_receive(growth):
+            self.error = MemoryLimitExceeded("the memory budget is exhausted")
             self.close(CloseReason.MEMORY_LIMIT)
             return self._discard_region()
-        self._charged += growth
         region = buffer.writable()
-        self._reconcile_budget()
+        self._memory.set_receive(buffer.capacity)
         return region
 
-    def _reconcile_budget(self) -> None:
-        budget = self._budget
-        if budget is None or self.state is ConnectionState.CLOSED:
-            return
-        capacity = self._buffer.capacity
-        if capacity > self._charged:
-            budget.force(capacity - self._charged)
-        elif capacity < self._charged:
-            budget.release(self._charged - capacity)
-        self._charged = capacity
+    def _offer_layers(self) -> tuple[WireFormat, ...]:
+        """The formats to detect: the layers offered to this peer, then the registry's formats.
+
+        The first layer this peer is required to use ends the list: nothing
+        after it is detected at this level.
+        """
+        formats: list[WireFormat] = []
+        for index, kind in enumerate(self._layers):
+            admission = kind.admission(self.extra)
+            self._layer_kinds[kind.wire_format.name] = (index, kind, admission)
+            formats.append(kind.wire_format)
+            if admission is Admission.REQUIRED:
+                self._required_layer = kind
+                return tuple(formats)
+        return (*formats, *self._registry.formats)
 
     def _detect(self) -> None:
-        if self._proxy_pending and not self._read_proxy_header():
-            return
-        if self.state is ConnectionState.CLOSED:  # closed by on_proxy_header
-            return
         limit = self.settings.max_detect_bytes
         buffered = len(self._buffer)
         data = bytes(self._buffer.unread()[:limit])
-        tls = self.settings.tls
         try:
-            if tls is None:
+            if self._detect_formats is None:
                 detection = self._registry.detect(data)
-            elif tls.required:
-                detection = detect((TLS,), data)
             else:
-                detection = detect((TLS, *self._registry.formats), data)
+                detection = detect(self._detect_formats, data)
         except Exception as exc:
             self._fail(exc)
             return
         if detection.verdict is Verdict.MATCH:
             assert detection.wire_format is not None
+            offered = self._layer_kinds.get(detection.wire_format.name)
+            if offered is not None and offered[1].wire_format is detection.wire_format:
+                self._open_layer(*offered)
+                return
             self._count_detection("match")
             self._activate(detection.wire_format)
         elif detection.verdict is Verdict.NO_MATCH or buffered >= limit:
+            required = self._required_layer
+            error = required.rejection(False, self.extra) if required is not None else None
+            if required is not None and error is not None:
+                self._count_detection(f"{required.wire_format.name}-rejected")
+                self._protocol_error(error)
+                return
             self._count_detection("no-match")
             self.close(CloseReason.NO_MATCH)
 
-    def _read_proxy_header(self) -> bool:
-        """Read a PROXY header if there is one; False while undecided or once closed."""
-        limit = self.settings.max_detect_bytes
-        data = bytes(self._buffer.unread()[:limit])
-        verdict = proxy.detect_proxy(data)
-        if verdict is Verdict.NEED_MORE:
-            return False
-        settings = self.settings.proxy
-        assert settings is not None
-        if verdict is Verdict.NO_MATCH:
-            if self._proxy_trusted and settings.required:
-                self._proxy_rejected(ProtocolError("a PROXY protocol header is required"))
-                return False
-            self._proxy_pending = False
-            return True
-        if not self._proxy_trusted:
-            peer = self.extra.get("peername")
-            self._proxy_rejected(ProtocolError(f"PROXY protocol header from untrusted {peer}"))
-            return False
+    def _open_layer(self, index: int, kind: LayerKind, admission: Admission) -> None:
+        name = kind.wire_format.name
+        if admission is Admission.REFUSED:
+            error = kind.rejection(True, self.extra)
+            self._count_detection(f"{name}-rejected")
+            self._protocol_error(error or ProtocolError(f"the {name} layer is refused"))
+            return
+        self._count_detection(kind.outcome)
         try:
-            parsed = proxy.parse_proxy_header(data)
+            limits = kind.limits
+            self._buffer.max_size = limits.max_message_size
+            layer = kind.create(_LayerHost(self, self._layers[index + 1 :]))
         except ProtocolError as exc:
-            self._proxy_rejected(exc)
-            return False
-        if parsed is None:
-            if len(self._buffer) >= limit:
-                self._proxy_rejected(
-                    ProtocolError(f"PROXY protocol header longer than {limit} bytes")
-                )
-            return False
-        header, size = parsed
-        self._buffer.consume(size)
-        self._proxy_pending = False
-        self.extra["proxy_header"] = header
-        if header.source is not None:
-            self.extra["proxy_source"] = header.source
-            self.extra["proxy_destination"] = header.destination
-        self._count_detection("proxy")
-        if self.on_proxy_header is not None:
-            self.on_proxy_header()
-        return True
+            self._protocol_error(exc)
+            return
+        except Exception as exc:
+            self._fail(exc)
+            return
+        self.wire_format = kind.wire_format
+        self.limits = limits
+        self._memory.output_limit = self._output_cap(limits)
+        self._layer = layer
+        self._session = layer
+        self.state = ConnectionState.ACTIVE
+        if self._stats is not None:
+            self._stats.session_started(self._counts, name)
 
-    def _proxy_rejected(self, exc: ProtocolError) -> None:
-        self._count_detection("proxy-rejected")
-        self._protocol_error(exc)
+    def _name_client(self, address: object, extra: Mapping[str, object]) -> None:
+        self.extra.update(extra)
+        if self.on_peer_changed is not None:
+            self.on_peer_changed(address)
+        elif self.outer is not None:
+            self.outer._name_client(address, extra)
 
     def _activate(self, wire_format: WireFormat) -> None:
-        if wire_format is TLS:
-            self._activate_tls()
-            return
         if self.settings.auth.required and not self._registry.authenticates(wire_format):
             self._refuse_unauthenticated(wire_format)
             return
@@ -559,6 +597,7 @@ class Connection:
         try:
             limits = provider.limits
             self._buffer.max_size = limits.max_message_size
+            self.detected = wire_format
             session = provider.create_session(wire_format, self._outbox)
         except ProtocolError as exc:
             self._protocol_error(exc)
@@ -568,10 +607,18 @@ class Connection:
             return
         self.wire_format = wire_format
         self.limits = limits
+        self._memory.output_limit = self._output_cap(limits)
+        # The layers' records carry this session's replies: the session's limit
+        # applies to them too, plus their own framing (under 1% for an encrypting layer).
+        limit = self._memory.output_limit
+        outer = self.outer
+        while outer is not None and limit is not None:
+            outer._memory.output_limit = limit + (limit >> 7)
+            outer = outer.outer
         self._session = session
         self.state = ConnectionState.ACTIVE
         if self._stats is not None:
-            self._stats.session_started(self)
+            self._stats.session_started(self._counts, wire_format.name)
 
     def _refuse_unauthenticated(self, wire_format: WireFormat) -> None:
         """Close a client of a format that cannot authenticate, on a listener that requires it.
@@ -583,31 +630,6 @@ class Connection:
             self._stats.connection_rejected(CloseReason.AUTH_REQUIRED.value)
         self.error = ProtocolError(f"format={wire_format.name} cannot authenticate")
         self.close(CloseReason.AUTH_REQUIRED)
-
-    def _activate_tls(self) -> None:
-        tls = self.settings.tls
-        assert tls is not None
-        inner_settings = dataclasses.replace(self.settings, tls=None, proxy=None, idle_timeout=None)
-
-        def open_inner(tls_extra: dict[str, object]) -> Connection:
-            return Connection(
-                self._registry,
-                inner_settings,
-                extra={**self.extra, **tls_extra},
-                clock=self.clock,
-                stats=self._stats,
-                budget=self._budget,
-                outer=self,
-            )
-
-        self._tls = TlsSession(tls, self._outbox, open_inner, self.clock)
-        self.wire_format = TLS
-        self.limits = tls.limits
-        self._buffer.max_size = self.limits.max_message_size
-        self._session = self._tls
-        self.state = ConnectionState.ACTIVE
-        if self._stats is not None:
-            self._stats.session_started(self)
 
     def _consume(self) -> None:
         buffer = self._buffer
@@ -627,6 +649,9 @@ class Connection:
                 used: object = session.try_consume(view)
             except ProtocolError as exc:
                 self._protocol_error(exc)
+                return
+            except MemoryLimitExceeded as exc:
+                self._memory_exceeded(exc)
                 return
             except Exception as exc:
                 self._fail(exc)
@@ -651,8 +676,8 @@ class Connection:
                 break
             left = buffer.consume(used)
         buffer.compact()
-        if self._budget is not None and buffer.capacity != self._charged:
-            self._reconcile_budget()
+        if self._budget is not None and buffer.capacity != self._memory.receive:
+            self._memory.set_receive(buffer.capacity)
         if outbox.close_requested:
             return  # closed by data_to_send(), after the replies before it
         if left and buffer.is_full:
@@ -661,12 +686,75 @@ class Connection:
 
     def _protocol_error(self, exc: ProtocolError) -> None:
         if exc.reply:
-            self._outbox.send(exc.reply)
-        self.error = exc
+            try:
+                self._outbox.send(exc.reply)
+            except MemoryLimitExceeded as limit:
+                self._memory_exceeded(limit)
+                return
+        self.error = _without_frames(exc)
         self.close(CloseReason.PROTOCOL_ERROR)
+
+    def _output_cap(self, limits: Limits) -> int:
+        cap = self._budget.max_output_buffered if self._budget is not None else None
+        limit = limits.max_output_buffered
+        return limit if cap is None or limit < cap else cap
 
     def _fail(self, exc: Exception) -> None:
         # The shell logs it with its traceback; a debug line here is enough.
         _log.debug("closing a %s connection after a server-side bug: %r", self.wire_format, exc)
         self.error = exc
         self.close(CloseReason.SESSION_FAILED)
+
+
+class _LayerHost:
+    """What a connection gives its layer (a :class:`wireproto.layer.LayerHost`)."""
+
+    __slots__ = ("_connection", "_layers")
+
+    def __init__(self, connection: Connection, layers: tuple[LayerKind, ...]) -> None:
+        self._connection = connection
+        self._layers = layers  # what the inner connection may detect
+
+    @property
+    def sender(self) -> NetworkSender:
+        return self._connection._outbox
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self._connection.clock
+
+    @property
+    def max_detect_bytes(self) -> int:
+        return self._connection.settings.max_detect_bytes
+
+    @property
+    def closed(self) -> bool:
+        return self._connection.state is ConnectionState.CLOSED
+
+    @property
+    def close_reason(self) -> CloseReason | None:
+        return self._connection.close_reason
+
+    def get_extra_info(self, name: str, default: object = None, /) -> object:
+        return self._connection.extra.get(name, default)
+
+    def open_inner(self, extra: Mapping[str, object] | None = None) -> Connection:
+        outer = self._connection
+        inner = Connection(
+            outer._registry,
+            dataclasses.replace(outer.settings, layers=(), idle_timeout=None),
+            extra={**outer.extra, **(extra or {})},
+            clock=outer.clock,
+            stats=outer._stats,
+            budget=outer._budget,
+            outer=outer,
+            layers=self._layers,
+        )
+        outer._inner = inner
+        return inner
+
+    def name_client(self, address: object, extra: Mapping[str, object]) -> None:
+        self._connection._name_client(address, extra)
+
+    def close(self, reason: CloseReason) -> None:
+        self._connection.close(reason)

@@ -7,8 +7,9 @@ again from the start, which is quadratic when bytes drip in), and it checks a
 declared length against its cap as soon as the header is there, before
 anything is allocated for the body. :class:`FramedConsumer` turns a framer
 and a handler into a session; :class:`FramedProvider` turns them into a
-provider. construct's compiled mode is refused: it is documented as unsafe on
-untrusted input.
+provider. Messages are parsed by functions generated from their construct
+declaration (:func:`compile_construct`); construct's own compiled mode is
+refused: it is documented as unsafe on untrusted input.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import construct
 
+from wireproto._construct_compile import CompiledConstruct, compile_construct
 from wireproto.errors import ContractError, ProtocolError
 from wireproto.session import Limits, NetworkSender
 
 if TYPE_CHECKING:
-    from wireproto.auth import AuthSettings
     from wireproto.detect import WireFormat
 
 __all__ = [
+    "CompiledConstruct",
     "DelimiterFramer",
     "FixedSizeFramer",
     "FrameSpan",
@@ -38,7 +40,9 @@ __all__ = [
     "Framer",
     "Handler",
     "LengthFieldFramer",
+    "SessionHook",
     "VarintFramer",
+    "compile_construct",
 ]
 
 Handler = Callable[[Any, NetworkSender], None]
@@ -190,6 +194,8 @@ class LengthFieldFramer:
     """
 
     __slots__ = (
+        "_const_index",
+        "_const_value",
         "_consts",
         "_header",
         "_header_size",
@@ -199,6 +205,7 @@ class LengthFieldFramer:
         "_length_index",
         "_max",
         "_pending_end",
+        "_simple",
     )
 
     def __init__(
@@ -233,6 +240,48 @@ class LengthFieldFramer:
         self._layout = plan.layout if plan is not None else None
         self._length_index = plan.length_index if plan is not None else -1
         self._consts = plan.consts if plan is not None else ()
+        self._simple = plan is not None and len(self._consts) <= 1 and not length_includes_header
+        self._const_index = self._consts[0][0] if self._consts else -1
+        self._const_value = self._consts[0][2] if self._consts else None
+
+    @classmethod
+    def from_message(
+        cls, message: construct.Construct[Any, Any], *, max_frame_size: int = 1 << 20
+    ) -> LengthFieldFramer:
+        """A framer for ``message``, a ``Struct`` of fixed-size fields then a ``Prefixed`` body.
+
+        The header is the fields before the ``Prefixed`` one plus its length
+        field, so it is declared once: the message both frames and parses
+        (and builds replies). Only zero-size fields (``Terminated``) may follow
+        the body.
+        """
+        _refuse_compiled(message, "the message")
+        struct_con = _unwrap_renamed(message)
+        if not isinstance(struct_con, construct.Struct):
+            raise ValueError("the message must be a construct Struct")
+        subcons = list(struct_con.subcons)
+        body_index = next(
+            (
+                i
+                for i, sub in enumerate(subcons)
+                if isinstance(_unwrap_renamed(sub), construct.Prefixed)
+            ),
+            -1,
+        )
+        if body_index < 0:
+            raise ValueError("the message has no Prefixed field to take the length from")
+        body = _unwrap_renamed(subcons[body_index])
+        assert isinstance(body, construct.Prefixed)
+        if body.includelength:
+            raise ValueError("a Prefixed body that counts its own length field is not supported")
+        for sub in subcons[body_index + 1 :]:
+            if not isinstance(_unwrap_renamed(sub), type(construct.Terminated)):
+                raise ValueError(
+                    f"field {sub.name!r} follows the Prefixed body: the length must end the frame"
+                )
+        name = subcons[body_index].name or "length"
+        header = construct.Struct(*subcons[:body_index], name / body.lengthfield)
+        return cls(header, name, max_frame_size=max_frame_size)
 
     @property
     def max_frame_size(self) -> int:
@@ -265,11 +314,40 @@ class LengthFieldFramer:
             self._pending_end = 0
         return FrameSpan(0, end, end)
 
-    def _frame_end(self, data: memoryview) -> int:
+    def frame_end_at(self, data: memoryview, offset: int, /) -> int:
+        """Where the frame starting at ``offset`` ends (absolute), or 0 to wait for more.
+
+        :meth:`next_frame` without a view per frame, for consumers that walk
+        one buffer: the same checks, the same state.
+        """
+        end = self._pending_end
+        size = len(data) - offset
+        if not end:
+            if size < self._header_size:
+                return 0
+            if self._simple:  # the struct fast path, one constant at most: inlined
+                values = self._layout.unpack_from(data, offset)  # type: ignore[union-attr]
+                if self._const_index >= 0 and values[self._const_index] != self._const_value:
+                    end = self._frame_end(data, offset)  # raises the error
+                end = self._header_size + values[self._length_index]
+                if end > self._max:
+                    raise ProtocolError(f"frame of {end} bytes exceeds the {self._max}-byte limit")
+            else:
+                end = self._frame_end(data, offset)
+            if size < end:
+                self._pending_end = end
+                return 0
+            return offset + end
+        if size < end:
+            return 0
+        self._pending_end = 0
+        return offset + end
+
+    def _frame_end(self, data: memoryview, offset: int = 0) -> int:
         length: int
         layout = self._layout
         if layout is not None:
-            values = layout.unpack_from(data)
+            values = layout.unpack_from(data, offset)
             for index, name, expected in self._consts:
                 if values[index] != expected:
                     raise ProtocolError(
@@ -278,7 +356,7 @@ class LengthFieldFramer:
             length = values[self._length_index]
         else:
             try:
-                parsed = self._header.parse(bytes(data[: self._header_size]))
+                parsed = self._header.parse(bytes(data[offset : offset + self._header_size]))
             except construct.ConstructError as exc:
                 raise ProtocolError(f"malformed frame header: {exc}") from None
             length = parsed[self._length_field]
@@ -464,47 +542,36 @@ class FixedSizeFramer:
         return self._span if len(data) >= self._size else None
 
 
-class _SessionSender:
-    """The handler's sender: forwards everything, and notes a close request."""
-
-    __slots__ = ("_sender", "close_requested", "send")
-
-    def __init__(self, sender: NetworkSender) -> None:
-        self._sender = sender
-        self.send = sender.send
-        self.close_requested = False
-
-    def close(self) -> None:
-        self.close_requested = True
-        self._sender.close()
-
-    def get_extra_info(self, name: str, default: object = None, /) -> object:
-        return self._sender.get_extra_info(name, default)
-
-    @property
-    def auth(self) -> AuthSettings:
-        return self._sender.auth
+_ZERO_COPY_MIN = 64 * 1024
+"""Frames this large are parsed as a view of their one copy: byte fields are memoryviews."""
 
 
 class FramedConsumer:
     """A session that cuts frames with ``framer`` and hands each one to ``handler``.
 
-    Each payload is parsed once with ``message`` (construct, never compiled),
-    or passed as ``bytes`` when ``message`` is None. A construct error is a
-    ``ProtocolError``; whatever the handler raises propagates unchanged. Once
-    the handler asks the sender to close, the frames after it are left
-    unread. The view given to :meth:`try_consume` is never kept. ``message``
-    does not have to use the whole payload: end it with
-    ``construct.Terminated`` to reject trailing bytes.
+    Each payload is copied once out of the receive buffer and parsed once
+    with ``message`` by the functions :func:`compile_construct` generates
+    from it (never construct's compiled mode), or passed as ``bytes`` when
+    ``message`` is None. Byte fields are slices of that copy: ``bytes`` for
+    frames under 64 KiB, read-only ``memoryview`` slices for larger ones, so
+    a large payload a handler only forwards is never copied again. A
+    construct error is a ``ProtocolError``; whatever the handler raises
+    propagates unchanged. The handler gets ``sender`` itself; once it asks
+    to close (a sender with a ``close_requested`` flag, as the
+    ``Connection``'s has), the frames after it are left unread. The view
+    given to :meth:`try_consume` is never kept. ``message`` does not have to
+    use the whole payload: end it with ``construct.Terminated`` to reject
+    trailing bytes.
     """
 
     __slots__ = (
         "_closed",
         "_framer",
         "_handler",
-        "_message",
         "_on_close",
+        "_parse",
         "_sender",
+        "_watch_close",
         "wire_format",
     )
 
@@ -522,8 +589,9 @@ class FramedConsumer:
             _refuse_compiled(message, "the message")
         self._framer = framer
         self._handler = handler
-        self._sender = _SessionSender(sender)
-        self._message = message
+        self._sender = sender
+        self._watch_close = hasattr(sender, "close_requested")
+        self._parse = compile_construct(message).parse if message is not None else None
         self._on_close = on_close
         self._closed = False
         self.wire_format = wire_format
@@ -538,30 +606,35 @@ class FramedConsumer:
         """Handle every whole frame at the head of ``data``; return the bytes they use."""
         framer = self._framer
         handler = self._handler
-        sender = self._sender
-        message = self._message
+        sender: Any = self._sender
+        watch_close = self._watch_close
+        parse = self._parse
         total = len(data)
         offset = 0
+        if type(framer) is LengthFieldFramer:
+            return self._consume_length_framed(framer, data)
         view = data
         try:
             while True:
                 span = framer.next_frame(view)
                 if span is None:
                     break
-                start, stop, end = span.payload_start, span.payload_end, span.frame_end
+                start, stop, end = span
                 if not (0 <= start <= stop <= end <= len(view) and end):
                     raise ContractError(f"{framer!r} returned {span!r} for {len(view)} bytes")
                 payload = bytes(view[start:stop])
                 offset += end
-                if message is None:
+                if parse is None:
                     handler(payload, sender)
                 else:
                     try:
-                        parsed = message.parse(payload)
+                        parsed = parse(
+                            payload if stop - start < _ZERO_COPY_MIN else memoryview(payload)
+                        )
                     except (construct.ConstructError, UnicodeError) as exc:
                         raise ProtocolError(f"malformed message: {exc}") from None
                     handler(parsed, sender)
-                if offset == total or sender.close_requested:
+                if offset == total or (watch_close and sender.close_requested):
                     break
                 if view is not data:
                     view.release()
@@ -569,6 +642,36 @@ class FramedConsumer:
         finally:
             if view is not data:
                 view.release()
+        return offset
+
+    def _consume_length_framed(self, framer: LengthFieldFramer, data: memoryview) -> int:
+        # The common case without a view and a span per frame (see try_consume).
+        handler = self._handler
+        sender: Any = self._sender
+        watch_close = self._watch_close
+        parse = self._parse
+        frame_end_at = framer.frame_end_at
+        total = len(data)
+        offset = 0
+        zero_copy = _ZERO_COPY_MIN
+        while offset < total:
+            end = frame_end_at(data, offset)
+            if not end:
+                break
+            if parse is None:
+                handler(data[offset:end].tobytes(), sender)
+            else:
+                try:
+                    if end - offset < zero_copy:
+                        parsed = parse(data[offset:end].tobytes())
+                    else:
+                        parsed = parse(memoryview(data[offset:end].tobytes()))
+                except (construct.ConstructError, UnicodeError) as exc:
+                    raise ProtocolError(f"malformed message: {exc}") from None
+                handler(parsed, sender)
+            offset = end
+            if watch_close and sender.close_requested:
+                break
         return offset
 
     def close(self) -> None:
@@ -580,31 +683,43 @@ class FramedConsumer:
             self._on_close()
 
 
-class FramedProvider:
-    """A provider serving one framing: ``framer()`` makes each session's framer.
+SessionHook = Callable[[NetworkSender], None]
+"""A per-session hook, called with the sender the session was created with."""
 
-    ``limits.max_message_size`` caps the receive buffer, so it should be at
-    least the largest whole frame the framer accepts; a bigger frame is
-    rejected by the connection either way. To serve several formats with
-    different handlers, register one provider per format.
+
+class FramedProvider:
+    """A provider serving one framing: ``framer_factory()`` makes each session's framer.
+
+    Handlers get the very sender ``create_session`` received, so it can
+    identify the connection (a subscriber list, per-connection state keyed by
+    it). ``on_open(sender)`` runs when a session is created, ``on_close(sender)``
+    once when it ends. ``limits.max_message_size`` caps the receive buffer,
+    so it should be at least the largest whole frame the framer accepts; a
+    bigger frame is rejected by the connection either way. To serve several
+    formats with different handlers, register one provider per format.
     """
 
-    __slots__ = ("_framer", "_handler", "_limits", "_message")
+    __slots__ = ("_framer_factory", "_handler", "_limits", "_message", "_on_close", "_on_open")
 
     def __init__(
         self,
-        framer: Callable[[], Framer],
+        framer_factory: Callable[[], Framer],
         handler: Handler,
         *,
         message: construct.Construct[Any, Any] | None = None,
         limits: Limits = Limits(),  # noqa: B008 - frozen, so sharing the default is safe
+        on_open: SessionHook | None = None,
+        on_close: SessionHook | None = None,
     ) -> None:
         if message is not None:
             _refuse_compiled(message, "the message")
-        self._framer = framer
+            compile_construct(message)  # generated now, not on the first connection
+        self._framer_factory = framer_factory
         self._handler = handler
         self._message = message
         self._limits = limits
+        self._on_open = on_open
+        self._on_close = on_close
 
     @property
     def limits(self) -> Limits:
@@ -612,7 +727,16 @@ class FramedProvider:
         return self._limits
 
     def create_session(self, wire_format: WireFormat, sender: NetworkSender) -> FramedConsumer:
-        """A new :class:`FramedConsumer` with a fresh framer."""
-        return FramedConsumer(
-            self._framer(), self._handler, sender, self._message, wire_format=wire_format
+        """A new :class:`FramedConsumer` with a fresh framer; runs ``on_open(sender)``."""
+        on_close = self._on_close
+        consumer = FramedConsumer(
+            self._framer_factory(),
+            self._handler,
+            sender,
+            self._message,
+            wire_format=wire_format,
+            on_close=None if on_close is None else (lambda: on_close(sender)),
         )
+        if self._on_open is not None:
+            self._on_open(sender)
+        return consumer

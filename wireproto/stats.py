@@ -1,11 +1,12 @@
-"""What a server's connections share: counters, and the receive-memory budget.
+"""What a server's connections share: counters, and the memory budget.
 
-A :class:`StatsCollector` and a :class:`MemoryBudget` are handed to every
+A :class:`StatsCollector` and a :class:`~wireproto.memory.MemoryBudget` are handed to every
 :class:`~wireproto.connection.Connection` of a listener (and to the inner
-connection of each TLS layer). Connections count their own bytes in plain
-integer attributes; the collector adds them up when a connection closes and,
-for the open ones, when :meth:`StatsCollector.snapshot` is called, so the
-per-read cost is one addition.
+inner connection of each layer). Connections count their own bytes in plain
+integer attributes (a :class:`ConnectionCounts` each); the collector adds
+them up when a connection closes and, for the open ones, when
+:meth:`StatsCollector.snapshot` is called, so the per-read cost is one
+addition.
 """
 
 from __future__ import annotations
@@ -14,57 +15,15 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from wireproto.connection import Connection
+from wireproto.errors import CloseReason
+from wireproto.memory import MemoryBudget
 
-__all__ = ["FormatStats", "MemoryBudget", "ServerStats", "StatsCollector"]
+__all__ = ["ConnectionCounts", "FormatStats", "MemoryBudget", "ServerStats", "StatsCollector"]
 
 
 def _empty() -> Mapping[str, int]:
     return MappingProxyType({})
-
-
-class MemoryBudget:
-    """A cap on the receive-buffer bytes held by all the connections sharing it.
-
-    A connection reserves its buffer's capacity before the buffer grows; a
-    growth the budget cannot cover is refused, and that connection is closed
-    (``CloseReason.MEMORY_LIMIT``) rather than the process running out of
-    memory. Capacity is given back when a buffer shrinks or its connection
-    closes.
-    """
-
-    __slots__ = ("limit", "refusals", "used")
-
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError("the memory budget must be at least 1 byte")
-        self.limit = limit
-        self.used = 0
-        self.refusals = 0
-
-    @property
-    def available(self) -> int:
-        """Bytes that may still be reserved."""
-        return max(self.limit - self.used, 0)
-
-    def try_reserve(self, nbytes: int) -> bool:
-        """Reserve ``nbytes``; False (and nothing reserved) if that would pass the limit."""
-        if self.used + nbytes > self.limit:
-            self.refusals += 1
-            return False
-        self.used += nbytes
-        return True
-
-    def force(self, nbytes: int) -> None:
-        """Account for ``nbytes`` already allocated, even past the limit."""
-        self.used += nbytes
-
-    def release(self, nbytes: int) -> None:
-        """Give back ``nbytes`` reserved earlier."""
-        self.used = max(self.used - nbytes, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +31,10 @@ class FormatStats:
     """Counters of one wire format.
 
     ``sessions``: connections that were given a session of this format (by
-    detection or as the fallback). A TLS connection counts under ``tls`` and
-    under the format detected inside it; ``bytes_*`` of the inner format are
-    the decrypted bytes.
+    detection or as the fallback). A connection running a layer counts under
+    the layer's name (``tls``, ``proxy``, ...) and under the format detected
+    inside it; ``bytes_*`` of the inner format are the inner stream's bytes
+    (decrypted, after the PROXY header).
     """
 
     sessions: int = 0
@@ -93,12 +53,14 @@ class ServerStats:
     were closed at once over a limit (by reason) and never got a
     ``Connection``; ``active`` are open now; ``bytes_*`` are what went
     through the sockets (TLS records included); ``closes`` by reason of the
-    outer connection (a TLS connection closed by its inner session counts
+    outer connection (a layer's connection closed by its inner session counts
     under the inner reason). ``detections`` counts the outcomes of every
-    detection pass, TLS inner ones included: ``match``, ``fallback``,
-    ``no-match``, ``timeout``, ``proxy`` (a PROXY header accepted) and
-    ``proxy-rejected``. ``protocol_errors`` counts connections of any layer
-    closed for a protocol error.
+    detection pass, the inner ones of layers included: ``match``,
+    ``fallback``, ``no-match``, ``timeout``, ``proxy`` (a PROXY header from a
+    peer allowed to send one) and ``<layer>-rejected`` (``proxy-rejected``: a
+    header from an untrusted peer, or none where one is required).
+    ``protocol_errors`` counts connections of any layer closed for a
+    protocol error.
     """
 
     accepted: int = 0
@@ -130,11 +92,28 @@ class _FormatCounters:
         self.closes: Counter[str] = Counter()
 
 
+class ConnectionCounts:
+    """One connection's byte counters, which the connection bumps and the collector reads.
+
+    ``socket``: the connection is a socket's (not a layer's inner
+    connection); ``format``: the name of the format (or layer) it serves.
+    """
+
+    __slots__ = ("bytes_received", "bytes_sent", "format", "socket")
+
+    def __init__(self, socket: bool) -> None:
+        self.socket = socket
+        self.format: str | None = None
+        self.bytes_received = 0
+        self.bytes_sent = 0
+
+
 class StatsCollector:
     """Mutable counters fed by a server's shell and its connections.
 
-    The hooks are called by :class:`~wireproto.connection.Connection` and
-    the server; users read :meth:`snapshot`.
+    The hooks take values: a connection's :class:`ConnectionCounts`, a format
+    name, a :class:`~wireproto.errors.CloseReason`. Users read
+    :meth:`snapshot`.
     """
 
     def __init__(self) -> None:
@@ -146,7 +125,7 @@ class StatsCollector:
         self._bytes_received = 0
         self._bytes_sent = 0
         self._formats: dict[str, _FormatCounters] = {}
-        self._live: set[Connection] = set()
+        self._live: set[ConnectionCounts] = set()
 
     # -- hooks ------------------------------------------------------------------
 
@@ -158,45 +137,44 @@ class StatsCollector:
         """A socket was closed at accept because of a limit."""
         self.rejected[reason] += 1
 
-    def connection_opened(self, connection: Connection) -> None:
-        """A connection (outer, or a TLS layer's inner one) started."""
-        self._live.add(connection)
+    def connection_opened(self, counts: ConnectionCounts) -> None:
+        """A connection (a socket's, or a layer's inner one) started."""
+        self._live.add(counts)
 
     def detected(self, outcome: str) -> None:
         """A detection pass ended with ``outcome``."""
         self.detections[outcome] += 1
 
-    def session_started(self, connection: Connection) -> None:
-        """``connection`` was given a session of its ``wire_format``."""
-        if connection.wire_format is not None:
-            self._format(connection.wire_format.name).sessions += 1
+    def session_started(self, counts: ConnectionCounts, format_name: str) -> None:
+        """The connection of ``counts`` was given a session of the format ``format_name``."""
+        counts.format = format_name
+        self._format(format_name).sessions += 1
 
-    def connection_closed(self, connection: Connection) -> None:
-        """``connection`` closed: fold its counters into the totals."""
-        if connection not in self._live:
+    def connection_closed(self, counts: ConnectionCounts, reason: CloseReason) -> None:
+        """A connection closed for ``reason``: fold its counters into the totals."""
+        if counts not in self._live:
             return
-        self._live.discard(connection)
-        reason = connection.close_reason.value if connection.close_reason else "unknown"
-        protocol_error = reason == "protocol-error"
+        self._live.discard(counts)
+        protocol_error = reason is CloseReason.PROTOCOL_ERROR
         self.protocol_errors += protocol_error
-        if connection.outer is None:
-            self.closes[reason] += 1
-            self._bytes_received += connection.bytes_received
-            self._bytes_sent += connection.bytes_sent
-        if connection.wire_format is not None:
-            counters = self._format(connection.wire_format.name)
-            counters.bytes_received += connection.bytes_received
-            counters.bytes_sent += connection.bytes_sent
+        if counts.socket:
+            self.closes[reason.value] += 1
+            self._bytes_received += counts.bytes_received
+            self._bytes_sent += counts.bytes_sent
+        if counts.format is not None:
+            counters = self._format(counts.format)
+            counters.bytes_received += counts.bytes_received
+            counters.bytes_sent += counts.bytes_sent
             counters.protocol_errors += protocol_error
-            counters.closes[reason] += 1
+            counters.closes[reason.value] += 1
 
-    def counted_after_close(self, connection: Connection, received: int, sent: int) -> None:
+    def counted_after_close(self, counts: ConnectionCounts, received: int, sent: int) -> None:
         """Bytes that went through a connection after its close was counted."""
-        if connection.outer is None:
+        if counts.socket:
             self._bytes_received += received
             self._bytes_sent += sent
-        if connection.wire_format is not None:
-            counters = self._format(connection.wire_format.name)
+        if counts.format is not None:
+            counters = self._format(counts.format)
             counters.bytes_received += received
             counters.bytes_sent += sent
 
@@ -206,16 +184,16 @@ class StatsCollector:
         """The counters now, open connections included."""
         bytes_received, bytes_sent, active = self._bytes_received, self._bytes_sent, 0
         live: dict[str, list[int]] = {}
-        for connection in self._live:
-            if connection.outer is None:
+        for counts in self._live:
+            if counts.socket:
                 active += 1
-                bytes_received += connection.bytes_received
-                bytes_sent += connection.bytes_sent
-            if connection.wire_format is not None:
-                entry = live.setdefault(connection.wire_format.name, [0, 0, 0])
+                bytes_received += counts.bytes_received
+                bytes_sent += counts.bytes_sent
+            if counts.format is not None:
+                entry = live.setdefault(counts.format, [0, 0, 0])
                 entry[0] += 1
-                entry[1] += connection.bytes_received
-                entry[2] += connection.bytes_sent
+                entry[1] += counts.bytes_received
+                entry[2] += counts.bytes_sent
         formats = {}
         for name in sorted(self._formats.keys() | live.keys()):
             counters = self._formats.get(name) or _FormatCounters()

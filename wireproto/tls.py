@@ -1,14 +1,13 @@
 """TLS as a layer on the same port, sans-I/O.
 
-A TLS ClientHello is detected like any wire format (:data:`TLS`). Its
-session, :class:`TlsSession`, feeds the bytes (those already read during
+:class:`TlsSettings` is a layer kind (:mod:`wireproto.layer`): a TLS
+ClientHello is detected like any wire format (:data:`TLS`). Each connection's
+layer, :class:`TlsLayer`, feeds the bytes (those already read during
 detection included: asyncio's ``start_tls`` could not take them) into an
 ``ssl.SSLObject`` over two ``ssl.MemoryBIO`` objects, and once the handshake
-is done it runs an inner :class:`~wireproto.connection.Connection` on the
-decrypted stream: a second detection pass over the same registry, then that
-format's session, whose replies it encrypts back through the outer sender.
-The :class:`~wireproto.connection.Connection` builds this layer itself when
-its settings carry :class:`TlsSettings`.
+is done it opens the inner connection on the decrypted stream: a second
+detection pass, then that format's session, whose replies it encrypts back
+through the outer sender. Put it in ``ConnectionSettings.layers``.
 """
 
 from __future__ import annotations
@@ -16,18 +15,16 @@ from __future__ import annotations
 import contextlib
 import ssl
 import weakref
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from wireproto.detect import Verdict, WireFormat
-from wireproto.errors import ProtocolError
-from wireproto.session import Limits, NetworkSender
+from wireproto.errors import CloseReason, ProtocolError
+from wireproto.layer import Admission, BaseLayer, LayerHost
+from wireproto.session import Limits
 
-if TYPE_CHECKING:
-    from wireproto.connection import CloseReason, Connection
-
-__all__ = ["TLS", "TlsSession", "TlsSettings", "detect_tls"]
+__all__ = ["TLS", "TlsLayer", "TlsSettings", "detect_tls"]
 
 _HANDSHAKE = 0x16
 _CLIENT_HELLO = 0x01
@@ -89,7 +86,7 @@ def _install_sni_recorder(context: ssl.SSLContext) -> None:
 
 @dataclass(frozen=True, slots=True)
 class TlsSettings:
-    """TLS on a listener: the server's ``ssl.SSLContext`` and how TLS is accepted.
+    """TLS on a listener, a layer kind: the server's ``ssl.SSLContext`` and how TLS is accepted.
 
     ``required``: only TLS clients are served (a plain client is closed, and
     ``fallback_format`` applies inside TLS only); otherwise plain and TLS
@@ -126,30 +123,48 @@ class TlsSettings:
             max_message_size=_MAX_RECORD * 4, max_output_buffered=self.max_output_buffered
         )
 
+    @property
+    def wire_format(self) -> WireFormat:
+        """:data:`TLS`."""
+        return TLS
 
-class TlsSession:
-    """The session of a TLS connection: an ``SSLObject`` and the inner connection.
+    @property
+    def outcome(self) -> str:
+        """A ClientHello counts as a detection ``match``."""
+        return "match"
 
-    ``open_inner`` builds the inner connection from the TLS facts (``sni``,
+    @property
+    def names_client(self) -> bool:
+        """TLS does not name another client."""
+        return False
+
+    def admission(self, extra: Mapping[str, object]) -> Admission:
+        """``REQUIRED`` with ``required``, else ``ALLOWED`` beside the plain formats."""
+        return Admission.REQUIRED if self.required else Admission.ALLOWED
+
+    def rejection(self, present: bool, extra: Mapping[str, object]) -> ProtocolError | None:
+        """A plain client where TLS is required is just not a format served: ``NO_MATCH``."""
+        return None
+
+    def create(self, host: LayerHost) -> TlsLayer:
+        """The TLS layer of one connection."""
+        return TlsLayer(self, host)
+
+
+class TlsLayer(BaseLayer):
+    """The layer of a TLS connection: an ``SSLObject`` and the inner connection.
+
+    The inner connection is opened with the TLS facts (``sni``,
     ``alpn_protocol``, ...) once the handshake is done.
     """
 
-    def __init__(
-        self,
-        settings: TlsSettings,
-        sender: NetworkSender,
-        open_inner: Callable[[dict[str, object]], Connection],
-        clock: Callable[[], float],
-    ) -> None:
+    def __init__(self, settings: TlsSettings, host: LayerHost) -> None:
+        super().__init__(host)
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._ssl = settings.context.wrap_bio(self._incoming, self._outgoing, server_side=True)
-        self._sender = sender
-        self._open_inner = open_inner
         self._closing = False
-        self.inner: Connection | None = None
-        """The connection on the decrypted stream, once the handshake is done."""
-        self.handshake_deadline = clock() + settings.handshake_timeout
+        self.handshake_deadline = host.clock() + settings.handshake_timeout
 
     def try_consume(self, data: memoryview, /) -> int:
         """Take every byte: the ``SSLObject`` keeps partial records itself."""
@@ -167,10 +182,13 @@ class TlsSession:
         return self.inner.next_deadline()
 
     def check_deadlines(self) -> None:
-        """Let the inner connection handle its deadlines (the handshake's is the outer's)."""
-        if self.inner is not None:
-            self.inner.check_deadlines()
-            self.flush()
+        """Close at the handshake deadline; then let the inner connection handle its own."""
+        if self.inner is None:
+            if self.host.clock() >= self.handshake_deadline:
+                self.host.close(CloseReason.HANDSHAKE_TIMEOUT)
+            return
+        self.inner.check_deadlines()
+        self.flush()
 
     def flush(self) -> None:
         """Encrypt what the inner connection queued; send close_notify once it is closed."""
@@ -197,20 +215,13 @@ class TlsSession:
             with contextlib.suppress(ssl.SSLError):
                 self._ssl.unwrap()
         self._send_records()
-        self._sender.close()
-
-    def close(self, reason: CloseReason | None = None) -> None:
-        """The outer connection closed: close the inner one with the same ``reason``."""
-        if self.inner is not None:
-            from wireproto.connection import CloseReason  # noqa: PLC0415 (import cycle)
-
-            self.inner.close(reason if reason is not None else CloseReason.CONNECTION_LOST)
+        self.host.sender.close()
 
     # -- internals ------------------------------------------------------------
 
     def _send_records(self) -> None:
         if self._outgoing.pending:
-            self._sender.send(self._outgoing.read())
+            self.host.sender.send(self._outgoing.read())
 
     def _error(self, what: str, exc: ssl.SSLError) -> ProtocolError:
         # The alert OpenSSL queued is the reply the client should see.
@@ -234,8 +245,7 @@ class TlsSession:
             "peercert": ssl_object.getpeercert(),
             "ssl_object": ssl_object,
         }
-        self.inner = self._open_inner(extra)
-        self.inner.on_output = self.flush
+        self.open_inner(extra)
         return True
 
     def _decrypt(self) -> None:

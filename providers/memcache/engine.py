@@ -346,6 +346,8 @@ class MemcacheEngine:
             store.set(key, value, expire_at=expire_at, flags=flags)
             stats.total_items += 1
             return Stored.STORED
+        if mode is Mode.APPEND or mode is Mode.PREPEND:
+            return self._join(mode, key, value, cas)
         old = store.get_with_cas(key)
         if old is None:
             if mode is Mode.CAS:
@@ -364,17 +366,30 @@ class MemcacheEngine:
                 stats.cas_badval += 1
                 return Stored.EXISTS
             stats.cas_hits += 1
-        elif mode is Mode.APPEND or mode is Mode.PREPEND:
-            if cas and not matches:
-                return Stored.EXISTS
-            joined = old[0] + value if mode is Mode.APPEND else value + old[0]
-            if self.too_large(len(key), old[1], len(joined)):
-                return Stored.NOT_STORED  # memcached cannot allocate the joined item
-            store.update(key, joined)
-            stats.total_items += 1
-            return Stored.STORED
         store.set(key, value, expire_at=expire_at, flags=flags)
         stats.total_items += 1
+        return Stored.STORED
+
+    def _join(self, mode: Mode, key: bytes, value: bytes, cas: int) -> Stored:
+        """APPEND or PREPEND in place: amortised O(len(value)) for APPEND.
+
+        PREPEND moves the old bytes up, O(item size), as memcached itself copies
+        the whole item for both (and ``item_size_max`` bounds it).
+        """
+        store = self.store
+        meta = store.get_meta(key)
+        if meta is None:
+            return Stored.NOT_STORED
+        size, flags, version = meta
+        if cas and cas != version:
+            return Stored.EXISTS
+        if self.too_large(len(key), flags, size + len(value)):
+            return Stored.NOT_STORED  # memcached cannot allocate the joined item
+        if mode is Mode.APPEND:
+            store.append(key, value)
+        else:
+            store.prepend(key, value)
+        self.stats.total_items += 1
         return Stored.STORED
 
     def add_delta(self, key: bytes, incr: bool, delta: int, cas: int = 0) -> tuple[Delta, int]:

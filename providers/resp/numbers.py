@@ -62,15 +62,51 @@ def _round(value: Fraction) -> Fraction | None:
     return -rounded if negative else rounded
 
 
+_CHUNK = 1000
+"""Decimal digits converted at a time: Python refuses int <-> str beyond 4300 digits."""
+
+
+def _decimal_int(digits: bytes) -> int:
+    """``int(digits)`` for any number of ASCII digits (no sys-wide digit limit changed)."""
+    value = 0
+    for start in range(0, len(digits), _CHUNK):
+        chunk = digits[start : start + _CHUNK]
+        value = value * 10 ** len(chunk) + int(chunk)
+    return value
+
+
+def _exponent(text: bytes | None) -> int:
+    """A signed decimal exponent, clamped where any float would over- or underflow anyway."""
+    if not text:
+        return 0
+    negative = text[0] == 45  # '-'
+    digits = text.lstrip(b"+-").lstrip(b"0") or b"0"
+    value = int(digits) if len(digits) <= 9 else 10**9
+    return -value if negative else value
+
+
+def _decimal_digits(value: int) -> bytes:
+    """``b"%d" % value`` for a non-negative int of any size."""
+    if value < 10**_CHUNK:
+        return b"%d" % value
+    chunks: list[bytes] = []
+    while value >= 10**_CHUNK:
+        value, low = divmod(value, 10**_CHUNK)
+        chunks.append(b"%0*d" % (_CHUNK, low))
+    chunks.append(b"%d" % value)
+    return b"".join(reversed(chunks))
+
+
 def _from_parts(mantissa: int, exponent: int, base: int) -> Fraction | None:
     """``mantissa * base**exponent`` as ``strtold`` would give it (None: out of range)."""
     if not mantissa:
         return Fraction(0)
-    # log10 bounds keep absurd exponents from building huge integers.
-    magnitude = len(str(mantissa)) + exponent * (1 if base == 10 else 0.30103)
-    if magnitude > 4940:
+    # Bounds in bits keep absurd exponents from building huge integers: the
+    # largest long double is below 2**16384, the smallest above 2**-16446.
+    magnitude = mantissa.bit_length() + exponent * (3.3219280948873626 if base == 10 else 1)
+    if magnitude > 16400:
         return None
-    if magnitude < -4970:
+    if magnitude < -16500:
         return None  # underflows to zero: ERANGE
     if exponent >= 0:
         exact = Fraction(mantissa * base**exponent)
@@ -86,28 +122,25 @@ def parse_long_double(text: bytes) -> LongDouble | None:
     """Redis's ``string2ld``: the value, or None when it is not a valid float.
 
     Accepts what ``strtold`` accepts (decimal, hex, ``inf``) without leading
-    space or trailing bytes, rejects NaN and out-of-range values.
+    space or trailing bytes, rejects NaN and out-of-range values. Redis 7
+    also checks that ``strtold`` consumed all ``len(text)`` bytes, so a NUL
+    byte anywhere makes the string invalid (not a C-string cut).
     """
     if not text or len(text) >= _MAX_CHARS or text[0] in _SPACE:
         return None
-    nul = text.find(b"\0")
-    if nul >= 0:
-        text = text[:nul]  # strtold sees a C string
-        if not text:
-            return Fraction(0)
     match = _DECIMAL.fullmatch(text)
     if match is not None:
         sign, whole, fraction, only_fraction, exp = match.groups()
         digits = (whole + fraction) if whole is not None else only_fraction
         decimals = len(fraction) if whole is not None else len(only_fraction)
-        value = _from_parts(int(digits), int(exp or b"0") - decimals, 10)
+        value = _from_parts(_decimal_int(digits), _exponent(exp) - decimals, 10)
     else:
         match = _HEX.fullmatch(text)
         if match is not None:
             sign, whole, fraction, only_fraction, exp = match.groups()
             digits = (whole + fraction) if whole is not None else only_fraction
             decimals = len(fraction) if whole is not None else len(only_fraction)
-            value = _from_parts(int(digits, 16), int(exp or b"0") - 4 * decimals, 2)
+            value = _from_parts(int(digits, 16), _exponent(exp) - 4 * decimals, 2)
         else:
             match = _INFINITY.fullmatch(text)
             if match is None:
@@ -129,7 +162,7 @@ def format_long_double(value: Fraction) -> bytes:
     """``%.17Lf`` without trailing zeros (Redis's ``LD_STR_HUMAN``)."""
     scaled = round(value * 10**17)
     sign = b"-" if value < 0 else b""
-    digits = b"%018d" % abs(scaled)
+    digits = _decimal_digits(abs(scaled)).rjust(18, b"0")
     text = (digits[:-17] + b"." + digits[-17:]).rstrip(b"0").rstrip(b".")
     if sign and text == b"0":
         return b"0"

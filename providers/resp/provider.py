@@ -116,7 +116,7 @@ class RespProvider:
         self.total_connections += 1
         return RespSession(self, sender, self._last_client_id)
 
-    def session_closed(self, session: RespSession) -> None:
+    def session_closed(self, session: MessageConsumer) -> None:
         """Called once by each session's ``close()``."""
         self.connected_clients -= 1
 

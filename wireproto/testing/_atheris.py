@@ -76,15 +76,23 @@ def examples_for(data: bytes) -> Iterator[Example]:
 
 
 def run_atheris(
-    target: FuzzTarget, args: argparse.Namespace, seed: int, seconds: float | None, out: TextIO
+    target: FuzzTarget,
+    args: argparse.Namespace,
+    seed: int,
+    seconds: float | None,
+    out: TextIO,
+    *,
+    report_failure: Callable[..., int],
 ) -> int:
-    """Run the worker, relay its progress, then report like the Hypothesis engine."""
+    """Run the worker, relay its progress, then report like the Hypothesis engine.
+
+    ``report_failure`` is the command line's (passed in: it imports this module).
+    """
     try:
         importlib.import_module("atheris")  # an optional extra: wireproto[fuzz]
     except Exception as exc:
         print(f"wireproto fuzz: {_MISSING.format(error=exc)}", file=sys.stderr)
         return 2
-    from wireproto.testing._cli import report_failure  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="wireproto-fuzz-") as work:
         report = Path(work) / "report.json"
@@ -126,7 +134,7 @@ def run_atheris(
             if error is not None:
                 from wireproto.testing._shrink import minimize  # noqa: PLC0415
 
-                return report_failure(minimize(target, error), args, seed, out)
+                return report_failure(minimize(target, error), args, seed, out, examples=runs)
             print("wireproto fuzz: the worker's failure did not reproduce", file=sys.stderr)
             return 1
         if status != 0:

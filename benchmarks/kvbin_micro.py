@@ -1,0 +1,153 @@
+"""Per-request CPU cost of the kvbin path, sans I/O: no sockets, no event loop.
+
+Feeds the batches the end-to-end benchmark sends (16 pipelined SET+GET pairs,
+32-byte values, per read) and times nested layers, so the difference between
+two rows is what the outer layer adds:
+
+- ``parse (construct)``: ``REQUEST.parse`` by construct's interpreter, the old path;
+- ``parse (compiled)``: the functions ``compile_construct(REQUEST)`` generated;
+- ``build reply (compiled)``: ``compile_construct(REPLY).build``;
+- ``framer``: ``LengthFieldFramer.from_message(REQUEST).frame_end_at`` over a batch
+  (what ``FramedConsumer`` calls);
+- ``session``: the kvbin session's ``try_consume`` (frame, parse, store, reply),
+  with a sender that drops the bytes;
+- ``connection``: ``Connection.get_buffer`` / ``buffer_updated`` /
+  ``data_to_send`` around the session.
+
+Each cell is the median of ``--runs`` runs, in microseconds of CPU time
+(``time.process_time``) per request (a SET or a GET). Run from the root::
+
+    .venv/bin/python benchmarks/kvbin_micro.py [--quick]
+
+Nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from providers.kvbin import KVBIN, REPLY, REQUEST, KvbinProvider, Opcode, build_request
+from wireproto.connection import Connection, ConnectionSettings
+from wireproto.framing import LengthFieldFramer, compile_construct
+from wireproto.registry import Registry
+
+PIPELINE = 16
+VALUE = b"v" * 32
+
+
+def batch(index: int) -> bytes:
+    """16 SET+GET pairs on distinct keys, as one read."""
+    parts = []
+    for i in range(PIPELINE):
+        key = b"key:%d" % (index * PIPELINE + i)
+        parts.append(build_request(Opcode.SET, key, VALUE, 2 * i))
+        parts.append(build_request(Opcode.GET, key, b"", 2 * i + 1))
+    return b"".join(parts)
+
+
+class _Drop:
+    def send(self, data: object, /) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: object = None, /) -> object:
+        return default
+
+
+def _timed(run: Callable[[], int], runs: int) -> float:
+    results = []
+    for index in range(runs + 1):
+        gc.collect()
+        start = time.process_time()
+        requests = run()
+        elapsed = time.process_time() - start
+        if index:  # the first run warms up
+            results.append(elapsed / requests * 1e6)
+    return statistics.median(results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--batches", type=int, default=3000)
+    parser.add_argument("--quick", action="store_true", help="3 runs of 1000 batches")
+    args = parser.parse_args()
+    runs, count = (3, 1000) if args.quick else (args.runs, args.batches)
+    batches = [batch(i) for i in range(count)]
+    frames = [build_request(Opcode.SET, b"key:1", VALUE, 7)] * (count * 2 * PIPELINE)
+    per_batch = 2 * PIPELINE
+    compiled_parse = compile_construct(REQUEST).parse
+    compiled_build = compile_construct(REPLY).build
+
+    def interpreted() -> int:
+        parse = REQUEST.parse
+        few = frames[: len(frames) // 10]
+        for frame in few:
+            parse(frame)
+        return len(few)
+
+    def compiled() -> int:
+        for frame in frames:
+            compiled_parse(frame)
+        return len(frames)
+
+    def build() -> int:
+        for index in range(len(frames)):
+            compiled_build({"status": 0, "request_id": index, "body": VALUE})
+        return len(frames)
+
+    def framer() -> int:
+        cut = LengthFieldFramer.from_message(REQUEST)
+        frame_end_at = cut.frame_end_at
+        for data in batches:
+            view = memoryview(data)
+            offset = 0
+            while offset < len(data):
+                offset = frame_end_at(view, offset)
+        return count * per_batch
+
+    def session() -> int:
+        provider = KvbinProvider()
+        consumer = provider.create_session(KVBIN, _Drop())
+        for data in batches:
+            view = memoryview(data)
+            assert consumer.try_consume(view) == len(data)
+        return count * per_batch
+
+    def connection() -> int:
+        registry = Registry()
+        registry.register(KVBIN, KvbinProvider())
+        conn = Connection(registry, ConnectionSettings(detect_timeout=None))
+        for data in batches:
+            region = conn.get_buffer(len(data))
+            region[: len(data)] = data
+            conn.buffer_updated(len(data))
+            conn.data_to_send()
+        return count * per_batch
+
+    print(f"kvbin sans I/O, {PIPELINE} pipelined SET+GET per read, {len(VALUE)}-byte values,")
+    version = sys.version.split()[0]
+    print(f"median of {runs} runs, microseconds of CPU per request (Python {version})")
+    for name, run in (
+        ("parse (construct)", interpreted),
+        ("parse (compiled)", compiled),
+        ("build reply (compiled)", build),
+        ("framer", framer),
+        ("session", session),
+        ("connection", connection),
+    ):
+        print(f"  {name:<24} {_timed(run, runs):6.2f}")
+
+
+if __name__ == "__main__":
+    main()

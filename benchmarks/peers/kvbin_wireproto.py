@@ -1,0 +1,25 @@
+"""kvbin served by wireproto (interpreted; prints its port, serves until killed)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
+
+from providers.kvbin import KVBIN, KvbinProvider
+from wireproto.registry import Registry
+from wireproto.server import Server
+
+
+async def main() -> None:
+    registry = Registry()
+    registry.register(KVBIN, KvbinProvider())
+    async with Server(registry, "127.0.0.1", 0) as server:
+        print(server.port, flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
