@@ -105,6 +105,11 @@ def extensions(argv: list[str]) -> list[Any]:
         return []
     from mypyc.build import mypycify  # noqa: PLC0415 (absent when the build is pure)
 
+    # setuptools packs whatever build/lib holds: a module dropped from the list (or a
+    # deleted source) must not ship as a stale extension from an earlier build.
+    for stale in BUILD.glob("lib.*"):
+        shutil.rmtree(stale)
+
     build = load_build_module()
     stage = stage_sources(build.PACKAGE_DIRS)
     paths = [staged_path(stage, build.PACKAGE_DIRS, source) for source in build.COMPILED_SOURCES]

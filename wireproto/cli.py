@@ -32,7 +32,7 @@ _DEFAULT_LIMITS = ServerLimits()
 
 
 def _version() -> str:
-    """``wireproto 0.1.0 (compiled: 12 modules)`` or ``... (pure Python)``."""
+    """``wireproto 0.1.0 (compiled: 11 modules)`` or ``... (pure Python)``."""
     return f"%(prog)s {wireproto.__version__} ({_build.current().describe()})"
 
 
