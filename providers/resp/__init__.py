@@ -8,14 +8,15 @@ framing, detection and limits.
 
 from __future__ import annotations
 
-from providers.kvstore import shared_store
-from providers.resp.commands import COMMANDS, REDIS_VERSION, command_names
-from providers.resp.detection import inline_detector
-from providers.resp.parser import HIREDIS_AVAILABLE, RequestParser, RespLimits
-from providers.resp.provider import PARSER_ENV, RespProvider
-from providers.resp.session import RespSession
 from wireproto.detect import WireFormat
 from wireproto.registry import Registry
+
+from ..kvstore import shared_store
+from .commands import COMMANDS, REDIS_VERSION, command_names
+from .detection import inline_detector
+from .parser import HIREDIS_AVAILABLE, RequestParser, RespLimits
+from .provider import PARSER_ENV, RespProvider
+from .session import RespSession
 
 __all__ = [
     "COMMANDS",

@@ -55,10 +55,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from providers.kvstore import parse_int64
 from wireproto.errors import ProtocolError
 from wireproto.guard import cross_protocol_error, is_request_line
 from wireproto.memory import MemoryAccount
+
+from ..kvstore import parse_int64
 
 try:
     import hiredis as _hiredis  # type: ignore[import-not-found, unused-ignore]
