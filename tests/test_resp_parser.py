@@ -15,6 +15,7 @@ from _drive import resp_command as cmd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import providers.resp.hiredis_parser as hiredis_module
 import providers.resp.parser as parser_module
 from providers.resp import RESP, RespLimits, RespProvider, register
 from providers.resp.parser import RequestParser, split_inline_args
@@ -267,7 +268,7 @@ def test_the_accelerated_path_parses_whole_commands_with_hiredis(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls = []
-    original = parser_module._new_reader
+    original = hiredis_module._new_reader
 
     class CountingReader:
         def __init__(self) -> None:
@@ -281,7 +282,7 @@ def test_the_accelerated_path_parses_whole_commands_with_hiredis(
             calls.append(result)
             return result
 
-    monkeypatch.setattr(parser_module, "_new_reader", CountingReader)
+    monkeypatch.setattr(hiredis_module, "_new_reader", CountingReader)
     batch = cmd(b"SET", b"a", b"1") + cmd(b"GET", b"a") + b"PING\r\n" + cmd(b"GET", b"a")
     replies, _ = run([batch], accelerated=True)
     assert replies == b"+OK\r\n$1\r\n1\r\n+PONG\r\n$1\r\n1\r\n"
