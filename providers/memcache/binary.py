@@ -19,12 +19,13 @@ from typing import Any
 
 import construct as c
 
-from providers.memcache.auth import MAX_SASL_MECH_LEN, SASL_MECHANISMS, parse_plain
-from providers.memcache.engine import KEY_MAX_LENGTH, Delta, MemcacheEngine, Mode, Stored
 from wireproto.detect import Detector, match_prefix
 from wireproto.errors import ProtocolError
 from wireproto.memory import MemoryLimitExceeded
 from wireproto.session import NetworkSender
+
+from .auth import MAX_SASL_MECH_LEN, SASL_MECHANISMS, parse_plain
+from .engine import KEY_MAX_LENGTH, Delta, MemcacheEngine, Mode, Stored
 
 __all__ = [
     "DELTA_EXTRAS",

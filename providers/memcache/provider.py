@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import weakref
 
-from providers.kvstore import Store, shared_store
-from providers.memcache.binary import BinarySession, binary_detector
-from providers.memcache.engine import MemcacheEngine, MemcacheSettings
-from providers.memcache.text import SHARED_WITH_RESP, Claim, TextSession, text_detector
 from wireproto.auth import AuthSettings
 from wireproto.detect import WireFormat
 from wireproto.registry import Registry
 from wireproto.session import Limits, MessageConsumer, NetworkSender
+
+from ..kvstore import Store, shared_store
+from .binary import BinarySession, binary_detector
+from .engine import MemcacheEngine, MemcacheSettings
+from .text import TextSession
+from .text_detection import SHARED_WITH_RESP, Claim, text_detector
 
 __all__ = [
     "BINARY_PRIORITY",
