@@ -20,7 +20,8 @@ and :data:`ITEM_SIZE_OPTION`).
 
 from __future__ import annotations
 
-from .binary import BinarySession, binary_detector
+from .binary import BinarySession
+from .binary_messages import binary_detector
 from .engine import (
     DEFAULT_VERSION,
     KEY_MAX_LENGTH,

@@ -10,7 +10,8 @@ from wireproto.registry import Registry
 from wireproto.session import Limits, MessageConsumer, NetworkSender
 
 from ..kvstore import Store, shared_store
-from .binary import BinarySession, binary_detector
+from .binary import BinarySession
+from .binary_messages import binary_detector
 from .engine import MemcacheEngine, MemcacheSettings
 from .text import TextSession
 from .text_detection import SHARED_WITH_RESP, Claim, text_detector
