@@ -178,3 +178,30 @@ def test_stats_hold_no_connection() -> None:
     assert "wireproto.connection" not in GRAPH["wireproto.stats"]
     source = (ROOT / "wireproto" / "stats.py").read_text()
     assert '"protocol-error"' not in source  # close reasons are matched as CloseReason members
+
+
+def test_providers_import_each_other_relatively() -> None:
+    # providers/ will install as wireproto.providers: an absolute "providers." import breaks.
+    absolute = []
+    for name, path in MODULES.items():
+        if not name.startswith("providers"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                targets = [node.module or ""]
+            else:
+                continue
+            absolute += [(name, t) for t in targets if t.split(".")[0] == "providers"]
+    assert absolute == []
+
+
+def test_no_provider_reads_another_provider_s_attributes() -> None:
+    # The store is shared through providers.kvstore.shared_store(), never found by getattr.
+    found = [
+        name
+        for name, path in MODULES.items()
+        if name.startswith("providers.") and re.search(r"getattr\([^)]*provider", path.read_text())
+    ]
+    assert found == []

@@ -39,7 +39,6 @@ BINARY_PRIORITY = 10
 
 TEXT_NAME = "memcache-text"
 BINARY_NAME = "memcache-binary"
-RESP_NAME = "resp"
 
 
 def text_format(
@@ -68,9 +67,10 @@ class MemcacheProvider:
 
     Pass ``store`` to serve a given store. Otherwise ``registry`` names where
     the store comes from, bound when first needed (normally by the first
-    connection, once every plugin is registered): the store of the RESP
-    provider registered there, else :func:`~providers.kvstore.shared_store`
-    of the registry. Without either, the provider has a store of its own.
+    connection, once every plugin is registered): the registry's
+    :func:`~providers.kvstore.shared_store`, which RESP's ``register`` serves
+    too (its provider's store, when it was given one). Without either, the
+    provider has a store of its own.
     """
 
     def __init__(
@@ -132,10 +132,6 @@ class MemcacheProvider:
         registry = self._registry() if self._registry is not None else None
         if registry is None:
             return Store()
-        if RESP_NAME in registry:
-            store = getattr(registry.provider(registry.get(RESP_NAME)), "store", None)
-            if isinstance(store, Store):
-                return store
         return shared_store(registry)
 
 
