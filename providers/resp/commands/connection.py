@@ -32,21 +32,25 @@ from ._base import (
 
 
 def ping(s: Client, argv: list[bytes]) -> bytes:
+    """PING."""
     if len(argv) > 2:
         return arity_error("ping")
     return PONG if len(argv) == 1 else bulk(argv[1])
 
 
 def echo(s: Client, argv: list[bytes]) -> bytes:
+    """ECHO."""
     return bulk(argv[1])
 
 
 def quit_(s: Client, argv: list[bytes]) -> bytes:
+    """QUIT."""
     s.closing = True
     return OK
 
 
 def select(s: Client, argv: list[bytes]) -> bytes:
+    """SELECT."""
     index = parse_int64(argv[1])
     if index is None:
         return NOT_INTEGER
@@ -56,6 +60,7 @@ def select(s: Client, argv: list[bytes]) -> bytes:
 
 
 def auth(s: Client, argv: list[bytes]) -> bytes:
+    """AUTH."""
     if len(argv) > 3:
         return SYNTAX_ERROR
     if len(argv) == 2:
@@ -88,6 +93,7 @@ def _valid_attribute(value: bytes) -> bool:
 
 
 def hello(s: Client, argv: list[bytes]) -> bytes:
+    """HELLO."""
     version = 0
     j = 1
     if len(argv) >= 2:
@@ -142,6 +148,7 @@ def hello(s: Client, argv: list[bytes]) -> bytes:
 
 
 def client_setname(s: Client, argv: list[bytes]) -> bytes:
+    """CLIENT SETNAME."""
     if not _valid_attribute(argv[2]):
         return error(b"ERR " + _NAME_ERROR)
     s.name = argv[2] or None
@@ -149,14 +156,17 @@ def client_setname(s: Client, argv: list[bytes]) -> bytes:
 
 
 def client_getname(s: Client, argv: list[bytes]) -> bytes:
+    """CLIENT GETNAME."""
     return s.null if s.name is None else bulk(s.name)
 
 
 def client_id(s: Client, argv: list[bytes]) -> bytes:
+    """CLIENT ID."""
     return integer(s.client_id)
 
 
 def client_setinfo(s: Client, argv: list[bytes]) -> bytes:
+    """CLIENT SETINFO."""
     attribute = argv[2].lower()
     if attribute not in (b"lib-name", b"lib-ver"):
         return error(b"ERR Unrecognized option '%s'" % c_string(argv[2]))

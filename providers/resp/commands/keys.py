@@ -33,20 +33,24 @@ from ._base import (
 
 
 def del_(s: Client, argv: list[bytes]) -> bytes:
+    """DEL and UNLINK."""
     delete = s.store.delete
     return integer(sum(1 for key in argv[1:] if delete(key)))
 
 
 def exists(s: Client, argv: list[bytes]) -> bytes:
+    """EXISTS."""
     exists = s.store.exists
     return integer(sum(1 for key in argv[1:] if exists(key)))
 
 
 def type_(s: Client, argv: list[bytes]) -> bytes:
+    """TYPE."""
     return b"+string\r\n" if s.store.exists(argv[1]) else b"+none\r\n"
 
 
 def keys(s: Client, argv: list[bytes]) -> bytes:
+    """KEYS."""
     return bulk_array(s.store.keys(argv[1]), s.null)
 
 
@@ -71,6 +75,7 @@ def _cursor(text: bytes) -> int | None:
 
 
 def scan(s: Client, argv: list[bytes]) -> bytes:
+    """SCAN."""
     cursor = _cursor(argv[1])
     if cursor is None:
         return b"-ERR invalid cursor\r\n"
@@ -103,12 +108,14 @@ def scan(s: Client, argv: list[bytes]) -> bytes:
 
 
 def rename(s: Client, argv: list[bytes]) -> bytes:
+    """RENAME."""
     if not s.store.rename(argv[1], argv[2]):
         return NO_SUCH_KEY
     return OK
 
 
 def renamenx(s: Client, argv: list[bytes]) -> bytes:
+    """RENAMENX."""
     store = s.store
     if not store.exists(argv[1]):
         return NO_SUCH_KEY
@@ -119,6 +126,7 @@ def renamenx(s: Client, argv: list[bytes]) -> bytes:
 
 
 def randomkey(s: Client, argv: list[bytes]) -> bytes:
+    """RANDOMKEY."""
     key = s.store.random_key()
     return s.null if key is None else bulk(key)
 
@@ -170,18 +178,22 @@ def _expire_generic(s: Client, argv: list[bytes], relative: bool, unit: int) -> 
 
 
 def expire(s: Client, argv: list[bytes]) -> bytes:
+    """EXPIRE."""
     return _expire_generic(s, argv, True, 1000)
 
 
 def pexpire(s: Client, argv: list[bytes]) -> bytes:
+    """PEXPIRE."""
     return _expire_generic(s, argv, True, 1)
 
 
 def expireat(s: Client, argv: list[bytes]) -> bytes:
+    """EXPIREAT."""
     return _expire_generic(s, argv, False, 1000)
 
 
 def pexpireat(s: Client, argv: list[bytes]) -> bytes:
+    """PEXPIREAT."""
     return _expire_generic(s, argv, False, 1)
 
 
@@ -194,20 +206,25 @@ def _ttl_generic(s: Client, key: bytes, milliseconds: bool, absolute: bool) -> b
 
 
 def ttl(s: Client, argv: list[bytes]) -> bytes:
+    """TTL."""
     return _ttl_generic(s, argv[1], False, False)
 
 
 def pttl(s: Client, argv: list[bytes]) -> bytes:
+    """PTTL."""
     return _ttl_generic(s, argv[1], True, False)
 
 
 def expiretime(s: Client, argv: list[bytes]) -> bytes:
+    """EXPIRETIME."""
     return _ttl_generic(s, argv[1], False, True)
 
 
 def pexpiretime(s: Client, argv: list[bytes]) -> bytes:
+    """PEXPIRETIME."""
     return _ttl_generic(s, argv[1], True, True)
 
 
 def persist(s: Client, argv: list[bytes]) -> bytes:
+    """PERSIST."""
     return ONE if s.store.persist(argv[1]) else ZERO

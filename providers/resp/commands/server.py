@@ -103,6 +103,7 @@ def command_command(commands: Mapping[bytes, Command], top_level: Sequence[Comma
 
 
 def config_get(s: Client, argv: list[bytes]) -> bytes:
+    """CONFIG GET."""
     parameters = s.provider.config()
     found: dict[bytes, bytes] = {}
     for pattern in argv[2:]:
@@ -114,21 +115,25 @@ def config_get(s: Client, argv: list[bytes]) -> bytes:
 
 
 def info(s: Client, argv: list[bytes]) -> bytes:
+    """INFO."""
     snapshot = s.sender.get_extra_info("server_stats")
     stats = snapshot() if callable(snapshot) else None
     return verbatim(s.provider.info([arg.lower() for arg in argv[1:]], stats), s.resp3)
 
 
 def time_(s: Client, argv: list[bytes]) -> bytes:
+    """TIME."""
     now = time.time_ns() // 1000
     return bulk_array((b"%d" % (now // 1_000_000), b"%d" % (now % 1_000_000)), s.null)
 
 
 def dbsize(s: Client, argv: list[bytes]) -> bytes:
+    """DBSIZE."""
     return integer(len(s.store))
 
 
 def flush(s: Client, argv: list[bytes]) -> bytes:
+    """FLUSHDB and FLUSHALL."""
     if len(argv) == 1 or (len(argv) == 2 and argv[1].lower() in (b"sync", b"async")):
         s.store.flush()
         return OK

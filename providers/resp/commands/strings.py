@@ -95,6 +95,7 @@ def _expire_ms(s: Client, expire: bytes, flags: int, name: bytes) -> int | bytes
 
 
 def get(s: Client, argv: list[bytes]) -> bytes:
+    """GET."""
     value = s.store.get(argv[1])
     if value is None:
         return s.null
@@ -122,6 +123,7 @@ def _set_generic(
 
 
 def set_(s: Client, argv: list[bytes]) -> bytes:
+    """SET."""
     if len(argv) == 3:
         s.store.put(argv[1], argv[2])
         return OK
@@ -132,14 +134,17 @@ def set_(s: Client, argv: list[bytes]) -> bytes:
 
 
 def setex(s: Client, argv: list[bytes]) -> bytes:
+    """SETEX."""
     return _set_generic(s, [argv[0], argv[1], argv[3]], _EX, argv[2], b"setex")
 
 
 def psetex(s: Client, argv: list[bytes]) -> bytes:
+    """PSETEX."""
     return _set_generic(s, [argv[0], argv[1], argv[3]], _PX, argv[2], b"psetex")
 
 
 def setnx(s: Client, argv: list[bytes]) -> bytes:
+    """SETNX."""
     store = s.store
     if store.exists(argv[1]):
         return ZERO
@@ -148,17 +153,20 @@ def setnx(s: Client, argv: list[bytes]) -> bytes:
 
 
 def getset(s: Client, argv: list[bytes]) -> bytes:
+    """GETSET."""
     old = s.store.get(argv[1])
     s.store.set(argv[1], argv[2])
     return s.null if old is None else bulk(old)
 
 
 def getdel(s: Client, argv: list[bytes]) -> bytes:
+    """GETDEL."""
     value = s.store.pop(argv[1])
     return s.null if value is None else bulk(value)
 
 
 def getex(s: Client, argv: list[bytes]) -> bytes:
+    """GETEX."""
     options = _string_options(argv, 2, _GETEX_OPTIONS)
     if options is None:
         return SYNTAX_ERROR
@@ -179,6 +187,7 @@ def getex(s: Client, argv: list[bytes]) -> bytes:
 
 
 def mget(s: Client, argv: list[bytes]) -> bytes:
+    """MGET."""
     get = s.store.get
     null = s.null
     parts = [b"*%d\r\n" % (len(argv) - 1)]
@@ -194,6 +203,7 @@ def mget(s: Client, argv: list[bytes]) -> bytes:
 
 
 def mset(s: Client, argv: list[bytes]) -> bytes:
+    """MSET."""
     if len(argv) % 2 == 0:
         return arity_error("mset")
     store_set = s.store.set
@@ -203,6 +213,7 @@ def mset(s: Client, argv: list[bytes]) -> bytes:
 
 
 def msetnx(s: Client, argv: list[bytes]) -> bytes:
+    """MSETNX."""
     if len(argv) % 2 == 0:
         return arity_error("msetnx")
     store = s.store
@@ -223,19 +234,23 @@ def _incr_by(s: Client, key: bytes, delta: int) -> bytes:
 
 
 def incr(s: Client, argv: list[bytes]) -> bytes:
+    """INCR."""
     return _incr_by(s, argv[1], 1)
 
 
 def decr(s: Client, argv: list[bytes]) -> bytes:
+    """DECR."""
     return _incr_by(s, argv[1], -1)
 
 
 def incrby(s: Client, argv: list[bytes]) -> bytes:
+    """INCRBY."""
     delta = parse_int64(argv[2])
     return NOT_INTEGER if delta is None else _incr_by(s, argv[1], delta)
 
 
 def decrby(s: Client, argv: list[bytes]) -> bytes:
+    """DECRBY."""
     delta = parse_int64(argv[2])
     if delta is None:
         return NOT_INTEGER
@@ -245,6 +260,7 @@ def decrby(s: Client, argv: list[bytes]) -> bytes:
 
 
 def incrbyfloat(s: Client, argv: list[bytes]) -> bytes:
+    """INCRBYFLOAT."""
     store = s.store
     old = store.get(argv[1])
     current = numbers.parse_long_double(old) if old is not None else Fraction(0)
@@ -267,6 +283,7 @@ def _too_long(s: Client, size: int, extra: int) -> bool:
 
 
 def append(s: Client, argv: list[bytes]) -> bytes:
+    """APPEND."""
     store = s.store
     size = store.length(argv[1])
     if size is not None and _too_long(s, size, len(argv[2])):
@@ -275,11 +292,13 @@ def append(s: Client, argv: list[bytes]) -> bytes:
 
 
 def strlen(s: Client, argv: list[bytes]) -> bytes:
+    """STRLEN."""
     size = s.store.length(argv[1])  # not get(): that would copy a value APPEND grows
     return integer(0 if size is None else size)
 
 
 def getrange(s: Client, argv: list[bytes]) -> bytes:
+    """GETRANGE."""
     start = parse_int64(argv[2])
     end = parse_int64(argv[3])
     if start is None or end is None:
@@ -301,6 +320,7 @@ def getrange(s: Client, argv: list[bytes]) -> bytes:
 
 
 def setrange(s: Client, argv: list[bytes]) -> bytes:
+    """SETRANGE."""
     offset = parse_int64(argv[2])
     if offset is None:
         return NOT_INTEGER

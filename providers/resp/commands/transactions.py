@@ -13,6 +13,7 @@ from ._base import (
 
 
 def multi(s: Client, argv: list[bytes]) -> bytes:
+    """MULTI."""
     if s.multi is not None:
         return b"-ERR MULTI calls can not be nested\r\n"
     s.multi = []
@@ -21,6 +22,7 @@ def multi(s: Client, argv: list[bytes]) -> bytes:
 
 
 def exec_(s: Client, argv: list[bytes]) -> bytes:
+    """EXEC."""
     queued = s.multi
     if queued is None:
         return b"-ERR EXEC without MULTI\r\n"
@@ -44,6 +46,7 @@ def exec_(s: Client, argv: list[bytes]) -> bytes:
 
 
 def discard(s: Client, argv: list[bytes]) -> bytes:
+    """DISCARD."""
     if s.multi is None:
         return b"-ERR DISCARD without MULTI\r\n"
     s.end_multi()
@@ -52,6 +55,7 @@ def discard(s: Client, argv: list[bytes]) -> bytes:
 
 
 def watch(s: Client, argv: list[bytes]) -> bytes:
+    """WATCH."""
     if s.multi is not None:
         return b"-ERR WATCH inside MULTI is not allowed\r\n"
     for key in argv[1:]:
@@ -60,5 +64,6 @@ def watch(s: Client, argv: list[bytes]) -> bytes:
 
 
 def unwatch(s: Client, argv: list[bytes]) -> bytes:
+    """UNWATCH."""
     s.unwatch_all()
     return OK
