@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import pytest
 from _drive import resp_command as cmd
-from _resp import (
-    Case,
-    Client,
-    run_case,
-)
+from _resp import Case, Client, run_case
 
 from providers.kvstore import shared_store
 from providers.resp import RESP, RespProvider, register

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import pytest
 from _drive import resp_command as cmd
-from _resp import (
-    NIL2,
-    NIL3,
-    NOT_INT,
-    SYNTAX,
-    Case,
-    Client,
-    run_case,
-)
+from _resp import NIL2, NIL3, NOT_INT, SYNTAX, Case, Client, run_case
 
 from providers.resp import RespProvider, register
 from wireproto import CloseReason, Connection, ConnectionState, Registry

@@ -3,15 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from _resp import (
-    NIL2,
-    NIL3,
-    NOT_INT,
-    SYNTAX,
-    Case,
-    Client,
-    run_case,
-)
+from _resp import NIL2, NIL3, NOT_INT, SYNTAX, Case, Client, run_case
 
 CASES = [
     Case(

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from _resp import (
-    Case,
-    Client,
-    bulk,
-    run_case,
-)
+from _resp import Case, Client, bulk, run_case
 
 CASES = [
     Case("command docs", [("COMMAND", "DOCS")], b"*0\r\n", b"%0\r\n"),

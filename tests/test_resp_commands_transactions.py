@@ -5,11 +5,7 @@ from __future__ import annotations
 import pytest
 from _drive import Clock
 from _drive import resp_command as cmd
-from _resp import (
-    Arg,
-    Case,
-    run_case,
-)
+from _resp import Arg, Case, run_case
 
 from providers.resp import RespProvider, register
 from wireproto import CloseReason, Connection, Registry

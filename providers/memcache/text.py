@@ -25,13 +25,8 @@ from wireproto.memory import MemoryLimitExceeded
 from wireproto.session import NetworkSender
 
 from .auth import AUTH_FAILURE, STORED, text_auth_step
-from .engine import (
-    MemcacheEngine,
-)
-from .text_base import (
-    CONTROL,
-    ERROR,
-)
+from .engine import MemcacheEngine
+from .text_base import CONTROL, ERROR
 from .text_classic import ClassicCommands
 from .text_detection import COMMAND_WORDS, SHARED_WITH_RESP, Claim, text_detector
 from .text_meta import MetaCommands

@@ -3,15 +3,7 @@ incr/decr, touch, flush_all, version, verbosity, stats and quit."""
 
 from __future__ import annotations
 
-from .engine import (
-    KEY_MAX_LENGTH,
-    Delta,
-    Mode,
-    Stored,
-    strtol32,
-    strtoul32,
-    strtoull,
-)
+from .engine import KEY_MAX_LENGTH, Delta, Mode, Stored, strtol32, strtoul32, strtoull
 from .text_base import (
     BAD_CHUNK,
     BAD_FORMAT,

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 from wireproto.auth import DEFAULT_USER
 
-from ...kvstore import (
-    parse_int64,
-)
-from ..replies import (
-    EMPTY_ARRAY,
-    OK,
-    PONG,
-    bulk,
-    error,
-    integer,
-    map_reply,
-)
+from ...kvstore import parse_int64
+from ..replies import EMPTY_ARRAY, OK, PONG, bulk, error, integer, map_reply
 from ._base import (
     INT_MAX,
     INT_MIN,

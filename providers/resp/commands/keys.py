@@ -5,20 +5,8 @@ from __future__ import annotations
 
 import re
 
-from ...kvstore import (
-    NO_EXPIRY,
-    NO_KEY,
-    parse_int64,
-)
-from ..replies import (
-    OK,
-    ONE,
-    ZERO,
-    bulk,
-    bulk_array,
-    error,
-    integer,
-)
+from ...kvstore import NO_EXPIRY, NO_KEY, parse_int64
+from ..replies import OK, ONE, ZERO, bulk, bulk_array, error, integer
 from ._base import (
     LLONG_MAX,
     LLONG_MIN,

@@ -5,24 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
-from ...kvstore import (
-    compile_glob,
-)
-from ..replies import (
-    EMPTY_ARRAY,
-    OK,
-    bulk,
-    bulk_array,
-    integer,
-    map_reply,
-    set_header,
-    verbatim,
-)
-from ._base import (
-    SYNTAX_ERROR,
-    Client,
-    Command,
-)
+from ...kvstore import compile_glob
+from ..replies import EMPTY_ARRAY, OK, bulk, bulk_array, integer, map_reply, set_header, verbatim
+from ._base import SYNTAX_ERROR, Client, Command
 
 
 def _command_entry(s: Client, command: Command) -> bytes:

@@ -4,20 +4,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ...kvstore import (
-    IntegerOverflow,
-    NotAnInteger,
-    parse_int64,
-)
+from ...kvstore import IntegerOverflow, NotAnInteger, parse_int64
 from .. import numbers
-from ..replies import (
-    EMPTY_BULK,
-    OK,
-    ONE,
-    ZERO,
-    bulk,
-    integer,
-)
+from ..replies import EMPTY_BULK, OK, ONE, ZERO, bulk, integer
 from ._base import (
     LLONG_MAX,
     LLONG_MIN,

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from ..replies import (
-    OK,
-)
-from ._base import (
-    Client,
-)
+from ..replies import OK
+from ._base import Client
 
 # -- transactions ---------------------------------------------------------------
 
