@@ -205,3 +205,22 @@ def test_no_provider_reads_another_provider_s_attributes() -> None:
         if name.startswith("providers.") and re.search(r"getattr\([^)]*provider", path.read_text())
     ]
     assert found == []
+
+
+def test_split_modules_depend_one_way() -> None:
+    # Command families share only _base; the table imports them, never the reverse.
+    families = ("connection", "keys", "server", "strings", "transactions")
+    package = "providers.resp.commands"
+    for family in families:
+        inside = [t for t in GRAPH[f"{package}.{family}"] if t.startswith(package)]
+        assert inside == [f"{package}._base"], family
+    assert {f"{package}.{family}" for family in families} <= set(GRAPH[f"{package}._table"])
+    # The pure parser knows nothing of hiredis; the limits know neither parser.
+    assert "providers.resp.hiredis_parser" not in GRAPH["providers.resp.pure_parser"]
+    assert [t for t in GRAPH["providers.resp.limits"] if t.startswith("providers.")] == []
+    # memcached: classic and meta commands are independent of each other and of the loop.
+    for module in ("text_classic", "text_meta"):
+        targets = GRAPH[f"providers.memcache.{module}"]
+        assert "providers.memcache.text" not in targets
+        assert not {"providers.memcache.text_classic", "providers.memcache.text_meta"} & {*targets}
+    assert "providers.memcache.binary" not in GRAPH["providers.memcache.binary_messages"]

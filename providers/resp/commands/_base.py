@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, NoReturn, Protocol
 from wireproto.auth import AuthSettings
 
 from ...kvstore import Store, parse_int64
-from ..parser import RespLimits
+from ..limits import RespLimits
 from ..replies import error
 
 if TYPE_CHECKING:
