@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import providers.resp.hiredis_parser as hiredis_module
 import providers.resp.parser as parser_module
 from providers.resp import RESP, RespLimits, RespProvider, register
-from providers.resp.parser import RequestParser, split_inline_args
+from providers.resp.parser import RequestParser
 from wireproto import CloseReason, Connection, ConnectionState, ProtocolError, Registry
 from wireproto.auth import NO_AUTH
 from wireproto.memory import MemoryAccount
@@ -425,13 +425,6 @@ def test_unauthenticated_bulk_len(accelerated: bool) -> None:
     assert replies == b"+OK\r\n$16385\r\n" + b"v" * 16385 + b"\r\n"
 
 
-def test_receive_buffer_cap_matches_the_limits() -> None:
-    limits = RespLimits(max_bulk_len=100, max_inline_len=40)
-    assert RespProvider(limits=limits, accelerated=False).limits.max_message_size == 102
-    limits = RespLimits(max_bulk_len=8, max_inline_len=40)
-    assert RespProvider(limits=limits, accelerated=False).limits.max_message_size == 42
-
-
 @PATHS
 @pytest.mark.parametrize(("max_bulk", "max_inline"), [(100, 16), (8, 40)])
 def test_maximal_elements_fit_the_receive_buffer_in_any_cutting(
@@ -496,42 +489,6 @@ def test_parser_state_survives_between_batches() -> None:
     assert parser.next_command() == [b"SET", b"key", b"value"]
     assert parser.end() == len(rest)
     assert parser.idle
-
-
-@pytest.mark.parametrize(
-    ("line", "args"),
-    [
-        (b"set k v", [b"set", b"k", b"v"]),
-        (b"  a\t b  ", [b"a", b"b"]),
-        (b'"a b" c', [b"a b", b"c"]),
-        (b'"\\x41\\x4a\\n\\r\\t\\b\\a\\"\\\\\\q"', [b'AJ\n\r\t\b\a"\\q']),
-        (b'"\\x4"', [b"x4"]),
-        (b"'a\\'b' 'c\\d'", [b"a'b", b"c\\d"]),
-        (b'a"b c"', [b"ab c"]),
-        (b"a\x0bb \x0cc", [b"a\x0bb", b"c"]),
-        (b'""', [b""]),
-        (b"x\x00y z", [b"x"]),
-        (b"", []),
-        (b'"abc', None),
-        (b"'abc", None),
-        (b'"a"b', None),
-        (b"'a'b", None),
-        (b'"a\x00"', None),
-    ],
-)
-def test_split_inline_args_is_sdssplitargs(line: bytes, args: list[bytes] | None) -> None:
-    assert split_inline_args(line) == args
-
-
-def test_limits_validation() -> None:
-    with pytest.raises(ValueError, match="max_bulk_len"):
-        RespLimits(max_bulk_len=0)
-    with pytest.raises(ValueError, match="INT_MAX"):
-        RespLimits(max_multibulk_len=2**31)
-    with pytest.raises(ValueError, match="max_output_buffered"):
-        RespLimits(max_output_buffered=0)
-    assert RespLimits(max_bulk_len=10, max_output_buffered=5).output_limit == 5
-    assert RespLimits(max_bulk_len=10).output_limit == 10 + (64 << 20)
 
 
 def test_parser_choice(monkeypatch: pytest.MonkeyPatch) -> None:
