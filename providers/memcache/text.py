@@ -27,7 +27,6 @@ from wireproto.session import NetworkSender
 from .auth import AUTH_FAILURE, STORED, text_auth_step
 from .engine import MemcacheEngine
 from .text_base import CONTROL, ERROR
-from .text_classic import ClassicCommands
 from .text_detection import COMMAND_WORDS, SHARED_WITH_RESP, Claim, text_detector
 from .text_meta import MetaCommands
 
@@ -43,7 +42,7 @@ _NEWLINE = re.compile(b"\n").search
 """Searches a memoryview in place: a line dripping in is scanned once."""
 
 
-class TextSession(ClassicCommands, MetaCommands):
+class TextSession(MetaCommands):
     """One memcached text connection over the provider's engine.
 
     The commands are :mod:`.text_classic`'s and :mod:`.text_meta`'s; this

@@ -24,8 +24,8 @@ from .text_base import (
     INT_MAX,
     NON_NUMERIC,
     TOO_LARGE,
-    TextState,
 )
+from .text_classic import ClassicCommands
 
 __all__ = ["MetaCommands"]
 
@@ -175,8 +175,13 @@ _MS_MODES = {
 }
 
 
-class MetaCommands(TextState):
-    """The meta commands' handlers, with the same signature as the classic ones."""
+class MetaCommands(ClassicCommands):
+    """The meta commands' handlers, with the same signature as the classic ones.
+
+    Built on :class:`~.text_classic.ClassicCommands` only so that the session is
+    one chain of classes (mypyc compiles single inheritance); neither set of
+    commands calls the other's.
+    """
 
     __slots__ = ()
 

@@ -8,6 +8,7 @@ import resource
 import time
 from typing import TYPE_CHECKING
 
+from wireproto import _build
 from wireproto.auth import AuthSettings
 from wireproto.session import Limits, MessageConsumer, NetworkSender
 
@@ -176,6 +177,7 @@ class RespProvider:
             b"redis_version:%s\r\n"
             b"redis_mode:standalone\r\n"
             b"server_name:wireproto\r\n"
+            b"wireproto_build:%s\r\n"
             b"os:%s %s %s\r\n"
             b"arch_bits:64\r\n"
             b"multiplexing_api:asyncio\r\n"
@@ -184,6 +186,7 @@ class RespProvider:
             b"uptime_in_days:%d\r\n"
         ) % (
             REDIS_VERSION,
+            _build.current().kind.encode(),
             platform.system().encode(),
             platform.release().encode(),
             platform.machine().encode(),
