@@ -51,6 +51,7 @@ __all__ = [
     "compile_glob",
     "glob_match",
     "parse_int64",
+    "share_store",
     "shared_store",
     "wall_clock_ms",
 ]
@@ -757,8 +758,21 @@ def shared_store(owner: object) -> Store:
     ``register(registry)`` receives: the RESP and memcached providers loaded
     into one registry (one listener) then serve the same data, while two
     registries never share keys. The store lives as long as ``owner``.
+    Providers reach each other's data only through it (see :func:`share_store`).
     """
     store = _SHARED_STORES.get(owner)
     if store is None:
         store = _SHARED_STORES[owner] = Store()
+    return store
+
+
+def share_store(owner: object, store: Store) -> Store:
+    """Make ``store`` the one :func:`shared_store` returns for ``owner`` from now on.
+
+    A provider built with a store of its own calls it when it is registered
+    with ``owner`` (RESP's ``register(registry, provider)`` does), so that the
+    other providers of that registry, which bind their store when first
+    needed, serve the same data.
+    """
+    _SHARED_STORES[owner] = store
     return store

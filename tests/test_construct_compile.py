@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import providers.kvbin
-import providers.memcache.binary
+import providers.memcache.binary_messages
 from wireproto._construct_compile import compile_construct
 from wireproto.errors import ProtocolError
 from wireproto.framing import LengthFieldFramer
@@ -91,7 +91,7 @@ FRAMED_LE = c.Struct(
 def _repo_declarations() -> dict[str, c.Construct[Any, Any]]:
     found: dict[str, c.Construct[Any, Any]] = {}
     module: types.ModuleType
-    for module in (providers.kvbin, providers.memcache.binary):
+    for module in (providers.kvbin, providers.memcache.binary_messages):
         for name, value in vars(module).items():
             if isinstance(value, c.Construct) and not name.startswith("_"):
                 found[f"{module.__name__}.{name}"] = value
@@ -109,7 +109,7 @@ ALL = {
 }
 # memcached binary's whole REQUEST ties three lengths together by arithmetic on the
 # header, which the value generator cannot satisfy: arbitrary bytes cover it below.
-DECLARATIONS = {k: v for k, v in ALL.items() if k != "providers.memcache.binary.REQUEST"}
+DECLARATIONS = {k: v for k, v in ALL.items() if k != "providers.memcache.binary_messages.REQUEST"}
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -237,8 +237,10 @@ def test_memcache_binary_requests_agree(
     opcode: int, key: bytes, value: bytes, extras: bytes, opaque: int
 ) -> None:
     # The declaration whose lengths are arithmetic on the header: values from its encoder.
-    con = providers.memcache.binary.REQUEST
-    data = providers.memcache.binary.build_request(opcode, key, value, extras, opaque=opaque)
+    con = providers.memcache.binary_messages.REQUEST
+    data = providers.memcache.binary_messages.build_request(
+        opcode, key, value, extras, opaque=opaque
+    )
     compiled = compile_construct(con)
     parsed = compiled.parse(data)
     assert _same(parsed, con.parse(data))

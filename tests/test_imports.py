@@ -178,3 +178,48 @@ def test_stats_hold_no_connection() -> None:
     assert "wireproto.connection" not in GRAPH["wireproto.stats"]
     source = (ROOT / "wireproto" / "stats.py").read_text()
     assert '"protocol-error"' not in source  # close reasons are matched as CloseReason members
+
+
+def test_providers_import_each_other_relatively() -> None:
+    # providers/ will install as wireproto.providers: an absolute "providers." import breaks.
+    absolute = []
+    for name, path in MODULES.items():
+        if not name.startswith("providers"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                targets = [node.module or ""]
+            else:
+                continue
+            absolute += [(name, t) for t in targets if t.split(".")[0] == "providers"]
+    assert absolute == []
+
+
+def test_no_provider_reads_another_provider_s_attributes() -> None:
+    # The store is shared through providers.kvstore.shared_store(), never found by getattr.
+    found = [
+        name
+        for name, path in MODULES.items()
+        if name.startswith("providers.") and re.search(r"getattr\([^)]*provider", path.read_text())
+    ]
+    assert found == []
+
+
+def test_split_modules_depend_one_way() -> None:
+    # Command families share only _base; the table imports them, never the reverse.
+    families = ("connection", "keys", "server", "strings", "transactions")
+    package = "providers.resp.commands"
+    for family in families:
+        inside = [t for t in GRAPH[f"{package}.{family}"] if t.startswith(package)]
+        assert inside == [f"{package}._base"], family
+    assert {f"{package}.{family}" for family in families} <= set(GRAPH[f"{package}._table"])
+    # The pure parser knows nothing of hiredis; the limits know neither parser.
+    assert "providers.resp.hiredis_parser" not in GRAPH["providers.resp.pure_parser"]
+    assert [t for t in GRAPH["providers.resp.limits"] if t.startswith("providers.")] == []
+    # memcached: the commands never import the loop; the classic ones know nothing of meta.
+    for module in ("text_classic", "text_meta"):
+        assert "providers.memcache.text" not in GRAPH[f"providers.memcache.{module}"]
+    assert "providers.memcache.text_meta" not in GRAPH["providers.memcache.text_classic"]
+    assert "providers.memcache.binary" not in GRAPH["providers.memcache.binary_messages"]

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from providers.memcache import MemcacheProvider, MemcacheSettings, item_total_size, register
-from providers.memcache.binary import (
+from providers.memcache.binary_messages import (
     DELTA_EXTRAS,
     REQUEST,
     REQUEST_HEADER,

@@ -44,7 +44,7 @@ from pymemcache.exceptions import MemcacheServerError  # type: ignore[import-unt
 
 from providers import memcache, resp
 from providers.memcache import item_total_size
-from providers.memcache.binary import STORE_EXTRAS, Opcode, build_request
+from providers.memcache.binary_messages import STORE_EXTRAS, Opcode, build_request
 from wireproto.registry import Registry
 from wireproto.server import Server
 

@@ -1,4 +1,4 @@
-"""memcached's text protocol through the sans-I/O Connection: vectors, cuts, limits, detection.
+"""memcached's text protocol through the sans-I/O Connection: vectors, cuts, limits, time, stats.
 
 Everything here runs in-process. The replay of the same vectors against a real
 memcached, memcapable and the client libraries are in ``test_memcache_e2e.py``.
@@ -8,38 +8,24 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-from _drive import Clock, bytewise, cut, replay, resp_command
+from _drive import Clock, bytewise, cut
+from _memcache import make_registry, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from providers import resp
-from providers.kvstore import Store, shared_store
+from providers.kvstore import Store
 from providers.memcache import (
-    CLAIM_OPTION,
-    COMMAND_WORDS,
-    ITEM_SIZE_OPTION,
-    MEMCACHE_BINARY,
-    MEMCACHE_TEXT,
-    SHARED_WITH_RESP,
-    Claim,
     MemcacheProvider,
     MemcacheSettings,
     item_total_size,
-    register,
-    text_detector,
-    text_format,
 )
 from providers.memcache.engine import strtol32, strtoul32, strtoull, value_as_u64
-from providers.resp.commands import command_names
-from wireproto.connection import CloseReason, Connection, ConnectionSettings, ConnectionState
-from wireproto.detect import Verdict
+from wireproto.connection import CloseReason, ConnectionSettings, ConnectionState
 from wireproto.errors import ProtocolError
 from wireproto.registry import Registry
-from wireproto.session import Maintained
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "memcache-text"
 VECTORS = json.loads((SPEC / "vectors.json").read_text())["vectors"]
@@ -50,21 +36,6 @@ def reply_pattern(reply: bytes) -> re.Pattern[bytes]:
     """The vector's reply as a regex: literal bytes, placeholders as patterns."""
     parts = re.split(rb"(<cas>|<version>)", reply)
     return re.compile(b"".join(PLACEHOLDERS.get(part, re.escape(part)) for part in parts), re.S)
-
-
-def make_registry(provider: MemcacheProvider | None = None, claim: Claim = Claim.ALL) -> Registry:
-    registry = Registry()
-    register(registry, provider, claim=claim)
-    return registry
-
-
-def run(
-    chunks: Iterable[bytes],
-    registry: Registry | None = None,
-    connection_settings: ConnectionSettings | None = None,
-) -> tuple[bytes, Connection]:
-    connection = Connection(registry or make_registry(), connection_settings)
-    return replay(connection, chunks, until_closed=True), connection
 
 
 # -- vectors --------------------------------------------------------------------------
@@ -254,154 +225,6 @@ def test_settings_are_checked() -> None:
     assert MemcacheSettings(version="9.9").version == "9.9"
 
 
-# -- detection and the port shared with RESP ---------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("data", "verdict"),
-    [
-        (b"", Verdict.NEED_MORE),
-        (b"g", Verdict.NEED_MORE),
-        (b"get", Verdict.NEED_MORE),
-        (b"get\r", Verdict.NEED_MORE),
-        (b"get k", Verdict.NEED_MORE),
-        (b"get k\r\n", Verdict.MATCH),
-        (b"  get k\n", Verdict.MATCH),
-        (b"mn\r\n", Verdict.MATCH),
-        (b"flush_all\r\n", Verdict.MATCH),
-        (b"G", Verdict.NO_MATCH),
-        (b"GET k\r\n", Verdict.NO_MATCH),
-        (b"gex", Verdict.NO_MATCH),
-        (b"getx ", Verdict.NO_MATCH),
-        (b"ping\r\n", Verdict.NO_MATCH),
-        (b"get\tk\r\n", Verdict.NO_MATCH),
-        (b"*1\r\n", Verdict.NO_MATCH),
-        (b"\x80\x0a", Verdict.NO_MATCH),
-        (b"\r\n", Verdict.NO_MATCH),
-    ],
-)
-def test_text_detector(data: bytes, verdict: Verdict) -> None:
-    assert text_detector()(data) is verdict
-
-
-LINES = st.lists(
-    st.sampled_from([b"get", b"gets", b"set", b"GET", b"k", b"0", b"5", b"noreply", b"mg", b"x"]),
-    min_size=1,
-    max_size=6,
-).map(b" ".join)
-
-
-@settings(max_examples=200)
-@given(
-    LINES,
-    st.sampled_from([b"\r\n", b"\n", b""]),
-    st.binary(max_size=8),
-    st.sampled_from(list(Claim)),
-)
-def test_detection_never_changes_its_answer_as_bytes_arrive(
-    line: bytes, end: bytes, more: bytes, claim: Claim
-) -> None:
-    detect = text_detector(claim)
-    data = line + end + more
-    final = detect(data)
-    for size in range(len(data) + 1):
-        verdict = detect(data[:size])
-        if verdict is not Verdict.NEED_MORE:
-            assert verdict is final
-
-
-def shared_registry(claim: Claim) -> Registry:
-    registry = Registry()
-    resp.register(registry)
-    register(registry, claim=claim)
-    return registry
-
-
-@pytest.mark.parametrize(
-    ("line", "all_rule", "unambiguous_rule"),
-    [
-        (b"get k\r\n", "memcache-text", "resp"),
-        (b"GET k\r\n", "resp", "resp"),
-        (b"get a b\r\n", "memcache-text", "memcache-text"),
-        (b"set k v\r\n", "memcache-text", "resp"),
-        (b"set k 0 0 1\r\n", "memcache-text", "memcache-text"),
-        (b"incr k\r\n", "memcache-text", "resp"),
-        (b"incr k 1\r\n", "memcache-text", "memcache-text"),
-        (b"append k v\r\n", "memcache-text", "resp"),
-        (b"touch k 10\r\n", "memcache-text", "memcache-text"),
-        (b"quit\r\n", "memcache-text", "resp"),
-        (b"gets k\r\n", "memcache-text", "memcache-text"),
-        (b"mg k v\r\n", "memcache-text", "memcache-text"),
-        (b"ping\r\n", "resp", "resp"),
-        (b"*1\r\n$4\r\nPING\r\n", "resp", "resp"),
-        (b"\x80\x0a\x00\x00", "memcache-binary", "memcache-binary"),
-    ],
-)
-def test_the_ambiguity_rule_is_chosen_per_registry(
-    line: bytes, all_rule: str, unambiguous_rule: str
-) -> None:
-    for claim, expected in ((Claim.ALL, all_rule), (Claim.UNAMBIGUOUS, unambiguous_rule)):
-        detection = shared_registry(claim).detect(line)
-        assert detection.verdict is Verdict.MATCH
-        assert detection.wire_format is not None
-        assert detection.wire_format.name == expected, claim
-
-
-def test_a_lower_priority_hands_every_resp_line_to_resp() -> None:
-    registry = Registry()
-    resp.register(registry)
-    provider = MemcacheProvider()
-    registry.register(text_format(priority=-1), provider)
-    registry.register(MEMCACHE_BINARY, provider)
-    assert registry.detect(b"get k\r\n").wire_format == resp.RESP
-    detected = registry.detect(b"gets k\r\n").wire_format
-    assert detected is not None
-    assert detected.name == MEMCACHE_TEXT.name
-
-
-# -- one store with RESP ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize("resp_first", [True, False])
-def test_memcached_and_redis_share_one_store(resp_first: bool) -> None:
-    registry = Registry()
-    if resp_first:
-        resp.register(registry)
-        provider = register(registry)
-    else:
-        provider = register(registry)
-        resp.register(registry)
-    mc, _ = run([b"set shared 5 0 4\r\nfrom\r\n"], registry)
-    assert mc == b"STORED\r\n"
-    redis, _ = run(
-        [resp_command(b"GET", b"shared"), resp_command(b"SET", b"other", b"redis")], registry
-    )
-    assert redis == b"$4\r\nfrom\r\n+OK\r\n"
-    mc, _ = run([b"get other shared\r\n"], registry)
-    # RESP writes carry no memcached flags; memcached's flags survive RESP reads.
-    assert mc == b"VALUE other 0 5\r\nredis\r\nVALUE shared 5 4\r\nfrom\r\nEND\r\n"
-    resp_provider = registry.provider(resp.RESP)
-    assert provider.store is getattr(resp_provider, "store", None)
-
-
-def test_without_resp_the_registry_s_shared_store_is_used() -> None:
-    registry = Registry()
-    provider = register(registry)
-    assert provider.store is shared_store(registry)
-    assert MemcacheProvider().store is not shared_store(registry)
-    given_store = Store()
-    assert MemcacheProvider(given_store).store is given_store
-
-
-def test_a_redis_write_changes_the_cas_version() -> None:
-    registry = shared_registry(Claim.ALL)
-    replies, _ = run([b"set k 0 0 1\r\na\r\ngets k\r\n"], registry)
-    cas = int(replies.split(b"\r\n")[1].split()[-1])
-    run([resp_command(b"APPEND", b"k", b"b")], registry)
-    replies, _ = run([b"cas k 0 0 1 %d\r\nz\r\nget k\r\n" % cas], registry)
-    assert replies == b"EXISTS\r\nVALUE k 0 2\r\nab\r\nEND\r\n"
-
-
 # -- time --------------------------------------------------------------------------------
 
 
@@ -568,79 +391,3 @@ def test_store_memcached_views() -> None:
     assert store.expire_time(b"k") == clock.now + 1000  # and keeps the expiry
     assert store.touch(b"k", clock.now - 1)  # a past time removes the key
     assert store.get(b"k") is None
-
-
-def test_shared_store_is_one_per_owner() -> None:
-    first, second = Registry(), Registry()
-    assert shared_store(first) is shared_store(first)
-    assert shared_store(first) is not shared_store(second)
-
-
-def test_the_words_shared_with_resp_are_those_the_resp_provider_serves() -> None:
-    resp_words = {name.lower() for name in command_names()}
-    assert COMMAND_WORDS & resp_words == SHARED_WITH_RESP
-
-
-@pytest.mark.parametrize(
-    ("options", "claim"),
-    [
-        ({}, Claim.ALL),
-        ({CLAIM_OPTION: "unambiguous"}, Claim.UNAMBIGUOUS),
-        ({CLAIM_OPTION: " ALL "}, Claim.ALL),
-    ],
-)
-def test_registry_options_choose_the_rule_for_wireproto_serve(
-    options: dict[str, str], claim: Claim
-) -> None:
-    registry = Registry(options)
-    resp.register(registry)
-    register(registry)
-    detected = registry.detect(b"get k\r\n").wire_format
-    assert detected is not None
-    assert detected.name == ("resp" if claim is Claim.UNAMBIGUOUS else "memcache-text")
-    # An explicit claim wins over the options.
-    registry = Registry({CLAIM_OPTION: "unambiguous"})
-    resp.register(registry)
-    register(registry, claim=Claim.ALL)
-    detected = registry.detect(b"get k\r\n").wire_format
-    assert detected is not None
-    assert detected.name == "memcache-text"
-
-
-@pytest.mark.parametrize(
-    ("value", "size"), [("4096", 4096), ("64k", 65536), ("2M", 2 << 20), (" 1m ", 1 << 20)]
-)
-def test_the_item_size_option(value: str, size: int) -> None:
-    provider = register(Registry({ITEM_SIZE_OPTION: value}))
-    assert provider.settings.item_size_max == size
-    explicit = MemcacheSettings(item_size_max=8192)
-    assert register(Registry({ITEM_SIZE_OPTION: value}), settings=explicit).settings is explicit
-
-
-@pytest.mark.parametrize(
-    "options", [{CLAIM_OPTION: "sometimes"}, {ITEM_SIZE_OPTION: "lots"}, {ITEM_SIZE_OPTION: "12"}]
-)
-def test_bad_options_fail_the_plugin(options: dict[str, str]) -> None:
-    with pytest.raises(ValueError, match=r"sometimes|item-size-max|item_size_max"):
-        register(Registry(options))
-
-
-def test_the_server_s_maintenance_flushes_on_time_and_expires_unread_keys() -> None:
-    clock = Clock()
-    store = Store(clock)
-    provider = MemcacheProvider(store)
-    assert isinstance(provider, Maintained)
-    assert 0 < provider.maintenance_interval <= 1
-    registry = make_registry(provider)
-    run([b"set a 0 1 1\r\na\r\nset b 0 0 1\r\nb\r\nflush_all 10\r\n"], registry)
-    clock.now += 1000
-    provider.maintain()
-    assert len(store) == 1  # "a" expired and went without being read
-    clock.now += 9000
-    provider.maintain()
-    assert len(store) == 0  # the delayed flush_all, without any command
-    many = b"".join(b"set k%d 0 1 1\r\nx\r\n" % i for i in range(2500))
-    run([many], registry)
-    clock.now += 1000
-    provider.maintain()
-    assert len(store) == 1500  # one round is bounded: 1,000 keys

@@ -15,9 +15,10 @@ from _drive import resp_command as cmd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import providers.resp.hiredis_parser as hiredis_module
 import providers.resp.parser as parser_module
 from providers.resp import RESP, RespLimits, RespProvider, register
-from providers.resp.parser import RequestParser, split_inline_args
+from providers.resp.parser import RequestParser
 from wireproto import CloseReason, Connection, ConnectionState, ProtocolError, Registry
 from wireproto.auth import NO_AUTH
 from wireproto.memory import MemoryAccount
@@ -264,7 +265,7 @@ def test_many_arguments(accelerated: bool) -> None:
 
 
 @pytest.mark.skipif(
-    parser_module.__file__ is not None and parser_module.__file__.endswith(".so"),
+    hiredis_module.__file__ is not None and hiredis_module.__file__.endswith(".so"),
     reason="counts calls by replacing a module function, which compiled (mypyc) callers bind "
     "at build time; the replies are checked on both builds by the other accelerated tests",
 )
@@ -272,7 +273,7 @@ def test_the_accelerated_path_parses_whole_commands_with_hiredis(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls = []
-    original = parser_module._new_reader
+    original = hiredis_module._new_reader
 
     class CountingReader:
         def __init__(self) -> None:
@@ -286,7 +287,7 @@ def test_the_accelerated_path_parses_whole_commands_with_hiredis(
             calls.append(result)
             return result
 
-    monkeypatch.setattr(parser_module, "_new_reader", CountingReader)
+    monkeypatch.setattr(hiredis_module, "_new_reader", CountingReader)
     batch = cmd(b"SET", b"a", b"1") + cmd(b"GET", b"a") + b"PING\r\n" + cmd(b"GET", b"a")
     replies, _ = run([batch], accelerated=True)
     assert replies == b"+OK\r\n$1\r\n1\r\n+PONG\r\n$1\r\n1\r\n"
@@ -429,13 +430,6 @@ def test_unauthenticated_bulk_len(accelerated: bool) -> None:
     assert replies == b"+OK\r\n$16385\r\n" + b"v" * 16385 + b"\r\n"
 
 
-def test_receive_buffer_cap_matches_the_limits() -> None:
-    limits = RespLimits(max_bulk_len=100, max_inline_len=40)
-    assert RespProvider(limits=limits, accelerated=False).limits.max_message_size == 102
-    limits = RespLimits(max_bulk_len=8, max_inline_len=40)
-    assert RespProvider(limits=limits, accelerated=False).limits.max_message_size == 42
-
-
 @PATHS
 @pytest.mark.parametrize(("max_bulk", "max_inline"), [(100, 16), (8, 40)])
 def test_maximal_elements_fit_the_receive_buffer_in_any_cutting(
@@ -500,42 +494,6 @@ def test_parser_state_survives_between_batches() -> None:
     assert parser.next_command() == [b"SET", b"key", b"value"]
     assert parser.end() == len(rest)
     assert parser.idle
-
-
-@pytest.mark.parametrize(
-    ("line", "args"),
-    [
-        (b"set k v", [b"set", b"k", b"v"]),
-        (b"  a\t b  ", [b"a", b"b"]),
-        (b'"a b" c', [b"a b", b"c"]),
-        (b'"\\x41\\x4a\\n\\r\\t\\b\\a\\"\\\\\\q"', [b'AJ\n\r\t\b\a"\\q']),
-        (b'"\\x4"', [b"x4"]),
-        (b"'a\\'b' 'c\\d'", [b"a'b", b"c\\d"]),
-        (b'a"b c"', [b"ab c"]),
-        (b"a\x0bb \x0cc", [b"a\x0bb", b"c"]),
-        (b'""', [b""]),
-        (b"x\x00y z", [b"x"]),
-        (b"", []),
-        (b'"abc', None),
-        (b"'abc", None),
-        (b'"a"b', None),
-        (b"'a'b", None),
-        (b'"a\x00"', None),
-    ],
-)
-def test_split_inline_args_is_sdssplitargs(line: bytes, args: list[bytes] | None) -> None:
-    assert split_inline_args(line) == args
-
-
-def test_limits_validation() -> None:
-    with pytest.raises(ValueError, match="max_bulk_len"):
-        RespLimits(max_bulk_len=0)
-    with pytest.raises(ValueError, match="INT_MAX"):
-        RespLimits(max_multibulk_len=2**31)
-    with pytest.raises(ValueError, match="max_output_buffered"):
-        RespLimits(max_output_buffered=0)
-    assert RespLimits(max_bulk_len=10, max_output_buffered=5).output_limit == 5
-    assert RespLimits(max_bulk_len=10).output_limit == 10 + (64 << 20)
 
 
 def test_parser_choice(monkeypatch: pytest.MonkeyPatch) -> None:

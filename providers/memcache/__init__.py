@@ -20,15 +20,16 @@ and :data:`ITEM_SIZE_OPTION`).
 
 from __future__ import annotations
 
-from providers.memcache.binary import BinarySession, binary_detector
-from providers.memcache.engine import (
+from .binary import BinarySession
+from .binary_messages import binary_detector
+from .engine import (
     DEFAULT_VERSION,
     KEY_MAX_LENGTH,
     MemcacheEngine,
     MemcacheSettings,
     item_total_size,
 )
-from providers.memcache.provider import (
+from .provider import (
     BINARY_PRIORITY,
     CLAIM_OPTION,
     ITEM_SIZE_OPTION,
@@ -39,13 +40,8 @@ from providers.memcache.provider import (
     register,
     text_format,
 )
-from providers.memcache.text import (
-    COMMAND_WORDS,
-    SHARED_WITH_RESP,
-    Claim,
-    TextSession,
-    text_detector,
-)
+from .text import TextSession
+from .text_detection import COMMAND_WORDS, SHARED_WITH_RESP, Claim, text_detector
 
 __all__ = [
     "BINARY_PRIORITY",

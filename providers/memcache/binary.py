@@ -1,265 +1,50 @@
-"""memcached's binary protocol: 24-byte headers whose body length decides the frame.
+"""memcached's binary protocol, the session: a frame's header decides what to do with its body.
 
-The headers and the extras of each command are declared with construct
-(:data:`REQUEST_HEADER`, :data:`RESPONSE_HEADER`, :data:`STORE_EXTRAS`, ...);
-the session decodes them with ``struct.Struct`` layouts derived from those
-declarations (:func:`struct_layout`), never with construct's compiled mode.
 A frame is not handed to a framer whole: memcached acts on the header before
 the body (a malformed header is refused at once, a value over the item size
 limit is answered ``E2BIG`` and its bytes skipped without being buffered),
-and so does this session. ``specs/memcache-binary`` describes the format.
+and so does this session. The messages are declared in :mod:`.binary_messages`;
+``specs/memcache-binary`` describes the format.
 """
 
 from __future__ import annotations
 
-import enum
-import struct
 from collections.abc import Callable
-from typing import Any
 
-import construct as c
-
-from providers.memcache.auth import MAX_SASL_MECH_LEN, SASL_MECHANISMS, parse_plain
-from providers.memcache.engine import KEY_MAX_LENGTH, Delta, MemcacheEngine, Mode, Stored
-from wireproto.detect import Detector, match_prefix
 from wireproto.errors import ProtocolError
 from wireproto.memory import MemoryLimitExceeded
 from wireproto.session import NetworkSender
 
-__all__ = [
-    "DELTA_EXTRAS",
-    "EXPIRATION_EXTRAS",
-    "FLAGS_EXTRAS",
-    "HEADER_SIZE",
-    "REQUEST",
-    "REQUEST_HEADER",
-    "REQUEST_MAGIC",
-    "RESPONSE_HEADER",
-    "RESPONSE_MAGIC",
-    "STORE_EXTRAS",
-    "BinarySession",
-    "Opcode",
-    "Status",
-    "binary_detector",
-    "build_request",
-    "build_response",
-    "struct_layout",
-]
-
-REQUEST_MAGIC = 0x80
-RESPONSE_MAGIC = 0x81
-HEADER_SIZE = 24
-
-REQUEST_HEADER = c.Struct(
-    "magic" / c.Const(REQUEST_MAGIC, c.Int8ub),
-    "opcode" / c.Int8ub,
-    "keylen" / c.Int16ub,
-    "extlen" / c.Int8ub,
-    "datatype" / c.Int8ub,
-    "vbucket" / c.Int16ub,
-    "bodylen" / c.Int32ub,
-    "opaque" / c.Int32ub,
-    "cas" / c.Int64ub,
+from .auth import MAX_SASL_MECH_LEN, SASL_MECHANISMS, parse_plain
+from .binary_messages import (
+    DELTA_LAYOUT,
+    ERROR_TEXT,
+    EXPIRATION_LAYOUT,
+    FLAGS_LAYOUT,
+    HEADER_SIZE,
+    QUIET_OPCODES,
+    REQUEST_LAYOUT,
+    REQUEST_MAGIC,
+    RESPONSE_LAYOUT,
+    RESPONSE_MAGIC,
+    STORE_LAYOUT,
+    VALUE_LAYOUT,
+    Opcode,
+    Sasl,
+    Status,
+    build_response,
 )
-"""A request header; ``bodylen`` counts extras, key and value."""
+from .engine import KEY_MAX_LENGTH, Delta, MemcacheEngine, Mode, Stored
 
-RESPONSE_HEADER = c.Struct(
-    "magic" / c.Const(RESPONSE_MAGIC, c.Int8ub),
-    "opcode" / c.Int8ub,
-    "keylen" / c.Int16ub,
-    "extlen" / c.Int8ub,
-    "datatype" / c.Int8ub,
-    "status" / c.Int16ub,
-    "bodylen" / c.Int32ub,
-    "opaque" / c.Int32ub,
-    "cas" / c.Int64ub,
-)
-"""A response header: the request's opcode and opaque, a status, the item's CAS."""
-
-REQUEST = c.Struct(
-    "header" / REQUEST_HEADER,
-    "extras" / c.Bytes(c.this.header.extlen),
-    "key" / c.Bytes(c.this.header.keylen),
-    "value" / c.Bytes(c.this.header.bodylen - c.this.header.extlen - c.this.header.keylen),
-)
-"""A whole request (tests and tools; the session slices the body by the header)."""
-
-STORE_EXTRAS = c.Struct("flags" / c.Int32ub, "expiration" / c.Int32ub)
-"""Extras of set, add and replace."""
-DELTA_EXTRAS = c.Struct("delta" / c.Int64ub, "initial" / c.Int64ub, "expiration" / c.Int32ub)
-"""Extras of increment and decrement (expiration 0xffffffff: do not create)."""
-EXPIRATION_EXTRAS = c.Struct("expiration" / c.Int32ub)
-"""Extras of flush (optional), touch and the get-and-touch commands."""
-FLAGS_EXTRAS = c.Struct("flags" / c.Int32ub)
-"""Extras of a get response."""
-DELTA_VALUE = c.Struct("value" / c.Int64ub)
-"""The body of an increment or decrement response."""
-
-
-def struct_layout(declaration: c.Construct[Any, Any]) -> struct.Struct:
-    """One big-endian ``struct.Struct`` decoding a construct ``Struct`` of integer fields."""
-    if not isinstance(declaration, c.Struct):
-        raise TypeError("struct_layout needs a construct Struct")
-    codes = []
-    for sub in declaration.subcons:
-        field = sub.subcon if isinstance(sub, c.Renamed) else sub
-        if isinstance(field, c.Const):
-            field = field.subcon
-        if not isinstance(field, c.FormatField) or field.fmtstr[0] not in "><":
-            raise ValueError(f"{sub!r} is not a fixed-size integer field")
-        codes.append(field.fmtstr[1:])
-    layout = struct.Struct(">" + "".join(codes))
-    if layout.size != declaration.sizeof():
-        raise ValueError("the struct layout does not have the declaration's size")
-    return layout
-
-
-_HEADER = struct_layout(REQUEST_HEADER)
-_RESPONSE = struct_layout(RESPONSE_HEADER)
-_STORE = struct_layout(STORE_EXTRAS)
-_DELTA = struct_layout(DELTA_EXTRAS)
-_EXPIRATION = struct_layout(EXPIRATION_EXTRAS)
-_FLAGS = struct_layout(FLAGS_EXTRAS)
-_VALUE = struct_layout(DELTA_VALUE)
-
-
-class Opcode(enum.IntEnum):
-    """Request opcodes this server knows (memcached 1.6's, SASL aside: see :class:`Sasl`)."""
-
-    GET = 0x00
-    SET = 0x01
-    ADD = 0x02
-    REPLACE = 0x03
-    DELETE = 0x04
-    INCREMENT = 0x05
-    DECREMENT = 0x06
-    QUIT = 0x07
-    FLUSH = 0x08
-    GETQ = 0x09
-    NOOP = 0x0A
-    VERSION = 0x0B
-    GETK = 0x0C
-    GETKQ = 0x0D
-    APPEND = 0x0E
-    PREPEND = 0x0F
-    STAT = 0x10
-    SETQ = 0x11
-    ADDQ = 0x12
-    REPLACEQ = 0x13
-    DELETEQ = 0x14
-    INCREMENTQ = 0x15
-    DECREMENTQ = 0x16
-    QUITQ = 0x17
-    FLUSHQ = 0x18
-    APPENDQ = 0x19
-    PREPENDQ = 0x1A
-    TOUCH = 0x1C
-    GAT = 0x1D
-    GATQ = 0x1E
-    GATK = 0x23
-    GATKQ = 0x24
-
-
-class Status(enum.IntEnum):
-    """Response statuses, with the texts memcached puts in error bodies."""
-
-    SUCCESS = 0x00
-    KEY_ENOENT = 0x01
-    KEY_EEXISTS = 0x02
-    E2BIG = 0x03
-    EINVAL = 0x04
-    NOT_STORED = 0x05
-    DELTA_BADVAL = 0x06
-    AUTH_ERROR = 0x20
-    AUTH_CONTINUE = 0x21
-    UNKNOWN_COMMAND = 0x81
-    ENOMEM = 0x82
-
-
-_ERROR_TEXT = {
-    Status.KEY_ENOENT: b"Not found",
-    Status.KEY_EEXISTS: b"Data exists for key.",
-    Status.E2BIG: b"Too large.",
-    Status.EINVAL: b"Invalid arguments",
-    Status.NOT_STORED: b"Not stored.",
-    Status.DELTA_BADVAL: b"Non-numeric server-side value for incr or decr",
-    Status.AUTH_ERROR: b"Auth failure.",
-    Status.UNKNOWN_COMMAND: b"Unknown command",
-    Status.ENOMEM: b"Out of memory",
-}
-
-# The quiet opcode of each command, mapped to the command it runs.
-_QUIET = {
-    Opcode.GETQ: Opcode.GET,
-    Opcode.GETKQ: Opcode.GETK,
-    Opcode.SETQ: Opcode.SET,
-    Opcode.ADDQ: Opcode.ADD,
-    Opcode.REPLACEQ: Opcode.REPLACE,
-    Opcode.DELETEQ: Opcode.DELETE,
-    Opcode.INCREMENTQ: Opcode.INCREMENT,
-    Opcode.DECREMENTQ: Opcode.DECREMENT,
-    Opcode.QUITQ: Opcode.QUIT,
-    Opcode.FLUSHQ: Opcode.FLUSH,
-    Opcode.APPENDQ: Opcode.APPEND,
-    Opcode.PREPENDQ: Opcode.PREPEND,
-    Opcode.GATQ: Opcode.GAT,
-    Opcode.GATKQ: Opcode.GATK,
-}
-
-
-class Sasl(enum.IntEnum):
-    """The SASL opcodes, served only on a listener that requires authentication."""
-
-    LIST_MECHS = 0x20
-    AUTH = 0x21
-    STEP = 0x22
-
+__all__ = ["BinarySession"]
 
 # What memcached -S answers before authentication (proto_bin.c authenticated()).
 _OPEN_BEFORE_AUTH = frozenset({*(int(op) for op in Sasl), int(Opcode.VERSION)})
 _AUTHENTICATED = b"Authenticated"
-_COMMAND = {int(op): _QUIET.get(op, op) for op in Opcode}
-_QUIET_CODES = frozenset(int(op) for op in _QUIET)
+_COMMAND = {int(op): QUIET_OPCODES.get(op, op) for op in Opcode}
+_QUIET_CODES = frozenset(int(op) for op in QUIET_OPCODES)
 _STORE_MODES = {Opcode.SET: Mode.SET, Opcode.ADD: Mode.ADD, Opcode.REPLACE: Mode.REPLACE}
 _NO_CREATE = 0xFFFFFFFF
-
-
-def binary_detector() -> Detector:
-    """Binary requests start with the magic byte 0x80 (never the first byte of text)."""
-    return match_prefix(bytes([REQUEST_MAGIC]))
-
-
-def build_response(
-    opcode: int,
-    status: int = Status.SUCCESS,
-    opaque: int = 0,
-    cas: int = 0,
-    *,
-    extras: bytes = b"",
-    key: bytes = b"",
-    value: bytes = b"",
-) -> bytes:
-    """The bytes of one response."""
-    body = len(extras) + len(key) + len(value)
-    head = _RESPONSE.pack(
-        RESPONSE_MAGIC, opcode, len(key), len(extras), 0, status, body, opaque, cas
-    )
-    return head + extras + key + value
-
-
-def build_request(
-    opcode: int,
-    key: bytes = b"",
-    value: bytes = b"",
-    extras: bytes = b"",
-    *,
-    opaque: int = 0,
-    cas: int = 0,
-) -> bytes:
-    """The bytes of one request (clients, tests and benchmarks)."""
-    body = len(extras) + len(key) + len(value)
-    head = _HEADER.pack(REQUEST_MAGIC, opcode, len(key), len(extras), 0, 0, body, opaque, cas)
-    return head + extras + key + value
 
 
 class _Request:
@@ -279,7 +64,7 @@ class _Request:
         return build_response(self.opcode, status, self.opaque, cas, **body)
 
     def error(self, status: Status) -> bytes:
-        return build_response(self.opcode, status, self.opaque, value=_ERROR_TEXT[status])
+        return build_response(self.opcode, status, self.opaque, value=ERROR_TEXT[status])
 
 
 _Handler = Callable[["BinarySession", _Request, list[bytes]], None]
@@ -386,7 +171,7 @@ class BinarySession:
 
     def _frame(self, buf: bytes, pos: int, out: list[bytes]) -> int:
         """Handle the request at ``pos``: the next position, or minus the end it needs."""
-        header: tuple[int, ...] = _HEADER.unpack_from(buf, pos)
+        header: tuple[int, ...] = REQUEST_LAYOUT.unpack_from(buf, pos)
         magic, opcode, keylen, extlen, _, _, bodylen, opaque, cas = header
         request = self._request
         request.opcode, request.opaque, request.cas = opcode, opaque, cas
@@ -417,7 +202,7 @@ class BinarySession:
         request.key = buf[start + extlen : key_end]
         if command in _STORAGE:
             length = bodylen - keylen - extlen
-            flags = _STORE.unpack_from(request.extras)[0] if extlen else 0
+            flags = STORE_LAYOUT.unpack_from(request.extras)[0] if extlen else 0
             if self._engine.too_large(keylen, flags, length):
                 self._too_large(request, command, length, out)
                 return key_end
@@ -434,7 +219,7 @@ class BinarySession:
 
     def _sasl(self, request: _Request, buf: bytes, pos: int, out: list[bytes]) -> int:
         """SASL ``PLAIN`` as memcached ``-S`` runs it (``process_bin_sasl_auth``)."""
-        header: tuple[int, ...] = _HEADER.unpack_from(buf, pos)
+        header: tuple[int, ...] = REQUEST_LAYOUT.unpack_from(buf, pos)
         keylen, extlen, bodylen = header[2], header[3], header[6]
         start = pos + HEADER_SIZE
         if request.opcode == Sasl.LIST_MECHS:
@@ -493,7 +278,7 @@ class BinarySession:
         stats.get_hits += 1
         value, flags, cas = entry
         shown = key if _COMMAND[request.opcode] is Opcode.GETK else b""
-        head = _RESPONSE.pack(
+        head = RESPONSE_LAYOUT.pack(
             RESPONSE_MAGIC,
             request.opcode,
             len(shown),
@@ -504,7 +289,7 @@ class BinarySession:
             request.opaque,
             cas,
         )
-        reply = head + _FLAGS.pack(flags) + shown + value
+        reply = head + FLAGS_LAYOUT.pack(flags) + shown + value
         self._charge(len(reply))  # a run of quiet gets of one large value
         out.append(reply)
 
@@ -534,7 +319,7 @@ class BinarySession:
             mode = Mode.APPEND if command is Opcode.APPEND else Mode.PREPEND
             result = engine.store_item(mode, key, value, cas=cas)
         else:
-            flags, expiration = _STORE.unpack_from(request.extras)
+            flags, expiration = STORE_LAYOUT.unpack_from(request.extras)
             when = engine.expire_at(expiration)
             result = engine.store_item(
                 Mode.CAS if cas else mode, key, value, flags=flags, expire_at=when, cas=cas
@@ -543,7 +328,7 @@ class BinarySession:
             if not request.quiet:
                 cas = self._cas_of(key)
                 out.append(
-                    _RESPONSE.pack(
+                    RESPONSE_LAYOUT.pack(
                         RESPONSE_MAGIC, request.opcode, 0, 0, 0, 0, 0, request.opaque, cas
                     )
                 )
@@ -568,7 +353,7 @@ class BinarySession:
         engine = self._engine
         key = request.key
         incr = _COMMAND[request.opcode] is Opcode.INCREMENT
-        delta, initial, expiration = _DELTA.unpack_from(request.extras)
+        delta, initial, expiration = DELTA_LAYOUT.unpack_from(request.extras)
         outcome, value = engine.add_delta(key, incr, delta, request.cas)
         if outcome is Delta.NOT_FOUND and expiration != _NO_CREATE:
             when = engine.expire_at(expiration)
@@ -581,7 +366,7 @@ class BinarySession:
             outcome, value = Delta.OK, initial
         if outcome is Delta.OK:
             if not request.quiet:
-                out.append(request.reply(cas=self._cas_of(key), value=_VALUE.pack(value)))
+                out.append(request.reply(cas=self._cas_of(key), value=VALUE_LAYOUT.pack(value)))
         elif outcome is Delta.NON_NUMERIC:
             out.append(request.error(Status.DELTA_BADVAL))
         elif outcome is Delta.CAS_MISMATCH:
@@ -605,7 +390,7 @@ class BinarySession:
     def _touch(self, request: _Request, out: list[bytes]) -> None:
         engine = self._engine
         key = request.key
-        expiration = _EXPIRATION.unpack_from(request.extras)[0]
+        expiration = EXPIRATION_LAYOUT.unpack_from(request.extras)[0]
         entry = None
         if engine.touch(key, engine.expire_at(expiration)):
             entry = self._store.get_with_cas(key)
@@ -613,7 +398,7 @@ class BinarySession:
             self._miss(request, out)
             return
         value, flags, cas = entry
-        extras = _FLAGS.pack(flags)
+        extras = FLAGS_LAYOUT.pack(flags)
         command = _COMMAND[request.opcode]
         if command is Opcode.TOUCH:
             out.append(request.reply(cas=cas, extras=extras))
@@ -632,7 +417,7 @@ class BinarySession:
 
     def _flush(self, request: _Request, out: list[bytes]) -> None:
         extras = request.extras
-        self._engine.flush_all(_EXPIRATION.unpack_from(extras)[0] if extras else 0)
+        self._engine.flush_all(EXPIRATION_LAYOUT.unpack_from(extras)[0] if extras else 0)
         if not request.quiet:
             out.append(request.reply())
 

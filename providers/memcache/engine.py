@@ -17,8 +17,9 @@ import resource
 import time
 from dataclasses import dataclass
 
-from providers.kvstore import Store
 from wireproto.session import Limits
+
+from ..kvstore import Store
 
 __all__ = [
     "DEFAULT_VERSION",

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import weakref
 
-from providers.kvstore import Store, shared_store
-from providers.memcache.binary import BinarySession, binary_detector
-from providers.memcache.engine import MemcacheEngine, MemcacheSettings
-from providers.memcache.text import SHARED_WITH_RESP, Claim, TextSession, text_detector
 from wireproto.auth import AuthSettings
 from wireproto.detect import WireFormat
 from wireproto.registry import Registry
 from wireproto.session import Limits, MessageConsumer, NetworkSender
+
+from ..kvstore import Store, shared_store
+from .binary import BinarySession
+from .binary_messages import binary_detector
+from .engine import MemcacheEngine, MemcacheSettings
+from .text import TextSession
+from .text_detection import SHARED_WITH_RESP, Claim, text_detector
 
 __all__ = [
     "BINARY_PRIORITY",
@@ -36,7 +39,6 @@ BINARY_PRIORITY = 10
 
 TEXT_NAME = "memcache-text"
 BINARY_NAME = "memcache-binary"
-RESP_NAME = "resp"
 
 
 def text_format(
@@ -65,9 +67,10 @@ class MemcacheProvider:
 
     Pass ``store`` to serve a given store. Otherwise ``registry`` names where
     the store comes from, bound when first needed (normally by the first
-    connection, once every plugin is registered): the store of the RESP
-    provider registered there, else :func:`~providers.kvstore.shared_store`
-    of the registry. Without either, the provider has a store of its own.
+    connection, once every plugin is registered): the registry's
+    :func:`~providers.kvstore.shared_store`, which RESP's ``register`` serves
+    too (its provider's store, when it was given one). Without either, the
+    provider has a store of its own.
     """
 
     def __init__(
@@ -129,10 +132,6 @@ class MemcacheProvider:
         registry = self._registry() if self._registry is not None else None
         if registry is None:
             return Store()
-        if RESP_NAME in registry:
-            store = getattr(registry.provider(registry.get(RESP_NAME)), "store", None)
-            if isinstance(store, Store):
-                return store
         return shared_store(registry)
 
 

@@ -8,14 +8,15 @@ framing, detection and limits.
 
 from __future__ import annotations
 
-from providers.kvstore import shared_store
-from providers.resp.commands import COMMANDS, REDIS_VERSION, command_names
-from providers.resp.detection import inline_detector
-from providers.resp.parser import HIREDIS_AVAILABLE, RequestParser, RespLimits
-from providers.resp.provider import PARSER_ENV, RespProvider
-from providers.resp.session import RespSession
 from wireproto.detect import WireFormat
 from wireproto.registry import Registry
+
+from ..kvstore import share_store, shared_store
+from .commands import COMMANDS, REDIS_VERSION, command_names
+from .detection import inline_detector
+from .parser import HIREDIS_AVAILABLE, RequestParser, RespLimits
+from .provider import PARSER_ENV, RespProvider
+from .session import RespSession
 
 __all__ = [
     "COMMANDS",
@@ -49,7 +50,8 @@ def register(registry: Registry, provider: RespProvider | None = None) -> RespPr
     into the same registry serves the same keys. It reads the registry
     options ``resp.password`` (Redis's ``requirepass``: clients must AUTH)
     and ``resp.max-clients`` (reported by INFO; the server enforces its own
-    ``--max-connections``).
+    ``--max-connections``). A given ``provider``'s store becomes the
+    registry's shared store (:func:`~providers.kvstore.share_store`).
     """
     if provider is None:
         options = registry.options
@@ -58,5 +60,7 @@ def register(registry: Registry, provider: RespProvider | None = None) -> RespPr
             password=options.get("resp.password") or None,
             max_clients=int(options.get("resp.max-clients", "10000")),
         )
+    else:
+        share_store(registry, provider.store)
     registry.register(RESP, provider)
     return provider

@@ -8,13 +8,14 @@ import resource
 import time
 from typing import TYPE_CHECKING
 
-from providers.kvstore import Store
-from providers.resp.commands import REDIS_VERSION
-from providers.resp.parser import HIREDIS_AVAILABLE, RespLimits
-from providers.resp.session import RespSession
 from wireproto import _build
 from wireproto.auth import AuthSettings
 from wireproto.session import Limits, MessageConsumer, NetworkSender
+
+from ..kvstore import Store
+from .commands import REDIS_VERSION
+from .parser import HIREDIS_AVAILABLE, RespLimits
+from .session import RespSession
 
 if TYPE_CHECKING:
     from collections.abc import Callable

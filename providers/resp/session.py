@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NoReturn
 
-from providers.resp.commands import COMMANDS, Handler, ProviderState, lookup
-from providers.resp.parser import RequestParser
-from providers.resp.replies import NULL2, NULL3
 from wireproto.auth import AuthSettings
 from wireproto.errors import ProtocolError
 from wireproto.guard import cross_protocol_error, is_guarded_word
 from wireproto.session import NetworkSender
+
+from .commands import COMMANDS, Handler, ProviderState, lookup
+from .parser import RequestParser
+from .replies import NULL2, NULL3
 
 __all__ = ["RespSession"]
 

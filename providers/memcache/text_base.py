@@ -1,0 +1,86 @@
+"""What the classic and the meta text commands share: one connection's state and the
+helpers that build replies within the output limit."""
+
+from __future__ import annotations
+
+import re
+
+from wireproto.session import NetworkSender
+
+from .engine import KEY_MAX_LENGTH, MemcacheEngine
+
+__all__ = [
+    "BAD_CHUNK",
+    "BAD_FORMAT",
+    "CONTROL",
+    "CRLF",
+    "ERROR",
+    "INT_MAX",
+    "NON_NUMERIC",
+    "TOO_LARGE",
+    "TextState",
+]
+
+INT_MAX = (1 << 31) - 1
+ERROR = b"ERROR\r\n"
+BAD_FORMAT = b"CLIENT_ERROR bad command line format\r\n"
+BAD_CHUNK = b"CLIENT_ERROR bad data chunk\r\n"
+TOO_LARGE = b"SERVER_ERROR object too large for cache\r\n"
+NON_NUMERIC = b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+CRLF = b"\r\n"
+CONTROL = re.compile(rb"[\x00-\x1f\x7f]").search
+"""Lines with these bytes are split exactly (on spaces only) and their keys refused."""
+
+
+class TextState:
+    """One memcached text connection's state (:class:`~.text.TextSession` serves it)."""
+
+    __slots__ = (
+        "_auth",
+        "_auth_need",
+        "_authenticated",
+        "_commands",
+        "_ctl",
+        "_engine",
+        "_flush_check",
+        "_max_line",
+        "_memory",
+        "_need",
+        "_room",
+        "_scan_from",
+        "_sender",
+        "_stats",
+        "_store",
+        "_swallow",
+        "closed",
+    )
+
+    def __init__(self, engine: MemcacheEngine, sender: NetworkSender) -> None:
+        self._engine = engine
+        self._store = engine.store
+        self._stats = engine.stats
+        self._sender = sender
+        self._memory = sender.memory
+        self._room = 0  # value bytes the batch's replies may still hold (the output limit)
+        self._max_line = engine.settings.max_line_length
+        self._need = 0  # bytes the next message needs, counted from the head
+        self._scan_from = 0  # bytes of an unterminated first line already searched
+        self._swallow = 0  # bytes of a refused data block still to skip
+        self._ctl = False  # the line being handled holds control bytes
+        self._flush_check = engine.check_flush
+        self._auth = sender.auth
+        self._authenticated = not self._auth.required
+        self._auth_need = 0  # bytes the unauthenticated client's next step needs
+        self.closed = False
+        engine.stats.curr_connections += 1
+        engine.stats.total_connections += 1
+
+    def _charge(self, size: int) -> None:
+        """A reply part of ``size`` bytes was built: stop once the batch's pass the output limit."""
+        room = self._room - size
+        self._room = room
+        if room < 0:
+            self._memory.refuse_output(self._memory.reply_room - room)
+
+    def _bad_key(self, key: bytes) -> bool:
+        return len(key) > KEY_MAX_LENGTH or (self._ctl and CONTROL(key) is not None)

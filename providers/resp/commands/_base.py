@@ -1,0 +1,267 @@
+"""What every RESP command family shares: the handler's view of its session and provider,
+the :class:`Command` record, Redis's common error replies and argument checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NoReturn, Protocol
+
+from wireproto.auth import AuthSettings
+
+from ...kvstore import Store, parse_int64
+from ..limits import RespLimits
+from ..replies import error
+
+if TYPE_CHECKING:
+    from wireproto.session import MessageConsumer, NetworkSender
+    from wireproto.stats import ServerStats
+
+__all__ = [
+    "INT_MAX",
+    "INT_MIN",
+    "LLONG_MAX",
+    "LLONG_MIN",
+    "NOAUTH",
+    "NOT_FLOAT",
+    "NOT_INTEGER",
+    "NO_SUCH_KEY",
+    "REDIS_VERSION",
+    "STRING_TOO_LONG",
+    "SYNTAX_ERROR",
+    "WRONGPASS",
+    "Client",
+    "Command",
+    "Handler",
+    "ProviderState",
+    "arity_error",
+    "bounded_int",
+    "c_string",
+    "container",
+    "expire_time_error",
+    "unknown_command",
+    "unknown_subcommand",
+]
+
+REDIS_VERSION = b"7.2.4"
+"""The Redis version reported by HELLO and INFO (the command set clients may assume)."""
+
+
+class ProviderState(Protocol):
+    """What sessions and handlers use of their provider (a ``RespProvider``)."""
+
+    commands_processed: int
+
+    @property
+    def store(self) -> Store:
+        """The key-value store."""
+        ...
+
+    @property
+    def password(self) -> bytes | None:
+        """``requirepass``, or None."""
+        ...
+
+    @property
+    def resp_limits(self) -> RespLimits:
+        """The request limits."""
+        ...
+
+    @property
+    def accelerated(self) -> bool:
+        """Whether the hiredis parser is used."""
+        ...
+
+    def config(self) -> dict[bytes, bytes]:
+        """CONFIG GET's parameters."""
+        ...
+
+    def info(self, sections: list[bytes], server_stats: ServerStats | None = None) -> bytes:
+        """INFO's text."""
+        ...
+
+    def session_closed(self, session: MessageConsumer) -> None:
+        """Called once by each session's ``close()``."""
+        ...
+
+
+class Client(Protocol):
+    """What handlers use of one connection's session (a ``RespSession``)."""
+
+    closing: bool
+    multi: list[list[bytes]] | None
+    multi_failed: bool
+    name: bytes | None
+    room: int
+    """Reply bytes the batch may still build (the output limit): checked as replies grow."""
+
+    @property
+    def provider(self) -> ProviderState:
+        """The provider."""
+        ...
+
+    @property
+    def store(self) -> Store:
+        """The key-value store."""
+        ...
+
+    @property
+    def sender(self) -> NetworkSender:
+        """Where replies go."""
+        ...
+
+    @property
+    def auth(self) -> AuthSettings:
+        """Who may authenticate on this connection."""
+        ...
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether AUTH succeeded (or none is needed)."""
+        ...
+
+    @property
+    def client_id(self) -> int:
+        """CLIENT ID."""
+        ...
+
+    @property
+    def client_info(self) -> dict[bytes, bytes]:
+        """CLIENT SETINFO attributes."""
+        ...
+
+    @property
+    def resp3(self) -> bool:
+        """Whether the connection speaks RESP3."""
+        ...
+
+    @property
+    def null(self) -> bytes:
+        """The null reply of the connection's protocol version."""
+        ...
+
+    @property
+    def null_array(self) -> bytes:
+        """The null array reply of the connection's protocol version."""
+        ...
+
+    def authenticate(self) -> None:
+        """Mark the connection authenticated."""
+        ...
+
+    def set_protocol(self, version: int) -> None:
+        """Switch replies to RESP2 or RESP3."""
+        ...
+
+    def watch(self, key: bytes) -> None:
+        """WATCH ``key``."""
+        ...
+
+    def watched_keys_changed(self) -> bool:
+        """Whether a WATCHed key was written since WATCH."""
+        ...
+
+    def unwatch_all(self) -> None:
+        """Forget every WATCHed key."""
+        ...
+
+    def execute(self, argv: list[bytes]) -> bytes:
+        """Run one command; its encoded reply."""
+        ...
+
+    def end_multi(self) -> None:
+        """Leave the transaction, dropping (and uncharging) what it queued."""
+        ...
+
+    def over_output(self, room: int) -> NoReturn:
+        """Stop building: the batch's replies left ``room`` (negative) of the room they had."""
+        ...
+
+
+Handler = Callable[[Client, list[bytes]], bytes]
+
+LLONG_MAX = (1 << 63) - 1
+LLONG_MIN = -(1 << 63)
+INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
+
+SYNTAX_ERROR = b"-ERR syntax error\r\n"
+NOT_INTEGER = b"-ERR value is not an integer or out of range\r\n"
+NOT_FLOAT = b"-ERR value is not a valid float\r\n"
+NO_SUCH_KEY = b"-ERR no such key\r\n"
+NOAUTH = b"-NOAUTH Authentication required.\r\n"
+WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+STRING_TOO_LONG = b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One command: its name, Redis arity (negative: at least), handler and metadata."""
+
+    name: str
+    arity: int
+    handler: Handler
+    flags: tuple[str, ...] = ()
+    keys: tuple[int, int, int] = (0, 0, 0)
+    """First key, last key and step, as COMMAND INFO reports them."""
+    subcommands: Mapping[bytes, Command] | None = field(default=None)
+    queued: bool = True
+    """Whether MULTI queues it (EXEC, DISCARD, MULTI, WATCH and QUIT run at once)."""
+
+    @property
+    def no_auth(self) -> bool:
+        """Whether the command runs before authentication."""
+        return "no_auth" in self.flags
+
+
+def arity_error(name: str) -> bytes:
+    """Redis's reply to a command called with the wrong number of arguments."""
+    return b"-ERR wrong number of arguments for '%s' command\r\n" % name.encode()
+
+
+def c_string(value: bytes) -> bytes:
+    """``value`` up to its first NUL, as Redis's C strings show it in error replies."""
+    nul = value.find(b"\0")
+    return value if nul < 0 else value[:nul]
+
+
+def unknown_command(argv: list[bytes]) -> bytes:
+    """Redis's reply to an unknown command (at most 128 bytes of the arguments shown)."""
+    args = b""
+    for arg in argv[1:]:
+        if len(args) >= 128:
+            break
+        args += b"'" + c_string(arg)[: 128 - len(args)] + b"' "
+    name = c_string(argv[0])[:128]
+    return error(b"ERR unknown command '%s', with args beginning with: %s" % (name, args))
+
+
+def unknown_subcommand(argv: list[bytes]) -> bytes:
+    """Redis's reply to an unknown subcommand of a container (CLIENT, CONFIG, COMMAND)."""
+    sub = c_string(argv[1])[:128]
+    return error(b"ERR unknown subcommand '%s'. Try %s HELP." % (sub, argv[0].upper()))
+
+
+# -- argument parsing -----------------------------------------------------------
+
+
+def bounded_int(value: bytes, low: int = LLONG_MIN, high: int = LLONG_MAX) -> int | None:
+    """``value`` as a 64-bit integer within ``low``..``high``, or None."""
+    parsed = parse_int64(value)
+    if parsed is None or not low <= parsed <= high:
+        return None
+    return parsed
+
+
+def expire_time_error(name: bytes) -> bytes:
+    """Redis's reply to an expiry time out of range in command ``name``."""
+    return b"-ERR invalid expire time in '%s' command\r\n" % name
+
+
+def container(name: str, arity: int, flags: tuple[str, ...], *subs: Command) -> Command:
+    """A command that only dispatches to its subcommands (``client|setname``...)."""
+
+    def no_subcommand(s: Client, argv: list[bytes]) -> bytes:
+        return unknown_subcommand(argv)  # pragma: no cover - lookup() routes around it
+
+    table = {sub.name.split("|")[1].encode(): sub for sub in subs}
+    return Command(name, arity, no_subcommand, flags, subcommands=table)

@@ -1,0 +1,139 @@
+"""The RESP command table: every command by name, in the order COMMAND lists them, and
+:func:`lookup`, which finds the command a request names and checks its arity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from . import connection, keys, server, strings, transactions
+from ._base import Command, arity_error, container, unknown_command, unknown_subcommand
+
+__all__ = ["COMMANDS", "command_names", "lookup"]
+
+_W = ("write",)
+_WD = ("write", "denyoom")
+_R = ("readonly",)
+_RF = ("readonly", "fast")
+_WF = ("write", "fast")
+_WDF = ("write", "denyoom", "fast")
+_CONN = ("fast", "stale", "loading")
+_TXF = ("noscript", "loading", "stale", "fast")
+_ONE_KEY = (1, 1, 1)
+_ALL_KEYS = (1, -1, 1)
+
+_COMMAND_LIST: list[Command] = []
+_TABLE: dict[bytes, Command] = {}
+_COMMAND_LIST += [
+    Command("ping", -1, connection.ping, _CONN),
+    Command("echo", 2, connection.echo, _CONN),
+    Command("quit", -1, connection.quit_, (*_CONN, "no_auth"), queued=False),
+    Command("multi", 1, transactions.multi, _TXF, queued=False),
+    Command("exec", 1, transactions.exec_, ("noscript", "loading", "stale"), queued=False),
+    Command("discard", 1, transactions.discard, _TXF, queued=False),
+    Command(
+        "watch",
+        -2,
+        transactions.watch,
+        _TXF,
+        (1, -1, 1),
+        queued=False,
+    ),
+    Command("unwatch", 1, transactions.unwatch, _TXF),
+    Command("select", 2, connection.select, _CONN),
+    Command("auth", -2, connection.auth, (*_CONN, "no_auth")),
+    Command("hello", -1, connection.hello, (*_CONN, "no_auth")),
+    Command("time", 1, server.time_, _CONN),
+    container(
+        "client",
+        -2,
+        (),
+        Command("client|setname", 3, connection.client_setname, _CONN),
+        Command("client|getname", 2, connection.client_getname, _CONN),
+        Command("client|id", 2, connection.client_id, _CONN),
+        Command("client|setinfo", 4, connection.client_setinfo, _CONN),
+    ),
+    Command("info", -1, server.info, ("loading", "stale")),
+    Command("dbsize", 1, server.dbsize, _RF),
+    Command("flushdb", -1, server.flush, _W),
+    Command("flushall", -1, server.flush, _W),
+    Command("get", 2, strings.get, _RF, _ONE_KEY),
+    Command("set", -3, strings.set_, _WD, _ONE_KEY),
+    Command("getdel", 2, strings.getdel, _WF, _ONE_KEY),
+    Command("getex", -2, strings.getex, _WF, _ONE_KEY),
+    Command("getset", 3, strings.getset, _WDF, _ONE_KEY),
+    Command("setnx", 3, strings.setnx, _WDF, _ONE_KEY),
+    Command("setex", 4, strings.setex, _WD, _ONE_KEY),
+    Command("psetex", 4, strings.psetex, _WD, _ONE_KEY),
+    Command("mget", -2, strings.mget, _RF, _ALL_KEYS),
+    Command("mset", -3, strings.mset, _WD, (1, -1, 2)),
+    Command("msetnx", -3, strings.msetnx, _WD, (1, -1, 2)),
+    Command("del", -2, keys.del_, _W, _ALL_KEYS),
+    Command("unlink", -2, keys.del_, _WF, _ALL_KEYS),
+    Command("exists", -2, keys.exists, _RF, _ALL_KEYS),
+    Command("type", 2, keys.type_, _RF, _ONE_KEY),
+    Command("expire", -3, keys.expire, _WF, _ONE_KEY),
+    Command("pexpire", -3, keys.pexpire, _WF, _ONE_KEY),
+    Command("expireat", -3, keys.expireat, _WF, _ONE_KEY),
+    Command("pexpireat", -3, keys.pexpireat, _WF, _ONE_KEY),
+    Command("expiretime", 2, keys.expiretime, _RF, _ONE_KEY),
+    Command("pexpiretime", 2, keys.pexpiretime, _RF, _ONE_KEY),
+    Command("ttl", 2, keys.ttl, _RF, _ONE_KEY),
+    Command("pttl", 2, keys.pttl, _RF, _ONE_KEY),
+    Command("persist", 2, keys.persist, _WF, _ONE_KEY),
+    Command("incr", 2, strings.incr, _WDF, _ONE_KEY),
+    Command("decr", 2, strings.decr, _WDF, _ONE_KEY),
+    Command("incrby", 3, strings.incrby, _WDF, _ONE_KEY),
+    Command("decrby", 3, strings.decrby, _WDF, _ONE_KEY),
+    Command("incrbyfloat", 3, strings.incrbyfloat, _WDF, _ONE_KEY),
+    Command("append", 3, strings.append, _WDF, _ONE_KEY),
+    Command("strlen", 2, strings.strlen, _RF, _ONE_KEY),
+    Command("getrange", 4, strings.getrange, _R, _ONE_KEY),
+    Command("setrange", 4, strings.setrange, _WD, _ONE_KEY),
+    Command("keys", 2, keys.keys, _R),
+    Command("scan", -2, keys.scan, _R),
+    Command("rename", 3, keys.rename, _W, (1, 2, 1)),
+    Command("renamenx", 3, keys.renamenx, _WF, (1, 2, 1)),
+    Command("randomkey", 1, keys.randomkey, _R),
+]
+_COMMAND_LIST.append(server.command_command(_TABLE, _COMMAND_LIST))
+_COMMAND_LIST.append(
+    container(
+        "config",
+        -2,
+        (),
+        Command("config|get", -3, server.config_get, ("loading", "stale")),
+    )
+)
+_TABLE.update(
+    (name, command)
+    for command in _COMMAND_LIST
+    for name in (command.name.encode(), command.name.upper().encode())
+)
+
+COMMANDS: Mapping[bytes, Command] = _TABLE
+"""Commands by name (lower and upper case; :func:`lookup` folds other cases)."""
+_TOP_LEVEL = tuple(_COMMAND_LIST)
+
+
+def lookup(argv: list[bytes]) -> Command | bytes:
+    """The command ``argv`` names, or the error reply when there is none or the arity is off."""
+    command = COMMANDS.get(argv[0])
+    if command is None:
+        command = COMMANDS.get(argv[0].lower())
+        if command is None:
+            return unknown_command(argv)
+    argc = len(argv)
+    if command.subcommands is not None and argc > 1:
+        sub = command.subcommands.get(argv[1].lower())
+        if sub is None:
+            return unknown_subcommand(argv)
+        command = sub
+    arity = command.arity
+    if (arity > 0 and arity != argc) or argc < -arity:
+        return arity_error(command.name)
+    return command
+
+
+def command_names() -> frozenset[bytes]:
+    """Lower-case names of the top-level commands (the inline detector's vocabulary)."""
+    return frozenset(command.name.encode() for command in _TOP_LEVEL)
