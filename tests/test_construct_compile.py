@@ -17,7 +17,7 @@ import providers.memcache.binary_messages
 from wireproto._construct_compile import compile_construct
 from wireproto.errors import ProtocolError
 from wireproto.framing import LengthFieldFramer
-from wireproto.testing import from_construct
+from wireproto.testing.strategies import from_construct
 
 
 class Kind(enum.IntEnum):

@@ -44,7 +44,8 @@ from wireproto import (
 from wireproto.detect import Verdict
 from wireproto.framing import compile_construct
 from wireproto.session import Authenticating
-from wireproto.testing import FuzzTarget, check_wire_format, load_corpus
+from wireproto.testing import FuzzTarget, check_wire_format
+from wireproto.testing._target import load_corpus
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "faster"
 WS_SPEC = SPEC.parent / "faster-ws"

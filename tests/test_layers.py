@@ -44,8 +44,9 @@ from wireproto.proxy import (
     parse_proxy_header,
 )
 from wireproto.stats import StatsCollector
-from wireproto.testing import SameOutcomeError
-from wireproto.testing.layers import PlainPeer, TlsPeer, check_layer_cuts, run_layer
+from wireproto.testing import PlainPeer, TlsPeer, check_layer_cuts
+from wireproto.testing._layers import run_layer
+from wireproto.testing.errors import SameOutcomeError
 from wireproto.tls import TlsSettings
 
 TIMEOUT = 10.0

@@ -17,7 +17,8 @@ from wireproto import Limits, NetworkSender, WireFormat, match_prefix
 from wireproto.errors import exception_text
 from wireproto.registry import Registry
 from wireproto.server import Server
-from wireproto.testing import Example, FuzzTarget, UnexpectedExceptionError, check_example
+from wireproto.testing import Example, FuzzTarget, check_example
+from wireproto.testing.errors import UnexpectedExceptionError
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60

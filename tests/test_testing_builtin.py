@@ -13,7 +13,8 @@ from providers import kvbin, memcache, resp
 from providers.kvbin import MAGIC, Opcode
 from providers.resp import RespProvider
 from wireproto import Registry
-from wireproto.testing import FuzzTarget, check_wire_format, load_corpus
+from wireproto.testing import FuzzTarget, check_wire_format
+from wireproto.testing._target import load_corpus
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

@@ -11,22 +11,18 @@ import construct as c
 import pytest
 
 from wireproto import Limits, NetworkSender, ProtocolError, Verdict, WireFormat
-from wireproto.testing import (
+from wireproto.testing import Example, FuzzTarget, ReadSchedule, Stream, check_example
+from wireproto.testing._driver import run_example
+from wireproto.testing._properties import check_limits_and_work
+from wireproto.testing._work import WorkMeter
+from wireproto.testing.errors import (
     ByteAccountingError,
     DetectionError,
-    Example,
-    FuzzTarget,
     KeptViewError,
     LimitError,
-    ReadSchedule,
     RoundTripError,
-    Stream,
     UnexpectedExceptionError,
-    check_example,
-    check_limits_and_work,
-    run_example,
 )
-from wireproto.testing._work import WorkMeter
 
 LINE = c.NullTerminated(c.GreedyBytes, term=b"\n")
 

@@ -10,7 +10,8 @@ from test_testing_planted import LP, LP_FRAME, GoodLp, KeepsView, OneFramePerRea
 
 from wireproto import NetworkSender
 from wireproto.session import MessageConsumer
-from wireproto.testing import ConsumerMachine, KeptViewError, SameOutcomeError
+from wireproto.testing import ConsumerMachine
+from wireproto.testing.errors import KeptViewError, SameOutcomeError
 from wireproto.testing.strategies import Built, from_construct
 
 MACHINE_SETTINGS = settings(

@@ -18,19 +18,17 @@ import pytest
 from wireproto import Limits, NetworkSender, ProtocolError, Verdict, WireFormat, match_prefix
 from wireproto.framing import DelimiterFramer, FramedConsumer
 from wireproto.session import MessageConsumer
-from wireproto.testing import (
+from wireproto.testing import ConformanceError, FuzzTarget, check_wire_format
+from wireproto.testing.errors import (
     ByteAccountingError,
     CompletenessError,
-    ConformanceError,
     DetectionError,
-    FuzzTarget,
     KeptViewError,
     LimitError,
     NonLinearWorkError,
     RoundTripError,
     SameOutcomeError,
     UnexpectedExceptionError,
-    check_wire_format,
 )
 
 LP = WireFormat("lp", match_prefix(b"L"))

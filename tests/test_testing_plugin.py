@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from wireproto.testing import Example, Regression, load_regression, save_regression
+from wireproto.testing import Example
+from wireproto.testing._regression import Regression, load_regression, save_regression
 
 pytest_plugins = ["pytester"]
 
@@ -25,13 +26,15 @@ def _modules_after(code: str) -> set[str]:
 
 
 def test_importing_the_kit_and_its_plugin_does_not_import_hypothesis() -> None:
-    loaded = _modules_after("import wireproto.testing, wireproto.testing.pytest_plugin")
+    loaded = _modules_after(
+        "import wireproto.testing, wireproto.testing.errors, wireproto.testing.pytest_plugin"
+    )
     assert "hypothesis" not in loaded
     assert "wireproto.testing.strategies" not in loaded
 
 
 def test_using_a_strategy_imports_hypothesis() -> None:
-    loaded = _modules_after("import wireproto.testing; wireproto.testing.chunkings")
+    loaded = _modules_after("import wireproto.testing; wireproto.testing.strategies.chunkings")
     assert {"hypothesis", "wireproto.testing.strategies"} <= loaded
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from wireproto.testing import Example, Regression, TargetError, load_target, save_regression
-from wireproto.testing._target import packaged_corpus
+from wireproto.testing import Example
+from wireproto.testing._regression import Regression, save_regression
+from wireproto.testing._target import TargetError, load_target, packaged_corpus
 
 pytest_plugins = ["pytester"]
 

@@ -18,20 +18,13 @@ from test_testing_planted import (
 )
 
 from wireproto import Limits, NetworkSender, ProtocolError
-from wireproto.testing import (
-    Example,
-    FuzzTarget,
-    NonLinearWorkError,
-    UnexpectedExceptionError,
-    check_example,
-    check_limits_and_work,
-    check_wire_format,
-    run_example,
-)
+from wireproto.testing import Example, FuzzTarget, check_example, check_wire_format
+from wireproto.testing._driver import run_example
 from wireproto.testing._perf import InstructionCounter, paranoid_level
-from wireproto.testing._properties import limit_cuttings, work_sizes
+from wireproto.testing._properties import check_limits_and_work, limit_cuttings, work_sizes
 from wireproto.testing._shrink import minimize
 from wireproto.testing._work import WorkMeter, tracing
+from wireproto.testing.errors import NonLinearWorkError, UnexpectedExceptionError
 from wireproto.testing.strategies import grown_streams
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -32,10 +32,10 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from wireproto.testing._errors import ConformanceError
 from wireproto.testing._properties import check_example
 from wireproto.testing._regression import Regression
 from wireproto.testing._types import Example, ReadSchedule
+from wireproto.testing.errors import ConformanceError
 
 if TYPE_CHECKING:
     from wireproto.testing._target import FuzzTarget

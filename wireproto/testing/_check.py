@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from wireproto.testing._errors import missing_extra
+from wireproto.testing._extra import missing_extra
 
 try:
     from hypothesis import HealthCheck, Phase, configuration, given, settings
@@ -22,7 +22,6 @@ except ModuleNotFoundError as exc:
 from wireproto.detect import WireFormat
 from wireproto.session import Limits, SessionProvider
 from wireproto.testing._driver import Run
-from wireproto.testing._errors import ConformanceError
 from wireproto.testing._exhaustive import check_detectors_exhaustively, check_small_streams
 from wireproto.testing._properties import (
     Seeds,
@@ -34,6 +33,7 @@ from wireproto.testing._properties import (
 from wireproto.testing._shrink import minimize
 from wireproto.testing._target import FuzzTarget, Grow, TargetOptions
 from wireproto.testing._types import Example
+from wireproto.testing.errors import ConformanceError
 from wireproto.testing.strategies import buffer_schedules, examples, target_streams
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from wireproto.registry import Registry
-from wireproto.testing._errors import PROPERTIES, ConformanceError, missing_extra
+from wireproto.testing._extra import missing_extra
 from wireproto.testing._formats import (
     corpora,
     describe_detection,
@@ -32,6 +32,7 @@ from wireproto.testing._regression import (
     save_regression,
 )
 from wireproto.testing._target import TargetError, load_target
+from wireproto.testing.errors import PROPERTIES, ConformanceError
 
 if TYPE_CHECKING:
     from wireproto.testing._check import Fuzzer

@@ -22,7 +22,8 @@ from wireproto.detect import Detector, Verdict, WireFormat
 from wireproto.errors import ProtocolError, exception_text
 from wireproto.registry import Registry
 from wireproto.session import Limits, MessageConsumer, NetworkSender, SessionProvider
-from wireproto.testing._errors import (
+from wireproto.testing._types import Example, Outcome, ReadSchedule
+from wireproto.testing.errors import (
     ByteAccountingError,
     ConformanceError,
     DetectionError,
@@ -30,7 +31,6 @@ from wireproto.testing._errors import (
     LimitError,
     UnexpectedExceptionError,
 )
-from wireproto.testing._types import Example, Outcome, ReadSchedule
 
 if TYPE_CHECKING:
     from wireproto.testing._target import FuzzTarget

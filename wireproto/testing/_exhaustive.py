@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 
 from wireproto.detect import Detection, Verdict
 from wireproto.errors import exception_text
-from wireproto.testing._errors import DetectionError, UnexpectedExceptionError
 from wireproto.testing._properties import check_example, check_extensions
 from wireproto.testing._target import target_grow
 from wireproto.testing._types import Example, Stream
+from wireproto.testing.errors import DetectionError, UnexpectedExceptionError
 
 if TYPE_CHECKING:
     from wireproto.testing._properties import Seeds

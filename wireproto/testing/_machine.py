@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from wireproto.testing._errors import missing_extra
+from wireproto.testing._extra import missing_extra
 
 try:
     from hypothesis import strategies as st
@@ -15,9 +15,9 @@ except ModuleNotFoundError as exc:
 from wireproto.detect import WireFormat
 from wireproto.session import Limits, MessageConsumer, NetworkSender
 from wireproto.testing._driver import Harness, run_example
-from wireproto.testing._errors import ConformanceError, SameOutcomeError
 from wireproto.testing._target import FuzzTarget
 from wireproto.testing._types import Example
+from wireproto.testing.errors import ConformanceError, SameOutcomeError
 
 __all__ = ["ConsumerMachine"]
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from wireproto.detect import Detection, Verdict
 from wireproto.errors import exception_text
 from wireproto.testing._driver import Run, run_example
-from wireproto.testing._errors import (
+from wireproto.testing._types import Example, ReadSchedule, Stream
+from wireproto.testing.errors import (
     CompletenessError,
     ConformanceError,
     DetectionError,
@@ -26,7 +27,6 @@ from wireproto.testing._errors import (
     SameOutcomeError,
     UnexpectedExceptionError,
 )
-from wireproto.testing._types import Example, ReadSchedule, Stream
 
 if TYPE_CHECKING:
     from wireproto.testing._target import FuzzTarget

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wireproto.testing._errors import PROPERTIES, ConformanceError
 from wireproto.testing._properties import check_example, check_limits_and_work, prepare_seeds
 from wireproto.testing._target import load_target
 from wireproto.testing._types import Example, ReadSchedule
+from wireproto.testing.errors import PROPERTIES, ConformanceError
 
 __all__ = [
     "INI_OPTION",

@@ -14,9 +14,9 @@ from dataclasses import replace
 from itertools import accumulate, pairwise
 from typing import TYPE_CHECKING
 
-from wireproto.testing._errors import CompletenessError, ConformanceError, RoundTripError
 from wireproto.testing._properties import check_example
 from wireproto.testing._types import Example, ReadSchedule, Stream
+from wireproto.testing.errors import CompletenessError, ConformanceError, RoundTripError
 
 if TYPE_CHECKING:
     from wireproto.testing._target import FuzzTarget

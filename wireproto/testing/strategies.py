@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from wireproto.testing._errors import missing_extra
+from wireproto.testing._extra import missing_extra
 
 try:
     from hypothesis import assume

@@ -1,4 +1,8 @@
-"""One exception class per conformance property, each with a readable counterexample."""
+"""One exception class per conformance property, each with a readable counterexample.
+
+Every failure the kit raises is a :class:`ConformanceError` (an
+``AssertionError``); catch a subclass to expect one property's failure.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +23,7 @@ __all__ = [
     "SameOutcomeError",
     "UnexpectedExceptionError",
     "error_class",
-    "missing_extra",
 ]
-
-TESTING_EXTRA = "pip install 'wireproto[testing]'"
-"""What to install for the kit's Hypothesis engine and pytest plugin."""
 
 PROPERTIES: dict[int, str] = {
     1: "same-outcome",
@@ -76,11 +76,11 @@ class ConformanceError(AssertionError):
         where = f" in {self.target}" if self.target else ""
         lines = [f"property {self.property} ({self.name}) failed{where}: {self.detail}"]
         if self.example is not None:
-            lines += describe_example(self.example)
+            lines += _describe_example(self.example)
         return "\n".join(lines)
 
 
-def describe_example(example: Example) -> list[str]:
+def _describe_example(example: Example) -> list[str]:
     """The lines showing an example: hex, a bytes literal, the cut and the reads."""
     stream = example.stream
     shown = stream[:_SHOWN_BYTES]
@@ -176,11 +176,3 @@ _CLASSES: dict[int, type[ConformanceError]] = {
 def error_class(number: int) -> type[ConformanceError]:
     """The exception class of property ``number`` (KeyError if there is none)."""
     return _CLASSES[number]
-
-
-def missing_extra(exc: ModuleNotFoundError) -> ModuleNotFoundError:
-    """The one-line error for a missing dependency of the kit (Hypothesis, pytest)."""
-    if TESTING_EXTRA in str(exc):
-        return exc
-    name = (exc.name or "a dependency").partition(".")[0]
-    return ModuleNotFoundError(f"wireproto.testing needs {name}: {TESTING_EXTRA}", name=exc.name)

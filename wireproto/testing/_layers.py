@@ -18,7 +18,7 @@ from typing import Protocol
 
 from wireproto.connection import Connection
 from wireproto.errors import CloseReason
-from wireproto.testing._errors import SameOutcomeError
+from wireproto.testing.errors import SameOutcomeError
 
 __all__ = [
     "LayerOutcome",
@@ -203,7 +203,7 @@ def check_layer_cuts(
 ) -> LayerOutcome:
     """The inner outcome with the outer flights cut into ``sizes`` equals the one whole.
 
-    Raises :class:`~wireproto.testing.SameOutcomeError` otherwise; returns the
+    Raises :class:`~wireproto.testing.errors.SameOutcomeError` otherwise; returns the
     outcome (so a test can also check it is the expected one).
     """
     whole = run_layer(make_connection(), make_peer(), requests)
