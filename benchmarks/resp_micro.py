@@ -53,7 +53,8 @@ from wireproto.auth import NO_AUTH
 from wireproto.connection import Connection, ConnectionSettings, ConnectionState
 from wireproto.memory import MemoryAccount, MemoryBudget
 from wireproto.registry import Registry
-from wireproto.server import Server, _ConnectionProtocol
+from wireproto._protocol import ConnectionProtocol
+from wireproto.server import Server
 from wireproto.stats import StatsCollector
 
 PIPELINE = 16
@@ -84,6 +85,7 @@ class _NullSender:
         self.last = b""
         self.memory = MemoryAccount()
         self.auth = NO_AUTH
+        self.listener = None
 
     def send(self, data: Any, /) -> None:
         self.last = data
@@ -96,7 +98,7 @@ class _NullSender:
 
 
 class _FakeTransport(asyncio.Transport):
-    """Enough of a transport for ``_ConnectionProtocol``: writes are kept, then dropped."""
+    """Enough of a transport for ``ConnectionProtocol``: writes are kept, then dropped."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -202,7 +204,7 @@ def shell_step(
     registry, _ = _provider(accelerated)
     server = Server(registry, port=0)
     transport = _FakeTransport()
-    protocol: _ConnectionProtocol = loop.run_until_complete(_make_protocol(server, transport))
+    protocol: ConnectionProtocol = loop.run_until_complete(_make_protocol(server, transport))
     size = len(data)
 
     def step() -> None:
@@ -219,8 +221,8 @@ def shell_step(
     return step, lambda: bytes(transport.last), done
 
 
-async def _make_protocol(server: Server, transport: _FakeTransport) -> _ConnectionProtocol:
-    protocol = _ConnectionProtocol(server)
+async def _make_protocol(server: Server, transport: _FakeTransport) -> ConnectionProtocol:
+    protocol = server._new_protocol()
     protocol.connection_made(transport)
     return protocol
 

@@ -32,6 +32,11 @@ RANKS = {
     "wireproto.connection": 1,
     "wireproto.tls": 2,
     "wireproto.proxy": 2,
+    "wireproto._logs": 2,
+    "wireproto._admission": 2,
+    "wireproto._writes": 2,
+    "wireproto._listener": 3,
+    "wireproto._protocol": 3,
     "wireproto.server": 3,
     "wireproto.workers": 3,
     "wireproto.cli": 4,
@@ -178,3 +183,12 @@ def test_stats_hold_no_connection() -> None:
     assert "wireproto.connection" not in GRAPH["wireproto.stats"]
     source = (ROOT / "wireproto" / "stats.py").read_text()
     assert '"protocol-error"' not in source  # close reasons are matched as CloseReason members
+
+
+def test_the_shell_uses_no_private_attribute_of_another_class() -> None:
+    # The server and its protocol adapter share one ListenerState, passed explicitly.
+    protocol = (ROOT / "wireproto" / "_protocol.py").read_text()
+    server = (ROOT / "wireproto" / "server.py").read_text()
+    assert re.findall(r"\bserver\._", protocol) == []
+    assert re.findall(r"\bprotocol\._", server) == []
+    assert "wireproto._protocol" not in GRAPH["wireproto._listener"]

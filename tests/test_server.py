@@ -54,7 +54,8 @@ from wireproto.proxy import (
     detect_proxy,
     parse_proxy_header,
 )
-from wireproto.server import Server, ServerLimits, _ConnectionProtocol
+from wireproto._protocol import ConnectionProtocol
+from wireproto.server import Server, ServerLimits
 from wireproto.stats import MemoryBudget, StatsCollector
 from wireproto.tls import TlsSettings, detect_tls
 
@@ -368,7 +369,7 @@ def test_session_close_runs_once_on_every_close_path(run: Run) -> None:
         clients = {name: await connect(server) for name in names}
         for index, name in enumerate(names):
             assert await request(clients[name], b"U:%d\n" % index, 4) == b"U:%d\n" % index
-        assert server.active_sessions == 5
+        assert server.open_connections == 5
         conns = {name: connection_of(server, upper.sessions[i]) for i, name in enumerate(names)}
 
         clients["eof"][1].write_eof()
@@ -399,7 +400,7 @@ def test_session_close_runs_once_on_every_close_path(run: Run) -> None:
             "quit": CloseReason.SESSION_CLOSED,
             "shutdown": CloseReason.SERVER_SHUTDOWN,
         }
-        assert server.active_sessions == 0
+        assert server.open_connections == 0
         assert list(server.connections) == []
 
     run(scenario())
@@ -420,7 +421,7 @@ def test_close_lets_clients_read_pending_replies_then_eof(run: Run) -> None:
         await close(client)
         await asyncio.wait_for(closing, TIMEOUT)
         assert upper.sessions[0].closes == 1
-        assert server.active_sessions == 0
+        assert server.open_connections == 0
 
     run(scenario())
 
@@ -434,7 +435,7 @@ def test_close_resets_clients_that_do_not_read_after_the_timeout(run: Run) -> No
         client[1].write(b"U:!flood %d\n" % (8 << 20))
         await asyncio.wait_for(upper.flooded.wait(), TIMEOUT)
         await asyncio.wait_for(server.close(timeout=0.2), TIMEOUT)
-        assert server.active_sessions == 0
+        assert server.open_connections == 0
         assert upper.sessions[0].closes == 1
         with pytest.raises(ConnectionResetError):
             while await asyncio.wait_for(client[0].read(1 << 20), TIMEOUT):
@@ -517,7 +518,7 @@ def test_a_slow_reader_past_its_output_limit_is_dropped(
                 while await asyncio.wait_for(client[0].read(1 << 20), TIMEOUT):
                     pass
             await close(client)
-            await until(lambda: server.active_sessions == 0)
+            await until(lambda: server.open_connections == 0)
             assert upper.sessions[0].closes == 1
 
     with caplog.at_level(logging.WARNING, logger="wireproto.server"):
@@ -556,7 +557,7 @@ def test_file_descriptors_return_to_baseline(run: Run) -> None:
             for client in clients:
                 await close(client)
             await upper.wait_closes(4 * (round_ + 1))
-            await until(lambda: server.active_sessions == 0)
+            await until(lambda: server.open_connections == 0)
             assert open_fds() == listening
         await server.close()
         assert open_fds() == before_server
@@ -600,7 +601,7 @@ def test_a_second_close_waits_for_the_first(run: Run) -> None:
         assert await read_to_eof(client) == b""
         await close(client)
         await asyncio.wait_for(asyncio.gather(first, second), TIMEOUT)
-        assert server.active_sessions == 0
+        assert server.open_connections == 0
 
     run(scenario())
 
@@ -662,14 +663,14 @@ class FakeTransport(asyncio.Transport):
         return default
 
 
-def attach(server: Server) -> tuple[_ConnectionProtocol, FakeTransport]:
-    protocol = _ConnectionProtocol(server)
+def attach(server: Server) -> tuple[ConnectionProtocol, FakeTransport]:
+    protocol = server._new_protocol()
     transport = FakeTransport()
     protocol.connection_made(transport)
     return protocol, transport
 
 
-def feed(protocol: _ConnectionProtocol, data: bytes) -> None:
+def feed(protocol: ConnectionProtocol, data: bytes) -> None:
     """Deliver ``data`` the way a transport does, one ``get_buffer`` region at a time."""
     view = memoryview(data)
     while view:
@@ -705,7 +706,7 @@ def test_output_limit_at_max_and_max_plus_one() -> None:
         for protocol in (at_max, over):
             protocol.connection_lost(None)
         assert [session.closes for session in upper.sessions] == [1, 1]
-        assert server.active_sessions == 0
+        assert server.open_connections == 0
 
     in_loop(scenario)
 
@@ -784,7 +785,7 @@ def test_a_closed_connection_lingers_until_the_peer_fin_or_the_timeout() -> None
         for protocol in (delivered, stuck):
             protocol.connection_lost(None)
         assert [session.closes for session in upper.sessions] == [1, 1]
-        assert server.active_sessions == 0
+        assert server.open_connections == 0
 
     in_loop(scenario)
 
@@ -1360,11 +1361,16 @@ def test_tls_and_plain_share_a_port_over_loopback(run: Run, tls_files: dict[str,
                 for each in upper.sessions
                 if each.sender.get_extra_info("peername") == plain_port
             ]
-            snapshot = session.sender.get_extra_info("server_stats")()
+            listener = session.sender.listener
+            assert listener is not None and not listener.draining
+            snapshot = listener.stats()
             assert snapshot.accepted == 3 and snapshot.active == 3
+            assert session.sender.get_extra_info("server_stats") is None
+            server.drain()
+            assert listener.draining and listener.stats().draining
             for client in (secure, plain, kv):
                 await close(client)
-            await until(lambda: server.active_sessions == 0)
+            await until(lambda: server.open_connections == 0)
             assert server.stats.closes == {"peer-closed": 3}
 
     run(scenario())
@@ -1436,7 +1442,7 @@ def test_redis_py_with_and_without_tls_on_one_port(run: Run, tls_files: dict[str
                 await secure.aclose()
                 await plain.aclose()
             assert resp.store is not None
-            await until(lambda: server.active_sessions == 0)
+            await until(lambda: server.open_connections == 0)
             stats = server.stats
             assert stats.formats["tls"].sessions == 1
             assert stats.formats["resp"].sessions == 2
@@ -1492,7 +1498,7 @@ def test_max_connections_at_max_and_max_plus_one(
             assert server.stats.rejected == {"max-connections": 3}
             assert await request(clients[0], b"still\n", 6) == b"STILL\n"
             await close(clients.pop())
-            await until(lambda: server.active_sessions == 2)
+            await until(lambda: server.open_connections == 2)
             again = await connect(server)
             assert await request(again, b"U:again\n", 8) == b"U:AGAIN\n"
             for client in [*clients, again]:
@@ -1529,7 +1535,7 @@ def test_max_connections_per_client_at_max_and_max_plus_one(run: Run) -> None:
             assert server.stats.rejected == {"max-connections-per-client": 1}
             for client in (first, second, third, other):
                 await close(client)
-            await until(lambda: server.active_sessions == 0)
+            await until(lambda: server.open_connections == 0)
 
         plain_limits = ServerLimits(max_connections_per_client=2)
         async with Server(registry, "127.0.0.1", 0, limits=plain_limits) as server:
@@ -1540,7 +1546,7 @@ def test_max_connections_per_client_at_max_and_max_plus_one(run: Run) -> None:
             assert await read_to_eof(over) == b""
             assert server.stats.rejected == {"max-connections-per-client": 1}
             await close(at_max.pop())
-            await until(lambda: server.active_sessions == 1)
+            await until(lambda: server.open_connections == 1)
             replacement = await connect(server)
             assert await request(replacement, b"U:y\n", 4) == b"U:Y\n"
             for client in [*at_max, over, replacement]:
@@ -1679,7 +1685,7 @@ def test_fault_suite(run: Run, fault: str) -> None:
         await server.start()
         bystander = await connect(server)
         assert await request(bystander, b"U:before\n", 9) == b"U:BEFORE\n"
-        baseline_fds, baseline_sessions = open_fds(), server.active_sessions
+        baseline_fds, baseline_sessions = open_fds(), server.open_connections
         for round_ in range(2):
             fault_task = asyncio.create_task(FAULTS[fault](server))
             # Meanwhile the bystander is served, in order (and kept from its idle deadline).
@@ -1691,7 +1697,7 @@ def test_fault_suite(run: Run, fault: str) -> None:
                     index += 1
                     await asyncio.sleep(0.01)
             await fault_task
-            await until(lambda: server.active_sessions == baseline_sessions)
+            await until(lambda: server.open_connections == baseline_sessions)
             await until(lambda: open_fds() == baseline_fds)
         assert await request(bystander, b"after\n", 6) == b"AFTER\n"
         await close(bystander)

@@ -130,7 +130,7 @@ class MemcacheProvider:
         if registry is None:
             return Store()
         if RESP_NAME in registry:
-            store = getattr(registry.provider(registry.get(RESP_NAME)), "store", None)
+            store = getattr(registry.provider(registry.wire_format(RESP_NAME)), "store", None)
             if isinstance(store, Store):
                 return store
         return shared_store(registry)
