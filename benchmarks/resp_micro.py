@@ -49,11 +49,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from providers.resp import HIREDIS_AVAILABLE, RespProvider, register
 from providers.resp.parser import RequestParser
 from providers.resp.session import RespSession
+from wireproto._protocol import ConnectionProtocol
 from wireproto.auth import NO_AUTH
 from wireproto.connection import Connection, ConnectionSettings, ConnectionState
 from wireproto.memory import MemoryAccount, MemoryBudget
 from wireproto.registry import Registry
-from wireproto._protocol import ConnectionProtocol
 from wireproto.server import Server
 from wireproto.stats import StatsCollector
 

@@ -44,6 +44,7 @@ from wireproto import (
     WireFormat,
     match_prefix,
 )
+from wireproto._protocol import ConnectionProtocol
 from wireproto.cli import main
 from wireproto.detect import Verdict
 from wireproto.proxy import (
@@ -54,7 +55,6 @@ from wireproto.proxy import (
     detect_proxy,
     parse_proxy_header,
 )
-from wireproto._protocol import ConnectionProtocol
 from wireproto.server import Server, ServerLimits
 from wireproto.stats import MemoryBudget, StatsCollector
 from wireproto.tls import TlsSettings, detect_tls
