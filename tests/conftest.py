@@ -1,0 +1,14 @@
+"""Fixtures shared by the unit and the end-to-end tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _tls import make_tls_files
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A test CA and a server certificate, made once per session."""
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
