@@ -53,11 +53,12 @@ from providers.resp import HIREDIS_AVAILABLE, RespProvider, register
 from providers.resp.parser import RequestParser
 from providers.resp.session import RespSession
 from wireproto._build import current as current_build
+from wireproto._protocol import ConnectionProtocol
 from wireproto.auth import NO_AUTH
 from wireproto.connection import Connection, ConnectionSettings, ConnectionState
 from wireproto.memory import MemoryAccount, MemoryBudget
 from wireproto.registry import Registry
-from wireproto.server import Server, _ConnectionProtocol
+from wireproto.server import Server
 from wireproto.stats import StatsCollector
 
 PIPELINE = 16
@@ -88,6 +89,7 @@ class _NullSender:
         self.last = b""
         self.memory = MemoryAccount()
         self.auth = NO_AUTH
+        self.listener = None
 
     def send(self, data: Any, /) -> None:
         self.last = data
@@ -100,7 +102,7 @@ class _NullSender:
 
 
 class _FakeTransport(asyncio.Transport):
-    """Enough of a transport for ``_ConnectionProtocol``: writes are kept, then dropped."""
+    """Enough of a transport for ``ConnectionProtocol``: writes are kept, then dropped."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -206,7 +208,7 @@ def shell_step(
     registry, _ = _provider(accelerated)
     server = Server(registry, port=0)
     transport = _FakeTransport()
-    protocol: _ConnectionProtocol = loop.run_until_complete(_make_protocol(server, transport))
+    protocol: ConnectionProtocol = loop.run_until_complete(_make_protocol(server, transport))
     size = len(data)
 
     def step() -> None:
@@ -223,8 +225,8 @@ def shell_step(
     return step, lambda: bytes(transport.last), done
 
 
-async def _make_protocol(server: Server, transport: _FakeTransport) -> _ConnectionProtocol:
-    protocol = _ConnectionProtocol(server)
+async def _make_protocol(server: Server, transport: _FakeTransport) -> ConnectionProtocol:
+    protocol = server._new_protocol()
     protocol.connection_made(transport)
     return protocol
 

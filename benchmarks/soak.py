@@ -109,7 +109,7 @@ class _ControlProvider:
         stats = self.server.stats
         return {
             # The control connection itself is open while it reports.
-            "sessions": self.server.active_sessions - 1,
+            "sessions": self.server.open_connections - 1,
             "fds": _fds(os.getpid()) - 1,
             "rss": _rss(os.getpid()),
             "accepted": stats.accepted,

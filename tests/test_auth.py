@@ -3,7 +3,7 @@ at detection, and each built-in format's own authentication (RESP AUTH/HELLO, me
 binary SASL PLAIN, memcached text's ``set``-carried token) driven through ``Connection``.
 
 The expected memcached bytes were read from a real memcached 1.6.18 (``-S`` with a sasldb
-holding ``default``/``s3cret``, and ``-Y`` with an authfile); ``test_auth_e2e.py`` replays
+holding ``default``/``s3cret``, and ``-Y`` with an authfile); ``e2e/test_auth_e2e.py`` replays
 the same tables against it.
 """
 

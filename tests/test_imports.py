@@ -32,6 +32,11 @@ RANKS = {
     "wireproto.connection": 1,
     "wireproto.tls": 2,
     "wireproto.proxy": 2,
+    "wireproto._logs": 2,
+    "wireproto._admission": 2,
+    "wireproto._writes": 2,
+    "wireproto._listener": 3,
+    "wireproto._protocol": 3,
     "wireproto.server": 3,
     "wireproto.workers": 3,
     "wireproto.cli": 4,
@@ -223,3 +228,12 @@ def test_split_modules_depend_one_way() -> None:
         assert "providers.memcache.text" not in GRAPH[f"providers.memcache.{module}"]
     assert "providers.memcache.text_meta" not in GRAPH["providers.memcache.text_classic"]
     assert "providers.memcache.binary" not in GRAPH["providers.memcache.binary_messages"]
+
+
+def test_the_shell_uses_no_private_attribute_of_another_class() -> None:
+    # The server and its protocol adapter share one ListenerState, passed explicitly.
+    protocol = (ROOT / "wireproto" / "_protocol.py").read_text()
+    server = (ROOT / "wireproto" / "server.py").read_text()
+    assert re.findall(r"\bserver\._", protocol) == []
+    assert re.findall(r"\bprotocol\._", server) == []
+    assert "wireproto._protocol" not in GRAPH["wireproto._listener"]

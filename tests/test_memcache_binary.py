@@ -1,7 +1,7 @@
 """memcached's binary protocol through the sans-I/O Connection: vectors, cuts, limits, construct.
 
 The replay of the same vectors against a real memcached and memcapable are in
-``test_memcache_e2e.py``.
+``e2e/test_memcache_e2e.py``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """memcached's text protocol through the sans-I/O Connection: vectors, cuts, limits, time, stats.
 
 Everything here runs in-process. The replay of the same vectors against a real
-memcached, memcapable and the client libraries are in ``test_memcache_e2e.py``.
+memcached, memcapable and the client libraries are in ``e2e/test_memcache_e2e.py``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The memory account: every charge and release, each limit at max and max+1, no leaks.
 
 Sans-I/O: connections are driven with plain bytes (``tests/_drive.py``); the
-end-to-end amplification attacks are in ``test_amplification.py``.
+end-to-end amplification attacks are in ``e2e/test_amplification.py``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from _drive import cut, replay
 from _drive import resp_command as cmd
+from _lines import tls_settings
+from _tls import MemoryTlsClient, client_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_server import MemoryTlsClient, client_context, tls_files, tls_settings  # noqa: F401
 
 from providers.memcache import register as register_memcache
 from providers.resp import RESP, RespProvider
@@ -502,7 +503,7 @@ def test_parser_charges_the_same_however_the_bytes_are_cut(  # noqa: PLR0917
 
 
 def test_tls_records_are_held_to_the_inner_session_limit(
-    tls_files: dict[str, Path],  # noqa: F811 (the fixture imported from test_server)
+    tls_files: dict[str, Path],
 ) -> None:
     provider = _FloodProvider(100, 64 << 10)  # 100 bytes per byte received; 64 KiB limit
     registry = Registry()

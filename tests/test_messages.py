@@ -200,13 +200,13 @@ async def _closing(registry: Registry) -> None:
         writer.write(b"Bhello")
         await writer.drain()
         for _ in range(200):  # bounded: until the session exists
-            if server.active_sessions and all(c.wire_format for c in server.connections):
+            if server.open_connections and all(c.wire_format for c in server.connections):
                 break
             await asyncio.sleep(0.01)
         writer.close()
         await writer.wait_closed()
         for _ in range(200):
-            if not server.active_sessions:
+            if not server.open_connections:
                 break
             await asyncio.sleep(0.01)
 

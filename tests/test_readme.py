@@ -194,7 +194,7 @@ def test_the_built_in_providers_limits_table_gives_the_code_defaults() -> None:
     named = set()
     for formats, message_size, output in rows:
         for name in re.findall(r"`([^`]+)`", formats):
-            limits = registry.provider(registry.get(name)).limits
+            limits = registry.provider(registry.wire_format(name)).limits
             assert limits.max_message_size == _value(message_size), name
             assert limits.max_output_buffered == _value(output), name
             named.add(name)

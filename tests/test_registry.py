@@ -44,7 +44,7 @@ def test_register_and_look_up() -> None:
     provider = Provider()
     registry.register(resp, provider)
     assert registry.provider(resp) is provider
-    assert registry.get("resp") is resp
+    assert registry.wire_format("resp") is resp
     assert "resp" in registry
     assert resp in registry
     assert WireFormat("resp", match_any) in registry  # equality is by name
@@ -58,7 +58,7 @@ def test_unknown_names_and_formats_raise_key_error() -> None:
     registry = Registry()
     registry.register(WireFormat("resp", match_any), Provider())
     with pytest.raises(KeyError):
-        registry.get("http")
+        registry.wire_format("http")
     with pytest.raises(KeyError):
         registry.provider(WireFormat("http", match_any))
 
@@ -78,8 +78,8 @@ def test_duplicate_registration_is_an_error() -> None:
     registry.register(WireFormat("resp", match_any), first)
     with pytest.raises(ValueError, match="resp"):
         registry.register(WireFormat("resp", match_prefix(b"*"), priority=9), Provider())
-    assert registry.provider(registry.get("resp")) is first
-    assert registry.get("resp").priority == 0
+    assert registry.provider(registry.wire_format("resp")) is first
+    assert registry.wire_format("resp").priority == 0
     assert len(registry) == 1
 
 
@@ -125,8 +125,8 @@ def test_a_catch_all_waits_for_a_specific_format_in_the_registry() -> None:
     registry.register(WireFormat("any", match_any, priority=-100), Provider())
     registry.register(WireFormat("http", match_prefix(b"GET "), priority=0), Provider())
     assert registry.detect(b"GE").verdict is Verdict.NEED_MORE
-    assert registry.detect(b"GET ").wire_format == registry.get("http")
-    assert registry.detect(b"GX").wire_format == registry.get("any")
+    assert registry.detect(b"GET ").wire_format == registry.wire_format("http")
+    assert registry.detect(b"GX").wire_format == registry.wire_format("any")
 
 
 def test_the_view_is_read_only() -> None:
@@ -231,7 +231,7 @@ def test_plugins_load_and_failures_are_listed_and_logged(
 
     assert plugins.groups_asked == [ENTRY_POINT_GROUP]
     assert [f.name for f in registry.formats] == ["good"]
-    assert registry.detect(b"G").wire_format == registry.get("good")
+    assert registry.detect(b"G").wire_format == registry.wire_format("good")
     assert [(f.name, f.value) for f in failures] == [("a-broken", broken), ("c-raises", raises)]
     assert "plugin dependency missing" in failures[0].error
     assert "register() failed on purpose" in failures[1].error
@@ -263,7 +263,7 @@ def test_a_plugin_registering_a_taken_name_fails_alone(plugins: Plugins) -> None
     assert [f.name for f in failures] == ["second"]
     assert "already registered" in failures[0].error
     assert [f.name for f in registry.formats] == ["same", "other"]
-    assert registry.detect(b"S").wire_format == registry.get("same")
+    assert registry.detect(b"S").wire_format == registry.wire_format("same")
 
 
 def test_plugin_failures_accumulate_and_calls_return_their_own(plugins: Plugins) -> None:

@@ -40,7 +40,7 @@ def test_formats_lists_name_priority_provider_detector_and_overlaps() -> None:
     blocks = re.findall(r"^(\S+)\n  priority:  (\d+)", out, flags=re.MULTILINE)
     assert blocks == [(fmt.name, str(fmt.priority)) for fmt in registry.formats]
     assert "  provider:  providers.resp.provider.RespProvider" in out
-    detector = registry.get("resp").detector
+    detector = registry.wire_format("resp").detector
     assert f"  detector:  {detector.__module__}.{detector.__qualname__}\n" in out
     assert "memcache-text\n" in out
     assert "its first bytes may also be claimed by: resp" in out

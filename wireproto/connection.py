@@ -25,7 +25,7 @@ from wireproto.errors import CloseReason, ContractError, ProtocolError
 from wireproto.layer import Admission, Layer, LayerKind
 from wireproto.memory import MemoryAccount, MemoryBudget, MemoryLimitExceeded, OutputLimitExceeded
 from wireproto.registry import Registry
-from wireproto.session import BytesLike, Limits, MessageConsumer, NetworkSender
+from wireproto.session import BytesLike, Limits, ListenerInfo, MessageConsumer, NetworkSender
 from wireproto.stats import ConnectionCounts, StatsCollector
 
 __all__ = ["CloseReason", "Connection", "ConnectionSettings", "ConnectionState"]
@@ -128,6 +128,10 @@ class _Outbox:
     def auth(self) -> AuthSettings:
         return self._connection.settings.auth
 
+    @property
+    def listener(self) -> ListenerInfo | None:
+        return self._connection.listener
+
     def take(self) -> bytes:
         chunks = self.chunks
         if not chunks:
@@ -189,7 +193,8 @@ class Connection:
     time in seconds for the deadlines (:meth:`next_deadline`). ``stats``
     and ``budget`` are shared by a listener's connections: everything the
     connection holds for its client is charged to its :attr:`memory`
-    account, and through it to ``budget``. ``outer`` is
+    account, and through it to ``budget``. ``listener`` is what sessions
+    see of the listener (``sender.listener``; the shell gives it). ``outer`` is
     the connection carrying this one (for the inner connection of a layer),
     and ``layers`` the layer kinds it may detect (by default the settings'
     then the registry's).
@@ -204,6 +209,7 @@ class Connection:
         clock: Callable[[], float] = time.monotonic,
         stats: StatsCollector | None = None,
         budget: MemoryBudget | None = None,
+        listener: ListenerInfo | None = None,
         outer: Connection | None = None,
         layers: tuple[LayerKind, ...] | None = None,
     ) -> None:
@@ -215,6 +221,7 @@ class Connection:
         the connection). Unset, an inner connection passes it to its outer one."""
         self.extra: dict[str, object] = dict(extra) if extra is not None else {}
         self.clock = clock
+        self.listener = listener
         self.outer = outer
         self._registry = registry
         self._stats = stats
@@ -385,7 +392,7 @@ class Connection:
         self._count_detection("fallback")
         self._in_batch = True
         try:
-            self._activate(self._registry.get(fallback))
+            self._activate(self._registry.wire_format(fallback))
             if self._session is not None and len(self._buffer):
                 self._consume()
         finally:
@@ -748,6 +755,7 @@ class _LayerHost:
             clock=outer.clock,
             stats=outer._stats,
             budget=outer._budget,
+            listener=outer.listener,
             outer=outer,
             layers=self._layers,
         )

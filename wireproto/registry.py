@@ -165,7 +165,7 @@ class Registry:
             checked.add(id(provider))
             provider.check_auth(auth)
 
-    def get(self, name: str) -> WireFormat:
+    def wire_format(self, name: str) -> WireFormat:
         """The registered format called ``name`` (KeyError if none)."""
         return self._by_name[name]
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from wireproto.auth import AuthSettings
     from wireproto.detect import WireFormat
     from wireproto.memory import MemoryAccount
+    from wireproto.stats import ServerStats
 
 BytesLike = bytes | bytearray | memoryview
 """What a sender accepts."""
@@ -21,6 +22,7 @@ __all__ = [
     "Authenticating",
     "BytesLike",
     "Limits",
+    "ListenerInfo",
     "Maintained",
     "MessageConsumer",
     "NetworkSender",
@@ -45,6 +47,23 @@ class Limits:
             raise ValueError("max_message_size must be at least 1")
         if self.max_output_buffered < 1:
             raise ValueError("max_output_buffered must be at least 1")
+
+
+@runtime_checkable
+class ListenerInfo(Protocol):
+    """What a session may know of the listener (the ``Server``) that serves it."""
+
+    @property
+    def draining(self) -> bool:
+        """True once the server was asked to stop (``Server.drain()`` or ``close()``).
+
+        A health check should then fail, so that a load balancer moves traffic away.
+        """
+        ...
+
+    def stats(self) -> ServerStats:
+        """A frozen snapshot of the listener's counters (``Server.stats``)."""
+        ...
 
 
 @runtime_checkable
@@ -84,9 +103,13 @@ class NetworkSender(Protocol):
         ``proxy_destination`` (the real client's and the address it connected
         to, as ``(host, port)``) and ``proxy_header``; on TLS ``sni``,
         ``alpn_protocol``, ``tls_version``, ``cipher``, ``peercert`` and
-        ``ssl_object``; under a ``Server``, ``server_stats`` (a function
-        returning the server's counters). A missing key gives ``default``.
+        ``ssl_object``. A missing key gives ``default``.
         """
+        ...
+
+    @property
+    def listener(self) -> ListenerInfo | None:
+        """The listener serving the connection, or None outside a ``Server`` (tests, fuzzing)."""
         ...
 
     @property

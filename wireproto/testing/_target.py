@@ -222,7 +222,7 @@ def _pick_format(registry: Registry, name: str | None) -> WireFormat:
         if name not in registry:
             known = ", ".join(fmt.name for fmt in registry) or "none"
             raise TargetError(f"no wire format {name!r} is registered (registered: {known})")
-        return registry.get(name)
+        return registry.wire_format(name)
     if len(registry) != 1:
         known = ", ".join(fmt.name for fmt in registry) or "none"
         raise TargetError(f"name the format to check (registered: {known})")

@@ -101,8 +101,8 @@ def config_get(s: Client, argv: list[bytes]) -> bytes:
 
 def info(s: Client, argv: list[bytes]) -> bytes:
     """INFO."""
-    snapshot = s.sender.get_extra_info("server_stats")
-    stats = snapshot() if callable(snapshot) else None
+    listener = s.sender.listener
+    stats = listener.stats() if listener is not None else None
     return verbatim(s.provider.info([arg.lower() for arg in argv[1:]], stats), s.resp3)
 
 

@@ -63,7 +63,7 @@ def test_churn_is_served_and_the_count_goes_back_to_zero() -> None:
             worker.start()
             await _until(lambda: not worker.is_alive())
             await _until(lambda: server.stats.accepted == CYCLES)
-            await _until(lambda: server.active_sessions == 0)
+            await _until(lambda: server.open_connections == 0)
             assert server.stats.rejected == {}
             assert store.get(b"churn") == b"%d" % CYCLES  # every command ran
             assert server.client_connections(HOST) == 0
@@ -105,7 +105,7 @@ def test_the_limit_holds_at_max_and_max_plus_one() -> None:
             assert server.client_connections(HOST) == LIMIT
             for _reader, writer, _reply in held:
                 writer.close()
-            await _until(lambda: server.active_sessions == 0)
+            await _until(lambda: server.open_connections == 0)
             assert server.client_connections(HOST) == 0
 
     in_loop(scenario)
@@ -142,7 +142,7 @@ def test_every_close_path_releases_the_count_once() -> None:
 
             await asyncio.to_thread(cycles)
             await _until(lambda: server.stats.accepted == 6 * 20 * 3)
-            await _until(lambda: server.active_sessions == 0)
+            await _until(lambda: server.open_connections == 0)
             assert server.client_connections(HOST) == 0
 
     in_loop(scenario)
