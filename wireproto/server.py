@@ -554,6 +554,7 @@ class Server:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
+        self._draining = False
         self._close_task: asyncio.Task[None] | None = None
         self._closed = asyncio.Event()
         self._warn_slow_reader = _RateLimitedWarning(10.0)
@@ -628,10 +629,25 @@ class Server:
 
         Sessions reach it as ``sender.get_extra_info("server_stats")()``.
         """
-        return self._stats.snapshot(self._budget)
+        return self._stats.snapshot(self._budget, self._draining)
 
     def _snapshot(self) -> ServerStats:
-        return self._stats.snapshot(self._budget)
+        return self._stats.snapshot(self._budget, self._draining)
+
+    @property
+    def draining(self) -> bool:
+        """True once :meth:`drain` or :meth:`close` was called (``ServerStats.draining``)."""
+        return self._draining
+
+    def drain(self) -> None:
+        """Tell sessions the server is about to stop, while it still serves.
+
+        Health checks (the HTTP provider's ``/healthz``) then fail, so that a
+        load balancer moves traffic away before :meth:`close`.
+        """
+        if not self._draining:
+            self._draining = True
+            _log.info("event=server.drain pid=%d", os.getpid())
 
     @property
     def receive_memory(self) -> MemoryBudget:
@@ -656,7 +672,7 @@ class Server:
     async def close(self, timeout: float = 5.0) -> None:
         """Stop accepting, flush and FIN every connection, reset those left after ``timeout``."""
         if self._close_task is None:
-            self._closing = True
+            self._closing = self._draining = True
             self._close_task = asyncio.create_task(self._close(timeout))
         await asyncio.shield(self._close_task)
 

@@ -100,7 +100,8 @@ class ServerStats:
     peer allowed to send one) and ``<layer>-rejected`` (``proxy-rejected``: a
     header from an untrusted peer, or none where one is required).
     ``protocol_errors`` counts connections of any layer closed for a
-    protocol error.
+    protocol error. ``draining``: the server is stopping (``Server.drain()``
+    or ``close()``); a health check should fail so that traffic moves away.
     """
 
     accepted: int = 0
@@ -114,6 +115,7 @@ class ServerStats:
     formats: Mapping[str, FormatStats] = field(default_factory=lambda: MappingProxyType({}))
     receive_memory: int = 0
     receive_memory_limit: int = 0
+    draining: bool = False
 
     @property
     def rejected_total(self) -> int:
@@ -220,8 +222,8 @@ class StatsCollector:
 
     # -- reading ---------------------------------------------------------------
 
-    def snapshot(self, budget: MemoryBudget | None = None) -> ServerStats:
-        """The counters now, open connections included."""
+    def snapshot(self, budget: MemoryBudget | None = None, draining: bool = False) -> ServerStats:
+        """The counters now, open connections included (``draining``: the server's state)."""
         bytes_received, bytes_sent, active = self._bytes_received, self._bytes_sent, 0
         live: dict[str, list[int]] = {}
         for counts in self._live:
@@ -258,6 +260,7 @@ class StatsCollector:
             formats=MappingProxyType(formats),
             receive_memory=budget.used if budget is not None else 0,
             receive_memory_limit=budget.limit if budget is not None else 0,
+            draining=draining,
         )
 
     def _format(self, name: str) -> _FormatCounters:
