@@ -8,7 +8,6 @@ import pytest
 import websockets
 from _drive import bytewise, cut, replay, resp_command
 from _ws import (
-    BytesMessage,
     Ping,
     connection,
     control,
@@ -217,9 +216,10 @@ def test_text_is_refused_with_1003_unless_the_format_declares_it() -> None:
 def test_text_before_detection_is_refused_when_the_stream_turns_out_resp() -> None:
     store_registry, _ = ws_registry()
     set_k = resp_command("SET", "k", "v")
-    conn, out = run(handshake() + frames(set_k[:3].decode()) + frames(set_k[3:]), store_registry)
+    _, out = run(handshake() + frames(set_k[:3].decode()) + frames(set_k[3:]), store_registry)
     assert out.close is not None and out.close.code == 1003
     assert out.messages == []
+    assert replay(connection(store_registry), [resp_command("GET", "k")]) == b"$-1\r\n"
 
 
 class _Echo:
