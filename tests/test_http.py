@@ -30,6 +30,7 @@ from wireproto import (
     Server,
 )
 from wireproto.stats import FormatStats, ServerStats
+from wireproto.testing import FuzzTarget, check_wire_format, load_corpus
 from wireproto.websocket import WebSocketKind
 
 NOW = 1_700_000_000.0
@@ -364,3 +365,22 @@ def test_wireproto_serve_serves_http_websocket_and_resp_on_one_port(tmp_path: Pa
                 assert chunk
                 data += chunk
             assert [response_status(data, i) for i in range(3)] == [200, 404, 200]
+
+
+def _grow(size: int) -> bytes:
+    """A ``GET /healthz`` of about ``size`` bytes (padded with a header)."""
+    base = request("/healthz", headers=(("X-Pad", ""),))
+    return request("/healthz", headers=(("X-Pad", "p" * max(size - len(base), 0)),))
+
+
+def test_the_fuzz_kit_on_http() -> None:
+    def register(registry: Registry) -> None:
+        providers.http.register(registry, HttpProvider(clock=lambda: NOW))
+
+    corpus = load_corpus(Path(__file__).resolve().parent.parent / "specs" / "http" / "corpus")
+    assert len(corpus) == 4
+    target = FuzzTarget.from_plugin(register, "http", corpus=corpus, grow=_grow)
+    report = check_wire_format(target, max_examples=150, seed=7)
+    assert report.examples == 150
+    assert report.distinct_outcomes > 1
+    assert len(report.work.drip) == 2, report.work.describe()
