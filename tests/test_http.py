@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import h11
@@ -384,3 +386,26 @@ def test_the_fuzz_kit_on_http() -> None:
     assert report.examples == 150
     assert report.distinct_outcomes > 1
     assert len(report.work.drip) == 2, report.work.describe()
+
+
+def test_wireproto_serve_drain_time_fails_health_checks_while_still_serving(
+    tmp_path: Path,
+) -> None:
+    curl = tool("curl")
+    with serve(tmp_path / "serve.log", "--drain-time", "30", formats={"http"}) as running:
+        url = f"http://127.0.0.1:{running.port}/healthz"
+        before = subprocess.run([curl, "-sS", url], capture_output=True, timeout=30, check=True)
+        assert before.stdout == b"ok\n"
+        running.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while True:  # the signal is handled on the server's loop: poll until it drains
+            during = subprocess.run(
+                [curl, "-sS", "-i", url], capture_output=True, timeout=30, check=True
+            )
+            if during.stdout.startswith(b"HTTP/1.1 503 ") or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert during.stdout.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+        assert during.stdout.endswith(b"draining\n")
+        # A second signal ends the drain; serve() then checks the clean exit.
+    assert "event=server.drain" in (tmp_path / "serve.log").read_text()
