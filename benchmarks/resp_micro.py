@@ -49,10 +49,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from providers.resp import HIREDIS_AVAILABLE, RespProvider, register
 from providers.resp.parser import RequestParser
 from providers.resp.session import RespSession
+from wireproto.auth import NO_AUTH
 from wireproto.connection import Connection, ConnectionSettings, ConnectionState
+from wireproto.memory import MemoryAccount, MemoryBudget
 from wireproto.registry import Registry
 from wireproto.server import Server, _ConnectionProtocol
-from wireproto.stats import MemoryBudget, StatsCollector
+from wireproto.stats import StatsCollector
 
 PIPELINE = 16
 KEY = b"key:__rand_int__"  # redis-benchmark's key without -r
@@ -80,6 +82,8 @@ class _NullSender:
 
     def __init__(self) -> None:
         self.last = b""
+        self.memory = MemoryAccount()
+        self.auth = NO_AUTH
 
     def send(self, data: Any, /) -> None:
         self.last = data

@@ -168,6 +168,7 @@ class Driver:
             self.steps += 1
             region = self.connection.get_buffer(size)
             assert len(region) >= 1
+            self.capacities.append(self.connection.buffer.capacity)  # a close frees the buffer
             count = min(len(region), len(view), size)
             region[:count] = view[:count]
             del region

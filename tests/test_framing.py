@@ -35,6 +35,7 @@ from wireproto.framing import (
     LengthFieldFramer,
     VarintFramer,
 )
+from wireproto.memory import MemoryAccount, MemoryBudget
 
 FORMAT = WireFormat("framed", match_any)
 
@@ -56,6 +57,7 @@ class Sender:
     def __init__(self) -> None:
         self.sent: list[bytes] = []
         self.closed = 0
+        self.memory = MemoryAccount()
         self.close_requested = False  # as the Connection's sender says it
 
     def send(self, data: bytes | bytearray | memoryview, /) -> None:
@@ -154,6 +156,7 @@ def make_connection(
     max_message_size: int = 4096,
     initial_buffer_size: int = 16 * 1024,
     wire_format: WireFormat = FORMAT,
+    budget: MemoryBudget | None = None,
 ) -> Connection:
     provider = FramedProvider(
         framer, handler, message=message, limits=Limits(max_message_size=max_message_size)
@@ -161,7 +164,7 @@ def make_connection(
     registry = Registry()
     registry.register(wire_format, provider)
     settings_ = ConnectionSettings(detect_timeout=None, initial_buffer_size=initial_buffer_size)
-    return Connection(registry, settings_)
+    return Connection(registry, settings_, budget=budget)
 
 
 def feed(conn: Connection, stream: bytes, sizes: Sequence[int], *, cycle: bool = False) -> int:
@@ -432,14 +435,20 @@ def test_huge_declared_length_rejected_before_the_buffer_grows(
     make: Callable[[], Framer], declaration: bytes
 ) -> None:
     received: list[bytes] = []
+    budget = MemoryBudget(1 << 30)
     conn = make_connection(
-        make, lambda p, _s: received.append(p), max_message_size=1 << 20, initial_buffer_size=64
+        make,
+        lambda p, _s: received.append(p),
+        max_message_size=1 << 20,
+        initial_buffer_size=64,
+        budget=budget,
     )
     conn.receive_data(declaration)
     assert conn.close_reason is CloseReason.PROTOCOL_ERROR
     assert isinstance(conn.error, ProtocolError)
     assert "exceeds" in conn.error.message
-    assert conn.buffer.capacity == 64
+    assert budget.high_water == 64  # the first buffer, never grown (a close frees it)
+    assert budget.used == 0
     assert received == []
 
 

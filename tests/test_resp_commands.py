@@ -13,6 +13,7 @@ from providers.kvstore import shared_store
 from providers.resp import RESP, RespLimits, RespProvider, register
 from wireproto import CloseReason, Connection, ConnectionState, Registry
 from wireproto.auth import NO_AUTH
+from wireproto.memory import MemoryAccount
 
 Arg = bytes | str | int
 
@@ -903,6 +904,7 @@ def test_one_send_per_batch(accelerated: bool) -> None:
     sent: list[bytes] = []
 
     class Sender:
+        memory = MemoryAccount()
         auth = NO_AUTH
 
         def send(self, data: bytes) -> None:

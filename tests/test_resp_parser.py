@@ -20,6 +20,7 @@ from providers.resp import RESP, RespLimits, RespProvider, register
 from providers.resp.parser import RequestParser, split_inline_args
 from wireproto import CloseReason, Connection, ConnectionState, ProtocolError, Registry
 from wireproto.auth import NO_AUTH
+from wireproto.memory import MemoryAccount
 
 START = 1_700_000_000_000
 PATHS = pytest.mark.parametrize("accelerated", [False, True], ids=["pure", "hiredis"])
@@ -191,6 +192,7 @@ def test_the_session_raises_nothing_but_protocol_errors(
     data: list[bytes], accelerated: bool
 ) -> None:
     class Sender:
+        memory = MemoryAccount()
         auth = NO_AUTH
 
         def send(self, chunk: Any, /) -> None:

@@ -1302,7 +1302,8 @@ def test_memory_budget_refuses_a_growth_past_it(spare: int) -> None:
     registry = Registry()
     registry.register(KVBIN, KvbinProvider(Limits(max_message_size=4096)))
     settings = ConnectionSettings(initial_buffer_size=1024, max_detect_bytes=1024)
-    budget = MemoryBudget(1024 + 1024 + spare)  # the first buffer and one doubling
+    # The first buffer, one doubling, and the echo's reply (the budget covers replies too).
+    budget = MemoryBudget(1024 + 1024 + 12 + 1500 + spare)
     conn, _clock = fake_connection(settings, registry=registry, budget=budget)
     message = build_request(Opcode.ECHO, b"", b"x" * 1500, 9)
     conn.receive_data(message[:1002])  # the next read needs a 2048-byte buffer

@@ -50,11 +50,11 @@ def _save(directory: Path, name: str, stream: bytes, expect: str) -> None:
 
 def test_the_plugin_replays_regression_files(pytester: pytest.Pytester) -> None:
     directory = pytester.mkdir("fuzz_regressions")
-    both = b"L\x00\x00L\x00\x00"
+    both, three = b"L\x00\x00L\x00\x00", b"L\x00\x00L\x00\x00L\x00\x00"
     _save(directory, "GOOD_LP", both, "pass")  # passes
     _save(directory, "ONE_FRAME_PER_READ", both, "fail")  # passes: the bug is still found
-    _save(directory, "ONE_FRAME_PER_READ", both, "pass")  # fails: the bug is not fixed
-    _save(directory, "GOOD_LP", both, "fail")  # fails: nothing to find any more
+    _save(directory, "ONE_FRAME_PER_READ", three, "pass")  # fails: the bug is not fixed
+    _save(directory, "GOOD_LP", three, "fail")  # fails: nothing to find any more
     (directory / "notes.txt").write_text("not a regression")
     result = pytester.runpytest("-p", "no:cacheprovider", "fuzz_regressions")
     result.assert_outcomes(passed=2, failed=2)

@@ -31,6 +31,7 @@ from wireproto.framing import (
 )
 from wireproto.guard import guarded, http_request_detector, is_http_line
 from wireproto.layer import Admission, BaseLayer, Layer, LayerFormat, LayerHost, LayerKind
+from wireproto.memory import MemoryAccount, MemoryBudget, MemoryLimitExceeded, OutputLimitExceeded
 from wireproto.proxy import ProxyHeader, ProxySettings, build_proxy_v1, build_proxy_v2
 from wireproto.registry import ENTRY_POINT_GROUP, PluginFailure, Registry
 from wireproto.server import Server, ServerLimits
@@ -43,7 +44,7 @@ from wireproto.session import (
     NetworkSender,
     SessionProvider,
 )
-from wireproto.stats import FormatStats, MemoryBudget, ServerStats
+from wireproto.stats import FormatStats, ServerStats
 from wireproto.tls import TlsSettings
 
 __all__ = [
@@ -77,9 +78,12 @@ __all__ = [
     "LengthFieldFramer",
     "Limits",
     "Maintained",
+    "MemoryAccount",
     "MemoryBudget",
+    "MemoryLimitExceeded",
     "MessageConsumer",
     "NetworkSender",
+    "OutputLimitExceeded",
     "PluginFailure",
     "ProtocolError",
     "ProxyHeader",

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import resource
 import signal
 import ssl
@@ -31,22 +32,31 @@ _LOG_LEVELS = ("debug", "info", "warning", "error")
 _DEFAULT_LIMITS = ServerLimits()
 
 
+def _number(text: str, kind: type[float] | type[int], fallback: float) -> float:
+    """``kind(text)``, or ``fallback`` (an invalid value) when it is not a number, so that
+    argparse shows the option's own message instead of ``invalid _port value``."""
+    try:
+        return kind(text)
+    except ValueError:
+        return fallback
+
+
 def _seconds(text: str) -> float:
-    value = float(text)
+    value = _number(text, float, -1.0)
     if not value >= 0:  # also rejects NaN
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
     return value
 
 
 def _positive_seconds(text: str) -> float:
-    value = float(text)
+    value = _number(text, float, -1.0)
     if not value > 0:  # also rejects NaN
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0")
     return value
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = int(_number(text, int, 0))
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
     return value
@@ -69,7 +79,7 @@ def _size(text: str) -> int:
 
 
 def _count_or_zero(text: str) -> int:
-    value = int(text)
+    value = int(_number(text, int, -1))
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 0")
     return value
@@ -83,7 +93,7 @@ def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
 
 
 def _port(text: str) -> int:
-    value = int(text)
+    value = int(_number(text, int, -1))
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 picks a free one)")
     return value
@@ -147,14 +157,15 @@ def _parser() -> argparse.ArgumentParser:
         type=_size,
         default=_DEFAULT_LIMITS.max_receive_memory,
         metavar="BYTES",
-        help="receive buffers of all connections together (default 1g); a connection whose "
-        "buffer would pass it is closed",
+        help="memory held for all connections together: receive buffers, arguments not run "
+        "yet, replies (default 1g); a connection whose charge would pass it is closed",
     )
     serve.add_argument(
         "--max-output-buffered",
         type=_size,
         metavar="BYTES",
-        help="reset a client with more reply bytes unread (default: each provider's, 64m)",
+        help="reset a client with more reply bytes held, checked as replies are built "
+        "(default: each provider's: 64m, RESP 576m)",
     )
     serve.add_argument(
         "--drain-time",
@@ -236,6 +247,16 @@ def _parser() -> argparse.ArgumentParser:
     fuzz = commands.add_parser("fuzz", help="fuzz a wire format's parser and detector")
     fuzz_cli.add_arguments(fuzz)
     fuzz.set_defaults(handler=fuzz_cli.run)
+
+    formats = commands.add_parser(
+        "formats", help="list the installed formats, their priorities and detector overlaps"
+    )
+    formats.set_defaults(handler=fuzz_cli.run_formats)
+    detect = commands.add_parser(
+        "detect", help="show each format's verdict on some first bytes, and the winner"
+    )
+    fuzz_cli.add_detect_arguments(detect)
+    detect.set_defaults(handler=fuzz_cli.run_detect)
     return parser
 
 
@@ -248,8 +269,17 @@ def _tls_settings(args: argparse.Namespace) -> TlsSettings | None:
         if args.tls_key or args.tls_required or args.tls_alpn:
             raise ValueError("the TLS options need --tls-cert")
         return None
+    for option, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        if path is not None and not os.path.isfile(path):
+            raise ValueError(f"{option} {path!r}: no such file")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(args.tls_cert, args.tls_key)
+    try:
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        files = f"{args.tls_cert!r}" + (f" and --tls-key {args.tls_key!r}" if args.tls_key else "")
+        raise ValueError(
+            f"cannot load the certificate chain from --tls-cert {files}: {exc}"
+        ) from exc
     if args.tls_alpn:
         context.set_alpn_protocols(args.tls_alpn)
     return TlsSettings(
@@ -295,6 +325,34 @@ def _plugin_options(args: argparse.Namespace) -> dict[str, str]:
     return options
 
 
+def _refused(args: argparse.Namespace, registry: Registry) -> bool:
+    """Log why the options do not fit the installed plugins (an unknown fallback format,
+    a ``--set`` no plugin reads); True if any does not."""
+    refused = False
+    if args.fallback_format is not None and args.fallback_format not in registry:
+        known = ", ".join(fmt.name for fmt in registry.formats) or "none"
+        _log.error(
+            "--fallback-format %s: no such format is registered (registered: %s)",
+            args.fallback_format,
+            known,
+        )
+        refused = True
+    given = dict(args.options)
+    asked = ", ".join(sorted(registry.asked_options)) or "none"
+    for name in registry.unread_options:
+        if name in given:
+            _log.error(
+                "--set %s=%s: no installed plugin reads the option %r (options the plugins "
+                "read: %s)",
+                name,
+                given[name],
+                name,
+                asked,
+            )
+            refused = True
+    return refused
+
+
 def _auth_settings(args: argparse.Namespace) -> AuthSettings:
     """The listener's authentication: ``--password``, or its old alias ``--set resp.password``."""
     password: str | None = args.password
@@ -322,6 +380,8 @@ def _serve(args: argparse.Namespace) -> int:
             plugins.check_auth(auth, args.fallback_format)
     except ValueError as exc:
         _log.error("authentication: %s", exc)
+        return 2
+    if args.workers > 1 and _refused(args, plugins):
         return 2
     if args.workers > 1:
         status = workers.supervise(
@@ -374,8 +434,9 @@ def _serve(args: argparse.Namespace) -> int:
         _log.warning("serving without the provider plugins that failed: %s", names)
     if not registry.formats:
         _log.warning("no wire formats are registered: every client will be closed")
-    if args.fallback_format is not None and args.fallback_format not in registry:
-        _log.warning("--fallback-format %s is not a registered format", args.fallback_format)
+    fuzz_cli.log_overlaps(registry, _log)
+    if _refused(args, registry):
+        return 2
     server = Server(
         registry,
         args.host,

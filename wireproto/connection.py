@@ -22,9 +22,10 @@ from wireproto.buffer import ReceiveBuffer
 from wireproto.detect import Verdict, WireFormat, detect
 from wireproto.errors import CloseReason, ContractError, ProtocolError
 from wireproto.layer import Admission, Layer, LayerKind
+from wireproto.memory import MemoryAccount, MemoryBudget, MemoryLimitExceeded, OutputLimitExceeded
 from wireproto.registry import Registry
 from wireproto.session import BytesLike, Limits, MessageConsumer, NetworkSender
-from wireproto.stats import ConnectionCounts, MemoryBudget, StatsCollector
+from wireproto.stats import ConnectionCounts, StatsCollector
 
 __all__ = ["CloseReason", "Connection", "ConnectionSettings", "ConnectionState"]
 
@@ -77,14 +78,13 @@ class ConnectionSettings:
 
 
 class _Outbox:
-    """The connection's ``NetworkSender``: queues replies for the shell."""
+    """The connection's ``NetworkSender``: queues replies for the shell, charging each one."""
 
-    __slots__ = ("_connection", "chunks", "close_requested", "size")
+    __slots__ = ("_connection", "chunks", "close_requested")
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self.chunks: list[bytes] = []
-        self.size = 0
         self.close_requested = False
 
     def send(self, data: BytesLike, /) -> None:
@@ -93,15 +93,32 @@ class _Outbox:
             return
         chunk = data if type(data) is bytes else bytes(data)
         if chunk:
-            self.chunks.append(chunk)
-            self.size += len(chunk)
+            account = connection._memory
+            account.outbox += len(chunk)
+            if account.outbox > account.outbox_cap or account.budget is not None:
+                self._charge(account, len(chunk))
+            self.chunks.append(chunk)  # their size: the account's ``outbox``
             if not connection._in_batch and connection.on_output is not None:
                 connection.on_output()
+
+    def _charge(self, account: MemoryAccount, size: int) -> None:
+        """Charge ``size`` bytes through the account (the budget, or past the limit: it raises)."""
+        account.outbox -= size  # counted in advance by send()
+        try:
+            account.charge_output(size)
+        except MemoryLimitExceeded as exc:
+            if not self._connection._in_batch:  # else _consume() closes it
+                self._connection._memory_exceeded(exc)
+            raise
 
     def close(self) -> None:
         if not self.close_requested:
             self.close_requested = True
             self._connection._output_queued()
+
+    @property
+    def memory(self) -> MemoryAccount:
+        return self._connection._memory
 
     def get_extra_info(self, name: str, default: object = None, /) -> object:
         return self._connection.extra.get(name, default)
@@ -116,11 +133,47 @@ class _Outbox:
             return b""
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self.chunks = []
-        self.size = 0
+        account = self._connection._memory
+        if not account.closed:  # release_output() inlined
+            budget = account.budget
+            if budget is not None:
+                budget.used -= account.outbox
+            account.outbox = 0
         return data
 
+    @property
+    def size(self) -> int:
+        """Bytes queued (the account's count while the connection is open)."""
+        account = self._connection._memory
+        return sum(map(len, self.chunks)) if account.closed else account.outbox
 
-_DISCARD_SIZE = 64 * 1024
+    def drop(self) -> None:
+        """Forget the queued replies (the peer is being cut off)."""
+        self._connection._memory.release_output(self._connection._memory.outbox)
+        self.chunks = []
+
+
+_DISCARD = memoryview(bytearray(16 * 1024))
+"""Where every closed connection of the process reads the bytes it drops.
+
+One region for all: what is written there is never read, and a read fills it
+and returns before the next one starts (one event loop per thread)."""
+
+
+def _without_frames(exc: BaseException) -> BaseException:
+    """``exc`` and the exceptions it was raised from, without their tracebacks.
+
+    An error kept in :attr:`Connection.error` must not keep the session's frames,
+    and with them the session and what it held (the arguments of an unfinished
+    command), alive while the closed connection lingers outside the budget.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
+    return exc
 
 
 class Connection:
@@ -133,7 +186,9 @@ class Connection:
     ``extra`` is what sessions read through ``sender.get_extra_info()``
     (the shell gives ``peername`` and ``sockname``). ``clock`` gives the
     time in seconds for the deadlines (:meth:`next_deadline`). ``stats``
-    and ``budget`` are shared by a listener's connections. ``outer`` is
+    and ``budget`` are shared by a listener's connections: everything the
+    connection holds for its client is charged to its :attr:`memory`
+    account, and through it to ``budget``. ``outer`` is
     the connection carrying this one (for the inner connection of a layer),
     and ``layers`` the layer kinds it may detect (by default the settings'
     then the registry's).
@@ -167,15 +222,16 @@ class Connection:
             self.settings.initial_buffer_size,
             max(self.settings.max_detect_bytes, self.settings.initial_buffer_size),
         )
-        self._charged = 0  # buffer capacity reserved from the budget
+        self._memory = MemoryAccount(budget)
         self._outbox = _Outbox(self)
         self._session: MessageConsumer | None = None
         self._layer: Layer | None = None
         self._inner: Connection | None = None
         self._in_batch = False
-        self._discard: memoryview | None = None
         self.state = ConnectionState.DETECTING
         self.wire_format: WireFormat | None = None
+        # The format detection chose, set before its create_session() runs (even if it fails).
+        self.detected: WireFormat | None = None
         self.limits: Limits | None = None
         self.close_reason: CloseReason | None = None
         self.error: BaseException | None = None
@@ -191,12 +247,9 @@ class Connection:
         self._detect_formats = self._offer_layers() if self._layers else None
         if stats is not None:
             stats.connection_opened(self._counts)
-        if budget is not None:
-            self._charged = self._buffer.capacity
-            if not budget.try_reserve(self._charged):
-                self._charged = 0
-                self.error = ProtocolError("the receive memory budget is exhausted")
-                self.close(CloseReason.MEMORY_LIMIT)
+        if budget is not None and not self._memory.try_grow_receive(self._buffer.capacity):
+            self.error = MemoryLimitExceeded("the memory budget is exhausted")
+            self.close(CloseReason.MEMORY_LIMIT)
 
     # -- what the shell calls ------------------------------------------------
 
@@ -204,6 +257,11 @@ class Connection:
     def buffer(self) -> ReceiveBuffer:
         """The receive buffer (read-only use: tests and metrics)."""
         return self._buffer
+
+    @property
+    def memory(self) -> MemoryAccount:
+        """What the connection holds for its client (read-only; sessions use ``sender.memory``)."""
+        return self._memory
 
     @property
     def session(self) -> MessageConsumer | None:
@@ -242,7 +300,7 @@ class Connection:
         limit = inner.output_limit if inner is not None else None
         if limit is not None:
             return limit
-        return self.limits.max_output_buffered if self.limits is not None else None
+        return self._memory.output_limit if self.limits is not None else None
 
     def get_extra_info(self, name: str, default: object = None) -> object:
         """``extra[name]``, or ``default``: what the session's sender answers."""
@@ -405,13 +463,14 @@ class Connection:
             try:
                 session.close()
             except Exception as exc:
-                _log.exception("session close() of %s failed", self.wire_format)
+                name = self.wire_format.name if self.wire_format else "an undetected stream"
+                _log.exception("session close() of %s failed", name)
                 if self.error is None:
                     self.error = exc
-        if self._budget is not None and self._charged:
-            # The buffer itself is freed when the shell drops the connection.
-            self._budget.release(self._charged)
-            self._charged = 0
+        self._memory.close()
+        if self._buffer.capacity > 1:
+            # Freed now, not when the shell drops the connection after its linger.
+            self._buffer = ReceiveBuffer(1, 1)
         if self._stats is not None:
             self._stats.connection_closed(self._counts, reason)
 
@@ -427,9 +486,14 @@ class Connection:
 
     def _discard_region(self) -> memoryview:
         # Bytes that arrive after the close (or a close request) are dropped.
-        if self._discard is None:
-            self._discard = memoryview(bytearray(_DISCARD_SIZE))
-        return self._discard
+        return _DISCARD
+
+    def _memory_exceeded(self, exc: MemoryLimitExceeded) -> None:
+        """Close for a charge that was refused; the queued replies are dropped."""
+        self._outbox.drop()
+        self.error = _without_frames(exc)
+        output = isinstance(exc, OutputLimitExceeded)
+        self.close(CloseReason.OUTPUT_LIMIT if output else CloseReason.MEMORY_LIMIT)
 
     def _budgeted_region(self) -> memoryview:
         """``writable()``, with any growth reserved from the budget first."""
@@ -437,27 +501,13 @@ class Connection:
         growth = buffer.growth()
         if not growth:  # the capacity the budget was charged for (compact() reconciled it)
             return buffer.writable()
-        budget = self._budget
-        assert budget is not None
-        if not budget.try_reserve(growth):
-            self.error = ProtocolError("the receive memory budget is exhausted")
+        if not self._memory.try_grow_receive(growth):
+            self.error = MemoryLimitExceeded("the memory budget is exhausted")
             self.close(CloseReason.MEMORY_LIMIT)
             return self._discard_region()
-        self._charged += growth
         region = buffer.writable()
-        self._reconcile_budget()
+        self._memory.set_receive(buffer.capacity)
         return region
-
-    def _reconcile_budget(self) -> None:
-        budget = self._budget
-        if budget is None or self.state is ConnectionState.CLOSED:
-            return
-        capacity = self._buffer.capacity
-        if capacity > self._charged:
-            budget.force(capacity - self._charged)
-        elif capacity < self._charged:
-            budget.release(self._charged - capacity)
-        self._charged = capacity
 
     def _offer_layers(self) -> tuple[WireFormat, ...]:
         """The formats to detect: the layers offered to this peer, then the registry's formats.
@@ -525,6 +575,7 @@ class Connection:
             return
         self.wire_format = kind.wire_format
         self.limits = limits
+        self._memory.output_limit = self._output_cap(limits)
         self._layer = layer
         self._session = layer
         self.state = ConnectionState.ACTIVE
@@ -546,6 +597,7 @@ class Connection:
         try:
             limits = provider.limits
             self._buffer.max_size = limits.max_message_size
+            self.detected = wire_format
             session = provider.create_session(wire_format, self._outbox)
         except ProtocolError as exc:
             self._protocol_error(exc)
@@ -555,6 +607,14 @@ class Connection:
             return
         self.wire_format = wire_format
         self.limits = limits
+        self._memory.output_limit = self._output_cap(limits)
+        # The layers' records carry this session's replies: the session's limit
+        # applies to them too, plus their own framing (under 1% for an encrypting layer).
+        limit = self._memory.output_limit
+        outer = self.outer
+        while outer is not None and limit is not None:
+            outer._memory.output_limit = limit + (limit >> 7)
+            outer = outer.outer
         self._session = session
         self.state = ConnectionState.ACTIVE
         if self._stats is not None:
@@ -588,6 +648,9 @@ class Connection:
             except ProtocolError as exc:
                 self._protocol_error(exc)
                 return
+            except MemoryLimitExceeded as exc:
+                self._memory_exceeded(exc)
+                return
             except Exception as exc:
                 self._fail(exc)
                 return
@@ -611,8 +674,8 @@ class Connection:
                 break
             left = buffer.consume(used)
         buffer.compact()
-        if self._budget is not None and buffer.capacity != self._charged:
-            self._reconcile_budget()
+        if self._budget is not None and buffer.capacity != self._memory.receive:
+            self._memory.set_receive(buffer.capacity)
         if outbox.close_requested:
             return  # closed by data_to_send(), after the replies before it
         if left and buffer.is_full:
@@ -621,9 +684,18 @@ class Connection:
 
     def _protocol_error(self, exc: ProtocolError) -> None:
         if exc.reply:
-            self._outbox.send(exc.reply)
-        self.error = exc
+            try:
+                self._outbox.send(exc.reply)
+            except MemoryLimitExceeded as limit:
+                self._memory_exceeded(limit)
+                return
+        self.error = _without_frames(exc)
         self.close(CloseReason.PROTOCOL_ERROR)
+
+    def _output_cap(self, limits: Limits) -> int:
+        cap = self._budget.max_output_buffered if self._budget is not None else None
+        limit = limits.max_output_buffered
+        return limit if cap is None or limit < cap else cap
 
     def _fail(self, exc: Exception) -> None:
         # The shell logs it with its traceback; a debug line here is enough.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["CloseReason", "ContractError", "ProtocolError"]
+__all__ = ["CloseReason", "ContractError", "ProtocolError", "exception_text"]
 
 
 class CloseReason(enum.Enum):
@@ -47,3 +47,14 @@ class ContractError(Exception):
     given. It closes the one connection and is logged; it is never silently
     turned into corrupted stream state.
     """
+
+
+def exception_text(exc: BaseException) -> str:
+    """``Class: message``, the class named with its module unless it is a builtin
+    (``struct.error: unpack_from requires ...``, not ``error: ...``)."""
+    kind = type(exc)
+    name = kind.__qualname__
+    if kind.__module__ not in ("builtins", "__main__"):
+        name = f"{kind.__module__}.{name}"
+    message = str(exc)
+    return f"{name}: {message}" if message else name

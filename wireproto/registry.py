@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from types import MappingProxyType
+from typing import Any
 
 from wireproto.auth import AuthSettings
 from wireproto.detect import Detection, Verdict, WireFormat, detect
@@ -31,6 +32,37 @@ class PluginFailure:
     error: str
 
 
+class _ReadOptions(Mapping[str, str]):
+    """The registry's options, read-only, remembering which names were looked up."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self._values = values
+        self.asked: set[str] = set()
+
+    def __getitem__(self, name: str) -> str:
+        self.asked.add(name)
+        return self._values[name]
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, str):
+            self.asked.add(name)
+        return name in self._values
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of ``name``, or ``default``."""
+        self.asked.add(name)
+        return self._values.get(name, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"RegistryOptions({self._values!r})"
+
+
 class Registry:
     """Maps each ``WireFormat`` to the ``SessionProvider`` that serves it.
 
@@ -39,7 +71,7 @@ class Registry:
     """
 
     def __init__(self, options: Mapping[str, str] | None = None) -> None:
-        self._options: Mapping[str, str] = MappingProxyType(dict(options or {}))
+        self._options = _ReadOptions(dict(options or {}))
         self._providers: dict[WireFormat, SessionProvider] = {}
         self._by_name: dict[str, WireFormat] = {}
         self._ordered: tuple[WireFormat, ...] = ()
@@ -55,12 +87,28 @@ class Registry:
         """
         return self._options
 
+    @property
+    def asked_options(self) -> frozenset[str]:
+        """The option names plugins have looked up so far (present or not)."""
+        return frozenset(self._options.asked)
+
+    @property
+    def unread_options(self) -> tuple[str, ...]:
+        """The options given that no plugin has looked up: misspelt, or for no installed
+        plugin (``wireproto serve`` refuses them)."""
+        return tuple(name for name in self._options if name not in self._options.asked)
+
     def register(self, wire_format: WireFormat, provider: SessionProvider) -> None:
         """Serve ``wire_format`` with ``provider``; a second registration is an error."""
         if wire_format.name in self._by_name or self._layer_named(wire_format.name):
             raise ValueError(f"wire format {wire_format.name!r} is already registered")
         if not isinstance(provider, SessionProvider):
-            raise TypeError(f"{provider!r} is not a SessionProvider")
+            missing = [name for name in ("limits", "create_session") if not hasattr(provider, name)]
+            raise TypeError(
+                f"{provider!r} is not a SessionProvider: it has no {' and no '.join(missing)} "
+                "(a SessionProvider has a `limits` attribute (a Limits) and a "
+                "`create_session(wire_format, sender)` method)"
+            )
         self._providers[wire_format] = provider
         self._by_name[wire_format.name] = wire_format
         # sorted() is stable: equal priorities keep registration order.

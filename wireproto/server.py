@@ -32,11 +32,13 @@ from types import MappingProxyType, TracebackType
 from typing import cast
 
 from wireproto.connection import CloseReason, Connection, ConnectionSettings, ConnectionState
+from wireproto.errors import exception_text
 from wireproto.layer import Admission
+from wireproto.memory import MemoryAccount, MemoryBudget, give_back_memory
 from wireproto.proxy import ProxySettings
 from wireproto.registry import Registry
 from wireproto.session import Maintained
-from wireproto.stats import MemoryBudget, ServerStats, StatsCollector
+from wireproto.stats import ServerStats, StatsCollector
 from wireproto.tls import TlsSettings
 
 __all__ = ["Server", "ServerLimits"]
@@ -55,6 +57,9 @@ _QUIET_CLOSES = frozenset(
     }
 )
 
+_GIVE_BACK = 32 << 20
+"""A drop of the budget's use by this much since its high-water mark asks malloc to trim."""
+
 REJECT_MAX_CONNECTIONS = "max-connections"
 REJECT_MAX_PER_CLIENT = "max-connections-per-client"
 
@@ -67,12 +72,15 @@ class ServerLimits:
     a descriptor); one more is closed as soon as it is accepted.
     ``max_connections_per_client``: the same per client IP address (the
     PROXY header's source for connections from a trusted proxy; ``None``:
-    no limit). ``max_receive_memory``: the receive buffers of all
-    connections together; a buffer growth past it closes that connection
-    (``CloseReason.MEMORY_LIMIT``), and a new connection whose first buffer
-    does not fit is closed the same way. ``max_output_buffered``: lowers
-    every provider's ``Limits.max_output_buffered`` (``None``: the
-    provider's own, 64 MiB by default); a slow reader past it is reset.
+    no limit). ``max_receive_memory``: the memory budget of all connections
+    together (despite its name, everything a client makes the server hold:
+    receive buffers, arguments not run yet, queued replies); a charge past
+    it closes that connection (``CloseReason.MEMORY_LIMIT``), and a new
+    connection whose first buffer does not fit is closed the same way.
+    ``max_output_buffered``: lowers every provider's
+    ``Limits.max_output_buffered`` (``None``: the provider's own); a
+    connection whose queued replies would pass it is reset
+    (``CloseReason.OUTPUT_LIMIT``), checked as the replies are built.
     """
 
     max_connections: int = 10_000
@@ -131,6 +139,7 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
     """Adapts one transport to one sans-I/O :class:`Connection`."""
 
     _conn: Connection
+    _account: MemoryAccount  # the connection's memory account
     _transport: asyncio.Transport
 
     def __init__(self, server: Server) -> None:
@@ -199,6 +208,7 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
             stats=server._stats,
             budget=server._budget,
         )
+        self._account = self._conn.memory
         self._conn.on_output = self._schedule_flush
         if self._awaiting_client:
             self._conn.on_peer_changed = self._client_named
@@ -218,6 +228,9 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         conn = self._conn
+        account = self._account
+        if account.written:  # what the peer has taken since: room for new replies
+            account.set_written(self._transport.get_write_buffer_size())
         try:
             conn.buffer_updated(nbytes)
         except Exception as exc:
@@ -242,6 +255,7 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
             self._transport.pause_reading()
 
     def resume_writing(self) -> None:
+        self._account.set_written(self._transport.get_write_buffer_size())
         if self._reading_paused:
             self._reading_paused = False
             if not self._transport.is_closing():
@@ -298,18 +312,21 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         if data and not self._finishing and not transport.is_closing():
             transport.write(data)
             buffered = transport.get_write_buffer_size()
+            account = self._account
+            if buffered or account.written:
+                account.set_written(buffered)
             if buffered:  # the peer does not read as fast: hold it to the output limit
                 limit = conn.output_limit
-                cap = self._server.limits.max_output_buffered
-                if cap is not None and (limit is None or cap < limit):
-                    limit = cap
                 if limit is not None and buffered > limit:
                     conn.close(CloseReason.OUTPUT_LIMIT)
-                    self._finishing = True
-                    self._report_close()
-                    self._reset()  # a slow reader gets no more of our memory, not even a FIN
-                    return
         if conn.state is ConnectionState.CLOSED and not self._finishing:
+            if conn.close_reason is CloseReason.OUTPUT_LIMIT or (
+                conn.close_reason is CloseReason.MEMORY_LIMIT and transport.get_write_buffer_size()
+            ):
+                self._finishing = True
+                self._report_close()
+                self._reset()  # a client over its memory gets no more of ours, not even a FIN
+                return
             self._finish()
 
     def _finish(self) -> None:
@@ -391,6 +408,7 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         """Close a connection over a limit at once, before any Connection is made for it."""
         self._refused = self._finishing = self._close_reported = True
         self._conn = self._server._refused
+        self._account = self._conn.memory
         self._server._stats.connection_rejected(reason)
         self._server._warn_rejected(
             "event=connection.rejected reason=%s peer=%s", reason, _format_peer(self._peer)
@@ -427,27 +445,43 @@ class _ConnectionProtocol(asyncio.BufferedProtocol):
         if self._close_reported:
             return
         self._close_reported = True
+        if self._server._budget.gave_back(_GIVE_BACK):
+            # After this callback: a reset clears the transport's buffer first.
+            self._loop.call_soon(give_back_memory)
         conn = self._conn
         reason = conn.close_reason
         if reason is CloseReason.SESSION_FAILED and conn.error is not None:
-            _log.error(
-                "%s session from %s failed: %r",
-                conn.wire_format.name if conn.wire_format else "undetected",
-                self._peer,
-                conn.error,
-                exc_info=conn.error,
-            )
+            if conn.wire_format is None and conn.detected is not None:
+                _log.error(
+                    "detected %s from %s, but its provider's create_session() raised %s",
+                    conn.detected.name,
+                    self._peer,
+                    exception_text(conn.error),
+                    exc_info=conn.error,
+                )
+            else:
+                _log.error(
+                    "%s session from %s failed: %s",
+                    conn.wire_format.name if conn.wire_format else "undetected",
+                    self._peer,
+                    exception_text(conn.error),
+                    exc_info=conn.error,
+                )
         elif reason is CloseReason.OUTPUT_LIMIT:
             self._server._warn_slow_reader(
-                "closed %s: more than %d reply bytes unread",
-                self._peer,
+                "event=connection.closed reason=output-limit peer=%s max_output_buffered=%d "
+                "error=%r",
+                _format_peer(self._peer),
                 conn.output_limit or 0,
+                str(conn.error or "more reply bytes unread than the limit"),
             )
         elif reason is CloseReason.MEMORY_LIMIT:
             self._server._warn_memory(
-                "event=connection.closed reason=memory-limit peer=%s receive_memory=%d",
+                "event=connection.closed reason=memory-limit peer=%s memory=%d limit=%d error=%r",
                 _format_peer(self._peer),
                 self._server._budget.used,
+                self._server._budget.limit,
+                str(conn.error or ""),
             )
         elif reason is CloseReason.AUTH_REQUIRED:
             self._server._warn_rejected(
@@ -545,7 +579,9 @@ class Server:
         # The protocols counted against each client address's limit.
         self._clients: dict[str, set[_ConnectionProtocol]] = {}
         self._stats = StatsCollector()
-        self._budget = MemoryBudget(self.limits.max_receive_memory)
+        self._budget = MemoryBudget(
+            self.limits.max_receive_memory, max_output_buffered=self.limits.max_output_buffered
+        )
         # What refused protocols point at: closed, so it reads into a discard buffer.
         self._refused = Connection(
             Registry(), ConnectionSettings(max_detect_bytes=1, initial_buffer_size=1)
@@ -651,7 +687,7 @@ class Server:
 
     @property
     def receive_memory(self) -> MemoryBudget:
-        """The receive-memory budget shared by the connections (read-only use)."""
+        """The memory budget shared by the connections (read-only use)."""
         return self._budget
 
     @property
@@ -668,6 +704,38 @@ class Server:
         except asyncio.CancelledError:
             await self.close()
             raise
+
+    async def serve_until_signal(self, timeout: float = 5.0) -> None:
+        """Serve until SIGINT (Ctrl-C) or SIGTERM, then :meth:`close` and return.
+
+        For a server embedded in an asyncio program: ``asyncio.run(main())``
+        with ``await server.serve_until_signal()`` stops cleanly on Ctrl-C,
+        without a ``KeyboardInterrupt`` traceback. Where the loop cannot
+        handle signals, it serves like :meth:`serve_forever`.
+        """
+        import signal  # noqa: PLC0415
+
+        if self._listener is None and not self._closing:
+            await self.start()
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        handled: list[signal.Signals] = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, stop.set)
+            except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+                continue
+            handled.append(signum)
+        closed = asyncio.ensure_future(self._closed.wait())
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait((closed, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            stopped.cancel()
+            for signum in handled:
+                loop.remove_signal_handler(signum)
+            await self.close(timeout)
 
     async def close(self, timeout: float = 5.0) -> None:
         """Stop accepting, flush and FIN every connection, reset those left after ``timeout``."""
@@ -816,5 +884,7 @@ class Server:
     def _detach(self, protocol: _ConnectionProtocol) -> None:
         self._live.pop(protocol.connection, None)
         self._uncount_client(protocol)
+        if self._budget.gave_back(_GIVE_BACK):
+            give_back_memory()  # the connection's memory was freed: return the pages to the OS
         if not self._live:
             self._idle.set()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from wireproto.auth import AuthSettings
     from wireproto.detect import WireFormat
+    from wireproto.memory import MemoryAccount
 
 BytesLike = bytes | bytearray | memoryview
 """What a sender accepts."""
@@ -62,6 +63,17 @@ class NetworkSender(Protocol):
 
     def close(self) -> None:
         """Close the connection after the queued bytes are flushed."""
+        ...
+
+    @property
+    def memory(self) -> MemoryAccount:
+        """The connection's memory account: charge what the session holds for the client.
+
+        ``send()`` charges the replies itself (and raises
+        ``OutputLimitExceeded`` past the output limit); a session that builds
+        a large reply checks ``memory.reply_room`` as it grows, and charges
+        arguments it holds across reads with ``memory.charge_arguments()``.
+        """
         ...
 
     def get_extra_info(self, name: str, default: object = None, /) -> object:

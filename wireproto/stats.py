@@ -1,6 +1,6 @@
-"""What a server's connections share: counters, and the receive-memory budget.
+"""What a server's connections share: counters, and the memory budget.
 
-A :class:`StatsCollector` and a :class:`MemoryBudget` are handed to every
+A :class:`StatsCollector` and a :class:`~wireproto.memory.MemoryBudget` are handed to every
 :class:`~wireproto.connection.Connection` of a listener (and to the inner
 inner connection of each layer). Connections count their own bytes in plain
 integer attributes (a :class:`ConnectionCounts` each); the collector adds
@@ -17,53 +17,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from wireproto.errors import CloseReason
+from wireproto.memory import MemoryBudget
 
 __all__ = ["ConnectionCounts", "FormatStats", "MemoryBudget", "ServerStats", "StatsCollector"]
 
 
 def _empty() -> Mapping[str, int]:
     return MappingProxyType({})
-
-
-class MemoryBudget:
-    """A cap on the receive-buffer bytes held by all the connections sharing it.
-
-    A connection reserves its buffer's capacity before the buffer grows; a
-    growth the budget cannot cover is refused, and that connection is closed
-    (``CloseReason.MEMORY_LIMIT``) rather than the process running out of
-    memory. Capacity is given back when a buffer shrinks or its connection
-    closes.
-    """
-
-    __slots__ = ("limit", "refusals", "used")
-
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError("the memory budget must be at least 1 byte")
-        self.limit = limit
-        self.used = 0
-        self.refusals = 0
-
-    @property
-    def available(self) -> int:
-        """Bytes that may still be reserved."""
-        return max(self.limit - self.used, 0)
-
-    def try_reserve(self, nbytes: int) -> bool:
-        """Reserve ``nbytes``; False (and nothing reserved) if that would pass the limit."""
-        if self.used + nbytes > self.limit:
-            self.refusals += 1
-            return False
-        self.used += nbytes
-        return True
-
-    def force(self, nbytes: int) -> None:
-        """Account for ``nbytes`` already allocated, even past the limit."""
-        self.used += nbytes
-
-    def release(self, nbytes: int) -> None:
-        """Give back ``nbytes`` reserved earlier."""
-        self.used = max(self.used - nbytes, 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from providers.memcache.auth import MAX_SASL_MECH_LEN, SASL_MECHANISMS, parse_pl
 from providers.memcache.engine import KEY_MAX_LENGTH, Delta, MemcacheEngine, Mode, Stored
 from wireproto.detect import Detector, match_prefix
 from wireproto.errors import ProtocolError
+from wireproto.memory import MemoryLimitExceeded
 from wireproto.session import NetworkSender
 
 __all__ = [
@@ -291,8 +292,10 @@ class BinarySession:
         "_auth",
         "_authenticated",
         "_engine",
+        "_memory",
         "_need",
         "_request",
+        "_room",
         "_sasl_pending",
         "_sender",
         "_stats",
@@ -306,6 +309,8 @@ class BinarySession:
         self._store = engine.store
         self._stats = engine.stats
         self._sender = sender
+        self._memory = sender.memory
+        self._room = 0  # value bytes the batch's replies may still hold (the output limit)
         self._request = _Request()
         self._need = HEADER_SIZE  # bytes the next request needs, counted from the head
         self._swallow = 0
@@ -331,8 +336,12 @@ class BinarySession:
         self._engine.check_flush()
         buf = bytes(data[skipped:]) if skipped else bytes(data)
         out: list[bytes] = []
+        self._room = self._memory.reply_room
         try:
             pos = self._run(buf, out)
+        except MemoryLimitExceeded:
+            out.clear()  # the connection is cut off: its replies are dropped
+            raise
         finally:
             if out:
                 reply = b"".join(out)
@@ -495,7 +504,16 @@ class BinarySession:
             request.opaque,
             cas,
         )
-        out.append(head + _FLAGS.pack(flags) + shown + value)
+        reply = head + _FLAGS.pack(flags) + shown + value
+        self._charge(len(reply))  # a run of quiet gets of one large value
+        out.append(reply)
+
+    def _charge(self, size: int) -> None:
+        """A reply part of ``size`` bytes was built: stop once the batch's pass the output limit."""
+        room = self._room - size
+        self._room = room
+        if room < 0:
+            self._memory.refuse_output(self._memory.reply_room - room)
 
     def _miss(self, request: _Request, out: list[bytes]) -> None:
         if request.quiet:
@@ -600,9 +618,11 @@ class BinarySession:
         if command is Opcode.TOUCH:
             out.append(request.reply(cas=cas, extras=extras))
         elif command is Opcode.GATK:
-            out.append(request.reply(cas=cas, extras=extras, key=key, value=value))
+            out.append(reply := request.reply(cas=cas, extras=extras, key=key, value=value))
+            self._charge(len(reply))
         else:
-            out.append(request.reply(cas=cas, extras=extras, value=value))
+            out.append(reply := request.reply(cas=cas, extras=extras, value=value))
+            self._charge(len(reply))
 
     def _noop(self, request: _Request, out: list[bytes]) -> None:
         out.append(request.reply())

@@ -37,6 +37,7 @@ from providers.memcache.engine import (
 from wireproto.detect import Detector, Verdict
 from wireproto.errors import ProtocolError
 from wireproto.guard import cross_protocol_error, guarded, is_http_line
+from wireproto.memory import MemoryLimitExceeded
 from wireproto.session import NetworkSender
 
 __all__ = [
@@ -292,7 +293,9 @@ class TextSession:
         "_engine",
         "_flush_check",
         "_max_line",
+        "_memory",
         "_need",
+        "_room",
         "_scan_from",
         "_sender",
         "_stats",
@@ -306,6 +309,8 @@ class TextSession:
         self._store = engine.store
         self._stats = engine.stats
         self._sender = sender
+        self._memory = sender.memory
+        self._room = 0  # value bytes the batch's replies may still hold (the output limit)
         self._max_line = engine.settings.max_line_length
         self._need = 0  # bytes the next message needs, counted from the head
         self._scan_from = 0  # bytes of an unterminated first line already searched
@@ -375,8 +380,12 @@ class TextSession:
         self._flush_check()
         buf = bytes(data[skipped:]) if skipped else bytes(data)
         out: list[bytes] = []
+        self._room = self._memory.reply_room
         try:
             pos = self._run(buf, out)
+        except MemoryLimitExceeded:
+            out.clear()  # the connection is cut off: its replies are dropped
+            raise
         finally:
             if out:
                 reply = b"".join(out)
@@ -487,6 +496,13 @@ class TextSession:
             out.clear()
         raise ProtocolError(f"command line longer than {self._max_line} bytes")
 
+    def _charge(self, size: int) -> None:
+        """A reply part of ``size`` bytes was built: stop once the batch's pass the output limit."""
+        room = self._room - size
+        self._room = room
+        if room < 0:
+            self._memory.refuse_output(self._memory.reply_room - room)
+
     def _bad_key(self, key: bytes) -> bool:
         return len(key) > KEY_MAX_LENGTH or (self._ctl and _CONTROL(key) is not None)
 
@@ -512,7 +528,9 @@ class TextSession:
             else:
                 stats.get_hits += 1
                 value = entry[0]
-                out.append(b"VALUE %b %d %d\r\n%b\r\nEND\r\n" % (key, entry[1], len(value), value))
+                reply = b"VALUE %b %d %d\r\n%b\r\nEND\r\n" % (key, entry[1], len(value), value)
+                self._charge(len(reply))
+                out.append(reply)
             return start
         replies: list[bytes] = []
         for index in range(1, count):
@@ -527,7 +545,9 @@ class TextSession:
             else:
                 stats.get_hits += 1
                 value = entry[0]
-                replies.append(b"VALUE %b %d %d\r\n%b\r\n" % (key, entry[1], len(value), value))
+                reply = b"VALUE %b %d %d\r\n%b\r\n" % (key, entry[1], len(value), value)
+                self._charge(len(reply))  # checked as it grows: 1,000 keys of 1 MB
+                replies.append(reply)
         replies.append(_END)
         out.extend(replies)
         return start
@@ -593,6 +613,7 @@ class TextSession:
                     head = b"VALUE %b %d %d %d\r\n" % (key, flags, len(value), cas)
                 else:
                     head = b"VALUE %b %d %d\r\n" % (key, flags, len(value))
+                self._charge(len(head) + len(value) + 2)
                 replies += (head, value, _CRLF)
         replies.append(_END)
         out.extend(replies)
@@ -925,7 +946,9 @@ class TextSession:
         parts.append(_CRLF)
         if flags.value:
             parts += (value, _CRLF)
-        out.append(b"".join(parts))
+        reply = b"".join(parts)
+        self._charge(len(reply))
+        out.append(reply)
         return start
 
     def _count_get(self, *, touched: bool, hit: bool) -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from providers.kvstore import (
     NO_EXPIRY,
@@ -108,6 +108,8 @@ class Client(Protocol):
     multi: list[list[bytes]] | None
     multi_failed: bool
     name: bytes | None
+    room: int
+    """Reply bytes the batch may still build (the output limit): checked as replies grow."""
 
     @property
     def provider(self) -> ProviderState:
@@ -181,6 +183,14 @@ class Client(Protocol):
 
     def execute(self, argv: list[bytes]) -> bytes:
         """Run one command; its encoded reply."""
+        ...
+
+    def end_multi(self) -> None:
+        """Leave the transaction, dropping (and uncharging) what it queued."""
+        ...
+
+    def over_output(self, room: int) -> NoReturn:
+        """Stop building: the batch's replies left ``room`` (negative) of the room they had."""
         ...
 
 
@@ -577,23 +587,28 @@ def _exec(s: Client, argv: list[bytes]) -> bytes:
     if queued is None:
         return b"-ERR EXEC without MULTI\r\n"
     failed = s.multi_failed
-    s.multi = None
-    s.multi_failed = False
+    s.end_multi()
     changed = s.watched_keys_changed()
     s.unwatch_all()
     if failed:
         return b"-EXECABORT Transaction discarded because of previous errors.\r\n"
     if changed:
         return s.null_array
-    replies = [s.execute(command) for command in queued]
+    replies = []
+    room = s.room
+    for command in queued:  # checked as it grows: a transaction of GETs is an MGET
+        reply = s.execute(command)
+        room -= len(reply)
+        if room < 0:
+            s.over_output(room)
+        replies.append(reply)
     return b"*%d\r\n" % len(replies) + b"".join(replies)
 
 
 def _discard(s: Client, argv: list[bytes]) -> bytes:
     if s.multi is None:
         return b"-ERR DISCARD without MULTI\r\n"
-    s.multi = None
-    s.multi_failed = False
+    s.end_multi()
     s.unwatch_all()
     return OK
 
@@ -895,7 +910,17 @@ def _getex(s: Client, argv: list[bytes]) -> bytes:
 
 def _mget(s: Client, argv: list[bytes]) -> bytes:
     get = s.store.get
-    return bulk_array((get(key) for key in argv[1:]), s.null)
+    null = s.null
+    parts = [b"*%d\r\n" % (len(argv) - 1)]
+    room = s.room
+    for key in argv[1:]:  # checked as it grows: 100 KB x 20,000 keys must not be built
+        value = get(key)
+        part = null if value is None else b"$%d\r\n%s\r\n" % (len(value), value)
+        room -= len(part)
+        if room < 0:
+            s.over_output(room)
+        parts.append(part)
+    return b"".join(parts)
 
 
 def _mset(s: Client, argv: list[bytes]) -> bytes:

@@ -58,6 +58,7 @@ from typing import Any
 from providers.kvstore import parse_int64
 from wireproto.errors import ProtocolError
 from wireproto.guard import cross_protocol_error, is_request_line
+from wireproto.memory import MemoryAccount
 
 try:
     import hiredis as _hiredis  # type: ignore[import-not-found, unused-ignore]
@@ -94,8 +95,10 @@ class RespLimits:
     here 1M by default); ``max_inline_len`` is ``PROTO_INLINE_MAX_SIZE``
     (64 KiB), which also caps header lines; ``max_query_len`` caps the bytes of
     one command's arguments (Redis's ``client-query-buffer-limit``, 1 GiB).
-    ``max_output_buffered`` is the reply backlog allowed for a slow reader
-    (default: one maximal bulk plus 64 MiB).
+    ``max_output_buffered`` caps the reply bytes held for one client
+    (default: one maximal bulk plus 64 MiB, 576 MiB: a value of the largest
+    size SET accepts can always be read back, as Redis, whose normal clients
+    have no output limit, allows).
     """
 
     max_bulk_len: int = 512 * 1024 * 1024
@@ -192,6 +195,11 @@ class RequestParser:
 
     ``unauthenticated`` switches on Redis's tighter pre-AUTH limits. ``copied``
     counts the bytes copied out of receive buffers: the work a slow drip costs.
+    The arguments of an unfinished command, copied out of the receive buffer,
+    are charged to ``memory`` at the end of each batch (:meth:`end`), and
+    given back once the command is complete; hiredis never holds a partial
+    command across batches (its reader is dropped), so only the pure path
+    charges.
     """
 
     __slots__ = (
@@ -199,6 +207,7 @@ class RequestParser:
         "_base",
         "_blocked",
         "_bulk_len",
+        "_charged",
         "_complete",
         "_counts",
         "_data",
@@ -214,18 +223,26 @@ class RequestParser:
         "_max_inline",
         "_max_multibulk",
         "_max_query",
+        "_memory",
         "_pos",
         "_quick",
         "_reader",
         "_remaining",
         "_scanned",
+        "_stored",
         "_tried",
         "_window",
         "copied",
         "unauthenticated",
     )
 
-    def __init__(self, limits: RespLimits, *, accelerated: bool = False) -> None:
+    def __init__(
+        self,
+        limits: RespLimits,
+        *,
+        accelerated: bool = False,
+        memory: MemoryAccount | None = None,
+    ) -> None:
         self.unauthenticated = False
         self.copied = 0
         self._max_bulk = limits.max_bulk_len
@@ -245,6 +262,9 @@ class RequestParser:
         self._quick = limits.max_query_len >= len(_COUNTS) * (len(_BULK_LENGTHS) - 1)
         # The command in progress.
         self._argv: list[bytes] = []
+        self._stored = 0  # bytes of the arguments in _argv
+        self._charged = 0  # of which charged to the memory account
+        self._memory = memory
         self._remaining = 0
         self._bulk_len = -1
         self._held = 0
@@ -284,6 +304,7 @@ class RequestParser:
             if size < need:
                 return False
             self._argv.append(view[: self._bulk_len].tobytes())
+            self._stored += self._bulk_len
             self.copied += self._bulk_len
             self._bulk_len = -1
             self._remaining -= 1
@@ -384,8 +405,17 @@ class RequestParser:
             self._tried = self._fast = True  # the command held over from the last batch is done
         return command
 
+    @property
+    def held(self) -> int:
+        """Bytes of the arguments the unfinished command holds (charged at :meth:`end`)."""
+        return self._stored
+
     def end(self) -> int:
-        """Finish the batch; the bytes it consumed."""
+        """Finish the batch; the bytes it consumed.
+
+        Charges the arguments the unfinished command now holds (may raise
+        ``MemoryLimitExceeded``, once the batch is finished).
+        """
         if self._feeding:
             self._feeding = False
             if self._pos < len(self._data):
@@ -393,6 +423,14 @@ class RequestParser:
         consumed = self._base + self._pos
         self._data = b""
         self._pos = self._base = 0
+        stored = self._stored
+        if stored != self._charged and self._memory is not None:
+            delta = stored - self._charged
+            if delta > 0:
+                self._memory.charge_arguments(delta)
+            else:
+                self._memory.release_arguments(-delta)
+            self._charged = stored
         return consumed
 
     # -- whole commands at once ------------------------------------------------
@@ -589,7 +627,7 @@ class RequestParser:
             self._complete = False
             argv = self._argv
             self._argv = []
-            self._held = 0
+            self._held = self._stored = 0
             return argv
         data = self._data
         pos = self._pos
@@ -636,6 +674,7 @@ class RequestParser:
     def _read_args(self, data: bytes, pos: int, remaining: int, held: int) -> list[bytes] | None:
         """Read ``$<len>`` bulks into the command: the whole command, or None to wait."""
         argv = self._argv
+        stored = self._stored
         end = len(data)
         window = self._window
         lengths = self._lengths
@@ -664,17 +703,19 @@ class RequestParser:
                 self._bulk_len = length
                 break
             argv.append(data[pos : pos + length])
+            stored += length
             pos += length + 2
             remaining -= 1
             if not remaining:
                 self._pos = pos
                 self._remaining = 0
                 self._argv = []
-                self._held = 0
+                self._held = self._stored = 0
                 return argv
         self._pos = pos
         self._remaining = remaining
         self._held = held
+        self._stored = stored
         return None
 
     def _bulk_length(self, data: bytes, pos: int, newline: int, end: int) -> int:

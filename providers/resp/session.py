@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NoReturn
 
 from providers.resp.commands import COMMANDS, Handler, ProviderState, lookup
 from providers.resp.parser import RequestParser
@@ -21,13 +22,18 @@ NULL_ARRAY2 = b"*-1\r\n"
 _MAX_DIRECT_ARGC = 16
 
 
+_BUILT_IN_PARTS = frozenset({b"mget"})
+"""Commands whose handler checks :attr:`RespSession.room` as its reply grows: they read
+the room left after the batch's earlier replies, which the direct path does not keep."""
+
+
 def _direct_handlers() -> tuple[dict[bytes, Handler], ...]:
     tables: tuple[dict[bytes, Handler], ...] = tuple({} for _ in range(_MAX_DIRECT_ARGC))
     for name, command in COMMANDS.items():
         # MULTI does not queue the commands that change how the next ones run
         # (QUIT closes, MULTI, EXEC and DISCARD start or end a transaction):
         # they go through execute(), after which run_commands() looks again.
-        if command.subcommands is not None or not command.queued:
+        if command.subcommands is not None or not command.queued or name in _BUILT_IN_PARTS:
             continue
         arity = command.arity
         for argc in range(1, _MAX_DIRECT_ARGC):
@@ -47,11 +53,17 @@ class RespSession:
 
     :meth:`try_consume` parses every whole command in the view, runs them in
     order and sends the concatenated replies with one ``sender.send``.
+    The replies are checked against the connection's memory account as
+    they are built (:attr:`room`), so a batch stops once they would pass
+    the output limit; commands queued by MULTI are charged as arguments.
     """
 
     __slots__ = (
         "_closed",
+        "_memory",
         "_parser",
+        "_queued_bytes",
+        "_room_start",
         "_sender",
         "auth",
         "authenticated",
@@ -65,6 +77,7 @@ class RespSession:
         "null_array",
         "provider",
         "resp3",
+        "room",
         "store",
         "watched",
     )
@@ -95,7 +108,14 @@ class RespSession:
         self.closing = False
         """Set by QUIT: the connection closes after the replies sent so far."""
         self._sender = sender
-        self._parser = RequestParser(provider.resp_limits, accelerated=provider.accelerated)
+        self._memory = sender.memory
+        self.room = 0
+        """Reply bytes the batch may still build before the output limit is passed."""
+        self._room_start = 0
+        self._queued_bytes = 0
+        self._parser = RequestParser(
+            provider.resp_limits, accelerated=provider.accelerated, memory=self._memory
+        )
         self._parser.unauthenticated = not self.authenticated
         self._closed = False
 
@@ -159,9 +179,23 @@ class RespSession:
             self.multi_failed = self.multi is not None
             return _NOAUTH
         if self.multi is not None and command.queued:
+            size = sum(map(len, argv))
+            self._memory.charge_arguments(size)
+            self._queued_bytes += size
             self.multi.append(argv)
             return _QUEUED
         return command.handler(self, argv)
+
+    def end_multi(self) -> None:
+        """Leave the transaction: the queued commands are dropped (EXEC took them)."""
+        self.multi = None
+        self.multi_failed = False
+        self._memory.release_arguments(self._queued_bytes)
+        self._queued_bytes = 0
+
+    def over_output(self, room: int) -> NoReturn:
+        """Stop building: the batch's replies passed the room it had, ``room`` is what is left."""
+        self._memory.refuse_output(self._room_start - room)
 
     def run_commands(self, commands: list[list[bytes]], append: Callable[[bytes], None]) -> int:
         """Run ``commands`` (none empty) in order, passing each reply to ``append``; how many ran.
@@ -173,16 +207,28 @@ class RespSession:
         direct = _DIRECT
         execute = self.execute
         plain = self.authenticated and self.multi is None
+        room = self.room  # a local in the loop; self.room for the handlers that read it
         for argv in commands:
             argc = len(argv)
             handler = direct[argc].get(argv[0]) if plain and argc < _MAX_DIRECT_ARGC else None
             if handler is not None:
-                append(handler(self, argv))
+                reply = handler(self, argv)
+                append(reply)
+                room -= len(reply)
+                if room < 0:
+                    self.over_output(room)
                 continue
-            append(execute(argv))
+            self.room = room
+            reply = execute(argv)
+            append(reply)
+            room -= len(reply)
+            self.room = room
+            if room < 0:
+                self.over_output(room)
             if self.closing:
                 return next(i for i, ran in enumerate(commands, 1) if ran is argv)
             plain = self.authenticated and self.multi is None
+        self.room = room
         return len(commands)
 
     def try_consume(self, data: memoryview, /) -> int:
@@ -192,6 +238,7 @@ class RespSession:
         parser = self._parser
         if not parser.begin(data):
             return 0
+        self.room = self._room_start = self._memory.reply_room
         replies: list[bytes] = []
         whole_commands = parser.whole_commands
         next_command = parser.next_command
@@ -209,7 +256,11 @@ class RespSession:
                 if argv is None:
                     break
                 if argv:
-                    replies.append(execute(argv))
+                    reply = execute(argv)
+                    replies.append(reply)
+                    self.room -= len(reply)
+                    if self.room < 0:
+                        self.over_output(self.room)
                     if self.closing:
                         break
         except ProtocolError as exc:
@@ -230,5 +281,5 @@ class RespSession:
         if not self._closed:
             self._closed = True
             self.unwatch_all()
-            self.multi = None
+            self.end_multi()
             self.provider.session_closed(self)

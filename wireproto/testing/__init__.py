@@ -2,7 +2,7 @@
 
 ``check_wire_format(target)`` drives a provider's sessions through the
 sans-I/O :class:`~wireproto.connection.Connection` with Hypothesis-generated
-streams, cuts and read schedules, and checks seven properties, each with
+streams, cuts and read schedules, and checks eight properties, each with
 its own exception class (a :class:`ConformanceError`):
 
 1. :class:`SameOutcomeError`: the same replies, close and error however the
@@ -16,7 +16,10 @@ its own exception class (a :class:`ConformanceError`):
 6. :class:`LimitError` / :class:`NonLinearWorkError`: buffers stay within
    the limits and work stays linear in the bytes fed;
 7. :class:`RoundTripError`: declaration-built messages round-trip and are
-   consumed at their boundaries.
+   consumed at their boundaries;
+8. :class:`CompletenessError`: streams of valid messages (declaration,
+   corpus, ``grow``) are detected, consumed to the last byte and, where the
+   target declares replies, answered once per message, however they are cut.
 
 Also here: the strategies (:mod:`wireproto.testing.strategies`), a
 ``RuleBasedStateMachine`` (:class:`ConsumerMachine`), regression files, and
@@ -34,6 +37,7 @@ from wireproto.testing._driver import Harness, Run, run_example
 from wireproto.testing._errors import (
     PROPERTIES,
     ByteAccountingError,
+    CompletenessError,
     ConformanceError,
     DetectionError,
     KeptViewError,
@@ -57,7 +61,14 @@ from wireproto.testing._regression import (
     replay_regression,
     save_regression,
 )
-from wireproto.testing._target import FuzzTarget, TargetError, load_corpus, load_target
+from wireproto.testing._target import (
+    FuzzTarget,
+    Grow,
+    TargetError,
+    TargetOptions,
+    load_corpus,
+    load_target,
+)
 from wireproto.testing._types import Example, Outcome, ReadSchedule, Stream
 
 if TYPE_CHECKING:
@@ -70,6 +81,7 @@ if TYPE_CHECKING:
         chunkings,
         examples,
         from_construct,
+        grown_streams,
         mutated,
         streams,
         target_streams,
@@ -80,12 +92,14 @@ __all__ = [
     "Built",
     "ByteAccountingError",
     "CheckReport",
+    "CompletenessError",
     "ConformanceError",
     "ConsumerMachine",
     "DetectionError",
     "Example",
     "FuzzTarget",
     "Fuzzer",
+    "Grow",
     "Harness",
     "KeptViewError",
     "LimitError",
@@ -99,6 +113,7 @@ __all__ = [
     "Seeds",
     "Stream",
     "TargetError",
+    "TargetOptions",
     "UnexpectedExceptionError",
     "WorkReport",
     "buffer_schedules",
@@ -109,6 +124,7 @@ __all__ = [
     "error_class",
     "examples",
     "from_construct",
+    "grown_streams",
     "load_corpus",
     "load_regression",
     "load_target",
@@ -133,6 +149,7 @@ _LAZY = {
     "chunkings": _STRATEGIES,
     "examples": _STRATEGIES,
     "from_construct": _STRATEGIES,
+    "grown_streams": _STRATEGIES,
     "mutated": _STRATEGIES,
     "streams": _STRATEGIES,
     "target_streams": _STRATEGIES,

@@ -82,7 +82,7 @@ def run_atheris(
     seconds: float | None,
     out: TextIO,
     *,
-    report_failure: Callable[[ConformanceError, argparse.Namespace, int, TextIO], int],
+    report_failure: Callable[..., int],
 ) -> int:
     """Run the worker, relay its progress, then report like the Hypothesis engine.
 
@@ -134,7 +134,7 @@ def run_atheris(
             if error is not None:
                 from wireproto.testing._shrink import minimize  # noqa: PLC0415
 
-                return report_failure(minimize(target, error), args, seed, out)
+                return report_failure(minimize(target, error), args, seed, out, examples=runs)
             print("wireproto fuzz: the worker's failure did not reproduce", file=sys.stderr)
             return 1
         if status != 0:

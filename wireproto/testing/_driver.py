@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from wireproto.connection import Connection, ConnectionState
 from wireproto.detect import Detector, Verdict, WireFormat
-from wireproto.errors import ProtocolError
+from wireproto.errors import ProtocolError, exception_text
 from wireproto.registry import Registry
 from wireproto.session import Limits, MessageConsumer, NetworkSender, SessionProvider
 from wireproto.testing._errors import (
@@ -66,7 +66,7 @@ def _describe_exception(exc: BaseException) -> str:
     if frames:
         last = frames[-1]
         where = f" at {last.filename}:{last.lineno} in {last.name}"
-    return f"{type(exc).__name__}: {exc}{where}"
+    return f"{exception_text(exc)}{where}"
 
 
 def _clear_frames(exc: BaseException | None) -> None:
@@ -194,14 +194,17 @@ class _Probe:
 class _ProbeProvider:
     """Wraps a provider so that its sessions are probes."""
 
-    def __init__(self, provider: SessionProvider, trace: _Trace) -> None:
+    def __init__(
+        self, provider: SessionProvider, trace: _Trace, limits: Limits | None = None
+    ) -> None:
         self._provider = provider
         self._trace = trace
+        self._limits = limits
         self.sessions: list[_Probe] = []
 
     @property
     def limits(self) -> Limits:
-        return self._provider.limits
+        return self._limits if self._limits is not None else self._provider.limits
 
     def create_session(self, wire_format: WireFormat, sender: NetworkSender) -> MessageConsumer:
         try:
@@ -246,12 +249,18 @@ def _probe_detector(wire_format: WireFormat, trace: _Trace) -> Detector:
     return probed
 
 
-def probed_registry(registry: Registry, trace: _Trace) -> tuple[Registry, list[_ProbeProvider]]:
-    """A registry like ``registry`` whose detectors and sessions report to ``trace``."""
+def probed_registry(
+    registry: Registry, trace: _Trace, limits: dict[str, Limits] | None = None
+) -> tuple[Registry, list[_ProbeProvider]]:
+    """A registry like ``registry`` whose detectors and sessions report to ``trace``;
+    ``limits`` replace the providers' limits of the formats it names."""
     probed = Registry()
     providers: list[_ProbeProvider] = []
+    chosen = limits or {}
     for wire_format in registry.formats:  # detection order; re-registering keeps it
-        provider = _ProbeProvider(registry.provider(wire_format), trace)
+        provider = _ProbeProvider(
+            registry.provider(wire_format), trace, chosen.get(wire_format.name)
+        )
         providers.append(provider)
         probed.register(
             WireFormat(wire_format.name, _probe_detector(wire_format, trace), wire_format.priority),
@@ -293,7 +302,8 @@ class Harness:
         self._trace = _Trace(meter=meter)
         # Kept alive: providers may hold a weak reference to the registry they joined.
         self._registry = target.make_registry()
-        registry, self._providers = probed_registry(self._registry, self._trace)
+        overrides = {target.wire_format.name: target.limits} if target.limits else None
+        registry, self._providers = probed_registry(self._registry, self._trace, overrides)
         settings = replace(target.settings, initial_buffer_size=self.schedule.initial_buffer_size)
         self.connection = Connection(registry, settings)
         self._reads: Iterator[int] | None = (

@@ -9,6 +9,7 @@ from wireproto.testing._types import Example
 __all__ = [
     "PROPERTIES",
     "ByteAccountingError",
+    "CompletenessError",
     "ConformanceError",
     "DetectionError",
     "KeptViewError",
@@ -18,7 +19,11 @@ __all__ = [
     "SameOutcomeError",
     "UnexpectedExceptionError",
     "error_class",
+    "missing_extra",
 ]
+
+TESTING_EXTRA = "pip install 'wireproto[testing]'"
+"""What to install for the kit's Hypothesis engine and pytest plugin."""
 
 PROPERTIES: dict[int, str] = {
     1: "same-outcome",
@@ -28,6 +33,7 @@ PROPERTIES: dict[int, str] = {
     5: "stable-detection",
     6: "limits-and-linear-work",
     7: "round-trip",
+    8: "completeness",
 }
 """The conformance properties by number, with the short names failures carry."""
 
@@ -37,7 +43,7 @@ _SHOWN_BYTES = 256
 class ConformanceError(AssertionError):
     """A property of the wire-format contract failed; ``str()`` is the full report.
 
-    ``property`` is the property's number (1-7) and ``name`` its short name
+    ``property`` is the property's number (1-8) and ``name`` its short name
     (see :data:`PROPERTIES`); ``example`` is the input that shows it, when the
     failure is tied to one stream and cut; ``detail`` says what went wrong.
     """
@@ -143,6 +149,15 @@ class RoundTripError(ConformanceError):
     name = "round-trip"
 
 
+class CompletenessError(ConformanceError):
+    """Property 8: a stream of valid messages (from the declaration, the corpus or ``grow``)
+    was not detected, not consumed to its last byte, or (where the target declares
+    replies) not answered once per message, as it was cut."""
+
+    property = 8
+    name = "completeness"
+
+
 _CLASSES: dict[int, type[ConformanceError]] = {
     cls.property: cls
     for cls in (
@@ -153,6 +168,7 @@ _CLASSES: dict[int, type[ConformanceError]] = {
         DetectionError,
         LimitError,
         RoundTripError,
+        CompletenessError,
     )
 }
 
@@ -160,3 +176,11 @@ _CLASSES: dict[int, type[ConformanceError]] = {
 def error_class(number: int) -> type[ConformanceError]:
     """The exception class of property ``number`` (KeyError if there is none)."""
     return _CLASSES[number]
+
+
+def missing_extra(exc: ModuleNotFoundError) -> ModuleNotFoundError:
+    """The one-line error for a missing dependency of the kit (Hypothesis, pytest)."""
+    if TESTING_EXTRA in str(exc):
+        return exc
+    name = (exc.name or "a dependency").partition(".")[0]
+    return ModuleNotFoundError(f"wireproto.testing needs {name}: {TESTING_EXTRA}", name=exc.name)

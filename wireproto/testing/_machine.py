@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
+from wireproto.testing._errors import missing_extra
+
+try:
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
+except ModuleNotFoundError as exc:
+    raise missing_extra(exc) from None
 
 from wireproto.detect import WireFormat
 from wireproto.session import Limits, MessageConsumer, NetworkSender

@@ -6,14 +6,18 @@ use these functions directly.
 
 from __future__ import annotations
 
+import hashlib
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from wireproto.detect import Detection, Verdict
+from wireproto.errors import exception_text
 from wireproto.testing._driver import Run, run_example
 from wireproto.testing._errors import (
+    CompletenessError,
     ConformanceError,
     DetectionError,
     LimitError,
@@ -30,29 +34,34 @@ if TYPE_CHECKING:
 __all__ = [
     "Seeds",
     "WorkReport",
+    "check_complete",
     "check_example",
+    "check_extensions",
     "check_limits_and_work",
+    "extensions",
+    "limit_cuttings",
     "prepare_seeds",
+    "work_sizes",
 ]
 
 _DETECT_SCAN = 256
 """Every prefix up to this length is shown to the detectors; longer ones only at the cuts."""
 
-WORK_SIZES = (512, 1024)
-"""Stream sizes of the linear-work check: a drip of each, compared."""
-
 _LIMIT_CHECK_MAX = 4 << 20
 """The max/max+1 message-size check runs when ``max_message_size`` is at most this."""
 
 
-def check_example(target: FuzzTarget, example: Example) -> Run:
-    """Check properties 1-5 (and 7 for declaration-built streams) on one example.
+def check_example(target: FuzzTarget, example: Example, skip: frozenset[int] = frozenset()) -> Run:
+    """Check properties 1-5 (7 for declaration-built streams, 8 for valid ones) on one example.
 
     Runs the stream whole, then as ``example`` cuts and reads it, and
     compares. Returns the cut run; raises a :class:`ConformanceError`.
+    ``skip`` names properties not to check (a failure of 2, 3 or 4 still
+    ends the run: it is raised as the probes see it).
     """
-    check_detection(target, example)
-    whole = Example.whole(Stream(example.stream, example.boundaries, example.messages))
+    if 5 not in skip:
+        check_detection(target, example)
+    whole = Example.whole(example.as_stream)
     reference = run_example(target, whole)
     run = reference if whole == example else run_example(target, example)
     expected, got = reference.outcome, run.outcome
@@ -60,19 +69,77 @@ def check_example(target: FuzzTarget, example: Example) -> Run:
         detail = f"whole stream: {expected.describe()}\n  as cut:       {got.describe()}"
         detected = (expected.wire_format, expected.close_reason == "no-match")
         if detected != (got.wire_format, got.close_reason == "no-match"):
-            raise DetectionError(
-                "the connection detected a different format when the stream was cut\n  " + detail,
+            if 5 not in skip:
+                raise DetectionError(
+                    "the connection detected a different format when the stream was cut\n  "
+                    + detail,
+                    example,
+                    target.label,
+                )
+        elif 1 not in skip:
+            raise SameOutcomeError(
+                "the outcome depends on how the stream is cut or read\n  " + detail,
                 example,
                 target.label,
             )
-        raise SameOutcomeError(
-            "the outcome depends on how the stream is cut or read\n  " + detail,
-            example,
+    if example.messages and 7 not in skip:
+        _check_round_trip(target, example, reference, run)
+    if example.valid and 8 not in skip:
+        check_complete(target, example, run)
+    return run
+
+
+_DRIP_REPLIES_MAX = 4096
+"""Valid streams up to this size are also dripped to count replies per message."""
+
+
+def check_complete(target: FuzzTarget, example: Example, run: Run) -> None:
+    """Property 8: a stream of valid messages is detected, consumed to its last byte and,
+    where the target declares replies, answered once per message."""
+    outcome = run.outcome
+    name = target.wire_format.name
+
+    def fail(detail: str, shown: Example = example) -> CompletenessError:
+        return CompletenessError(
+            f"{detail} (a stream of {len(example.boundaries) or 'valid'} valid message(s); "
+            f"they end at {', '.join(map(str, example.boundaries)) or 'unknown offsets'}): "
+            f"{outcome.describe()}",
+            shown,
             target.label,
         )
-    if example.messages:
-        _check_round_trip(target, example, reference, run)
-    return run
+
+    if outcome.wire_format != name:
+        if outcome.wire_format is None:
+            raise fail(f"the stream was never detected as {name!r}")
+        raise fail(f"the stream was detected as {outcome.wire_format!r}, not {name!r}")
+    if outcome.close_reason == "session-closed":
+        return  # the session ended the connection itself (a QUIT): the rest is not read
+    if outcome.close_reason is not None:
+        raise fail(f"the connection was closed ({outcome.close_reason})")
+    if run.consumed != len(example.stream):
+        raise fail(
+            f"the session consumed {run.consumed} of the {len(example.stream)} bytes and "
+            "waits for more"
+        )
+    if not target.replies or not example.boundaries or len(example.stream) > _DRIP_REPLIES_MAX:
+        return
+    drip = Example.drip(example.as_stream)
+    dripped = run if example == drip else run_example(target, drip)
+    answered = sorted(set(dripped.reply_ends))
+    if answered != sorted(set(example.boundaries)):
+        missing = sorted(set(example.boundaries) - set(answered))
+        early = sorted(set(answered) - set(example.boundaries))
+        what = []
+        if missing:
+            what.append(f"no reply when the message ending at {missing[0]} was complete")
+        if early:
+            what.append(f"a reply at offset {early[0]}, inside a message")
+        raise CompletenessError(
+            f"replies are declared, but dripped one byte at a time the stream got "
+            f"{'; '.join(what)} (messages end at {', '.join(map(str, example.boundaries))})",
+            example,  # the drip is rerun from it, so a replay fails the same way
+            target.label,
+        )
 
 
 def _answer(detection: Detection) -> str:
@@ -132,7 +199,7 @@ def _scan(
             raise
         except Exception as exc:
             raise UnexpectedExceptionError(
-                f"{what} raised {type(exc).__name__}: {exc} on the first {length} bytes; "
+                f"{what} raised {exception_text(exc)} on the first {length} bytes; "
                 "a detector must answer, never raise",
                 example,
                 target.label,
@@ -152,6 +219,55 @@ def _scan(
             )
         if decided is None and answer != Verdict.NEED_MORE.value:
             decided = (length, answer)
+    # After the stream's own prefixes, so that a flip inside the stream is shown on it.
+    if decided is not None and decided[0] < target.settings.max_detect_bytes:
+        prefix = data[: decided[0]]
+        check_extensions(what, ask, prefix, decided[1], target=target, example=example)
+
+
+_TAILS = 4
+"""Random tails tried after a decided prefix, besides each one-byte extension."""
+
+
+def extensions(prefix: bytes) -> list[bytes]:
+    """``prefix`` extended by each of the 256 next bytes, then by a few random tails
+    (seeded by the prefix, so the check is deterministic)."""
+    found = [prefix + bytes((value,)) for value in range(256)]
+    chooser = random.Random(hashlib.sha256(prefix).digest())
+    found.extend(prefix + chooser.randbytes(chooser.randint(2, 32)) for _ in range(_TAILS))
+    return found
+
+
+def check_extensions(
+    what: str,
+    ask: Callable[[bytes], str],
+    prefix: bytes,
+    answer: str,
+    *,
+    target: FuzzTarget,
+    example: Example | None = None,
+) -> None:
+    """A decided answer on ``prefix`` must hold on every extension of it (property 5)."""
+    for longer in extensions(prefix):
+        try:
+            again = ask(longer)
+        except ConformanceError:
+            raise
+        except Exception as exc:
+            raise UnexpectedExceptionError(
+                f"{what} raised {exception_text(exc)} on {len(longer)} bytes; "
+                "a detector must answer, never raise",
+                Example.whole(longer),
+                target.label,
+            ) from None
+        if again != answer:
+            raise DetectionError(
+                f"{what} answered {answer!r} for the first {len(prefix)} bytes "
+                f"({prefix[:32].hex(' ')}), then {again!r} once {len(longer) - len(prefix)} "
+                "more arrived: it decided before the bytes it depends on had arrived",
+                Example.whole(longer),
+                target.label,
+            )
 
 
 def _check_round_trip(target: FuzzTarget, example: Example, reference: Run, run: Run) -> None:
@@ -163,7 +279,7 @@ def _check_round_trip(target: FuzzTarget, example: Example, reference: Run, run:
             except Exception as exc:
                 raise RoundTripError(
                     f"message #{index} ({message.hex(' ')}) built from the declaration does not "
-                    f"parse and build again: {type(exc).__name__}: {exc}",
+                    f"parse and build again: {exception_text(exc)}",
                     example,
                     target.label,
                 ) from None
@@ -214,10 +330,10 @@ def prepare_seeds(target: FuzzTarget, max_frames: int = 64) -> Seeds:
     frames: dict[bytes, None] = {}
     prefixes: dict[bytes, None] = {}
     for data in target.corpus:
-        run = check_example(target, Example.drip(data))
+        run = check_example(target, Example.drip(Stream(data, valid=True)))
         marks = run.reply_ends or run.consume_ends
         ends = tuple(sorted({end for end in marks if 0 < end <= len(data)}))
-        streams.append(Stream(data, ends))
+        streams.append(Stream(data, ends, valid=True))
         start = 0
         for end in ends:
             frames.setdefault(data[start:end])
@@ -239,23 +355,28 @@ def prepare_seeds(target: FuzzTarget, max_frames: int = 64) -> Seeds:
 class WorkReport:
     """What the deterministic check measured, and what it had to skip."""
 
-    drip: tuple[tuple[int, int, int], ...] = ()
-    """(stream size, line events, bytes allocated) for each one-byte drip."""
-    batch: tuple[tuple[int, int, int], ...] = ()
-    """(stream size, line events, bytes allocated) for each whole-stream read."""
+    drip: tuple[tuple[int, int, int, int], ...] = ()
+    """(stream size, line events, bytes allocated, per-call peaks) for each one-byte drip."""
+    batch: tuple[tuple[int, int, int, int], ...] = ()
+    """(stream size, line events, bytes allocated, per-call peaks) for each whole read."""
     limits_checked: bool = False
     notes: tuple[str, ...] = field(default=())
+    instructions: tuple[tuple[int, int], ...] = ()
+    """(stream size, instructions retired in the consumer) for each drip, where counted."""
 
     def describe(self) -> str:
         """A short summary."""
         parts = []
         for label, rows in (("drip", self.drip), ("batch", self.batch)):
             if len(rows) == 2:
-                (n1, l1, a1), (n2, l2, a2) = rows
+                (n1, l1, a1, _), (n2, l2, a2, _) = rows
                 allocation = f", allocation x{_ratio(a2, a1):.2f}" if min(a1, a2) >= 0 else ""
                 parts.append(f"{label} {n1}->{n2} bytes: lines x{_ratio(l2, l1):.2f}{allocation}")
+        if len(self.instructions) == 2:
+            (n1, i1), (n2, i2) = self.instructions
+            parts.append(f"drip {n1}->{n2} bytes: instructions x{_ratio(i2, i1):.2f}")
         if self.limits_checked:
-            parts.append("max_message_size checked at max and max+1")
+            parts.append("max_message_size checked at max and max+1, whole, dripped and cut")
         return "; ".join(parts + list(self.notes)) or "nothing measured"
 
 
@@ -263,93 +384,165 @@ def _ratio(high: int, low: int) -> float:
     return high / low if low else float(high > 0) * 99.0
 
 
-def _grow(target: FuzzTarget) -> Callable[[int], bytes] | None:
-    if target.grow is not None:
-        return target.grow
-    if target.message is None:
-        return None
-    from wireproto.testing._construct import grow_function  # noqa: PLC0415
-
-    return grow_function(target.message)
-
-
 _MIN_CALLS_FOR_ALLOCATION = 32
-"""Allocation is a per-call peak: over a few calls, container resizes are noise."""
+"""Over fewer calls, per-call allocation peaks are noise (container resizes)."""
+
+_DRIP_MAX = 1024
+"""The larger drip of the work check is at most this many bytes (less under a smaller limit)."""
+
+_BATCH_BYTES = 1024
+"""The smaller whole read of the batch check holds at least this many bytes of messages."""
+
+_DRIP_MIN = 16
+"""Below this larger drip size, the work check is not meaningful and is skipped."""
 
 
-def _measure(target: FuzzTarget, example: Example) -> tuple[int, int, int]:
-    """(stream size, line events, bytes allocated); allocation is -1 over too few calls."""
+def work_sizes(max_message_size: int) -> tuple[int, int] | None:
+    """The two drip sizes of the work check, from the target's own limit (None: too small)."""
+    high = min(_DRIP_MAX, max_message_size)
+    if high < _DRIP_MIN:
+        return None
+    return high // 2, high
+
+
+def _measure(target: FuzzTarget, example: Example) -> tuple[int, int, int, int]:
+    """(stream size, line events, bytes allocated, sum of per-call allocation peaks); the
+    peaks are -1 over too few calls (container resizes are noise then)."""
     from wireproto.testing._work import WorkMeter, tracing  # noqa: PLC0415
 
     lines = WorkMeter()
     run_example(target, example, lines)
-    allocation = WorkMeter(allocation=True)
+    cumulative = WorkMeter(allocation=True)
+    peaks = WorkMeter(allocation=True, cumulative=False)
     with tracing():
-        run_example(target, example, allocation)
-    allocated = allocation.allocated if allocation.calls >= _MIN_CALLS_FOR_ALLOCATION else -1
-    return len(example.stream), lines.lines, allocated
+        run_example(target, example, cumulative)
+        run_example(target, example, peaks)
+    allocated = cumulative.allocated
+    if peaks.calls < _MIN_CALLS_FOR_ALLOCATION:
+        peaks.allocated = -1
+    return len(example.stream), lines.lines, allocated, peaks.allocated
 
 
-def _superlinear(
-    rows: tuple[tuple[int, int, int], tuple[int, int, int]],
-) -> tuple[str, int, int] | None:
-    (n1, lines1, alloc1), (n2, lines2, alloc2) = rows
-    scale = n2 / n1
-    for what, low, high in (("line events", lines1, lines2), ("bytes allocated", alloc1, alloc2)):
-        if low < 0 or high < 0:
-            continue
-        # Linear work scales by `scale`; a re-scan per read by `scale` squared.
-        excess = high - scale * low
-        if excess > (scale - 1) * low and excess > n1:
+_ALLOCATION_FLOOR = 8
+"""Cumulative allocation must exceed linear by this many bytes per byte fed to count: the
+interpreter's own allocations (frames, reply buffers growing) are not copies of the bytes."""
+
+
+def _superlinear(rows: Any, *, cumulative: bool) -> tuple[str, int, int] | None:
+    (n1, lines1, alloc1, peak1), (n2, lines2, alloc2, peak2) = rows
+    checks = [
+        ("line events", lines1, lines2, n1),
+        ("bytes allocated (per-call peaks)", peak1, peak2, n1),
+    ]
+    if cumulative:
+        checks.append(("bytes allocated", alloc1, alloc2, _ALLOCATION_FLOOR * n2))
+    for what, low, high, floor in checks:
+        if _excessive(n1, n2, low, high, floor):
             return what, low, high
     return None
 
 
+def _excessive(n1: int, n2: int, low: int, high: int, floor: int | None = None) -> bool:
+    if low < 0 or high < 0:
+        return False
+    scale = n2 / n1
+    # Linear work scales by `scale`; a re-scan per read by `scale` squared.
+    excess = high - scale * low
+    return excess > (scale - 1) * low and excess > (n1 if floor is None else floor)
+
+
 def check_limits_and_work(
-    target: FuzzTarget, seeds: Seeds | None = None, sizes: tuple[int, int] = WORK_SIZES
+    target: FuzzTarget, seeds: Seeds | None = None, sizes: tuple[int, int] | None = None
 ) -> WorkReport:
     """Property 6: work stays linear in the bytes fed, and max_message_size holds.
 
     Work (see :mod:`wireproto.testing._work`) is compared between a one-byte
-    drip of ``grow(n)`` and of ``grow(2n)`` (a parser that re-scans its
-    buffered bytes on every read does about four times the work), and
-    between whole reads of a corpus/built stream repeated k and 2k times (a
-    parser that re-scans every buffered message per call does too). Then a
-    message of exactly ``max_message_size`` bytes must be accepted and one of
-    ``max_message_size + 1`` rejected with a ``ProtocolError``. Raises
-    :class:`NonLinearWorkError` or :class:`LimitError`; returns what was
-    measured and skipped.
+    drip of ``grow(n)`` and of ``grow(2n)``, 2n being the target's
+    ``max_message_size`` up to 1024 (a parser that re-scans its buffered
+    bytes on every read does about four times the work), and between whole
+    reads of a corpus/built stream repeated k and 2k times (a parser that
+    re-scans every buffered message per call does too). Then a message of
+    exactly ``max_message_size`` bytes must be accepted and one of
+    ``max_message_size + 1`` rejected with a ``ProtocolError``, whole,
+    dripped and cut near its end. Raises :class:`NonLinearWorkError` or
+    :class:`LimitError`; returns what was measured and skipped.
     """
+    from wireproto.testing._target import target_grow, target_limits  # noqa: PLC0415
+
     notes: list[str] = []
-    grow = _grow(target)
-    drip: tuple[tuple[int, int, int], ...] = ()
+    grow = target_grow(target)
+    maximum = target_limits(target).max_message_size
+    chosen = sizes if sizes is not None else work_sizes(maximum)
+    drip: tuple[tuple[int, int, int, int], ...] = ()
+    instructions: tuple[tuple[int, int], ...] = ()
     if grow is None:
         notes.append("drip work not checked: no grow function or message declaration")
+    elif chosen is None:
+        notes.append(f"drip work not checked: max_message_size {maximum} is below {_DRIP_MIN}")
     else:
-        streams = [grow(size) for size in sizes]
+        streams = [grow(size) for size in chosen]
         if len(streams[1]) <= len(streams[0]):
             notes.append("drip work not checked: grow() does not make longer streams")
         else:
             first = _measure(target, Example.drip(streams[0]))
             second = _measure(target, Example.drip(streams[1]))
             drip = (first, second)
-            _raise_if_superlinear(target, drip, Example.drip(streams[0]), "a one-byte drip")
-    batch: tuple[tuple[int, int, int], ...] = ()
+            _raise_if_superlinear(
+                target, drip, Example.drip(streams[0]), "a one-byte drip", cumulative=False
+            )
+            instructions = _count_instructions(target, streams, notes)
+    batch: tuple[tuple[int, int, int, int], ...] = ()
     unit = _batch_unit(target, seeds, grow)
     if unit:
-        repeat = max(1, sizes[0] // len(unit) + 1)
+        # Many messages in one read: not bounded by max_message_size.
+        repeat = max(1, _BATCH_BYTES // len(unit) + 1)
         low, high = unit * repeat, unit * (2 * repeat)
         schedule = ReadSchedule(initial_buffer_size=len(high))
         first = _measure(target, Example.whole(low, schedule))
         second = _measure(target, Example.whole(high, schedule))
         batch = (first, second)
         _raise_if_superlinear(
-            target, batch, Example.whole(low, schedule), "one read of many messages"
+            target,
+            batch,
+            Example.whole(low, schedule),
+            "one read of many messages",
+            cumulative=True,
         )
     else:
         notes.append("batch work not checked: no corpus or message declaration")
-    limits_checked = _check_max_message_size(target, grow, notes)
-    return WorkReport(drip, batch, limits_checked, tuple(notes))
+    limits_checked = _check_max_message_size(target, grow, maximum, notes)
+    return WorkReport(drip, batch, limits_checked, tuple(notes), instructions)
+
+
+def _count_instructions(
+    target: FuzzTarget, streams: list[bytes], notes: list[str]
+) -> tuple[tuple[int, int], ...]:
+    """Instructions retired by the consumer during each drip, where the kernel counts them."""
+    from wireproto.testing._perf import InstructionCounter  # noqa: PLC0415
+    from wireproto.testing._work import WorkMeter  # noqa: PLC0415
+
+    counter = InstructionCounter.open()
+    if isinstance(counter, str):
+        notes.append(f"instructions not counted: {counter}")
+        return ()
+    rows: list[tuple[int, int]] = []
+    with counter:
+        for data in streams:
+            meter = WorkMeter(counter=counter)
+            run_example(target, Example.drip(data), meter)
+            rows.append((len(data), meter.instructions))
+    (n1, low), (n2, high) = rows
+    if _excessive(n1, n2, low, high) and high - (n2 / n1) * low > 100 * n1:
+        raise NonLinearWorkError(
+            f"a one-byte drip of a {n1}-byte stream cost {low} instructions in the consumer, "
+            f"of a {n2}-byte stream {high} (x{_ratio(high, low):.1f}; linear work would be "
+            f"about x{n2 / n1:.0f}): the parser re-scans bytes it has already seen on every "
+            "call, in C",
+            Example.drip(streams[0]),
+            target.label,
+            check="work",
+        )
+    return tuple(rows)
 
 
 def _batch_unit(
@@ -369,8 +562,10 @@ def _raise_if_superlinear(
     rows: Any,
     example: Example,
     how: str,
+    *,
+    cumulative: bool,
 ) -> None:
-    found = _superlinear(rows)
+    found = _superlinear(rows, cumulative=cumulative)
     if found is None:
         return
     what, low, high = found
@@ -385,11 +580,27 @@ def _raise_if_superlinear(
     )
 
 
+_LIMIT_DRIP_MAX = 1 << 16
+"""Messages at max and max+1 up to this size are also dripped."""
+
+
+def limit_cuttings(data: bytes) -> list[Example]:
+    """How the max/max+1 messages arrive: whole, dripped (when small enough), cut just
+    before each of the last bytes (a CR and LF apart, a last length byte alone), in two
+    halves, and read through a one-byte initial buffer."""
+    size = len(data)
+    found = [Example.whole(data)]
+    if size <= _LIMIT_DRIP_MAX:
+        found.append(Example.drip(data))
+    points = sorted({point for point in (size - 1, size - 2, size - 3, size // 2) if point > 0})
+    found += [Example.cut(data, (point, size - point)) for point in points]
+    found.append(Example.whole(data, ReadSchedule(initial_buffer_size=1)))
+    return found
+
+
 def _check_max_message_size(
-    target: FuzzTarget, grow: Callable[[int], bytes] | None, notes: list[str]
+    target: FuzzTarget, grow: Callable[[int], bytes] | None, maximum: int, notes: list[str]
 ) -> bool:
-    limits = target.make_registry().provider(target.wire_format).limits
-    maximum = limits.max_message_size
     if grow is None:
         notes.append("max_message_size not checked: no grow function or message declaration")
         return False
@@ -403,24 +614,26 @@ def _check_max_message_size(
             f"{maximum} and {maximum + 1} bytes"
         )
         return False
-    schedule = ReadSchedule()
-    accepted = run_example(target, Example.whole(at_max, schedule)).outcome
-    if accepted.close_reason in ("protocol-error", "session-failed"):
-        raise LimitError(
-            f"a message of exactly max_message_size ({maximum}) bytes was rejected: "
-            f"{accepted.describe()}",
-            Example.whole(at_max, schedule),
-            target.label,
-            check="work",
-        )
-    rejected = run_example(target, Example.whole(over, schedule)).outcome
-    if rejected.close_reason != "protocol-error":
-        raise LimitError(
-            f"a message of max_message_size + 1 ({maximum + 1}) bytes was not rejected with a "
-            f"ProtocolError ({rejected.describe()}): the consumer must not take part of a "
-            "message to get round the receive buffer's cap",
-            Example.whole(over, schedule),
-            target.label,
-            check="work",
-        )
+    for example in limit_cuttings(at_max):
+        accepted = run_example(target, example).outcome
+        if accepted.close_reason in ("protocol-error", "session-failed"):
+            raise LimitError(
+                f"a message of exactly max_message_size ({maximum}) bytes was rejected when "
+                f"it arrived as {example.describe_cut()}: {accepted.describe()}",
+                example,
+                target.label,
+                check="work",
+            )
+    for example in limit_cuttings(over):
+        rejected = run_example(target, example).outcome
+        if rejected.close_reason != "protocol-error":
+            raise LimitError(
+                f"a message of max_message_size + 1 ({maximum + 1}) bytes was not rejected with "
+                f"a ProtocolError when it arrived as {example.describe_cut()} "
+                f"({rejected.describe()}): the consumer must not take part of a message to get "
+                "round the receive buffer's cap",
+                example,
+                target.label,
+                check="work",
+            )
     return True

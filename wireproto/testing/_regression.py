@@ -2,7 +2,8 @@
 
 ``wireproto fuzz`` writes one when a property fails; the pytest plugin
 (:mod:`wireproto.testing.pytest_plugin`) collects every ``*.json`` file in a
-directory named ``fuzz_regressions`` and replays it. ``expect`` is
+directory named ``fuzz_regressions``, or in a directory listed in the
+``wireproto_regressions`` ini option, and replays it. ``expect`` is
 ``"pass"`` (the default: the test fails until the bug is fixed, then guards
 the fix) or ``"fail"`` (the kit must keep finding that property failing:
 used to pin the kit's own planted-bug tests).
@@ -23,10 +24,36 @@ from wireproto.testing._properties import check_example, check_limits_and_work, 
 from wireproto.testing._target import load_target
 from wireproto.testing._types import Example, ReadSchedule
 
-__all__ = ["Regression", "load_regression", "replay_regression", "save_regression"]
+__all__ = [
+    "INI_OPTION",
+    "REGRESSION_DIRECTORY",
+    "Regression",
+    "load_regression",
+    "regression_file_name",
+    "replay_regression",
+    "save_regression",
+]
 
 _VERSION = 1
+
+REGRESSION_DIRECTORY = "fuzz_regressions"
+"""The pytest plugin replays the ``*.json`` files of every directory with this name."""
+INI_OPTION = "wireproto_regressions"
+"""The pytest ini option listing more directories of regression files."""
 _SLUG = re.compile(r"[^A-Za-z0-9]+")
+_IDENTITY = (
+    "target",
+    "property",
+    "check",
+    "stream",
+    "chunks",
+    "initial_buffer_size",
+    "read_sizes",
+    "boundaries",
+    "messages",
+    "valid",
+)
+"""The fields that name a failure: everything but the report text and what replay expects."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +96,7 @@ class Regression:
                 read_sizes=list(example.schedule.read_sizes),
                 boundaries=list(example.boundaries),
                 messages=[message.hex() for message in example.messages],
+                valid=example.valid,
             )
         data["found"] = self.found.splitlines()
         return data
@@ -86,6 +114,7 @@ class Regression:
                 ReadSchedule(data["initial_buffer_size"], tuple(data["read_sizes"])),
                 tuple(data.get("boundaries", ())),
                 tuple(bytes.fromhex(message) for message in data.get("messages", ())),
+                bool(data.get("valid", False)),
             )
         expect = data.get("expect", "pass")
         if expect not in ("pass", "fail"):
@@ -101,16 +130,29 @@ class Regression:
         )
 
 
+def regression_file_name(regression: Regression) -> str:
+    """``<target>-<property>-<hash>.json``: the hash covers the target, the property and the
+    input (stream, cut, reads), not the report, so the same failure always gets the same name.
+    """
+    data = regression.to_json()
+    key = {name: data.get(name) for name in _IDENTITY}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+    slug = _SLUG.sub("-", regression.target).strip("-").lower()[:60] or "target"
+    return f"{slug}-{regression.name}-{digest}.json"
+
+
 def save_regression(regression: Regression, directory: str | Path) -> Path:
-    """Write ``regression`` into ``directory`` (created if needed); return the file's path."""
+    """Write ``regression`` into ``directory`` (created if needed); return the file's path.
+
+    The same failure found again overwrites its own file (see :func:`regression_file_name`).
+    """
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    fields = regression.to_json().items()
+    data = regression.to_json()
     # One line per field: a drip's hundreds of 1s stay on one line.
-    text = "{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in fields) + "\n}\n"
-    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
-    slug = _SLUG.sub("-", regression.target).strip("-").lower()[:60] or "target"
-    path = folder / f"{slug}-{regression.name}-{digest}.json"
+    text = "{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items())
+    text += "\n}\n"
+    path = folder / regression_file_name(regression)
     path.write_text(text, encoding="utf-8")
     return path
 

@@ -8,9 +8,9 @@ import importlib.util
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from wireproto.connection import ConnectionSettings
 from wireproto.detect import WireFormat, match_any
@@ -20,7 +20,17 @@ from wireproto.session import Limits, MessageConsumer, NetworkSender, SessionPro
 if TYPE_CHECKING:
     import construct
 
-__all__ = ["FuzzTarget", "TargetError", "load_corpus", "load_target"]
+__all__ = [
+    "FuzzTarget",
+    "Grow",
+    "TargetError",
+    "TargetOptions",
+    "load_corpus",
+    "load_target",
+    "packaged_corpus",
+    "target_grow",
+    "target_limits",
+]
 
 Grow = Callable[[int], bytes]
 """``grow(n)``: a valid stream of about ``n`` bytes (one message with an ``n``-byte body)."""
@@ -43,7 +53,10 @@ class FuzzTarget:
     seed streams. ``grow(n)`` returns a valid stream of about ``n`` bytes for
     the linear-work check; when it is None it is derived from ``message``.
     ``spec`` is the string :func:`load_target` finds this target by; the CLI
-    writes it into regression files.
+    writes it into regression files. ``limits``, when set, replace the
+    provider's limits for the format under test. ``replies`` declares that
+    every message is answered: a dripped stream of valid messages must then
+    get replies exactly when each message is complete (property 8).
     """
 
     name: str
@@ -54,13 +67,15 @@ class FuzzTarget:
     grow: Grow | None = field(default=None, repr=False)
     settings: ConnectionSettings = field(default_factory=ConnectionSettings, repr=False)
     spec: str | None = None
+    limits: Limits | None = None
+    replies: bool = False
 
     @classmethod
     def from_plugin(
         cls,
         register: Callable[[Registry], None],
         format_name: str | None = None,
-        **options: Any,
+        **options: Unpack[TargetOptions],
     ) -> FuzzTarget:
         """A target whose registry is filled by a plugin's ``register(registry)`` each run.
 
@@ -88,7 +103,7 @@ class FuzzTarget:
         cls,
         provider: SessionProvider | Callable[[], SessionProvider],
         wire_format: WireFormat | None = None,
-        **options: Any,
+        **options: Unpack[TargetOptions],
     ) -> FuzzTarget:
         """A target serving ``wire_format`` with ``provider``.
 
@@ -113,12 +128,14 @@ class FuzzTarget:
         cls,
         create_session: Callable[[NetworkSender], MessageConsumer],
         *,
-        limits: Limits | None = None,
         wire_format: WireFormat | None = None,
-        **options: Any,
+        **options: Unpack[TargetOptions],
     ) -> FuzzTarget:
-        """A target for a bare ``MessageConsumer``: ``create_session(sender)`` makes each one."""
-        chosen = limits if limits is not None else Limits()
+        """A target for a bare ``MessageConsumer``: ``create_session(sender)`` makes each one.
+
+        ``limits`` (default :class:`~wireproto.session.Limits`) are the session's.
+        """
+        chosen = options.get("limits") or Limits()
 
         def factory() -> SessionProvider:
             return _ConsumerProvider(create_session, chosen)
@@ -133,6 +150,37 @@ class FuzzTarget:
     def label(self) -> str:
         """How failures name this target."""
         return self.spec or self.name
+
+
+def target_limits(target: FuzzTarget) -> Limits:
+    """The limits the format under test runs with: the target's, else its provider's."""
+    if target.limits is not None:
+        return target.limits
+    return target.make_registry().provider(target.wire_format).limits
+
+
+def target_grow(target: FuzzTarget) -> Grow | None:
+    """The target's ``grow``, else one derived from its declaration, else None."""
+    if target.grow is not None:
+        return target.grow
+    if target.message is None:
+        return None
+    from wireproto.testing._construct import grow_function  # noqa: PLC0415
+
+    return grow_function(target.message)
+
+
+class TargetOptions(TypedDict, total=False):
+    """The optional :class:`FuzzTarget` fields, as keyword arguments of its constructors."""
+
+    name: str
+    message: construct.Construct[Any, Any] | None
+    corpus: tuple[bytes, ...]
+    grow: Grow | None
+    settings: ConnectionSettings
+    spec: str | None
+    limits: Limits | None
+    replies: bool
 
 
 class _ConsumerProvider:
@@ -212,19 +260,35 @@ def load_target(
     """
     base = Path(root) if root is not None else Path.cwd()
     if ":" in spec:
-        target = _target_from_object(_import_object(spec, base), spec, group)
+        module, value = _import_object(spec, base)
+        target = _target_from_object(value, spec, group, module)
     else:
         target = FuzzTarget.from_plugin(_plugin_for(spec, group), spec, spec=spec)
     target = replace(target, spec=spec)
+    try:
+        target.make_registry()
+    except (TypeError, ValueError) as exc:
+        raise TargetError(f"{spec}: {exc}") from None
     if corpus is not None:
         return target.with_corpus(load_corpus(corpus))
+    if target.corpus:
+        return target
     default = base / "specs" / target.wire_format.name / "corpus"
-    if not target.corpus and default.is_dir():
+    if default.is_dir():
         return target.with_corpus(load_corpus(default))
-    return target
+    return target.with_corpus(packaged_corpus(target.wire_format.name))
 
 
-def _import_object(spec: str, base: Path) -> object:
+def packaged_corpus(format_name: str) -> tuple[bytes, ...]:
+    """The corpus shipped with the package for a built-in format (empty for other names)."""
+    folder = resources.files("wireproto.testing") / "corpora" / format_name
+    if not folder.is_dir():
+        return ()
+    files = sorted((item for item in folder.iterdir() if item.is_file()), key=lambda i: i.name)
+    return tuple(data for data in (item.read_bytes() for item in files) if data)
+
+
+def _import_object(spec: str, base: Path) -> tuple[Any, object]:
     module_name, _, attribute = spec.rpartition(":")
     if not module_name or not attribute:
         raise TargetError(f"{spec!r} is not module:attribute")
@@ -243,7 +307,7 @@ def _import_object(spec: str, base: Path) -> object:
             value = getattr(value, part)
         except AttributeError as exc:
             raise TargetError(f"{module_name!r} has no attribute {attribute!r}") from exc
-    return value
+    return module, value
 
 
 def _import_module(name: str, base: Path) -> Any:
@@ -269,15 +333,19 @@ def _import_path(path: Path) -> Any:
         raise TargetError(f"cannot import {str(path)!r}")
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module
+    # Like `python file.py`: the modules beside the file can be imported by it.
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     module_spec.loader.exec_module(module)
     return module
 
 
-def _target_from_object(value: object, spec: str, group: str) -> FuzzTarget:
+def _target_from_object(value: object, spec: str, group: str, module: Any) -> FuzzTarget:
     if isinstance(value, FuzzTarget):
         return value
     if isinstance(value, WireFormat):
-        return FuzzTarget.from_plugin(_plugin_for(value.name, group), value.name)
+        return _target_for_format(value, spec, group, module)
     if isinstance(value, SessionProvider) and not isinstance(value, type):
         return FuzzTarget.from_provider(value, name=spec)
     if isinstance(value, type):
@@ -288,10 +356,56 @@ def _target_from_object(value: object, spec: str, group: str) -> FuzzTarget:
             return made
         if isinstance(made, SessionProvider):
             return FuzzTarget.from_provider(value, name=spec)
-        raise TargetError(f"{spec} returned {made!r}, not a FuzzTarget or SessionProvider")
+        raise TargetError(
+            f"{spec} returned something that is not a FuzzTarget or SessionProvider: "
+            f"{_not_a_provider(made)}"
+        )
     raise TargetError(
         f"{spec} is {value!r}: expected a FuzzTarget, SessionProvider, WireFormat or a factory"
     )
+
+
+def _target_for_format(wire_format: WireFormat, spec: str, group: str, module: Any) -> FuzzTarget:
+    """A ``WireFormat`` target: served by its module's ``register(registry)``, a
+    :class:`FuzzTarget` of its module that checks it, or an installed plugin."""
+    register = getattr(module, "register", None)
+    if callable(register):
+        scratch = Registry()
+        try:
+            register(scratch)
+        except Exception as exc:
+            raise TargetError(f"{spec}: register(registry) of its module raised {exc!r}") from exc
+        if scratch.formats and wire_format.name in scratch:
+            return FuzzTarget.from_plugin(register, wire_format.name)
+    targets = {
+        name: value
+        for name, value in vars(module).items()
+        if isinstance(value, FuzzTarget) and value.wire_format == wire_format
+    }
+    if len(targets) == 1:
+        return next(iter(targets.values()))
+    if targets:
+        raise TargetError(
+            f"{spec}: several FuzzTargets of its module check {wire_format.name!r} "
+            f"({', '.join(sorted(targets))}): name one of them"
+        )
+    try:
+        return FuzzTarget.from_plugin(_plugin_for(wire_format.name, group), wire_format.name)
+    except TargetError:
+        raise TargetError(
+            f"{spec} is the WireFormat {wire_format.name!r}, but nothing serves it: its module "
+            "has no register(registry) that registers it and no FuzzTarget of it, and no "
+            "installed plugin registers it; name a FuzzTarget or a SessionProvider factory instead"
+        ) from None
+
+
+def _not_a_provider(value: object) -> str:
+    """What the registry says is missing from ``value``."""
+    try:
+        Registry().register(WireFormat("target", match_any), value)  # type: ignore[arg-type]
+    except TypeError as exc:
+        return str(exc)
+    return f"{value!r}"
 
 
 def _plugin_for(format_name: str, group: str) -> Callable[[Registry], None]:

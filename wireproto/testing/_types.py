@@ -40,19 +40,26 @@ class Stream:
 
     ``boundaries`` are the offsets where a message ends (the last is
     ``len(data)`` for a stream of whole messages). ``messages`` holds the
-    messages when they were built from a construct declaration: those
-    streams are valid by construction, which the round-trip check relies on.
+    messages when they were built from a construct declaration (the
+    round-trip check parses them again). ``valid`` marks a stream of whole,
+    valid messages (built from the declaration, the corpus or ``grow``): the
+    completeness check requires it to be detected, consumed to the last byte
+    and, where the target declares replies, answered once per message.
     """
 
     data: bytes
     boundaries: tuple[int, ...] = ()
     messages: tuple[bytes, ...] = ()
+    valid: bool = False
 
     @classmethod
-    def of_messages(cls, messages: tuple[bytes, ...], *, built: bool = False) -> Stream:
-        """The stream of ``messages`` back to back; ``built``: they are declaration-built."""
+    def of_messages(
+        cls, messages: tuple[bytes, ...], *, built: bool = False, valid: bool = False
+    ) -> Stream:
+        """The stream of ``messages`` back to back; ``built``: they are declaration-built
+        (and so valid); ``valid``: they are valid messages of another origin."""
         ends = tuple(accumulate(len(message) for message in messages))
-        return cls(b"".join(messages), ends, messages if built else ())
+        return cls(b"".join(messages), ends, messages if built else (), built or valid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +68,8 @@ class Example:
 
     ``chunks`` are the sizes of the successive arrivals (they sum to
     ``len(stream)``): ``(len(stream),)`` is the whole stream at once,
-    ``(1, 1, ...)`` a one-byte drip.
+    ``(1, 1, ...)`` a one-byte drip. ``boundaries``, ``messages`` and
+    ``valid`` are the :class:`Stream`'s.
     """
 
     stream: bytes
@@ -69,6 +77,7 @@ class Example:
     schedule: ReadSchedule = field(default_factory=ReadSchedule)
     boundaries: tuple[int, ...] = ()
     messages: tuple[bytes, ...] = ()
+    valid: bool = False
 
     def __post_init__(self) -> None:
         if sum(self.chunks) != len(self.stream) or any(size < 1 for size in self.chunks):
@@ -96,8 +105,15 @@ class Example:
         """``stream`` arriving in ``chunks``."""
         schedule = schedule if schedule is not None else ReadSchedule()
         if isinstance(stream, Stream):
-            return cls(stream.data, chunks, schedule, stream.boundaries, stream.messages)
+            return cls(
+                stream.data, chunks, schedule, stream.boundaries, stream.messages, stream.valid
+            )
         return cls(stream, chunks, schedule)
+
+    @property
+    def as_stream(self) -> Stream:
+        """The stream this example cuts."""
+        return Stream(self.stream, self.boundaries, self.messages, self.valid)
 
     @property
     def cut_points(self) -> tuple[int, ...]:

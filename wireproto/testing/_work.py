@@ -1,22 +1,35 @@
-"""Counting a consumer's work: Python line events in its code, and bytes it allocates.
+"""Counting a consumer's work: Python line events in its code, bytes it allocates, and
+(where the kernel allows) instructions it retires.
 
-Wall time is never used: it is noisy and machine-dependent. Two counters
-are kept per ``try_consume`` call:
+Wall time is never used: it is noisy and machine-dependent. The counters,
+each over every ``try_consume`` call:
 
 - ``lines``: line events (``sys.settrace``) in frames that are not the kit's
   or the connection's, so a parser that re-walks buffered bytes in Python
   is counted per byte walked, construct's parsing code included.
-- ``allocated``: the peak of traced memory during the call above what was
-  traced when it began (``tracemalloc``), so a parser that copies the
-  buffered bytes (``bytes(data)``, ``data.tobytes()``, ``bytearray(data)``)
-  on every call is counted per byte copied, even though the copy and a
-  following ``bytes.find`` run in C.
+- ``allocated``: bytes allocated and freed again, cumulatively: at each line
+  event in the consumer's code, and at the end of the call, the peak of
+  traced memory (``tracemalloc``) since the previous event, above what was
+  traced then, is added and the peak reset; what the call still holds when
+  it returns (replies queued in the connection, the session's state) is
+  taken off. A copy that is freed again within the same call
+  (``bytes(data).find(...)``, a copy per loop iteration) is counted each
+  time, even though the copy and the search run in C. Growths of at most
+  ``NOISE_BYTES`` are left out: they are the interpreter's own (frames,
+  memoryview slices, integers), not copies of the bytes. The trace
+  machinery still adds about a kilobyte per call, so a copy of the whole
+  buffer once per call of a drip is found by the other measure,
+  ``cumulative=False``: the sum of each call's peak, without a trace
+  function.
+- ``instructions``: user-space instructions retired during the call, from a
+  ``perf_event_open`` counter (:mod:`wireproto.testing._perf`), when the
+  kernel and the machine provide one.
 
-What neither sees: a C-level scan that copies nothing, such as
-``re.search(pattern, data)`` from offset 0 on every call. A memoryview
-cannot be replaced by a counting object (``try_consume`` must get a real
-memoryview, and on Python 3.11 a Python class cannot export a buffer), so
-such a re-scan stays invisible to the counters.
+What they do not see where no instruction counter is available: a C-level
+scan that copies nothing, such as ``re.search(pattern, data)`` from offset 0
+on every call. A memoryview cannot be replaced by a counting object
+(``try_consume`` must get a real memoryview, and on Python 3.11 a Python
+class cannot export a buffer), so such a re-scan stays invisible then.
 """
 
 from __future__ import annotations
@@ -27,7 +40,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wireproto.testing._perf import InstructionCounter
 
 __all__ = ["WorkMeter"]
 
@@ -41,39 +57,78 @@ def _excluded(filename: str) -> bool:
     return filename.startswith(_KIT_DIR) or filename in _CORE_FILES
 
 
+NOISE_BYTES = 256
+"""Allocation growths between two line events up to this size are not counted."""
+
+
 class WorkMeter:
     """Accumulates the work of the consumer calls made inside :meth:`call`.
 
-    It counts line events, or allocation, not both: a trace function makes
-    the interpreter allocate a frame object per traced call, which would be
-    counted as the consumer's allocation.
+    It counts line events, allocation, or instructions (with ``counter``),
+    one at a time: a trace function makes the interpreter allocate, and
+    both would be counted as the consumer's work.
     """
 
-    def __init__(self, *, allocation: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        allocation: bool = False,
+        cumulative: bool = True,
+        counter: InstructionCounter | None = None,
+    ) -> None:
         self.lines = 0
         self.allocated = 0
+        """Bytes allocated: cumulative (see the module), or the sum of per-call peaks."""
+        self.cumulative = cumulative
+        self.instructions = 0
         self.calls = 0
         self.allocation = allocation
+        self.counter = counter
         self._skip: dict[str, bool] = {}
+        self._mark = 0
 
     @contextmanager
     def call(self) -> Iterator[None]:
         """Measure one consumer call (for allocation, inside :func:`tracing`)."""
         self.calls += 1
-        if self.allocation:
-            tracemalloc.reset_peak()
-            before = tracemalloc.get_traced_memory()[0]
+        if self.counter is not None:
+            started = self.counter.read()
             try:
                 yield
             finally:
-                self.allocated += max(0, tracemalloc.get_traced_memory()[1] - before)
+                self.instructions += self.counter.read() - started
             return
+        if self.allocation:
+            tracemalloc.reset_peak()
+            self._mark = tracemalloc.get_traced_memory()[0]
+            if not self.cumulative:  # the call's peak only: no trace function to count
+                try:
+                    yield
+                finally:
+                    self.allocated += max(0, tracemalloc.get_traced_memory()[1] - self._mark)
+                return
+        started = self._mark
+        before = self.allocated
         previous = sys.gettrace()
         sys.settrace(self._on_call)
         try:
             yield
         finally:
             sys.settrace(previous)
+            if self.allocation:
+                self._sample()
+                # What the call still holds at its end (replies queued, state kept) is
+                # not work done on the bytes: only what it allocated and freed again counts.
+                kept = max(0, self._mark - started)
+                self.allocated = before + max(0, self.allocated - before - kept)
+
+    def _sample(self) -> None:
+        current, peak = tracemalloc.get_traced_memory()
+        grown = peak - self._mark
+        if grown > NOISE_BYTES:
+            self.allocated += grown
+        tracemalloc.reset_peak()
+        self._mark = current
 
     def _on_call(self, frame: FrameType, event: str, arg: Any) -> Any:
         filename = frame.f_code.co_filename
@@ -84,7 +139,10 @@ class WorkMeter:
 
     def _on_line(self, frame: FrameType, event: str, arg: Any) -> Any:
         if event == "line":
-            self.lines += 1
+            if self.allocation:
+                self._sample()
+            else:
+                self.lines += 1
         return self._on_line
 
 

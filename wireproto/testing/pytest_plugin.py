@@ -1,7 +1,10 @@
 """The pytest plugin of the fuzz kit (entry point ``pytest11``: ``wireproto``).
 
 It replays every regression file (``*.json`` in a directory named
-``fuzz_regressions``) as a test, and provides the strategies as fixtures.
+``fuzz_regressions``, or in any directory listed in the ``wireproto_regressions``
+ini option) as a test, and provides the strategies as fixtures. The listed
+directories are collected by a plain ``pytest`` run even when they are outside
+``testpaths``.
 Importing it is cheap: Hypothesis and the kit load only when a regression
 is replayed or a fixture is used.
 """
@@ -15,7 +18,11 @@ from typing import Any
 
 import pytest
 
+from wireproto.testing._regression import INI_OPTION, REGRESSION_DIRECTORY
+
 __all__ = [
+    "INI_OPTION",
+    "REGRESSION_DIRECTORY",
     "RegressionFile",
     "RegressionItem",
     "wireproto_buffer_schedules",
@@ -25,12 +32,40 @@ __all__ = [
     "wireproto_streams",
 ]
 
-REGRESSION_DIRECTORY = "fuzz_regressions"
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The ``wireproto_regressions`` ini option."""
+    parser.addini(
+        INI_OPTION,
+        type="paths",
+        default=[],
+        help="directories of wireproto fuzz regression files to replay "
+        f"(besides any directory named {REGRESSION_DIRECTORY})",
+    )
+
+
+def _listed(config: pytest.Config) -> list[Path]:
+    paths: list[Path] = config.getini(INI_OPTION)
+    return [path.resolve() for path in paths]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Add the listed directories to a run that was given no paths on the command line."""
+    if config.args_source is pytest.Config.ArgsSource.ARGS:
+        return
+    collected = [Path(arg).resolve() for arg in config.args]
+    for directory in _listed(config):
+        inside = any(directory.is_relative_to(root) for root in collected)
+        if directory.is_dir() and not inside:
+            config.args.append(str(directory))
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    """Collect ``fuzz_regressions/*.json`` files as regression tests."""
-    if file_path.suffix == ".json" and file_path.parent.name == REGRESSION_DIRECTORY:
+    """Collect ``*.json`` files of ``fuzz_regressions`` and the listed directories."""
+    if file_path.suffix != ".json":
+        return None
+    folder = file_path.parent
+    if folder.name == REGRESSION_DIRECTORY or folder.resolve() in _listed(parent.config):
         file: pytest.Collector = RegressionFile.from_parent(parent, path=file_path)
         return file
     return None

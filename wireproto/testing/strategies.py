@@ -6,13 +6,18 @@ does not.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from hypothesis import assume
-from hypothesis import strategies as st
+from wireproto.testing._errors import missing_extra
+
+try:
+    from hypothesis import assume
+    from hypothesis import strategies as st
+except ModuleNotFoundError as exc:
+    raise missing_extra(exc) from None
 
 from wireproto.testing._construct import Chooser, T, generate, grow_function
 from wireproto.testing._types import Example, ReadSchedule, Stream
@@ -29,6 +34,7 @@ __all__ = [
     "chunkings",
     "examples",
     "from_construct",
+    "grown_streams",
     "mutated",
     "streams",
     "target_streams",
@@ -240,11 +246,41 @@ def examples(
     return example()
 
 
+_GROWN_MAX = 2048
+"""The largest message :func:`grown_streams` asks ``grow`` for (the limit permitting)."""
+
+
+def grown_streams(
+    grow: Callable[[int], bytes], max_size: int, *, max_messages: int = 4
+) -> st.SearchStrategy[Stream]:
+    """Valid streams of 1 to ``max_messages`` messages made by ``grow(n)``, of varied sizes:
+    small, up to ``max_size`` (capped at 2048), and where length prefixes change width.
+
+    For targets that give only ``grow`` (stateful consumers, formats without a
+    declaration): the completeness check then applies to every one.
+    """
+    top = max(0, min(max_size, _GROWN_MAX))
+    edges = [size for size in (0, 1, 2, *_EDGE_SIZES, top - 1, top) if 0 <= size <= top]
+    sizes = st.one_of(st.integers(0, min(top, 32)), st.integers(0, top), st.sampled_from(edges))
+    made: dict[int, bytes] = {}
+
+    def message(size: int) -> bytes:
+        if size not in made:
+            made[size] = grow(size)
+        return made[size]
+
+    return st.lists(sizes, min_size=1, max_size=max_messages).map(
+        lambda chosen: Stream.of_messages(tuple(message(size) for size in chosen), valid=True)
+    )
+
+
 def target_streams(
     target: FuzzTarget, seeds: Seeds | None = None, *, max_noise: int = 48
 ) -> st.SearchStrategy[Stream]:
     """Streams for ``target``: noise after a known message prefix, corpus frames recombined,
-    declaration-built messages, and mutations of those."""
+    declaration-built messages, ``grow``-built messages, and mutations of those."""
+    from wireproto.testing._target import target_grow, target_limits  # noqa: PLC0415
+
     raw: list[st.SearchStrategy[Stream]] = [st.binary(max_size=max_noise).map(Stream)]
     if seeds is not None and seeds.prefixes:
         raw.insert(
@@ -255,6 +291,7 @@ def target_streams(
         )
     valid: list[st.SearchStrategy[Stream]] = []
     if seeds is not None and seeds.frames:
+        # Not marked valid: a frame cut out of a session may need the frames before it.
         valid.append(streams(seeds.frames))
     if seeds is not None and seeds.streams:
         valid.append(st.sampled_from(seeds.streams))
@@ -266,6 +303,9 @@ def target_streams(
             sized = sorted({len(grow(size)): grow(size) for size in _EDGE_SIZES}.items())
             edges = [Stream.of_messages((data,), built=True) for _, data in sized]
             valid.append(st.sampled_from(edges))
+    grow = target_grow(target)
+    if grow is not None:
+        valid.append(grown_streams(grow, target_limits(target).max_message_size))
     if not valid:
         return st.one_of(raw)
     return st.one_of(*raw, *valid, mutated(st.one_of(valid)))
