@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from _drive import resp_command  # noqa: E402
-from _ws import connection, decode, handshake, ws_registry  # noqa: E402
-from websockets.frames import Frame, Opcode  # noqa: E402
-from websockets.protocol import State  # noqa: E402
-from websockets.server import ServerProtocol  # noqa: E402
+from _drive import resp_command
+from _ws import connection, decode, handshake, ws_registry
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
-from wireproto.websocket import WebSocketSettings  # noqa: E402
+from wireproto.websocket import WebSocketSettings
 
 CHUNK = 1 << 16
 
