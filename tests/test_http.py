@@ -409,3 +409,11 @@ def test_wireproto_serve_drain_time_fails_health_checks_while_still_serving(
         assert during.stdout.endswith(b"draining\n")
         # A second signal ends the drain; serve() then checks the clean exit.
     assert "event=server.drain" in (tmp_path / "serve.log").read_text()
+
+
+def test_an_upgrade_asked_later_on_a_keep_alive_connection_is_ignored() -> None:
+    # RFC 9110 7.8: a server may ignore Upgrade; only a connection's first request opens
+    # WebSocket (the layer is chosen at detection).
+    conn, out = serve_bytes(request() + handshake() + request("/nope"))
+    assert [response_status(out, index) for index in range(3)] == [200, 200, 404]
+    assert conn.state is ConnectionState.ACTIVE
