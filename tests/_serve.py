@@ -164,3 +164,21 @@ def daemon(
         finally:
             stop(process)
     pytest.fail(f"{name} did not start:\n{log.read_text()}")
+
+
+@contextmanager
+def redis_server(workdir: Path) -> Iterator[int]:
+    """A real ``redis-server`` (persistence off, 127.0.0.1 only), the oracle; yields its port."""
+    binary = tool("redis-server")
+
+    def command(port: int) -> list[str]:
+        return [
+            binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
+            "--dir", str(workdir), "--daemonize", "no", "--logfile", "",
+        ]  # fmt: skip
+
+    def ready(port: int) -> bool:
+        return first_reply(port, b"PING\r\n", 16) == b"+PONG\r\n"
+
+    with daemon("redis-server", command, ready, workdir / "log") as port:
+        yield port

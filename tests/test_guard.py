@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 from _drive import bytewise, cut, replay, resp_command
-from _serve import HOST, daemon, first_reply, serve, tool
+from _serve import HOST, redis_server, serve
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -300,19 +300,7 @@ def wireproto_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 @pytest.fixture(scope="module")
 def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    binary = tool("redis-server")
-    workdir = tmp_path_factory.mktemp("redis-server")
-
-    def command(port: int) -> list[str]:
-        return [
-            binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
-            "--dir", str(workdir), "--daemonize", "no", "--logfile", "",
-        ]  # fmt: skip
-
-    def ready(port: int) -> bool:
-        return first_reply(port, b"PING\r\n", 16) == b"+PONG\r\n"
-
-    with daemon("redis-server", command, ready, workdir / "log") as port:
+    with redis_server(tmp_path_factory.mktemp("redis-server")) as port:
         yield port
 
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from _drive import resp_command as cmd
-from _serve import HOST, daemon, first_reply, tool
+from _serve import HOST, redis_server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,19 +32,7 @@ TIMEOUT = 15.0
 @pytest.fixture(scope="module")
 def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A real ``redis-server`` 7 (persistence off, 127.0.0.1 only); yields its port."""
-    binary = tool("redis-server")
-    workdir: Path = tmp_path_factory.mktemp("redis-differential")
-
-    def command(port: int) -> list[str]:
-        return [
-            binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
-            "--dir", str(workdir), "--daemonize", "no", "--logfile", "",
-        ]  # fmt: skip
-
-    def ready(port: int) -> bool:
-        return first_reply(port, b"PING\r\n", 16) == b"+PONG\r\n"
-
-    with daemon("redis-server", command, ready, workdir / "log") as port:
+    with redis_server(tmp_path_factory.mktemp("redis-differential")) as port:
         yield port
 
 

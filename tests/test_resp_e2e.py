@@ -35,13 +35,14 @@ from _serve import (
     START_TIMEOUT,
     STOP_TIMEOUT,
     RunningServer,
-    daemon,
-    first_reply,
     read_line,
     serve,
     start,
     stop,
     tool,
+)
+from _serve import (
+    redis_server as start_redis_server,
 )
 from redis.connection import _HiredisParser, _RESP2Parser, _RESP3Parser
 
@@ -126,19 +127,7 @@ def test_server_fixture_selects_the_parser_through_the_environment(tmp_path: Pat
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A real ``redis-server`` (persistence off, 127.0.0.1 only), the oracle; yields its port."""
-    binary = tool("redis-server")
-    workdir = tmp_path_factory.mktemp("redis-server")
-
-    def command(port: int) -> list[str]:
-        return [
-            binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
-            "--dir", str(workdir), "--daemonize", "no", "--logfile", "",
-        ]  # fmt: skip
-
-    def ready(port: int) -> bool:
-        return first_reply(port, b"PING\r\n", 16) == b"+PONG\r\n"
-
-    with daemon("redis-server", command, ready, workdir / "log") as port:
+    with start_redis_server(tmp_path_factory.mktemp("redis-server")) as port:
         yield port
 
 
