@@ -34,7 +34,7 @@ def test_formats_lists_name_priority_provider_detector_and_overlaps() -> None:
     done = _cli("formats")
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert out.startswith("4 formats, in detection order (higher priority first):")
+    assert out.startswith("5 formats, in detection order (higher priority first):")
     blocks = re.findall(r"^(\S+)\n  priority:  (\d+)", out, flags=re.MULTILINE)
     registry = Registry.from_plugins()
     assert blocks == [(fmt.name, str(fmt.priority)) for fmt in registry.formats]
