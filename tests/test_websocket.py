@@ -23,8 +23,11 @@ from wsproto.events import CloseConnection
 import providers.resp
 from wireproto import (
     CloseReason,
+    Connection,
+    ConnectionSettings,
     ConnectionState,
     Limits,
+    MemoryBudget,
     MessageConsumer,
     NetworkSender,
     Registry,
@@ -360,3 +363,20 @@ def test_kind_is_a_layer_of_the_installed_plugins() -> None:
     kinds = [kind for kind in registry.layers if isinstance(kind, WebSocketKind)]
     assert len(kinds) == 1 and kinds[0].registry is registry
     assert "http" in registry
+
+
+@pytest.mark.parametrize(("size", "fits"), [(8 << 10, True), (100 << 10, False)])
+def test_the_message_being_assembled_is_charged_to_the_memory_budget(size: int, fits: bool) -> None:
+    registry, _ = ws_registry()
+    budget = MemoryBudget(64 << 10)  # two 16 KiB receive buffers, then the message
+    conn = Connection(registry, ConnectionSettings(detect_timeout=None), budget=budget)
+    message = resp_command("ECHO", b"e" * size)
+    stream = handshake() + frames(message, 4096)
+    out = decode(replay(conn, [stream[i : i + 4096] for i in range(0, len(stream), 4096)]))
+    if fits:
+        assert out.messages == [b"$%d\r\n%s\r\n" % (size, b"e" * size)]
+    else:
+        assert out.messages == []
+        assert conn.close_reason is CloseReason.MEMORY_LIMIT
+        conn.close(CloseReason.PEER_CLOSED)
+        assert budget.used == 0  # everything given back

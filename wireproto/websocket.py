@@ -153,7 +153,8 @@ class WebSocketSettings:
     ``max_message_size``: bytes of one message (its frames together);
     ``max_frame_size``: bytes of one frame's payload (``None``: the message
     limit); past either the connection is closed with code 1009. A message
-    is held whole before the inner connection sees it.
+    is held whole before the inner connection sees it, charged to the
+    connection's memory account (the listener's budget).
     ``max_handshake_size``: the upgrade request's head (also the detection
     bound: a longer ``GET`` goes to the HTTP provider).
     ``allowed_origins``: the browser origins served (``"*"``: any); a
@@ -373,10 +374,13 @@ class WebSocketLayer(BaseLayer):
         if len(self._message) + len(chunk) > self._settings.max_message_size:
             limit = self._settings.max_message_size
             raise self._fail(MESSAGE_TOO_BIG, f"message over {limit} bytes")
+        memory = self.host.sender.memory
+        memory.charge_arguments(len(chunk))  # the listener's budget: MemoryLimitExceeded
         self._message += chunk
         if not event.message_finished:
             return
         message, text = bytes(self._message), self._message_text
+        memory.release_arguments(len(self._message))
         self._message.clear()
         self._message_text = False
         self._admit(message, text)
