@@ -35,6 +35,7 @@ from wireproto import (
     Verdict,
     WireFormat,
     match_prefix,
+    websocket,
 )
 from wireproto.websocket import WebSocketKind, WebSocketSettings, websocket_detector
 
@@ -380,3 +381,23 @@ def test_the_message_being_assembled_is_charged_to_the_memory_budget(size: int, 
         assert conn.close_reason is CloseReason.MEMORY_LIMIT
         conn.close(CloseReason.PEER_CLOSED)
         assert budget.used == 0  # everything given back
+
+
+def test_register_reads_the_registry_options() -> None:
+    registry = Registry(
+        {
+            "websocket.max-message-size": "16m",
+            "websocket.max-frame-size": "64k",
+            "websocket.origins": "https://a.example, null",
+            "websocket.subprotocols": "faster",
+        }
+    )
+    kind = websocket.register(registry)
+    assert kind.settings == WebSocketSettings(
+        max_message_size=16 << 20,
+        max_frame_size=64 << 10,
+        allowed_origins=frozenset({"https://a.example", "null"}),
+        subprotocols=("faster",),
+    )
+    assert registry.layers == (kind,)
+    assert registry.unread_options == ()
