@@ -151,7 +151,16 @@ def main() -> None:
     parser.add_argument("--conns", type=int, default=50)
     parser.add_argument("--pipeline", type=int, default=16)
     parser.add_argument("--quick", action="store_true", help="2 rounds of 1.5 s")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another wireproto tree (e.g. `git archive main | tar -x -C DIR`) served as well",
+    )
     args = parser.parse_args()
+    if args.baseline is not None:
+        PEERS["wireproto (baseline)"] = (
+            args.baseline / "benchmarks" / "peers" / "kvbin_wireproto.py"
+        )
     rounds, seconds = (2, 1.5) if args.quick else (args.rounds, args.seconds)
     work = Path(tempfile.mkdtemp(prefix="kvbin-bench-"))
     try:
@@ -188,7 +197,7 @@ def run(binary: Path, rounds: int, seconds: float, conns: int, pipeline: int) ->
             rates[name].append(done / seconds)
             # CPU over warm-up and measurement, charged to the requests of both.
             cpu[name].append(spent / (done * elapsed / seconds) * 1e6)
-    best_peer = max(statistics.median(rates[n]) for n in PEERS if n != "wireproto")
+    best_peer = max(statistics.median(rates[n]) for n in PEERS if not n.startswith("wireproto"))
     print(
         f"\n{conns} connections x {pipeline} pipelined SET+GET, 32-byte values, "
         f"median of {rounds} rounds of {seconds} s (server on CPU {SERVER_CPU}, "

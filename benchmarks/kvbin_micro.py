@@ -6,9 +6,13 @@ two rows is what the outer layer adds:
 
 - ``parse (construct)``: ``REQUEST.parse`` by construct's interpreter, the old path;
 - ``parse (compiled)``: the functions ``compile_construct(REQUEST)`` generated;
-- ``build reply (compiled)``: ``compile_construct(REPLY).build``;
+- ``parse fields (compiled)``: ``parse_fields``, the values as a tuple (no ``Container``);
+- ``build reply (compiled)``: ``compile_construct(REPLY).build`` from a dict;
+- ``build reply fields``: ``build_fields(status, request_id, body)`` (what kvbin calls);
 - ``framer``: ``LengthFieldFramer.from_message(REQUEST).frame_end_at`` over a batch
-  (what ``FramedConsumer`` calls);
+  (the two-step path of ``FramedConsumer``);
+- ``frame+parse fused (fields)``: ``parse_framed_fields`` over a batch, the one
+  generated function that frames and parses (what kvbin's ``FramedConsumer`` calls);
 - ``session``: the kvbin session's ``try_consume`` (frame, parse, store, reply),
   with a sender that drops the bytes;
 - ``connection``: ``Connection.get_buffer`` / ``buffer_updated`` /
@@ -76,7 +80,7 @@ def _timed(run: Callable[[], int], runs: int) -> float:
     return statistics.median(results)
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915 - one closure per row
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--batches", type=int, default=3000)
@@ -88,6 +92,10 @@ def main() -> None:
     per_batch = 2 * PIPELINE
     compiled_parse = compile_construct(REQUEST).parse
     compiled_build = compile_construct(REPLY).build
+    fields_parse = compile_construct(REQUEST).parse_fields
+    fields_build = compile_construct(REPLY).build_fields
+    framed_fields = compile_construct(REQUEST).parse_framed_fields
+    assert fields_parse is not None and fields_build is not None and framed_fields is not None
 
     def interpreted() -> int:
         parse = REQUEST.parse
@@ -100,6 +108,28 @@ def main() -> None:
         for frame in frames:
             compiled_parse(frame)
         return len(frames)
+
+    def parse_fields() -> int:
+        for frame in frames:
+            fields_parse(frame)
+        return len(frames)
+
+    def build_fields() -> int:
+        for index in range(len(frames)):
+            fields_build(0, index, VALUE)
+        return len(frames)
+
+    def fused() -> int:
+        cut = LengthFieldFramer.from_message(REQUEST)
+        check = cut._frame_end
+        limit = cut.max_frame_size - cut.header_size
+        for data in batches:
+            view = memoryview(data)
+            offset = 0
+            total = len(data)
+            while offset < total:
+                offset = framed_fields(view, offset, total, limit, check)[0]
+        return count * per_batch
 
     def build() -> int:
         for index in range(len(frames)):
@@ -141,12 +171,15 @@ def main() -> None:
     for name, run in (
         ("parse (construct)", interpreted),
         ("parse (compiled)", compiled),
+        ("parse fields (compiled)", parse_fields),
         ("build reply (compiled)", build),
+        ("build reply fields", build_fields),
         ("framer", framer),
+        ("frame+parse fused (fields)", fused),
         ("session", session),
         ("connection", connection),
     ):
-        print(f"  {name:<24} {_timed(run, runs):6.2f}")
+        print(f"  {name:<28} {_timed(run, runs):6.2f}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ and the compiled functions parse requests and build replies.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Any
 
 import construct as c
@@ -51,7 +52,7 @@ class Opcode(enum.IntEnum):
     ECHO = 4
 
 
-GET, SET = 1, 2  # the hot opcodes as plain ints: no enum lookup per request
+NOOP, GET, SET, DELETE, ECHO = range(5)  # plain ints: no enum lookup per request
 
 
 class Status(enum.IntEnum):
@@ -63,7 +64,7 @@ class Status(enum.IntEnum):
     PROTOCOL_ERROR = 3
 
 
-OK, NOT_FOUND = 0, 1
+OK, NOT_FOUND, BAD_REQUEST = 0, 1, 2
 
 
 REQUEST = c.Struct(
@@ -87,22 +88,28 @@ REPLY = c.Struct(
 KVBIN = WireFormat("kvbin", match_prefix(MAGIC), priority=10)
 """The kvbin wire format: streams starting with the magic ``C0 4B 56``."""
 
-_build_request = compile_construct(REQUEST).build
-_build_reply = compile_construct(REPLY).build
+
+def _fields_builder(con: c.Construct[Any, Any]) -> Callable[..., bytes]:
+    build = compile_construct(con).build_fields
+    if build is None:  # pragma: no cover - the declarations above compile
+        raise RuntimeError(f"no positional build for {con}")
+    return build
+
+
+_build_request = _fields_builder(REQUEST)
+_build_reply = _fields_builder(REPLY)
 
 
 def build_request(
     opcode: Opcode, key: bytes = b"", value: bytes = b"", request_id: int = 0
 ) -> bytes:
     """The bytes of one request (clients and tests)."""
-    return _build_request(
-        {"opcode": opcode, "request_id": request_id, "body": {"key": key, "value": value}}
-    )
+    return _build_request(opcode, request_id, key, value)
 
 
 def build_reply(status: Status, request_id: int, body: BytesLike = b"") -> bytes:
     """The bytes of one reply."""
-    return _build_reply({"status": status, "request_id": request_id, "body": body})
+    return _build_reply(status, request_id, body)
 
 
 class _KvbinSession:
@@ -115,7 +122,7 @@ class _KvbinSession:
     ) -> None:
         self._store = store
         framer = LengthFieldFramer.from_message(REQUEST, max_frame_size=max_frame)
-        self._framed = FramedConsumer(framer, self._handle, sender, message=REQUEST)
+        self._framed = FramedConsumer(framer, self._handle, sender, message=REQUEST, fields=True)
 
     def try_consume(self, data: memoryview, /) -> int:
         try:
@@ -130,37 +137,30 @@ class _KvbinSession:
     def close(self) -> None:
         self._framed.close()
 
-    def _handle(self, request: Any, sender: NetworkSender) -> None:
-        request_id: int = request["request_id"]
-        opcode: int = request["opcode"]
-        body = request["body"]
-        key = body["key"]
+    def _handle(self, fields: tuple[Any, ...], sender: NetworkSender) -> BytesLike:
+        # REQUEST's fields; the reply is returned, sent with the others of the read.
+        opcode, request_id, key, value = fields
         if len(key) > MAX_KEY_SIZE:
-            sender.send(build_reply(Status.BAD_REQUEST, request_id, b"key too long"))
-            return
+            return _build_reply(BAD_REQUEST, request_id, b"key too long")
         if type(key) is not bytes:
             key = bytes(key)  # a view of a large frame: the store keeps small keys apart
         if opcode == GET:
-            value = self._store.get(key)
-            if value is None:
-                sender.send(
-                    _build_reply({"status": NOT_FOUND, "request_id": request_id, "body": b""})
-                )
-            else:
-                sender.send(_build_reply({"status": OK, "request_id": request_id, "body": value}))
-        elif opcode == SET:
+            found = self._store.get(key)
+            if found is None:
+                return _build_reply(NOT_FOUND, request_id, b"")
+            return _build_reply(OK, request_id, found)
+        if opcode == SET:
             # A large value stays a view of its frame's single copy.
-            self._store[key] = body["value"]
-            sender.send(_build_reply({"status": OK, "request_id": request_id, "body": b""}))
-        elif opcode == Opcode.DELETE:
-            found = self._store.pop(key, None) is not None
-            sender.send(build_reply(Status.OK if found else Status.NOT_FOUND, request_id))
-        elif opcode == Opcode.ECHO:
-            sender.send(build_reply(Status.OK, request_id, body["value"]))
-        elif opcode == Opcode.NOOP:
-            sender.send(build_reply(Status.OK, request_id))
-        else:
-            sender.send(build_reply(Status.BAD_REQUEST, request_id, b"unknown opcode"))
+            self._store[key] = value
+            return _build_reply(OK, request_id, b"")
+        if opcode == DELETE:
+            gone = self._store.pop(key, None) is not None
+            return _build_reply(OK if gone else NOT_FOUND, request_id, b"")
+        if opcode == ECHO:
+            return _build_reply(OK, request_id, value)
+        if opcode == NOOP:
+            return _build_reply(OK, request_id, b"")
+        return _build_reply(BAD_REQUEST, request_id, b"unknown opcode")
 
 
 class KvbinProvider:

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 import providers.kvbin
 import providers.memcache.binary
 from wireproto._construct_compile import compile_construct
+from wireproto.errors import ProtocolError
+from wireproto.framing import LengthFieldFramer
 from wireproto.testing import from_construct
 
 
@@ -71,6 +73,21 @@ COMPUTED = c.Struct(
 """Lengths computed from the context, when parsing and when building."""
 
 
+FRAMED_LE = c.Struct(
+    "magic" / c.Const(0xA5, c.Int8ub),
+    "kind" / c.Enum(c.Int8ub, Kind),
+    c.Padding(1),
+    "urgent" / c.Flag,
+    "body"
+    / c.Prefixed(
+        c.Int16sl,
+        c.Struct("n" / c.Int8ub, "data" / c.Bytes(c.this.n), "rest" / c.GreedyBytes),
+    ),
+    c.Terminated,
+)
+"""A framed message with an Enum, Padding and a signed little-endian length in its header."""
+
+
 def _repo_declarations() -> dict[str, c.Construct[Any, Any]]:
     found: dict[str, c.Construct[Any, Any]] = {}
     module: types.ModuleType
@@ -87,6 +104,7 @@ ALL = {
     "BUILDABLE": BUILDABLE,
     "TERMINATED": TERMINATED,
     "COMPUTED": COMPUTED,
+    "FRAMED_LE": FRAMED_LE,
     **REPO,
 }
 # memcached binary's whole REQUEST ties three lengths together by arithmetic on the
@@ -227,3 +245,140 @@ def test_memcache_binary_requests_agree(
     assert compiled.build(parsed) == con.build(parsed) == data
     for cut in range(len(data)):
         _agree(con, data[:cut])
+
+
+# -- fields as a tuple, and framing fused with parsing ------------------------------------
+
+
+def _flatten(con: c.Construct[Any, Any], value: Any) -> tuple[Any, ...]:
+    """The message's fields as construct's Container holds them (see CompiledConstruct.fields)."""
+    out: list[Any] = []
+
+    def walk(con: c.Construct[Any, Any], value: Any) -> None:
+        for sub in con.subcons:
+            inner = sub
+            while isinstance(inner, c.Renamed):
+                inner = inner.subcon
+            body = inner
+            while isinstance(body, c.Prefixed):
+                body = body.subcon
+                while isinstance(body, c.Renamed):
+                    body = body.subcon
+            if not sub.name:
+                continue
+            if isinstance(body, c.Struct):
+                walk(body, value[sub.name])
+            elif not (isinstance(inner, c.Const | c.Rebuild) or sub.flagbuildnone):
+                out.append(value[sub.name])
+
+    while isinstance(con, c.Renamed):
+        con = con.subcon
+    walk(con, value)
+    return tuple(out)
+
+
+WITH_FIELDS = {k: v for k, v in DECLARATIONS.items() if compile_construct(v).fields is not None}
+
+
+def test_fields_are_generated_for_the_flat_and_nested_declarations() -> None:
+    assert compile_construct(providers.kvbin.REQUEST).fields == (
+        "opcode",
+        "request_id",
+        "key",
+        "value",
+    )
+    assert compile_construct(providers.kvbin.REPLY).fields == ("status", "request_id", "body")
+    assert {"WIDE", "BUILDABLE", "TERMINATED", "FRAMED_LE", "providers.kvbin.REQUEST"} <= set(
+        WITH_FIELDS
+    )
+    assert {"FRAMED_LE", "providers.kvbin.REQUEST", "providers.kvbin.REPLY"} <= set(FRAMED)
+    # A length computed from a nested field (this.header.m): no positional build.
+    assert compile_construct(COMPUTED).fields is None
+    assert compile_construct(COMPUTED).build_compiled
+    # Two fields of one name (nested) cannot be told apart: no fields.
+    clash = c.Struct("a" / c.Int8ub, "inner" / c.Struct("a" / c.Int8ub))
+    assert compile_construct(clash).fields is None
+    assert compile_construct(clash).parse_fields is None
+
+
+@pytest.mark.parametrize("name", sorted(WITH_FIELDS))
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_fields_agree_with_construct(name: str, data: st.DataObject) -> None:
+    con = WITH_FIELDS[name]
+    compiled = compile_construct(con)
+    assert compiled.parse_fields is not None and compiled.build_fields is not None
+    built = data.draw(from_construct(con))
+    fields = compiled.parse_fields(built.data)
+    assert _same(fields, _flatten(con, con.parse(built.data)))
+    assert compiled.build_fields(*fields) == built.data
+    for cut in range(len(built.data)):
+        expected = _outcome(lambda d: _flatten(con, con.parse(d)), built.data[:cut])
+        got = _outcome(compiled.parse_fields, built.data[:cut])
+        assert expected[0] == got[0] and (got[0] == "value" or expected[1] is got[1])
+
+
+FRAMED = {k: v for k, v in DECLARATIONS.items() if compile_construct(v).parse_framed is not None}
+
+
+class _Checked(Exception):
+    pass
+
+
+def _framer_check(con: c.Construct[Any, Any]) -> Any:
+    framer = LengthFieldFramer.from_message(con, max_frame_size=1 << 16)
+
+    def check(buf: Any, offset: int) -> None:
+        try:
+            framer._frame_end(buf, offset)
+        except ProtocolError:
+            raise _Checked from None
+
+    return framer, check
+
+
+@pytest.mark.parametrize("name", sorted(FRAMED))
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_framed_parse_agrees_with_the_framer_and_construct(name: str, data: st.DataObject) -> None:
+    con = FRAMED[name]
+    compiled = compile_construct(con)
+    framer, check = _framer_check(con)
+    max_body = framer.max_frame_size - framer.header_size
+    frame = bytearray(data.draw(from_construct(con)).data)
+    for index, byte in data.draw(
+        st.lists(st.tuples(st.integers(0, max(len(frame) - 1, 0)), st.integers(0, 255)), max_size=2)
+    ):
+        if frame:
+            frame[index] = byte
+    junk = data.draw(st.binary(max_size=5))
+    for framed, convert in (
+        (compiled.parse_framed, lambda v: v),
+        (compiled.parse_framed_fields, lambda v: _flatten(con, v)),
+    ):
+        if framed is None:
+            continue
+        for cut in range(len(frame) + 1):
+            buf = memoryview(junk + bytes(frame[:cut]) + b"\0")
+            total = len(buf) - 1
+            try:
+                end = framer.frame_end_at(buf[:total], len(junk))
+            except ProtocolError:
+                framer._pending_end = 0
+                with pytest.raises(_Checked):
+                    framed(buf, len(junk), total, max_body, check)
+                continue
+            framer._pending_end = 0
+            try:
+                got: tuple[str, Any] = ("value", framed(buf, len(junk), total, max_body, check))
+            except Exception as exc:
+                got = ("error", type(exc))
+            if not end:
+                assert got == ("value", (0, None))
+                continue
+            expected = _outcome(con.parse, bytes(buf[len(junk) : end]))
+            if expected[0] == "error":
+                assert got == expected
+            else:
+                assert got[0] == "value" and got[1][0] == end
+                assert _same(got[1][1], convert(expected[1]))

@@ -150,16 +150,21 @@ CASE_IDS = [case.name for case in CASES]
 
 def make_connection(
     framer: Callable[[], Framer],
-    handler: Callable[[Any, NetworkSender], None],
+    handler: Callable[[Any, NetworkSender], Any],
     *,
     message: c.Construct[Any, Any] | None = None,
+    fields: bool = False,
     max_message_size: int = 4096,
     initial_buffer_size: int = 16 * 1024,
     wire_format: WireFormat = FORMAT,
     budget: MemoryBudget | None = None,
 ) -> Connection:
     provider = FramedProvider(
-        framer, handler, message=message, limits=Limits(max_message_size=max_message_size)
+        framer,
+        handler,
+        message=message,
+        fields=fields,
+        limits=Limits(max_message_size=max_message_size),
     )
     registry = Registry()
     registry.register(wire_format, provider)
@@ -869,3 +874,210 @@ def test_a_large_payload_is_a_view_of_its_single_copy() -> None:
     view = seen[-1]
     assert isinstance(view, memoryview) and view.readonly
     assert view == big and isinstance(view.obj, bytes) and len(view.obj) == len(frame)
+
+
+# -- one generated function frames and parses; returned replies, one send per read -------
+
+KV = c.Struct(
+    "magic" / c.Const(b"KV"),
+    "op" / c.Int8ub,
+    "id" / c.Int32ub,
+    "body"
+    / c.Prefixed(
+        c.Int16ub,
+        c.Struct("key" / c.Prefixed(c.Int8ub, c.GreedyBytes), "value" / c.GreedyBytes),
+    ),
+)
+# The same header declared apart: a framer not made from KV, so framing and parsing are
+# two steps (the path the fused one must agree with).
+KV_HEADER = c.Struct(
+    "magic" / c.Const(b"KV"), "op" / c.Int8ub, "id" / c.Int32ub, "body" / c.Int16ub
+)
+KV_MAX = 9 + 40
+
+
+def kv_framer(fused: bool) -> Callable[[], Framer]:
+    if fused:
+        return lambda: LengthFieldFramer.from_message(KV, max_frame_size=KV_MAX)
+    return lambda: LengthFieldFramer(KV_HEADER, "body", max_frame_size=KV_MAX)
+
+
+def test_the_fused_path_is_taken_only_for_a_framer_made_from_the_message() -> None:
+    def handler(message: Any, sender: NetworkSender) -> None:
+        pass
+
+    for fields in (False, True):
+        fused = FramedConsumer(kv_framer(True)(), handler, Sender(), KV, fields=fields)
+        apart = FramedConsumer(kv_framer(False)(), handler, Sender(), KV, fields=fields)
+        assert fused._framed is not None
+        assert apart._framed is None
+    other = c.Struct(*KV.subcons)  # equal, but not the declaration the framer was made from
+    assert FramedConsumer(kv_framer(True)(), handler, Sender(), other)._framed is None
+
+
+def serve_kv(stream: bytes, sizes: Sequence[int], *, fused: bool, fields: bool) -> tuple[Any, ...]:
+    """Messages seen, bytes sent, and how the connection ended."""
+    seen: list[Any] = []
+
+    def handler(message: Any, sender: NetworkSender) -> bytes:
+        seen.append(message)
+        return b"<%d>" % len(seen)
+
+    conn = make_connection(kv_framer(fused), handler, message=KV, fields=fields)
+    out = []
+    position = step = 0
+    while position < len(stream) and conn.state is not ConnectionState.CLOSED:
+        region = conn.get_buffer()
+        count = min(len(region), sizes[step % len(sizes)], len(stream) - position)
+        region[:count] = stream[position : position + count]
+        region.release()
+        conn.buffer_updated(count)
+        out.append(conn.data_to_send())
+        position += count
+        step += 1
+    error = None if conn.error is None else (type(conn.error), str(conn.error))
+    return seen, b"".join(out), conn.close_reason, error, len(conn.buffer)
+
+
+def kv_frames() -> st.SearchStrategy[bytes]:
+    return st.builds(
+        lambda op, id_, key, value: KV.build(
+            {"op": op, "id": id_, "body": {"key": key, "value": value}}
+        ),
+        st.integers(0, 255),
+        st.integers(0, 2**32 - 1),
+        st.binary(max_size=12),
+        st.binary(max_size=30),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_fused_framing_and_parsing_agree_with_the_two_steps(data: st.DataObject) -> None:
+    frames = data.draw(st.lists(kv_frames(), min_size=1, max_size=6), label="frames")
+    stream = bytearray(b"".join(frames))
+    # Sometimes corrupt a few bytes (a bad magic, a length past the cap or the body, ...).
+    for index, byte in data.draw(
+        st.lists(st.tuples(st.integers(0, len(stream) - 1), st.integers(0, 255)), max_size=3),
+        label="corruption",
+    ):
+        stream[index] = byte
+    stream += data.draw(st.binary(max_size=12), label="tail")
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(stream))), label="cuts") | {len(stream)})
+    schedules = [
+        [len(stream)],
+        [1],
+        [end - start for start, end in zip([0, *cuts], cuts, strict=False)],
+    ]
+    whole = serve_kv(bytes(stream), schedules[0], fused=False, fields=False)
+    for sizes in schedules:
+        for fields in (False, True):
+            got = serve_kv(bytes(stream), sizes, fused=True, fields=fields)
+            apart = serve_kv(bytes(stream), sizes, fused=False, fields=fields)
+            assert got == apart
+            messages = whole[0]
+            if fields:  # the same values, as tuples
+                messages = [(m.op, m.id, m.body.key, m.body.value) for m in messages]
+            assert got[0] == messages
+            assert got[1:4] == whole[1:4]  # replies, close reason, error
+    # Whatever was handled is what construct parses from the same bytes.
+    offset = 0
+    for message in whole[0]:
+        size = 9 + int.from_bytes(stream[offset + 7 : offset + 9], "big")
+        assert message == KV.parse(bytes(stream[offset : offset + size]))
+        offset += size
+
+
+def test_fused_path_errors_and_limits() -> None:
+    def handler(message: Any, sender: NetworkSender) -> bytes:
+        return bytes(message.body.value)
+
+    frame = KV.build({"op": 1, "id": 2, "body": {"key": b"k", "value": b"v" * 38}})
+    assert len(frame) == KV_MAX  # at the cap: served
+    sender = Sender()
+    consumer = FramedConsumer(kv_framer(True)(), handler, sender, KV)
+    assert consumer.try_consume(memoryview(frame)) == len(frame)
+    assert sender.sent == [b"v" * 38]
+    over = KV.build({"op": 1, "id": 2, "body": {"key": b"k", "value": b"v" * 39}})
+    with pytest.raises(ProtocolError, match="exceeds the 49-byte limit"):
+        consumer.try_consume(memoryview(over[:9]))  # max+1: refused from the header alone
+    with pytest.raises(ProtocolError, match="bad magic"):
+        consumer.try_consume(memoryview(b"KX" + frame[2:9]))
+    with pytest.raises(ProtocolError, match="malformed message"):  # the key passes the body
+        consumer.try_consume(memoryview(frame[:9] + b"\xff" + frame[10:]))
+    assert consumer.try_consume(memoryview(frame[:8])) == 0
+
+
+def test_returned_replies_are_sent_once_per_read() -> None:
+    replies = iter([b"a", None, b"bb", b""])
+    sender = Sender()
+    consumer = FramedConsumer(
+        LengthFieldFramer.from_message(SHOUT), lambda m, s: next(replies), sender, SHOUT
+    )
+    frame = SHOUT.build({"kind": 0, "text": b"x"})
+    assert consumer.try_consume(memoryview(frame * 4)) == 4 * len(frame)
+    assert sender.sent == [b"abb"]
+    assert consumer.try_consume(memoryview(frame[:-1])) == 0
+    assert sender.sent == [b"abb"]  # nothing returned, nothing sent
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_returned_replies_go_out_before_an_error(fused: bool) -> None:
+    def handler(message: Any, sender: NetworkSender) -> bytes:
+        if message.op == 9:
+            raise ProtocolError("op 9")
+        return b"r%d" % message.id
+
+    sender = Sender()
+    consumer = FramedConsumer(kv_framer(fused)(), handler, sender, KV)
+    stream = b"".join(
+        KV.build({"op": op, "id": i, "body": {"key": b"", "value": b""}})
+        for i, op in enumerate([0, 0, 9, 0])
+    )
+    with pytest.raises(ProtocolError, match="op 9"):
+        consumer.try_consume(memoryview(stream))
+    assert sender.sent == [b"r0r1"]
+    sender.sent.clear()
+    with pytest.raises(ProtocolError, match="malformed"):
+        consumer.try_consume(memoryview(stream[:10] + stream[:7] + b"\x00\x01\x05"))
+    assert sender.sent == [b"r0"]
+
+
+def test_returned_replies_are_sent_every_64_kib() -> None:
+    # The connection's memory account must see large replies as they grow.
+    size = 40 * 1024
+    sender = Sender()
+    consumer = FramedConsumer(
+        LengthFieldFramer.from_message(SHOUT), lambda m, s: b"x" * size, sender, SHOUT
+    )
+    frame = SHOUT.build({"kind": 0, "text": b"x"})
+    assert consumer.try_consume(memoryview(frame * 5)) == 5 * len(frame)
+    assert [len(chunk) for chunk in sender.sent] == [2 * size, 2 * size, size]
+
+
+def test_fields_need_a_declaration_that_has_them() -> None:
+    def handler(message: Any, sender: NetworkSender) -> None:
+        pass
+
+    with pytest.raises(ValueError, match="fields"):
+        FramedProvider(kv_framer(True), handler, fields=True)
+    with pytest.raises(ValueError, match="fields"):
+        FramedProvider(DelimiterFramer, handler, message=c.Int8ub, fields=True)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_returned_replies_and_a_close_request(fused: bool) -> None:
+    # The replies up to the one that asks to close go out, then the connection closes.
+    def handler(message: Any, sender: NetworkSender) -> bytes:
+        if message.op == 9:
+            sender.close()
+        return b"r%d" % message.id
+
+    stream = b"".join(
+        KV.build({"op": op, "id": i, "body": {"key": b"", "value": b""}})
+        for i, op in enumerate([0, 9, 0])
+    )
+    conn = make_connection(kv_framer(fused), handler, message=KV)
+    conn.receive_data(stream)
+    assert conn.data_to_send() == b"r0r1"
+    assert conn.close_reason is CloseReason.SESSION_CLOSED

@@ -20,10 +20,12 @@ from wireproto.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
+LIMITS = (ROOT / "docs" / "limits.md").read_text()
+CLI = (ROOT / "docs" / "cli.md").read_text()
 
 
-def _blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
+def _blocks(language: str, text: str = README) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
 
 
 def test_readme_starts_with_the_two_commands() -> None:
@@ -128,9 +130,9 @@ _CLI_SUFFIXES = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
 def _table(header: str) -> list[list[str]]:
-    """The rows of the README table whose header line starts with ``header``."""
-    start = README.index(header)
-    lines = README[start:].split("\n\n", 1)[0].splitlines()[2:]
+    """The rows of the docs/limits.md table whose header line starts with ``header``."""
+    start = LIMITS.index(header)
+    lines = LIMITS[start:].split("\n\n", 1)[0].splitlines()[2:]
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
 
 
@@ -199,7 +201,7 @@ def test_the_built_in_providers_limits_table_gives_the_code_defaults() -> None:
 
 
 def test_the_command_line_synopsis_gives_the_cli_defaults() -> None:
-    synopsis = next(block for block in _blocks("sh") if block.startswith("wireproto serve ["))
+    synopsis = next(block for block in _blocks("sh", CLI) if block.startswith("wireproto serve ["))
     defaults = _cli_defaults()
     checked = 0
     for option, value in re.findall(r"\[--([a-z-]+) ([^\]\s]+)", synopsis):

@@ -38,6 +38,9 @@ _NATIVE = "<" if sys.byteorder == "little" else ">"
 _INT_CODES = frozenset("bBhHlLqQ")
 
 
+ZERO_COPY_MIN = 64 * 1024
+"""Frames this large are parsed as a view of their one copy: byte fields are memoryviews."""
+
 _FLAG = type(c.Flag)
 _GREEDY_BYTES = type(c.GreedyBytes)
 _TERMINATED = type(c.Terminated)
@@ -60,6 +63,24 @@ class CompiledConstruct:
     parse_compiled: bool
     build_compiled: bool
     source: str = field(repr=False)
+    fields: tuple[str, ...] | None = None
+    """The names of the message's fields, in order, when ``parse_fields`` and
+    ``build_fields`` were generated: the named values of a ``Struct``, those of
+    nested ``Struct`` s in their place, ``Const``, ``Rebuild`` and ``Padding``
+    fields left out (their values are known or computed)."""
+    parse_fields: Callable[[Any], tuple[Any, ...]] | None = None
+    """``parse_fields(data)``: the values of :attr:`fields` as a tuple, no
+    ``Container``; the same checks and errors as ``parse``."""
+    build_fields: Callable[..., bytes] | None = None
+    """``build_fields(*values)``: ``build`` from the values of :attr:`fields`."""
+    parse_framed: Callable[..., tuple[int, Any]] | None = None
+    """For a ``Struct`` of fixed-size fields then a ``Prefixed`` body ending the
+    frame: ``parse_framed(buf, offset, total, max_body, check)`` frames and
+    parses at once (the header read once); ``(end, message)`` or ``(0, None)``.
+    ``check(buf, offset)`` is called (to raise the framer's error) unless every
+    ``Const`` of the header matches and the length is at most ``max_body``."""
+    parse_framed_fields: Callable[..., tuple[int, Any]] | None = None
+    """``parse_framed`` giving the tuple of ``parse_fields``."""
 
 
 _CACHE: dict[int, CompiledConstruct] = {}
@@ -82,11 +103,48 @@ def compile_construct(con: c.Construct[Any, Any]) -> CompiledConstruct:
         exec(compile(src, f"<wireproto {name} {_short_repr(con)}>", "exec"), namespace)
         functions[name] = namespace[name]
         sources.append(src)
+    extra: dict[str, Any] = {}
+    flat_parse, flat_framed = _ParseGen(flat=True), _ParseGen(flat=True)
+    positional = _BuildGen(positional=True)
+    makers: list[tuple[str, Callable[[], tuple[str, dict[str, Any]]]]] = [
+        ("parse_fields", lambda: flat_parse.function(con)),
+        ("build_fields", lambda: positional.function_fields(con)),
+        ("parse_framed", lambda: _ParseGen().framed(con)),
+        ("parse_framed_fields", lambda: flat_framed.framed(con)),
+    ]
+    for name, make in makers:
+        try:
+            src, namespace = make()
+        except _Unsupported:
+            continue
+        src = re.sub(r"^def \w+\(", f"def {name}(", src, count=1)
+        exec(compile(src, f"<wireproto {name} {_short_repr(con)}>", "exec"), namespace)
+        extra[name] = namespace[name]
+        sources.append(src)
+    names = flat_parse.names
+    if "parse_fields" not in extra or "build_fields" not in extra:
+        extra.pop("parse_fields", None)
+        extra.pop("build_fields", None)
+        extra.pop("parse_framed_fields", None)
+    elif [p.removeprefix("p_") for p in positional.params] != list(names):
+        raise AssertionError(f"internal: fields {names} and parameters {positional.params}")
     parse_ok, build_ok = "parse" in functions, "build" in functions
     parse: Callable[[Any], Any] = functions.get("parse", con.parse)
     build: Callable[[Any], bytes] = functions.get("build", con.build)
     source = "\n".join(sources)
-    compiled = CompiledConstruct(con, parse, build, parse_ok, build_ok, source)
+    compiled = CompiledConstruct(
+        con,
+        parse,
+        build,
+        parse_ok,
+        build_ok,
+        source,
+        names if "parse_fields" in extra else None,
+        extra.get("parse_fields"),
+        extra.get("build_fields"),
+        extra.get("parse_framed"),
+        extra.get("parse_framed_fields"),
+    )
     _CACHE[id(con)] = compiled  # declarations are module-level: kept for the process
     return compiled
 
@@ -256,6 +314,8 @@ def _fixed(con: c.Construct[Any, Any]) -> _Fixed | None:  # noqa: PLR0915 - one 
 
         def const_prepare(g: _BuildGen, src: str, ind: str) -> list[str]:
             name = g.const(value, "const")
+            if src == "None":
+                return [name]
             var = g.var("k")
             g.line(ind, f"{var} = {src}")
             g.line(ind, f"if {var} is not None and {var} != {name}:")
@@ -344,6 +404,21 @@ def _flag_none(con: c.Struct, name: str | None) -> bool:
     return True
 
 
+def _not_a_field(sub: c.Construct[Any, Any], inner: c.Construct[Any, Any]) -> bool:
+    """True for a named field that is not among the message's fields (see ``fields``):
+    a ``Const``, a ``Rebuild``, anything built from nothing (``Padding``)."""
+    if isinstance(inner, c.Const | c.Rebuild):
+        return True
+    return bool(sub.flagbuildnone) and not isinstance(inner, c.Struct)
+
+
+def _holds_struct(con: c.Construct[Any, Any]) -> bool:
+    """A ``Struct``, or a ``Prefixed`` one: its fields are spliced among the message's."""
+    while isinstance(con, c.Prefixed):
+        con = _unwrap(con.subcon)
+    return isinstance(con, c.Struct)
+
+
 def _prefixed_array(con: c.Construct[Any, Any]) -> tuple[c.Construct[Any, Any], Any] | None:
     """``(countfield, subcon)`` when ``con`` is what ``PrefixedArray`` returns."""
     if not isinstance(con, c.FocusedSeq) or con.parsebuildfrom != "items":
@@ -421,6 +496,13 @@ class _ParseGen(_Gen):
     # fixed size, else a variable name ("pos", or the end of a length-prefixed body).
     pos = "0"
 
+    def __init__(self, *, flat: bool = False) -> None:
+        super().__init__()
+        # Flat: return the message's fields as a tuple (see CompiledConstruct.fields).
+        self.flat = flat
+        self.flats: dict[str, list[tuple[str, str]]] = {}
+        self.names: tuple[str, ...] = ()
+
     def advanced(self, size: str) -> str:
         """The source of the position ``size`` bytes further."""
         if self.pos.isdigit() and size.isdigit():
@@ -442,7 +524,7 @@ class _ParseGen(_Gen):
         self.line("", "def parse(data):")
         self.line(ind, "end = len(data)")
         result = self.value(con, "end", ind, {})
-        self.line(ind, f"return {result}")
+        self.line(ind, f"return {self.returned(result, ind)}")
         return "\n".join(self.lines) + "\n", self.ns
 
     def read_fixed(self, pieces: list[_Fixed], end: str, ind: str) -> list[str]:
@@ -561,6 +643,7 @@ class _ParseGen(_Gen):
         return var
 
     def array(self, con: c.Construct[Any, Any], count: str, end: str, ind: str) -> str:
+        flat, self.flat = self.flat, False  # an array is one field: a list of Containers
         var = self.var("a")
         item = self.var("i")
         self.line(ind, f"if not 0 <= {count}:")
@@ -571,6 +654,7 @@ class _ParseGen(_Gen):
         inner = ind + "    "
         self.line(inner, f"{var}.append({self.value(con, end, inner, {})})")
         self.settle(inner)
+        self.flat = flat
         return var
 
     def struct(self, con: c.Struct, end: str, ind: str) -> str:
@@ -592,10 +676,14 @@ class _ParseGen(_Gen):
         def clashes(piece: _Fixed) -> bool:
             return bool(piece.order) and any(p.order and p.order != piece.order for _, p in pending)
 
+        skip: set[str] = set()
         for sub in con.subcons:
             name = sub.name
             inner = _unwrap(sub)
-            piece = _fixed(inner)
+            if name and _not_a_field(sub, inner):
+                skip.add(name)
+            # Flat, a nested Struct gives its fields rather than a Container.
+            piece = None if self.flat and isinstance(inner, c.Struct) else _fixed(inner)
             if piece is not None:
                 if clashes(piece):
                     flush()
@@ -632,23 +720,184 @@ class _ParseGen(_Gen):
                 fields.append((name, val))
                 ctx[name] = val
         flush()
+        return self.result(fields, skip, ind)
+
+    def result(self, fields: list[tuple[str, str]], skip: set[str], ind: str) -> str:
+        """A Struct's value: a ``Container``, or (flat) a token for its fields."""
+        if self.flat:
+            leaves: list[tuple[str, str]] = []
+            for name, val in fields:
+                if val in self.flats:
+                    leaves += self.flats[val]
+                elif name not in skip:
+                    leaves.append((name, val))
+            token = self.var("flat")
+            self.flats[token] = leaves
+            return token
         var = self.var("s")
         body = ", ".join(f"{name!r}: {val}" for name, val in fields)
         self.line(ind, f"{var} = Container({{{body}}})")
         return var
 
+    def returned(self, result: str, ind: str) -> str:
+        """The source of the value a parse returns: ``result``, or (flat) a tuple."""
+        if not self.flat:
+            return result
+        if result not in self.flats:
+            raise _Unsupported("fields of something other than a Struct")
+        names = [name for name, _ in self.flats[result]]
+        if len(set(names)) != len(names) or not all(n.isidentifier() for n in names):
+            raise _Unsupported("fields whose names repeat or are not identifiers")
+        self.names = tuple(names)
+        values = [val for _, val in self.flats[result]]
+        return "(" + "".join(f"{v}, " for v in values) + ")"
+
+    def framed(self, con: c.Construct[Any, Any]) -> tuple[str, dict[str, Any]]:
+        """A function framing and parsing at once: ``(data, offset, total, max_body, check)``.
+
+        It reads the header once (the fields before the ``Prefixed`` body and
+        its length) from the receive buffer, calls ``check(data, offset)`` (the
+        framer, which raises its error) unless every ``Const`` matches and the
+        length is within ``max_body``, copies the whole frame once and parses
+        the body from it. It returns ``(frame end, message)``, or ``(0, None)``
+        while the frame is incomplete.
+        """
+        con = _unwrap(con)
+        if not isinstance(con, c.Struct):
+            raise _Unsupported("a framed message that is not a Struct")
+        subs = list(con.subcons)
+        at = next((i for i, s in enumerate(subs) if isinstance(_unwrap(s), c.Prefixed)), -1)
+        if at < 0:
+            raise _Unsupported("no Prefixed body")
+        body = _unwrap(subs[at])
+        assert isinstance(body, c.Prefixed)
+        if body.includelength or not all(
+            isinstance(_unwrap(s), _TERMINATED) for s in subs[at + 1 :]
+        ):
+            raise _Unsupported("a body that does not end the frame")
+        header, layout = _framed_header(subs[:at], body)
+        size = layout.size
+        names = [self.var("v") for _ in range(sum(p.nvals for _, p, _ in header) + 1)]
+        ind, deep = "    ", "        "
+        self.line("", "def parse_framed(buf, offset, total, max_body, check):")
+        self.line(ind, f"if total - offset < {size}:")
+        self.line(deep, "return 0, None")
+        self.line(ind, f"{', '.join(names)}, = {self.const(layout, 'S')}.unpack_from(buf, offset)")
+        n = names[-1]
+        fast = [f"{n} <= max_body"] if _unsigned(body.lengthfield) else [f"0 <= {n} <= max_body"]
+        at_value = 0
+        for _, piece, inner in header:
+            if isinstance(inner, c.Const):
+                fast.append(f"{names[at_value]} == {self.const(inner.value, 'const')}")
+            at_value += piece.nvals
+        self.line(ind, f"if not ({' and '.join(fast)}):")
+        self.line(deep, "check(buf, offset)  # the framer raises its error")
+        self.line(ind, f"stop = {size} + {n}")
+        self.line(ind, "if total - offset < stop:")
+        self.line(deep, "return 0, None")
+        self.line(ind, "data = buf[offset : offset + stop].tobytes()")
+        self.line(ind, f"if stop >= {ZERO_COPY_MIN}:")
+        self.line(deep, "data = memoryview(data)  # byte fields are views of the one copy")
+        return self.framed_body(subs, at, header, names, size)
+
+    def framed_body(
+        self,
+        subs: list[c.Construct[Any, Any]],
+        at: int,
+        header: list[tuple[str | None, _Fixed, Any]],
+        names: list[str],
+        size: int,
+    ) -> tuple[str, dict[str, Any]]:
+        ind = "    "
+        body = _unwrap(subs[at])
+        assert isinstance(body, c.Prefixed)
+        fields: list[tuple[str, str]] = []
+        ctx: dict[str, str] = {}
+        skip: set[str] = set()
+        at_value = 0
+        for name, piece, inner in header:
+            expr = piece.finish(self, names[at_value : at_value + piece.nvals], ind)
+            at_value += piece.nvals
+            if not expr.isidentifier():
+                var = self.var("x")
+                self.line(ind, f"{var} = {expr}")
+                expr = var
+            if name:
+                fields.append((name, expr))
+                ctx[name] = expr
+                if _not_a_field(inner, inner):
+                    skip.add(name)
+        self.pos = str(size)
+        val = self.prefixed_body(body.subcon, "stop", ind, ctx)
+        body_name = subs[at].name
+        if body_name:
+            fields.append((body_name, val))
+        fields += [(s.name, "None") for s in subs[at + 1 :] if s.name]
+        skip.update(s.name for s in subs[at + 1 :] if s.name)
+        result = self.returned(self.result(fields, skip, ind), ind)
+        self.line(ind, f"return offset + stop, {result}")
+        return "\n".join(self.lines) + "\n", self.ns
+
+
+def _framed_header(
+    subs: list[c.Construct[Any, Any]], body: c.Prefixed[Any, Any]
+) -> tuple[list[tuple[str | None, _Fixed, Any]], struct.Struct]:
+    """The fixed-size fields before a framed body, and one struct for them and its length."""
+    header: list[tuple[str | None, _Fixed, Any]] = []
+    for sub in subs:
+        inner = _unwrap(sub)
+        piece = None if isinstance(inner, c.Struct) else _fixed(inner)
+        if piece is None:
+            raise _Unsupported("a header field that is not fixed-size")
+        header.append((sub.name, piece, inner))
+    pieces = [p for _, p, _ in header] + [_length_field(body.lengthfield)]
+    orders = {p.order for p in pieces if p.order}
+    if len(orders) > 1:
+        raise _Unsupported("a header of mixed byte orders")
+    layout = struct.Struct((orders.pop() if orders else ">") + "".join(p.fmt for p in pieces))
+    return header, layout
+
 
 class _BuildGen(_Gen):
     # The enclosing Struct's input name and the fields it has built so far.
     _scope: tuple[str, dict[str, str]] | None = None
+    _local: set[str] = set()  # noqa: RUF012 - replaced, never changed in place
+
+    def __init__(self, *, positional: bool = False) -> None:
+        super().__init__()
+        # Positional: the message's fields are the function's parameters, in order.
+        self.positional = positional
+        self.params: list[str] = []
 
     def lookup(self, fields: list[str]) -> str:
         """The source reading a ``this`` path in the enclosing Struct's context."""
         if self._scope is None:
             raise _Unsupported("a this-expression outside a Struct")
         obj, built = self._scope
-        first = built.get(fields[0]) or f"{obj}[{fields[0]!r}]"
+        first = built.get(fields[0])
+        if first is None:
+            if self.positional:
+                if len(fields) != 1 or f"p_{fields[0]}" not in self._local:
+                    raise _Unsupported("a positional build reading a nested field")
+                return f"p_{fields[0]}"
+            first = f"{obj}[{fields[0]!r}]"
         return first + "".join(f"[{f!r}]" for f in fields[1:])
+
+    def function_fields(self, con: c.Construct[Any, Any]) -> tuple[str, dict[str, Any]]:
+        """``build_fields(*fields)``: the message built from its fields, in order."""
+        if not isinstance(_unwrap(con), c.Struct):
+            raise _Unsupported("fields of something other than a Struct")
+        ind = "        "
+        body = self.join(self.parts(con, "None", ind), ind)
+        lines = self.lines
+        self.lines = []
+        self.line("", f"def build_fields({', '.join(self.params)}):")
+        self.line("    ", "try:")
+        self.lines += lines
+        self.line(ind, f"return {body}")
+        self.line("    ", "except struct_error as exc:")
+        self.line(ind, "raise FormatFieldError(f'struct error during building: {exc}')")
+        return "\n".join(self.lines) + "\n", self.ns
 
     def function(self, con: c.Construct[Any, Any]) -> tuple[str, dict[str, Any]]:
         ind = "    "
@@ -714,11 +963,17 @@ class _BuildGen(_Gen):
     def struct_parts(self, con: c.Struct, src: str, ind: str) -> list[tuple[str, str, str]]:
         """The parts of a ``Struct``: its fields' parts, in order."""
         obj = self.var("o")
-        self.line(ind, f"{obj} = {src}")
-        self.line(ind, f"if {obj} is None:")
-        self.line(ind + "    ", f"{obj} = {{}}")
+        if not self.positional:
+            self.line(ind, f"{obj} = {src}")
+            self.line(ind, f"if {obj} is None:")
+            self.line(ind + "    ", f"{obj} = {{}}")
         parts: list[tuple[str, str, str]] = []
-        outer = self._scope
+        outer, outer_local = self._scope, self._local
+        self._local = {
+            f"p_{sub.name}"
+            for sub in con.subcons
+            if sub.name and not _not_a_field(sub, _unwrap(sub)) and not _holds_struct(_unwrap(sub))
+        }
         # Expressions read the context construct's Struct keeps: the input's
         # values, with each Rebuild's and Const's value as it is built.
         built: dict[str, str] = {}
@@ -736,17 +991,26 @@ class _BuildGen(_Gen):
                     raise _Unsupported("a Rebuild of a variable-size field")
                 parts += self.fixed_parts(piece, value, ind)
                 continue
-            parts += self.parts(sub, self.field_source(obj, sub.name, bool(sub.flagbuildnone)), ind)
+            if not self.positional:
+                field = self.field_source(obj, sub.name, bool(sub.flagbuildnone))
+            elif sub.name and not _not_a_field(sub, inner) and not _holds_struct(inner):
+                field = f"p_{sub.name}"
+                if field in self.params or not sub.name.isidentifier():
+                    raise _Unsupported("fields whose names repeat or are not identifiers")
+                self.params.append(field)
+            else:
+                field = "None"  # a Const, Padding or nested Struct: built from nothing here
+            parts += self.parts(sub, field, ind)
             if sub.name and isinstance(inner, c.Const):
                 built[sub.name] = self.const(inner.value, "const")
-        self._scope = outer
+        self._scope, self._local = outer, outer_local
         return parts
 
     def parts(self, con: c.Construct[Any, Any], src: str, ind: str) -> list[tuple[str, str, str]]:
         """Emit the preparation of ``con`` built from ``src``; return its parts:
         ``("=code", order, value)`` for a packed field, ``("b", "", expr)`` for bytes."""
         con = _unwrap(con)
-        piece = _fixed(con)
+        piece = None if self.positional and isinstance(con, c.Struct) else _fixed(con)
         if piece is not None:
             return self.fixed_parts(piece, src, ind)
         if isinstance(con, c.Struct):
@@ -782,9 +1046,11 @@ class _BuildGen(_Gen):
             self.line(ind, f"{chunks} = []")
             self.line(ind, f"for {item} in {items}:")
             inner = ind + "    "
+            positional, self.positional = self.positional, False  # items are dicts
             self.line(
                 inner, f"{chunks}.append({self.join(self.parts(array[1], item, inner), inner)})"
             )
+            self.positional = positional
             return [
                 *self.fixed_parts(length, f"len({items})", ind),
                 ("b", "", f"b''.join({chunks})"),

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import construct
 
-from wireproto._construct_compile import CompiledConstruct, compile_construct
+from wireproto._construct_compile import ZERO_COPY_MIN, CompiledConstruct, compile_construct
 from wireproto.errors import ContractError, ProtocolError
-from wireproto.session import Limits, NetworkSender
+from wireproto.session import BytesLike, Limits, NetworkSender
 
 if TYPE_CHECKING:
     from wireproto.detect import WireFormat
@@ -45,8 +45,13 @@ __all__ = [
     "compile_construct",
 ]
 
-Handler = Callable[[Any, NetworkSender], None]
-"""Called with each parsed message (or payload ``bytes``) and the session's sender."""
+Handler = Callable[[Any, NetworkSender], "BytesLike | None"]
+"""Called with each parsed message (or payload ``bytes``) and the session's sender.
+
+It returns its reply (queued with the other replies of the same read and
+sent with them, one ``send`` per read), or None after sending through the
+sender itself (or when there is nothing to answer).
+"""
 
 
 class FrameSpan(NamedTuple):
@@ -204,6 +209,7 @@ class LengthFieldFramer:
         "_length_field",
         "_length_index",
         "_max",
+        "_message",
         "_pending_end",
         "_simple",
     )
@@ -236,6 +242,7 @@ class LengthFieldFramer:
         self._includes_header = length_includes_header
         self._max = max_frame_size
         self._pending_end = 0  # frame end of a header already parsed, while its body arrives
+        self._message: construct.Construct[Any, Any] | None = None  # set by from_message
         plan = _plan_header(struct_con, length_field, size)
         self._layout = plan.layout if plan is not None else None
         self._length_index = plan.length_index if plan is not None else -1
@@ -281,7 +288,9 @@ class LengthFieldFramer:
                 )
         name = subcons[body_index].name or "length"
         header = construct.Struct(*subcons[:body_index], name / body.lengthfield)
-        return cls(header, name, max_frame_size=max_frame_size)
+        framer = cls(header, name, max_frame_size=max_frame_size)
+        framer._message = message
+        return framer
 
     @property
     def max_frame_size(self) -> int:
@@ -542,8 +551,15 @@ class FixedSizeFramer:
         return self._span if len(data) >= self._size else None
 
 
-_ZERO_COPY_MIN = 64 * 1024
-"""Frames this large are parsed as a view of their one copy: byte fields are memoryviews."""
+_ZERO_COPY_MIN = ZERO_COPY_MIN
+
+_FLUSH_SIZE = 64 * 1024
+"""Returned replies are sent once they add up to this much, not only at the end of a read:
+the connection's memory account sees them grow."""
+
+
+def _send(sender: NetworkSender, replies: list[Any]) -> None:
+    sender.send(replies[0] if len(replies) == 1 else b"".join(replies))
 
 
 class FramedConsumer:
@@ -552,22 +568,34 @@ class FramedConsumer:
     Each payload is copied once out of the receive buffer and parsed once
     with ``message`` by the functions :func:`compile_construct` generates
     from it (never construct's compiled mode), or passed as ``bytes`` when
-    ``message`` is None. Byte fields are slices of that copy: ``bytes`` for
+    ``message`` is None. With ``fields=True`` the handler gets the tuple of
+    the message's fields (:attr:`CompiledConstruct.fields`) instead of a
+    ``Container``. Byte fields are slices of that copy: ``bytes`` for
     frames under 64 KiB, read-only ``memoryview`` slices for larger ones, so
-    a large payload a handler only forwards is never copied again. A
+    a large payload a handler only forwards is never copied again. When the
+    framer is ``LengthFieldFramer.from_message(message)``, one generated
+    function frames and parses each message (the header is read once). A
     construct error is a ``ProtocolError``; whatever the handler raises
-    propagates unchanged. The handler gets ``sender`` itself; once it asks
-    to close (a sender with a ``close_requested`` flag, as the
-    ``Connection``'s has), the frames after it are left unread. The view
-    given to :meth:`try_consume` is never kept. ``message`` does not have to
-    use the whole payload: end it with ``construct.Terminated`` to reject
-    trailing bytes.
+    propagates unchanged.
+
+    The handler gets ``sender`` itself. The replies it returns are sent
+    together, one ``send`` per :meth:`try_consume` (or per 64 KiB of
+    replies), before the call returns or raises; a handler that sends through
+    the sender instead must return None, and one session should not mix
+    both (a reply sent directly would pass the returned ones still queued).
+    Once the handler asks to close (a sender with a ``close_requested``
+    flag, as the ``Connection``'s has), the frames after it are left unread.
+    The view given to :meth:`try_consume` is never kept. ``message`` does
+    not have to use the whole payload: end it with ``construct.Terminated``
+    to reject trailing bytes.
     """
 
     __slots__ = (
         "_closed",
+        "_framed",
         "_framer",
         "_handler",
+        "_max_body",
         "_on_close",
         "_parse",
         "_sender",
@@ -582,16 +610,18 @@ class FramedConsumer:
         sender: NetworkSender,
         message: construct.Construct[Any, Any] | None = None,
         *,
+        fields: bool = False,
         wire_format: WireFormat | None = None,
         on_close: Callable[[], None] | None = None,
     ) -> None:
-        if message is not None:
-            _refuse_compiled(message, "the message")
         self._framer = framer
         self._handler = handler
         self._sender = sender
         self._watch_close = hasattr(sender, "close_requested")
-        self._parse = compile_construct(message).parse if message is not None else None
+        self._parse, self._framed = _parsers(framer, message, fields)
+        self._max_body = (
+            framer._max - framer._header_size if type(framer) is LengthFieldFramer else 0
+        )
         self._on_close = on_close
         self._closed = False
         self.wire_format = wire_format
@@ -604,15 +634,19 @@ class FramedConsumer:
 
     def try_consume(self, data: memoryview, /) -> int:
         """Handle every whole frame at the head of ``data``; return the bytes they use."""
+        if self._framed is not None:
+            return self._consume_framed(data)
         framer = self._framer
+        if type(framer) is LengthFieldFramer:
+            return self._consume_length_framed(framer, data)
         handler = self._handler
         sender: Any = self._sender
         watch_close = self._watch_close
         parse = self._parse
         total = len(data)
         offset = 0
-        if type(framer) is LengthFieldFramer:
-            return self._consume_length_framed(framer, data)
+        replies: list[Any] = []
+        queued = 0
         view = data
         try:
             while True:
@@ -625,7 +659,7 @@ class FramedConsumer:
                 payload = bytes(view[start:stop])
                 offset += end
                 if parse is None:
-                    handler(payload, sender)
+                    reply = handler(payload, sender)
                 else:
                     try:
                         parsed = parse(
@@ -633,7 +667,14 @@ class FramedConsumer:
                         )
                     except (construct.ConstructError, UnicodeError) as exc:
                         raise ProtocolError(f"malformed message: {exc}") from None
-                    handler(parsed, sender)
+                    reply = handler(parsed, sender)
+                if reply is not None:
+                    replies.append(reply)
+                    queued += len(reply)
+                    if queued >= _FLUSH_SIZE:
+                        _send(sender, replies)
+                        replies = []
+                        queued = 0
                 if offset == total or (watch_close and sender.close_requested):
                     break
                 if view is not data:
@@ -642,6 +683,8 @@ class FramedConsumer:
         finally:
             if view is not data:
                 view.release()
+            if replies:
+                _send(sender, replies)
         return offset
 
     def _consume_length_framed(self, framer: LengthFieldFramer, data: memoryview) -> int:
@@ -654,24 +697,73 @@ class FramedConsumer:
         total = len(data)
         offset = 0
         zero_copy = _ZERO_COPY_MIN
-        while offset < total:
-            end = frame_end_at(data, offset)
-            if not end:
-                break
-            if parse is None:
-                handler(data[offset:end].tobytes(), sender)
-            else:
+        replies: list[Any] = []
+        queued = 0
+        try:
+            while offset < total:
+                end = frame_end_at(data, offset)
+                if not end:
+                    break
+                if parse is None:
+                    reply = handler(data[offset:end].tobytes(), sender)
+                else:
+                    try:
+                        if end - offset < zero_copy:
+                            parsed = parse(data[offset:end].tobytes())
+                        else:
+                            parsed = parse(memoryview(data[offset:end].tobytes()))
+                    except (construct.ConstructError, UnicodeError) as exc:
+                        raise ProtocolError(f"malformed message: {exc}") from None
+                    reply = handler(parsed, sender)
+                offset = end
+                if reply is not None:
+                    replies.append(reply)
+                    queued += len(reply)
+                    if queued >= _FLUSH_SIZE:
+                        _send(sender, replies)
+                        replies = []
+                        queued = 0
+                if watch_close and sender.close_requested:
+                    break
+        finally:
+            if replies:
+                _send(sender, replies)
+        return offset
+
+    def _consume_framed(self, data: memoryview) -> int:
+        # One generated function frames and parses (see _parsers).
+        handler = self._handler
+        sender: Any = self._sender
+        watch_close = self._watch_close
+        framed: Any = self._framed
+        check = self._framer._frame_end  # type: ignore[attr-defined]
+        max_body = self._max_body
+        total = len(data)
+        offset = 0
+        replies: list[Any] = []
+        queued = 0
+        try:
+            while True:
                 try:
-                    if end - offset < zero_copy:
-                        parsed = parse(data[offset:end].tobytes())
-                    else:
-                        parsed = parse(memoryview(data[offset:end].tobytes()))
+                    end, message = framed(data, offset, total, max_body, check)
                 except (construct.ConstructError, UnicodeError) as exc:
                     raise ProtocolError(f"malformed message: {exc}") from None
-                handler(parsed, sender)
-            offset = end
-            if watch_close and sender.close_requested:
-                break
+                if not end:
+                    break
+                offset = end
+                reply = handler(message, sender)
+                if reply is not None:
+                    replies.append(reply)
+                    queued += len(reply)
+                    if queued >= _FLUSH_SIZE:
+                        _send(sender, replies)
+                        replies = []
+                        queued = 0
+                if watch_close and sender.close_requested:
+                    break
+        finally:
+            if replies:
+                _send(sender, replies)
         return offset
 
     def close(self) -> None:
@@ -681,6 +773,31 @@ class FramedConsumer:
         self._closed = True
         if self._on_close is not None:
             self._on_close()
+
+
+def _parsers(
+    framer: Framer, message: construct.Construct[Any, Any] | None, fields: bool
+) -> tuple[Callable[[Any], Any] | None, Callable[..., Any] | None]:
+    """The parse function for ``message`` and, when the framer was made from it, the
+    function that frames and parses at once (else None)."""
+    if message is None:
+        if fields:
+            raise ValueError("fields=True needs a message declaration")
+        return None, None
+    _refuse_compiled(message, "the message")
+    compiled = compile_construct(message)
+    parse = compiled.parse_fields if fields else compiled.parse
+    if parse is None:
+        raise ValueError("the message has no fields to hand over (see CompiledConstruct.fields)")
+    framed = compiled.parse_framed_fields if fields else compiled.parse_framed
+    if (
+        type(framer) is LengthFieldFramer
+        and framer._message is message
+        and framer._layout is not None  # the framer's check reads the header as the function
+        and not framer._includes_header
+    ):
+        return parse, framed
+    return parse, None
 
 
 SessionHook = Callable[[NetworkSender], None]
@@ -695,11 +812,20 @@ class FramedProvider:
     it). ``on_open(sender)`` runs when a session is created, ``on_close(sender)``
     once when it ends. ``limits.max_message_size`` caps the receive buffer,
     so it should be at least the largest whole frame the framer accepts; a
-    bigger frame is rejected by the connection either way. To serve several
-    formats with different handlers, register one provider per format.
+    bigger frame is rejected by the connection either way. ``message`` and
+    ``fields`` are :class:`FramedConsumer`'s. To serve several formats with
+    different handlers, register one provider per format.
     """
 
-    __slots__ = ("_framer_factory", "_handler", "_limits", "_message", "_on_close", "_on_open")
+    __slots__ = (
+        "_fields",
+        "_framer_factory",
+        "_handler",
+        "_limits",
+        "_message",
+        "_on_close",
+        "_on_open",
+    )
 
     def __init__(
         self,
@@ -707,13 +833,19 @@ class FramedProvider:
         handler: Handler,
         *,
         message: construct.Construct[Any, Any] | None = None,
+        fields: bool = False,
         limits: Limits = Limits(),  # noqa: B008 - frozen, so sharing the default is safe
         on_open: SessionHook | None = None,
         on_close: SessionHook | None = None,
     ) -> None:
         if message is not None:
             _refuse_compiled(message, "the message")
-            compile_construct(message)  # generated now, not on the first connection
+            compiled = compile_construct(message)  # generated now, not on the first connection
+            if fields and compiled.fields is None:
+                raise ValueError("the message has no fields to hand over")
+        elif fields:
+            raise ValueError("fields=True needs a message declaration")
+        self._fields = fields
         self._framer_factory = framer_factory
         self._handler = handler
         self._message = message
@@ -734,6 +866,7 @@ class FramedProvider:
             self._handler,
             sender,
             self._message,
+            fields=self._fields,
             wire_format=wire_format,
             on_close=None if on_close is None else (lambda: on_close(sender)),
         )
