@@ -401,3 +401,19 @@ def test_register_reads_the_registry_options() -> None:
     )
     assert registry.layers == (kind,)
     assert registry.unread_options == ()
+
+
+class _Split(_Echo):
+    """The echo format, whose provider cuts its replies into messages at each ``|``."""
+
+    def websocket_messages(self, wire_format: WireFormat, data: bytes) -> list[bytes]:
+        return [part + b"|" for part in data.split(b"|") if part]
+
+
+def test_a_provider_cuts_its_replies_into_messages() -> None:
+    registry = Registry()
+    registry.register(WireFormat("echo", match_prefix(b"echo:")), _Split())
+    registry.register_layer(WebSocketKind(registry))
+    _, out = run(handshake() + frames(b"echo:a|b|") + frames(b"c|"), registry)
+    assert out.messages == [b"echo:a|", b"b|", b"c|"]
+    assert out.close is None

@@ -6,8 +6,9 @@ A client's ``GET`` with ``Upgrade: websocket`` is detected like a wire format
 ``101`` through wsproto (no handshake or frame code here), then each binary
 message, once whole, is fed to a fresh inner connection, which detects the
 inner format again: RESP, FASTER's batches, any registered format. The inner
-replies of one message go back as one binary message (FASTER's JavaScript
-client reads one reply batch per message).
+replies of one message go back as one binary message, or as the provider
+cuts them (:class:`ReplyMessages`: FASTER's JavaScript client reads one
+reply batch per message).
 
 Limits: a frame past ``max_frame_size`` or a message past ``max_message_size``
 is closed with code 1009; a text message is closed with 1003 unless the inner
@@ -22,8 +23,9 @@ every listener that loads the installed plugins.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -51,6 +53,7 @@ from wireproto.session import Limits
 
 __all__ = [
     "WEBSOCKET_FORMAT_NAME",
+    "ReplyMessages",
     "TextMessages",
     "WebSocketKind",
     "WebSocketLayer",
@@ -143,6 +146,19 @@ class TextMessages(Protocol):
 
     def websocket_text(self, wire_format: WireFormat) -> bool:
         """Whether the stream of ``wire_format`` may come in text messages."""
+        ...
+
+
+@runtime_checkable
+class ReplyMessages(Protocol):
+    """A provider that says how its replies are cut into WebSocket messages.
+
+    Without it, the replies of one client message go back as one message.
+    FASTER's JavaScript client, for one, reads a single batch per message.
+    """
+
+    def websocket_messages(self, wire_format: WireFormat, data: bytes) -> list[bytes]:
+        """The messages that carry the reply bytes ``data`` of ``wire_format``."""
         ...
 
 
@@ -249,6 +265,7 @@ class WebSocketLayer(BaseLayer):
         self._decided = False
         self._text_ok = False
         self._text_fed = False
+        self._splitter: Callable[[bytes], list[bytes]] | None = None
 
     # -- the layer contract ------------------------------------------------------
 
@@ -280,7 +297,9 @@ class WebSocketLayer(BaseLayer):
             return
         data = inner.data_to_send()
         if data and self._ws.state is ConnectionState.OPEN:
-            self.host.sender.send(self.encode(data))
+            splitter = self._splitter
+            for message in splitter(data) if splitter is not None else (data,):
+                self.host.sender.send(self.encode(message))
         if inner.closed:
             reason = inner.close_reason
             code = _INNER_CLOSE_CODES.get(reason, POLICY_VIOLATION) if reason else NORMAL_CLOSURE
@@ -388,7 +407,12 @@ class WebSocketLayer(BaseLayer):
         self.flush()
 
     def _admit(self, message: bytes, text: bool) -> None:
-        """Refuse (1003) a text message unless the inner format declares text."""
+        """Refuse (1003) a text message unless the inner format declares text.
+
+        Until the inner format is known, each message also goes through the
+        same detection the inner connection runs (for the text rule and the
+        provider's :class:`ReplyMessages`).
+        """
         if not self._decided:
             self._text_fed |= text
             self._observe(message)
@@ -404,10 +428,13 @@ class WebSocketLayer(BaseLayer):
         detection = detect(registry.formats, bytes(self._prefix))
         if detection.verdict is Verdict.MATCH:
             assert detection.wire_format is not None
-            provider = registry.provider(detection.wire_format)
+            wire_format = detection.wire_format
+            provider = registry.provider(wire_format)
             self._text_ok = isinstance(provider, TextMessages) and provider.websocket_text(
-                detection.wire_format
+                wire_format
             )
+            if isinstance(provider, ReplyMessages):
+                self._splitter = functools.partial(provider.websocket_messages, wire_format)
         elif detection.verdict is Verdict.NEED_MORE and len(self._prefix) < limit:
             return
         else:
