@@ -49,6 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
+from _builds import Build, add_option, builds
+
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 20.0
@@ -305,13 +307,9 @@ def _start_line(process: subprocess.Popen[bytes]) -> bytes:
 
 
 @contextmanager
-def wireproto_server(loop: str) -> Iterator[Server]:
+def wireproto_server(build: Build, loop: str) -> Iterator[Server]:
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "wireproto",
-            "serve",
+        build.serve(
             "--host",
             HOST,
             "--port",
@@ -322,7 +320,7 @@ def wireproto_server(loop: str) -> Iterator[Server]:
             "warning",
             "--max-connections-per-client",
             "0",
-        ],
+        ),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -332,7 +330,7 @@ def wireproto_server(loop: str) -> Iterator[Server]:
         line = _start_line(process).decode(errors="replace")
         if "memcache-text" not in line:
             raise SystemExit(f"wireproto serve did not start with the memcached provider: {line!r}")
-        yield Server(f"wireproto ({loop})", process, int(line.rsplit(":", 1)[1]))
+        yield Server(f"wireproto {build.label} ({loop})", process, int(line.rsplit(":", 1)[1]))
     finally:
         stop(process)
         if process.stdout is not None:
@@ -413,14 +411,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=50, help="client connections")
     parser.add_argument("--depth", type=int, default=16, help="requests per pipelined batch")
     parser.add_argument("--quick", action="store_true", help="3 rounds of 1 s")
+    add_option(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.seconds = 3, 1.0
     with ExitStack() as stack:
         servers = [
             stack.enter_context(memcached_server()),
-            stack.enter_context(wireproto_server("asyncio")),
-            stack.enter_context(wireproto_server("uvloop")),
+            *(
+                stack.enter_context(wireproto_server(build, loop))
+                for build in builds(args.build)
+                for loop in ("asyncio", "uvloop")
+            ),
         ]
         for server in servers:
             preload(server)

@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from _builds import Build, add_option, builds
+
 HOST = "127.0.0.1"
 TESTS = ("PING_INLINE", "SET", "GET")
 START_TIMEOUT = 20.0
@@ -222,14 +224,13 @@ def read_start_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
 
 @contextmanager
 def wireproto_server(
-    workdir: Path, loop: str, env: dict[str, str], cpu: int | None
+    workdir: Path, build: Build, loop: str, env: dict[str, str], cpu: int | None
 ) -> Iterator[Server]:
-    """``python -m wireproto serve --port 0`` on 127.0.0.1; the port comes from its start line."""
+    """``wireproto serve --port 0`` of a build on 127.0.0.1; the port comes from its start line."""
     log = workdir / f"wireproto-{loop}-{len(list(workdir.iterdir()))}.log"
-    command = [
-        sys.executable, "-m", "wireproto", "serve",
-        "--host", HOST, "--port", "0", "--loop", loop, "--log-level", "warning",
-    ]  # fmt: skip
+    command = build.serve(
+        "--host", HOST, "--port", "0", "--loop", loop, "--log-level", "warning"
+    )  # fmt: skip
     with log.open("wb") as err:
         process = subprocess.Popen(
             command,
@@ -417,6 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="pin the server to CPU 0 and redis-benchmark to CPU 1 (default: the scheduler "
         "places both; on this 2-core machine pinning was slower for every server)",
     )
+    add_option(parser)
     args = parser.parse_args(argv)
     runs = args.runs or (3 if args.quick else 5)
     requests = args.requests or (50_000 if args.quick else 200_000)
@@ -436,12 +438,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     reference = Target("redis-server", "-", "-", is_reference=True)
     wireproto_targets = [
-        (Target("wireproto", loop, parser_name), loop, env)
+        (Target(f"wireproto {build.label}", loop, parser_name), build, loop, env)
+        for build in builds(args.build)
         for parser_name, env in (("pure Python", PURE_ENV), ("hiredis", FAST_ENV))
         for loop in ("asyncio", "uvloop")
     ]
     floor_targets = [Target("empty consumer", loop, "-") for loop in ("asyncio", "uvloop")]
-    targets = [reference, *(target for target, _, _ in wireproto_targets), *floor_targets]
+    targets = [reference, *(target for target, _, _, _ in wireproto_targets), *floor_targets]
     results: dict[Target, dict[str, Cell]] = {t: {test: Cell() for test in TESTS} for t in targets}
 
     print(f"machine: {machine()}", file=sys.stderr)
@@ -452,8 +455,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # a slow patch of the machine (other processes) hits all of them, not one.
         workdir = Path(tmp)
         servers = {reference: stack.enter_context(redis_server(workdir, server_cpu))}
-        for target, loop, env in wireproto_targets:
-            servers[target] = stack.enter_context(wireproto_server(workdir, loop, env, server_cpu))
+        for target, build, loop, env in wireproto_targets:
+            servers[target] = stack.enter_context(
+                wireproto_server(workdir, build, loop, env, server_cpu)
+            )
         for target in floor_targets:
             servers[target] = stack.enter_context(floor_server(workdir, target.loop, server_cpu))
         sizes = {t: redis_requests if t.is_reference else requests for t in targets}

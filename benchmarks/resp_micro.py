@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import platform
 import statistics
 import sys
@@ -43,12 +44,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-# Runnable as a script from the repository root without installing the package.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Runnable as a script from the repository root without installing the package; an
+# installed wireproto (e.g. the compiled wheel in .venv-compiled) is measured as installed.
+if importlib.util.find_spec("wireproto") is None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from providers.resp import HIREDIS_AVAILABLE, RespProvider, register
 from providers.resp.parser import RequestParser
 from providers.resp.session import RespSession
+from wireproto._build import current as current_build
 from wireproto.auth import NO_AUTH
 from wireproto.connection import Connection, ConnectionSettings, ConnectionState
 from wireproto.memory import MemoryAccount, MemoryBudget
@@ -274,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parsers = [("pure Python", False)] + ([("hiredis", True)] if HIREDIS_AVAILABLE else [])
 
     print(
+        f"wireproto {current_build().describe()}; "
         f"CPython {platform.python_version()} {platform.machine()}; {PIPELINE} commands "
         f"per batch; median of {runs} runs of {batches} batches; ns per command "
         f"(min-max); each layer includes the ones above it\n"

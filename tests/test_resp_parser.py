@@ -263,6 +263,11 @@ def test_many_arguments(accelerated: bool) -> None:
     assert replies == b"+OK\r\n:1500\r\n"
 
 
+@pytest.mark.skipif(
+    parser_module.__file__ is not None and parser_module.__file__.endswith(".so"),
+    reason="counts calls by replacing a module function, which compiled (mypyc) callers bind "
+    "at build time; the replies are checked on both builds by the other accelerated tests",
+)
 def test_the_accelerated_path_parses_whole_commands_with_hiredis(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -796,7 +796,10 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
     assert exit_info.value.code == 0
-    assert re.fullmatch(r"wireproto \d+\.\d+\.\d+\S*\n", capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert re.fullmatch(
+        r"wireproto \d+\.\d+\.\d+\S* \((pure Python|compiled: \d+ modules?)\)\n", out
+    )
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])

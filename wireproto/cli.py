@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 import wireproto
-from wireproto import workers
+from wireproto import _build, workers
 from wireproto.auth import AuthSettings
 from wireproto.connection import ConnectionSettings
 from wireproto.proxy import ProxySettings
@@ -30,6 +30,11 @@ _log = logging.getLogger("wireproto.cli")
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 _DEFAULT_LIMITS = ServerLimits()
+
+
+def _version() -> str:
+    """``wireproto 0.1.0 (compiled: 11 modules)`` or ``... (pure Python)``."""
+    return f"%(prog)s {wireproto.__version__} ({_build.current().describe()})"
 
 
 def _number(text: str, kind: type[float] | type[int], fallback: float) -> float:
@@ -103,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wireproto", description="Serve wire protocols from installed providers."
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {wireproto.__version__}")
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     serve = commands.add_parser("serve", help="serve every installed provider on one port")

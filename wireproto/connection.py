@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from wireproto.auth import NO_AUTH, AuthSettings
 from wireproto.buffer import ReceiveBuffer
@@ -644,7 +645,9 @@ class Connection:
             view = buffer.unread(max_message)
             given = len(view)
             try:
-                used = session.try_consume(view)
+                # Called as returning object: compiled by mypyc, the declared int result
+                # would coerce or reject a bad one before the contract check could name it.
+                used = cast(Callable[[memoryview], object], session.try_consume)(view)
             except ProtocolError as exc:
                 self._protocol_error(exc)
                 return

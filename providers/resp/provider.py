@@ -12,6 +12,7 @@ from providers.kvstore import Store
 from providers.resp.commands import REDIS_VERSION
 from providers.resp.parser import HIREDIS_AVAILABLE, RespLimits
 from providers.resp.session import RespSession
+from wireproto import _build
 from wireproto.auth import AuthSettings
 from wireproto.session import Limits, MessageConsumer, NetworkSender
 
@@ -175,6 +176,7 @@ class RespProvider:
             b"redis_version:%s\r\n"
             b"redis_mode:standalone\r\n"
             b"server_name:wireproto\r\n"
+            b"wireproto_build:%s\r\n"
             b"os:%s %s %s\r\n"
             b"arch_bits:64\r\n"
             b"multiplexing_api:asyncio\r\n"
@@ -183,6 +185,7 @@ class RespProvider:
             b"uptime_in_days:%d\r\n"
         ) % (
             REDIS_VERSION,
+            _build.current().kind.encode(),
             platform.system().encode(),
             platform.release().encode(),
             platform.machine().encode(),
