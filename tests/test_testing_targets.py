@@ -129,7 +129,7 @@ def test_built_in_formats_use_the_packaged_corpus_outside_the_repository(tmp_pat
     assert packaged_corpus("no-such-format") == ()
 
 
-@pytest.mark.parametrize("name", ["kvbin", "memcache-binary", "memcache-text", "resp"])
+@pytest.mark.parametrize("name", ["http", "kvbin", "memcache-binary", "memcache-text", "resp"])
 def test_the_packaged_corpora_are_the_specs_corpora(name: str) -> None:
     packaged = ROOT / "wireproto" / "testing" / "corpora" / name
     specs = ROOT / "specs" / name / "corpus"

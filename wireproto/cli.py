@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
@@ -170,6 +171,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="reset a client with more reply bytes held, checked as replies are built "
         "(default: each provider's: 64m, RESP 576m)",
+    )
+    serve.add_argument(
+        "--drain-time",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, keep serving this long with /healthz answering 503 before "
+        "closing (default 0; a second signal ends it)",
     )
     serve.add_argument(
         "--shutdown-timeout",
@@ -443,12 +452,12 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            return runner.run(_run(server, args.shutdown_timeout))
+            return runner.run(_run(server, args.shutdown_timeout, args.drain_time))
     except KeyboardInterrupt:  # before the signal handlers were in place
         return 130
 
 
-async def _run(server: Server, shutdown_timeout: float = 5.0) -> int:
+async def _run(server: Server, shutdown_timeout: float = 5.0, drain_time: float = 0.0) -> int:
     try:
         await server.start()
     except OSError as exc:
@@ -472,6 +481,11 @@ async def _run(server: Server, shutdown_timeout: float = 5.0) -> int:
         where = ", ".join(_format_address(host, port) for host, port in server.addresses)
         print(f"wireproto serving {names} on {where}", flush=True)
         await stop.wait()
+        if drain_time:
+            server.drain()  # health checks fail while the load balancer moves clients away
+            stop.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), drain_time)
     finally:
         await server.close(shutdown_timeout)
         for signum in handled:
