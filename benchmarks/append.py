@@ -53,7 +53,7 @@ from pathlib import Path
 # Runnable as a script from the repository root without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from providers.kvstore import Store
+from wireproto.providers.kvstore import Store
 
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent

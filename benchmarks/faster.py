@@ -29,8 +29,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from _faster_client import FasterClient, exchange  # noqa: E402
 from _serve import daemon, start, stop  # noqa: E402
+from wireproto.providers import kvbin  # noqa: E402
 
-from providers import kvbin  # noqa: E402
 from wireproto import Connection, Registry  # noqa: E402
 
 VALUE = b"v" * 32

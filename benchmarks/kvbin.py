@@ -40,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from providers.kvbin import Opcode, build_request
+from wireproto.providers.kvbin import Opcode, build_request
 
 ROOT = Path(__file__).resolve().parent
 

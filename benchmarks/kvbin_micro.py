@@ -38,7 +38,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from providers.kvbin import KVBIN, REPLY, REQUEST, KvbinProvider, Opcode, build_request
+from wireproto.providers.kvbin import KVBIN, REPLY, REQUEST, KvbinProvider, Opcode, build_request
+
 from wireproto.connection import Connection, ConnectionSettings
 from wireproto.framing import LengthFieldFramer, compile_construct
 from wireproto.registry import Registry

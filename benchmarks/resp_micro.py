@@ -49,9 +49,10 @@ from typing import Any
 if importlib.util.find_spec("wireproto") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from providers.resp import HIREDIS_AVAILABLE, RespProvider, register
-from providers.resp.parser import RequestParser
-from providers.resp.session import RespSession
+from wireproto.providers.resp import HIREDIS_AVAILABLE, RespProvider, register
+from wireproto.providers.resp.parser import RequestParser
+from wireproto.providers.resp.session import RespSession
+
 from wireproto._build import current as current_build
 from wireproto._protocol import ConnectionProtocol
 from wireproto.auth import NO_AUTH

@@ -43,7 +43,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from providers.kvbin import KVBIN, KvbinProvider, Opcode, build_request  # noqa: E402
+from wireproto.providers.kvbin import KVBIN, KvbinProvider, Opcode, build_request  # noqa: E402
+
 from wireproto import Limits, NetworkSender, Registry, WireFormat, match_prefix  # noqa: E402
 from wireproto.server import Server  # noqa: E402
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from _drive import replay
+from wireproto.providers import resp
+from wireproto.providers.memcache import Claim, MemcacheProvider, register
 
-from providers import resp
-from providers.memcache import Claim, MemcacheProvider, register
 from wireproto.connection import Connection, ConnectionSettings
 from wireproto.registry import Registry
 

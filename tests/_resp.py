@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from _drive import START, Clock
 from _drive import resp_command as cmd
+from wireproto.providers.resp import RespLimits, RespProvider, register
 
-from providers.resp import RespLimits, RespProvider, register
 from wireproto import Connection, Registry
 
 __all__ = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import wireproto.providers.resp
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection as FrameConnection
 from wsproto.events import (
@@ -17,7 +18,6 @@ from wsproto.events import (
     TextMessage,
 )
 
-import providers.resp
 from wireproto import Registry
 from wireproto.connection import Connection, ConnectionSettings
 from wireproto.websocket import WebSocketKind, WebSocketSettings, head_length
@@ -26,7 +26,7 @@ from wireproto.websocket import WebSocketKind, WebSocketSettings, head_length
 def ws_registry(settings: WebSocketSettings | None = None) -> tuple[Registry, WebSocketKind]:
     """RESP (a fresh store) and the WebSocket layer."""
     registry = Registry()
-    providers.resp.register(registry, providers.resp.RespProvider())
+    wireproto.providers.resp.register(registry, wireproto.providers.resp.RespProvider())
     kind = WebSocketKind(registry, settings or WebSocketSettings())
     registry.register_layer(kind)
     return registry, kind

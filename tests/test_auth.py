@@ -15,9 +15,9 @@ import struct
 
 import pytest
 from _drive import bytewise, replay, resp_command
+from wireproto.providers import kvbin, memcache, resp
+from wireproto.providers.memcache.auth import parse_plain, text_auth_step
 
-from providers import kvbin, memcache, resp
-from providers.memcache.auth import parse_plain, text_auth_step
 from wireproto import cli
 from wireproto.auth import NO_AUTH, AuthSettings
 from wireproto.connection import CloseReason, Connection, ConnectionSettings, ConnectionState

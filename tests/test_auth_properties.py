@@ -7,9 +7,9 @@ import struct
 from _drive import bytewise, cut, replay
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wireproto.providers import kvbin, memcache, resp
+from wireproto.providers.memcache.auth import parse_plain, text_auth_step
 
-from providers import kvbin, memcache, resp
-from providers.memcache.auth import parse_plain, text_auth_step
 from wireproto.auth import AuthSettings
 from wireproto.connection import Connection, ConnectionSettings
 from wireproto.registry import Registry

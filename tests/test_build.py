@@ -15,9 +15,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from wireproto.providers.resp import RespProvider
 
 import wireproto
-from providers.resp import RespProvider
 from wireproto import _build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,8 +49,8 @@ def test_every_listed_source_exists_and_names_its_module() -> None:
 
 
 def test_module_name_follows_the_package_dirs(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert _build.module_name("providers/resp/parser.py") == "providers.resp.parser"
-    assert _build.module_name("providers/resp/__init__.py") == "providers.resp"
+    assert _build.module_name("providers/resp/parser.py") == "wireproto.providers.resp.parser"
+    assert _build.module_name("providers/resp/__init__.py") == "wireproto.providers.resp"
     assert _build.module_name("wireproto/buffer.py") == "wireproto.buffer"
     moved = {"wireproto": "wireproto", "providers": "wireproto.providers"}
     monkeypatch.setattr(_build, "PACKAGE_DIRS", moved)

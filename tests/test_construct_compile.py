@@ -9,11 +9,11 @@ from typing import Any
 
 import construct as c
 import pytest
+import wireproto.providers.kvbin
+import wireproto.providers.memcache.binary_messages
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import providers.kvbin
-import providers.memcache.binary_messages
 from wireproto._construct_compile import compile_construct
 from wireproto.errors import ProtocolError
 from wireproto.framing import LengthFieldFramer
@@ -91,7 +91,7 @@ FRAMED_LE = c.Struct(
 def _repo_declarations() -> dict[str, c.Construct[Any, Any]]:
     found: dict[str, c.Construct[Any, Any]] = {}
     module: types.ModuleType
-    for module in (providers.kvbin, providers.memcache.binary_messages):
+    for module in (wireproto.providers.kvbin, wireproto.providers.memcache.binary_messages):
         for name, value in vars(module).items():
             if isinstance(value, c.Construct) and not name.startswith("_"):
                 found[f"{module.__name__}.{name}"] = value
@@ -109,7 +109,9 @@ ALL = {
 }
 # memcached binary's whole REQUEST ties three lengths together by arithmetic on the
 # header, which the value generator cannot satisfy: arbitrary bytes cover it below.
-DECLARATIONS = {k: v for k, v in ALL.items() if k != "providers.memcache.binary_messages.REQUEST"}
+DECLARATIONS = {
+    k: v for k, v in ALL.items() if k != "wireproto.providers.memcache.binary_messages.REQUEST"
+}
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -175,8 +177,10 @@ def test_compilation_is_cached_per_declaration() -> None:
 
 
 def test_a_memoryview_parses_into_views_of_it() -> None:
-    con = providers.kvbin.REQUEST
-    data = providers.kvbin.build_request(providers.kvbin.Opcode.SET, b"key", b"x" * 100)
+    con = wireproto.providers.kvbin.REQUEST
+    data = wireproto.providers.kvbin.build_request(
+        wireproto.providers.kvbin.Opcode.SET, b"key", b"x" * 100
+    )
     parsed = compile_construct(con).parse(memoryview(data))
     assert isinstance(parsed.body.value, memoryview)
     assert parsed.body.value.obj is data  # a slice, not a copy
@@ -237,8 +241,8 @@ def test_memcache_binary_requests_agree(
     opcode: int, key: bytes, value: bytes, extras: bytes, opaque: int
 ) -> None:
     # The declaration whose lengths are arithmetic on the header: values from its encoder.
-    con = providers.memcache.binary_messages.REQUEST
-    data = providers.memcache.binary_messages.build_request(
+    con = wireproto.providers.memcache.binary_messages.REQUEST
+    data = wireproto.providers.memcache.binary_messages.build_request(
         opcode, key, value, extras, opaque=opaque
     )
     compiled = compile_construct(con)
@@ -283,17 +287,21 @@ WITH_FIELDS = {k: v for k, v in DECLARATIONS.items() if compile_construct(v).fie
 
 
 def test_fields_are_generated_for_the_flat_and_nested_declarations() -> None:
-    assert compile_construct(providers.kvbin.REQUEST).fields == (
+    assert compile_construct(wireproto.providers.kvbin.REQUEST).fields == (
         "opcode",
         "request_id",
         "key",
         "value",
     )
-    assert compile_construct(providers.kvbin.REPLY).fields == ("status", "request_id", "body")
-    assert {"WIDE", "BUILDABLE", "TERMINATED", "FRAMED_LE", "providers.kvbin.REQUEST"} <= set(
+    assert compile_construct(wireproto.providers.kvbin.REPLY).fields == (
+        "status",
+        "request_id",
+        "body",
+    )
+    assert {"WIDE", "BUILDABLE", "TERMINATED", "FRAMED_LE", "wireproto.providers.kvbin.REQUEST"} <= set(
         WITH_FIELDS
     )
-    assert {"FRAMED_LE", "providers.kvbin.REQUEST", "providers.kvbin.REPLY"} <= set(FRAMED)
+    assert {"FRAMED_LE", "wireproto.providers.kvbin.REQUEST", "wireproto.providers.kvbin.REPLY"} <= set(FRAMED)
     # A length computed from a nested field (this.header.m): no positional build.
     assert compile_construct(COMPUTED).fields is None
     assert compile_construct(COMPUTED).build_compiled

@@ -14,9 +14,8 @@ from _drive import bytewise, cut, replay
 from _faster_client import FasterClient, Reply
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from providers import faster, kvbin, memcache, resp
-from providers.faster import (
+from wireproto.providers import faster, kvbin, memcache, resp
+from wireproto.providers.faster import (
     BINARY_REQUESTS,
     DEFAULT_SETTINGS,
     FASTER,
@@ -32,7 +31,8 @@ from providers.faster import (
     build_ws_batch,
     ws_detector,
 )
-from providers.kvstore import Store, shared_store
+from wireproto.providers.kvstore import Store, shared_store
+
 from wireproto import (
     AuthSettings,
     CloseReason,

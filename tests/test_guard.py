@@ -17,10 +17,10 @@ from _drive import bytewise, cut, replay, resp_command
 from _serve import HOST, redis_server, serve
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wireproto.providers import memcache, resp
+from wireproto.providers.kvstore import shared_store
+from wireproto.providers.resp.provider import RespProvider
 
-from providers import memcache, resp
-from providers.kvstore import shared_store
-from providers.resp.provider import RespProvider
 from wireproto import guard
 from wireproto.connection import CloseReason, Connection, ConnectionState
 from wireproto.detect import Verdict, WireFormat

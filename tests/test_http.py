@@ -14,16 +14,16 @@ from pathlib import Path
 import h11
 import pytest
 import websockets.sync.client as ws_client
+import wireproto.providers.http
+import wireproto.providers.resp
 from _drive import bytewise, cut, replay, resp_command
 from _serve import serve, tool
 from _ws import connection, decode, frames, handshake
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
+from wireproto.providers.http import HttpProvider, HttpSettings
 
-import providers.http
-import providers.resp
-from providers.http import HttpProvider, HttpSettings
 from wireproto import (
     AuthSettings,
     CloseReason,
@@ -40,8 +40,8 @@ NOW = 1_700_000_000.0
 
 def http_registry(settings: HttpSettings | None = None) -> Registry:
     registry = Registry()
-    providers.resp.register(registry, providers.resp.RespProvider())
-    providers.http.register(registry, HttpProvider(settings, clock=lambda: NOW))
+    wireproto.providers.resp.register(registry, wireproto.providers.resp.RespProvider())
+    wireproto.providers.http.register(registry, HttpProvider(settings, clock=lambda: NOW))
     registry.register_layer(WebSocketKind(registry))
     return registry
 
@@ -269,7 +269,7 @@ def test_metrics_name_every_counter_and_parse_back() -> None:
     )
     families = {
         family.name: family
-        for family in text_string_to_metric_families(providers.http.render(stats))
+        for family in text_string_to_metric_families(wireproto.providers.http.render(stats))
     }
     samples = {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
@@ -377,7 +377,7 @@ def _grow(size: int) -> bytes:
 
 def test_the_fuzz_kit_on_http() -> None:
     def register(registry: Registry) -> None:
-        providers.http.register(registry, HttpProvider(clock=lambda: NOW))
+        wireproto.providers.http.register(registry, HttpProvider(clock=lambda: NOW))
 
     corpus = load_corpus(Path(__file__).resolve().parent.parent / "specs" / "http" / "corpus")
     assert len(corpus) == 4

@@ -12,8 +12,7 @@ from _drive import cut as _cut
 from _drive import replay
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from providers.kvbin import (
+from wireproto.providers.kvbin import (
     HEADER_SIZE,
     KVBIN,
     MAGIC,
@@ -26,6 +25,7 @@ from providers.kvbin import (
     build_request,
     register,
 )
+
 from wireproto import CloseReason, Connection, ConnectionState, Limits, Registry
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "kvbin"

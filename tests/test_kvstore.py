@@ -8,8 +8,7 @@ import pytest
 from _drive import START, Clock
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from providers.kvstore import (
+from wireproto.providers.kvstore import (
     NO_EXPIRY,
     NO_KEY,
     CasOutcome,

@@ -23,11 +23,11 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+from wireproto.providers import resp
+from wireproto.providers.kvstore import IntegerOverflow, NotAnInteger, Store, parse_int64
+from wireproto.providers.memcache import register as register_memcache
+from wireproto.providers.memcache.engine import MemcacheEngine, MemcacheSettings, Mode, Stored
 
-from providers import resp
-from providers.kvstore import IntegerOverflow, NotAnInteger, Store, parse_int64
-from providers.memcache import register as register_memcache
-from providers.memcache.engine import MemcacheEngine, MemcacheSettings, Mode, Stored
 from wireproto import Connection, Registry
 
 KEYS = st.sampled_from([b"a", b"b", b"c"])

@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+import wireproto.providers.resp
 from _drive import resp_command
 from _tls import MemoryTlsClient, client_context, make_tls_files, server_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import providers.resp
 from wireproto import (
     Admission,
     BaseLayer,
@@ -62,7 +62,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def resp_registry() -> Registry:
     registry = Registry()
-    providers.resp.register(registry, providers.resp.RespProvider())
+    wireproto.providers.resp.register(registry, wireproto.providers.resp.RespProvider())
     return registry
 
 
@@ -139,7 +139,7 @@ def test_register_layer_refuses_a_name_in_use() -> None:
         registry.register_layer(LayerFormat(WireFormat("resp", match_prefix(b"\x01")), Envelope))
     with pytest.raises(ValueError, match="already registered"):
         registry.register(
-            WireFormat("envelope", match_prefix(b"\x02")), providers.resp.RespProvider()
+            WireFormat("envelope", match_prefix(b"\x02")), wireproto.providers.resp.RespProvider()
         )
 
 

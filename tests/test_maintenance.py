@@ -73,8 +73,8 @@ def test_a_failing_maintenance_round_is_logged_and_the_next_one_runs(
 
 
 def test_resp_provider_expires_keys_nobody_reads() -> None:
-    from providers.kvstore import Store  # noqa: PLC0415
-    from providers.resp import RespProvider  # noqa: PLC0415
+    from wireproto.providers.kvstore import Store  # noqa: PLC0415
+    from wireproto.providers.resp import RespProvider  # noqa: PLC0415
 
     now = [1_000_000]
     provider = RespProvider(store=Store(lambda: now[0]))

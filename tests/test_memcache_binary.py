@@ -17,9 +17,13 @@ import pytest
 from _drive import bytewise, cut, replay
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from providers.memcache import MemcacheProvider, MemcacheSettings, item_total_size, register
-from providers.memcache.binary_messages import (
+from wireproto.providers.memcache import (
+    MemcacheProvider,
+    MemcacheSettings,
+    item_total_size,
+    register,
+)
+from wireproto.providers.memcache.binary_messages import (
     DELTA_EXTRAS,
     REQUEST,
     REQUEST_HEADER,
@@ -30,6 +34,7 @@ from providers.memcache.binary_messages import (
     build_request,
     struct_layout,
 )
+
 from wireproto.connection import CloseReason, Connection, ConnectionSettings, ConnectionState
 from wireproto.errors import ProtocolError
 from wireproto.registry import Registry

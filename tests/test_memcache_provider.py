@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from _drive import Clock, resp_command
 from _memcache import make_registry, run, shared_registry
-
-from providers import resp
-from providers.kvstore import Store, share_store, shared_store
-from providers.memcache import (
+from wireproto.providers import resp
+from wireproto.providers.kvstore import Store, share_store, shared_store
+from wireproto.providers.memcache import (
     CLAIM_OPTION,
     ITEM_SIZE_OPTION,
     Claim,
@@ -16,6 +15,7 @@ from providers.memcache import (
     MemcacheSettings,
     register,
 )
+
 from wireproto.registry import Registry
 from wireproto.session import Maintained
 

@@ -15,14 +15,14 @@ from _drive import Clock, bytewise, cut
 from _memcache import make_registry, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from providers.kvstore import Store
-from providers.memcache import (
+from wireproto.providers.kvstore import Store
+from wireproto.providers.memcache import (
     MemcacheProvider,
     MemcacheSettings,
     item_total_size,
 )
-from providers.memcache.engine import strtol32, strtoul32, strtoull, value_as_u64
+from wireproto.providers.memcache.engine import strtol32, strtoul32, strtoull, value_as_u64
+
 from wireproto.connection import CloseReason, ConnectionSettings, ConnectionState
 from wireproto.errors import ProtocolError
 from wireproto.registry import Registry

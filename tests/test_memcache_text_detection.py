@@ -6,9 +6,8 @@ import pytest
 from _memcache import shared_registry
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from providers import resp
-from providers.memcache import (
+from wireproto.providers import resp
+from wireproto.providers.memcache import (
     CLAIM_OPTION,
     COMMAND_WORDS,
     MEMCACHE_BINARY,
@@ -20,7 +19,8 @@ from providers.memcache import (
     text_detector,
     text_format,
 )
-from providers.resp.commands import command_names
+from wireproto.providers.resp.commands import command_names
+
 from wireproto.detect import Verdict
 from wireproto.registry import Registry
 

@@ -18,10 +18,10 @@ from _lines import tls_settings
 from _tls import MemoryTlsClient, client_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wireproto.providers.memcache import register as register_memcache
+from wireproto.providers.resp import RESP, RespProvider
+from wireproto.providers.resp.parser import RequestParser, RespLimits
 
-from providers.memcache import register as register_memcache
-from providers.resp import RESP, RespProvider
-from providers.resp.parser import RequestParser, RespLimits
 from wireproto import (
     CloseReason,
     Connection,

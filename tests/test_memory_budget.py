@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from _lines import fake_connection
+from wireproto.providers.kvbin import KVBIN, KvbinProvider, Opcode, build_request
 
-from providers.kvbin import KVBIN, KvbinProvider, Opcode, build_request
 from wireproto import (
     CloseReason,
     ConnectionSettings,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from _drive import resp_command as cmd
 from _resp import Case, Client, run_case
+from wireproto.providers.kvstore import shared_store
+from wireproto.providers.resp import RESP, RespProvider, register
 
-from providers.kvstore import shared_store
-from providers.resp import RESP, RespProvider, register
 from wireproto import CloseReason, ConnectionState, Registry
 from wireproto.auth import NO_AUTH
 from wireproto.memory import MemoryAccount

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from _drive import resp_command as cmd
 from _resp import NIL2, NIL3, NOT_INT, SYNTAX, Case, Client, run_case
+from wireproto.providers.resp import RespProvider, register
 
-from providers.resp import RespProvider, register
 from wireproto import CloseReason, Connection, ConnectionState, Registry
 
 CASES = [

@@ -8,8 +8,8 @@ import pytest
 from _drive import START
 from _drive import resp_command as cmd
 from _resp import EXAT, NIL2, NIL3, NOT_INT, SYNTAX, Case, Client, bulk, run_case
+from wireproto.providers.resp import RespProvider, register
 
-from providers.resp import RespProvider, register
 from wireproto import Connection, Registry
 
 CASES = [

@@ -6,8 +6,8 @@ import pytest
 from _drive import Clock
 from _drive import resp_command as cmd
 from _resp import Arg, Case, run_case
+from wireproto.providers.resp import RespProvider, register
 
-from providers.resp import RespProvider, register
 from wireproto import CloseReason, Connection, Registry
 
 CASES = [

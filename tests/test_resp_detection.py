@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wireproto.providers.kvbin import KVBIN, KvbinProvider
+from wireproto.providers.resp import RESP, RespProvider, resp_format
 
-from providers.kvbin import KVBIN, KvbinProvider
-from providers.resp import RESP, RespProvider, resp_format
 from wireproto import Connection, ConnectionState, Registry, Verdict
 
 MATCH, NO_MATCH, NEED_MORE = Verdict.MATCH, Verdict.NO_MATCH, Verdict.NEED_MORE

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from providers.resp import RespProvider
-from providers.resp.limits import RespLimits
+from wireproto.providers.resp import RespProvider
+from wireproto.providers.resp.limits import RespLimits
 
 
 def test_receive_buffer_cap_matches_the_limits() -> None:

@@ -10,15 +10,15 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
+import wireproto.providers.resp.hiredis_parser as hiredis_module
+import wireproto.providers.resp.parser as parser_module
 from _drive import bytewise, cut, replay
 from _drive import resp_command as cmd
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wireproto.providers.resp import RESP, RespLimits, RespProvider, register
+from wireproto.providers.resp.parser import RequestParser
 
-import providers.resp.hiredis_parser as hiredis_module
-import providers.resp.parser as parser_module
-from providers.resp import RESP, RespLimits, RespProvider, register
-from providers.resp.parser import RequestParser
 from wireproto import CloseReason, Connection, ConnectionState, ProtocolError, Registry
 from wireproto.auth import NO_AUTH
 from wireproto.memory import MemoryAccount

@@ -7,8 +7,7 @@ The parser as a whole (both strategies) is tested through ``RequestParser`` in
 from __future__ import annotations
 
 import pytest
-
-from providers.resp.pure_parser import split_inline_args
+from wireproto.providers.resp.pure_parser import split_inline_args
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ from typing import Any
 import hiredis
 import pytest
 from _drive import replay as _replay
+from wireproto.providers.resp import RespLimits, RespProvider, register
+from wireproto.providers.resp.parser import RequestParser
 
-from providers.resp import RespLimits, RespProvider, register
-from providers.resp.parser import RequestParser
 from wireproto import CloseReason, Connection, ConnectionState, Registry
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "resp"

@@ -8,10 +8,10 @@ from pathlib import Path
 import construct as c
 import pytest
 from _drive import resp_command
+from wireproto.providers import kvbin, memcache, resp
+from wireproto.providers.kvbin import MAGIC, Opcode
+from wireproto.providers.resp import RespProvider
 
-from providers import kvbin, memcache, resp
-from providers.kvbin import MAGIC, Opcode
-from providers.resp import RespProvider
 from wireproto import Registry
 from wireproto.testing import FuzzTarget, check_wire_format
 from wireproto.testing._target import load_corpus

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 import websockets
+import wireproto.providers.resp
 from _drive import bytewise, cut, replay, resp_command
 from _ws import (
     Ping,
@@ -20,7 +21,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from wsproto.events import CloseConnection
 
-import providers.resp
 from wireproto import (
     CloseReason,
     Connection,
@@ -51,7 +51,7 @@ def run(stream: bytes, registry: Registry | None = None, chunks: list[bytes] | N
 
 def plain_resp(pipeline: bytes) -> bytes:
     registry = Registry()
-    providers.resp.register(registry, providers.resp.RespProvider())
+    wireproto.providers.resp.register(registry, wireproto.providers.resp.RespProvider())
     return replay(connection(registry), [pipeline])
 
 

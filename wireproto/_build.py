@@ -52,7 +52,7 @@ COMPILED_SOURCES: Final[tuple[str, ...]] = (
 
 # Where each top-level source folder is installed, as the setuptools package-dir
 # mapping says (e.g. {"providers": "wireproto.providers"} once providers moves there).
-PACKAGE_DIRS: Final[dict[str, str]] = {"wireproto": "wireproto", "providers": "providers"}
+PACKAGE_DIRS: Final[dict[str, str]] = {"wireproto": "wireproto", "providers": "wireproto.providers"}
 
 
 def module_name(source: str) -> str:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
-from providers.kvbin import KVBIN, KvbinProvider
+from wireproto.providers.kvbin import KVBIN, KvbinProvider
+
 from wireproto.registry import Registry
 from wireproto.server import Server
 

@@ -30,8 +30,7 @@ from cryptography.x509.oid import NameOID
 from pymemcache.client.base import Client
 from pymemcache.exceptions import MemcacheClientError
 from test_auth import BINARY_CASES, TEXT_CASES
-
-from providers import kvbin
+from wireproto.providers import kvbin
 
 PASSWORD = "s3cret"
 SOCKET_TIMEOUT = 5.0

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from _lines import ROOT, TIMEOUT, close, connect_to, in_loop, read_to_eof
 from _tls import client_context
+from wireproto.providers.kvbin import Opcode, build_request
 
-from providers.kvbin import Opcode, build_request
 from wireproto.proxy import (
     build_proxy_v2,
 )

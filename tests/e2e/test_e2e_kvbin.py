@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from wireproto.providers.kvbin import MAGIC, Opcode, Status, build_reply, build_request
 
-from providers.kvbin import MAGIC, Opcode, Status, build_reply, build_request
 from wireproto import Registry
 from wireproto.server import Server
 
@@ -115,7 +115,7 @@ def test_third_party_plugin_detected_on_the_same_port(
     group = "wireproto.providers"
     installed = metadata.EntryPoints(
         [
-            metadata.EntryPoint("kvbin", "providers.kvbin:register", group),
+            metadata.EntryPoint("kvbin", "wireproto.providers.kvbin:register", group),
             metadata.EntryPoint("greet", "greet_plugin:register", group),
         ]
     )

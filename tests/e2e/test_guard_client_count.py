@@ -19,9 +19,9 @@ from typing import Any
 
 import redis
 from _serve import HOST, serve
+from wireproto.providers import resp
+from wireproto.providers.kvstore import shared_store
 
-from providers import resp
-from providers.kvstore import shared_store
 from wireproto.registry import Registry
 from wireproto.server import Server, ServerLimits
 

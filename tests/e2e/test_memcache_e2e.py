@@ -41,10 +41,10 @@ from _serve import (
 )
 from pymemcache.client.base import Client  # type: ignore[import-untyped]
 from pymemcache.exceptions import MemcacheServerError  # type: ignore[import-untyped]
+from wireproto.providers import memcache, resp
+from wireproto.providers.memcache import item_total_size
+from wireproto.providers.memcache.binary_messages import STORE_EXTRAS, Opcode, build_request
 
-from providers import memcache, resp
-from providers.memcache import item_total_size
-from providers.memcache.binary_messages import STORE_EXTRAS, Opcode, build_request
 from wireproto.registry import Registry
 from wireproto.server import Server
 

@@ -19,9 +19,9 @@ from _drive import resp_command as cmd
 from _serve import HOST, redis_server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wireproto.providers.resp import RespProvider, register
+from wireproto.providers.resp.numbers import parse_long_double
 
-from providers.resp import RespProvider, register
-from providers.resp.numbers import parse_long_double
 from wireproto import Connection, Registry
 
 MARKER = b"--end-of-case--"

@@ -45,8 +45,7 @@ from _serve import (
     redis_server as start_redis_server,
 )
 from redis.connection import _HiredisParser, _RESP2Parser, _RESP3Parser
-
-from providers.resp import PARSER_ENV
+from wireproto.providers.resp import PARSER_ENV
 
 TOOL_TIMEOUT = 120.0
 SOCKET_TIMEOUT = 15.0

@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 import redis.asyncio as aioredis
+from wireproto.providers.resp import RespProvider, register
 
-from providers.resp import RespProvider, register
 from wireproto import Registry
 from wireproto.server import Server
 

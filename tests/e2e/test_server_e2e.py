@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+import wireproto.providers.resp
 from _lines import (
     GREETING,
     LINE_TOO_LONG,
@@ -37,9 +38,8 @@ from _lines import (
     until,
 )
 from _tls import MemoryTlsClient, client_context
+from wireproto.providers.kvbin import KVBIN, KvbinProvider, Opcode, build_request
 
-import providers.resp
-from providers.kvbin import KVBIN, KvbinProvider, Opcode, build_request
 from wireproto import (
     CloseReason,
     ConnectionSettings,
@@ -513,7 +513,7 @@ def test_a_client_hello_in_one_byte_writes_over_loopback(
 def test_redis_py_with_and_without_tls_on_one_port(run: Run, tls_files: dict[str, Path]) -> None:
     async def scenario() -> None:
         registry = Registry()
-        resp = providers.resp.register(registry)
+        resp = wireproto.providers.resp.register(registry)
         async with Server(registry, "127.0.0.1", 0, settings=tls_settings(tls_files)) as server:
             secure = aioredis.Redis(
                 host="127.0.0.1",
