@@ -298,10 +298,18 @@ def test_fields_are_generated_for_the_flat_and_nested_declarations() -> None:
         "request_id",
         "body",
     )
-    assert {"WIDE", "BUILDABLE", "TERMINATED", "FRAMED_LE", "wireproto.providers.kvbin.REQUEST"} <= set(
-        WITH_FIELDS
-    )
-    assert {"FRAMED_LE", "wireproto.providers.kvbin.REQUEST", "wireproto.providers.kvbin.REPLY"} <= set(FRAMED)
+    assert {
+        "WIDE",
+        "BUILDABLE",
+        "TERMINATED",
+        "FRAMED_LE",
+        "wireproto.providers.kvbin.REQUEST",
+    } <= set(WITH_FIELDS)
+    assert {
+        "FRAMED_LE",
+        "wireproto.providers.kvbin.REQUEST",
+        "wireproto.providers.kvbin.REPLY",
+    } <= set(FRAMED)
     # A length computed from a nested field (this.header.m): no positional build.
     assert compile_construct(COMPUTED).fields is None
     assert compile_construct(COMPUTED).build_compiled
