@@ -32,7 +32,8 @@ from wireproto import (
     Server,
 )
 from wireproto.stats import FormatStats, ServerStats
-from wireproto.testing import FuzzTarget, check_wire_format, load_corpus
+from wireproto.testing import FuzzTarget, check_wire_format
+from wireproto.testing._target import load_corpus
 from wireproto.websocket import WebSocketKind
 
 NOW = 1_700_000_000.0
