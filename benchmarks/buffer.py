@@ -5,7 +5,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/buffer.py            # full run, 9 timed runs each
     .venv/bin/python benchmarks/buffer.py --quick    # smaller streams, 5 timed runs
 
-Every strategy exposes the interface of :class:`wireproto.buffer.ReceiveBuffer`
+Every strategy exposes the interface of :class:`wireproto._buffer.ReceiveBuffer`
 (``writable``/``commit``/``unread``/``consume``/``compact``) and is driven by
 the same loop, the one ``Connection`` runs: a simulated socket copies the next
 chunk of a pre-built stream into the writable region (what ``recv_into`` does,
@@ -47,7 +47,7 @@ from typing import Protocol
 # Runnable as a script from the repository root without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from wireproto.buffer import BufferFull, ReceiveBuffer
+from wireproto._buffer import BufferFull, ReceiveBuffer
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -80,7 +80,7 @@ class Strategy(Protocol):
 class LazyMoveBuffer:
     """Strategy (a0): the previous shipped ReceiveBuffer, lazy move and no cached view.
 
-    The code of ``wireproto/buffer.py`` before commit 1b55cbe (the properties
+    The code of ``wireproto/_buffer.py`` before commit 1b55cbe (the properties
     the driver does not use left out). Consuming only moves the read index;
     the unread bytes go to the head when the tail is under a quarter of the
     buffer and they fill at most half of it, otherwise the buffer doubles.

@@ -40,9 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from wireproto.providers.kvbin import KVBIN, REPLY, REQUEST, KvbinProvider, Opcode, build_request
 
-from wireproto.connection import Connection, ConnectionSettings
+from wireproto._connection import Connection, ConnectionSettings
+from wireproto._registry import Registry
 from wireproto.framing import LengthFieldFramer, compile_construct
-from wireproto.registry import Registry
 
 PIPELINE = 16
 VALUE = b"v" * 32

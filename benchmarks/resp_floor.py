@@ -1,6 +1,6 @@
 """The floor under any asyncio RESP server: an "empty consumer" that parses nothing.
 
-An ``asyncio.BufferedProtocol``, as ``wireproto.server`` uses, that receives
+An ``asyncio.BufferedProtocol``, as ``wireproto._server`` uses, that receives
 into one preallocated buffer and answers each read with one reply per request
 it counts (a request is a ``*`` that starts a read or follows ``\\n``, or an
 inline line), from a table of pre-built replies: ``+PONG`` to inline requests

@@ -11,7 +11,7 @@ each, so the difference between two layers is what the outer one adds:
 - ``connection``: ``Connection.get_buffer`` / ``buffer_updated`` /
   ``data_to_send``, with the counters and the memory budget a ``Server``
   gives it;
-- ``shell``: the asyncio protocol of ``wireproto.server`` (``get_buffer`` /
+- ``shell``: the asyncio protocol of ``wireproto._server`` (``get_buffer`` /
   ``buffer_updated``: the flush and the deadline timer) on a fake transport
   whose ``write`` drops the bytes.
 
@@ -53,14 +53,14 @@ from wireproto.providers.resp import HIREDIS_AVAILABLE, RespProvider, register
 from wireproto.providers.resp.parser import RequestParser
 from wireproto.providers.resp.session import RespSession
 
+from wireproto._auth import NO_AUTH
 from wireproto._build import current as current_build
+from wireproto._connection import Connection, ConnectionSettings, ConnectionState
 from wireproto._protocol import ConnectionProtocol
-from wireproto.auth import NO_AUTH
-from wireproto.connection import Connection, ConnectionSettings, ConnectionState
+from wireproto._registry import Registry
+from wireproto._server import Server
+from wireproto._stats import StatsCollector
 from wireproto.memory import MemoryAccount, MemoryBudget
-from wireproto.registry import Registry
-from wireproto.server import Server
-from wireproto.stats import StatsCollector
 
 PIPELINE = 16
 KEY = b"key:__rand_int__"  # redis-benchmark's key without -r

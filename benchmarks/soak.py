@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from wireproto.providers.kvbin import KVBIN, KvbinProvider, Opcode, build_request  # noqa: E402
 
 from wireproto import Limits, NetworkSender, Registry, WireFormat, match_prefix  # noqa: E402
-from wireproto.server import Server  # noqa: E402
+from wireproto._server import Server  # noqa: E402
 
 CONTROL = b"SOAKCTL\n"
 SOURCES = [f"127.0.0.{n}" for n in range(1, 9)]

@@ -28,7 +28,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from wireproto.websocket import WebSocketSettings
+from wireproto._websocket import WebSocketSettings
 
 CHUNK = 1 << 16
 

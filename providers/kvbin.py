@@ -15,11 +15,17 @@ from typing import Any
 
 import construct as c
 
-from wireproto.detect import WireFormat, match_prefix
-from wireproto.errors import ProtocolError
+from wireproto import (
+    BytesLike,
+    Limits,
+    MessageConsumer,
+    NetworkSender,
+    ProtocolError,
+    Registry,
+    WireFormat,
+    match_prefix,
+)
 from wireproto.framing import FramedConsumer, LengthFieldFramer, compile_construct
-from wireproto.registry import Registry
-from wireproto.session import BytesLike, Limits, MessageConsumer, NetworkSender
 
 __all__ = [
     "KVBIN",
@@ -167,7 +173,7 @@ class KvbinProvider:
     """Serves kvbin from one in-memory store shared by all its connections.
 
     kvbin has no authentication in its protocol, so this provider is not
-    :class:`~wireproto.session.Authenticating`: a listener that requires
+    :class:`~wireproto._session.Authenticating`: a listener that requires
     authentication refuses kvbin clients at detection.
     """
 

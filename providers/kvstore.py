@@ -754,7 +754,7 @@ _SHARED_STORES: weakref.WeakKeyDictionary[object, Store] = weakref.WeakKeyDictio
 def shared_store(owner: object) -> Store:
     """The one :class:`Store` shared by every provider registered with ``owner``.
 
-    ``owner`` is normally the :class:`~wireproto.registry.Registry` a plugin's
+    ``owner`` is normally the :class:`~wireproto._registry.Registry` a plugin's
     ``register(registry)`` receives: the RESP and memcached providers loaded
     into one registry (one listener) then serve the same data, while two
     registries never share keys. The store lives as long as ``owner``.

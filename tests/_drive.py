@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
-from wireproto.connection import Connection, ConnectionState
+from wireproto._connection import Connection, ConnectionState
 
 START = 1_700_000_000_000
 """The unix-ms time a :class:`Clock` starts at."""

@@ -19,7 +19,6 @@ from wireproto import (
     CloseReason,
     Connection,
     ConnectionSettings,
-    ConnectionState,
     Limits,
     NetworkSender,
     ProtocolError,
@@ -27,12 +26,13 @@ from wireproto import (
     WireFormat,
     match_prefix,
 )
+from wireproto._connection import ConnectionState
 from wireproto._protocol import ConnectionProtocol
-from wireproto.proxy import (
+from wireproto._proxy import (
     ProxySettings,
 )
-from wireproto.server import Server
-from wireproto.tls import TlsSettings
+from wireproto._server import Server
+from wireproto._tls import TlsSettings
 
 TIMEOUT = 10.0
 ROOT = Path(__file__).resolve().parent.parent

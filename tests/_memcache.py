@@ -8,8 +8,8 @@ from _drive import replay
 from wireproto.providers import resp
 from wireproto.providers.memcache import Claim, MemcacheProvider, register
 
-from wireproto.connection import Connection, ConnectionSettings
-from wireproto.registry import Registry
+from wireproto._connection import Connection, ConnectionSettings
+from wireproto._registry import Registry
 
 __all__ = ["make_registry", "run", "shared_registry"]
 

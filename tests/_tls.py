@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from wireproto.connection import Connection
+from wireproto._connection import Connection
 
 
 def make_tls_files(directory: Path) -> dict[str, Path]:

@@ -19,8 +19,8 @@ from wsproto.events import (
 )
 
 from wireproto import Registry
-from wireproto.connection import Connection, ConnectionSettings
-from wireproto.websocket import WebSocketKind, WebSocketSettings, head_length
+from wireproto._connection import Connection, ConnectionSettings
+from wireproto._websocket import WebSocketKind, WebSocketSettings, head_length
 
 
 def ws_registry(settings: WebSocketSettings | None = None) -> tuple[Registry, WebSocketKind]:

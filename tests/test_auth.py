@@ -18,13 +18,13 @@ from _drive import bytewise, replay, resp_command
 from wireproto.providers import kvbin, memcache, resp
 from wireproto.providers.memcache.auth import parse_plain, text_auth_step
 
-from wireproto import cli
-from wireproto.auth import NO_AUTH, AuthSettings
-from wireproto.connection import CloseReason, Connection, ConnectionSettings, ConnectionState
-from wireproto.registry import Registry
-from wireproto.server import Server
-from wireproto.session import Authenticating
-from wireproto.stats import StatsCollector
+from wireproto import _cli as cli
+from wireproto._auth import NO_AUTH, AuthSettings
+from wireproto._connection import CloseReason, Connection, ConnectionSettings, ConnectionState
+from wireproto._registry import Registry
+from wireproto._server import Server
+from wireproto._session import Authenticating
+from wireproto._stats import StatsCollector
 
 PASSWORD = b"s3cret"
 HEADER = struct.Struct(">BBHBBHIIQ")

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from wireproto.providers import kvbin, memcache, resp
 from wireproto.providers.memcache.auth import parse_plain, text_auth_step
 
-from wireproto.auth import AuthSettings
-from wireproto.connection import Connection, ConnectionSettings
-from wireproto.registry import Registry
+from wireproto._auth import AuthSettings
+from wireproto._connection import Connection, ConnectionSettings
+from wireproto._registry import Registry
 
 HEADER = struct.Struct(">BBHBBHIIQ")
 AUTH = AuthSettings(b"s3cret")

@@ -13,7 +13,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from wireproto.buffer import BufferFull, ReceiveBuffer
+from wireproto._buffer import BufferFull, ReceiveBuffer
 
 
 def fill(buffer: ReceiveBuffer, data: bytes) -> None:

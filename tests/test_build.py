@@ -51,7 +51,7 @@ def test_every_listed_source_exists_and_names_its_module() -> None:
 def test_module_name_follows_the_package_dirs(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _build.module_name("providers/resp/parser.py") == "wireproto.providers.resp.parser"
     assert _build.module_name("providers/resp/__init__.py") == "wireproto.providers.resp"
-    assert _build.module_name("wireproto/buffer.py") == "wireproto.buffer"
+    assert _build.module_name("wireproto/_buffer.py") == "wireproto._buffer"
     moved = {"wireproto": "wireproto", "providers": "wireproto.providers"}
     monkeypatch.setattr(_build, "PACKAGE_DIRS", moved)
     assert _build.module_name("providers/kvstore.py") == "wireproto.providers.kvstore"

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from wireproto.cli import main
+from wireproto._cli import main
 
 # -- the command line -------------------------------------------------------------------
 

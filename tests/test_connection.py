@@ -17,11 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wireproto.connection import CloseReason, Connection, ConnectionSettings, ConnectionState
-from wireproto.detect import Detector, Verdict, WireFormat, match_prefix
-from wireproto.errors import ContractError, ProtocolError
-from wireproto.registry import Registry
-from wireproto.session import Limits, MessageConsumer, NetworkSender
+from wireproto._connection import CloseReason, Connection, ConnectionSettings, ConnectionState
+from wireproto._detect import Detector, Verdict, WireFormat, match_prefix
+from wireproto._errors import ContractError, ProtocolError
+from wireproto._registry import Registry
+from wireproto._session import Limits, MessageConsumer, NetworkSender
 
 MAGIC = b"LP"
 DETECTING = ConnectionState.DETECTING

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from _lines import GREETING, TICK, assert_closes_at_the_deadline, fake_connection
 
-from wireproto import (
-    CloseReason,
-    ConnectionSettings,
-    ConnectionState,
-)
+from wireproto import CloseReason, ConnectionSettings
+from wireproto._connection import ConnectionState
 
 
 def test_detection_deadline_at_max_and_max_plus_one() -> None:

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wireproto._construct_compile import compile_construct
-from wireproto.errors import ProtocolError
+from wireproto._errors import ProtocolError
 from wireproto.framing import LengthFieldFramer
 from wireproto.testing.strategies import from_construct
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wireproto.detect import (
+from wireproto._detect import (
     Detection,
     Detector,
     Verdict,

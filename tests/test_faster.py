@@ -33,17 +33,11 @@ from wireproto.providers.faster import (
 )
 from wireproto.providers.kvstore import Store, shared_store
 
-from wireproto import (
-    AuthSettings,
-    CloseReason,
-    Connection,
-    ConnectionSettings,
-    ConnectionState,
-    Registry,
-)
-from wireproto.detect import Verdict
+from wireproto import AuthSettings, CloseReason, Connection, ConnectionSettings, Registry
+from wireproto._connection import ConnectionState
+from wireproto._detect import Verdict
+from wireproto._session import Authenticating
 from wireproto.framing import compile_construct
-from wireproto.session import Authenticating
 from wireproto.testing import FuzzTarget, check_wire_format
 from wireproto.testing._target import load_corpus
 

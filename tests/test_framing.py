@@ -15,8 +15,6 @@ from wireproto import (
     CloseReason,
     Connection,
     ConnectionSettings,
-    ConnectionState,
-    ContractError,
     Limits,
     NetworkSender,
     ProtocolError,
@@ -25,6 +23,8 @@ from wireproto import (
     match_any,
     match_prefix,
 )
+from wireproto._connection import ConnectionState
+from wireproto._errors import ContractError
 from wireproto.framing import (
     DelimiterFramer,
     FixedSizeFramer,

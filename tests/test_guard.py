@@ -22,10 +22,10 @@ from wireproto.providers.kvstore import shared_store
 from wireproto.providers.resp.provider import RespProvider
 
 from wireproto import guard
-from wireproto.connection import CloseReason, Connection, ConnectionState
-from wireproto.detect import Verdict, WireFormat
-from wireproto.registry import Registry
-from wireproto.session import NetworkSender
+from wireproto._connection import CloseReason, Connection, ConnectionState
+from wireproto._detect import Verdict, WireFormat
+from wireproto._registry import Registry
+from wireproto._session import NetworkSender
 
 BROWSER_POST = (
     b"POST / HTTP/1.1\r\n"

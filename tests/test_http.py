@@ -24,17 +24,12 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from wireproto.providers.http import HttpProvider, HttpSettings
 
-from wireproto import (
-    AuthSettings,
-    CloseReason,
-    ConnectionState,
-    Registry,
-    Server,
-)
-from wireproto.stats import FormatStats, ServerStats
+from wireproto import AuthSettings, CloseReason, Registry, Server
+from wireproto._connection import ConnectionState
+from wireproto._stats import FormatStats, ServerStats
+from wireproto._websocket import WebSocketKind
 from wireproto.testing import FuzzTarget, check_wire_format
 from wireproto.testing._target import load_corpus
-from wireproto.websocket import WebSocketKind
 
 NOW = 1_700_000_000.0
 

@@ -18,28 +18,28 @@ PACKAGES = ("wireproto", "providers")
 RANKS = {
     **dict.fromkeys(
         (
-            "wireproto.errors",
-            "wireproto.detect",
-            "wireproto.session",
-            "wireproto.buffer",
-            "wireproto.stats",
-            "wireproto.layer",
-            "wireproto.registry",
+            "wireproto._errors",
+            "wireproto._detect",
+            "wireproto._session",
+            "wireproto._buffer",
+            "wireproto._stats",
+            "wireproto._layer",
+            "wireproto._registry",
             "wireproto.framing",
         ),
         0,
     ),
-    "wireproto.connection": 1,
-    "wireproto.tls": 2,
-    "wireproto.proxy": 2,
+    "wireproto._connection": 1,
+    "wireproto._tls": 2,
+    "wireproto._proxy": 2,
     "wireproto._logs": 2,
     "wireproto._admission": 2,
     "wireproto._writes": 2,
     "wireproto._listener": 3,
     "wireproto._protocol": 3,
-    "wireproto.server": 3,
-    "wireproto.workers": 3,
-    "wireproto.cli": 4,
+    "wireproto._server": 3,
+    "wireproto._workers": 3,
+    "wireproto._cli": 4,
     "wireproto": 4,
 }
 # What providers may import of wireproto: the public API, never the connection or the shell.
@@ -131,12 +131,12 @@ def cycles(graph: dict[str, list[str]]) -> list[list[str]]:
 
 
 def test_the_graph_is_seen_whole() -> None:
-    assert "wireproto.connection" in GRAPH and "providers.resp.session" in GRAPH
-    assert "wireproto.layer" in GRAPH["wireproto.connection"]
-    assert "wireproto.layer" in GRAPH["wireproto.tls"]
+    assert "wireproto._connection" in GRAPH and "providers.resp.session" in GRAPH
+    assert "wireproto._layer" in GRAPH["wireproto._connection"]
+    assert "wireproto._layer" in GRAPH["wireproto._tls"]
     # Imports under TYPE_CHECKING and inside functions count.
-    assert "wireproto.detect" in GRAPH["wireproto.session"]
-    assert "wireproto.testing._cli" in GRAPH["wireproto.cli"]
+    assert "wireproto._detect" in GRAPH["wireproto._session"]
+    assert "wireproto.testing._cli" in GRAPH["wireproto._cli"]
 
 
 def test_the_cycle_finder_finds_cycles() -> None:
@@ -175,13 +175,13 @@ def test_providers_use_the_public_api_and_the_shared_store_only() -> None:
 
 
 def test_the_connection_names_no_layer() -> None:
-    source = (ROOT / "wireproto" / "connection.py").read_text()
+    source = (ROOT / "wireproto" / "_connection.py").read_text()
     assert re.findall(r"tls|proxy|TLS|PROXY", source, flags=re.IGNORECASE) == []
 
 
 def test_stats_hold_no_connection() -> None:
-    assert "wireproto.connection" not in GRAPH["wireproto.stats"]
-    source = (ROOT / "wireproto" / "stats.py").read_text()
+    assert "wireproto._connection" not in GRAPH["wireproto._stats"]
+    source = (ROOT / "wireproto" / "_stats.py").read_text()
     assert '"protocol-error"' not in source  # close reasons are matched as CloseReason members
 
 
@@ -233,7 +233,7 @@ def test_split_modules_depend_one_way() -> None:
 def test_the_shell_uses_no_private_attribute_of_another_class() -> None:
     # The server and its protocol adapter share one ListenerState, passed explicitly.
     protocol = (ROOT / "wireproto" / "_protocol.py").read_text()
-    server = (ROOT / "wireproto" / "server.py").read_text()
+    server = (ROOT / "wireproto" / "_server.py").read_text()
     assert re.findall(r"\bserver\._", protocol) == []
     assert re.findall(r"\bprotocol\._", server) == []
     assert "wireproto._protocol" not in GRAPH["wireproto._listener"]

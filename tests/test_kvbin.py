@@ -26,7 +26,8 @@ from wireproto.providers.kvbin import (
     register,
 )
 
-from wireproto import CloseReason, Connection, ConnectionState, Limits, Registry
+from wireproto import CloseReason, Connection, Limits, Registry
+from wireproto._connection import ConnectionState
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "kvbin"
 VECTORS = json.loads((SPEC / "vectors.json").read_text())["vectors"]

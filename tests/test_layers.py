@@ -19,15 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wireproto import (
-    Admission,
-    BaseLayer,
     CloseReason,
     Connection,
     ConnectionSettings,
-    ConnectionState,
-    LayerFormat,
-    LayerHost,
-    MemoryBudget,
     ProtocolError,
     Registry,
     Server,
@@ -35,7 +29,8 @@ from wireproto import (
     WireFormat,
     match_prefix,
 )
-from wireproto.proxy import (
+from wireproto._connection import ConnectionState
+from wireproto._proxy import (
     PROXY_V2,
     ProxyHeader,
     ProxySettings,
@@ -43,11 +38,13 @@ from wireproto.proxy import (
     build_proxy_v2,
     parse_proxy_header,
 )
-from wireproto.stats import StatsCollector
+from wireproto._stats import StatsCollector
+from wireproto._tls import TlsSettings
+from wireproto.layers import Admission, BaseLayer, LayerFormat, LayerHost
+from wireproto.memory import MemoryBudget
 from wireproto.testing import PlainPeer, TlsPeer, check_layer_cuts
 from wireproto.testing._layers import run_layer
 from wireproto.testing.errors import SameOutcomeError
-from wireproto.tls import TlsSettings
 
 TIMEOUT = 10.0
 PING = resp_command("PING")

@@ -16,7 +16,7 @@ from wireproto import (
     WireFormat,
     match_prefix,
 )
-from wireproto.server import Server
+from wireproto._server import Server
 
 
 class _Session:

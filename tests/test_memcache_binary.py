@@ -35,9 +35,9 @@ from wireproto.providers.memcache.binary_messages import (
     struct_layout,
 )
 
-from wireproto.connection import CloseReason, Connection, ConnectionSettings, ConnectionState
-from wireproto.errors import ProtocolError
-from wireproto.registry import Registry
+from wireproto._connection import CloseReason, Connection, ConnectionSettings, ConnectionState
+from wireproto._errors import ProtocolError
+from wireproto._registry import Registry
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "memcache-binary"
 SPEC_DATA = json.loads((SPEC / "vectors.json").read_text())

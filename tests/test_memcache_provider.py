@@ -16,8 +16,8 @@ from wireproto.providers.memcache import (
     register,
 )
 
-from wireproto.registry import Registry
-from wireproto.session import Maintained
+from wireproto._registry import Registry
+from wireproto._session import Maintained
 
 
 @pytest.mark.parametrize("resp_first", [True, False])

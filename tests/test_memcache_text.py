@@ -23,9 +23,9 @@ from wireproto.providers.memcache import (
 )
 from wireproto.providers.memcache.engine import strtol32, strtoul32, strtoull, value_as_u64
 
-from wireproto.connection import CloseReason, ConnectionSettings, ConnectionState
-from wireproto.errors import ProtocolError
-from wireproto.registry import Registry
+from wireproto._connection import CloseReason, ConnectionSettings, ConnectionState
+from wireproto._errors import ProtocolError
+from wireproto._registry import Registry
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "memcache-text"
 VECTORS = json.loads((SPEC / "vectors.json").read_text())["vectors"]

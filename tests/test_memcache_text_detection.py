@@ -21,8 +21,8 @@ from wireproto.providers.memcache import (
 )
 from wireproto.providers.resp.commands import command_names
 
-from wireproto.detect import Verdict
-from wireproto.registry import Registry
+from wireproto._detect import Verdict
+from wireproto._registry import Registry
 
 
 @pytest.mark.parametrize(

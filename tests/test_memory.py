@@ -22,16 +22,9 @@ from wireproto.providers.memcache import register as register_memcache
 from wireproto.providers.resp import RESP, RespProvider
 from wireproto.providers.resp.parser import RequestParser, RespLimits
 
-from wireproto import (
-    CloseReason,
-    Connection,
-    ConnectionState,
-    Limits,
-    Registry,
-    WireFormat,
-    match_prefix,
-)
-from wireproto.connection import _DISCARD
+from wireproto import CloseReason, Connection, Limits, Registry, WireFormat, match_prefix
+from wireproto._connection import _DISCARD, ConnectionState
+from wireproto._session import NetworkSender
 from wireproto.memory import (
     MemoryAccount,
     MemoryBudget,
@@ -39,7 +32,6 @@ from wireproto.memory import (
     OutputLimitExceeded,
     give_back_memory,
 )
-from wireproto.session import NetworkSender
 
 PATHS = pytest.mark.parametrize("accelerated", [False, True], ids=["pure", "hiredis"])
 BUFFER = 16 * 1024  # ConnectionSettings().initial_buffer_size: what a connection starts with

@@ -6,14 +6,9 @@ import pytest
 from _lines import fake_connection
 from wireproto.providers.kvbin import KVBIN, KvbinProvider, Opcode, build_request
 
-from wireproto import (
-    CloseReason,
-    ConnectionSettings,
-    ConnectionState,
-    Limits,
-    Registry,
-)
-from wireproto.stats import MemoryBudget
+from wireproto import CloseReason, ConnectionSettings, Limits, Registry
+from wireproto._connection import ConnectionState
+from wireproto._stats import MemoryBudget
 
 # -- the receive-memory budget, at max and max+1 ----------------------------------------
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from wireproto import Limits, NetworkSender, WireFormat, match_prefix
-from wireproto.errors import exception_text
-from wireproto.registry import Registry
-from wireproto.server import Server
+from wireproto._errors import exception_text
+from wireproto._registry import Registry
+from wireproto._server import Server
 from wireproto.testing import Example, FuzzTarget, check_example
 from wireproto.testing.errors import UnexpectedExceptionError
 
@@ -25,7 +25,7 @@ TIMEOUT = 60
 
 
 def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    code = "from wireproto.cli import main; raise SystemExit(main())"
+    code = "from wireproto._cli import main; raise SystemExit(main())"
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         cwd=cwd,
@@ -214,8 +214,8 @@ async def _closing(registry: Registry) -> None:
 EMBEDDED = """
 import asyncio, sys
 from wireproto import Limits, WireFormat, match_prefix
-from wireproto.registry import Registry
-from wireproto.server import Server
+from wireproto._registry import Registry
+from wireproto._server import Server
 
 async def main():
     server = Server(Registry(), "127.0.0.1", 0)

@@ -20,7 +20,7 @@ from wireproto import (
     CloseReason,
     Limits,
 )
-from wireproto.server import Server, ServerLimits
+from wireproto._server import Server, ServerLimits
 
 
 def test_output_limit_at_max_and_max_plus_one() -> None:

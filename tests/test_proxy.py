@@ -13,8 +13,8 @@ from wireproto import (
     ConnectionSettings,
     ProtocolError,
 )
-from wireproto.detect import Verdict
-from wireproto.proxy import (
+from wireproto._detect import Verdict
+from wireproto._proxy import (
     ProxyHeader,
     ProxySettings,
     build_proxy_v1,
@@ -22,7 +22,7 @@ from wireproto.proxy import (
     detect_proxy,
     parse_proxy_header,
 )
-from wireproto.stats import StatsCollector
+from wireproto._stats import StatsCollector
 
 # -- the PROXY protocol, sans-I/O --------------------------------------------------------
 

@@ -10,13 +10,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import wireproto
+import wireproto.framing
+import wireproto.layers
 from wireproto import framing
-from wireproto.cli import _parser
-from wireproto.registry import Registry
+from wireproto._cli import _parser
+from wireproto._registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -153,6 +156,14 @@ def _cli_defaults() -> dict[str, object]:
     return vars(_parser().parse_args(["serve"]))
 
 
+def _public(name: str) -> Any:
+    """A public class the docs name: in ``wireproto``, ``wireproto.layers`` or ``.framing``."""
+    for module in (wireproto, wireproto.layers, wireproto.framing):
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise AttributeError(name)
+
+
 def _code_default(name: str) -> object:
     """The code's default for a README name: ``Class.field``, ``Class(param=...)``, ``--opt``."""
     if name.startswith("--"):
@@ -161,9 +172,9 @@ def _code_default(name: str) -> object:
         return framing._VARINT_MAX_BYTES
     call = re.fullmatch(r"(\w+)\((\w+)=\.\.\.\)", name)
     if call:
-        return inspect.signature(getattr(wireproto, call[1])).parameters[call[2]].default
+        return inspect.signature(_public(call[1])).parameters[call[2]].default
     owner, _, attribute = name.partition(".")
-    cls = getattr(wireproto, owner)
+    cls = _public(owner)
     if dataclasses.is_dataclass(cls):
         field = next(f for f in dataclasses.fields(cls) if f.name == attribute)
         return field.default

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-import wireproto.registry
-from wireproto.detect import Verdict, WireFormat, match_any, match_prefix
-from wireproto.registry import ENTRY_POINT_GROUP, PluginFailure, Registry
-from wireproto.session import Limits, MessageConsumer, NetworkSender
+import wireproto._registry
+from wireproto._detect import Verdict, WireFormat, match_any, match_prefix
+from wireproto._registry import ENTRY_POINT_GROUP, PluginFailure, Registry
+from wireproto._session import Limits, MessageConsumer, NetworkSender
 
 
 class Session:
@@ -148,8 +148,8 @@ def test_the_view_is_read_only() -> None:
 # -- plugins through entry points --------------------------------------------
 
 GOOD_PLUGIN = """
-from wireproto.detect import WireFormat, match_prefix
-from wireproto.session import Limits
+from wireproto._detect import WireFormat, match_prefix
+from wireproto._session import Limits
 
 
 class _Session:
@@ -191,7 +191,7 @@ class Plugins:
         self.groups_asked: list[str] = []
         self.modules: list[str] = []
         monkeypatch.syspath_prepend(str(directory))
-        monkeypatch.setattr(wireproto.registry.metadata, "entry_points", self._entry_points)
+        monkeypatch.setattr(wireproto._registry.metadata, "entry_points", self._entry_points)
 
     def add(self, entry_name: str, source: str, group: str = ENTRY_POINT_GROUP) -> str:
         module = f"{self.prefix}_{entry_name.replace('-', '_')}"
@@ -298,7 +298,7 @@ def test_options_reach_plugins_read_only(monkeypatch: pytest.MonkeyPatch) -> Non
         def load(self) -> object:
             return register
 
-    monkeypatch.setattr("wireproto.registry.metadata.entry_points", lambda **_: [_EntryPoint()])
+    monkeypatch.setattr("wireproto._registry.metadata.entry_points", lambda **_: [_EntryPoint()])
     registry = Registry.from_plugins(options={"demo.colour": "blue"})
     assert seen == ["blue"]
     with pytest.raises(TypeError):

@@ -9,8 +9,9 @@ from _resp import Case, Client, run_case
 from wireproto.providers.kvstore import shared_store
 from wireproto.providers.resp import RESP, RespProvider, register
 
-from wireproto import CloseReason, ConnectionState, Registry
-from wireproto.auth import NO_AUTH
+from wireproto import CloseReason, Registry
+from wireproto._auth import NO_AUTH
+from wireproto._connection import ConnectionState
 from wireproto.memory import MemoryAccount
 
 CASES = [

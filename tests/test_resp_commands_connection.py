@@ -7,7 +7,8 @@ from _drive import resp_command as cmd
 from _resp import NIL2, NIL3, NOT_INT, SYNTAX, Case, Client, run_case
 from wireproto.providers.resp import RespProvider, register
 
-from wireproto import CloseReason, Connection, ConnectionState, Registry
+from wireproto import CloseReason, Connection, Registry
+from wireproto._connection import ConnectionState
 
 CASES = [
     Case("ping", [("PING",)], b"+PONG\r\n"),

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from wireproto.providers.kvbin import KVBIN, KvbinProvider
 from wireproto.providers.resp import RESP, RespProvider, resp_format
 
-from wireproto import Connection, ConnectionState, Registry, Verdict
+from wireproto import Connection, Registry, Verdict
+from wireproto._connection import ConnectionState
 
 MATCH, NO_MATCH, NEED_MORE = Verdict.MATCH, Verdict.NO_MATCH, Verdict.NEED_MORE
 

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from wireproto.providers.resp import RESP, RespLimits, RespProvider, register
 from wireproto.providers.resp.parser import RequestParser
 
-from wireproto import CloseReason, Connection, ConnectionState, ProtocolError, Registry
-from wireproto.auth import NO_AUTH
+from wireproto import CloseReason, Connection, ProtocolError, Registry
+from wireproto._auth import NO_AUTH
+from wireproto._connection import ConnectionState
 from wireproto.memory import MemoryAccount
 
 START = 1_700_000_000_000

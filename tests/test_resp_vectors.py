@@ -12,7 +12,8 @@ from _drive import replay as _replay
 from wireproto.providers.resp import RespLimits, RespProvider, register
 from wireproto.providers.resp.parser import RequestParser
 
-from wireproto import CloseReason, Connection, ConnectionState, Registry
+from wireproto import CloseReason, Connection, Registry
+from wireproto._connection import ConnectionState
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "resp"
 VECTORS: list[dict[str, Any]] = json.loads((SPEC / "vectors.json").read_text())["vectors"]

@@ -7,7 +7,7 @@ import pytest
 from wireproto import (
     ConnectionSettings,
 )
-from wireproto.server import ServerLimits
+from wireproto._server import ServerLimits
 
 
 def test_server_limits_validate() -> None:

@@ -16,7 +16,7 @@ from wireproto import (
     Connection,
     ConnectionSettings,
 )
-from wireproto.stats import StatsCollector
+from wireproto._stats import StatsCollector
 
 
 def test_counters_by_outcome_reason_and_format() -> None:

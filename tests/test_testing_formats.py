@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from wireproto import Verdict, WireFormat
-from wireproto.registry import Registry
+from wireproto._registry import Registry
 from wireproto.testing._cli import log_overlaps
 from wireproto.testing._formats import corpora, find_overlaps
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    code = "from wireproto.cli import main; raise SystemExit(main())"
+    code = "from wireproto._cli import main; raise SystemExit(main())"
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         cwd=ROOT,
@@ -39,7 +39,7 @@ def test_formats_lists_name_priority_provider_detector_and_overlaps() -> None:
     assert out.startswith(f"{count} formats, in detection order (higher priority first):")
     blocks = re.findall(r"^(\S+)\n  priority:  (\d+)", out, flags=re.MULTILINE)
     assert blocks == [(fmt.name, str(fmt.priority)) for fmt in registry.formats]
-    assert "  provider:  providers.resp.provider.RespProvider" in out
+    assert "  provider:  wireproto.providers.resp.provider.RespProvider" in out
     detector = registry.wire_format("resp").detector
     assert f"  detector:  {detector.__module__}.{detector.__qualname__}\n" in out
     assert "memcache-text\n" in out

@@ -9,7 +9,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from test_testing_planted import LP, LP_FRAME, GoodLp, KeepsView, OneFramePerRead
 
 from wireproto import NetworkSender
-from wireproto.session import MessageConsumer
+from wireproto._session import MessageConsumer
 from wireproto.testing import ConsumerMachine
 from wireproto.testing.errors import KeptViewError, SameOutcomeError
 from wireproto.testing.strategies import Built, from_construct

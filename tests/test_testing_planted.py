@@ -16,8 +16,8 @@ import construct as c
 import pytest
 
 from wireproto import Limits, NetworkSender, ProtocolError, Verdict, WireFormat, match_prefix
+from wireproto._session import MessageConsumer
 from wireproto.framing import DelimiterFramer, FramedConsumer
-from wireproto.session import MessageConsumer
 from wireproto.testing import ConformanceError, FuzzTarget, check_wire_format
 from wireproto.testing.errors import (
     ByteAccountingError,

@@ -145,7 +145,7 @@ def test_a_failing_run_writes_only_into_the_cache(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     environment = {**os.environ, "XDG_CACHE_HOME": str(cache)}
     environment.pop("HYPOTHESIS_STORAGE_DIRECTORY", None)
-    code = "from wireproto.cli import main; raise SystemExit(main())"
+    code = "from wireproto._cli import main; raise SystemExit(main())"
     done = subprocess.run(
         [sys.executable, "-c", code, "fuzz", f"{PLANTED}:KEEPS_VIEW", "--examples=300"],
         cwd=work,
@@ -163,7 +163,7 @@ def test_a_failing_run_writes_only_into_the_cache(tmp_path: Path) -> None:
 
 
 def test_a_run_into_another_folder_says_how_pytest_finds_it(tmp_path: Path) -> None:
-    code = "from wireproto.cli import main; raise SystemExit(main())"
+    code = "from wireproto._cli import main; raise SystemExit(main())"
     saved = tmp_path / "saved"
     args = [f"{PLANTED}:KEEPS_VIEW", "--examples=300", f"--regressions={saved}", "--quiet"]
     done = subprocess.run(

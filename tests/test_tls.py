@@ -14,9 +14,9 @@ from wireproto import (
     CloseReason,
     ConnectionSettings,
 )
-from wireproto.detect import Verdict
-from wireproto.stats import StatsCollector
-from wireproto.tls import TlsSettings, detect_tls
+from wireproto._detect import Verdict
+from wireproto._stats import StatsCollector
+from wireproto._tls import TlsSettings, detect_tls
 
 # -- TLS, sans-I/O --------------------------------------------------------------------------
 

@@ -25,9 +25,7 @@ from wireproto import (
     CloseReason,
     Connection,
     ConnectionSettings,
-    ConnectionState,
     Limits,
-    MemoryBudget,
     MessageConsumer,
     NetworkSender,
     Registry,
@@ -35,9 +33,11 @@ from wireproto import (
     Verdict,
     WireFormat,
     match_prefix,
-    websocket,
 )
-from wireproto.websocket import WebSocketKind, WebSocketSettings, websocket_detector
+from wireproto import _websocket as websocket
+from wireproto._connection import ConnectionState
+from wireproto._websocket import WebSocketKind, WebSocketSettings, websocket_detector
+from wireproto.memory import MemoryBudget
 
 PING = resp_command("PING")
 

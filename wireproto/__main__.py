@@ -1,5 +1,5 @@
 """``python -m wireproto``: the command line."""
 
-from wireproto.cli import main
+from wireproto._cli import main
 
 raise SystemExit(main())

@@ -1,9 +1,9 @@
-"""The listener's state: what a :class:`~wireproto.server.Server` shares with its connections.
+"""The listener's state: what a :class:`~wireproto._server.Server` shares with its connections.
 
 As uvicorn hands its ``ServerState`` to each protocol, the server hands one
 :class:`ListenerState` to each connection's protocol adapter; neither reaches
 into the other's attributes. Sessions see it read-only, as
-:class:`~wireproto.session.ListenerInfo` (``sender.listener``).
+:class:`~wireproto._session.ListenerInfo` (``sender.listener``).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from wireproto._admission import (
     ClientCounts,
     Counted,
 )
+from wireproto._connection import CloseReason, Connection, ConnectionSettings
 from wireproto._logs import ListenerWarnings
+from wireproto._registry import Registry
+from wireproto._stats import ServerStats, StatsCollector
 from wireproto._writes import TurnWrites
-from wireproto.connection import CloseReason, Connection, ConnectionSettings
 from wireproto.memory import MemoryBudget, give_back_memory
-from wireproto.registry import Registry
-from wireproto.stats import ServerStats, StatsCollector
 
 __all__ = ["GIVE_BACK", "ListenerState", "Served", "ServerLimits"]
 

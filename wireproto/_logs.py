@@ -1,6 +1,6 @@
 """What a listener logs: rate-limited warnings and the reason each connection closed.
 
-Everything logs under ``wireproto.server`` (the name users configure).
+Everything logs under ``wireproto._server`` (the name users configure).
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from wireproto.connection import CloseReason, Connection
-from wireproto.errors import exception_text
+from wireproto._connection import CloseReason, Connection
+from wireproto._errors import exception_text
 from wireproto.memory import MemoryBudget
 
 __all__ = ["ListenerWarnings", "RateLimitedWarning", "format_peer", "log", "log_close"]

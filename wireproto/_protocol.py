@@ -16,10 +16,10 @@ import struct
 from typing import cast
 
 from wireproto._admission import REJECT_MAX_PER_CLIENT, client_ip
+from wireproto._connection import CloseReason, Connection, ConnectionState
+from wireproto._layer import Admission
 from wireproto._listener import GIVE_BACK, ListenerState
 from wireproto._logs import format_peer, log, log_close
-from wireproto.connection import CloseReason, Connection, ConnectionState
-from wireproto.layer import Admission
 from wireproto.memory import MemoryAccount, give_back_memory
 
 __all__ = ["ConnectionProtocol"]

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 import construct
 
 from wireproto._construct_compile import ZERO_COPY_MIN, CompiledConstruct, compile_construct
-from wireproto.errors import ContractError, ProtocolError
-from wireproto.session import BytesLike, Limits, NetworkSender
+from wireproto._errors import ContractError, ProtocolError
+from wireproto._session import BytesLike, Limits, NetworkSender
 
 if TYPE_CHECKING:
-    from wireproto.detect import WireFormat
+    from wireproto._detect import WireFormat
 
 __all__ = [
     "CompiledConstruct",
@@ -85,7 +85,7 @@ class Framer(Protocol):
     def next_frame(self, data: memoryview, /) -> FrameSpan | None:
         """The span of the frame at the head of ``data``, or ``None`` to wait for more.
 
-        Raises :class:`~wireproto.errors.ProtocolError` on a malformed or
+        Raises :class:`~wireproto._errors.ProtocolError` on a malformed or
         oversized frame, as early as the bytes prove it.
         """
         ...

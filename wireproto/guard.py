@@ -25,14 +25,15 @@ import logging
 import re
 import time
 
-from wireproto.detect import Detector, Verdict
-from wireproto.errors import ProtocolError
+from wireproto._detect import Detector, Verdict
+from wireproto._errors import ProtocolError
 
 __all__ = [
     "HTTP_FORMAT_NAME",
     "cross_protocol_error",
     "first_line",
     "guarded",
+    "head_length",
     "http_request_detector",
     "is_guarded_word",
     "is_http_line",
@@ -165,3 +166,16 @@ def cross_protocol_error(format_name: str, peer: object = None) -> ProtocolError
     """Log the attack and return the error that closes the connection without a reply."""
     log_attack(format_name, peer)
     return ProtocolError(f"cross-protocol request (HTTP) sent to {format_name}")
+
+
+_HEAD_END = re.compile(rb"\n\r?\n")
+
+
+def head_length(data: bytes | bytearray | memoryview, limit: int | None = None) -> int | None:
+    """The size of the HTTP head (request line, headers, blank line) at the start of ``data``.
+
+    None while it is not whole within ``limit`` bytes (all of ``data`` without a limit).
+    """
+    view = bytes(data[:limit] if limit is not None else data)
+    found = _HEAD_END.search(view)
+    return found.end() if found is not None else None

@@ -10,8 +10,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
 from wireproto.providers.kvbin import KVBIN, KvbinProvider
 
-from wireproto.registry import Registry
-from wireproto.server import Server
+from wireproto._registry import Registry
+from wireproto._server import Server
 
 
 async def main() -> None:

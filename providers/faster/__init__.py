@@ -10,7 +10,7 @@ batches of FASTER's JavaScript client). ``specs/faster`` describes both.
 
 from __future__ import annotations
 
-from wireproto.registry import Registry
+from wireproto import Registry
 
 from ..kvstore import shared_store
 from .session import (

@@ -27,10 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from wireproto.detect import Verdict, WireFormat
-from wireproto.errors import ProtocolError
+from wireproto import Limits, MessageConsumer, NetworkSender, ProtocolError, Verdict, WireFormat
 from wireproto.framing import FramedConsumer, FrameSpan, compile_construct
-from wireproto.session import Limits, MessageConsumer, NetworkSender
 
 from ..kvstore import Store
 from .wire import (
@@ -426,7 +424,7 @@ class FasterProvider:
     """Serves ``faster`` and ``faster-ws`` on one store, with one subscription broker.
 
     FASTER's protocol has no authentication, so this provider is not
-    :class:`~wireproto.session.Authenticating`: a listener that requires a
+    :class:`~wireproto._session.Authenticating`: a listener that requires a
     password refuses FASTER clients at detection.
     """
 

@@ -4,13 +4,13 @@
 ``http`` wire format, detected by :func:`wireproto.guard.http_request_detector`
 (a complete request line), so an HTTP request never reaches a text command
 provider. A ``GET`` asking ``Upgrade: websocket`` is the WebSocket layer's
-(:mod:`wireproto.websocket`), detected before the formats. ``specs/http``
+(:mod:`wireproto._websocket`), detected before the formats. ``specs/http``
 describes what is served.
 
 On a listener that requires a password, ``/healthz`` is still served (it
 tells nothing but up or draining), while ``/metrics`` and ``/`` need HTTP
 Basic credentials of the listener's user (``default``): the provider is
-:class:`~wireproto.session.Authenticating`.
+:class:`~wireproto._session.Authenticating`.
 """
 
 from __future__ import annotations
@@ -18,11 +18,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from wireproto.auth import AuthSettings
-from wireproto.detect import WireFormat
+from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender, Registry, WireFormat
 from wireproto.guard import HTTP_FORMAT_NAME, http_request_detector
-from wireproto.registry import Registry
-from wireproto.session import Limits, MessageConsumer, NetworkSender
 
 from .metrics import CONTENT_TYPE, render
 from .session import HttpSession, HttpSettings

@@ -1,7 +1,7 @@
 """The listener's counters (``ServerStats``) in the Prometheus text exposition format 0.0.4.
 
-Every field of :class:`~wireproto.stats.ServerStats` and
-:class:`~wireproto.stats.FormatStats` is exported: the known ones with their
+Every field of :class:`~wireproto._stats.ServerStats` and
+:class:`~wireproto._stats.FormatStats` is exported: the known ones with their
 type and help, any field added later as an ``untyped`` metric of its own
 name, so that no counter the listener keeps is left out.
 """
@@ -11,8 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Mapping
 
-from wireproto.errors import CloseReason
-from wireproto.stats import FormatStats, ServerStats
+from wireproto import CloseReason, FormatStats, ServerStats
 
 __all__ = ["CONTENT_TYPE", "render"]
 

@@ -1,6 +1,6 @@
 """One HTTP/1.1 connection on h11: health, metrics and a status page, pipelined as h11 allows.
 
-The session frames whole request heads itself (:func:`~wireproto.websocket.head_length`,
+The session frames whole request heads itself (:func:`~wireproto._websocket.head_length`,
 within ``max_header_size``) and gives each to h11, which parses it and
 writes the response; so the size limit holds however the bytes are cut, and
 h11 never buffers more than one head. Served: ``GET``/``HEAD`` of
@@ -22,10 +22,8 @@ from http import HTTPStatus
 import h11
 
 import wireproto
-from wireproto.errors import ProtocolError
-from wireproto.session import NetworkSender
-from wireproto.stats import ServerStats
-from wireproto.websocket import head_length
+from wireproto import NetworkSender, ProtocolError, ServerStats
+from wireproto.guard import head_length
 
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import render as render_metrics

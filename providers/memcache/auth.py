@@ -9,7 +9,7 @@ unauthenticated lines with one reply (each overwrites the last); here each
 line gets its reply. The sessions in
 :mod:`providers.memcache.binary` and :mod:`providers.memcache.text` check
 the credentials against their sender's
-:class:`~wireproto.auth.AuthSettings`.
+:class:`~wireproto._auth.AuthSettings`.
 """
 
 from __future__ import annotations

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from wireproto.errors import ProtocolError
+from wireproto import NetworkSender, ProtocolError
 from wireproto.memory import MemoryLimitExceeded
-from wireproto.session import NetworkSender
 
 from .auth import MAX_SASL_MECH_LEN, SASL_MECHANISMS, parse_plain
 from .binary_messages import (

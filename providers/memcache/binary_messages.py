@@ -16,7 +16,7 @@ from typing import Any
 
 import construct as c
 
-from wireproto.detect import Detector, match_prefix
+from wireproto import Detector, match_prefix
 
 __all__ = [
     "DELTA_EXTRAS",

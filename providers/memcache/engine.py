@@ -17,7 +17,7 @@ import resource
 import time
 from dataclasses import dataclass
 
-from wireproto.session import Limits
+from wireproto import Limits
 
 from ..kvstore import Store
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import weakref
 
-from wireproto.auth import AuthSettings
-from wireproto.detect import WireFormat
-from wireproto.registry import Registry
-from wireproto.session import Limits, MessageConsumer, NetworkSender
+from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender, Registry, WireFormat
 
 from ..kvstore import Store, shared_store
 from .binary import BinarySession

@@ -19,10 +19,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from wireproto.errors import ProtocolError
+from wireproto import NetworkSender, ProtocolError
 from wireproto.guard import cross_protocol_error, is_http_line
 from wireproto.memory import MemoryLimitExceeded
-from wireproto.session import NetworkSender
 
 from .auth import AUTH_FAILURE, STORED, text_auth_step
 from .engine import MemcacheEngine

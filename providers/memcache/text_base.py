@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from wireproto.session import NetworkSender
+from wireproto import NetworkSender
 
 from .engine import KEY_MAX_LENGTH, MemcacheEngine
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 
-from wireproto.detect import Detector, Verdict
+from wireproto import Detector, Verdict
 from wireproto.guard import guarded
 
 from .engine import strtol32

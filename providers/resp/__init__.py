@@ -8,8 +8,7 @@ framing, detection and limits.
 
 from __future__ import annotations
 
-from wireproto.detect import WireFormat
-from wireproto.registry import Registry
+from wireproto import Registry, WireFormat
 
 from ..kvstore import share_store, shared_store
 from .commands import COMMANDS, REDIS_VERSION, command_names

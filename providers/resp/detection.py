@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from wireproto.detect import Detector, Verdict
+from wireproto import Detector, Verdict
 from wireproto.guard import guarded
 
 __all__ = ["inline_detector"]

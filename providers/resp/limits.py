@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wireproto.errors import ProtocolError
+from wireproto import ProtocolError
 
 __all__ = [
     "HEADER_LIMIT",

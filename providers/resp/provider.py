@@ -8,9 +8,7 @@ import resource
 import time
 from typing import TYPE_CHECKING
 
-from wireproto import _build
-from wireproto.auth import AuthSettings
-from wireproto.session import Limits, MessageConsumer, NetworkSender
+from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender, _build
 
 from ..kvstore import Store
 from .commands import REDIS_VERSION
@@ -20,8 +18,7 @@ from .session import RespSession
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from wireproto.detect import WireFormat
-    from wireproto.stats import ServerStats
+    from wireproto import ServerStats, WireFormat
 
 __all__ = ["PARSER_ENV", "RespProvider"]
 
@@ -60,10 +57,10 @@ def _human(size: int) -> bytes:
 class RespProvider:
     """Serves RESP (Redis protocol) from an in-memory :class:`~providers.kvstore.Store`.
 
-    Clients AUTH against the listener's :class:`~wireproto.auth.AuthSettings`
+    Clients AUTH against the listener's :class:`~wireproto._auth.AuthSettings`
     (their sender's ``auth``). ``password`` (the default user's, as Redis's
     ``requirepass``) is for a provider used without a listener setting, e.g.
-    driven directly; a :class:`~wireproto.server.Server` refuses to start
+    driven directly; a :class:`~wireproto._server.Server` refuses to start
     when it differs from the listener's, since the other formats on the port
     would then be open. ``accelerated``: True forces the hiredis parser, False
     the pure-Python one, None follows :data:`PARSER_ENV` (default: hiredis when
@@ -155,7 +152,7 @@ class RespProvider:
         """The INFO text for the requested (lower-case) sections; none means default.
 
         ``server_stats`` (the listener's counters, when served by a
-        :class:`~wireproto.server.Server`) adds the ``wireproto`` section.
+        :class:`~wireproto._server.Server`) adds the ``wireproto`` section.
         """
         wanted = set(sections) or {b"default"}
         every = bool(wanted & {b"all", b"everything", b"default"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from wireproto.errors import ProtocolError
+from wireproto import ProtocolError
 from wireproto.guard import cross_protocol_error, is_request_line
 from wireproto.memory import MemoryAccount
 

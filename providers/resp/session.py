@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NoReturn
 
-from wireproto.auth import AuthSettings
-from wireproto.errors import ProtocolError
+from wireproto import AuthSettings, NetworkSender, ProtocolError
 from wireproto.guard import cross_protocol_error, is_guarded_word
-from wireproto.session import NetworkSender
 
 from .commands import COMMANDS, Handler, ProviderState, lookup
 from .parser import RequestParser

@@ -16,7 +16,7 @@ from _lines import ROOT, TIMEOUT, close, connect_to, in_loop, read_to_eof
 from _tls import client_context
 from wireproto.providers.kvbin import Opcode, build_request
 
-from wireproto.proxy import (
+from wireproto._proxy import (
     build_proxy_v2,
 )
 

@@ -14,7 +14,7 @@ import pytest
 from wireproto.providers.kvbin import MAGIC, Opcode, Status, build_reply, build_request
 
 from wireproto import Registry
-from wireproto.server import Server
+from wireproto._server import Server
 
 TIMEOUT = 10.0
 
@@ -123,7 +123,7 @@ def test_third_party_plugin_detected_on_the_same_port(
     def entry_points(**selection: str) -> metadata.EntryPoints:
         return installed.select(**selection)
 
-    monkeypatch.setattr("wireproto.registry.metadata.entry_points", entry_points)
+    monkeypatch.setattr("wireproto._registry.metadata.entry_points", entry_points)
     registry = Registry.from_plugins()
     assert [fmt.name for fmt in registry] == ["kvbin", "greet"]
     assert registry.plugin_failures == ()

@@ -22,8 +22,8 @@ from _serve import HOST, serve
 from wireproto.providers import resp
 from wireproto.providers.kvstore import shared_store
 
-from wireproto.registry import Registry
-from wireproto.server import Server, ServerLimits
+from wireproto._registry import Registry
+from wireproto._server import Server, ServerLimits
 
 LIMIT = 50
 CYCLES = 3000

@@ -45,8 +45,8 @@ from wireproto.providers import memcache, resp
 from wireproto.providers.memcache import item_total_size
 from wireproto.providers.memcache.binary_messages import STORE_EXTRAS, Opcode, build_request
 
-from wireproto.registry import Registry
-from wireproto.server import Server
+from wireproto._registry import Registry
+from wireproto._server import Server
 
 TOOL_TIMEOUT = 180.0
 SOCKET_TIMEOUT = 15.0

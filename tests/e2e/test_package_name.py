@@ -34,7 +34,7 @@ def test_an_application_package_named_providers_does_not_shadow_them(tmp_path: P
     package.mkdir()
     (package / "__init__.py").write_text("")
     code = (
-        "from wireproto.registry import Registry\n"
+        "from wireproto._registry import Registry\n"
         "r = Registry.from_plugins()\n"
         "print(sorted(f.name for f in r.formats)); print(len(r.plugin_failures))\n"
     )

@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from wireproto.providers.resp import RespProvider, register
 
 from wireproto import Registry
-from wireproto.server import Server
+from wireproto._server import Server
 
 
 async def _scenario() -> tuple[dict[str, Any], dict[str, Any]]:

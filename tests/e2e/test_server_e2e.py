@@ -46,11 +46,11 @@ from wireproto import (
     Limits,
     Registry,
 )
-from wireproto.proxy import (
+from wireproto._proxy import (
     build_proxy_v1,
     build_proxy_v2,
 )
-from wireproto.server import Server, ServerLimits
+from wireproto._server import Server, ServerLimits
 
 # -- the stream and its errors --------------------------------------------------------
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from _serve import HOST, STOP_TIMEOUT, first_reply, read_line, stop
 
-from wireproto import workers
+from wireproto import _workers as workers
 
 START_TIMEOUT = 30.0
 ORPHAN = [sys.executable, "-P", "-m", "wireproto", "serve"]

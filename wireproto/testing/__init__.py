@@ -1,7 +1,7 @@
 """The fuzz kit: prove a stream parser right however the bytes are cut.
 
 ``check_wire_format(target)`` drives a provider's sessions through the
-sans-I/O :class:`~wireproto.connection.Connection` with Hypothesis-generated
+sans-I/O :class:`~wireproto._connection.Connection` with Hypothesis-generated
 streams, cuts and read schedules, and checks eight properties (numbered in
 :data:`PROPERTIES`), each failing with its own subclass of
 :class:`ConformanceError` (:mod:`wireproto.testing.errors`):

@@ -19,8 +19,8 @@ try:
 except ModuleNotFoundError as exc:
     raise missing_extra(exc) from None
 
-from wireproto.detect import WireFormat
-from wireproto.session import Limits, SessionProvider
+from wireproto._detect import WireFormat
+from wireproto._session import Limits, SessionProvider
 from wireproto.testing._driver import Run
 from wireproto.testing._exhaustive import check_detectors_exhaustively, check_small_streams
 from wireproto.testing._properties import (

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from wireproto.registry import Registry
+from wireproto._registry import Registry
 from wireproto.testing._extra import missing_extra
 from wireproto.testing._formats import (
     corpora,

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, replace
 from itertools import cycle
 from typing import TYPE_CHECKING
 
-from wireproto.connection import Connection, ConnectionState
-from wireproto.detect import Detector, Verdict, WireFormat
-from wireproto.errors import ProtocolError, exception_text
-from wireproto.registry import Registry
-from wireproto.session import Limits, MessageConsumer, NetworkSender, SessionProvider
+from wireproto._connection import Connection, ConnectionState
+from wireproto._detect import Detector, Verdict, WireFormat
+from wireproto._errors import ProtocolError, exception_text
+from wireproto._registry import Registry
+from wireproto._session import Limits, MessageConsumer, NetworkSender, SessionProvider
 from wireproto.testing._types import Example, Outcome, ReadSchedule
 from wireproto.testing.errors import (
     ByteAccountingError,

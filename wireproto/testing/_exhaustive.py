@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from wireproto.detect import Detection, Verdict
-from wireproto.errors import exception_text
+from wireproto._detect import Detection, Verdict
+from wireproto._errors import exception_text
 from wireproto.testing._properties import check_example, check_extensions
 from wireproto.testing._target import target_grow
 from wireproto.testing._types import Example, Stream

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from wireproto.detect import Verdict, WireFormat
-from wireproto.errors import exception_text
-from wireproto.registry import Registry
+from wireproto._detect import Verdict, WireFormat
+from wireproto._errors import exception_text
+from wireproto._registry import Registry
 from wireproto.testing._target import load_corpus, packaged_corpus
 
 __all__ = [

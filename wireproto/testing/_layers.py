@@ -1,8 +1,8 @@
 """The layer property: the inner stream's outcome does not depend on how the outer bytes are cut.
 
-A layer (:mod:`wireproto.layer`) sits between the bytes a connection
+A layer (:mod:`wireproto._layer`) sits between the bytes a connection
 receives and an inner connection. :func:`check_layer_cuts` drives a fresh
-outer :class:`~wireproto.connection.Connection` twice with the same
+outer :class:`~wireproto._connection.Connection` twice with the same
 :class:`LayerPeer` (the client side of the layer: a PROXY header writer, a
 TLS client over memory BIOs...): once with every outer flight whole, once cut
 into the given piece sizes. What the inner connection saw must be the same:
@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from wireproto.connection import Connection
-from wireproto.errors import CloseReason
+from wireproto._connection import Connection
+from wireproto._errors import CloseReason
 from wireproto.testing.errors import SameOutcomeError
 
 __all__ = [

@@ -12,8 +12,8 @@ try:
 except ModuleNotFoundError as exc:
     raise missing_extra(exc) from None
 
-from wireproto.detect import WireFormat
-from wireproto.session import Limits, MessageConsumer, NetworkSender
+from wireproto._detect import WireFormat
+from wireproto._session import Limits, MessageConsumer, NetworkSender
 from wireproto.testing._driver import Harness, run_example
 from wireproto.testing._target import FuzzTarget
 from wireproto.testing._types import Example

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
-from wireproto.detect import Detection, Verdict
-from wireproto.errors import exception_text
+from wireproto._detect import Detection, Verdict
+from wireproto._errors import exception_text
 from wireproto.testing._driver import Run, run_example
 from wireproto.testing._types import Example, ReadSchedule, Stream
 from wireproto.testing.errors import (

@@ -12,10 +12,10 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from wireproto.connection import ConnectionSettings
-from wireproto.detect import WireFormat, match_any
-from wireproto.registry import ENTRY_POINT_GROUP, Registry
-from wireproto.session import Limits, MessageConsumer, NetworkSender, SessionProvider
+from wireproto._connection import ConnectionSettings
+from wireproto._detect import WireFormat, match_any
+from wireproto._registry import ENTRY_POINT_GROUP, Registry
+from wireproto._session import Limits, MessageConsumer, NetworkSender, SessionProvider
 
 if TYPE_CHECKING:
     import construct
@@ -133,7 +133,7 @@ class FuzzTarget:
     ) -> FuzzTarget:
         """A target for a bare ``MessageConsumer``: ``create_session(sender)`` makes each one.
 
-        ``limits`` (default :class:`~wireproto.session.Limits`) are the session's.
+        ``limits`` (default :class:`~wireproto._session.Limits`) are the session's.
         """
         chosen = options.get("limits") or Limits()
 

@@ -49,7 +49,7 @@ __all__ = ["WorkMeter"]
 
 _KIT_DIR = str(Path(__file__).resolve().parent)
 _CORE_FILES = frozenset(
-    str(Path(__file__).resolve().parent.parent / name) for name in ("connection.py", "buffer.py")
+    str(Path(__file__).resolve().parent.parent / name) for name in ("_connection.py", "_buffer.py")
 )
 
 

@@ -7,15 +7,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn, Protocol
 
-from wireproto.auth import AuthSettings
+from wireproto import AuthSettings
 
 from ...kvstore import Store, parse_int64
 from ..limits import RespLimits
 from ..replies import error
 
 if TYPE_CHECKING:
-    from wireproto.session import MessageConsumer, NetworkSender
-    from wireproto.stats import ServerStats
+    from wireproto import MessageConsumer, NetworkSender, ServerStats
 
 __all__ = [
     "INT_MAX",

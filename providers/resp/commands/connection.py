@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from wireproto.auth import DEFAULT_USER
-
 from ...kvstore import parse_int64
 from ..replies import EMPTY_ARRAY, OK, PONG, bulk, error, integer, map_reply
 from ._base import (
@@ -71,7 +69,7 @@ def auth(s: Client, argv: list[bytes]) -> bytes:
 def _credentials_ok(s: Client, user: bytes, password: bytes) -> bool:
     auth = s.auth
     if not auth.required:  # Redis's default user then takes any password ("nopass")
-        return user == DEFAULT_USER
+        return user == auth.username
     return auth.check(user, password)
 
 

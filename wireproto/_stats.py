@@ -1,7 +1,7 @@
 """What a server's connections share: counters, and the memory budget.
 
 A :class:`StatsCollector` and a :class:`~wireproto.memory.MemoryBudget` are handed to every
-:class:`~wireproto.connection.Connection` of a listener (and to the inner
+:class:`~wireproto._connection.Connection` of a listener (and to the inner
 inner connection of each layer). Connections count their own bytes in plain
 integer attributes (a :class:`ConnectionCounts` each); the collector adds
 them up when a connection closes and, for the open ones, when
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from wireproto.errors import CloseReason
+from wireproto._errors import CloseReason
 from wireproto.memory import MemoryBudget
 
 __all__ = ["ConnectionCounts", "FormatStats", "MemoryBudget", "ServerStats", "StatsCollector"]
@@ -114,7 +114,7 @@ class StatsCollector:
     """Mutable counters fed by a server's shell and its connections.
 
     The hooks take values: a connection's :class:`ConnectionCounts`, a format
-    name, a :class:`~wireproto.errors.CloseReason`. Users read
+    name, a :class:`~wireproto._errors.CloseReason`. Users read
     :meth:`snapshot`.
     """
 

@@ -5,7 +5,7 @@ naming the real client; the client's own bytes follow. Everything here is
 sans-I/O: :func:`detect_proxy` tells whether a stream starts with a header,
 :func:`parse_proxy_header` reads one (version 2 through the construct
 declaration :data:`PROXY_V2`, which :func:`build_proxy_v2` builds with), and
-:class:`ProxySettings` is the layer kind (:mod:`wireproto.layer`) that says
+:class:`ProxySettings` is the layer kind (:mod:`wireproto._layer`) that says
 which peers are trusted to send one. Put it first in
 ``ConnectionSettings.layers``: its :class:`ProxyLayer` reads the header,
 names the real client, and hands the rest of the stream to an inner
@@ -21,10 +21,10 @@ from typing import Any
 
 import construct as c
 
-from wireproto.detect import Verdict, WireFormat
-from wireproto.errors import CloseReason, ProtocolError
-from wireproto.layer import Admission, BaseLayer, LayerHost
-from wireproto.session import Limits
+from wireproto._detect import Verdict, WireFormat
+from wireproto._errors import CloseReason, ProtocolError
+from wireproto._layer import Admission, BaseLayer, LayerHost
+from wireproto._session import Limits
 
 __all__ = [
     "PROXY",

@@ -1,6 +1,6 @@
 """The asyncio shell: a TCP listener that drives one :class:`Connection` per client.
 
-Everything about bytes lives in :mod:`wireproto.connection`. The shell is
+Everything about bytes lives in :mod:`wireproto._connection`. The shell is
 small modules with one job each: :class:`Server` here (binding, starting,
 closing), the protocol adapter per connection (:mod:`wireproto._protocol`),
 the state they share (:mod:`wireproto._listener`), admission
@@ -16,16 +16,16 @@ from collections.abc import KeysView
 from types import MappingProxyType, TracebackType
 from typing import cast
 
+from wireproto._connection import Connection, ConnectionSettings
 from wireproto._listener import ListenerState, ServerLimits
 from wireproto._logs import format_peer, log
 from wireproto._protocol import ConnectionProtocol
-from wireproto.connection import Connection, ConnectionSettings
+from wireproto._proxy import ProxySettings
+from wireproto._registry import Registry
+from wireproto._session import Maintained
+from wireproto._stats import ServerStats
+from wireproto._tls import TlsSettings
 from wireproto.memory import MemoryBudget
-from wireproto.proxy import ProxySettings
-from wireproto.registry import Registry
-from wireproto.session import Maintained
-from wireproto.stats import ServerStats
-from wireproto.tls import TlsSettings
 
 __all__ = ["Server", "ServerLimits"]
 
@@ -80,7 +80,7 @@ class Server:
         """Bind and start accepting connections.
 
         Raises ``ValueError`` when the settings' ``auth`` would leave data open
-        (see :meth:`~wireproto.registry.Registry.check_auth`).
+        (see :meth:`~wireproto._registry.Registry.check_auth`).
         """
         if self._listener is not None or self._state.closing:
             raise RuntimeError("the server was already started")

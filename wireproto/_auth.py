@@ -6,7 +6,7 @@ Each format speaks its own protocol's authentication against the listener's
 :class:`AuthSettings` (RESP ``AUTH``, memcached's SASL ``PLAIN`` or its
 ``set``-carried token); a format whose provider cannot authenticate is not
 served on a listener that requires it. Sessions read the setting from their
-sender's :attr:`~wireproto.session.NetworkSender.auth`.
+sender's :attr:`~wireproto._session.NetworkSender.auth`.
 """
 
 from __future__ import annotations

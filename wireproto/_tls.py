@@ -1,6 +1,6 @@
 """TLS as a layer on the same port, sans-I/O.
 
-:class:`TlsSettings` is a layer kind (:mod:`wireproto.layer`): a TLS
+:class:`TlsSettings` is a layer kind (:mod:`wireproto._layer`): a TLS
 ClientHello is detected like any wire format (:data:`TLS`). Each connection's
 layer, :class:`TlsLayer`, feeds the bytes (those already read during
 detection included: asyncio's ``start_tls`` could not take them) into an
@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from wireproto.detect import Verdict, WireFormat
-from wireproto.errors import CloseReason, ProtocolError
-from wireproto.layer import Admission, BaseLayer, LayerHost
-from wireproto.session import Limits
+from wireproto._detect import Verdict, WireFormat
+from wireproto._errors import CloseReason, ProtocolError
+from wireproto._layer import Admission, BaseLayer, LayerHost
+from wireproto._session import Limits
 
 __all__ = ["TLS", "TlsLayer", "TlsSettings", "detect_tls"]
 

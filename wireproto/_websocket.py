@@ -24,7 +24,6 @@ every listener that loads the installed plugins.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -44,12 +43,12 @@ from wsproto.events import (
 from wsproto.utilities import ProtocolError as WsProtocolError
 from wsproto.utilities import RemoteProtocolError
 
-from wireproto.detect import Detector, Verdict, WireFormat, detect
-from wireproto.errors import CloseReason, ProtocolError
-from wireproto.guard import http_request_detector
-from wireproto.layer import Admission, BaseLayer, LayerHost
-from wireproto.registry import Registry
-from wireproto.session import Limits
+from wireproto._detect import Detector, Verdict, WireFormat, detect
+from wireproto._errors import CloseReason, ProtocolError
+from wireproto._layer import Admission, BaseLayer, LayerHost
+from wireproto._registry import Registry
+from wireproto._session import Limits
+from wireproto.guard import head_length, http_request_detector
 
 __all__ = [
     "WEBSOCKET_FORMAT_NAME",
@@ -83,17 +82,6 @@ _INNER_CLOSE_CODES = {
 """The close code sent when the inner connection closes (others: 1008)."""
 
 # The end of an HTTP head as h11 finds it: a blank line, CRLF or bare LF.
-_HEAD_END = re.compile(rb"\n\r?\n")
-
-
-def head_length(data: bytes | bytearray | memoryview, limit: int | None = None) -> int | None:
-    """The size of the HTTP head (request line, headers, blank line) at the start of ``data``.
-
-    None while it is not whole within ``limit`` bytes (all of ``data`` without a limit).
-    """
-    view = bytes(data[:limit] if limit is not None else data)
-    found = _HEAD_END.search(view)
-    return found.end() if found is not None else None
 
 
 def _upgrade_to_websocket(head: bytes) -> bool:
@@ -205,7 +193,7 @@ class WebSocketSettings:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class WebSocketKind:
-    """The WebSocket layer kind (a :class:`~wireproto.layer.LayerKind`) of a registry.
+    """The WebSocket layer kind (a :class:`~wireproto._layer.LayerKind`) of a registry.
 
     ``registry`` gives the subprotocol names and the text declarations of
     the formats the inner connections may detect.

@@ -15,14 +15,15 @@ import sys
 from collections.abc import Callable, Sequence
 
 import wireproto
-from wireproto import _build, workers
-from wireproto.auth import AuthSettings
-from wireproto.connection import ConnectionSettings
-from wireproto.proxy import ProxySettings
-from wireproto.registry import Registry
-from wireproto.server import Server, ServerLimits
+from wireproto import _build
+from wireproto import _workers as workers
+from wireproto._auth import AuthSettings
+from wireproto._connection import ConnectionSettings
+from wireproto._proxy import ProxySettings
+from wireproto._registry import Registry
+from wireproto._server import Server, ServerLimits
+from wireproto._tls import TlsSettings
 from wireproto.testing import _cli as fuzz_cli
-from wireproto.tls import TlsSettings
 
 __all__ = ["main"]
 

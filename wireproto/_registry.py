@@ -9,11 +9,11 @@ from importlib import metadata
 from types import MappingProxyType
 from typing import Any
 
-from wireproto.auth import AuthSettings
-from wireproto.detect import Detection, Verdict, WireFormat, detect
+from wireproto._auth import AuthSettings
+from wireproto._detect import Detection, Verdict, WireFormat, detect
+from wireproto._layer import LayerKind
+from wireproto._session import Authenticating, SessionProvider
 from wireproto.guard import first_line, is_http_line, log_attack
-from wireproto.layer import LayerKind
-from wireproto.session import Authenticating, SessionProvider
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginFailure", "Registry"]
 
@@ -148,7 +148,7 @@ class Registry:
 
         With authentication required, ``fallback_format`` must name a format
         that authenticates; every provider that declares
-        :class:`~wireproto.session.Authenticating` checks its own
+        :class:`~wireproto._session.Authenticating` checks its own
         configuration against ``auth`` (a different password of its own, say).
         """
         if auth.required and fallback_format is not None and fallback_format in self._by_name:

@@ -13,7 +13,7 @@ register). An inner connection detects only the kinds listed after the one
 that opened it.
 
 This module knows no sockets and no particular layer: TLS
-(:mod:`wireproto.tls`) and the PROXY protocol (:mod:`wireproto.proxy`) are
+(:mod:`wireproto._tls`) and the PROXY protocol (:mod:`wireproto._proxy`) are
 built on it like any user's layer.
 """
 
@@ -24,9 +24,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from wireproto.detect import WireFormat
-from wireproto.errors import CloseReason, ProtocolError
-from wireproto.session import BytesLike, Limits, NetworkSender
+from wireproto._detect import WireFormat
+from wireproto._errors import CloseReason, ProtocolError
+from wireproto._session import BytesLike, Limits, NetworkSender
 
 __all__ = [
     "Admission",
@@ -51,7 +51,7 @@ class Admission(enum.Enum):
 
 
 class InnerConnection(Protocol):
-    """What a layer uses of the inner connection (a :class:`~wireproto.connection.Connection`)."""
+    """What a layer uses of the inner connection (a :class:`~wireproto._connection.Connection`)."""
 
     on_output: Callable[[], None] | None
     close_reason: CloseReason | None

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from wireproto.auth import AuthSettings
-    from wireproto.detect import WireFormat
+    from wireproto._auth import AuthSettings
+    from wireproto._detect import WireFormat
+    from wireproto._stats import ServerStats
     from wireproto.memory import MemoryAccount
-    from wireproto.stats import ServerStats
 
 BytesLike = bytes | bytearray | memoryview
 """What a sender accepts."""

@@ -1,7 +1,7 @@
 """The sans-I/O connection: detection, then the consume loop, then closed.
 
 A :class:`Connection` knows no sockets. Whoever drives it (the asyncio shell
-in :mod:`wireproto.server`, a test, the fuzz kit) hands it received bytes
+in :mod:`wireproto._server`, a test, the fuzz kit) hands it received bytes
 through :meth:`Connection.get_buffer` / :meth:`Connection.buffer_updated` (or
 :meth:`Connection.receive_data`), writes what :meth:`Connection.data_to_send`
 returns, and closes the transport once :attr:`Connection.state` is
@@ -18,15 +18,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import cast
 
-from wireproto.auth import NO_AUTH, AuthSettings
-from wireproto.buffer import ReceiveBuffer
-from wireproto.detect import Verdict, WireFormat, detect
-from wireproto.errors import CloseReason, ContractError, ProtocolError
-from wireproto.layer import Admission, Layer, LayerKind
+from wireproto._auth import NO_AUTH, AuthSettings
+from wireproto._buffer import ReceiveBuffer
+from wireproto._detect import Verdict, WireFormat, detect
+from wireproto._errors import CloseReason, ContractError, ProtocolError
+from wireproto._layer import Admission, Layer, LayerKind
+from wireproto._registry import Registry
+from wireproto._session import BytesLike, Limits, ListenerInfo, MessageConsumer, NetworkSender
+from wireproto._stats import ConnectionCounts, StatsCollector
 from wireproto.memory import MemoryAccount, MemoryBudget, MemoryLimitExceeded, OutputLimitExceeded
-from wireproto.registry import Registry
-from wireproto.session import BytesLike, Limits, ListenerInfo, MessageConsumer, NetworkSender
-from wireproto.stats import ConnectionCounts, StatsCollector
 
 __all__ = ["CloseReason", "Connection", "ConnectionSettings", "ConnectionState"]
 
@@ -52,10 +52,10 @@ class ConnectionSettings:
     the server speaks first), else it is closed. ``idle_timeout``: a
     connection that receives nothing for this many seconds is closed
     (``None``: never). ``layers``: the layer kinds this listener offers,
-    outermost first (see :mod:`wireproto.layer`); the registry's layers
+    outermost first (see :mod:`wireproto._layer`); the registry's layers
     follow them. ``auth``: who may use the listener; when it requires
     authentication, a format whose provider is not
-    :class:`~wireproto.session.Authenticating` is refused at detection
+    :class:`~wireproto._session.Authenticating` is refused at detection
     (``CloseReason.AUTH_REQUIRED``).
     """
 
@@ -715,7 +715,7 @@ class Connection:
 
 
 class _LayerHost:
-    """What a connection gives its layer (a :class:`wireproto.layer.LayerHost`)."""
+    """What a connection gives its layer (a :class:`wireproto._layer.LayerHost`)."""
 
     __slots__ = ("_connection", "_layers")
 
