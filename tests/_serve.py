@@ -86,7 +86,18 @@ def start(
 
     ``env`` is added to this process's environment.
     """
-    command = [sys.executable, "-m", "wireproto", "serve", "--host", HOST, "--port", "0", *options]
+    command = [
+        sys.executable,
+        "-P",
+        "-m",
+        "wireproto",
+        "serve",
+        "--host",
+        HOST,
+        "--port",
+        "0",
+        *options,
+    ]
     with log.open("wb") as err:
         return subprocess.Popen(
             command,

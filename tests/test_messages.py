@@ -27,7 +27,7 @@ TIMEOUT = 60
 def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     code = "from wireproto._cli import main; raise SystemExit(main())"
     return subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, "-P", "-c", code, *args],
         cwd=cwd,
         capture_output=True,
         text=True,

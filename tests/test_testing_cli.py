@@ -27,7 +27,7 @@ class Result:
 def fuzz(*args: str, prelude: str = "") -> subprocess.Popen[str]:
     code = f"{prelude}from wireproto._cli import main; raise SystemExit(main())"
     return subprocess.Popen(
-        [sys.executable, "-c", code, "fuzz", *args],
+        [sys.executable, "-P", "-c", code, "fuzz", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -30,7 +30,7 @@ def test_the_testing_extra_names_hypothesis_and_pytest() -> None:
 )
 def test_importing_the_kit_without_hypothesis_names_the_extra(statement: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-c", HIDDEN + statement],
+        [sys.executable, "-P", "-c", HIDDEN + statement],
         capture_output=True,
         text=True,
         timeout=60,
@@ -46,6 +46,6 @@ def test_importing_the_kit_without_hypothesis_names_the_extra(statement: str) ->
 def test_the_kit_without_hypothesis_still_imports_its_plain_parts() -> None:
     code = HIDDEN + "import wireproto.testing as t; print(t.FuzzTarget.__name__)"
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert (result.returncode, result.stdout) == (0, "FuzzTarget\n"), result.stderr

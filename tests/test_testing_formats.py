@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     code = "from wireproto._cli import main; raise SystemExit(main())"
     return subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, "-P", "-c", code, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -20,7 +20,7 @@ PLANTED = ROOT / "tests" / "test_testing_planted.py"
 def _modules_after(code: str) -> set[str]:
     probe = f"{code}; import sys; print(' '.join(sorted(sys.modules)))"
     done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-P", "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
     return set(done.stdout.split())
 

@@ -147,7 +147,7 @@ def test_a_failing_run_writes_only_into_the_cache(tmp_path: Path) -> None:
     environment.pop("HYPOTHESIS_STORAGE_DIRECTORY", None)
     code = "from wireproto._cli import main; raise SystemExit(main())"
     done = subprocess.run(
-        [sys.executable, "-c", code, "fuzz", f"{PLANTED}:KEEPS_VIEW", "--examples=300"],
+        [sys.executable, "-P", "-c", code, "fuzz", f"{PLANTED}:KEEPS_VIEW", "--examples=300"],
         cwd=work,
         env=environment,
         capture_output=True,
@@ -167,7 +167,7 @@ def test_a_run_into_another_folder_says_how_pytest_finds_it(tmp_path: Path) -> N
     saved = tmp_path / "saved"
     args = [f"{PLANTED}:KEEPS_VIEW", "--examples=300", f"--regressions={saved}", "--quiet"]
     done = subprocess.run(
-        [sys.executable, "-c", code, "fuzz", *args],
+        [sys.executable, "-P", "-c", code, "fuzz", *args],
         cwd=tmp_path,
         capture_output=True,
         text=True,

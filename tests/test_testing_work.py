@@ -177,7 +177,7 @@ def test_check_wire_format_takes_limits_grow_and_replies() -> None:
 
 def _fuzz(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "wireproto.testing", *args],
+        [sys.executable, "-P", "-m", "wireproto.testing", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

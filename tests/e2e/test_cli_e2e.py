@@ -27,7 +27,7 @@ def test_cli_serves_until_a_signal(loop: str, signum: signal.Signals) -> None:
     async def scenario() -> None:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
-            *("-m", "wireproto", "serve", "--port", "0", "--loop", loop),
+            *("-P", "-m", "wireproto", "serve", "--port", "0", "--loop", loop),
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -60,7 +60,7 @@ def test_cli_serves_until_a_signal(loop: str, signum: signal.Signals) -> None:
 async def _start_cli(*args: str) -> tuple[asyncio.subprocess.Process, int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        *("-m", "wireproto", "serve", "--port", "0", *args),
+        *("-P", "-m", "wireproto", "serve", "--port", "0", *args),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
