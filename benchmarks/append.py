@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import selectors
 import signal
 import socket
 import statistics
@@ -53,6 +52,7 @@ from pathlib import Path
 # Runnable as a script from the repository root without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from resp import read_start_line  # benchmarks/resp.py: one reader of the start line
 from wireproto.providers.kvstore import Store
 
 HOST = "127.0.0.1"
@@ -99,24 +99,6 @@ def ping(port: int) -> bool:
         return False
 
 
-def read_start_line(process: subprocess.Popen[bytes]) -> bytes:
-    """The first line ``wireproto serve`` prints, waiting at most START_TIMEOUT."""
-    assert process.stdout is not None
-    line = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + START_TIMEOUT
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or not selector.select(left):
-                break
-            byte = os.read(process.stdout.fileno(), 1)
-            if not byte:
-                break
-            line += byte
-    return line
-
-
 @contextmanager
 def redis_server(workdir: Path) -> Iterator[int]:
     """``redis-server`` with persistence off on 127.0.0.1; yields its port."""
@@ -150,7 +132,7 @@ def wireproto_server(workdir: Path) -> Iterator[int]:
     with log.open("wb") as err:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, cwd=REPO)
     try:
-        line = read_start_line(process).decode(errors="replace").strip()
+        line = read_start_line(process, START_TIMEOUT).decode(errors="replace").strip()
         if not line.startswith("wireproto serving "):
             raise RuntimeError(f"unexpected start line {line!r}:\n{log.read_text()}")
         port = int(line.rsplit(":", 1)[1])
