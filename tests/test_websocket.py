@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 import websockets
+import wireproto.providers.kvbin
 import wireproto.providers.resp
 from _drive import bytewise, cut, replay, resp_command
 from _ws import (
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from wsproto.events import CloseConnection
 
 from wireproto import (
+    AuthSettings,
     CloseReason,
     Connection,
     ConnectionSettings,
@@ -417,3 +419,29 @@ def test_a_provider_cuts_its_replies_into_messages() -> None:
     _, out = run(handshake() + frames(b"echo:a|b|") + frames(b"c|"), registry)
     assert out.messages == [b"echo:a|", b"b|", b"c|"]
     assert out.close is None
+
+
+def _password_registry() -> Registry:
+    registry = Registry()
+    wireproto.providers.resp.register(registry, wireproto.providers.resp.RespProvider())
+    wireproto.providers.kvbin.register(registry)
+    registry.register_layer(WebSocketKind(registry, WebSocketSettings()))
+    return registry
+
+
+def test_the_listener_password_holds_inside_websocket() -> None:
+    # An attacker cannot step around --password by wrapping a format in WebSocket.
+    auth = AuthSettings(b"s3cret")
+    conn = connection(_password_registry(), auth=auth)
+    out = decode(replay(conn, [handshake() + frames(resp_command("GET", "k"))]))
+    assert out.messages == [b"-NOAUTH Authentication required.\r\n"]
+    conn = connection(_password_registry(), auth=auth)
+    auth_then_get = resp_command("AUTH", "s3cret") + resp_command("GET", "k")
+    out = decode(replay(conn, [handshake() + frames(auth_then_get)]))
+    assert b"".join(out.messages) == b"+OK\r\n$-1\r\n"
+    # kvbin cannot authenticate: refused inside the layer too, never answered.
+    request = wireproto.providers.kvbin.build_request(wireproto.providers.kvbin.Opcode.GET, b"k")
+    conn = connection(_password_registry(), auth=auth)
+    out = decode(replay(conn, [handshake() + frames(request)]))
+    assert out.messages == []
+    assert conn.inner is not None and conn.inner.close_reason is CloseReason.AUTH_REQUIRED
