@@ -445,3 +445,6 @@ def test_the_listener_password_holds_inside_websocket() -> None:
     out = decode(replay(conn, [handshake() + frames(request)]))
     assert out.messages == []
     assert conn.inner is not None and conn.inner.close_reason is CloseReason.AUTH_REQUIRED
+    # ...whereas the same request on a listener without a password is answered.
+    conn = connection(_password_registry())
+    assert decode(replay(conn, [handshake() + frames(request)])).messages != []
