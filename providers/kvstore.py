@@ -788,6 +788,38 @@ class Store:
             self._notify(b"expire", key)
         return True
 
+    def read_string(self, key: bytes) -> bytes | bytearray | None:
+        """The string at ``key`` as stored, without a copy (``BITCOUNT``, ``GETBIT``...).
+
+        It may be a ``bytearray`` the store changes later: read it at once, never
+        keep it. Raises :class:`WrongType` on a container.
+        """
+        return self._live(key)
+
+    def edit_string(self, key: bytes, size: int) -> tuple[bytearray, bool]:
+        """The string at ``key`` to change in place, zero-padded to at least ``size`` bytes.
+
+        Created (``size`` zero bytes) when missing. Returns the ``bytearray`` and
+        whether the key was created or grew (Redis's "dirty"). Call
+        :meth:`string_written` after changing it. Raises :class:`WrongType`.
+        """
+        value = self._mutable(key)
+        if value is None:
+            created = bytearray(size)
+            self._replace(key, b"", True)
+            self._data[key] = created
+            return created, True
+        grew = len(value) < size
+        if grew:
+            value.extend(bytes(size - len(value)))
+        return value, grew
+
+    def string_written(self, key: bytes, event: bytes) -> None:
+        """Bookkeeping after a string from :meth:`edit_string` changed (WATCH, cas, observers)."""
+        self._changed(key)
+        if self._observers:
+            self._notify(event, key)
+
     def _string_view(self, key: bytes) -> bytes | None:
         """:meth:`get` for the formats that only know strings: a container looks absent."""
         if self._containers and key in self._containers:
