@@ -814,10 +814,14 @@ class Store:
             value.extend(bytes(size - len(value)))
         return value, grew
 
-    def string_written(self, key: bytes, event: bytes) -> None:
-        """Bookkeeping after a string from :meth:`edit_string` changed (WATCH, cas, observers)."""
+    def string_written(self, key: bytes, event: bytes | None) -> None:
+        """Bookkeeping after a string from :meth:`edit_string` changed (WATCH, cas, observers).
+
+        ``event`` ``None``: a change Redis makes without announcing it (the cache
+        inside a HyperLogLog that ``PFCOUNT`` refreshes); observers are not called.
+        """
         self._changed(key)
-        if self._observers:
+        if self._observers and event is not None:
             self._notify(event, key)
 
     def _string_view(self, key: bytes) -> bytes | None:
