@@ -109,13 +109,19 @@ _C = TypeVar("_C")
 _KINDS: dict[type, bytes] = {deque: b"list", dict: b"hash", set: b"set"}
 
 
-def register_kind(cls: type, name: bytes) -> None:
+_KEEP_EMPTY: set[type] = set()
+
+
+def register_kind(cls: type, name: bytes, *, keep_empty: bool = False) -> None:
     """Name the Redis type (``TYPE``'s answer) of container values of class ``cls``.
 
     ``collections.deque`` is a list, ``dict`` a hash and ``set`` a set; modules
-    that add a type (sorted sets, streams) register their class here.
+    that add a type (sorted sets, streams) register their class here. With
+    ``keep_empty`` an emptied value stays in the keyspace (Redis keeps empty streams).
     """
     _KINDS[cls] = name
+    if keep_empty:
+        _KEEP_EMPTY.add(cls)
 
 
 def kind_name(value: object) -> bytes:
@@ -893,7 +899,7 @@ class Store:
         value = self._containers.get(key)
         if self._observers:
             self._notify(event, key)
-        if value is not None and not len(value):  # type: ignore[arg-type]
+        if value is not None and not len(value) and type(value) not in _KEEP_EMPTY:  # type: ignore[arg-type]
             self._remove(key)
             if self._observers:
                 self._notify(b"del", key)
