@@ -75,3 +75,31 @@ def test_generated_ids_follow_the_clock_and_never_go_back() -> None:
     assert client.call("XDEL", "s", "5000-0", "5000-1", "5000-2", "5000-3") == b":4\r\n"
     assert client.call("EXISTS", "s") == b":1\r\n"  # an empty stream stays
     assert client.call("XLEN", "s") == b":0\r\n"
+
+
+def test_idle_times_drive_xpending_xclaim_and_xautoclaim() -> None:
+    client = Client(accelerated=False)
+    client.clock.now = 10_000
+    client.call("XADD", "s", "1-1", "f", "a")
+    client.call("XADD", "s", "2-1", "f", "b")
+    client.call("XGROUP", "CREATE", "s", "g", "0")
+    client.call("XREADGROUP", "GROUP", "g", "alice", "STREAMS", "s", ">")
+    client.clock.now += 500
+    assert client.call("XPENDING", "s", "g", "-", "+", 10) == (
+        b"*2\r\n*4\r\n$3\r\n1-1\r\n$5\r\nalice\r\n:500\r\n:1\r\n"
+        b"*4\r\n$3\r\n2-1\r\n$5\r\nalice\r\n:500\r\n:1\r\n"
+    )
+    assert client.call("XPENDING", "s", "g", "IDLE", 501, "-", "+", 10) == b"*0\r\n"
+    # Not idle long enough: nothing is claimed; long enough: bob takes it.
+    assert client.call("XCLAIM", "s", "g", "bob", 600, "1-1", "JUSTID") == b"*0\r\n"
+    assert client.call("XCLAIM", "s", "g", "bob", 400, "1-1", "JUSTID") == b"*1\r\n$3\r\n1-1\r\n"
+    assert client.call("XPENDING", "s", "g", "-", "+", 10, "bob") == (
+        b"*1\r\n*4\r\n$3\r\n1-1\r\n$3\r\nbob\r\n:0\r\n:1\r\n"
+    )
+    client.clock.now += 100
+    assert client.call("XAUTOCLAIM", "s", "g", "carol", 550, "0") == (
+        b"*3\r\n$3\r\n0-0\r\n*1\r\n*2\r\n$3\r\n2-1\r\n*2\r\n$1\r\nf\r\n$1\r\nb\r\n*0\r\n"
+    )
+    assert client.call("XINFO", "CONSUMERS", "s", "g").count(b"$4\r\nidle\r\n:") == 3
+    assert client.call("XACK", "s", "g", "1-1", "2-1", "3-1") == b":2\r\n"
+    assert client.call("XPENDING", "s", "g") == b"*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n"

@@ -18,7 +18,16 @@ from bisect import bisect_left, bisect_right
 
 from ..kvstore import register_kind
 
-__all__ = ["MAX_ID", "NODE_MAX_ENTRIES", "Stream", "StreamId", "format_id"]
+__all__ = [
+    "MAX_ID",
+    "NODE_MAX_ENTRIES",
+    "Consumer",
+    "Group",
+    "Pending",
+    "Stream",
+    "StreamId",
+    "format_id",
+]
 
 StreamId = tuple[int, int]
 U64 = (1 << 64) - 1
@@ -41,6 +50,55 @@ class _Node:
         self.live = 0
 
 
+class Consumer:
+    """A consumer of a group: its pending entries and when it was last seen."""
+
+    __slots__ = ("name", "pending", "seen_time")
+
+    def __init__(self, name: bytes, now: int) -> None:
+        self.name = name
+        self.pending: dict[StreamId, Pending] = {}
+        self.seen_time = now
+
+
+class Pending:
+    """An entry delivered and not acknowledged (Redis's NACK)."""
+
+    __slots__ = ("consumer", "delivery_count", "delivery_time")
+
+    def __init__(self, consumer: Consumer | None, now: int) -> None:
+        self.consumer = consumer
+        self.delivery_time = now
+        self.delivery_count = 1
+
+
+class Group:
+    """A consumer group: the last delivered ID, the entries read, the pending entries."""
+
+    __slots__ = ("consumers", "entries_read", "last_id", "pending")
+
+    def __init__(self, last_id: StreamId, entries_read: int) -> None:
+        self.last_id = last_id
+        self.entries_read = entries_read
+        """-1 when unknown (Redis's ``SCG_INVALID_ENTRIES_READ``)."""
+        self.pending: dict[StreamId, Pending] = {}
+        self.consumers: dict[bytes, Consumer] = {}
+
+    def drop(self, stream_id: StreamId) -> None:
+        """Forget a pending entry (XACK, or a claim of a deleted entry)."""
+        entry = self.pending.pop(stream_id)
+        if entry.consumer is not None:
+            entry.consumer.pending.pop(stream_id, None)
+
+    def give(self, stream_id: StreamId, entry: Pending, consumer: Consumer) -> None:
+        """Move a pending entry to ``consumer``."""
+        if entry.consumer is not consumer:
+            if entry.consumer is not None:
+                entry.consumer.pending.pop(stream_id, None)
+            consumer.pending[stream_id] = entry
+            entry.consumer = consumer
+
+
 class Stream:
     """A stream value (``TYPE`` ``stream``); empty streams stay in the keyspace."""
 
@@ -50,6 +108,7 @@ class Stream:
         "entries",
         "entries_added",
         "first_id",
+        "groups",
         "ids",
         "last_id",
         "max_deleted_id",
@@ -64,6 +123,45 @@ class Stream:
         self.entries_added = 0
         self._nodes: list[_Node] = []
         self._node_of: dict[StreamId, _Node] = {}
+        self.groups: dict[bytes, Group] = {}
+
+    @property
+    def node_count(self) -> int:
+        """How many listpack nodes hold the entries (XINFO's radix-tree-keys)."""
+        return len(self._nodes)
+
+    def has_tombstones(self, start: StreamId) -> bool:
+        """Redis's ``streamRangeHasTombstones(start, +)``: a deletion at or after ``start``."""
+        if not self.ids or self.max_deleted_id == (0, 0) or self.first_id > self.max_deleted_id:
+            return False
+        return start <= self.max_deleted_id
+
+    def distance_from_first_ever(self, stream_id: StreamId) -> int:
+        """Redis's ``streamEstimateDistanceFromFirstEverEntry``: entries read up to
+        ``stream_id``, or -1 when it cannot be known."""
+        if not self.entries_added:
+            return 0
+        if not self.ids and stream_id <= self.last_id:
+            return self.entries_added
+        if stream_id == self.last_id:
+            return self.entries_added
+        if stream_id > self.last_id:
+            return -1
+        if self.max_deleted_id == (0, 0) or self.max_deleted_id < self.first_id:
+            if stream_id < self.first_id:
+                return self.entries_added - len(self.ids)
+            if stream_id == self.first_id:
+                return self.entries_added - len(self.ids) + 1
+        return -1
+
+    def lag(self, group: Group) -> int | None:
+        """XINFO's ``lag`` of ``group``, or None when it cannot be known."""
+        if not self.entries_added:
+            return 0
+        if group.entries_read != -1 and not self.has_tombstones(group.last_id):
+            return self.entries_added - group.entries_read
+        read = self.distance_from_first_ever(group.last_id)
+        return None if read == -1 else self.entries_added - read
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -75,6 +173,20 @@ class Stream:
         other.entries = {key: list(value) for key, value in self.entries.items()}
         other.last_id, other.first_id = self.last_id, self.first_id
         other.max_deleted_id, other.entries_added = self.max_deleted_id, self.entries_added
+        for name, group in self.groups.items():
+            twin_group = other.groups[name] = Group(group.last_id, group.entries_read)
+            for consumer in group.consumers.values():
+                twin_consumer = Consumer(consumer.name, consumer.seen_time)
+                twin_group.consumers[consumer.name] = twin_consumer
+            for stream_id, entry in group.pending.items():
+                owner = None
+                if entry.consumer is not None:
+                    owner = twin_group.consumers[entry.consumer.name]
+                twin_entry = Pending(owner, entry.delivery_time)
+                twin_entry.delivery_count = entry.delivery_count
+                twin_group.pending[stream_id] = twin_entry
+                if owner is not None:
+                    owner.pending[stream_id] = twin_entry
         for node in self._nodes:
             twin = _Node()
             twin.ids, twin.live = list(node.ids), node.live

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import bitmaps, connection, hyperloglog, keys, server, streams, strings, transactions
+from . import (
+    bitmaps,
+    connection,
+    hyperloglog,
+    keys,
+    server,
+    stream_groups,
+    streams,
+    strings,
+    transactions,
+)
 from ._base import Command, arity_error, container, unknown_command, unknown_subcommand
 
 __all__ = ["COMMANDS", "command_names", "lookup"]
@@ -98,6 +108,7 @@ _COMMAND_LIST += [
 _COMMAND_LIST += bitmaps.COMMANDS
 _COMMAND_LIST += hyperloglog.COMMANDS
 _COMMAND_LIST += streams.COMMANDS
+_COMMAND_LIST += stream_groups.COMMANDS
 _COMMAND_LIST.append(server.command_command(_TABLE, _COMMAND_LIST))
 _COMMAND_LIST.append(
     container(

@@ -1,8 +1,8 @@
 """Stream commands: XADD, XLEN, XRANGE, XREVRANGE, XDEL, XTRIM, XREAD, XSETID.
 
-Semantics, IDs and error texts follow ``t_stream.c`` of Redis 7.0. Consumer groups
-and ``XREAD BLOCK`` waiting are not served yet: ``BLOCK`` answers at once (a
-timeout of nothing), which ``specs/resp/README.md`` lists.
+Semantics, IDs and error texts follow ``t_stream.c`` of Redis 7.0; consumer groups
+are in :mod:`.stream_groups`. ``XREAD BLOCK`` does not wait yet: it answers at once
+(a timeout of nothing), which ``specs/resp/README.md`` lists.
 """
 
 from __future__ import annotations
@@ -14,9 +14,22 @@ from ..replies import OK, ZERO, bulk, error, integer
 from ..stream import MAX_ID, U64, Stream, StreamId, format_id
 from ._base import NO_SUCH_KEY, NOT_INTEGER, SYNTAX_ERROR, Client, Command, arity_error
 
-__all__ = ["COMMANDS"]
+__all__ = [
+    "BAD_END",
+    "BAD_ID",
+    "BAD_START",
+    "COMMANDS",
+    "TIMEOUT_NEGATIVE",
+    "TIMEOUT_NOT_INTEGER",
+    "UNBALANCED",
+    "entries_reply",
+    "next_id",
+    "parse_id",
+    "parse_interval",
+    "previous_id",
+]
 
-_BAD_ID = error(b"ERR Invalid stream ID specified as stream command argument")
+BAD_ID = error(b"ERR Invalid stream ID specified as stream command argument")
 _NOT_ABOVE = error(
     b"ERR The ID specified in XADD is equal or smaller than the target stream top item"
 )
@@ -30,7 +43,7 @@ _LIMIT_ALONE = error(
 )
 _NO_STRATEGY = error(b"ERR syntax error, XTRIM must be called with a trimming strategy")
 _LIMIT_EXACT = error(b"ERR syntax error, LIMIT cannot be used without the special ~ option")
-_UNBALANCED = error(
+UNBALANCED = error(
     b"ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."
 )
 _NOT_XREADGROUP = error(
@@ -43,10 +56,10 @@ _GT_XREAD = error(
     b"ERR The > ID can be specified only when calling XREADGROUP using the GROUP "
     b"<group> <consumer> option."
 )
-_TIMEOUT_NOT_INTEGER = error(b"ERR timeout is not an integer or out of range")
-_TIMEOUT_NEGATIVE = error(b"ERR timeout is negative")
-_BAD_START = error(b"ERR invalid start ID for the interval")
-_BAD_END = error(b"ERR invalid end ID for the interval")
+TIMEOUT_NOT_INTEGER = error(b"ERR timeout is not an integer or out of range")
+TIMEOUT_NEGATIVE = error(b"ERR timeout is negative")
+BAD_START = error(b"ERR invalid start ID for the interval")
+BAD_END = error(b"ERR invalid end ID for the interval")
 _APPROX_LIMIT = 100 * 100  # 100 nodes of stream-node-max-entries
 
 _STRTOULL = re.compile(rb"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
@@ -66,7 +79,7 @@ def _string2ull(text: bytes) -> int | None:
     return (-number) & U64 if match[1] == b"-" else number
 
 
-def _parse_id(
+def parse_id(
     text: bytes, missing_seq: int, *, strict: bool, auto_seq: bool = False
 ) -> tuple[StreamId, bool] | None:
     """Redis's ``streamGenericParseIDOrReply``: the ID and whether its sequence was given."""
@@ -91,21 +104,21 @@ def _parse_id(
     return (ms, seq), True
 
 
-def _next(stream_id: StreamId) -> StreamId | None:
+def next_id(stream_id: StreamId) -> StreamId | None:
     ms, seq = stream_id
     if seq < U64:
         return ms, seq + 1
     return (ms + 1, 0) if ms < U64 else None
 
 
-def _previous(stream_id: StreamId) -> StreamId | None:
+def previous_id(stream_id: StreamId) -> StreamId | None:
     ms, seq = stream_id
     if seq:
         return ms, seq - 1
     return (ms - 1, U64) if ms else None
 
 
-def _entries(stream: Stream, ids: list[StreamId]) -> bytes:
+def entries_reply(stream: Stream, ids: list[StreamId]) -> bytes:
     parts = [b"*%d\r\n" % len(ids)]
     for stream_id in ids:
         fields = stream.entries[stream_id]
@@ -171,9 +184,9 @@ def _trim_options(argv: list[bytes], xadd: bool) -> tuple[_Trim, int] | bytes:
                     return _NEGATIVE_MAXLEN
                 options.max_length = length
             else:
-                parsed = _parse_id(argv[index + 1], 0, strict=True)
+                parsed = parse_id(argv[index + 1], 0, strict=True)
                 if parsed is None:
-                    return _BAD_ID
+                    return BAD_ID
                 options.min_id = parsed[0]
             index += 2
         elif option == b"limit" and more:
@@ -188,9 +201,9 @@ def _trim_options(argv: list[bytes], xadd: bool) -> tuple[_Trim, int] | bytes:
             options.mkstream = False
             index += 1
         elif xadd:
-            parsed = _parse_id(argv[index], 0, strict=True, auto_seq=True)
+            parsed = parse_id(argv[index], 0, strict=True, auto_seq=True)
             if parsed is None:
-                return _BAD_ID
+                return BAD_ID
             options.id, seq_given = parsed
             options.id_given, options.auto_seq = True, not seq_given
             break
@@ -213,7 +226,7 @@ def _new_id(s: Client, stream: Stream, options: _Trim) -> StreamId | None:
     last = stream.last_id
     if not options.id_given:
         now = s.store.clock()
-        return (now, 0) if now > last[0] else _next(last)
+        return (now, 0) if now > last[0] else next_id(last)
     if options.auto_seq:
         if last[0] == options.id[0]:
             return None if last[1] == U64 else (last[0], last[1] + 1)
@@ -276,33 +289,33 @@ def xlen(s: Client, argv: list[bytes]) -> bytes:
     return integer(0 if stream is None else len(stream))
 
 
-def _interval(text: bytes, missing_seq: int) -> tuple[StreamId, bool] | None:
+def parse_interval(text: bytes, missing_seq: int) -> tuple[StreamId, bool] | None:
     """A range bound: ``(`` makes it exclusive (then ``-``/``+`` are refused)."""
     if len(text) > 1 and text[:1] == b"(":
-        parsed = _parse_id(text[1:], missing_seq, strict=True)
+        parsed = parse_id(text[1:], missing_seq, strict=True)
         return None if parsed is None else (parsed[0], True)
-    parsed = _parse_id(text, missing_seq, strict=False)
+    parsed = parse_id(text, missing_seq, strict=False)
     return None if parsed is None else (parsed[0], False)
 
 
 def _range(s: Client, argv: list[bytes], reverse: bool) -> bytes:
     first, second = (argv[3], argv[2]) if reverse else (argv[2], argv[3])
-    start = _interval(first, 0)
+    start = parse_interval(first, 0)
     if start is None:
-        return _BAD_ID
+        return BAD_ID
     low: StreamId | None = start[0]
     if start[1]:
-        low = _next(start[0])
+        low = next_id(start[0])
         if low is None:
-            return _BAD_START
-    end = _interval(second, U64)
+            return BAD_START
+    end = parse_interval(second, U64)
     if end is None:
-        return _BAD_ID
+        return BAD_ID
     high: StreamId | None = end[0]
     if end[1]:
-        high = _previous(end[0])
+        high = previous_id(end[0])
         if high is None:
-            return _BAD_END
+            return BAD_END
     count = -1
     index = 4
     while index < len(argv):
@@ -320,7 +333,7 @@ def _range(s: Client, argv: list[bytes], reverse: bool) -> bytes:
     if count == 0:
         return s.null_array
     assert low is not None and high is not None
-    return _entries(stream, stream.range(low, high, max(count, 0), reverse))
+    return entries_reply(stream, stream.range(low, high, max(count, 0), reverse))
 
 
 def xrange(s: Client, argv: list[bytes]) -> bytes:
@@ -344,9 +357,9 @@ def xread(s: Client, argv: list[bytes]) -> bytes:
         if option == b"block" and more:
             timeout = parse_int64(argv[index + 1])
             if timeout is None:
-                return _TIMEOUT_NOT_INTEGER
+                return TIMEOUT_NOT_INTEGER
             if timeout < 0:
-                return _TIMEOUT_NEGATIVE
+                return TIMEOUT_NEGATIVE
             index += 2
         elif option == b"count" and more:
             parsed = parse_int64(argv[index + 1])
@@ -367,7 +380,7 @@ def xread(s: Client, argv: list[bytes]) -> bytes:
         return SYNTAX_ERROR
     names = argv[streams_at:]
     if len(names) % 2:
-        return _UNBALANCED
+        return UNBALANCED
     half = len(names) // 2
     store = s.store
     after: list[StreamId] = []
@@ -378,18 +391,18 @@ def xread(s: Client, argv: list[bytes]) -> bytes:
             continue
         if text == b">":
             return _GT_XREAD
-        given = _parse_id(text, 0, strict=True)
+        given = parse_id(text, 0, strict=True)
         if given is None:
-            return _BAD_ID
+            return BAD_ID
         after.append(given[0])
     replies: list[bytes] = []
     for key, last in zip(names[:half], after, strict=True):
         stream = store.read_container(key, Stream)
         if stream is None or not len(stream) or stream.ids[-1] <= last:
             continue
-        start = _next(last)
+        start = next_id(last)
         assert start is not None
-        entries = _entries(stream, stream.range(start, MAX_ID, count, False))
+        entries = entries_reply(stream, stream.range(start, MAX_ID, count, False))
         replies.append(bulk(key) + entries if s.resp3 else b"*2\r\n" + bulk(key) + entries)
     if not replies:
         return s.null_array
@@ -407,9 +420,9 @@ def xdel(s: Client, argv: list[bytes]) -> bytes:
         return ZERO
     ids: list[StreamId] = []
     for text in argv[2:]:
-        parsed = _parse_id(text, 0, strict=True)
+        parsed = parse_id(text, 0, strict=True)
         if parsed is None:
-            return _BAD_ID
+            return BAD_ID
         ids.append(parsed[0])
     deleted = sum(stream.delete(stream_id) for stream_id in ids)
     if deleted:
@@ -419,9 +432,9 @@ def xdel(s: Client, argv: list[bytes]) -> bytes:
 
 def xsetid(s: Client, argv: list[bytes]) -> bytes:
     """XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id]."""
-    parsed = _parse_id(argv[2], 0, strict=True)
+    parsed = parse_id(argv[2], 0, strict=True)
     if parsed is None:
-        return _BAD_ID
+        return BAD_ID
     new_last = parsed[0]
     added = -1
     max_deleted: StreamId = (0, 0)
@@ -436,9 +449,9 @@ def xsetid(s: Client, argv: list[bytes]) -> bytes:
                 return error(b"ERR entries_added must be positive")
             added = value
         elif option == b"maxdeletedid" and index + 1 < len(argv):
-            bound = _parse_id(argv[index + 1], 0, strict=True)
+            bound = parse_id(argv[index + 1], 0, strict=True)
             if bound is None:
-                return _BAD_ID
+                return BAD_ID
             if new_last < bound[0]:
                 return error(
                     b"ERR The ID specified in XSETID is smaller than the provided "
