@@ -1,5 +1,5 @@
 """The differential harness for longer: Hypothesis command sequences against ``wireproto serve``
-and a real redis-server, as ``tests/e2e/test_differential_redis.py`` runs them in CI (300
+and a real redis-server, as ``tests/e2e/test_differential_redis.py`` runs them in CI (500
 examples), here with as many examples as asked.
 
     .venv/bin/python benchmarks/differential.py --examples 20000
