@@ -66,6 +66,14 @@ STRINGS = [
     _c("MGET", _many(key)),
     _c("GETDEL", key),
     _c("SETNX", key, value),
+    _c(
+        "LCS",
+        key,
+        key,
+        st.sampled_from(
+            [[], ["LEN"], ["IDX"], ["IDX", "WITHMATCHLEN"], ["IDX", "MINMATCHLEN", "2"]]
+        ),
+    ),
 ]
 KEYSPACE = [
     _c("DEL", _many(key)),

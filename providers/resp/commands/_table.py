@@ -99,6 +99,7 @@ _COMMAND_LIST += [
     Command("strlen", 2, strings.strlen, _RF, _ONE_KEY),
     Command("getrange", 4, strings.getrange, _R, _ONE_KEY),
     Command("setrange", 4, strings.setrange, _WD, _ONE_KEY),
+    Command("lcs", -3, strings.lcs, _R, (1, 2, 1)),
     Command("keys", 2, keys.keys, _R),
     Command("scan", -2, keys.scan, _R),
     Command("rename", 3, keys.rename, _W, (1, 2, 1)),
