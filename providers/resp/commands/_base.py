@@ -3,6 +3,7 @@ the :class:`Command` record, Redis's common error replies and argument checks.""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn, Protocol
@@ -30,6 +31,7 @@ __all__ = [
     "SYNTAX_ERROR",
     "WRONGPASS",
     "WRONGTYPE",
+    "Blocked",
     "Client",
     "Command",
     "Handler",
@@ -94,6 +96,10 @@ class Client(Protocol):
     name: bytes | None
     room: int
     """Reply bytes the batch may still build (the output limit): checked as replies grow."""
+    blocked: Blocked | None
+    """What the client waits on (BLPOP...), or None; the session consumes nothing meanwhile."""
+    deny_blocking: bool
+    """Set while EXEC runs: blocking commands answer at once (Redis's CLIENT_DENY_BLOCKING)."""
 
     @property
     def provider(self) -> ProviderState:
@@ -179,6 +185,21 @@ class Client(Protocol):
 
 
 Handler = Callable[[Client, list[bytes]], bytes]
+
+
+@dataclass(eq=False, slots=True)
+class Blocked:
+    """One blocked client (BLPOP...): what it waits on, until when, and how it is served."""
+
+    client: Client
+    store: Store
+    keys: tuple[bytes, ...]
+    deadline: float | None
+    """On the connection's clock (seconds); None: forever."""
+    serve: Callable[[Store, bytes, deque[bytes]], bytes]
+    """Pops for the client from the list at a key (store, key, list); its reply."""
+    timeout_reply: bytes
+
 
 LLONG_MAX = (1 << 63) - 1
 LLONG_MIN = -(1 << 63)

@@ -365,7 +365,7 @@ def lpos(s: Client, argv: list[bytes]) -> bytes:
 
 
 def move(
-    s: Client, source: bytes, items: deque[bytes], target: bytes, sides: tuple[int, int]
+    store: Store, source: bytes, items: deque[bytes], target: bytes, sides: tuple[int, int]
 ) -> bytes:
     """Pop from ``items`` (the list at ``source``, not empty), push onto ``target``; the reply.
 
@@ -374,7 +374,6 @@ def move(
     Raises WrongType (before popping) when ``target`` holds another type.
     """
     wherefrom, whereto = sides
-    store = s.store
     store.read_container(target, deque)  # WRONGTYPE before anything moves
     value = items.popleft() if wherefrom == HEAD else items.pop()
     destination: deque[bytes] = store.write_container(target, deque)
@@ -396,7 +395,7 @@ def lmove(s: Client, argv: list[bytes]) -> bytes:
     items = _read(s, argv[1])
     if items is None:
         return s.null
-    return move(s, argv[1], items, argv[2], (wherefrom, whereto))
+    return move(s.store, argv[1], items, argv[2], (wherefrom, whereto))
 
 
 def rpoplpush(s: Client, argv: list[bytes]) -> bytes:
@@ -404,7 +403,7 @@ def rpoplpush(s: Client, argv: list[bytes]) -> bytes:
     items = _read(s, argv[1])
     if items is None:
         return s.null
-    return move(s, argv[1], items, argv[2], (TAIL, HEAD))
+    return move(s.store, argv[1], items, argv[2], (TAIL, HEAD))
 
 
 NUMKEYS_ERROR = b"-ERR numkeys should be greater than 0\r\n"
