@@ -115,3 +115,15 @@ def test_ranges_match_a_model(values: list[bytes], start: int, end: int) -> None
         return
     assert bounds == (indexes.start, indexes.stop)
     assert _slice(items, *bounds) == values[indexes.start : indexes.stop]
+
+
+@settings(max_examples=200)
+@given(size=st.integers(0, 1500), start=st.integers(-1600, 1600), end=st.integers(-1600, 1600))
+def test_ranges_of_long_lists_match_list_slices(size: int, start: int, end: int) -> None:
+    # Long enough for both ways _slice reads: item by item in the middle, or islice.
+    values = [b"%d" % i for i in range(size)]
+    indexes = _model_range(size, start, end)
+    bounds = _range(size, start, end)
+    assert (bounds is None) == (not indexes)
+    if bounds is not None:
+        assert _slice(deque(values), *bounds) == values[indexes.start : indexes.stop]
