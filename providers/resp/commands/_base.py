@@ -3,7 +3,6 @@ the :class:`Command` record, Redis's common error replies and argument checks.""
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn, Protocol
@@ -36,6 +35,7 @@ __all__ = [
     "Command",
     "Handler",
     "ProviderState",
+    "Serve",
     "arity_error",
     "bounded_int",
     "c_string",
@@ -187,6 +187,11 @@ class Client(Protocol):
 Handler = Callable[[Client, list[bytes]], bytes]
 
 
+Serve = Callable[[Store, bytes], "bytes | None"]
+"""How a blocked client is served from a key that was written (store, key): its reply,
+or None when the key holds nothing for it (another type, or empty): it waits on."""
+
+
 @dataclass(eq=False, slots=True)
 class Blocked:
     """One blocked client (BLPOP...): what it waits on, until when, and how it is served."""
@@ -196,8 +201,8 @@ class Blocked:
     keys: tuple[bytes, ...]
     deadline: float | None
     """On the connection's clock (seconds); None: forever."""
-    serve: Callable[[Store, bytes, deque[bytes]], bytes]
-    """Pops for the client from the list at a key (store, key, list); its reply."""
+    serve: Serve
+    """Pops for the client from the value at a key; its reply, or None to wait on."""
     timeout_reply: bytes
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from ...kvstore import Store, WrongType
 from ..numbers import parse_long_double
 from ..replies import bulk
-from ._base import LLONG_MAX, SYNTAX_ERROR, WRONGTYPE, Blocked, Client, Command
+from ._base import LLONG_MAX, SYNTAX_ERROR, WRONGTYPE, Blocked, Client, Command, Serve
 from .lists import HEAD, TAIL, list_position, move, parse_mpop, pop_count_reply
 
 __all__ = [
@@ -33,12 +33,27 @@ __all__ = [
     "WaitingRoom",
     "block",
     "forget",
+    "from_list",
     "parse_timeout",
     "time_out",
 ]
 
-Serve = Callable[[Store, bytes, deque[bytes]], bytes]
-"""Pops for a blocked client from the list at a key (store, key, list); its reply."""
+Pop = Callable[[Store, bytes, deque[bytes]], bytes]
+"""Pops for a blocked client from the (non-empty) list at a key; its reply."""
+
+
+def from_list(pop: Pop) -> Serve:
+    """Serves with ``pop`` when the key holds a non-empty list (else None: wait on)."""
+
+    def serve(store: Store, key: bytes) -> bytes | None:
+        try:
+            items = store.read_container(key, deque)
+        except WrongType:
+            return None
+        return pop(store, key, items) if items else None
+
+    return serve
+
 
 TIMEOUT_NOT_FLOAT = b"-ERR timeout is not a float or out of range\r\n"
 TIMEOUT_NEGATIVE = b"-ERR timeout is negative\r\n"
@@ -105,18 +120,14 @@ class WaitingRoom:
             queues = self._queues.get(store)
             queue = queues.get(key) if queues is not None else None
             while queue:
-                try:
-                    items = store.read_container(key, deque)
-                except WrongType:
-                    break  # not a list (any more): the clients go on waiting
-                if not items:
-                    break
                 blocked = queue[0]
-                self.remove(blocked)
                 try:
-                    reply = blocked.serve(store, key, items)
+                    reply = blocked.serve(store, key)
                 except WrongType:  # BLMOVE's destination holds another type
                     reply = WRONGTYPE
+                if reply is None:
+                    break  # nothing to pop (or another type): the clients go on waiting
+                self.remove(blocked)
                 wake(blocked.client, reply)
 
 
@@ -177,7 +188,7 @@ def parse_timeout(value: bytes) -> float | bytes | None:
     return milliseconds / 1000 if milliseconds else None
 
 
-def _pop_one(where: int) -> Serve:
+def _pop_one(where: int) -> Pop:
     def serve(store: Store, key: bytes, items: deque[bytes]) -> bytes:
         value = items.popleft() if where == HEAD else items.pop()
         store.container_written(key, b"lpop" if where == HEAD else b"rpop")
@@ -202,7 +213,7 @@ def _bpop(s: Client, argv: list[bytes], where: int) -> bytes:
             return serve(store, key, items)
     if s.deny_blocking:
         return s.null_array
-    return block(s, keys, timeout, serve, s.null_array)
+    return block(s, keys, timeout, from_list(serve), s.null_array)
 
 
 def blpop(s: Client, argv: list[bytes]) -> bytes:
@@ -226,7 +237,7 @@ def _bmove(s: Client, argv: list[bytes], sides: tuple[int, int], timeout: float 
     def serve(store: Store, key: bytes, items: deque[bytes]) -> bytes:
         return move(store, key, items, target, sides)
 
-    return block(s, [source], timeout, serve, s.null_array)
+    return block(s, [source], timeout, from_list(serve), s.null_array)
 
 
 def blmove(s: Client, argv: list[bytes]) -> bytes:
@@ -269,7 +280,7 @@ def blmpop(s: Client, argv: list[bytes]) -> bytes:
     def serve(store: Store, key: bytes, items: deque[bytes]) -> bytes:
         return pop_count_reply(store, key, items, where, count)
 
-    return block(s, keys, timeout, serve, s.null_array)
+    return block(s, keys, timeout, from_list(serve), s.null_array)
 
 
 _BLOCKING = ("write", "blocking")
