@@ -61,6 +61,8 @@ class ZSet:
             self._order.remove((old, member))
         elif len(self._scores) >= _MAX_LISTPACK_ENTRIES or len(member) > _MAX_LISTPACK_VALUE:
             self.skiplist = True
+        if score == 0 and not self.skiplist:
+            score = 0.0  # a listpack keeps -0 as the integer 0 (Redis 7.0's d2string)
         self._scores[member] = score
         self._order.add((score, member))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import blocking, connection, keys, lists, server, strings, transactions
+from . import blocking, connection, keys, lists, server, strings, transactions, zsets
 from ._base import Command, arity_error, container, unknown_command, unknown_subcommand
 
 __all__ = ["COMMANDS", "command_names", "lookup"]
@@ -97,6 +97,7 @@ _COMMAND_LIST += [
 ]
 _COMMAND_LIST += lists.COMMANDS
 _COMMAND_LIST += blocking.COMMANDS
+_COMMAND_LIST += zsets.COMMANDS
 _COMMAND_LIST.append(server.command_command(_TABLE, _COMMAND_LIST))
 _COMMAND_LIST.append(
     container(

@@ -1,0 +1,56 @@
+"""Differential testing against a real ``redis-server``: one connection there and one
+in-process Connection, fed the same requests, compared byte for byte."""
+
+from __future__ import annotations
+
+import socket
+
+from _drive import resp_command as cmd
+from _serve import HOST
+from wireproto.providers.resp import RespProvider, register
+
+from wireproto import Connection, Registry
+
+__all__ = ["Command", "Pair", "same"]
+
+MARKER = b"--end-of-case--"
+END = b"$%d\r\n%s\r\n" % (len(MARKER), MARKER)
+TIMEOUT = 15.0
+Command = tuple[bytes | str | int, ...]
+
+
+class Pair:
+    """One connection to redis-server and one in-process connection, fed the same requests."""
+
+    def __init__(self, port: int, resp3: bool) -> None:
+        self.sock = socket.create_connection((HOST, port), timeout=TIMEOUT)
+        registry = Registry()
+        register(registry, RespProvider())
+        self.ours = Connection(registry)
+        if resp3:
+            self.run(("HELLO", "3"))
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def run(self, *commands: Command) -> tuple[bytes, bytes]:
+        """The replies of redis-server and of ours to ``commands``."""
+        request = b"".join(cmd(*command) for command in commands)
+        self.sock.sendall(request + cmd("ECHO", MARKER))
+        theirs = bytearray()
+        for _ in range(10_000):  # bounded: the replies are a few KB at most
+            if theirs.endswith(END):
+                break
+            chunk = self.sock.recv(65536)
+            assert chunk, "redis-server closed the connection"
+            theirs += chunk
+        assert theirs.endswith(END)
+        self.ours.receive_data(request)
+        return bytes(theirs[: -len(END)]), self.ours.data_to_send()
+
+
+def same(pair: Pair, *commands: Command) -> bytes:
+    """Run ``commands`` after FLUSHALL on both servers; the replies, checked equal."""
+    theirs, ours = pair.run(("FLUSHALL",), *commands)
+    assert ours == theirs, commands
+    return ours
