@@ -254,3 +254,27 @@ def test_timeouts_round_up_to_milliseconds(text: bytes, seconds: float | None) -
 @pytest.mark.parametrize("text", [b"-0.002", b"9223372036854775.808", b"-inf", b"1e300"])
 def test_timeouts_out_of_range_are_negative(text: bytes) -> None:
     assert parse_timeout(text) == b"-ERR timeout is negative\r\n"
+
+
+def test_bzpopmin_is_served_by_zadd_in_score_order(server: Server) -> None:
+    first, second, writer = server.client(), server.client(), server.client()
+    assert first.call("BZPOPMIN", "z", 0) == b""
+    assert second.call("BZMPOP", 0, 1, "z", "MAX", "COUNT", 5) == b""
+    writer.call("ZADD", "z", 2, "b", 1, "a", 3, "c")
+    assert first.replies() == b"*3\r\n" + bulk(b"z") + bulk(b"a") + bulk(b"1")
+    assert second.replies() == (
+        b"*2\r\n" + bulk(b"z") + b"*2\r\n"
+        + b"*2\r\n" + bulk(b"c") + bulk(b"3") + b"*2\r\n" + bulk(b"b") + bulk(b"2")
+    )  # fmt: skip
+    assert writer.call("EXISTS", "z") == b":0\r\n"
+
+
+def test_a_list_push_does_not_serve_a_sorted_set_waiter(server: Server) -> None:
+    waiter, writer = server.client(), server.client()
+    waiter.call("HELLO", 3)
+    waiter.call("BZPOPMAX", "k", "0.5")
+    writer.call("RPUSH", "k", "x")
+    assert waiter.replies() == b""
+    server.clock.now += 0.5
+    waiter.connection.check_deadlines()
+    assert waiter.replies() == b"_\r\n"
