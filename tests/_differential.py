@@ -1,5 +1,9 @@
-"""Differential testing against a real ``redis-server``: one connection there and one
-in-process Connection, fed the same requests, compared byte for byte."""
+"""Differential testing against a real ``redis-server``: the same requests to it and to an
+in-process RESP connection, every reply compared byte for byte.
+
+End-to-end tests get a :class:`Pair` from the ``pair`` fixture of ``tests/e2e/conftest.py``
+(one ``redis-server`` per module, persistence off, on 127.0.0.1, stopped by its pid).
+"""
 
 from __future__ import annotations
 
@@ -22,12 +26,12 @@ Command = tuple[bytes | str | int, ...]
 class Pair:
     """One connection to redis-server and one in-process connection, fed the same requests."""
 
-    def __init__(self, port: int, resp3: bool) -> None:
+    def __init__(self, port: int, resp3: bool = False) -> None:
         self.sock = socket.create_connection((HOST, port), timeout=TIMEOUT)
         registry = Registry()
         register(registry, RespProvider())
         self.ours = Connection(registry)
-        if resp3:
+        if resp3:  # HELLO's reply names the server: not compared
             self.run(("HELLO", "3"))
 
     def close(self) -> None:
@@ -50,7 +54,7 @@ class Pair:
 
 
 def same(pair: Pair, *commands: Command) -> bytes:
-    """Run ``commands`` after FLUSHALL on both servers; the replies, checked equal."""
-    theirs, ours = pair.run(("FLUSHALL",), *commands)
+    """Run ``commands`` on both; assert the replies are equal and return them."""
+    theirs, ours = pair.run(*commands)
     assert ours == theirs, commands
     return ours

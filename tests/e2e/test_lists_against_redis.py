@@ -11,10 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from _differential import Command, Pair, same
+from _differential import Command, Pair
+from _differential import same as same_replies
 from _serve import redis_server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+
+def same(pair: Pair, *commands: Command) -> bytes:
+    """``commands`` after FLUSHALL on both servers: the replies, checked equal."""
+    return same_replies(pair, ("FLUSHALL",), *commands)
 
 
 @pytest.fixture(scope="module")
