@@ -8,12 +8,14 @@ RESP3 gets them as doubles (``,``) and WITHSCORES pairs as nested arrays.
 from __future__ import annotations
 
 import math
+import random
 import re
 
 from ...datatypes.zset import LexBound, ZSet
-from ...kvstore import Store, WrongType
+from ...kvstore import Store, WrongType, compile_glob
 from ..replies import EMPTY_ARRAY, ZERO, bulk, error, integer
 from ._base import (
+    LLONG_MAX,
     NOT_FLOAT,
     NOT_INTEGER,
     SYNTAX_ERROR,
@@ -39,6 +41,7 @@ NAN_ERROR = b"-ERR resulting score is not a number (NaN)\r\n"
 RANGE_NOT_FLOAT = b"-ERR min or max is not a float\r\n"
 RANGE_NOT_LEX = b"-ERR min or max not valid string range item\r\n"
 _MIN, _MAX = 0, 1
+_RANDOM = random.Random()
 
 
 def _strtod(text: bytes) -> tuple[float, bool] | None:
@@ -632,6 +635,276 @@ def bzmpop(s: Client, argv: list[bytes]) -> bytes:
     return block(s, keys, timeout, serve, s.null_array)
 
 
+# -- set operations ----------------------------------------------------------------------
+
+_UNION, _INTER, _DIFF = 1, 2, 3
+_AGGREGATES = {b"sum", b"min", b"max"}
+
+
+def _source(store: Store, key: bytes) -> ZSet | set[bytes] | None:
+    """A sorted set, or a set (its members score 1), or None; WRONGTYPE for other types."""
+    kind = store.type_of(key)
+    if kind == b"none":
+        return None
+    if kind == b"set":
+        value = store.value_of(key)
+        assert isinstance(value, set)
+        return value
+    return store.read_container(key, ZSet)  # raises WrongType for the rest
+
+
+def _members(source: ZSet | set[bytes]) -> list[tuple[bytes, float]]:
+    if isinstance(source, ZSet):
+        return list(source)
+    return [(member, 1.0) for member in source]
+
+
+def _score_in(source: ZSet | set[bytes], member: bytes) -> float | None:
+    if isinstance(source, ZSet):
+        return source.score(member)
+    return 1.0 if member in source else None
+
+
+def _aggregate(current: float, value: float, how: bytes) -> float:
+    if how == b"sum":
+        total = current + value
+        return 0.0 if math.isnan(total) else total
+    return min(current, value) if how == b"min" else max(current, value)
+
+
+def _combine(
+    sources: list[ZSet | set[bytes] | None], weights: list[float], op: int, how: bytes
+) -> dict[bytes, float]:
+    """Redis's ``zunionInterDiffGenericCommand`` arithmetic, in its order of sources."""
+    result: dict[bytes, float] = {}
+    if op == _DIFF:
+        first = sources[0]
+        if first is None:
+            return result
+        others = [source for source in sources[1:] if source is not None]
+        return {
+            member: score
+            for member, score in _members(first)
+            if not any(_score_in(other, member) is not None for other in others)
+        }
+    # By cardinality, ascending (a stable sort, as glibc's qsort on small arrays).
+    order = sorted(range(len(sources)), key=lambda i: len(sources[i] or ()))
+    if op == _UNION:
+        for index in order:
+            source = sources[index]
+            if source is None:
+                continue
+            for member, score in _members(source):
+                value = weights[index] * score
+                if math.isnan(value):
+                    value = 0.0
+                found = result.get(member)
+                result[member] = value if found is None else _aggregate(found, value, how)
+        return result
+    first_index = order[0]
+    first = sources[first_index]
+    if first is None:
+        return result
+    for member, score in _members(first):
+        value = weights[first_index] * score
+        if math.isnan(value):
+            value = 0.0
+        for index in order[1:]:
+            source = sources[index]
+            other = _score_in(source, member) if source is not None else None
+            if other is None:
+                break
+            value = _aggregate(value, weights[index] * other, how)
+        else:
+            result[member] = value
+    return result
+
+
+def _setop(s: Client, argv: list[bytes], at: int, op: int, *, store: bool, card: bool) -> bytes:
+    """ZUNION, ZINTER, ZDIFF, their STORE forms and ZINTERCARD; ``argv[at]`` is numkeys."""
+    count = bounded_int(argv[at])
+    if count is None:
+        return NOT_INTEGER
+    if count < 1:
+        name = argv[0].lower()
+        return error(b"ERR at least 1 input key is needed for '%s' command" % name)
+    if count > len(argv) - at - 1:
+        return SYNTAX_ERROR
+    keys = argv[at + 1 : at + 1 + count]
+    sources = [_source(s.store, key) for key in keys]
+    weights = [1.0] * count
+    how = b"sum"
+    withscores = False
+    limit = 0
+    j = at + 1 + count
+    while j < len(argv):
+        option = argv[j].lower()
+        left = len(argv) - j
+        if op != _DIFF and not card and left >= count + 1 and option == b"weights":
+            for i in range(count):
+                weight = parse_score(argv[j + 1 + i])
+                if weight is None:
+                    return b"-ERR weight value is not a float\r\n"
+                weights[i] = weight
+            j += count + 1
+        elif op != _DIFF and not card and left >= 2 and option == b"aggregate":
+            how = argv[j + 1].lower()
+            if how not in _AGGREGATES:
+                return SYNTAX_ERROR
+            j += 2
+        elif not store and not card and option == b"withscores":
+            withscores = True
+            j += 1
+        elif card and left >= 2 and option == b"limit":
+            found = positive(argv[j + 1], b"-ERR LIMIT can't be negative\r\n")
+            if isinstance(found, bytes):
+                return found
+            limit = found
+            j += 2
+        else:
+            return SYNTAX_ERROR
+    combined = _combine(sources, weights, op, how)
+    if card:
+        return integer(min(len(combined), limit) if limit else len(combined))
+    result = ZSet()
+    for member, score in combined.items():
+        result.add(member, score)
+    if store:
+        target = argv[1]
+        if len(result):
+            s.store.set_value(target, result)
+            names = {_UNION: b"zunionstore", _INTER: b"zinterstore", _DIFF: b"zdiffstore"}
+            s.store.notify(names[op], target)
+        else:
+            s.store.delete(target)
+        return integer(len(result))
+    return _pairs(list(result), withscores, s.resp3)
+
+
+def zunion(s: Client, argv: list[bytes]) -> bytes:
+    """ZUNION numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]."""
+    return _setop(s, argv, 1, _UNION, store=False, card=False)
+
+
+def zinter(s: Client, argv: list[bytes]) -> bytes:
+    """ZINTER numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]."""
+    return _setop(s, argv, 1, _INTER, store=False, card=False)
+
+
+def zdiff(s: Client, argv: list[bytes]) -> bytes:
+    """ZDIFF numkeys key [key ...] [WITHSCORES]."""
+    return _setop(s, argv, 1, _DIFF, store=False, card=False)
+
+
+def zunionstore(s: Client, argv: list[bytes]) -> bytes:
+    """ZUNIONSTORE destination numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE ...]."""
+    return _setop(s, argv, 2, _UNION, store=True, card=False)
+
+
+def zinterstore(s: Client, argv: list[bytes]) -> bytes:
+    """ZINTERSTORE destination numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE ...]."""
+    return _setop(s, argv, 2, _INTER, store=True, card=False)
+
+
+def zdiffstore(s: Client, argv: list[bytes]) -> bytes:
+    """ZDIFFSTORE destination numkeys key [key ...]."""
+    return _setop(s, argv, 2, _DIFF, store=True, card=False)
+
+
+def zintercard(s: Client, argv: list[bytes]) -> bytes:
+    """ZINTERCARD numkeys key [key ...] [LIMIT limit]."""
+    return _setop(s, argv, 1, _INTER, store=False, card=True)
+
+
+# -- ZRANDMEMBER, ZSCAN --------------------------------------------------------------------
+
+
+def zrandmember(s: Client, argv: list[bytes]) -> bytes:
+    """ZRANDMEMBER key [count [WITHSCORES]] (Redis's cases: distinct members for a positive
+    count, repeats allowed for a negative one)."""
+    if len(argv) == 2:
+        zset = _read(s, argv[1])
+        if zset is None:
+            return s.null
+        index = _RANDOM.randrange(len(zset))
+        return bulk(zset.at(index, index + 1)[0][0])
+    count = bounded_int(argv[2])
+    if count is None:
+        return NOT_INTEGER
+    if count < -LLONG_MAX:
+        return error(
+            b"ERR value is out of range, value must between -9223372036854775807 and "
+            b"9223372036854775807"
+        )
+    if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b"withscores"):
+        return SYNTAX_ERROR
+    withscores = len(argv) == 4
+    if withscores and not -LLONG_MAX // 2 <= count <= LLONG_MAX // 2:
+        return b"-ERR value is out of range\r\n"
+    zset = _read(s, argv[1])
+    if zset is None or count == 0:
+        return EMPTY_ARRAY
+    size = len(zset)
+    if count < 0:
+        picks = [_RANDOM.randrange(size) for _ in range(-count)]
+    elif count >= size:
+        picks = list(range(size - 1, -1, -1))  # the whole set, walked from the tail as Redis
+    else:
+        picks = _RANDOM.sample(range(size), count)
+    pairs = [zset.at(index, index + 1)[0] for index in picks]
+    return _pairs(pairs, withscores, s.resp3)
+
+
+def zscan(s: Client, argv: list[bytes]) -> bytes:
+    """ZSCAN key cursor [MATCH pattern] [COUNT count].
+
+    A small sorted set (Redis's listpack) comes whole in one call with cursor 0, as in
+    Redis; a large one is walked in score order, ``count`` members a call.
+    """
+    cursor = bounded_int(argv[2], 0, LLONG_MAX)
+    if cursor is None:
+        return b"-ERR invalid cursor\r\n"
+    count, pattern = 10, None
+    j = 3
+    while j < len(argv):
+        option = argv[j].lower()
+        if j + 1 >= len(argv):
+            return SYNTAX_ERROR
+        if option == b"count":
+            parsed = bounded_int(argv[j + 1])
+            if parsed is None:
+                return NOT_INTEGER
+            if parsed < 1:
+                return SYNTAX_ERROR
+            count = parsed
+        elif option == b"match":
+            pattern = argv[j + 1]
+        else:
+            return SYNTAX_ERROR
+        j += 2
+    zset = _read(s, argv[1])
+    if zset is None:
+        return b"*2\r\n$1\r\n0\r\n*0\r\n"
+    if zset.skiplist:
+        pairs = zset.at(min(cursor, len(zset)), min(cursor + count, len(zset)))
+        following = cursor + count if cursor + count < len(zset) else 0
+    else:
+        pairs, following = list(zset), 0
+    if pattern is not None:
+        match = compile_glob(pattern)
+        pairs = [pair for pair in pairs if match(pair[0])]
+    items = [
+        bulk(member)
+        + bulk(
+            b"%.17g" % score
+            if not math.isinf(score)
+            else b"%s" % (b"inf" if score > 0 else b"-inf")
+        )
+        for member, score in pairs
+    ]
+    return b"*2\r\n" + bulk(b"%d" % following) + b"*%d\r\n" % (2 * len(pairs)) + b"".join(items)
+
+
 _R = ("readonly",)
 _RF = ("readonly", "fast")
 _W = ("write",)
@@ -660,6 +933,15 @@ COMMANDS: list[Command] = [
     Command("zremrangebyrank", 4, zremrangebyrank, _W, _ONE_KEY),
     Command("zremrangebyscore", 4, zremrangebyscore, _W, _ONE_KEY),
     Command("zremrangebylex", 4, zremrangebylex, _W, _ONE_KEY),
+    Command("zunion", -3, zunion, _R, (0, 0, 0)),
+    Command("zinter", -3, zinter, _R, (0, 0, 0)),
+    Command("zdiff", -3, zdiff, _R, (0, 0, 0)),
+    Command("zunionstore", -4, zunionstore, ("write", "denyoom"), (1, 1, 1)),
+    Command("zinterstore", -4, zinterstore, ("write", "denyoom"), (1, 1, 1)),
+    Command("zdiffstore", -4, zdiffstore, ("write", "denyoom"), (1, 1, 1)),
+    Command("zintercard", -3, zintercard, _R, (0, 0, 0)),
+    Command("zrandmember", -2, zrandmember, _R, _ONE_KEY),
+    Command("zscan", -3, zscan, _R, _ONE_KEY),
     Command("zpopmin", -2, zpopmin, _WF, _ONE_KEY),
     Command("zpopmax", -2, zpopmax, _WF, _ONE_KEY),
     Command("zmpop", -4, zmpop, _W, (0, 0, 0)),
