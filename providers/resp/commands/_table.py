@@ -7,14 +7,17 @@ from collections.abc import Mapping
 
 from . import (
     bitmaps,
+    blocking,
     connection,
     hyperloglog,
     keys,
+    lists,
     server,
     stream_groups,
     streams,
     strings,
     transactions,
+    zsets,
 )
 from ._base import Command, arity_error, container, unknown_command, unknown_subcommand
 
@@ -110,6 +113,9 @@ _COMMAND_LIST += bitmaps.COMMANDS
 _COMMAND_LIST += hyperloglog.COMMANDS
 _COMMAND_LIST += streams.COMMANDS
 _COMMAND_LIST += stream_groups.COMMANDS
+_COMMAND_LIST += lists.COMMANDS
+_COMMAND_LIST += blocking.COMMANDS
+_COMMAND_LIST += zsets.COMMANDS
 _COMMAND_LIST.append(server.command_command(_TABLE, _COMMAND_LIST))
 _COMMAND_LIST.append(
     container(
