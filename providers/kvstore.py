@@ -371,13 +371,16 @@ class Store:
         self.set(key, value, expire_at=expire_at, flags=flags)
         return CasOutcome.STORED
 
-    def delete(self, key: bytes) -> bool:
-        """Remove ``key`` (of any type); whether a live value was removed."""
+    def delete(self, key: bytes, event: bytes = b"del") -> bool:
+        """Remove ``key`` (of any type); whether a live value was removed.
+
+        ``event`` is what observers hear (MOVE's ``move_from``).
+        """
         if self._live_any(key) is None:
             return False
         self._remove(key)
         if self._observers:
-            self._notify(b"del", key)
+            self._notify(event, key)
         return True
 
     def pop(self, key: bytes) -> bytes | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from wireproto import Registry, WireFormat
 
-from ..kvstore import share_store, shared_store
+from ..kvstore import share_store, shared_databases
 from .commands import COMMANDS, REDIS_VERSION, command_names
 from .detection import inline_detector
 from .parser import HIREDIS_AVAILABLE, RequestParser, RespLimits
@@ -46,7 +46,8 @@ def register(registry: Registry, provider: RespProvider | None = None) -> RespPr
 
     Without ``provider``, one is made on the registry's
     :func:`~providers.kvstore.shared_store`, so the memcached provider loaded
-    into the same registry serves the same keys. It reads the registry
+    into the same registry serves the same keys (database 0 of its
+    :func:`~providers.kvstore.shared_databases`). It reads the registry
     options ``resp.password`` (Redis's ``requirepass``: clients must AUTH)
     and ``resp.max-clients`` (reported by INFO; the server enforces its own
     ``--max-connections``). A given ``provider``'s store becomes the
@@ -55,7 +56,7 @@ def register(registry: Registry, provider: RespProvider | None = None) -> RespPr
     if provider is None:
         options = registry.options
         provider = RespProvider(
-            store=shared_store(registry),
+            databases=shared_databases(registry),
             password=options.get("resp.password") or None,
             max_clients=int(options.get("resp.max-clients", "10000")),
         )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from wireproto import AuthSettings
 
-from ...kvstore import Store, parse_int64
+from ...kvstore import Databases, Store, parse_int64
 from ..limits import RespLimits
 from ..replies import error
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from wireproto import MessageConsumer, NetworkSender, ServerStats
 
 __all__ = [
+    "DB_OUT_OF_RANGE",
     "INT_MAX",
     "INT_MIN",
     "LLONG_MAX",
@@ -26,6 +27,7 @@ __all__ = [
     "NOT_INTEGER",
     "NO_SUCH_KEY",
     "REDIS_VERSION",
+    "SAME_OBJECT",
     "STRING_TOO_LONG",
     "SYNTAX_ERROR",
     "WRONGPASS",
@@ -38,7 +40,9 @@ __all__ = [
     "bounded_int",
     "c_string",
     "container",
+    "db_index",
     "expire_time_error",
+    "int32",
     "unknown_command",
     "unknown_subcommand",
 ]
@@ -55,6 +59,11 @@ class ProviderState(Protocol):
     @property
     def store(self) -> Store:
         """The key-value store."""
+        ...
+
+    @property
+    def databases(self) -> Databases:
+        """The numbered databases (SELECT); database 0 is :attr:`store`."""
         ...
 
     @property
@@ -89,6 +98,8 @@ class Client(Protocol):
     """What handlers use of one connection's session (a ``RespSession``)."""
 
     closing: bool
+    db: int
+    """The SELECTed database's number."""
     multi: list[list[bytes]] | None
     multi_failed: bool
     name: bytes | None
@@ -153,6 +164,10 @@ class Client(Protocol):
         """Switch replies to RESP2 or RESP3."""
         ...
 
+    def select_db(self, index: int) -> None:
+        """Switch to database ``index`` (in range)."""
+        ...
+
     def watch(self, key: bytes) -> None:
         """WATCH ``key``."""
         ...
@@ -191,6 +206,8 @@ NO_SUCH_KEY = b"-ERR no such key\r\n"
 NOAUTH = b"-NOAUTH Authentication required.\r\n"
 WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
 STRING_TOO_LONG = b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
+SAME_OBJECT = b"-ERR source and destination objects are the same\r\n"
+DB_OUT_OF_RANGE = b"-ERR DB index is out of range\r\n"
 WRONGTYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
 """The reply to a command on a key of another type (the session answers
 :class:`~providers.kvstore.WrongType` with it, so handlers may let it propagate)."""
@@ -253,6 +270,27 @@ def bounded_int(value: bytes, low: int = LLONG_MIN, high: int = LLONG_MAX) -> in
     if parsed is None or not low <= parsed <= high:
         return None
     return parsed
+
+
+def int32(text: bytes, error: bytes | None) -> int | bytes:
+    """Redis's ``getIntFromObjectOrReply``: an int, or the error reply (``error`` replaces
+    both of its texts when given)."""
+    value = parse_int64(text)
+    if value is None:
+        return NOT_INTEGER if error is None else error
+    if not INT_MIN <= value <= INT_MAX:
+        if error is not None:
+            return error
+        return b"-ERR value is out of range, value must between %d and %d\r\n" % (INT_MIN, INT_MAX)
+    return value
+
+
+def db_index(s: Client, text: bytes) -> int | bytes:
+    """A database number, or the error reply SELECT, MOVE and COPY give."""
+    value = int32(text, None)
+    if isinstance(value, int) and not 0 <= value < len(s.provider.databases):
+        return DB_OUT_OF_RANGE
+    return value
 
 
 def expire_time_error(name: bytes) -> bytes:

@@ -1,0 +1,66 @@
+"""The same commands to a real ``redis-server`` and to an in-process RESP connection.
+
+For the differential tests: :class:`Pair` sends each batch to both and returns both
+reply streams, to compare byte for byte (or order-insensitively where Redis's order
+is unspecified, as listed in ``specs/resp/README.md``).
+"""
+
+from __future__ import annotations
+
+import socket
+
+from _drive import resp_command as cmd
+from _serve import HOST
+from wireproto.providers.resp import RespProvider, register
+
+from wireproto import Connection, Registry
+
+__all__ = ["Pair"]
+
+MARKER = b"--end-of-case--"
+END = b"$%d\r\n%s\r\n" % (len(MARKER), MARKER)
+TIMEOUT = 15.0
+
+Arg = bytes | str | int
+
+
+class Pair:
+    """One connection to redis-server and one in-process connection, fed the same requests."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection((HOST, port), timeout=TIMEOUT)
+        registry = Registry()
+        self.provider = register(registry, RespProvider())
+        self.ours = Connection(registry)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def run(self, *commands: tuple[Arg, ...]) -> tuple[bytes, bytes]:
+        """The replies of redis-server and of ours to ``commands``."""
+        request = b"".join(cmd(*command) for command in commands)
+        self.sock.sendall(request + cmd("ECHO", MARKER))
+        theirs = bytearray()
+        for _ in range(100_000):  # bounded: replies are at most a few MB
+            if theirs.endswith(END):
+                break
+            chunk = self.sock.recv(65536)
+            assert chunk, "redis-server closed the connection"
+            theirs += chunk
+        assert theirs.endswith(END)
+        self.ours.receive_data(request)
+        return bytes(theirs[: -len(END)]), self.ours.data_to_send()
+
+    def reset(self, resp3: bool = False) -> None:
+        """Both sides back to an empty server: every database flushed, database 0, RESP2/3."""
+        theirs, ours = self.run(
+            ("UNWATCH",), ("FLUSHALL",), ("SELECT", 0), ("HELLO", 3 if resp3 else 2)
+        )
+        assert theirs.startswith(b"+OK\r\n+OK\r\n+OK\r\n"), theirs
+        assert ours.startswith(b"+OK\r\n+OK\r\n+OK\r\n"), ours
+
+    def same(self, *commands: tuple[Arg, ...]) -> bytes:
+        """Run ``commands`` on both; assert the replies are equal byte for byte; ours."""
+        theirs, ours = self.run(*commands)
+        assert ours == theirs, commands
+        return ours
