@@ -3,9 +3,11 @@ the :class:`Command` record, Redis's common error replies and argument checks.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn, Protocol
+from zlib import crc32
 
 from wireproto import AuthSettings
 
@@ -20,6 +22,7 @@ __all__ = [
     "DB_OUT_OF_RANGE",
     "INT_MAX",
     "INT_MIN",
+    "INVALID_CURSOR",
     "LLONG_MAX",
     "LLONG_MIN",
     "NOAUTH",
@@ -43,6 +46,9 @@ __all__ = [
     "db_index",
     "expire_time_error",
     "int32",
+    "scan_cursor",
+    "scan_options",
+    "scan_slice",
     "unknown_command",
     "unknown_subcommand",
 ]
@@ -291,6 +297,70 @@ def db_index(s: Client, text: bytes) -> int | bytes:
     if isinstance(value, int) and not 0 <= value < len(s.provider.databases):
         return DB_OUT_OF_RANGE
     return value
+
+
+_STRTOUL = re.compile(rb"([+-]?)([0-9]+)")
+
+
+def scan_cursor(text: bytes) -> int | None:
+    """Redis's SCAN cursor parse: ``strtoul`` without leading space or trailing bytes.
+
+    Like C, ``-N`` wraps around to ``2**64 - N`` and an empty string is 0.
+    """
+    text = c_string(text)
+    if not text:
+        return 0
+    match = _STRTOUL.fullmatch(text)
+    if match is None:
+        return None
+    number = int(match.group(2))
+    if number >= 1 << 64:
+        return None  # ERANGE
+    return (-number) % (1 << 64) if match.group(1) == b"-" else number
+
+
+INVALID_CURSOR = b"-ERR invalid cursor\r\n"
+
+
+def scan_options(argv: list[bytes], start: int) -> tuple[int, bytes | None] | bytes:
+    """HSCAN, SSCAN and ZSCAN's ``COUNT n`` and ``MATCH pattern`` from ``argv[start:]``:
+    (count, pattern or None for everything), or the error reply."""
+    count = 10
+    pattern: bytes | None = None
+    j = start
+    while j < len(argv):
+        option = argv[j].lower()
+        if j + 1 >= len(argv):
+            return SYNTAX_ERROR
+        if option == b"count":
+            parsed = bounded_int(argv[j + 1])
+            if parsed is None:
+                return NOT_INTEGER
+            if parsed < 1:
+                return SYNTAX_ERROR
+            count = parsed
+        elif option == b"match":
+            pattern = None if argv[j + 1] == b"*" else argv[j + 1]
+        else:
+            return SYNTAX_ERROR
+        j += 2
+    return count, pattern
+
+
+def scan_slice(members: Iterable[bytes], cursor: int, count: int) -> tuple[int, list[bytes]]:
+    """One HSCAN/SSCAN step over a big hash or set: (next cursor, about ``count`` members).
+
+    Members are visited in the order of a stable hash of each (CRC-32), and the
+    cursor is the next hash value to visit, so a member present for a whole
+    iteration is returned whatever is added or removed meanwhile, as Redis
+    promises (members sharing a hash value are returned together).
+    """
+    ranked = sorted((rank, member) for member in members if (rank := crc32(member) + 1) >= cursor)
+    taken = ranked[:count]
+    while len(taken) < len(ranked) and ranked[len(taken)][0] == taken[-1][0]:
+        taken.append(ranked[len(taken)])
+    next_cursor = 0 if len(taken) == len(ranked) else taken[-1][0] + 1
+    return next_cursor, [member for _, member in taken]
 
 
 def expire_time_error(name: bytes) -> bytes:
