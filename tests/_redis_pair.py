@@ -64,3 +64,56 @@ class Pair:
         theirs, ours = self.run(*commands)
         assert ours == theirs, commands
         return ours
+
+
+Reply = bytes | int | None | tuple[bytes, tuple["Reply", ...]]
+"""A parsed reply: a bulk/simple/error/double line as bytes (with its type byte), an
+integer, a null, or an aggregate as (its type byte, its items)."""
+
+
+def parse_replies(data: bytes) -> list[Reply]:
+    """Every reply in ``data`` (RESP2 or RESP3), for comparisons that ignore order."""
+    replies: list[Reply] = []
+    position = 0
+    while position < len(data):
+        reply, position = _parse(data, position)
+        replies.append(reply)
+    return replies
+
+
+def _parse(data: bytes, position: int) -> tuple[Reply, int]:
+    end = data.index(b"\r\n", position)
+    kind, line = data[position : position + 1], data[position + 1 : end]
+    position = end + 2
+    if kind in (b"$", b"="):
+        size = int(line)
+        if size < 0:
+            return None, position
+        return kind + data[position : position + size], position + size + 2
+    if kind in (b"*", b"~", b"%", b">"):
+        count = int(line)
+        if count < 0:
+            return None, position
+        items: list[Reply] = []
+        for _ in range(count * 2 if kind == b"%" else count):
+            item, position = _parse(data, position)
+            items.append(item)
+        return (kind, tuple(items)), position
+    if kind == b":":
+        return int(line), position
+    if kind == b"_":
+        return None, position
+    return kind + line, position
+
+
+def unordered(reply: Reply, pairs: bool = False) -> Reply:
+    """``reply`` with its aggregate's items sorted (in (field, value) pairs if ``pairs``
+    or a map); nested aggregates (HSCAN's, RESP3 pairs) are sorted too."""
+    if not isinstance(reply, tuple):
+        return reply
+    kind, items = reply
+    inner = tuple(unordered(item) for item in items)
+    if pairs or kind == b"%":
+        grouped = [inner[i : i + 2] for i in range(0, len(inner), 2)]
+        return kind, tuple(sorted(grouped, key=repr))
+    return kind, tuple(sorted(inner, key=repr))

@@ -214,7 +214,16 @@ def test_no_provider_reads_another_provider_s_attributes() -> None:
 
 def test_split_modules_depend_one_way() -> None:
     # Command families share only _base; the table imports them, never the reverse.
-    families = ("connection", "databases", "keys", "server", "strings", "transactions")
+    families = (
+        "connection",
+        "databases",
+        "hashes",
+        "keys",
+        "server",
+        "sets",
+        "strings",
+        "transactions",
+    )
     package = "providers.resp.commands"
     for family in families:
         inside = [t for t in GRAPH[f"{package}.{family}"] if t.startswith(package)]
