@@ -159,6 +159,10 @@ def test_imports_point_down_the_ranks() -> None:
     assert upward == []
 
 
+SHARED_DATATYPES = "providers.datatypes"
+"""Redis's data structures and their encodings: shared like the store (RESP, the AOF)."""
+
+
 def test_providers_use_the_public_api_and_the_shared_store_only() -> None:
     wrong = []
     for name, targets in GRAPH.items():
@@ -167,7 +171,8 @@ def test_providers_use_the_public_api_and_the_shared_store_only() -> None:
         own = ".".join(name.split(".")[:2])  # providers.resp, providers.kvstore, ...
         for target in targets:
             foreign = target.startswith("providers.") and not (
-                target in (own, SHARED_STORE) or target.startswith(own + ".")
+                target in (own, SHARED_STORE)
+                or target.startswith((own + ".", SHARED_DATATYPES + "."))
             )
             if foreign or PROVIDER_FORBIDDEN.match(target):
                 wrong.append((name, target))
