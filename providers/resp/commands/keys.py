@@ -48,7 +48,7 @@ def scan(s: Client, argv: list[bytes]) -> bytes:
         return b"-ERR invalid cursor\r\n"
     count = 10
     pattern: bytes | None = None
-    only_strings = True
+    kind: bytes | None = None
     j = 2
     while j < len(argv):
         option = argv[j].lower()
@@ -64,13 +64,14 @@ def scan(s: Client, argv: list[bytes]) -> bytes:
         elif option == b"match":
             pattern = argv[j + 1]
         elif option == b"type":
-            only_strings = argv[j + 1].lower() == b"string"
+            kind = argv[j + 1].lower()
         else:
             return SYNTAX_ERROR
         j += 2
     next_cursor, keys = s.store.scan(cursor, count, pattern)
-    if not only_strings:
-        keys = []
+    if kind is not None:
+        type_of = s.store.type_of
+        keys = [key for key in keys if type_of(key) == kind]
     return b"*2\r\n" + bulk(b"%d" % next_cursor) + bulk_array(keys, s.null)
 
 
