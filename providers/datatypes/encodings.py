@@ -21,6 +21,7 @@ __all__ = [
     "SET_MAX_INTSET_ENTRIES",
     "encoding_of",
     "hash_is_listpack",
+    "set_in_order",
     "set_is_intset",
     "string_encoding",
 ]
@@ -48,6 +49,14 @@ def set_is_intset(value: set[bytes]) -> bool:
     return len(value) <= SET_MAX_INTSET_ENTRIES and all(
         parse_int64(member) is not None for member in value
     )
+
+
+def set_in_order(members: set[bytes]) -> list[bytes]:
+    """The members in the order Redis 7.0 iterates the set: by value for an intset,
+    else unspecified (a hash table's order; ours is the Python set's)."""
+    if set_is_intset(members):
+        return sorted(members, key=int)
+    return list(members)
 
 
 def string_encoding(value: bytes | bytearray) -> bytes:

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import connection, databases, generic, hashes, keys, server, sets, strings, transactions
+from . import (
+    connection,
+    databases,
+    generic,
+    hashes,
+    keys,
+    server,
+    sets,
+    sort,
+    strings,
+    transactions,
+)
 from ._base import Command, arity_error, container, unknown_command, unknown_subcommand
 
 __all__ = ["COMMANDS", "command_names", "lookup"]
@@ -99,6 +110,7 @@ _COMMAND_LIST += databases.COMMANDS
 _COMMAND_LIST += hashes.COMMANDS
 _COMMAND_LIST += sets.COMMANDS
 _COMMAND_LIST += generic.COMMANDS
+_COMMAND_LIST += sort.COMMANDS
 _COMMAND_LIST.append(server.command_command(_TABLE, _COMMAND_LIST))
 _COMMAND_LIST.append(
     container(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-from ...datatypes.encodings import set_is_intset
+from ...datatypes.encodings import set_in_order, set_is_intset
 from ...kvstore import compile_glob
 from ..replies import EMPTY_ARRAY, ONE, ZERO, bulk, integer, set_header
 from ._base import (
@@ -27,17 +27,10 @@ from ._base import (
     scan_slice,
 )
 
-__all__ = ["COMMANDS", "redis_order"]
+__all__ = ["COMMANDS"]
 
 _rng = random.Random()
 _POSITIVE = b"-ERR value is out of range, must be positive\r\n"
-
-
-def redis_order(members: set[bytes]) -> list[bytes]:
-    """The members in the order Redis 7.0 iterates the set (by value for an intset)."""
-    if set_is_intset(members):
-        return sorted(members, key=int)
-    return list(members)
 
 
 def _read(s: Client, key: bytes) -> set[bytes] | None:
@@ -77,7 +70,7 @@ def smembers(s: Client, argv: list[bytes]) -> bytes:
     value = _read(s, argv[1])
     if value is None:
         return set_header(0, s.resp3)
-    return _set_reply(s, redis_order(value), len(value))
+    return _set_reply(s, set_in_order(value), len(value))
 
 
 def sismember(s: Client, argv: list[bytes]) -> bytes:
@@ -120,7 +113,7 @@ def spop(s: Client, argv: list[bytes]) -> bytes:
     if value is None or count == 0:
         return set_header(0, s.resp3)
     if count >= len(value):
-        members = redis_order(value)
+        members = set_in_order(value)
         s.store.delete(key)  # the whole set: Redis announces spop, then del
         return _set_reply(s, members, len(members))
     popped = _rng.sample(tuple(value), count)
@@ -151,7 +144,7 @@ def srandmember(s: Client, argv: list[bytes]) -> bytes:
         members = tuple(value)
         chosen = [_rng.choice(members) for _ in range(-count)]
     elif count >= len(value):
-        chosen = redis_order(value)
+        chosen = set_in_order(value)
     else:
         chosen = _rng.sample(tuple(value), count)
     return b"*%d\r\n" % len(chosen) + b"".join(map(bulk, chosen))
@@ -188,7 +181,7 @@ def _inter(sets: list[set[bytes] | None]) -> list[bytes]:
         return []
     present = [found for found in sets if found is not None]
     smallest = min(present, key=len)
-    return [member for member in redis_order(smallest) if all(member in o for o in present)]
+    return [member for member in set_in_order(smallest) if all(member in o for o in present)]
 
 
 def _union(sets: list[set[bytes] | None]) -> set[bytes]:
@@ -218,13 +211,13 @@ def sinter(s: Client, argv: list[bytes]) -> bytes:
 
 def sunion(s: Client, argv: list[bytes]) -> bytes:
     """SUNION."""
-    members = redis_order(_union(_sets(s, argv[1:])))
+    members = set_in_order(_union(_sets(s, argv[1:])))
     return _set_reply(s, members, len(members))
 
 
 def sdiff(s: Client, argv: list[bytes]) -> bytes:
     """SDIFF."""
-    members = redis_order(_diff(_sets(s, argv[1:])))
+    members = set_in_order(_diff(_sets(s, argv[1:])))
     return _set_reply(s, members, len(members))
 
 
@@ -288,7 +281,7 @@ def sscan(s: Client, argv: list[bytes]) -> bytes:
         return options
     count, pattern = options
     if set_is_intset(value):  # Redis answers an intset in one go
-        members = redis_order(value)
+        members = set_in_order(value)
         next_cursor = 0
     else:
         next_cursor, members = scan_slice(value, cursor, count)
