@@ -222,10 +222,12 @@ def test_split_modules_depend_one_way() -> None:
     families = (
         "connection",
         "databases",
+        "generic",
         "hashes",
         "keys",
         "server",
         "sets",
+        "sort",
         "strings",
         "transactions",
     )

@@ -14,6 +14,7 @@ from wireproto.providers.datatypes.encodings import (
     SET_MAX_INTSET_ENTRIES,
     encoding_of,
 )
+from wireproto.providers.resp.commands.sort import strtod
 
 
 def _items(reply: bytes) -> list[object]:
@@ -166,3 +167,28 @@ def test_intset_threshold(size: int, expected: bytes, accelerated: bool) -> None
         assert members == [b"$%d" % i for i in range(1, size + 1)]
         reply = client.call("SSCAN", "s", 0, "COUNT", 1)
         assert reply.startswith(b"*2\r\n$1\r\n0\r\n*%d\r\n" % size)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(b"2", 2.0), (b"", 0.0), (b" 3", 3.0), (b"0x10", 16.0), (b"1.5\x00junk", 1.5),
+     (b"-inf", float("-inf")), (b"1e-300", 1e-300), (b"0e5", 0.0), (b"x", None), (b" ", None),
+     (b"3 ", None), (b"nan", None), (b"1e400", None), (b"1e-400", None), (b"2.5e-320", None)],
+)  # fmt: skip
+def test_sort_weights_follow_strtod(text: bytes, expected: float | None) -> None:
+    assert strtod(text) == expected
+
+
+def test_sort_by_and_get_patterns(accelerated: bool) -> None:
+    client = Client(accelerated)
+    client.call("SADD", "s", "a", "b", "c")
+    client.call("MSET", "w_a", 3, "w_b", 1, "w_c", 2, "v_a", "A")
+    client.call("HSET", "h_b", "f", "B")
+    assert client.call("SORT", "s", "BY", "w_*", "GET", "#", "GET", "v_*", "GET", "h_*->f") == (
+        b"*9\r\n$1\r\nb\r\n$-1\r\n$1\r\nB\r\n$1\r\nc\r\n$-1\r\n$-1\r\n$1\r\na\r\n$1\r\nA\r\n$-1\r\n"
+    )
+    assert client.call("SORT", "s", "BY", "w_*", "DESC", "LIMIT", 0, 1, "STORE", "d") == b":1\r\n"
+    assert client.call("TYPE", "d") == b"+list\r\n"
+    assert client.call("SORT", "d") == b"-ERR One or more scores can't be converted into double\r\n"
+    assert client.call("SORT", "d", "ALPHA") == b"*1\r\n$1\r\na\r\n"
+    assert client.call("SORT_RO", "s", "STORE", "d") == b"-ERR syntax error\r\n"
