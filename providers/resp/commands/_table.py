@@ -6,14 +6,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from . import (
+    bitmaps,
     connection,
     databases,
     generic,
     hashes,
+    hyperloglog,
     keys,
     server,
     sets,
     sort,
+    stream_groups,
+    streams,
     strings,
     transactions,
 )
@@ -100,6 +104,7 @@ _COMMAND_LIST += [
     Command("strlen", 2, strings.strlen, _RF, _ONE_KEY),
     Command("getrange", 4, strings.getrange, _R, _ONE_KEY),
     Command("setrange", 4, strings.setrange, _WD, _ONE_KEY),
+    Command("lcs", -3, strings.lcs, _R, (1, 2, 1)),
     Command("keys", 2, keys.keys, _R),
     Command("scan", -2, keys.scan, _R),
     Command("rename", 3, keys.rename, _W, (1, 2, 1)),
@@ -111,6 +116,10 @@ _COMMAND_LIST += hashes.COMMANDS
 _COMMAND_LIST += sets.COMMANDS
 _COMMAND_LIST += generic.COMMANDS
 _COMMAND_LIST += sort.COMMANDS
+_COMMAND_LIST += bitmaps.COMMANDS
+_COMMAND_LIST += hyperloglog.COMMANDS
+_COMMAND_LIST += streams.COMMANDS
+_COMMAND_LIST += stream_groups.COMMANDS
 _COMMAND_LIST.append(server.command_command(_TABLE, _COMMAND_LIST))
 _COMMAND_LIST.append(
     container(
