@@ -59,6 +59,7 @@ __all__ = [
     "kind_name",
     "parse_int64",
     "register_kind",
+    "share_databases",
     "share_store",
     "shared_databases",
     "shared_store",
@@ -1099,6 +1100,14 @@ def shared_databases(owner: object) -> Databases:
     databases = _SHARED_DATABASES.get(owner)
     if databases is None or databases[0] is not store:
         databases = _SHARED_DATABASES[owner] = Databases(store)
+    return databases
+
+
+def share_databases(owner: object, databases: Databases) -> Databases:
+    """Make ``databases`` (and its database 0, see :func:`share_store`) the ones
+    :func:`shared_databases` returns for ``owner`` from now on."""
+    share_store(owner, databases[0])
+    _SHARED_DATABASES[owner] = databases
     return databases
 
 

@@ -136,3 +136,10 @@ def test_expired_keys_leave_every_database(accelerated: bool) -> None:
 def test_config_get_databases(accelerated: bool) -> None:
     client = Client(accelerated)
     assert client.call("CONFIG", "GET", "databases") == b"*2\r\n$9\r\ndatabases\r\n$2\r\n16\r\n"
+
+
+def test_a_given_provider_s_databases_become_the_registry_s() -> None:
+    registry = Registry()
+    provider = register(registry, RespProvider())
+    assert shared_databases(registry) is provider.databases
+    assert shared_store(registry) is provider.store
