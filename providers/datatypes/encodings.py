@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from ..kvstore import parse_int64
+from ..kvstore import kind_name, parse_int64
 
 __all__ = [
     "EMBSTR_SIZE_LIMIT",
@@ -71,8 +71,8 @@ def string_encoding(value: bytes | bytearray) -> bytes:
 def encoding_of(value: object) -> bytes:
     """OBJECT ENCODING's answer for a stored value (strings, lists, hashes, sets).
 
-    Other types (sorted sets, streams) answer through an ``encoding()`` method
-    of their class, if they have one; else ``unknown``.
+    Streams are ``stream``; other types (sorted sets) answer through an
+    ``encoding()`` method of their class, if they have one; else ``unknown``.
     """
     if type(value) is bytes or type(value) is bytearray:
         return string_encoding(value)
@@ -82,6 +82,8 @@ def encoding_of(value: object) -> bytes:
         return b"listpack" if hash_is_listpack(value) else b"hashtable"
     if type(value) is set:
         return b"intset" if set_is_intset(value) else b"hashtable"
+    if kind_name(value) == b"stream":
+        return b"stream"  # Redis has one stream encoding
     encoding = getattr(value, "encoding", None)
     if callable(encoding):
         answer = encoding()

@@ -153,3 +153,25 @@ def test_restore_errors_match_redis(pair: Pair) -> None:
         ("OBJECT", "NOPE", "t"),
         ("OBJECT", "ENCODING"),
     )
+
+
+def test_copy_move_and_encoding_of_streams_and_hyperloglogs_match_redis(pair: Pair) -> None:
+    pair.reset()
+    pair.same(
+        ("XADD", "st", "1-1", "f", "v"),
+        ("COPY", "st", "st2"),
+        ("XADD", "st2", "2-1", "g", "w"),
+        ("XRANGE", "st", "-", "+"),
+        ("XRANGE", "st2", "-", "+"),
+        ("MOVE", "st2", "1"),
+        ("SELECT", "1"),
+        ("XRANGE", "st2", "-", "+"),
+        ("OBJECT", "ENCODING", "st2"),
+        ("SORT", "st2"),
+        ("SELECT", "0"),
+        ("PFADD", "hll", "a", "b"),
+        ("COPY", "hll", "hll2", "DB", "2"),
+        ("SELECT", "2"),
+        ("PFCOUNT", "hll2"),
+        ("OBJECT", "ENCODING", "hll2"),
+    )
