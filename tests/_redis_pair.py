@@ -36,10 +36,20 @@ class Pair:
     def close(self) -> None:
         self.sock.close()
 
+    def redis_only(self, *commands: tuple[Arg, ...]) -> bytes:
+        """The replies of redis-server alone to ``commands``."""
+        self.sock.sendall(b"".join(cmd(*command) for command in commands) + cmd("ECHO", MARKER))
+        return self._their_replies()
+
     def run(self, *commands: tuple[Arg, ...]) -> tuple[bytes, bytes]:
         """The replies of redis-server and of ours to ``commands``."""
         request = b"".join(cmd(*command) for command in commands)
         self.sock.sendall(request + cmd("ECHO", MARKER))
+        theirs = self._their_replies()
+        self.ours.receive_data(request)
+        return theirs, self.ours.data_to_send()
+
+    def _their_replies(self) -> bytes:
         theirs = bytearray()
         for _ in range(100_000):  # bounded: replies are at most a few MB
             if theirs.endswith(END):
@@ -48,8 +58,7 @@ class Pair:
             assert chunk, "redis-server closed the connection"
             theirs += chunk
         assert theirs.endswith(END)
-        self.ours.receive_data(request)
-        return bytes(theirs[: -len(END)]), self.ours.data_to_send()
+        return bytes(theirs[: -len(END)])
 
     def reset(self, resp3: bool = False) -> None:
         """Both sides back to an empty server: every database flushed, database 0, RESP2/3."""

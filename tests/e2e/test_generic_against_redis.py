@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from _drive import resp_command as _cmd
 from _redis_pair import Pair, parse_replies
 from _serve import redis_server
 from hypothesis import HealthCheck, given, settings
@@ -175,3 +176,33 @@ def test_copy_move_and_encoding_of_streams_and_hyperloglogs_match_redis(pair: Pa
         ("PFCOUNT", "hll2"),
         ("OBJECT", "ENCODING", "hll2"),
     )
+
+
+ITEMS = st.one_of(
+    st.sampled_from(["1", "-5000", "100000", "9223372036854775807", "a", "", "01"]),
+    st.binary(max_size=12),
+    st.integers(60, 5000).map(lambda size: "z" * size),
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(items=st.lists(ITEMS, min_size=1, max_size=40))
+def test_list_payloads_cross_restore(pair: Pair, items: list[str | bytes]) -> None:
+    """A list redis-server DUMPs loads here; ours (a quicklist of listpacks) loads there."""
+    pair.reset()
+    dumped = parse_replies(pair.redis_only(("RPUSH", "l", *items), ("DUMP", "l")))[1]
+    assert isinstance(dumped, bytes)
+    pair.ours.receive_data(_cmd("RESTORE", "l", "0", dumped[1:]))
+    assert pair.ours.data_to_send() == b"+OK\r\n"
+    expected = [item.encode() if isinstance(item, str) else item for item in items]
+    assert list(pair.provider.store.value_of(b"l")) == expected  # type: ignore[call-overload]
+    pair.ours.receive_data(_cmd("DUMP", "l"))
+    our_payload = parse_replies(pair.ours.data_to_send())[0]
+    assert isinstance(our_payload, bytes)
+    replies = parse_replies(
+        pair.redis_only(("RESTORE", "l2", "0", our_payload[1:]), ("LRANGE", "l2", "0", "-1"))
+    )
+    assert replies[0] == b"+OK"
+    assert replies[1] == (b"*", tuple(b"$" + item for item in expected))
