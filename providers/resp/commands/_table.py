@@ -15,6 +15,7 @@ from . import (
     hyperloglog,
     keys,
     lists,
+    scripting,
     server,
     sets,
     sort,
@@ -123,6 +124,8 @@ _COMMAND_LIST += bitmaps.COMMANDS
 _COMMAND_LIST += hyperloglog.COMMANDS
 _COMMAND_LIST += streams.COMMANDS
 _COMMAND_LIST += stream_groups.COMMANDS
+_COMMAND_LIST += scripting.COMMANDS
+_COMMAND_LIST.append(container("script", -2, (), *scripting.SCRIPT_SUBCOMMANDS))
 _COMMAND_LIST += lists.COMMANDS
 _COMMAND_LIST += blocking.COMMANDS
 _COMMAND_LIST += zsets.COMMANDS
