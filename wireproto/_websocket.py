@@ -376,7 +376,7 @@ class WebSocketLayer(BaseLayer):
                 return
 
     def _on_data(
-        self, chunk: bytes, frame_finished: bool, message_finished: bool, text: bool
+        self, chunk: bytes | bytearray, frame_finished: bool, message_finished: bool, text: bool
     ) -> None:
         """A frame's payload (or part of it): appended to the one message buffer."""
         size = len(chunk)
