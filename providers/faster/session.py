@@ -42,7 +42,7 @@ from typing import Any
 from wireproto import Limits, MessageConsumer, NetworkSender, ProtocolError, Verdict, WireFormat
 from wireproto.framing import FramedConsumer, FrameSpan, compile_construct
 
-from ..kvstore import Store
+from ..kvstore import Store, WrongType
 from .wire import (
     BATCH_HEADER,
     BINARY_REQUESTS,
@@ -226,8 +226,10 @@ _UNCHANGED = frozenset({b"expire", b"persist"})
 
 def _string(store: Store, key: bytes) -> bytes | None:
     """The string at ``key`` as FASTER sees the store: a Redis container looks absent."""
-    item = store.get_with_flags(key)
-    return None if item is None else item[0]
+    try:
+        return store.get(key)
+    except WrongType:
+        return None
 
 
 class Broker:
