@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import connection, keys, server, strings, transactions
+from . import (
+    bitmaps,
+    connection,
+    hyperloglog,
+    keys,
+    server,
+    stream_groups,
+    streams,
+    strings,
+    transactions,
+)
 from ._base import Command, arity_error, container, unknown_command, unknown_subcommand
 
 __all__ = ["COMMANDS", "command_names", "lookup"]
@@ -95,6 +105,10 @@ _COMMAND_LIST += [
     Command("renamenx", 3, keys.renamenx, _WF, (1, 2, 1)),
     Command("randomkey", 1, keys.randomkey, _R),
 ]
+_COMMAND_LIST += bitmaps.COMMANDS
+_COMMAND_LIST += hyperloglog.COMMANDS
+_COMMAND_LIST += streams.COMMANDS
+_COMMAND_LIST += stream_groups.COMMANDS
 _COMMAND_LIST.append(server.command_command(_TABLE, _COMMAND_LIST))
 _COMMAND_LIST.append(
     container(
