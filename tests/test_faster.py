@@ -626,6 +626,59 @@ def test_the_store_is_observed_only_while_a_subscription_exists() -> None:
     assert _resp(redis, b"SET", b"a", b"1") == b"+OK\r\n"
 
 
+_SUB_KEYS = [b"a", b"ab", b"b"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("sub"), st.sampled_from(_SUB_KEYS), st.booleans()),
+            st.tuples(st.just("set"), st.sampled_from(_SUB_KEYS), st.binary(max_size=3)),
+            st.tuples(st.just("del"), st.sampled_from(_SUB_KEYS), st.just(False)),
+        ),
+        max_size=25,
+    )
+)
+def test_notifications_of_resp_writes_match_a_model(ops: list[tuple[str, bytes, Any]]) -> None:
+    """Each RESP write notifies every matching subscription: exact ones, then prefixes."""
+    registry = _shared_registry()
+    subscriber, sub_conn = FasterClient(), Connection(registry)
+    redis = Connection(registry)
+    values: dict[bytes, bytes] = {}
+    exact: dict[bytes, list[int]] = {}
+    prefixes: dict[bytes, list[int]] = {}  # in the order each prefix was first subscribed
+    sids = 0
+    expected: list[tuple[int, int, int | None, bytes | None, bytes | None]] = []
+    got: list[tuple[int, int, int | None, bytes | None, bytes | None]] = []
+    for op, key, arg in ops:
+        if op == "sub":
+            sids += 1
+            (exact if not arg else prefixes).setdefault(key, []).append(sids)
+            subscriber.subscribe_kv(key, prefix=arg)
+            expected.append((9 if arg else 8, 3, sids, None, None))
+            got.extend(
+                (r.type, r.status, r.sid, r.key, r.output) for r in _talk(subscriber, sub_conn)
+            )
+            continue
+        if op == "set":
+            assert _resp(redis, b"SET", key, arg) == b"+OK\r\n"
+            values[key] = arg
+        else:
+            assert _resp(redis, b"DEL", key) == b":%d\r\n" % (key in values)
+            if values.pop(key, None) is None:
+                continue  # a DEL of nothing is no write
+        value = values.get(key)
+        status = 1 if value is None else 0
+        expected.extend((8, status, sid, None, value) for sid in exact.get(key, []))
+        for prefix, prefix_sids in prefixes.items():
+            if key.startswith(prefix):
+                expected.extend((9, status, sid, key, value) for sid in prefix_sids)
+        notes = subscriber.receive(sub_conn.data_to_send())
+        got.extend((r.type, r.status, r.sid, r.key, r.output) for r in notes)
+    assert got == expected
+
+
 def test_publish_reaches_channel_subscribers_and_not_the_store() -> None:
     registry = _shared_registry()
     subscriber, sub_conn = FasterClient(), Connection(registry)
