@@ -420,6 +420,18 @@ def test_oversized_subscriptions_get_an_error_the_client_can_read() -> None:
         (9, StatusCode.ERROR, 0, b""),
         (8, StatusCode.PENDING, 1, None),
     ]
+    channel = Connection(_registry(limits))
+    requests = [
+        build_request(MessageType.SUBSCRIBE, key=b"k" * 5),
+        build_request(MessageType.PSUBSCRIBE, key=b"k" * 5),
+        build_request(MessageType.PUBLISH, key=b"k" * 5, value=b"v"),
+        build_request(MessageType.SUBSCRIBE, key=b"k" * 4),
+    ]
+    channel.receive_data(build_binary_batch(0, len(requests), b"".join(requests)))
+    # a channel ERROR carries the sid 0 (FASTER.client throws on it; FASTER has no limit here)
+    assert channel.data_to_send() == build_binary_batch(
+        0, 4, bytes.fromhex("0a04 00000000  0c04 00000000  0b04  0a03 01000000")
+    )
 
 
 def test_a_long_reply_is_cut_into_batches_at_the_reply_limit() -> None:
