@@ -9,10 +9,15 @@ from . import (
     bitmaps,
     blocking,
     connection,
+    databases,
+    generic,
+    hashes,
     hyperloglog,
     keys,
     lists,
     server,
+    sets,
+    sort,
     stream_groups,
     streams,
     strings,
@@ -109,6 +114,11 @@ _COMMAND_LIST += [
     Command("renamenx", 3, keys.renamenx, _WF, (1, 2, 1)),
     Command("randomkey", 1, keys.randomkey, _R),
 ]
+_COMMAND_LIST += databases.COMMANDS
+_COMMAND_LIST += hashes.COMMANDS
+_COMMAND_LIST += sets.COMMANDS
+_COMMAND_LIST += generic.COMMANDS
+_COMMAND_LIST += sort.COMMANDS
 _COMMAND_LIST += bitmaps.COMMANDS
 _COMMAND_LIST += hyperloglog.COMMANDS
 _COMMAND_LIST += streams.COMMANDS
