@@ -8,7 +8,9 @@ from typing import NoReturn
 from wireproto import AuthSettings, NetworkSender, ProtocolError
 from wireproto.guard import cross_protocol_error, is_guarded_word
 
+from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
+from .commands._base import WRONGTYPE
 from .parser import RequestParser
 from .replies import NULL2, NULL3
 
@@ -183,7 +185,10 @@ class RespSession:
             self._queued_bytes += size
             self.multi.append(argv)
             return _QUEUED
-        return command.handler(self, argv)
+        try:
+            return command.handler(self, argv)
+        except WrongType:
+            return WRONGTYPE
 
     def end_multi(self) -> None:
         """Leave the transaction: the queued commands are dropped (EXEC took them)."""
@@ -211,7 +216,10 @@ class RespSession:
             argc = len(argv)
             handler = direct[argc].get(argv[0]) if plain and argc < _MAX_DIRECT_ARGC else None
             if handler is not None:
-                reply = handler(self, argv)
+                try:
+                    reply = handler(self, argv)
+                except WrongType:
+                    reply = WRONGTYPE
                 append(reply)
                 room -= len(reply)
                 if room < 0:

@@ -29,6 +29,7 @@ __all__ = [
     "STRING_TOO_LONG",
     "SYNTAX_ERROR",
     "WRONGPASS",
+    "WRONGTYPE",
     "Client",
     "Command",
     "Handler",
@@ -190,6 +191,9 @@ NO_SUCH_KEY = b"-ERR no such key\r\n"
 NOAUTH = b"-NOAUTH Authentication required.\r\n"
 WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
 STRING_TOO_LONG = b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
+WRONGTYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+"""The reply to a command on a key of another type (the session answers
+:class:`~providers.kvstore.WrongType` with it, so handlers may let it propagate)."""
 
 
 @dataclass(frozen=True, slots=True)
