@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import cast
 
 from wireproto._auth import NO_AUTH, AuthSettings
 from wireproto._buffer import ReceiveBuffer
@@ -107,7 +106,7 @@ class _Outbox:
                     self._charge(account, size)
                 else:
                     budget.used = used
-                    if used > budget.high_water:
+                    if used > budget.high_water:  # noqa: PLR1730 (max() is a call)
                         budget.high_water = used
                     account.outbox = outbox
             else:
@@ -660,14 +659,15 @@ class Connection:
         # over the cap fails the same way whether it came in one read or many.
         max_message = self.limits.max_message_size
         outbox = self._outbox
+        # Called as returning object: compiled by mypyc, the declared int result
+        # would coerce or reject a bad one before the contract check could name it.
+        try_consume: Callable[[memoryview], object] = session.try_consume
         left = len(buffer)
         while left and not outbox.close_requested:
             view = buffer.unread(max_message)
             given = len(view)
             try:
-                # Called as returning object: compiled by mypyc, the declared int result
-                # would coerce or reject a bad one before the contract check could name it.
-                used = cast("Callable[[memoryview], object]", session.try_consume)(view)
+                used = try_consume(view)
             except ProtocolError as exc:
                 self._protocol_error(exc)
                 return
