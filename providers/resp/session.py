@@ -92,6 +92,9 @@ authenticated client outside MULTI, with nothing to check first: the right
 arity, no subcommands, not a command MULTI runs at once; each with whether
 its reply is small (:data:`_SMALL_REPLIES`)."""
 
+_NO_DIRECT: tuple[dict[bytes, tuple[Handler, bool]], ...] = tuple({} for _ in _DIRECT)
+"""What :meth:`RespSession.run_commands` looks in before AUTH or inside MULTI: nothing."""
+
 
 class RespSession:
     """One RESP connection's state: protocol version, authentication, client name.
@@ -252,13 +255,14 @@ class RespSession:
         replies as :meth:`execute` for each, without its lookups in the common
         case (authenticated, outside MULTI, a known command of the right arity).
         """
-        direct = _DIRECT
+        direct = _DIRECT if self.authenticated and self.multi is None else _NO_DIRECT
         execute = self.execute
-        plain = self.authenticated and self.multi is None
         room = self.room  # a local in the loop; self.room for the handlers that read it
         for argv in commands:
-            argc = len(argv)
-            entry = direct[argc].get(argv[0]) if plain and argc < _MAX_DIRECT_ARGC else None
+            try:
+                entry = direct[len(argv)].get(argv[0])
+            except IndexError:  # more arguments than the direct tables go to
+                entry = None
             if entry is not None:
                 handler, small = entry
                 try:
@@ -280,7 +284,7 @@ class RespSession:
                 self.over_output(room)
             if self.closing:
                 return next(i for i, ran in enumerate(commands, 1) if ran is argv)
-            plain = self.authenticated and self.multi is None
+            direct = _DIRECT if self.authenticated and self.multi is None else _NO_DIRECT
         self.room = room
         return len(commands)
 
