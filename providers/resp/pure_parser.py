@@ -34,36 +34,6 @@ _COUNTS = {b"*%d" % count: count for count in range(1, UNAUTHENTICATED_MAX_MULTI
 """Header lines valid under any limits and auth state, parsed once (the common case)."""
 
 
-def _same_commands(
-    tokens: list[bytes], count: int, heads: list[bytes]
-) -> tuple[list[list[bytes]], int]:
-    """The leading run of ``count``-argument commands when every whole command is one.
-
-    A pipeline of one command (redis-benchmark's, or a client's batch of GETs)
-    is checked and cut column by column, in C: the same commands and the same
-    checks as the loop in :meth:`PureParser._multibulk_batch`, which takes over
-    (from the start, or after the run) when this declines: ``([], 0)``.
-    """
-    span = 1 + 2 * count
-    whole = (len(tokens) - 1) // span  # a command's tokens end before the last one
-    end = whole * span
-    if tokens[0:end:span].count(tokens[0]) != whole:
-        return [], 0
-    columns = []
-    try:
-        for column in range(count):
-            arguments = tokens[2 + 2 * column : end : span]
-            if (
-                list(map(heads.__getitem__, map(len, arguments)))
-                != tokens[1 + 2 * column : end : span]
-            ):
-                return [], 0
-            columns.append(arguments)
-    except IndexError:  # an argument longer than the table knows
-        return [], 0
-    return list(map(list, zip(*columns, strict=True))), end
-
-
 class PureParser:
     """One connection's RESP parser state, and the steps that parse it in pure Python.
 
@@ -177,11 +147,8 @@ class PureParser:
         counts = self._counts
         heads = self._heads
         commands: list[list[bytes]] = []
-        i = 0
-        first = counts.get(tokens[0])
-        if first is not None and last >= 4 * first + 2:  # two or more whole commands
-            commands, i = _same_commands(tokens, first, heads)
         append = commands.append
+        i = 0
         try:
             while True:
                 count = counts.get(tokens[i])
