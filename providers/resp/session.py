@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NoReturn
 
 from wireproto import AuthSettings, NetworkSender, ProtocolError
@@ -248,8 +247,8 @@ class RespSession:
         """Stop building: the batch's replies passed the room it had, ``room`` is what is left."""
         self._memory.refuse_output(self._room_start - room)
 
-    def run_commands(self, commands: list[list[bytes]], append: Callable[[bytes], None]) -> int:
-        """Run ``commands`` (none empty) in order, passing each reply to ``append``; how many ran.
+    def run_commands(self, commands: list[list[bytes]], replies: list[bytes]) -> int:
+        """Run ``commands`` (none empty) in order, adding each reply to ``replies``; how many ran.
 
         Stops after a command that closes the connection (QUIT). The same
         replies as :meth:`execute` for each, without its lookups in the common
@@ -269,7 +268,7 @@ class RespSession:
                     reply = handler(self, argv)
                 except WrongType:
                     reply = WRONGTYPE
-                append(reply)
+                replies.append(reply)
                 if not small:
                     room -= len(reply)
                     if room < 0:
@@ -277,7 +276,7 @@ class RespSession:
                 continue
             self.room = room
             reply = execute(argv)
-            append(reply)
+            replies.append(reply)
             room -= len(reply)
             self.room = room
             if room < 0:
@@ -304,7 +303,7 @@ class RespSession:
             while True:
                 commands = whole_commands()
                 if commands:
-                    ran = self.run_commands(commands, replies.append)
+                    ran = self.run_commands(commands, replies)
                     if self.closing:
                         if ran < len(commands):
                             parser.keep(ran)
