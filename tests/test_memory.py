@@ -275,7 +275,8 @@ def test_every_reply_the_direct_path_does_not_count_is_small() -> None:
     ]
     assert {name.lower() for _, name, _ in small} >= {b"set", b"ping", b"incr", b"del"}
     for argc, name, handler in small:
-        for arguments in ([b"k"] * (argc - 1), [b"k"] + [b"1"] * (argc - 2)):
+        patterns = ([b"k"] * (argc - 1), [b"k"] + [b"1"] * (argc - 2), [b"k"] + [big] * (argc - 2))
+        for arguments in patterns:
             for state, prepare in states.items():
                 store.flush()
                 prepare()

@@ -45,10 +45,10 @@ _SMALL_REPLIES: dict[bytes, tuple[int, ...] | None] = {
     b"unlink": None,
     b"exists": None,
     b"touch": None,
-    b"expire": None,
-    b"pexpire": None,
-    b"expireat": None,
-    b"pexpireat": None,
+    b"expire": (3,),  # options may echo an argument in an error
+    b"pexpire": (3,),  # options may echo an argument in an error
+    b"expireat": (3,),  # options may echo an argument in an error
+    b"pexpireat": (3,),  # options may echo an argument in an error
     b"persist": (2,),
     b"ttl": (2,),
     b"pttl": (2,),
