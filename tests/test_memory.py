@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes.util
 import struct
 import sys
+from collections import deque
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,15 @@ from _lines import tls_settings
 from _tls import MemoryTlsClient, client_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wireproto.providers.kvstore import WrongType
 from wireproto.providers.memcache import register as register_memcache
 from wireproto.providers.resp import RESP, RespProvider
+from wireproto.providers.resp.commands._base import WRONGTYPE
 from wireproto.providers.resp.parser import RequestParser, RespLimits
+from wireproto.providers.resp.session import _DIRECT
 
 from wireproto import CloseReason, Connection, Limits, Registry, WireFormat, match_prefix
+from wireproto._auth import NO_AUTH
 from wireproto._connection import _DISCARD, ConnectionState
 from wireproto._session import NetworkSender
 from wireproto.memory import (
@@ -193,6 +198,93 @@ def test_pipelined_gets_are_held_to_the_output_limit_in_one_batch(extra: int) ->
     assert (conn.close_reason, len(reply)) == (
         (CloseReason.OUTPUT_LIMIT, 0) if extra else (None, limit)
     )
+
+
+@pytest.mark.parametrize("extra", [0, 1], ids=["max", "max+1"])
+@pytest.mark.parametrize(
+    ("request_", "one"),
+    [
+        (cmd("SET", "k", "v"), b"+OK\r\n"),
+        (cmd("DEL", "k", "j"), b":0\r\n"),
+        (b"PING\r\n", b"+PONG\r\n"),
+    ],
+    ids=["set", "del", "ping"],
+)
+def test_pipelined_small_replies_are_held_to_the_output_limit_in_one_batch(
+    extra: int, request_: bytes, one: bytes
+) -> None:
+    # The direct path does not count these one by one; the batch's send() charges their sum.
+    count = 200
+    limit = count * len(one) - extra
+    conn = resp(MemoryBudget(1 << 30, max_output_buffered=limit))
+    reply = replay(conn, [request_ * count])
+    if extra:
+        assert (conn.close_reason, reply) == (CloseReason.OUTPUT_LIMIT, b"")
+        assert isinstance(conn.error, OutputLimitExceeded)
+    else:
+        assert (conn.state, reply) == (ConnectionState.ACTIVE, one * count)
+
+
+@pytest.mark.parametrize("extra", [0, 1], ids=["max", "max+1"])
+def test_pipelined_small_replies_are_held_to_the_budget(extra: int) -> None:
+    count = 200
+    budget = MemoryBudget(1 << 30)
+    conn = resp(budget)
+    replay(conn, [b"PING\r\n"])
+    budget.limit = budget.used + count * len(b"+OK\r\n") - extra  # room for the replies only
+    reply = replay(conn, [cmd("SET", "k", "v") * count])
+    if extra:
+        assert (conn.close_reason, reply) == (CloseReason.MEMORY_LIMIT, b"")
+        assert budget.used == 0
+    else:
+        assert reply == b"+OK\r\n" * count
+
+
+def test_every_reply_the_direct_path_does_not_count_is_small() -> None:
+    """Pins ``_SMALL_REPLIES``: whatever a key holds, those handlers answer in a few bytes."""
+
+    class Sender:
+        memory = MemoryAccount()
+        auth = NO_AUTH
+        listener = None
+
+        def send(self, data: bytes) -> None:  # pragma: no cover - handlers return replies
+            raise AssertionError
+
+        def close(self) -> None:  # pragma: no cover
+            raise AssertionError
+
+        def get_extra_info(self, name: str, default: object = None) -> object:
+            return default
+
+    provider = RespProvider()
+    session = provider.create_session(RESP, Sender())
+    store = provider.store
+    big = b"x" * 100_000
+    states = {
+        "missing": lambda: None,
+        "big string": lambda: store.set(b"k", big),
+        "number": lambda: store.set(b"k", b"12345"),
+        "container": lambda: store.write_container(b"k", deque).append(big),
+    }
+    small = [
+        (argc, name, entry[0])
+        for argc, table in enumerate(_DIRECT)
+        for name, entry in table.items()
+        if entry[1]
+    ]
+    assert {name.lower() for _, name, _ in small} >= {b"set", b"ping", b"incr", b"del"}
+    for argc, name, handler in small:
+        patterns = ([b"k"] * (argc - 1), [b"k"] + [b"1"] * (argc - 2), [b"k"] + [big] * (argc - 2))
+        for arguments in patterns:
+            for state, prepare in states.items():
+                store.flush()
+                prepare()
+                try:
+                    reply = handler(session, [name, *arguments][:argc])
+                except WrongType:
+                    reply = WRONGTYPE
+                assert len(reply) <= 100, (name, argc, state, reply[:80])
 
 
 @pytest.mark.parametrize("extra", [0, 1], ids=["max", "max+1"])

@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import cast
 
 from wireproto._auth import NO_AUTH, AuthSettings
 from wireproto._buffer import ReceiveBuffer
@@ -93,18 +92,31 @@ class _Outbox:
         if connection.state is ConnectionState.CLOSED:
             return
         chunk = data if type(data) is bytes else bytes(data)
-        if chunk:
+        size = len(chunk)
+        if size:
+            # charge_output() inlined for the common case (within the limit and the budget).
             account = connection._memory
-            account.outbox += len(chunk)
-            if account.outbox > account.outbox_cap or account.budget is not None:
-                self._charge(account, len(chunk))
+            outbox = account.outbox + size
+            budget = account.budget
+            if outbox > account.outbox_cap:
+                self._charge(account, size)
+            elif budget is not None:
+                used = budget.used + size
+                if used > budget.limit:
+                    self._charge(account, size)
+                else:
+                    budget.used = used
+                    if used > budget.high_water:  # noqa: PLR1730 (max() is a call)
+                        budget.high_water = used
+                    account.outbox = outbox
+            else:
+                account.outbox = outbox
             self.chunks.append(chunk)  # their size: the account's ``outbox``
             if not connection._in_batch and connection.on_output is not None:
                 connection.on_output()
 
     def _charge(self, account: MemoryAccount, size: int) -> None:
-        """Charge ``size`` bytes through the account (the budget, or past the limit: it raises)."""
-        account.outbox -= size  # counted in advance by send()
+        """Charge ``size`` bytes through the account (past the limit or the budget: it raises)."""
         try:
             account.charge_output(size)
         except MemoryLimitExceeded as exc:
@@ -428,10 +440,14 @@ class Connection:
         timer that fires early and simply calls :meth:`check_deadlines`.
         """
         state = self.state
+        idle = self.settings.idle_timeout
+        if state is ConnectionState.ACTIVE and idle is None and self._layer is None:
+            # The shell asks after every read: the common case in one test.
+            of_session = self._session_deadline
+            return of_session() if of_session is not None else None
         if state is ConnectionState.CLOSED:
             return None
         deadline = self._detect_deadline if state is ConnectionState.DETECTING else None
-        idle = self.settings.idle_timeout
         if idle is not None:
             idle_deadline = self._last_received + idle
             deadline = idle_deadline if deadline is None else min(deadline, idle_deadline)
@@ -496,6 +512,7 @@ class Connection:
         self.state = ConnectionState.CLOSED
         self.close_reason = reason
         session, self._session = self._session, None
+        self._session_deadline = self._session_check = None  # bound to it: they would pin it
         if session is not None:
             try:
                 session.close()
@@ -709,14 +726,15 @@ class Connection:
         # over the cap fails the same way whether it came in one read or many.
         max_message = self.limits.max_message_size
         outbox = self._outbox
+        # Called as returning object: compiled by mypyc, the declared int result
+        # would coerce or reject a bad one before the contract check could name it.
+        try_consume: Callable[[memoryview], object] = session.try_consume
         left = len(buffer)
         while left and not outbox.close_requested:
             view = buffer.unread(max_message)
             given = len(view)
             try:
-                # Called as returning object: compiled by mypyc, the declared int result
-                # would coerce or reject a bad one before the contract check could name it.
-                used = cast(Callable[[memoryview], object], session.try_consume)(view)
+                used = try_consume(view)
             except ProtocolError as exc:
                 self._protocol_error(exc)
                 return

@@ -178,12 +178,14 @@ class MemoryAccount:
     @property
     def reply_room(self) -> int:
         """Reply bytes a session may still build before a charge would be refused."""
-        limit = self.output_limit
-        room = _UNLIMITED if limit is None else limit - self.outbox - self.written
+        # Read once per batch: outbox_cap is the output limit less what the transport holds.
+        room = self.outbox_cap - self.outbox
         budget = self.budget
-        if budget is not None and budget.limit - budget.used < room:
-            room = budget.limit - budget.used
-        return 0 if room < 0 or self.closed else room
+        if budget is not None:
+            left = budget.limit - budget.used
+            if left < room:  # noqa: PLR1730 (min() is a call)
+                room = left
+        return room if room > 0 and not self.closed else 0
 
     def refuse_output(self, nbytes: int) -> NoReturn:
         """Raise the error for a reply of ``nbytes`` more than :attr:`reply_room` allows."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NoReturn
 
 from wireproto import AuthSettings, NetworkSender, ProtocolError
@@ -30,8 +29,51 @@ _BUILT_IN_PARTS = frozenset({b"mget"})
 the room left after the batch's earlier replies, which the direct path does not keep."""
 
 
-def _direct_handlers() -> tuple[dict[bytes, Handler], ...]:
-    tables: tuple[dict[bytes, Handler], ...] = tuple({} for _ in range(_MAX_DIRECT_ARGC))
+_SMALL_REPLIES: dict[bytes, tuple[int, ...] | None] = {
+    b"ping": (1,),
+    b"set": (3,),
+    b"setnx": (3,),
+    b"setex": (4,),
+    b"psetex": (4,),
+    b"mset": None,
+    b"msetnx": None,
+    b"incr": (2,),
+    b"decr": (2,),
+    b"incrby": (3,),
+    b"decrby": (3,),
+    b"del": None,
+    b"unlink": None,
+    b"exists": None,
+    b"touch": None,
+    b"expire": (3,),  # options may echo an argument in an error
+    b"pexpire": (3,),  # options may echo an argument in an error
+    b"expireat": (3,),  # options may echo an argument in an error
+    b"pexpireat": (3,),  # options may echo an argument in an error
+    b"persist": (2,),
+    b"ttl": (2,),
+    b"pttl": (2,),
+    b"strlen": (2,),
+    b"append": (3,),
+    b"setrange": (4,),
+}
+"""Commands (with these argument counts; ``None``: any) whose reply is a status, an
+integer or an error of a few dozen bytes, whatever the store holds: the direct path
+does not count them against :attr:`RespSession.room` one by one. A batch of them
+holds no more reply bytes than a small multiple of its own request bytes, and
+``sender.send`` still charges their sum, so the output limit and the budget still
+hold; every other reply (stored values: GET, MGET, GETRANGE...) is counted as it
+is built. A command left out of this list is only checked more often."""
+
+
+def _small_reply(name: bytes, argc: int) -> bool:
+    counts = _SMALL_REPLIES.get(name.lower(), ())
+    return counts is None or argc in counts
+
+
+def _direct_handlers() -> tuple[dict[bytes, tuple[Handler, bool]], ...]:
+    tables: tuple[dict[bytes, tuple[Handler, bool]], ...] = tuple(
+        {} for _ in range(_MAX_DIRECT_ARGC)
+    )
     for name, command in COMMANDS.items():
         # MULTI does not queue the commands that change how the next ones run
         # (QUIT closes, MULTI, EXEC and DISCARD start or end a transaction):
@@ -46,14 +88,18 @@ def _direct_handlers() -> tuple[dict[bytes, Handler], ...]:
         arity = command.arity
         for argc in range(1, _MAX_DIRECT_ARGC):
             if argc == arity or (arity < 0 and argc >= -arity):
-                tables[argc][name] = command.handler
+                tables[argc][name] = (command.handler, _small_reply(name, argc))
     return tables
 
 
 _DIRECT = _direct_handlers()
 """By argument count, the handlers :meth:`RespSession.execute` calls for an
 authenticated client outside MULTI, with nothing to check first: the right
-arity, no subcommands, not a command MULTI runs at once."""
+arity, no subcommands, not a command MULTI runs at once; each with whether
+its reply is small (:data:`_SMALL_REPLIES`)."""
+
+_NO_DIRECT: tuple[dict[bytes, tuple[Handler, bool]], ...] = tuple({} for _ in _DIRECT)
+"""What :meth:`RespSession.run_commands` looks in before AUTH or inside MULTI: nothing."""
 
 
 class RespSession:
@@ -225,35 +271,39 @@ class RespSession:
         """Stop building: the batch's replies passed the room it had, ``room`` is what is left."""
         self._memory.refuse_output(self._room_start - room)
 
-    def run_commands(self, commands: list[list[bytes]], append: Callable[[bytes], None]) -> int:
-        """Run ``commands`` (none empty) in order, passing each reply to ``append``; how many ran.
+    def run_commands(self, commands: list[list[bytes]], replies: list[bytes]) -> int:
+        """Run ``commands`` (none empty) in order, adding each reply to ``replies``; how many ran.
 
         Stops after a command that closes the connection (QUIT). The same
         replies as :meth:`execute` for each, without its lookups in the common
         case (authenticated, outside MULTI, a known command of the right arity).
         """
-        direct = _DIRECT
-        execute = self.execute
         # While a client is blocked, every command takes execute(), after which
         # the keys it wrote serve the blocked clients (as Redis does after each command).
         plain = self.authenticated and self.multi is None and not WAITING.count
+        direct = _DIRECT if plain else _NO_DIRECT
+        execute = self.execute
         room = self.room  # a local in the loop; self.room for the handlers that read it
         for argv in commands:
-            argc = len(argv)
-            handler = direct[argc].get(argv[0]) if plain and argc < _MAX_DIRECT_ARGC else None
-            if handler is not None:
+            try:
+                entry = direct[len(argv)].get(argv[0])
+            except IndexError:  # more arguments than the direct tables go to
+                entry = None
+            if entry is not None:
+                handler, small = entry
                 try:
                     reply = handler(self, argv)
                 except WrongType:
                     reply = WRONGTYPE
-                append(reply)
-                room -= len(reply)
-                if room < 0:
-                    self.over_output(room)
+                replies.append(reply)
+                if not small:
+                    room -= len(reply)
+                    if room < 0:
+                        self.over_output(room)
                 continue
             self.room = room
             reply = execute(argv)
-            append(reply)
+            replies.append(reply)
             room -= len(reply)
             self.room = room
             if room < 0:
@@ -263,6 +313,7 @@ class RespSession:
             if self.closing or self.blocked is not None:
                 return next(i for i, ran in enumerate(commands, 1) if ran is argv)
             plain = self.authenticated and self.multi is None and not WAITING.count
+            direct = _DIRECT if plain else _NO_DIRECT
         self.room = room
         return len(commands)
 
@@ -282,7 +333,7 @@ class RespSession:
             while True:
                 commands = whole_commands()
                 if commands:
-                    ran = self.run_commands(commands, replies.append)
+                    ran = self.run_commands(commands, replies)
                     if self.closing or self.blocked is not None:
                         if ran < len(commands):
                             parser.keep(ran)
