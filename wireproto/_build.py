@@ -25,6 +25,11 @@ __all__ = ["COMPILED_SOURCES", "PACKAGE_DIRS", "Build", "current", "module_name"
 COMPILED_SOURCES: Final[tuple[str, ...]] = (
     "wireproto/_buffer.py",
     "wireproto/_connection.py",
+    "wireproto/_writes.py",
+    "wireproto/_protocol.py",
+    "wireproto/memory.py",
+    "wireproto/_stats.py",
+    "providers/kvstore.py",
     "providers/resp/numbers.py",
     "providers/resp/replies.py",
     "providers/resp/limits.py",
