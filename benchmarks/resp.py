@@ -7,7 +7,8 @@ parser, each on the default asyncio loop and on uvloop. It also starts the
 protocol that counts the requests and writes pre-built replies, the floor under
 any asyncio server (event loop, transport callbacks, ``recv`` and ``send``).
 Every target gets the
-same ``redis-benchmark -P 16 -c 50`` load (``--pipeline 1``: no pipelining), one test (PING_INLINE, SET, GET) per
+same ``redis-benchmark -P 16 -c 50`` load (``--pipeline 1``: one request at a
+time), one test (PING_INLINE, SET, GET) per
 ``redis-benchmark`` invocation so that the server's CPU time can be charged to
 that test: ``utime + stime`` of the server process from ``/proc/<pid>/stat``,
 before and after, divided by the requests sent. redis-benchmark's own CPU
@@ -284,7 +285,8 @@ def run_benchmark(
     """One ``redis-benchmark`` invocation of one test; its requests per second."""
     command = [
         "redis-benchmark", "-h", HOST, "-p", str(port),
-        "-P", str(PIPELINE[0]), "-c", "50", "-n", str(requests), "--csv", "-t", test.lower(), *extra,
+        "-P", str(PIPELINE[0]), "-c", "50", "-n", str(requests),
+        "--csv", "-t", test.lower(), *extra,
     ]  # fmt: skip
     if cpu is not None:
         command = ["taskset", "-c", str(cpu), *command]
@@ -402,7 +404,8 @@ def table(
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line (``--pipeline`` is stored in :data:`PIPELINE`)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 runs, fewer requests")
     parser.add_argument("--runs", type=int, help="timed runs per cell (default 5; quick 3)")
@@ -439,14 +442,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_option(parser)
     args = parser.parse_args(argv)
     PIPELINE[0] = args.pipeline
+    if args.runs is not None and args.runs < 3:
+        parser.error("--runs must be at least 3 (the table gives medians)")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
     loops = tuple(args.loop or ("asyncio", "uvloop"))
     parsers = {"pure": ("pure Python", PURE_ENV), "hiredis": ("hiredis", FAST_ENV)}
     chosen_parsers = [parsers[name] for name in args.parser or ("pure", "hiredis")]
     runs = args.runs or (3 if args.quick else 5)
     requests = args.requests or (50_000 if args.quick else 200_000)
     redis_requests = args.redis_requests or (200_000 if args.quick else 1_000_000)
-    if runs < 3:
-        parser.error("--runs must be at least 3 (the table gives medians)")
 
     missing = [tool for tool in ("redis-server", "redis-benchmark") if not shutil.which(tool)]
     if missing:

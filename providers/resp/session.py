@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Final, NoReturn
 
 from wireproto import AuthSettings, NetworkSender, ProtocolError
 from wireproto.guard import cross_protocol_error, is_guarded_word
@@ -14,14 +14,14 @@ from .replies import NULL2, NULL3
 
 __all__ = ["RespSession"]
 
-_NOAUTH = b"-NOAUTH Authentication required.\r\n"
-_QUEUED = b"+QUEUED\r\n"
-NULL_ARRAY2 = b"*-1\r\n"
+_NOAUTH: Final = b"-NOAUTH Authentication required.\r\n"
+_QUEUED: Final = b"+QUEUED\r\n"
+NULL_ARRAY2: Final = b"*-1\r\n"
 
-_MAX_DIRECT_ARGC = 16
+_MAX_DIRECT_ARGC: Final = 16
 
 
-_BUILT_IN_PARTS = frozenset({b"mget"})
+_BUILT_IN_PARTS: Final = frozenset({b"mget"})
 """Commands whose handler checks :attr:`RespSession.room` as its reply grows: they read
 the room left after the batch's earlier replies, which the direct path does not keep."""
 
@@ -41,7 +41,7 @@ def _direct_handlers() -> tuple[dict[bytes, Handler], ...]:
     return tables
 
 
-_DIRECT = _direct_handlers()
+_DIRECT: Final = _direct_handlers()
 """By argument count, the handlers :meth:`RespSession.execute` calls for an
 authenticated client outside MULTI, with nothing to check first: the right
 arity, no subcommands, not a command MULTI runs at once."""

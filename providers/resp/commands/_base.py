@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NoReturn, Protocol
+from typing import TYPE_CHECKING, Final, NoReturn, Protocol
 
 from wireproto import AuthSettings
 
@@ -179,17 +179,17 @@ class Client(Protocol):
 
 Handler = Callable[[Client, list[bytes]], bytes]
 
-LLONG_MAX = (1 << 63) - 1
-LLONG_MIN = -(1 << 63)
+LLONG_MAX: Final = (1 << 63) - 1
+LLONG_MIN: Final = -(1 << 63)
 INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
 
-SYNTAX_ERROR = b"-ERR syntax error\r\n"
-NOT_INTEGER = b"-ERR value is not an integer or out of range\r\n"
-NOT_FLOAT = b"-ERR value is not a valid float\r\n"
-NO_SUCH_KEY = b"-ERR no such key\r\n"
-NOAUTH = b"-NOAUTH Authentication required.\r\n"
-WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
-STRING_TOO_LONG = b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
+SYNTAX_ERROR: Final = b"-ERR syntax error\r\n"
+NOT_INTEGER: Final = b"-ERR value is not an integer or out of range\r\n"
+NOT_FLOAT: Final = b"-ERR value is not a valid float\r\n"
+NO_SUCH_KEY: Final = b"-ERR no such key\r\n"
+NOAUTH: Final = b"-NOAUTH Authentication required.\r\n"
+WRONGPASS: Final = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+STRING_TOO_LONG: Final = b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
 
 
 @dataclass(frozen=True, slots=True)
