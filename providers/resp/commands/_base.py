@@ -29,10 +29,13 @@ __all__ = [
     "STRING_TOO_LONG",
     "SYNTAX_ERROR",
     "WRONGPASS",
+    "WRONGTYPE",
+    "Blocked",
     "Client",
     "Command",
     "Handler",
     "ProviderState",
+    "Serve",
     "arity_error",
     "bounded_int",
     "c_string",
@@ -93,6 +96,10 @@ class Client(Protocol):
     name: bytes | None
     room: int
     """Reply bytes the batch may still build (the output limit): checked as replies grow."""
+    blocked: Blocked | None
+    """What the client waits on (BLPOP...), or None; the session consumes nothing meanwhile."""
+    deny_blocking: bool
+    """Set while EXEC runs: blocking commands answer at once (Redis's CLIENT_DENY_BLOCKING)."""
 
     @property
     def provider(self) -> ProviderState:
@@ -179,6 +186,25 @@ class Client(Protocol):
 
 Handler = Callable[[Client, list[bytes]], bytes]
 
+Serve = Callable[[Store, bytes], "bytes | None"]
+"""How a blocked client is served from a key that was written (store, key): its reply,
+or None when the key holds nothing for it (another type, or empty): it waits on."""
+
+
+@dataclass(eq=False, slots=True)
+class Blocked:
+    """One blocked client (BLPOP...): what it waits on, until when, and how it is served."""
+
+    client: Client
+    store: Store
+    keys: tuple[bytes, ...]
+    deadline: float | None
+    """On the connection's clock (seconds); None: forever."""
+    serve: Serve
+    """Pops for the client from the value at a key; its reply, or None to wait on."""
+    timeout_reply: bytes
+
+
 LLONG_MAX: Final = (1 << 63) - 1
 LLONG_MIN: Final = -(1 << 63)
 INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
@@ -190,6 +216,9 @@ NO_SUCH_KEY: Final = b"-ERR no such key\r\n"
 NOAUTH: Final = b"-NOAUTH Authentication required.\r\n"
 WRONGPASS: Final = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
 STRING_TOO_LONG: Final = b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
+WRONGTYPE: Final = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+"""The reply to a command on a key of another type (the session answers
+:class:`~providers.kvstore.WrongType` with it, so handlers may let it propagate)."""
 
 
 @dataclass(frozen=True, slots=True)

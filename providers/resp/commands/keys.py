@@ -34,7 +34,7 @@ def exists(s: Client, argv: list[bytes]) -> bytes:
 
 def type_(s: Client, argv: list[bytes]) -> bytes:
     """TYPE."""
-    return b"+string\r\n" if s.store.exists(argv[1]) else b"+none\r\n"
+    return b"+%s\r\n" % s.store.type_of(argv[1])
 
 
 def keys(s: Client, argv: list[bytes]) -> bytes:
