@@ -254,9 +254,17 @@ class RespSession:
         self.room = room
         return len(commands)
 
+    def _stopped(self) -> bool:
+        """QUIT ran, or a command blocked: nothing more is run until it is over.
+
+        A method, not the expression inline: after ``if self.blocked is not None:
+        return`` mypy takes ``self.blocked`` for ``None`` in the rest of the
+        function, and the mypyc build would reject the ``Blocked`` a command set."""
+        return self.closing or self.blocked is not None
+
     def try_consume(self, data: memoryview, /) -> int:
         """Run every whole command at the head of ``data``; the bytes consumed."""
-        if self.closing or self.blocked is not None:
+        if self._stopped():
             return 0
         parser = self._parser
         if not parser.begin(data):
@@ -271,7 +279,7 @@ class RespSession:
                 commands = whole_commands()
                 if commands:
                     ran = self.run_commands(commands, replies.append)
-                    if self.closing or self.blocked is not None:
+                    if self._stopped():
                         if ran < len(commands):
                             parser.keep(ran)
                         break
@@ -286,7 +294,7 @@ class RespSession:
                         self.over_output(self.room)
                     if WAITING.ready:
                         WAITING.serve()
-                    if self.closing or self.blocked is not None:
+                    if self._stopped():
                         break
         except ProtocolError as exc:
             parser.end()
