@@ -9,10 +9,16 @@ from . import (
     bitmaps,
     blocking,
     connection,
+    databases,
+    generic,
+    hashes,
     hyperloglog,
     keys,
     lists,
+    scripting,
     server,
+    sets,
+    sort,
     stream_groups,
     streams,
     strings,
@@ -109,10 +115,17 @@ _COMMAND_LIST += [
     Command("renamenx", 3, keys.renamenx, _WF, (1, 2, 1)),
     Command("randomkey", 1, keys.randomkey, _R),
 ]
+_COMMAND_LIST += databases.COMMANDS
+_COMMAND_LIST += hashes.COMMANDS
+_COMMAND_LIST += sets.COMMANDS
+_COMMAND_LIST += generic.COMMANDS
+_COMMAND_LIST += sort.COMMANDS
 _COMMAND_LIST += bitmaps.COMMANDS
 _COMMAND_LIST += hyperloglog.COMMANDS
 _COMMAND_LIST += streams.COMMANDS
 _COMMAND_LIST += stream_groups.COMMANDS
+_COMMAND_LIST += scripting.COMMANDS
+_COMMAND_LIST.append(container("script", -2, (), *scripting.SCRIPT_SUBCOMMANDS))
 _COMMAND_LIST += lists.COMMANDS
 _COMMAND_LIST += blocking.COMMANDS
 _COMMAND_LIST += zsets.COMMANDS
@@ -132,6 +145,7 @@ _TABLE.update(
 )
 
 COMMANDS: Mapping[bytes, Command] = _TABLE
+scripting.use_table(_TABLE)
 """Commands by name (lower and upper case; :func:`lookup` folds other cases)."""
 _TOP_LEVEL = tuple(_COMMAND_LIST)
 
