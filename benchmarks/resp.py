@@ -7,7 +7,8 @@ parser, each on the default asyncio loop and on uvloop. It also starts the
 protocol that counts the requests and writes pre-built replies, the floor under
 any asyncio server (event loop, transport callbacks, ``recv`` and ``send``).
 Every target gets the
-same ``redis-benchmark -P 16 -c 50`` load, one test (PING_INLINE, SET, GET) per
+same ``redis-benchmark -P 16 -c 50`` load (``--pipeline 1``: one request at a
+time), one test (PING_INLINE, SET, GET) per
 ``redis-benchmark`` invocation so that the server's CPU time can be charged to
 that test: ``utime + stime`` of the server process from ``/proc/<pid>/stat``,
 before and after, divided by the requests sent. redis-benchmark's own CPU
@@ -275,13 +276,17 @@ def floor_server(workdir: Path, loop: str, cpu: int | None) -> Iterator[Server]:
             process.stdout.close()
 
 
+PIPELINE = [16]  # requests per pipelined batch (-P): set once by main() from --pipeline
+
+
 def run_benchmark(
     port: int, test: str, requests: int, cpu: int | None, extra: Sequence[str] = ()
 ) -> float:
     """One ``redis-benchmark`` invocation of one test; its requests per second."""
     command = [
         "redis-benchmark", "-h", HOST, "-p", str(port),
-        "-P", "16", "-c", "50", "-n", str(requests), "--csv", "-t", test.lower(), *extra,
+        "-P", str(PIPELINE[0]), "-c", "50", "-n", str(requests),
+        "--csv", "-t", test.lower(), *extra,
     ]  # fmt: skip
     if cpu is not None:
         command = ["taskset", "-c", str(cpu), *command]
@@ -399,7 +404,8 @@ def table(
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line (``--pipeline`` is stored in :data:`PIPELINE`)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 runs, fewer requests")
     parser.add_argument("--runs", type=int, help="timed runs per cell (default 5; quick 3)")
@@ -418,13 +424,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="pin the server to CPU 0 and redis-benchmark to CPU 1 (default: the scheduler "
         "places both; on this 2-core machine pinning was slower for every server)",
     )
+    parser.add_argument(
+        "--pipeline", type=int, default=16, help="redis-benchmark -P (default 16; 1: no pipelining)"
+    )
+    parser.add_argument(
+        "--loop",
+        action="append",
+        choices=("asyncio", "uvloop"),
+        help="the event loops to serve wireproto on, repeatable (default: both)",
+    )
+    parser.add_argument(
+        "--parser",
+        action="append",
+        choices=("pure", "hiredis"),
+        help="the RESP request parsers to serve wireproto with, repeatable (default: both)",
+    )
     add_option(parser)
     args = parser.parse_args(argv)
+    PIPELINE[0] = args.pipeline
+    if args.runs is not None and args.runs < 3:
+        parser.error("--runs must be at least 3 (the table gives medians)")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    loops = tuple(args.loop or ("asyncio", "uvloop"))
+    parsers = {"pure": ("pure Python", PURE_ENV), "hiredis": ("hiredis", FAST_ENV)}
+    chosen_parsers = [parsers[name] for name in args.parser or ("pure", "hiredis")]
     runs = args.runs or (3 if args.quick else 5)
     requests = args.requests or (50_000 if args.quick else 200_000)
     redis_requests = args.redis_requests or (200_000 if args.quick else 1_000_000)
-    if runs < 3:
-        parser.error("--runs must be at least 3 (the table gives medians)")
 
     missing = [tool for tool in ("redis-server", "redis-benchmark") if not shutil.which(tool)]
     if missing:
@@ -440,10 +470,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     wireproto_targets = [
         (Target(f"wireproto {build.label}", loop, parser_name), build, loop, env)
         for build in builds(args.build)
-        for parser_name, env in (("pure Python", PURE_ENV), ("hiredis", FAST_ENV))
-        for loop in ("asyncio", "uvloop")
+        for parser_name, env in chosen_parsers
+        for loop in loops
     ]
-    floor_targets = [Target("empty consumer", loop, "-") for loop in ("asyncio", "uvloop")]
+    floor_targets = [Target("empty consumer", loop, "-") for loop in loops]
     targets = [reference, *(target for target, _, _, _ in wireproto_targets), *floor_targets]
     results: dict[Target, dict[str, Cell]] = {t: {test: Cell() for test in TESTS} for t in targets}
 
@@ -479,7 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     command = " ".join(["benchmarks/resp.py", *(argv if argv is not None else sys.argv[1:])])
     print(
-        f"`{command}`: redis-benchmark -P 16 -c 50, one test per invocation, "
+        f"`{command}`: redis-benchmark -P {args.pipeline} -c 50, one test per invocation, "
         f"-n {requests} per run against wireproto, -n {redis_requests} against "
         f"redis-server and -n {max(requests, redis_requests // 2)} against the empty "
         f"consumer; median of {runs} rounds (every server started once, visited in turn) "

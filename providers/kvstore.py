@@ -289,7 +289,11 @@ class Store:
         """
         value = self._live(key)
         if value is None or type(value) is bytes:
-            return value[start:stop] if value is not None else None
+            if value is None:
+                return None
+            # Normalised first: compiled by mypyc, a slice with start > stop raises.
+            begin, end, _ = slice(start, stop).indices(len(value))
+            return value[begin:end] if begin < end else b""
         with memoryview(value) as view:
             return view[start:stop].tobytes()
 

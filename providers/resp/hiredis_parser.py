@@ -6,7 +6,7 @@ a command means (see :mod:`.parser` for the design).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Final
 
 from wireproto.memory import MemoryAccount
 
@@ -29,10 +29,10 @@ __all__ = ["HIREDIS_AVAILABLE", "HiredisParser"]
 HIREDIS_AVAILABLE = _hiredis is not None
 """Whether the hiredis accelerator can be used."""
 
-_DANGER = re.compile(rb"[*%~>|][0-9]{4}")
+_DANGER: Final = re.compile(rb"[*%~>|][0-9]{4}")
 """An aggregate header of 1000+ elements, which hiredis would preallocate."""
 
-_SIZES = tuple(header + size + 2 for size, header in enumerate(HEADER_SIZES))
+_SIZES: Final = tuple(header + size + 2 for size, header in enumerate(HEADER_SIZES))
 """Bytes of a canonical bulk string of each size: header, data, CRLF."""
 
 
@@ -47,16 +47,16 @@ def _screen_table() -> bytes:
     return bytes(table)
 
 
-_SCREEN = _screen_table()
+_SCREEN: Final = _screen_table()
 """Maps the type bytes for which hiredis returns ``bytes`` or a list without a ``$`` or
 ``*`` header to ``+``, aggregate type bytes to ``*`` and digits to ``0``: one
 ``translate`` and two ``find`` calls then do what ``_DANGER`` and a search for
 the unsafe bytes would do in a regex scan four times slower."""
 
-_FALLBACK: list[bytes] = []
+_FALLBACK: Final[list[bytes]] = []
 """Returned by the hiredis step to hand a command to the pure parser."""
 
-_HiredisError: type[Exception] = _hiredis.HiredisError if _hiredis is not None else Exception
+_HiredisError: Final[type[Exception]] = _hiredis.HiredisError if _hiredis is not None else Exception
 
 
 def _new_reader() -> Any:

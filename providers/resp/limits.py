@@ -6,6 +6,7 @@ What both request parsers share (:mod:`.pure_parser` and :mod:`.hiredis_parser`)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from wireproto import ProtocolError
 
@@ -20,10 +21,10 @@ __all__ = [
     "protocol_error",
 ]
 
-INT_MAX = (1 << 31) - 1
-UNAUTHENTICATED_MAX_MULTIBULK_LEN = 10
+INT_MAX: Final = (1 << 31) - 1
+UNAUTHENTICATED_MAX_MULTIBULK_LEN: Final = 10
 """Redis refuses more arguments than this before AUTH when a password is set."""
-UNAUTHENTICATED_MAX_BULK_LEN = 16384
+UNAUTHENTICATED_MAX_BULK_LEN: Final = 16384
 """Redis refuses longer bulks than this before AUTH when a password is set."""
 
 
@@ -82,9 +83,9 @@ def protocol_error(text: bytes) -> ProtocolError:
     return ProtocolError(message.decode("utf-8", "replace"), b"-ERR " + message + b"\r\n")
 
 
-HEADER_SIZES = tuple(len(str(size)) + 3 for size in range(4096))
+HEADER_SIZES: Final = tuple(len(str(size)) + 3 for size in range(4096))
 """Bytes of a canonical ``$<size>\\r\\n`` (or ``*<count>\\r\\n``) header."""
-HEADER_LIMIT = len(HEADER_SIZES)
+HEADER_LIMIT: Final = len(HEADER_SIZES)
 
 
 def encoded_size(commands: list[list[bytes]]) -> int:

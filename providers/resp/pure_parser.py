@@ -8,6 +8,7 @@ builds on it (see :mod:`.parser` for the design).
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from wireproto import ProtocolError
 from wireproto.guard import cross_protocol_error, is_request_line
@@ -24,13 +25,15 @@ from .limits import (
 
 __all__ = ["PureParser", "split_inline_args"]
 
-_INLINE_SPECIAL = re.compile(b"[\"'\x00\x0b\x0c]")
+_INLINE_SPECIAL: Final = re.compile(b"[\"'\x00\x0b\x0c]")
 """Bytes for which ``bytes.split()`` differs from Redis's ``sdssplitargs``."""
 
-_BULK_LENGTHS = {b"$%d" % size: size for size in range(1024)}
-_HEADS = [b"$%d" % size for size in range(len(_BULK_LENGTHS))]
+_BULK_LENGTHS: Final = {b"$%d" % size: size for size in range(1024)}
+_HEADS: Final = [b"$%d" % size for size in range(len(_BULK_LENGTHS))]
 """The canonical ``$<len>`` header line of each length in ``_BULK_LENGTHS``."""
-_COUNTS = {b"*%d" % count: count for count in range(1, UNAUTHENTICATED_MAX_MULTIBULK_LEN + 1)}
+_COUNTS: Final = {
+    b"*%d" % count: count for count in range(1, UNAUTHENTICATED_MAX_MULTIBULK_LEN + 1)
+}
 """Header lines valid under any limits and auth state, parsed once (the common case)."""
 
 
@@ -384,9 +387,9 @@ class PureParser:
         return argv
 
 
-_SPACE = frozenset(b" \t\n\x0b\x0c\r")
-_HEX = frozenset(b"0123456789abcdefABCDEF")
-_ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+_SPACE: Final = frozenset(b" \t\n\x0b\x0c\r")
+_HEX: Final = frozenset(b"0123456789abcdefABCDEF")
+_ESCAPES: Final = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
 
 
 def split_inline_args(line: bytes) -> list[bytes] | None:

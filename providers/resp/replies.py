@@ -7,6 +7,7 @@ verbatim strings differ, so those encoders take ``resp3``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Final
 
 __all__ = [
     "EMPTY_ARRAY",
@@ -29,16 +30,16 @@ __all__ = [
     "verbatim",
 ]
 
-OK = b"+OK\r\n"
-PONG = b"+PONG\r\n"
-ZERO = b":0\r\n"
-ONE = b":1\r\n"
-NULL2 = b"$-1\r\n"
+OK: Final = b"+OK\r\n"
+PONG: Final = b"+PONG\r\n"
+ZERO: Final = b":0\r\n"
+ONE: Final = b":1\r\n"
+NULL2: Final = b"$-1\r\n"
 """The RESP2 null (a null bulk string)."""
-NULL3 = b"_\r\n"
+NULL3: Final = b"_\r\n"
 """The RESP3 null."""
-EMPTY_BULK = b"$0\r\n\r\n"
-EMPTY_ARRAY = b"*0\r\n"
+EMPTY_BULK: Final = b"$0\r\n\r\n"
+EMPTY_ARRAY: Final = b"*0\r\n"
 
 
 def null(resp3: bool) -> bytes:

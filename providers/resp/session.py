@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Final, NoReturn
 
 from wireproto import AuthSettings, NetworkSender, ProtocolError
 from wireproto.guard import cross_protocol_error, is_guarded_word
@@ -17,14 +17,14 @@ from .replies import NULL2, NULL3
 
 __all__ = ["RespSession"]
 
-_NOAUTH = b"-NOAUTH Authentication required.\r\n"
-_QUEUED = b"+QUEUED\r\n"
-NULL_ARRAY2 = b"*-1\r\n"
+_NOAUTH: Final = b"-NOAUTH Authentication required.\r\n"
+_QUEUED: Final = b"+QUEUED\r\n"
+NULL_ARRAY2: Final = b"*-1\r\n"
 
-_MAX_DIRECT_ARGC = 16
+_MAX_DIRECT_ARGC: Final = 16
 
 
-_BUILT_IN_PARTS = frozenset({b"mget"})
+_BUILT_IN_PARTS: Final = frozenset({b"mget"})
 """Commands whose handler checks :attr:`RespSession.room` as its reply grows: they read
 the room left after the batch's earlier replies, which the direct path does not keep."""
 
@@ -92,7 +92,7 @@ def _direct_handlers() -> tuple[dict[bytes, tuple[Handler, bool]], ...]:
     return tables
 
 
-_DIRECT = _direct_handlers()
+_DIRECT: Final = _direct_handlers()
 """By argument count, the handlers :meth:`RespSession.execute` calls for an
 authenticated client outside MULTI, with nothing to check first: the right
 arity, no subcommands, not a command MULTI runs at once; each with whether
@@ -317,9 +317,17 @@ class RespSession:
         self.room = room
         return len(commands)
 
+    def _stopped(self) -> bool:
+        """QUIT ran, or a command blocked: nothing more is run until it is over.
+
+        A method, not the expression inline: after ``if self.blocked is not None:
+        return`` mypy takes ``self.blocked`` for ``None`` in the rest of the
+        function, and the mypyc build would reject the ``Blocked`` a command set."""
+        return self.closing or self.blocked is not None
+
     def try_consume(self, data: memoryview, /) -> int:
         """Run every whole command at the head of ``data``; the bytes consumed."""
-        if self.closing or self.blocked is not None:
+        if self._stopped():
             return 0
         parser = self._parser
         if not parser.begin(data):
@@ -334,7 +342,7 @@ class RespSession:
                 commands = whole_commands()
                 if commands:
                     ran = self.run_commands(commands, replies)
-                    if self.closing or self.blocked is not None:
+                    if self._stopped():
                         if ran < len(commands):
                             parser.keep(ran)
                         break
@@ -349,7 +357,7 @@ class RespSession:
                         self.over_output(self.room)
                     if WAITING.ready:
                         WAITING.serve()
-                    if self.closing or self.blocked is not None:
+                    if self._stopped():
                         break
         except ProtocolError as exc:
             parser.end()

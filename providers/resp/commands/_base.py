@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NoReturn, Protocol
+from typing import TYPE_CHECKING, Final, NoReturn, Protocol
 from zlib import crc32
 
 from wireproto import AuthSettings
@@ -207,7 +207,6 @@ class Client(Protocol):
 
 Handler = Callable[[Client, list[bytes]], bytes]
 
-
 Serve = Callable[[Store, bytes], "bytes | None"]
 """How a blocked client is served from a key that was written (store, key): its reply,
 or None when the key holds nothing for it (another type, or empty): it waits on."""
@@ -227,20 +226,20 @@ class Blocked:
     timeout_reply: bytes
 
 
-LLONG_MAX = (1 << 63) - 1
-LLONG_MIN = -(1 << 63)
+LLONG_MAX: Final = (1 << 63) - 1
+LLONG_MIN: Final = -(1 << 63)
 INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
 
-SYNTAX_ERROR = b"-ERR syntax error\r\n"
-NOT_INTEGER = b"-ERR value is not an integer or out of range\r\n"
-NOT_FLOAT = b"-ERR value is not a valid float\r\n"
-NO_SUCH_KEY = b"-ERR no such key\r\n"
-NOAUTH = b"-NOAUTH Authentication required.\r\n"
-WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
-STRING_TOO_LONG = b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
-SAME_OBJECT = b"-ERR source and destination objects are the same\r\n"
-DB_OUT_OF_RANGE = b"-ERR DB index is out of range\r\n"
-WRONGTYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+SYNTAX_ERROR: Final = b"-ERR syntax error\r\n"
+NOT_INTEGER: Final = b"-ERR value is not an integer or out of range\r\n"
+NOT_FLOAT: Final = b"-ERR value is not a valid float\r\n"
+NO_SUCH_KEY: Final = b"-ERR no such key\r\n"
+NOAUTH: Final = b"-NOAUTH Authentication required.\r\n"
+WRONGPASS: Final = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+STRING_TOO_LONG: Final = b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
+SAME_OBJECT: Final = b"-ERR source and destination objects are the same\r\n"
+DB_OUT_OF_RANGE: Final = b"-ERR DB index is out of range\r\n"
+WRONGTYPE: Final = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
 """The reply to a command on a key of another type (the session answers
 :class:`~providers.kvstore.WrongType` with it, so handlers may let it propagate)."""
 
