@@ -197,7 +197,7 @@ def test_the_struct_layout_decodes_as_the_construct_declaration(header: bytes) -
 def test_build_request_parses_with_the_request_declaration() -> None:
     extras = STORE_EXTRAS.build({"flags": 7, "expiration": 60})
     message = REQUEST.parse(build_request(Opcode.SET, b"key", b"value", extras, opaque=9, cas=3))
-    assert (message.header.opcode, message.header.opaque, message.header.cas) == (1, 9, 3)
+    assert (message.opcode, message.opaque, message.cas) == (1, 9, 3)
     assert (message.key, message.value) == (b"key", b"value")
     assert STORE_EXTRAS.parse(message.extras) == {"flags": 7, "expiration": 60}
     assert DELTA_EXTRAS.sizeof() == 20

@@ -468,6 +468,7 @@ class _Gen:
             "struct_error": struct.error,
             "_from_bytes": int.from_bytes,
             "_bytes_arg": _bytes_arg,
+            "_greedy_arg": _greedy_arg,
             "_int_bytes": _int_bytes,
             "_encode": _encode,
             "_short": _short,
@@ -862,12 +863,61 @@ class _BuildGen(_Gen):
     # The enclosing Struct's input name and the fields it has built so far.
     _scope: tuple[str, dict[str, str]] | None = None
     _local: set[str] = set()  # noqa: RUF012 - replaced, never changed in place
+    # The enclosing Struct's Rebuild expressions and integer Consts, by name (for linear).
+    _rebuilds: dict[str, object] = {}  # noqa: RUF012 - replaced, never changed in place
 
     def __init__(self, *, positional: bool = False) -> None:
         super().__init__()
         # Positional: the message's fields are the function's parameters, in order.
         self.positional = positional
         self.params: list[str] = []
+        # ``len(p_x)`` already computed into a variable (a Rebuild's value), reused.
+        self.lengths: dict[str, str] = {}
+
+    def expr(self, expr: object) -> str:
+        """``_expr_code`` in the current scope, each length already computed reused."""
+        code = _expr_code(expr, self.lookup)
+        for computed, var in self.lengths.items():
+            code = code.replace(computed, var)
+        return code
+
+    def linear(self, expr: object) -> dict[object, int] | None:
+        """``expr`` as a sum of integer multiples of field lengths (key ``("len", name)``)
+        and of a constant (key ``1``), Rebuild fields expanded; None when it is not one."""
+        if type(expr) is int:
+            return {1: expr} if expr else {}
+        if isinstance(expr, Path):
+            node: Any = expr
+            if node._Path__parent is None or node._Path__parent._Path__parent is not None:
+                return None
+            rebuilt = self._rebuilds.get(node._Path__field)
+            return None if rebuilt is None else self.linear(rebuilt)
+        if isinstance(expr, FuncPath):
+            func, operand = expr._FuncPath__func, expr._FuncPath__operand  # type: ignore[attr-defined]
+            if func is not len or not isinstance(operand, Path):
+                return None
+            node = operand
+            if node._Path__parent is None or node._Path__parent._Path__parent is not None:
+                return None
+            return {("len", node._Path__field): 1}
+        if isinstance(expr, BinExpr) and expr.op in (operator.add, operator.sub):  # type: ignore[attr-defined]
+            left = self.linear(expr.lhs)  # type: ignore[attr-defined]
+            right = self.linear(expr.rhs)  # type: ignore[attr-defined]
+            if left is None or right is None:
+                return None
+            sign = 1 if expr.op is operator.add else -1  # type: ignore[attr-defined]
+            total = dict(left)
+            for key, coeff in right.items():
+                total[key] = total.get(key, 0) + sign * coeff
+            return {key: coeff for key, coeff in total.items() if coeff}
+        return None
+
+    def length_is_own(self, length: object, src: str) -> bool:
+        """True when a ``Bytes(length)`` built from parameter ``src`` needs no length
+        check: ``length`` works out to ``len(src)`` itself (a Rebuild of it)."""
+        if not self.positional or not src.startswith("p_"):
+            return False
+        return self.linear(length) == {("len", src.removeprefix("p_")): 1}
 
     def lookup(self, fields: list[str]) -> str:
         """The source reading a ``this`` path in the enclosing Struct's context."""
@@ -917,6 +967,7 @@ class _BuildGen(_Gen):
     def join(self, parts: list[tuple[str, str, str]], ind: str) -> str:
         """One expression for the bytes of ``parts`` (fixed runs packed at once)."""
         exprs: list[str] = []
+        packed: set[int] = set()  # the indexes of exprs that pack (always bytes)
         run: list[tuple[str, str, str]] = []
 
         def flush() -> None:
@@ -924,9 +975,10 @@ class _BuildGen(_Gen):
                 return
             order = next((o for kind, o, _ in run if o), ">")
             fmt = "".join(kind[1:] for kind, _, _ in run)
-            layout = self.const(struct.Struct(order + fmt), "S")
-            values = [v for _, _, v in run if v]
-            exprs.append(f"{layout}.pack({', '.join(values)})")
+            pack = self.const(struct.Struct(order + fmt).pack, "pack")
+            values = [self.inlined(v) for _, _, v in run if v]
+            exprs.append(f"{pack}({', '.join(values)})")
+            packed.add(len(exprs) - 1)
             run.clear()
 
         for part in parts:
@@ -943,9 +995,16 @@ class _BuildGen(_Gen):
             return "b''"
         if len(exprs) == 1:
             return exprs[0]
-        if len(exprs) == 2:
-            return f"{exprs[0]} + {exprs[1]}"
+        if len(exprs) == 2 or (len(exprs) == 3 and 0 in packed):
+            # bytes + bytes (or a view) is cheaper than a join of so few; the middle
+            # part of three is copied twice, the last (a value, usually) once.
+            return " + ".join(exprs)
         return f"b''.join(({', '.join(exprs)}))"
+
+    def inlined(self, name: str) -> str:
+        """A constant's literal when it is a small int (no global lookup), else ``name``."""
+        value = self.ns.get(name) if name.startswith("_const") else None
+        return repr(value) if type(value) is int else name
 
     def fixed_parts(self, piece: _Fixed, src: str, ind: str) -> list[tuple[str, str, str]]:
         values = piece.prepare(self, src, ind)
@@ -968,7 +1027,14 @@ class _BuildGen(_Gen):
             self.line(ind, f"if {obj} is None:")
             self.line(ind + "    ", f"{obj} = {{}}")
         parts: list[tuple[str, str, str]] = []
-        outer, outer_local = self._scope, self._local
+        outer, outer_local, outer_rebuilds = self._scope, self._local, self._rebuilds
+        self._rebuilds = {}
+        for sub in con.subcons:
+            inner = _unwrap(sub)
+            if sub.name and isinstance(inner, c.Rebuild):
+                self._rebuilds[sub.name] = inner.func
+            elif sub.name and isinstance(inner, c.Const) and type(inner.value) is int:
+                self._rebuilds[sub.name] = inner.value
         self._local = {
             f"p_{sub.name}"
             for sub in con.subcons
@@ -984,7 +1050,10 @@ class _BuildGen(_Gen):
                 if not sub.name:
                     raise _Unsupported("an unnamed Rebuild")
                 value = self.var("r")
-                self.line(ind, f"{value} = {_expr_code(inner.func, self.lookup)}")
+                code = self.expr(inner.func)
+                self.line(ind, f"{value} = {code}")
+                if self.positional and re.fullmatch(r"len\(p_\w+\)", code):
+                    self.lengths[code] = value
                 built[sub.name] = value
                 piece = _fixed(inner.subcon)
                 if piece is None:
@@ -1002,8 +1071,9 @@ class _BuildGen(_Gen):
                 field = "None"  # a Const, Padding or nested Struct: built from nothing here
             parts += self.parts(sub, field, ind)
             if sub.name and isinstance(inner, c.Const):
-                built[sub.name] = self.const(inner.value, "const")
-        self._scope, self._local = outer, outer_local
+                value = inner.value
+                built[sub.name] = repr(value) if type(value) is int else self.const(value, "const")
+        self._scope, self._local, self._rebuilds = outer, outer_local, outer_rebuilds
         return parts
 
     def parts(self, con: c.Construct[Any, Any], src: str, ind: str) -> list[tuple[str, str, str]]:
@@ -1018,12 +1088,17 @@ class _BuildGen(_Gen):
         if isinstance(con, _GREEDY_BYTES):
             var = self.var("g")
             self.line(ind, f"{var} = {src}")
-            self.line(ind, f"if type({var}) is bytearray:")
-            self.line(ind + "    ", f"{var} = bytes({var})")
+            self.line(ind, f"if type({var}) is not bytes:")
+            self.line(ind + "    ", f"{var} = _greedy_arg({var})")
             return [("b", "", var)]
         if isinstance(con, c.Bytes):
+            if self.length_is_own(con.length, src):
+                # Its length is its own by construction: only a non-bytes value is checked.
+                self.line(ind, f"if type({src}) is not bytes:")
+                self.line(ind + "    ", f"{src} = _bytes_arg({src}, {self.expr(con.length)})")
+                return [("b", "", src)]
             size = self.var("n")
-            self.line(ind, f"{size} = {_expr_code(con.length, self.lookup)}")
+            self.line(ind, f"{size} = {self.expr(con.length)}")
             var = self.var("b")
             self.line(ind, f"{var} = {src}")
             self.line(ind, f"if type({var}) is not bytes or len({var}) != {size}:")
@@ -1094,6 +1169,16 @@ def _bytes_arg(value: Any, length: int) -> bytes | memoryview:
     if len(value) != length:
         raise c.StreamError(f"bytes object of wrong length, expected {length}, found {len(value)}")
     return value  # type: ignore[no-any-return]
+
+
+def _greedy_arg(value: Any) -> bytes | memoryview:
+    """A ``GreedyBytes`` value as construct accepts it (bytes or a bytearray; a view too)."""
+    if type(value) is bytearray:
+        return bytes(value)
+    if isinstance(value, bytes | memoryview):
+        return value
+    len(value)  # construct's TypeError for what has no length
+    raise c.StringError(f"given non-bytes value, perhaps unicode? {value!r}")
 
 
 def _int_bytes(value: Any, length: int, byteorder: str, signed: bool) -> bytes:

@@ -1,22 +1,26 @@
 """memcached's binary protocol declared once: 24-byte headers, the extras of each command,
 opcodes and statuses, and the requests and responses built from them.
 
-The headers and the extras are declared with construct (:data:`REQUEST_HEADER`,
-:data:`RESPONSE_HEADER`, :data:`STORE_EXTRAS`, ...); the session
-(:mod:`.binary`) decodes them with ``struct.Struct`` layouts derived from
-those declarations (:func:`struct_layout`), never with construct's compiled
-mode. ``specs/memcache-binary`` describes the format.
+The messages and the extras are declared with construct (:data:`REQUEST`,
+:data:`RESPONSE`, :data:`VALUE_RESPONSE`, :data:`STORE_EXTRAS`, ...); the session
+(:mod:`.binary`) decodes requests with ``struct.Struct`` layouts derived from
+those declarations (:func:`struct_layout`) and builds every response with the
+functions ``compile_construct`` generates from them (``build_fields``: one
+``struct`` pack of the header, then the body), never with construct's own
+compiled mode. ``specs/memcache-binary`` describes the format.
 """
 
 from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import construct as c
 
 from wireproto import Detector, match_prefix
+from wireproto.framing import compile_construct
 
 __all__ = [
     "DELTA_EXTRAS",
@@ -33,18 +37,25 @@ __all__ = [
     "REQUEST_HEADER",
     "REQUEST_LAYOUT",
     "REQUEST_MAGIC",
+    "RESPONSE",
     "RESPONSE_HEADER",
     "RESPONSE_LAYOUT",
     "RESPONSE_MAGIC",
+    "STATUS_RESPONSE",
     "STORE_EXTRAS",
     "STORE_LAYOUT",
     "VALUE_LAYOUT",
+    "VALUE_RESPONSE",
     "Opcode",
     "Sasl",
     "Status",
     "binary_detector",
+    "build_delta_value",
     "build_request",
     "build_response",
+    "build_response_fields",
+    "build_status_response",
+    "build_value_response",
     "struct_layout",
 ]
 
@@ -52,39 +63,59 @@ REQUEST_MAGIC = 0x80
 RESPONSE_MAGIC = 0x81
 HEADER_SIZE = 24
 
-REQUEST_HEADER = c.Struct(
-    "magic" / c.Const(REQUEST_MAGIC, c.Int8ub),
-    "opcode" / c.Int8ub,
-    "keylen" / c.Int16ub,
-    "extlen" / c.Int8ub,
-    "datatype" / c.Int8ub,
-    "vbucket" / c.Int16ub,
-    "bodylen" / c.Int32ub,
-    "opaque" / c.Int32ub,
-    "cas" / c.Int64ub,
-)
-"""A request header; ``bodylen`` counts extras, key and value."""
 
-RESPONSE_HEADER = c.Struct(
-    "magic" / c.Const(RESPONSE_MAGIC, c.Int8ub),
-    "opcode" / c.Int8ub,
-    "keylen" / c.Int16ub,
-    "extlen" / c.Int8ub,
-    "datatype" / c.Int8ub,
-    "status" / c.Int16ub,
-    "bodylen" / c.Int32ub,
-    "opaque" / c.Int32ub,
-    "cas" / c.Int64ub,
-)
-"""A response header: the request's opcode and opaque, a status, the item's CAS."""
+def _message(magic: int, third: str, extras: c.Struct | None, body: bool) -> c.Struct:
+    """One message: the 24-byte header, then extras, key and value.
 
-REQUEST = c.Struct(
-    "header" / REQUEST_HEADER,
-    "extras" / c.Bytes(c.this.header.extlen),
-    "key" / c.Bytes(c.this.header.keylen),
-    "value" / c.Bytes(c.this.header.bodylen - c.this.header.extlen - c.this.header.keylen),
-)
-"""A whole request (tests and tools; the session slices the body by the header)."""
+    ``third`` names the header's sixteen bits after ``datatype`` (``vbucket`` in a
+    request, ``status`` in a response). ``extras`` is None for extras of any length,
+    a fixed-size ``Struct`` for a message that always carries those; without ``body``
+    the message is its header alone (no extras, key or value). The lengths are
+    ``Rebuild`` (or ``Const``): building computes them, parsing reads them.
+    """
+    if body:
+        keylen: c.Construct[Any, Any] = c.Rebuild(c.Int16ub, c.len_(c.this.key))
+        bodylen: c.Construct[Any, Any] = c.Rebuild(
+            c.Int32ub, c.this.extlen + c.this.keylen + c.len_(c.this.value)
+        )
+    else:
+        keylen, bodylen = c.Const(0, c.Int16ub), c.Const(0, c.Int32ub)
+    if not body:
+        extlen: c.Construct[Any, Any] = c.Const(0, c.Int8ub)
+    elif extras is None:
+        extlen = c.Rebuild(c.Int8ub, c.len_(c.this.extras))
+    else:
+        extlen = c.Const(extras.sizeof(), c.Int8ub)
+    fields = [
+        "magic" / c.Const(magic, c.Int8ub),
+        "opcode" / c.Int8ub,
+        "keylen" / keylen,
+        "extlen" / extlen,
+        "datatype" / c.Int8ub,
+        third / c.Int16ub,
+        "bodylen" / bodylen,
+        "opaque" / c.Int32ub,
+        "cas" / c.Int64ub,
+    ]
+    if body:
+        fields += [
+            "extras" / (c.Bytes(c.this.extlen) if extras is None else extras),
+            "key" / c.Bytes(c.this.keylen),
+            "value" / c.Bytes(c.this.bodylen - c.this.extlen - c.this.keylen),
+        ]
+    return c.Struct(*fields)
+
+
+def _header_of(message: c.Struct) -> c.Struct:
+    """The first 24 bytes of ``message`` as plain fields (each length read as it is)."""
+    fields = []
+    for sub in message.subcons[:9]:
+        inner = sub.subcon
+        if isinstance(inner, c.Rebuild):
+            inner = inner.subcon
+        fields.append(sub.name / inner)
+    return c.Struct(*fields)
+
 
 STORE_EXTRAS = c.Struct("flags" / c.Int32ub, "expiration" / c.Int32ub)
 """Extras of set, add and replace."""
@@ -96,6 +127,37 @@ FLAGS_EXTRAS = c.Struct("flags" / c.Int32ub)
 """Extras of a get response."""
 DELTA_VALUE = c.Struct("value" / c.Int64ub)
 """The body of an increment or decrement response."""
+
+REQUEST = _message(REQUEST_MAGIC, "vbucket", None, body=True)
+"""A whole request; ``bodylen`` counts extras, key and value."""
+RESPONSE = _message(RESPONSE_MAGIC, "status", None, body=True)
+"""A whole response: the request's opcode and opaque, a status, the item's CAS, a body."""
+VALUE_RESPONSE = _message(RESPONSE_MAGIC, "status", FLAGS_EXTRAS, body=True)
+"""A response carrying an item (get, touch, gat): its flags as extras, key, value."""
+STATUS_RESPONSE = _message(RESPONSE_MAGIC, "status", None, body=False)
+"""A response that is its header alone (a stored item, a delete, a noop)."""
+REQUEST_HEADER = _header_of(REQUEST)
+"""A request header (the session slices the body by it)."""
+RESPONSE_HEADER = _header_of(RESPONSE)
+"""A response header."""
+
+
+def _fields_builder(declaration: c.Construct[Any, Any]) -> Callable[..., bytes]:
+    build = compile_construct(declaration).build_fields
+    if build is None:  # pragma: no cover - the declarations above compile
+        raise RuntimeError(f"no positional build for {declaration}")
+    return build
+
+
+build_response_fields = _fields_builder(RESPONSE)
+"""``(opcode, datatype, status, opaque, cas, extras, key, value)``: a response's bytes."""
+build_value_response = _fields_builder(VALUE_RESPONSE)
+"""``(opcode, datatype, status, opaque, cas, flags, key, value)``: an item's response."""
+build_status_response = _fields_builder(STATUS_RESPONSE)
+"""``(opcode, datatype, status, opaque, cas)``: a response with no body."""
+build_delta_value = _fields_builder(DELTA_VALUE)
+"""``(value)``: the body of an increment or decrement response."""
+_build_request = _fields_builder(REQUEST)
 
 
 def struct_layout(declaration: c.Construct[Any, Any]) -> struct.Struct:
@@ -232,12 +294,8 @@ def build_response(
     key: bytes = b"",
     value: bytes = b"",
 ) -> bytes:
-    """The bytes of one response."""
-    body = len(extras) + len(key) + len(value)
-    head = RESPONSE_LAYOUT.pack(
-        RESPONSE_MAGIC, opcode, len(key), len(extras), 0, status, body, opaque, cas
-    )
-    return head + extras + key + value
+    """The bytes of one response (built from :data:`RESPONSE`)."""
+    return build_response_fields(opcode, 0, status, opaque, cas, extras, key, value)
 
 
 def build_request(
@@ -249,9 +307,5 @@ def build_request(
     opaque: int = 0,
     cas: int = 0,
 ) -> bytes:
-    """The bytes of one request (clients, tests and benchmarks)."""
-    body = len(extras) + len(key) + len(value)
-    head = REQUEST_LAYOUT.pack(
-        REQUEST_MAGIC, opcode, len(key), len(extras), 0, 0, body, opaque, cas
-    )
-    return head + extras + key + value
+    """The bytes of one request (clients, tests and benchmarks; built from :data:`REQUEST`)."""
+    return _build_request(opcode, 0, 0, opaque, cas, extras, key, value)
