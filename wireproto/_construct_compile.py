@@ -31,6 +31,7 @@ from typing import Any
 
 import construct as c
 from construct.expr import BinExpr, FuncPath, Path, UniExpr
+from construct.lib.binary import integer2bytes
 
 __all__ = ["CompiledConstruct", "compile_construct"]
 
@@ -1158,10 +1159,7 @@ def _bytes_arg(value: Any, length: int) -> bytes | memoryview:
     if type(value) is bytes:
         pass
     elif isinstance(value, int):
-        try:
-            value = value.to_bytes(length, "big", signed=value < 0)
-        except OverflowError as exc:
-            raise c.IntegerError(str(exc)) from None
+        value = integer2bytes(value, length)  # construct's own conversion and errors
     elif type(value) is bytearray:
         value = bytes(value)
     elif not isinstance(value, bytes | memoryview):

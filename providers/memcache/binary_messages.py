@@ -86,7 +86,7 @@ def _message(magic: int, third: str, extras: c.Struct | None, body: bool) -> c.S
         extlen = c.Rebuild(c.Int8ub, c.len_(c.this.extras))
     else:
         extlen = c.Const(extras.sizeof(), c.Int8ub)
-    fields = [
+    fields: list[c.Construct[Any, Any]] = [
         "magic" / c.Const(magic, c.Int8ub),
         "opcode" / c.Int8ub,
         "keylen" / keylen,
@@ -108,8 +108,9 @@ def _message(magic: int, third: str, extras: c.Struct | None, body: bool) -> c.S
 
 def _header_of(message: c.Struct) -> c.Struct:
     """The first 24 bytes of ``message`` as plain fields (each length read as it is)."""
-    fields = []
+    fields: list[c.Construct[Any, Any]] = []
     for sub in message.subcons[:9]:
+        assert isinstance(sub, c.Renamed) and sub.name is not None
         inner = sub.subcon
         if isinstance(inner, c.Rebuild):
             inner = inner.subcon
