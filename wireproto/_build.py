@@ -18,13 +18,13 @@ __all__ = ["COMPILED_SOURCES", "PACKAGE_DIRS", "Build", "current", "module_name"
 
 # Chosen by measurement (benchmarks/README.md, "compiled build"); not listed:
 # providers/kvstore.py (measured compiled, but since the mutable values it fails
-# test_kvstore_mutable: mypyc's bytes slice with start > stop raises SystemError);
-# wireproto/_server.py (hangs the server tests when compiled) and wireproto/framing.py
-# (a construct Enum length field fails an int annotation). Paths are relative to the
+# test_kvstore_mutable: mypyc's bytes slice with start > stop raises SystemError) and
+# wireproto/_server.py (hangs the server tests when compiled). Paths are relative to the
 # project root; this file must import nothing outside the standard library.
 COMPILED_SOURCES: Final[tuple[str, ...]] = (
     "wireproto/_buffer.py",
     "wireproto/_connection.py",
+    "wireproto/framing.py",
     "providers/resp/numbers.py",
     "providers/resp/replies.py",
     "providers/resp/limits.py",

@@ -368,11 +368,15 @@ class LengthFieldFramer:
                 parsed = self._header.parse(bytes(data[offset : offset + self._header_size]))
             except construct.ConstructError as exc:
                 raise ProtocolError(f"malformed frame header: {exc}") from None
-            length = parsed[self._length_field]
-            if isinstance(length, construct.EnumIntegerString):
-                length = int(length)  # its __int__ gives the raw value
-            if not isinstance(length, int):
-                raise TypeError(f"length field {self._length_field!r} parsed to {length!r}")
+            # object, not int: an Enum length parses to an EnumIntegerString (a str),
+            # which a compiled (mypyc) int variable would refuse before the check below.
+            raw: object = parsed[self._length_field]
+            if isinstance(raw, construct.EnumIntegerString):
+                length = int(raw)  # its __int__ gives the raw value
+            elif isinstance(raw, int):
+                length = raw
+            else:
+                raise TypeError(f"length field {self._length_field!r} parsed to {raw!r}")
         if self._includes_header:
             if length < self._header_size:
                 raise ProtocolError(
