@@ -106,7 +106,7 @@ def compile_construct(con: c.Construct[Any, Any]) -> CompiledConstruct:
         sources.append(src)
     extra: dict[str, Any] = {}
     flat_parse, flat_framed = _ParseGen(flat=True), _ParseGen(flat=True)
-    positional = _BuildGen(positional=True)
+    positional = _BuildGen(positional=True, unchecked=True)
     makers: list[tuple[str, Callable[[], tuple[str, dict[str, Any]]]]] = [
         ("parse_fields", lambda: flat_parse.function(con)),
         ("build_fields", lambda: positional.function_fields(con)),
@@ -867,11 +867,14 @@ class _BuildGen(_Gen):
     # The enclosing Struct's Rebuild expressions and integer Consts, by name (for linear).
     _rebuilds: dict[str, object] = {}  # noqa: RUF012 - replaced, never changed in place
 
-    def __init__(self, *, positional: bool = False) -> None:
+    def __init__(self, *, positional: bool = False, unchecked: bool = False) -> None:
         super().__init__()
         # Positional: the message's fields are the function's parameters, in order.
         self.positional = positional
         self.params: list[str] = []
+        # Unchecked (positional only): see function_fields; omitted counts the checks left out.
+        self.unchecked = positional and unchecked
+        self.omitted = 0
         # ``len(p_x)`` already computed into a variable (a Rebuild's value), reused.
         self.lengths: dict[str, str] = {}
 
@@ -935,19 +938,39 @@ class _BuildGen(_Gen):
         return first + "".join(f"[{f!r}]" for f in fields[1:])
 
     def function_fields(self, con: c.Construct[Any, Any]) -> tuple[str, dict[str, Any]]:
-        """``build_fields(*fields)``: the message built from its fields, in order."""
+        """``build_fields(*fields)``: the message built from its fields, in order.
+
+        Unchecked (the default), the byte fields whose length is their own are not
+        type-checked: ``bytes``, ``bytearray`` and views concatenate as they are, and
+        anything else fails the concatenation with a ``TypeError``; then the checked
+        function (generated beside it) runs on the same values and raises construct's
+        error, or builds what construct would (the type checks cost more than the pack).
+        """
         if not isinstance(_unwrap(con), c.Struct):
             raise _Unsupported("fields of something other than a Struct")
+        checked: Callable[..., bytes] | None = None
+        if self.unchecked:
+            src, namespace = _BuildGen(positional=True, unchecked=False).function_fields(con)
+            exec(compile(src, f"<wireproto build_fields {_short_repr(con)}>", "exec"), namespace)
+            checked = namespace["build_fields"]
         ind = "        "
         body = self.join(self.parts(con, "None", ind), ind)
+        if body.isidentifier():
+            body = f"bytes({body})"  # one field's bytes, given as a bytearray or a view
+        if checked is not None and not self.omitted:
+            return src, namespace  # nothing was left unchecked: the checked function
         lines = self.lines
         self.lines = []
-        self.line("", f"def build_fields({', '.join(self.params)}):")
+        params = ", ".join(self.params)
+        self.line("", f"def build_fields({params}):")
         self.line("    ", "try:")
         self.lines += lines
         self.line(ind, f"return {body}")
         self.line("    ", "except struct_error as exc:")
         self.line(ind, "raise FormatFieldError(f'struct error during building: {exc}')")
+        if checked is not None:
+            self.line("    ", "except TypeError:")
+            self.line(ind, f"return {self.const(checked, 'checked')}({params})")
         return "\n".join(self.lines) + "\n", self.ns
 
     def function(self, con: c.Construct[Any, Any]) -> tuple[str, dict[str, Any]]:
@@ -996,16 +1019,17 @@ class _BuildGen(_Gen):
             return "b''"
         if len(exprs) == 1:
             return exprs[0]
-        if len(exprs) == 2 or (len(exprs) == 3 and 0 in packed):
-            # bytes + bytes (or a view) is cheaper than a join of so few; the middle
+        if len(exprs) in (2, 3) and 0 in packed:
+            # bytes + bytes (or a view, or a bytearray: the result is bytes when the
+            # packed bytes come first) is cheaper than a join of so few; the middle
             # part of three is copied twice, the last (a value, usually) once.
             return " + ".join(exprs)
         return f"b''.join(({', '.join(exprs)}))"
 
     def inlined(self, name: str) -> str:
-        """A constant's literal when it is a small int (no global lookup), else ``name``."""
+        """A constant's literal when it is an int or bytes (no global lookup), else ``name``."""
         value = self.ns.get(name) if name.startswith("_const") else None
-        return repr(value) if type(value) is int else name
+        return repr(value) if type(value) in (int, bytes) else name
 
     def fixed_parts(self, piece: _Fixed, src: str, ind: str) -> list[tuple[str, str, str]]:
         values = piece.prepare(self, src, ind)
@@ -1087,6 +1111,13 @@ class _BuildGen(_Gen):
         if isinstance(con, c.Struct):
             return self.struct_parts(con, src, ind)
         if isinstance(con, _GREEDY_BYTES):
+            if self.positional and src.startswith("p_"):
+                if self.unchecked:
+                    self.omitted += 1
+                    return [("b", "", src)]
+                self.line(ind, f"if type({src}) is not bytes:")
+                self.line(ind + "    ", f"{src} = _greedy_arg({src})")
+                return [("b", "", src)]
             var = self.var("g")
             self.line(ind, f"{var} = {src}")
             self.line(ind, f"if type({var}) is not bytes:")
@@ -1095,6 +1126,9 @@ class _BuildGen(_Gen):
         if isinstance(con, c.Bytes):
             if self.length_is_own(con.length, src):
                 # Its length is its own by construction: only a non-bytes value is checked.
+                if self.unchecked:
+                    self.omitted += 1
+                    return [("b", "", src)]
                 self.line(ind, f"if type({src}) is not bytes:")
                 self.line(ind + "    ", f"{src} = _bytes_arg({src}, {self.expr(con.length)})")
                 return [("b", "", src)]
@@ -1108,8 +1142,10 @@ class _BuildGen(_Gen):
         if isinstance(con, c.Prefixed):
             length = _length_field(con.lengthfield)
             body_parts = self.parts(con.subcon, src, ind)
-            body = self.var("body")
-            self.line(ind, f"{body} = {self.join(body_parts, ind)}")
+            body = joined = self.join(body_parts, ind)
+            if not joined.isidentifier():
+                body = self.var("body")
+                self.line(ind, f"{body} = {joined}")
             n = f"len({body})" + (f" + {length.size}" if con.includelength else "")
             return [*self.fixed_parts(length, n, ind), ("b", "", body)]
         array = _prefixed_array(con)

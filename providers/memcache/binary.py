@@ -27,9 +27,10 @@ from .binary_messages import (
     Opcode,
     Sasl,
     Status,
-    build_delta_value,
+    build_delta_response,
     build_response_fields,
     build_status_response,
+    build_text_response,
     build_value_response,
 )
 from .engine import KEY_MAX_LENGTH, Delta, MemcacheEngine, Mode, Stored
@@ -68,20 +69,23 @@ class _Request:
         value: bytes = b"",
     ) -> bytes:
         """A response with a body (``RESPONSE``)."""
-        return build_response_fields(self.opcode, 0, status, self.opaque, cas, extras, key, value)
+        return build_response_fields(self.opcode, status, self.opaque, cas, extras, key, value)
 
     def done(self, cas: int = 0) -> bytes:
         """A success with no body (``STATUS_RESPONSE``)."""
-        return build_status_response(self.opcode, 0, _SUCCESS, self.opaque, cas)
+        return build_status_response(self.opcode, _SUCCESS, self.opaque, cas)
 
     def item(self, cas: int, flags: int, key: bytes, value: bytes) -> bytes:
         """A success carrying an item's flags, and a key and value (``VALUE_RESPONSE``)."""
-        return build_value_response(self.opcode, 0, _SUCCESS, self.opaque, cas, flags, key, value)
+        return build_value_response(self.opcode, _SUCCESS, self.opaque, cas, flags, key, value)
+
+    def text(self, value: bytes, status: int = Status.SUCCESS) -> bytes:
+        """A response with a value only (``TEXT_RESPONSE``)."""
+        return build_text_response(self.opcode, status, self.opaque, 0, value)
 
     def error(self, status: Status) -> bytes:
-        return build_response_fields(
-            self.opcode, 0, status, self.opaque, 0, b"", b"", ERROR_TEXT[status]
-        )
+        """An error response: the status and memcached's text for it."""
+        return build_text_response(self.opcode, status, self.opaque, 0, ERROR_TEXT[status])
 
 
 _Handler = Callable[["BinarySession", _Request, list[bytes]], None]
@@ -242,7 +246,7 @@ class BinarySession:
         if request.opcode == Sasl.LIST_MECHS:
             if extlen or keylen or bodylen:
                 self._refuse(out, request.error(Status.EINVAL), "invalid request format")
-            out.append(request.reply(value=SASL_MECHANISMS))
+            out.append(request.text(SASL_MECHANISMS))
             return start
         if extlen or not keylen:
             self._refuse(out, request.error(Status.EINVAL), "invalid request format")
@@ -270,7 +274,7 @@ class BinarySession:
         self._stats.auth_cmds += 1
         if credentials is not None and self._auth.check(*credentials):
             self._authenticated = True
-            out.append(request.reply(value=_AUTHENTICATED))
+            out.append(request.text(_AUTHENTICATED))
         else:
             self._stats.auth_errors += 1
             out.append(request.error(Status.AUTH_ERROR))
@@ -296,7 +300,7 @@ class BinarySession:
         value, flags, cas = entry
         shown = key if _COMMAND[request.opcode] is Opcode.GETK else b""
         reply = build_value_response(
-            request.opcode, 0, _SUCCESS, request.opaque, cas, flags, shown, value
+            request.opcode, _SUCCESS, request.opaque, cas, flags, shown, value
         )
         self._charge(len(reply))  # a run of quiet gets of one large value
         out.append(reply)
@@ -335,7 +339,7 @@ class BinarySession:
         if result is Stored.STORED:
             if not request.quiet:
                 cas = self._cas_of(key)
-                out.append(build_status_response(request.opcode, 0, _SUCCESS, request.opaque, cas))
+                out.append(build_status_response(request.opcode, _SUCCESS, request.opaque, cas))
             return
         if result is Stored.EXISTS:
             status = Status.KEY_EEXISTS
@@ -370,7 +374,11 @@ class BinarySession:
             outcome, value = Delta.OK, initial
         if outcome is Delta.OK:
             if not request.quiet:
-                out.append(request.reply(cas=self._cas_of(key), value=build_delta_value(value)))
+                out.append(
+                    build_delta_response(
+                        request.opcode, _SUCCESS, request.opaque, self._cas_of(key), value
+                    )
+                )
         elif outcome is Delta.NON_NUMERIC:
             out.append(request.error(Status.DELTA_BADVAL))
         elif outcome is Delta.CAS_MISMATCH:
@@ -416,7 +424,7 @@ class BinarySession:
         out.append(request.done())
 
     def _version(self, request: _Request, out: list[bytes]) -> None:
-        out.append(request.reply(value=self._engine.version))
+        out.append(request.text(self._engine.version))
 
     def _flush(self, request: _Request, out: list[bytes]) -> None:
         extras = request.extras

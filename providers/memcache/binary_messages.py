@@ -25,6 +25,7 @@ from wireproto.framing import compile_construct
 __all__ = [
     "DELTA_EXTRAS",
     "DELTA_LAYOUT",
+    "DELTA_RESPONSE",
     "DELTA_VALUE",
     "ERROR_TEXT",
     "EXPIRATION_EXTRAS",
@@ -44,17 +45,19 @@ __all__ = [
     "STATUS_RESPONSE",
     "STORE_EXTRAS",
     "STORE_LAYOUT",
+    "TEXT_RESPONSE",
     "VALUE_LAYOUT",
     "VALUE_RESPONSE",
     "Opcode",
     "Sasl",
     "Status",
     "binary_detector",
-    "build_delta_value",
+    "build_delta_response",
     "build_request",
     "build_response",
     "build_response_fields",
     "build_status_response",
+    "build_text_response",
     "build_value_response",
     "struct_layout",
 ]
@@ -64,45 +67,57 @@ RESPONSE_MAGIC = 0x81
 HEADER_SIZE = 24
 
 
-def _message(magic: int, third: str, extras: c.Struct | None, body: bool) -> c.Struct:
-    """One message: the 24-byte header, then extras, key and value.
+_Part = c.Struct | bool
+"""A message part: ``True`` for bytes of any length, a fixed-size ``Struct``, ``False`` for none."""
+
+
+def _message(
+    magic: int, third: str, *, extras: _Part = True, key: bool = True, value: _Part = True
+) -> c.Struct:
+    """One message: the 24-byte header, then its extras, key and value.
 
     ``third`` names the header's sixteen bits after ``datatype`` (``vbucket`` in a
-    request, ``status`` in a response). ``extras`` is None for extras of any length,
-    a fixed-size ``Struct`` for a message that always carries those; without ``body``
-    the message is its header alone (no extras, key or value). The lengths are
-    ``Rebuild`` (or ``Const``): building computes them, parsing reads them.
+    request, ``status`` in a response). The lengths are ``Rebuild`` (computed when
+    building, read when parsing), or ``Const`` for a part of fixed size or absent.
     """
-    if body:
-        keylen: c.Construct[Any, Any] = c.Rebuild(c.Int16ub, c.len_(c.this.key))
-        bodylen: c.Construct[Any, Any] = c.Rebuild(
-            c.Int32ub, c.this.extlen + c.this.keylen + c.len_(c.this.value)
-        )
+
+    def size(part: _Part) -> int:
+        return part.sizeof() if isinstance(part, c.Struct) else 0
+
+    def length(name: str, part: _Part, field: c.Construct[Any, Any]) -> c.Construct[Any, Any]:
+        if part is True:
+            return c.Rebuild(field, c.len_(c.this[name]))
+        return c.Const(size(part), field)
+
+    fixed = size(extras) + size(value)
+    variable: list[Any] = [c.this.extlen] if extras is True else []
+    variable += [c.this.keylen] if key else []
+    variable += [c.len_(c.this.value)] if value is True else []
+    if variable:
+        total = sum(variable[1:], variable[0])
+        bodylen: c.Construct[Any, Any] = c.Rebuild(c.Int32ub, total + fixed if fixed else total)
     else:
-        keylen, bodylen = c.Const(0, c.Int16ub), c.Const(0, c.Int32ub)
-    if not body:
-        extlen: c.Construct[Any, Any] = c.Const(0, c.Int8ub)
-    elif extras is None:
-        extlen = c.Rebuild(c.Int8ub, c.len_(c.this.extras))
-    else:
-        extlen = c.Const(extras.sizeof(), c.Int8ub)
+        bodylen = c.Const(fixed, c.Int32ub)
     fields: list[c.Construct[Any, Any]] = [
         "magic" / c.Const(magic, c.Int8ub),
         "opcode" / c.Int8ub,
-        "keylen" / keylen,
-        "extlen" / extlen,
-        "datatype" / c.Int8ub,
+        "keylen" / length("key", key, c.Int16ub),
+        "extlen" / length("extras", extras, c.Int8ub),
+        # memcached answers raw bytes only (proto_bin.c add_bin_header): datatype 0.
+        "datatype" / (c.Int8ub if magic == REQUEST_MAGIC else c.Const(0, c.Int8ub)),
         third / c.Int16ub,
         "bodylen" / bodylen,
         "opaque" / c.Int32ub,
         "cas" / c.Int64ub,
     ]
-    if body:
-        fields += [
-            "extras" / (c.Bytes(c.this.extlen) if extras is None else extras),
-            "key" / c.Bytes(c.this.keylen),
-            "value" / c.Bytes(c.this.bodylen - c.this.extlen - c.this.keylen),
-        ]
+    if extras is not False:
+        fields.append("extras" / (c.Bytes(c.this.extlen) if extras is True else extras))
+    if key:
+        fields.append("key" / c.Bytes(c.this.keylen))
+    if value is True:
+        fields.append("value" / c.Bytes(c.this.bodylen - c.this.extlen - c.this.keylen))
+    elif value is not False:
+        fields.append("value" / value)
     return c.Struct(*fields)
 
 
@@ -129,14 +144,18 @@ FLAGS_EXTRAS = c.Struct("flags" / c.Int32ub)
 DELTA_VALUE = c.Struct("value" / c.Int64ub)
 """The body of an increment or decrement response."""
 
-REQUEST = _message(REQUEST_MAGIC, "vbucket", None, body=True)
+REQUEST = _message(REQUEST_MAGIC, "vbucket")
 """A whole request; ``bodylen`` counts extras, key and value."""
-RESPONSE = _message(RESPONSE_MAGIC, "status", None, body=True)
+RESPONSE = _message(RESPONSE_MAGIC, "status")
 """A whole response: the request's opcode and opaque, a status, the item's CAS, a body."""
-VALUE_RESPONSE = _message(RESPONSE_MAGIC, "status", FLAGS_EXTRAS, body=True)
+VALUE_RESPONSE = _message(RESPONSE_MAGIC, "status", extras=FLAGS_EXTRAS)
 """A response carrying an item (get, touch, gat): its flags as extras, key, value."""
-STATUS_RESPONSE = _message(RESPONSE_MAGIC, "status", None, body=False)
+STATUS_RESPONSE = _message(RESPONSE_MAGIC, "status", extras=False, key=False, value=False)
 """A response that is its header alone (a stored item, a delete, a noop)."""
+TEXT_RESPONSE = _message(RESPONSE_MAGIC, "status", extras=False, key=False)
+"""A response with a value only (an error's text, the version, the SASL mechanisms)."""
+DELTA_RESPONSE = _message(RESPONSE_MAGIC, "status", extras=False, key=False, value=DELTA_VALUE)
+"""The response of an increment or decrement: the new value."""
 REQUEST_HEADER = _header_of(REQUEST)
 """A request header (the session slices the body by it)."""
 RESPONSE_HEADER = _header_of(RESPONSE)
@@ -151,13 +170,15 @@ def _fields_builder(declaration: c.Construct[Any, Any]) -> Callable[..., bytes]:
 
 
 build_response_fields = _fields_builder(RESPONSE)
-"""``(opcode, datatype, status, opaque, cas, extras, key, value)``: a response's bytes."""
+"""``(opcode, status, opaque, cas, extras, key, value)``: a response's bytes."""
 build_value_response = _fields_builder(VALUE_RESPONSE)
-"""``(opcode, datatype, status, opaque, cas, flags, key, value)``: an item's response."""
+"""``(opcode, status, opaque, cas, flags, key, value)``: an item's response."""
 build_status_response = _fields_builder(STATUS_RESPONSE)
-"""``(opcode, datatype, status, opaque, cas)``: a response with no body."""
-build_delta_value = _fields_builder(DELTA_VALUE)
-"""``(value)``: the body of an increment or decrement response."""
+"""``(opcode, status, opaque, cas)``: a response with no body."""
+build_text_response = _fields_builder(TEXT_RESPONSE)
+"""``(opcode, status, opaque, cas, value)``: a response with a value only."""
+build_delta_response = _fields_builder(DELTA_RESPONSE)
+"""``(opcode, status, opaque, cas, value)``: an increment's new value."""
 _build_request = _fields_builder(REQUEST)
 
 
@@ -296,7 +317,7 @@ def build_response(
     value: bytes = b"",
 ) -> bytes:
     """The bytes of one response (built from :data:`RESPONSE`)."""
-    return build_response_fields(opcode, 0, status, opaque, cas, extras, key, value)
+    return build_response_fields(opcode, status, opaque, cas, extras, key, value)
 
 
 def build_request(
