@@ -48,6 +48,7 @@ COMPILED_SOURCES: Final[tuple[str, ...]] = (
     "providers/memcache/text.py",
     "providers/memcache/binary_messages.py",
     "providers/memcache/binary.py",
+    "providers/kvbin.py",
 )
 
 # Where each top-level source folder is installed, as the setuptools package-dir

@@ -67,6 +67,11 @@ RESPONSE_MAGIC = 0x81
 HEADER_SIZE = 24
 
 
+# construct's expression builders as Any: their stubs say int, and a compiled (mypyc)
+# module would check the expression objects they return against that.
+_this: Any = c.this
+_len: Any = c.len_
+
 _Part = c.Struct | bool
 """A message part: ``True`` for bytes of any length, a fixed-size ``Struct``, ``False`` for none."""
 
@@ -86,13 +91,13 @@ def _message(
 
     def length(name: str, part: _Part, field: c.Construct[Any, Any]) -> c.Construct[Any, Any]:
         if part is True:
-            return c.Rebuild(field, c.len_(c.this[name]))
+            return c.Rebuild(field, _len(_this[name]))
         return c.Const(size(part), field)
 
     fixed = size(extras) + size(value)
-    variable: list[Any] = [c.this.extlen] if extras is True else []
-    variable += [c.this.keylen] if key else []
-    variable += [c.len_(c.this.value)] if value is True else []
+    variable: list[Any] = [_this.extlen] if extras is True else []
+    variable += [_this.keylen] if key else []
+    variable += [_len(_this.value)] if value is True else []
     if variable:
         total = sum(variable[1:], variable[0])
         bodylen: c.Construct[Any, Any] = c.Rebuild(c.Int32ub, total + fixed if fixed else total)
@@ -111,11 +116,11 @@ def _message(
         "cas" / c.Int64ub,
     ]
     if extras is not False:
-        fields.append("extras" / (c.Bytes(c.this.extlen) if extras is True else extras))
+        fields.append("extras" / (c.Bytes(_this.extlen) if extras is True else extras))
     if key:
-        fields.append("key" / c.Bytes(c.this.keylen))
+        fields.append("key" / c.Bytes(_this.keylen))
     if value is True:
-        fields.append("value" / c.Bytes(c.this.bodylen - c.this.extlen - c.this.keylen))
+        fields.append("value" / c.Bytes(_this.bodylen - _this.extlen - _this.keylen))
     elif value is not False:
         fields.append("value" / value)
     return c.Struct(*fields)
