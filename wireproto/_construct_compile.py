@@ -305,8 +305,10 @@ def _fixed(con: c.Construct[Any, Any]) -> _Fixed | None:  # noqa: PLR0915 - one 
             raise _Unsupported(f"an unpackable Const: {exc}") from None
 
         def const_finish(g: _ParseGen, v: list[str], ind: str) -> str:
+            if g.consts_checked:  # checked already (parse_framed's header)
+                return v[0]
             name = g.const(value, "const")
-            g.line(ind, f"if not {v[0]} == {name}:")
+            g.line(ind, f"if not {v[0]} == {g.literal(value, 'const')}:")
             g.line(
                 ind + "    ",
                 f"raise ConstError(f'parsing expected {{{name}!r}} but parsed {{{v[0]}!r}}')",
@@ -492,11 +494,17 @@ class _Gen:
     def line(self, ind: str, text: str) -> None:
         self.lines.append(ind + text)
 
+    def literal(self, value: object, prefix: str) -> str:
+        """An int's or bytes' literal (no global lookup), else the constant's name."""
+        return repr(value) if type(value) in (int, bytes) else self.const(value, prefix)
+
 
 class _ParseGen(_Gen):
     # Where the next read starts: an int literal while every read so far had a
     # fixed size, else a variable name ("pos", or the end of a length-prefixed body).
     pos = "0"
+    # True while the Consts being finished were compared already (parse_framed's header).
+    consts_checked = False
 
     def __init__(self, *, flat: bool = False) -> None:
         super().__init__()
@@ -542,7 +550,7 @@ class _ParseGen(_Gen):
         if names:
             target = names[0] + "," if len(names) == 1 else ", ".join(names)
             offset = "" if self.pos == "0" else f", {self.pos}"
-            self.line(ind, f"{target} = {self.const(layout, 'S')}.unpack_from(data{offset})")
+            self.line(ind, f"{target} = {self.const(layout.unpack_from, 'unpack')}(data{offset})")
         if self.pos.isdigit():
             self.pos = self.advanced(str(size))
         else:
@@ -784,16 +792,26 @@ class _ParseGen(_Gen):
         self.line("", "def parse_framed(buf, offset, total, max_body, check):")
         self.line(ind, f"if total - offset < {size}:")
         self.line(deep, "return 0, None")
-        self.line(ind, f"{', '.join(names)}, = {self.const(layout, 'S')}.unpack_from(buf, offset)")
+        unpack = self.const(layout.unpack_from, "unpack")
+        self.line(ind, f"{', '.join(names)}, = {unpack}(buf, offset)")
         n = names[-1]
         fast = [f"{n} <= max_body"] if _unsigned(body.lengthfield) else [f"0 <= {n} <= max_body"]
+        consts: list[tuple[str, Any]] = []
         at_value = 0
         for _, piece, inner in header:
             if isinstance(inner, c.Const):
-                fast.append(f"{names[at_value]} == {self.const(inner.value, 'const')}")
+                fast.append(f"{names[at_value]} == {self.literal(inner.value, 'const')}")
+                consts.append((names[at_value], inner.value))
             at_value += piece.nvals
         self.line(ind, f"if not ({' and '.join(fast)}):")
         self.line(deep, "check(buf, offset)  # the framer raises its error")
+        for got, value in consts:  # in case it did not: construct's error
+            name = self.const(value, "const")
+            self.line(deep, f"if not {got} == {name}:")
+            self.line(
+                deep + "    ",
+                f"raise ConstError(f'parsing expected {{{name}!r}} but parsed {{{got}!r}}')",
+            )
         self.line(ind, f"stop = {size} + {n}")
         self.line(ind, "if total - offset < stop:")
         self.line(deep, "return 0, None")
@@ -817,6 +835,7 @@ class _ParseGen(_Gen):
         ctx: dict[str, str] = {}
         skip: set[str] = set()
         at_value = 0
+        self.consts_checked = True  # the header's, by the fast test or after check
         for name, piece, inner in header:
             expr = piece.finish(self, names[at_value : at_value + piece.nvals], ind)
             at_value += piece.nvals
@@ -829,6 +848,7 @@ class _ParseGen(_Gen):
                 ctx[name] = expr
                 if _not_a_field(inner, inner):
                     skip.add(name)
+        self.consts_checked = False
         self.pos = str(size)
         val = self.prefixed_body(body.subcon, "stop", ind, ctx)
         body_name = subs[at].name
