@@ -188,7 +188,7 @@ def test_the_struct_layout_decodes_as_the_construct_declaration(header: bytes) -
         return
     parsed = REQUEST_HEADER.parse(header)
     assert [parsed[name] for name in names] == list(fields)
-    response = bytes([0x81]) + header[1:]
+    response = bytes([0x81]) + header[1:5] + b"\x00" + header[6:]  # datatype: raw bytes only
     assert list(struct_layout(RESPONSE_HEADER).unpack(response)) == [
         RESPONSE_HEADER.parse(response)[str(sub.name)] for sub in RESPONSE_HEADER.subcons
     ]

@@ -82,6 +82,13 @@ class CompiledConstruct:
     ``Const`` of the header matches and the length is at most ``max_body``."""
     parse_framed_fields: Callable[..., tuple[int, Any]] | None = None
     """``parse_framed`` giving the tuple of ``parse_fields``."""
+    consume_framed: Callable[..., int] | None = None
+    """``parse_framed`` in a loop over every whole frame, each message handed to a
+    handler: ``consume_framed(buf, offset, total, max_body, check, handler, sender,
+    replies, flush, flush_size, watch_close, malformed)`` returns the end of the last
+    frame consumed (see :func:`_consume_loop`)."""
+    consume_framed_fields: Callable[..., int] | None = None
+    """``consume_framed`` handing over the tuple of ``parse_fields``."""
 
 
 _CACHE: dict[int, CompiledConstruct] = {}
@@ -122,11 +129,18 @@ def compile_construct(con: c.Construct[Any, Any]) -> CompiledConstruct:
         exec(compile(src, f"<wireproto {name} {_short_repr(con)}>", "exec"), namespace)
         extra[name] = namespace[name]
         sources.append(src)
+        if name.startswith("parse_framed"):
+            loop_name = name.replace("parse_", "consume_")
+            loop = _consume_loop(src, loop_name)
+            exec(compile(loop, f"<wireproto {loop_name} {_short_repr(con)}>", "exec"), namespace)
+            extra[loop_name] = namespace[loop_name]
+            sources.append(loop)
     names = flat_parse.names
     if "parse_fields" not in extra or "build_fields" not in extra:
         extra.pop("parse_fields", None)
         extra.pop("build_fields", None)
         extra.pop("parse_framed_fields", None)
+        extra.pop("consume_framed_fields", None)
     elif [p.removeprefix("p_") for p in positional.params] != list(names):
         raise AssertionError(f"internal: fields {names} and parameters {positional.params}")
     parse_ok, build_ok = "parse" in functions, "build" in functions
@@ -145,6 +159,8 @@ def compile_construct(con: c.Construct[Any, Any]) -> CompiledConstruct:
         extra.get("build_fields"),
         extra.get("parse_framed"),
         extra.get("parse_framed_fields"),
+        extra.get("consume_framed"),
+        extra.get("consume_framed_fields"),
     )
     _CACHE[id(con)] = compiled  # declarations are module-level: kept for the process
     return compiled
@@ -465,6 +481,7 @@ class _Gen:
             "EnumInteger": c.EnumInteger,
             "StreamError": c.StreamError,
             "ConstError": c.ConstError,
+            "ConstructError": c.ConstructError,
             "RangeError": c.RangeError,
             "TerminatedError": c.TerminatedError,
             "FormatFieldError": c.FormatFieldError,
@@ -859,6 +876,51 @@ class _ParseGen(_Gen):
         result = self.returned(self.result(fields, skip, ind), ind)
         self.line(ind, f"return offset + stop, {result}")
         return "\n".join(self.lines) + "\n", self.ns
+
+
+def _consume_loop(framed: str, name: str) -> str:
+    """The source of a consumer loop around the body of ``framed`` (a ``parse_framed``).
+
+    Per whole frame: frame and parse inline (no call, no ``(end, message)`` tuple),
+    a construct error raised as ``malformed(exc)``, then ``handler(message, sender)``
+    (whatever it raises propagates); a reply that is not None is appended to
+    ``replies`` and ``flush()`` runs once ``flush_size`` bytes of replies are queued
+    since the last flush (it sends and empties ``replies``). The loop stops at the
+    first incomplete frame, or after the handler asks to close (``watch_close`` and
+    ``sender.close_requested``), and returns the end of the last frame consumed.
+    """
+    lines = framed.rstrip("\n").split("\n")
+    body = lines[1:]
+    last = body.pop()
+    done = re.fullmatch(r"    return offset \+ stop, (.+)", last)
+    if done is None or any(re.search(r"\breturn\b", line) and "return 0, None" not in line
+                           for line in body):  # fmt: skip
+        raise AssertionError(f"internal: unexpected parse_framed source:\n{framed}")
+    out = [
+        f"def {name}(buf, offset, total, max_body, check, handler, sender, replies, flush,"
+        " flush_size, watch_close, malformed):",
+        "    queued = 0",
+        "    while True:",
+        "        try:",
+    ]
+    out += ["        " + line.replace("return 0, None", "break") for line in body]
+    out += [
+        f"            message = {done.group(1)}",
+        "        except (ConstructError, UnicodeError) as exc:",
+        "            raise malformed(exc) from None",
+        "        offset += stop",
+        "        reply = handler(message, sender)",
+        "        if reply is not None:",
+        "            replies.append(reply)",
+        "            queued += len(reply)",
+        "            if queued >= flush_size:",
+        "                flush()",
+        "                queued = 0",
+        "        if watch_close and sender.close_requested:",
+        "            break",
+        "    return offset",
+    ]
+    return "\n".join(out) + "\n"
 
 
 def _framed_header(
