@@ -203,13 +203,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--calls", type=int, default=200_000)
     parser.add_argument("--quick", action="store_true", help="3 runs of 50,000 calls")
+    parser.add_argument(
+        "--session-only",
+        action="store_true",
+        help="only the session rows (they run on an older tree's install too)",
+    )
     args = parser.parse_args()
     runs, calls = (3, 50_000) if args.quick else (args.runs, args.calls)
     print(f"Python {sys.version.split()[0]}, {current().describe()}; median of {runs} runs,")
     print("ns of CPU per reply (hand-written and generated interleaved in each run)\n")
     print("| reply | hand `struct` | generated `build_fields` | generated / hand | dict |")
     print("|---|---:|---:|---:|---:|")
-    for name, hand, gen, from_dict in rows():
+    for name, hand, gen, from_dict in [] if args.session_only else rows():
         assert hand is not None
         cells: dict[str, list[float]] = {"hand": [], "gen": [], "dict": []}
         for index in range(runs + 1):

@@ -18,13 +18,15 @@ __all__ = ["COMPILED_SOURCES", "PACKAGE_DIRS", "Build", "current", "module_name"
 
 # Chosen by measurement (benchmarks/README.md, "compiled build"); not listed:
 # providers/kvstore.py (measured compiled, but since the mutable values it fails
-# test_kvstore_mutable: mypyc's bytes slice with start > stop raises SystemError) and
-# wireproto/_server.py (hangs the server tests when compiled). Paths are relative to the
+# test_kvstore_mutable: mypyc's bytes slice with start > stop raises SystemError),
+# wireproto/_server.py (hangs the server tests when compiled), and wireproto/framing.py
+# and providers/kvbin.py: both compile and pass their tests, but their per-message work
+# is the code compile_construct generates (interpreted either way), and compiled they
+# measured no faster (benchmarks/README.md, kvbin). Paths are relative to the
 # project root; this file must import nothing outside the standard library.
 COMPILED_SOURCES: Final[tuple[str, ...]] = (
     "wireproto/_buffer.py",
     "wireproto/_connection.py",
-    "wireproto/framing.py",
     "providers/resp/numbers.py",
     "providers/resp/replies.py",
     "providers/resp/limits.py",
@@ -48,7 +50,6 @@ COMPILED_SOURCES: Final[tuple[str, ...]] = (
     "providers/memcache/text.py",
     "providers/memcache/binary_messages.py",
     "providers/memcache/binary.py",
-    "providers/kvbin.py",
 )
 
 # Where each top-level source folder is installed, as the setuptools package-dir
