@@ -30,28 +30,38 @@ from __future__ import annotations
 
 import enum
 import heapq
+import itertools
 import random
 import re
 import time
 import weakref
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 __all__ = [
     "NO_EXPIRY",
     "NO_KEY",
     "CasOutcome",
+    "Databases",
     "IntegerOverflow",
     "Item",
     "NotAnInteger",
+    "Observer",
     "Store",
     "StoreError",
+    "WrongType",
     "compile_glob",
     "glob_match",
+    "kind_name",
     "parse_int64",
+    "register_kind",
+    "share_databases",
     "share_store",
+    "shared_databases",
     "shared_store",
     "wall_clock_ms",
 ]
@@ -80,6 +90,46 @@ class NotAnInteger(StoreError):
 
 class IntegerOverflow(StoreError):
     """The result would leave the 64-bit signed range."""
+
+
+class WrongType(StoreError):
+    """The key holds a value of another type (Redis's ``WRONGTYPE``)."""
+
+
+Observer = Callable[[bytes, bytes], None]
+"""Called as ``observer(event, key)`` after each write to a key of the store.
+
+``event`` is the name Redis's keyspace notifications give the change (``set``,
+``del``, ``expire``, ``expired``, ``incrby``, ``append``, ``setrange``,
+``rename_from``, ``rename_to``, ``persist``, or what a container command passes
+to :meth:`Store.container_written`, such as ``lpush`` or ``hset``).
+"""
+
+_C = TypeVar("_C")
+
+_KINDS: dict[type, bytes] = {deque: b"list", dict: b"hash", set: b"set"}
+
+
+_KEEP_EMPTY: set[type] = set()
+
+
+def register_kind(cls: type, name: bytes, *, keep_empty: bool = False) -> None:
+    """Name the Redis type (``TYPE``'s answer) of container values of class ``cls``.
+
+    ``collections.deque`` is a list, ``dict`` a hash and ``set`` a set; modules
+    that add a type (sorted sets, streams) register their class here. With
+    ``keep_empty`` an emptied value stays in the keyspace (Redis keeps empty streams).
+    """
+    _KINDS[cls] = name
+    if keep_empty:
+        _KEEP_EMPTY.add(cls)
+
+
+def kind_name(value: object) -> bytes:
+    """``TYPE``'s answer for a stored value: ``string``, ``list``, ``hash``..."""
+    if type(value) is bytes or type(value) is bytearray:
+        return b"string"
+    return _KINDS[type(value)]
 
 
 class CasOutcome(enum.Enum):
@@ -161,7 +211,16 @@ class _ScanIndex:
 
 
 class Store:
-    """An in-memory ``bytes -> bytes`` store with per-key expiry.
+    """An in-memory keyspace with per-key expiry: one Redis database.
+
+    Strings (``bytes``) are the values every format shares. Redis's other
+    types are container objects (a ``deque`` for a list, a ``dict`` for a
+    hash, a ``set``, or a class given to :func:`register_kind`), kept apart so
+    that the string path pays nothing for them. String methods raise
+    :class:`WrongType` on a container key; :meth:`read_container`,
+    :meth:`write_container` and :meth:`container_written` are the container
+    API; expiry, WATCH, ``DEL``, ``RENAME``, ``KEYS``, ``SCAN`` and
+    observers work the same for every type.
 
     ``clock`` returns unix time in milliseconds (default :func:`wall_clock_ms`);
     ``rng`` picks random keys and sweep samples.
@@ -173,6 +232,8 @@ class Store:
         self.clock: Callable[[], int] = clock if clock is not None else wall_clock_ms
         self._rng = rng if rng is not None else random.Random()
         self._data: dict[bytes, bytes | bytearray] = {}
+        self._containers: dict[bytes, object] = {}
+        self._observers: list[Observer] = []
         self._expires: dict[bytes, int] = {}
         self._heap: list[tuple[int, bytes]] = []
         self._meta: dict[bytes, tuple[int, int]] = {}
@@ -186,7 +247,7 @@ class Store:
 
     def __len__(self) -> int:
         """Keys held, counting expired keys not removed yet (as Redis's DBSIZE does)."""
-        return len(self._data)
+        return len(self._data) + len(self._containers)
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, bytes) and self.exists(key)
@@ -210,8 +271,8 @@ class Store:
         return frozen
 
     def exists(self, key: bytes) -> bool:
-        """Whether ``key`` holds a live value."""
-        return self._live(key) is not None
+        """Whether ``key`` holds a live value of any type."""
+        return self._live_any(key) is not None
 
     def length(self, key: bytes) -> int | None:
         """The length of the value of ``key`` (``STRLEN``), or ``None`` if it is missing."""
@@ -230,16 +291,19 @@ class Store:
             return view[start:stop].tobytes()
 
     def get_item(self, key: bytes) -> Item | None:
-        """The value with its flags, cas version and expiry (memcached's view)."""
-        value = self.get(key)
+        """The value with its flags, cas version and expiry (memcached's view).
+
+        Like every memcached view, it sees strings only: a container key looks absent.
+        """
+        value = self._string_view(key)
         if value is None:
             return None
         flags, cas = self._cas(key)
         return Item(value, flags, cas, self._expires.get(key))
 
     def get_meta(self, key: bytes) -> tuple[int, int, int] | None:
-        """``(length, flags, cas)`` of a live ``key`` without reading its value."""
-        value = self._live(key)
+        """``(length, flags, cas)`` of a live string ``key`` without reading its value."""
+        value = self._live(key) if key not in self._containers else None
         if value is None:
             return None
         flags, cas = self._cas(key)
@@ -247,7 +311,7 @@ class Store:
 
     def expire_time(self, key: bytes) -> int:
         """The unix ms at which ``key`` expires, :data:`NO_EXPIRY` or :data:`NO_KEY`."""
-        if self._live(key) is None:
+        if self._live_any(key) is None:
             return NO_KEY
         return self._expires.get(key, NO_EXPIRY)
 
@@ -268,10 +332,13 @@ class Store:
         """
         data = self._data
         if keep_ttl and self._expires:
-            self._live(key)  # an expired key must not pass its expiry on
+            self._live_any(key)  # an expired key must not pass its expiry on
         if self._watched:
             self._touch_watched(key)
-        if self._index is not None and key not in data:
+        new = key not in data
+        if new and self._containers and self._containers.pop(key, None) is not None:
+            new = False
+        if new and self._index is not None:
             self._index.add(key)
         data[key] = value
         if expire_at is not None:
@@ -282,10 +349,19 @@ class Store:
             self._meta[key] = (flags, 0)
         elif self._meta:
             self._meta.pop(key, None)
+        if self._observers:
+            self._notify(b"set", key)
 
     def put(self, key: bytes, value: bytes) -> None:
         """``set(key, value)``: store ``value`` without expiry or flags (Redis's plain SET)."""
-        if self._watched or self._expires or self._meta or self._index is not None:
+        if (
+            self._watched
+            or self._expires
+            or self._meta
+            or self._index is not None
+            or self._containers
+            or self._observers
+        ):
             self.set(key, value)
         else:  # nothing else to update
             self._data[key] = value
@@ -302,11 +378,16 @@ class Store:
         self.set(key, value, expire_at=expire_at, flags=flags)
         return CasOutcome.STORED
 
-    def delete(self, key: bytes) -> bool:
-        """Remove ``key``; whether a live value was removed."""
-        if self._live(key) is None:
+    def delete(self, key: bytes, event: bytes = b"del") -> bool:
+        """Remove ``key`` (of any type); whether a live value was removed.
+
+        ``event`` is what observers hear (MOVE's ``move_from``).
+        """
+        if self._live_any(key) is None:
             return False
         self._remove(key)
+        if self._observers:
+            self._notify(event, key)
         return True
 
     def pop(self, key: bytes) -> bytes | None:
@@ -315,23 +396,34 @@ class Store:
         if value is None:
             return None
         self._remove(key)
+        if self._observers:
+            self._notify(b"del", key)
         return value if type(value) is bytes else bytes(value)
 
     def expire_at(self, key: bytes, when: int) -> bool:
         """Make ``key`` expire at unix ms ``when`` (a past time deletes it); whether it exists."""
-        if self._live(key) is None:
+        if self._live_any(key) is None:
             return False
+        if when <= self.clock():  # Redis deletes at once and calls it a DEL
+            self._remove(key)
+            if self._observers:
+                self._notify(b"del", key)
+            return True
         self._set_expiry(key, when)
         self._modified(key)
+        if self._observers:
+            self._notify(b"expire", key)
         return True
 
     def persist(self, key: bytes) -> bool:
         """Remove the expiry of ``key``; whether it had one."""
-        if self._live(key) is None or self._expires.pop(key, None) is None:
+        if self._live_any(key) is None or self._expires.pop(key, None) is None:
             return False
         self._modified(key)
         if self._watched:
             self._touch_watched(key)
+        if self._observers:
+            self._notify(b"persist", key)
         return True
 
     def incr_by(self, key: bytes, delta: int) -> int:
@@ -350,6 +442,8 @@ class Store:
         if not _LLONG_MIN <= result <= _LLONG_MAX:
             raise IntegerOverflow(key)
         self._replace(key, b"%d" % result, old is None)
+        if self._observers:
+            self._notify(b"incrby", key)
         return result
 
     def append(self, key: bytes, suffix: bytes) -> int:
@@ -360,10 +454,14 @@ class Store:
         value = self._mutable(key)
         if value is None:
             self._replace(key, bytes(suffix), True)
-            return len(suffix)
-        value += suffix
-        self._changed(key)
-        return len(value)
+            size = len(suffix)
+        else:
+            value += suffix
+            self._changed(key)
+            size = len(value)
+        if self._observers:
+            self._notify(b"append", key)
+        return size
 
     def prepend(self, key: bytes, prefix: bytes) -> int | None:
         """Put ``prefix`` before the value of a live ``key``; the new length, or ``None``.
@@ -375,6 +473,8 @@ class Store:
             return None
         value[:0] = prefix
         self._changed(key)
+        if self._observers:
+            self._notify(b"prepend", key)
         return len(value)
 
     def set_range(self, key: bytes, offset: int, chunk: bytes) -> int:
@@ -386,17 +486,20 @@ class Store:
         if value is None:
             created = bytes(offset) + chunk
             self._replace(key, created, True)
-            return len(created)
-        size = len(value)
-        if offset > size:
-            value.extend(bytes(offset - size))
-        value[offset : offset + len(chunk)] = chunk
-        self._changed(key)
-        return len(value)
+            size = len(created)
+        else:
+            if offset > len(value):
+                value.extend(bytes(offset - len(value)))
+            value[offset : offset + len(chunk)] = chunk
+            self._changed(key)
+            size = len(value)
+        if self._observers:
+            self._notify(b"setrange", key)
+        return size
 
     def rename(self, source: bytes, target: bytes) -> bool:
-        """Move ``source`` (with its expiry and flags) to ``target``; False if it is missing."""
-        value = self._live(source)
+        """Move ``source`` (any type, with its expiry and flags) to ``target``; False if missing."""
+        value = self._live_any(source)
         if value is None:
             return False
         if source == target:
@@ -404,18 +507,22 @@ class Store:
         when = self._expires.get(source)
         flags = self._meta.get(source, (0, 0))[0]
         self._remove(source)
-        self.set(target, b"", flags=flags)
-        self._data[target] = value  # the value object moves as it is
-        if when is not None:
-            self._set_expiry(target, when)
+        if self._observers:
+            self._notify(b"rename_from", source)
+        self._insert(target, value, when)  # the value object moves as it is
+        if flags:
+            self._meta[target] = (flags, 0)
+        if self._observers:
+            self._notify(b"rename_to", target)
         return True
 
     def flush(self) -> None:
         """Remove every key."""
         for key in self._watched:
-            if key in self._data:
+            if key in self._data or key in self._containers:
                 self._touch_watched(key)
         self._data.clear()
+        self._containers.clear()
         self._expires.clear()
         self._heap.clear()
         self._meta.clear()
@@ -430,7 +537,7 @@ class Store:
         Writes, expiry changes, deletions and expiring all count (Redis's
         ``signalModifiedKey``). Each call must be paired with :meth:`unwatch`.
         """
-        self._live(key)  # a key already expired is gone before the watch starts
+        self._live_any(key)  # a key already expired is gone before the watch starts
         entry = self._watched.get(key)
         if entry is None:
             entry = self._watched[key] = [0, 0]
@@ -439,7 +546,7 @@ class Store:
 
     def watch_version(self, key: bytes) -> int:
         """The current version of a watched ``key`` (expiring it first if it is due)."""
-        self._live(key)
+        self._live_any(key)
         return self._watched[key][1]
 
     def unwatch(self, key: bytes) -> None:
@@ -455,11 +562,12 @@ class Store:
         """Live keys matching the Redis glob ``pattern`` (see :func:`glob_match`)."""
         now = self.clock()
         expires = self._expires
+        every = itertools.chain(self._data, self._containers) if self._containers else self._data
         if pattern == b"*":
-            found = list(self._data)
+            found = list(every)
         else:
             match = compile_glob(pattern)
-            found = [key for key in self._data if match(key)]
+            found = [key for key in every if match(key)]
         if expires:
             found = [key for key in found if expires.get(key, now + 1) > now]
         return found
@@ -485,7 +593,7 @@ class Store:
 
     def random_key(self) -> bytes | None:
         """A random live key, or ``None`` when the store is empty."""
-        while self._data:
+        while self._data or self._containers:
             index = self._enable_index()
             key = index.keys[self._rng.randrange(len(index.keys))]
             if key is not None and self.exists(key):
@@ -510,7 +618,7 @@ class Store:
             if when > now:
                 break
             heapq.heappop(heap)
-            if expires.get(key) == when and key in self._data:
+            if expires.get(key) == when and (key in self._data or key in self._containers):
                 self._expire(key)
                 removed += 1
         return removed
@@ -518,14 +626,54 @@ class Store:
     # -- internals ------------------------------------------------------------
 
     def _live(self, key: bytes) -> bytes | bytearray | None:
-        """The stored value of ``key`` as it is (never to leave the store), expiring it if due."""
+        """The string at ``key`` as it is (never to leave the store), expiring it if due.
+
+        Raises :class:`WrongType` when ``key`` holds a live container.
+        """
         value = self._data.get(key)
-        if value is not None and self._expires:
+        if value is None:
+            if self._containers and self._live_any(key) is not None:
+                raise WrongType(key)
+            return None
+        if self._expires:
             when = self._expires.get(key)
             if when is not None and when <= self.clock():
                 self._expire(key)
                 return None
         return value
+
+    def _live_any(self, key: bytes) -> object | None:
+        """The value of ``key`` of any type, expiring it if due."""
+        value: object | None = self._data.get(key)
+        if value is None:
+            value = self._containers.get(key)
+            if value is None:
+                return None
+        if self._expires:
+            when = self._expires.get(key)
+            if when is not None and when <= self.clock():
+                self._expire(key)
+                return None
+        return value
+
+    def _insert(self, key: bytes, value: object, expire_at: int | None) -> None:
+        """Put ``value`` (any type) at ``key``, replacing what is there, with ``expire_at``."""
+        if self._live_any(key) is not None:
+            self._remove(key)
+        elif self._watched:
+            self._touch_watched(key)
+        if type(value) is bytes or type(value) is bytearray:
+            self._data[key] = value
+        else:
+            self._containers[key] = value
+        if self._index is not None:
+            self._index.add(key)
+        if expire_at is not None:
+            self._set_expiry(key, expire_at)
+
+    def _notify(self, event: bytes, key: bytes) -> None:
+        for observer in tuple(self._observers):
+            observer(event, key)
 
     def _mutable(self, key: bytes) -> bytearray | None:
         """The value of a live ``key`` as a ``bytearray`` to change in place (copied once)."""
@@ -586,11 +734,14 @@ class Store:
     def _expire(self, key: bytes) -> None:
         self.expired_keys += 1
         self._remove(key)
+        if self._observers:
+            self._notify(b"expired", key)
 
     def _remove(self, key: bytes) -> None:
         if self._watched:
             self._touch_watched(key)
-        del self._data[key]
+        if self._data.pop(key, None) is None:
+            del self._containers[key]
         if self._expires:
             self._expires.pop(key, None)
         if self._meta:
@@ -600,47 +751,238 @@ class Store:
 
     def _enable_index(self) -> _ScanIndex:
         if self._index is None:
-            self._index = _ScanIndex(self._data)
+            self._index = _ScanIndex(itertools.chain(self._data, self._containers))
         return self._index
 
     # -- memcached views (added for the memcached providers) -------------------
 
     def get_with_flags(self, key: bytes) -> tuple[bytes, int] | None:
-        """The live value of ``key`` and its flags, without handing out a cas version."""
-        value = self.get(key)
+        """The live string at ``key`` and its flags, without handing out a cas version."""
+        value = self._string_view(key)
         if value is None:
             return None
         meta = self._meta.get(key) if self._meta else None
         return value, (0 if meta is None else meta[0])
 
     def get_with_cas(self, key: bytes) -> tuple[bytes, int, int] | None:
-        """``(value, flags, cas)`` of a live ``key``: :meth:`get_item` as a plain tuple."""
-        value = self.get(key)
+        """``(value, flags, cas)`` of a live string ``key``: :meth:`get_item` as a plain tuple."""
+        value = self._string_view(key)
         if value is None:
             return None
         flags, cas = self._cas(key)
         return value, flags, cas
 
     def update(self, key: bytes, value: bytes) -> bool:
-        """Replace the value of a live ``key``, keeping its expiry and flags (its cas changes)."""
-        if self._live(key) is None:
+        """Replace the live string at ``key``, keeping its expiry and flags (its cas changes)."""
+        if key in self._containers or self._live(key) is None:
             return False
         self._replace(key, value, False)
+        if self._observers:
+            self._notify(b"set", key)
         return True
 
     def touch(self, key: bytes, expire_at: int | None) -> bool:
         """Set the expiry of a live ``key`` (``None``: none) without changing its cas.
 
         memcached's ``touch``; an ``expire_at`` already past removes the key.
+        A container key looks absent.
         """
-        if self._live(key) is None:
+        if key in self._containers or self._live(key) is None:
             return False
         if expire_at is None:
             if self._expires.pop(key, None) is not None and self._watched:
                 self._touch_watched(key)
         else:
             self._set_expiry(key, expire_at)
+        if self._observers and key in self._data:
+            self._notify(b"expire", key)
         return True
+
+    def read_string(self, key: bytes) -> bytes | bytearray | None:
+        """The string at ``key`` as stored, without a copy (``BITCOUNT``, ``GETBIT``...).
+
+        It may be a ``bytearray`` the store changes later: read it at once, never
+        keep it. Raises :class:`WrongType` on a container.
+        """
+        return self._live(key)
+
+    def edit_string(self, key: bytes, size: int) -> tuple[bytearray, bool]:
+        """The string at ``key`` to change in place, zero-padded to at least ``size`` bytes.
+
+        Created (``size`` zero bytes) when missing. Returns the ``bytearray`` and
+        whether the key was created or grew (Redis's "dirty"). Call
+        :meth:`string_written` after changing it. Raises :class:`WrongType`.
+        """
+        value = self._mutable(key)
+        if value is None:
+            created = bytearray(size)
+            self._replace(key, b"", True)
+            self._data[key] = created
+            return created, True
+        grew = len(value) < size
+        if grew:
+            value.extend(bytes(size - len(value)))
+        return value, grew
+
+    def string_written(self, key: bytes, event: bytes | None) -> None:
+        """Bookkeeping after a string from :meth:`edit_string` changed (WATCH, cas, observers).
+
+        ``event`` ``None``: a change Redis makes without announcing it (the cache
+        inside a HyperLogLog that ``PFCOUNT`` refreshes); observers are not called.
+        """
+        self._changed(key)
+        if self._observers and event is not None:
+            self._notify(event, key)
+
+    def _string_view(self, key: bytes) -> bytes | None:
+        """:meth:`get` for the formats that only know strings: a container looks absent."""
+        if self._containers and key in self._containers:
+            return None
+        return self.get(key)
+
+    # -- containers (lists, hashes, sets, sorted sets, streams) ----------------
+
+    def type_of(self, key: bytes) -> bytes:
+        """``TYPE``: ``none``, ``string``, ``list``, ``hash``, ``set``..."""
+        value = self._live_any(key)
+        return b"none" if value is None else kind_name(value)
+
+    def value_of(self, key: bytes) -> object | None:
+        """The live value of ``key`` of any type, as stored (for COPY, DUMP, OBJECT).
+
+        A string may come back as a ``bytearray`` the store still changes; copy it
+        before keeping it.
+        """
+        return self._live_any(key)
+
+    def read_container(self, key: bytes, kind: type[_C]) -> _C | None:
+        """The live container of class ``kind`` at ``key``, or ``None`` when it is missing.
+
+        Raises :class:`WrongType` when ``key`` holds another type. The caller
+        may read it; after changing it, call :meth:`container_written`.
+        """
+        value = self._containers.get(key)
+        if value is None:
+            if key in self._data and self._live(key) is not None:
+                raise WrongType(key)
+            return None
+        if self._expires:
+            when = self._expires.get(key)
+            if when is not None and when <= self.clock():
+                self._expire(key)
+                return None
+        if type(value) is not kind:
+            raise WrongType(key)
+        return value
+
+    def write_container(self, key: bytes, kind: type[_C]) -> _C:
+        """The container of class ``kind`` at ``key``, created empty when missing.
+
+        Raises :class:`WrongType` when ``key`` holds another type. A new
+        container is in the keyspace at once: fill it, then call
+        :meth:`container_written` (which removes it again if it stayed empty).
+        """
+        found = self.read_container(key, kind)
+        if found is not None:
+            return found
+        created = kind()
+        self._containers[key] = created
+        if self._index is not None:
+            self._index.add(key)
+        return created
+
+    def container_written(self, key: bytes, event: bytes) -> None:
+        """Bookkeeping after the container at ``key`` changed: WATCH, observers, emptiness.
+
+        An empty container is removed, as Redis removes an empty list, hash,
+        set or sorted set (streams may stay empty: pass ``keep_empty`` types via
+        :meth:`set_value`). ``event`` is the keyspace-notification name.
+        """
+        if self._watched:
+            self._touch_watched(key)
+        value = self._containers.get(key)
+        if self._observers:
+            self._notify(event, key)
+        if value is not None and not len(value) and type(value) not in _KEEP_EMPTY:  # type: ignore[arg-type]
+            self._remove(key)
+            if self._observers:
+                self._notify(b"del", key)
+
+    def set_value(self, key: bytes, value: object, *, expire_at: int | None = None) -> None:
+        """Put ``value`` of any type at ``key``, replacing what is there (and its expiry).
+
+        For RESTORE, COPY, SORT ... STORE, the *STORE commands and replays. The
+        store owns ``value`` from now on. Observers are not called: the command
+        knows the event name (see :meth:`notify`).
+        """
+        self._insert(key, value, expire_at)
+
+    def notify(self, event: bytes, key: bytes) -> None:
+        """Tell the observers about ``event`` on ``key`` (after a :meth:`set_value`)."""
+        if self._observers:
+            self._notify(event, key)
+
+    def container_keys(self) -> list[bytes]:
+        """Keys holding containers (live or not yet expired lazily)."""
+        return list(self._containers)
+
+    # -- observers and databases ---------------------------------------------------
+
+    def observe(self, observer: Observer) -> Callable[[], None]:
+        """Call ``observer(event, key)`` after every write; returns the function that stops it.
+
+        Observers run synchronously inside the write, after the store changed.
+        They must not write to the store.
+        """
+        self._observers.append(observer)
+
+        def stop() -> None:
+            if observer in self._observers:
+                self._observers.remove(observer)
+
+        return stop
+
+    def swap_with(self, other: Store) -> None:
+        """Exchange every key (and its expiry and metadata) with ``other`` (``SWAPDB``).
+
+        Clients that WATCH a key present in either store see it changed; each
+        store keeps its observers and watches (they belong to the database number).
+        """
+        for store in (self, other):
+            for key in store._watched:
+                if any(key in keys for keys in (self._data, self._containers)) or any(
+                    key in keys for keys in (other._data, other._containers)
+                ):
+                    store._touch_watched(key)
+        for name in ("_data", "_containers", "_expires", "_heap", "_meta", "_index"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            setattr(self, name, theirs)
+            setattr(other, name, mine)
+
+
+class Databases:
+    """The numbered stores of one server (``SELECT``'s databases; 16 as in Redis).
+
+    Database 0 is the one every other format (memcached, kvbin, FASTER) serves.
+    """
+
+    def __init__(self, first: Store | None = None, count: int = 16) -> None:
+        base = first if first is not None else Store()
+        self._stores = [base] + [Store(base.clock) for _ in range(count - 1)]
+
+    def __len__(self) -> int:
+        return len(self._stores)
+
+    def __getitem__(self, index: int) -> Store:
+        return self._stores[index]
+
+    def __iter__(self) -> Iterator[Store]:
+        return iter(self._stores)
+
+    def swap(self, first: int, second: int) -> None:
+        """``SWAPDB``: the two databases exchange their keys (the numbers stay put)."""
+        if first != second:
+            self._stores[first].swap_with(self._stores[second])
 
 
 # -- Redis glob patterns -------------------------------------------------------
@@ -749,6 +1091,24 @@ def glob_match(pattern: bytes, subject: bytes) -> bool:
 # -- one store per registry ------------------------------------------------------
 
 _SHARED_STORES: weakref.WeakKeyDictionary[object, Store] = weakref.WeakKeyDictionary()
+_SHARED_DATABASES: weakref.WeakKeyDictionary[object, Databases] = weakref.WeakKeyDictionary()
+
+
+def shared_databases(owner: object) -> Databases:
+    """The 16 databases of ``owner`` (see :func:`shared_store`, which is database 0)."""
+    store = shared_store(owner)
+    databases = _SHARED_DATABASES.get(owner)
+    if databases is None or databases[0] is not store:
+        databases = _SHARED_DATABASES[owner] = Databases(store)
+    return databases
+
+
+def share_databases(owner: object, databases: Databases) -> Databases:
+    """Make ``databases`` (and its database 0, see :func:`share_store`) the ones
+    :func:`shared_databases` returns for ``owner`` from now on."""
+    share_store(owner, databases[0])
+    _SHARED_DATABASES[owner] = databases
+    return databases
 
 
 def shared_store(owner: object) -> Store:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 
 import pytest
@@ -444,3 +445,30 @@ def test_store_is_shared_between_connections(accelerated: bool) -> None:
     second.receive_data(cmd("GET", "k"))
     assert second.data_to_send() == b"$1\r\nv\r\n"
     assert provider.store.get(b"k") == b"v"
+
+
+@pytest.mark.parametrize("accelerated", [False, True])
+def test_string_commands_on_a_list_key_answer_wrongtype(accelerated: bool) -> None:
+    client = Client(accelerated)
+    store = client.provider.store
+    store.write_container(b"l", deque).append(b"x")
+    store.container_written(b"l", b"rpush")
+    wrongtype = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+    for command in (
+        ("GET", "l"),
+        ("APPEND", "l", "x"),
+        ("INCR", "l"),
+        ("STRLEN", "l"),
+        ("GETRANGE", "l", 0, 1),
+        ("SETRANGE", "l", 0, "x"),
+        ("GETDEL", "l"),
+        ("INCRBYFLOAT", "l", "1.5"),
+    ):
+        assert client.call(*command) == wrongtype, command
+    assert client.call("MULTI") == b"+OK\r\n"
+    client.call("GET", "l")
+    assert client.call("EXEC") == b"*1\r\n" + wrongtype
+    assert client.call("TYPE", "l") == b"+list\r\n"
+    assert client.call("MGET", "l", "missing") == b"*2\r\n$-1\r\n$-1\r\n"  # nil, as Redis
+    assert client.call("SET", "l", "v") == b"+OK\r\n"
+    assert client.call("GET", "l") == b"$1\r\nv\r\n"

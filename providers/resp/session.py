@@ -8,7 +8,11 @@ from typing import NoReturn
 from wireproto import AuthSettings, NetworkSender, ProtocolError
 from wireproto.guard import cross_protocol_error, is_guarded_word
 
+from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
+from .commands import blocking as _blocking
+from .commands._base import WRONGTYPE, Blocked
+from .commands.blocking import WAITING
 from .parser import RequestParser
 from .replies import NULL2, NULL3
 
@@ -32,7 +36,12 @@ def _direct_handlers() -> tuple[dict[bytes, Handler], ...]:
         # MULTI does not queue the commands that change how the next ones run
         # (QUIT closes, MULTI, EXEC and DISCARD start or end a transaction):
         # they go through execute(), after which run_commands() looks again.
-        if command.subcommands is not None or not command.queued or name in _BUILT_IN_PARTS:
+        if (
+            command.subcommands is not None
+            or not command.queued
+            or name in _BUILT_IN_PARTS
+            or "blocking" in command.flags  # it may stop the batch
+        ):
             continue
         arity = command.arity
         for argc in range(1, _MAX_DIRECT_ARGC):
@@ -66,9 +75,12 @@ class RespSession:
         "_sender",
         "auth",
         "authenticated",
+        "blocked",
         "client_id",
         "client_info",
         "closing",
+        "db",
+        "deny_blocking",
         "multi",
         "multi_failed",
         "name",
@@ -84,6 +96,8 @@ class RespSession:
     def __init__(self, provider: ProviderState, sender: NetworkSender, client_id: int) -> None:
         self.provider = provider
         self.store = provider.store
+        self.db = 0
+        """The SELECTed database's number (``store`` is that database)."""
         self.client_id = client_id
         # The listener's setting, unless the provider was built with its own
         # password (a Server refuses to start when the two differ).
@@ -99,13 +113,16 @@ class RespSession:
         """Commands queued since MULTI, or None outside a transaction."""
         self.multi_failed = False
         """A command was refused while queueing: EXEC will abort."""
-        self.watched: dict[bytes, int] = {}
-        """WATCHed keys and their store versions at WATCH time."""
+        self.watched: dict[tuple[int, bytes], int] = {}
+        """WATCHed (database, key) pairs and their store versions at WATCH time."""
         self.name: bytes | None = None
         self.client_info: dict[bytes, bytes] = {}
         """CLIENT SETINFO attributes (``lib-name``, ``lib-ver``)."""
         self.closing = False
         """Set by QUIT: the connection closes after the replies sent so far."""
+        self.blocked: Blocked | None = None
+        """What a blocking command waits on: nothing more is consumed until it is served."""
+        self.deny_blocking = False
         self._sender = sender
         self._memory = sender.memory
         self.room = 0
@@ -139,20 +156,29 @@ class RespSession:
         self.null = NULL3 if self.resp3 else NULL2
         self.null_array = NULL3 if self.resp3 else NULL_ARRAY2
 
+    def select_db(self, index: int) -> None:
+        """Make database ``index`` (in range) the one the next commands use (SELECT)."""
+        self.db = index
+        self.store = self.provider.databases[index]
+
     def watch(self, key: bytes) -> None:
-        """WATCH ``key`` (once per connection)."""
-        if key not in self.watched:
-            self.watched[key] = self.store.watch(key)
+        """WATCH ``key`` of the selected database (once per connection)."""
+        entry = (self.db, key)
+        if entry not in self.watched:
+            self.watched[entry] = self.store.watch(key)
 
     def watched_keys_changed(self) -> bool:
         """Whether a WATCHed key was written since WATCH."""
-        version = self.store.watch_version
-        return any(version(key) != seen for key, seen in self.watched.items())
+        databases = self.provider.databases
+        return any(
+            databases[db].watch_version(key) != seen for (db, key), seen in self.watched.items()
+        )
 
     def unwatch_all(self) -> None:
         """Forget every WATCHed key."""
-        for key in self.watched:
-            self.store.unwatch(key)
+        databases = self.provider.databases
+        for db, key in self.watched:
+            databases[db].unwatch(key)
         self.watched.clear()
 
     def execute(self, argv: list[bytes]) -> bytes:
@@ -183,7 +209,10 @@ class RespSession:
             self._queued_bytes += size
             self.multi.append(argv)
             return _QUEUED
-        return command.handler(self, argv)
+        try:
+            return command.handler(self, argv)
+        except WrongType:
+            return WRONGTYPE
 
     def end_multi(self) -> None:
         """Leave the transaction: the queued commands are dropped (EXEC took them)."""
@@ -205,13 +234,18 @@ class RespSession:
         """
         direct = _DIRECT
         execute = self.execute
-        plain = self.authenticated and self.multi is None
+        # While a client is blocked, every command takes execute(), after which
+        # the keys it wrote serve the blocked clients (as Redis does after each command).
+        plain = self.authenticated and self.multi is None and not WAITING.count
         room = self.room  # a local in the loop; self.room for the handlers that read it
         for argv in commands:
             argc = len(argv)
             handler = direct[argc].get(argv[0]) if plain and argc < _MAX_DIRECT_ARGC else None
             if handler is not None:
-                reply = handler(self, argv)
+                try:
+                    reply = handler(self, argv)
+                except WrongType:
+                    reply = WRONGTYPE
                 append(reply)
                 room -= len(reply)
                 if room < 0:
@@ -224,15 +258,17 @@ class RespSession:
             self.room = room
             if room < 0:
                 self.over_output(room)
-            if self.closing:
+            if WAITING.ready:
+                WAITING.serve()
+            if self.closing or self.blocked is not None:
                 return next(i for i, ran in enumerate(commands, 1) if ran is argv)
-            plain = self.authenticated and self.multi is None
+            plain = self.authenticated and self.multi is None and not WAITING.count
         self.room = room
         return len(commands)
 
     def try_consume(self, data: memoryview, /) -> int:
         """Run every whole command at the head of ``data``; the bytes consumed."""
-        if self.closing:
+        if self.closing or self.blocked is not None:
             return 0
         parser = self._parser
         if not parser.begin(data):
@@ -247,7 +283,7 @@ class RespSession:
                 commands = whole_commands()
                 if commands:
                     ran = self.run_commands(commands, replies.append)
-                    if self.closing:
+                    if self.closing or self.blocked is not None:
                         if ran < len(commands):
                             parser.keep(ran)
                         break
@@ -260,7 +296,9 @@ class RespSession:
                     self.room -= len(reply)
                     if self.room < 0:
                         self.over_output(self.room)
-                    if self.closing:
+                    if WAITING.ready:
+                        WAITING.serve()
+                    if self.closing or self.blocked is not None:
                         break
         except ProtocolError as exc:
             parser.end()
@@ -275,10 +313,20 @@ class RespSession:
             self._sender.close()
         return consumed
 
+    def next_deadline(self) -> float | None:
+        """When a blocked command times out (the connection's clock), or None."""
+        blocked = self.blocked
+        return None if blocked is None else blocked.deadline
+
+    def check_deadlines(self) -> None:
+        """The connection saw :meth:`next_deadline` pass: the blocked command times out."""
+        _blocking.time_out(self)
+
     def close(self) -> None:
         """Release the session (the provider's client count drops)."""
         if not self._closed:
             self._closed = True
+            _blocking.forget(self)
             self.unwatch_all()
             self.end_multi()
             self.provider.session_closed(self)
