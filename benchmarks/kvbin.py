@@ -20,6 +20,11 @@ for a core and is far from being the bottleneck. The peers are in
    pair of 1 MiB values, over and over for ``--seconds``; the peak RSS
    (``VmHWM``) of the server process.
 
+wireproto is served by each build given as ``--build LABEL=PYTHON`` (default: ``pure``,
+this interpreter, and ``compiled``, ``.venv-compiled/bin/python`` when it exists), each
+with ``python -P`` so that its installed wireproto serves; the peers run on this
+interpreter.
+
 Run from the repository root: ``.venv/bin/python benchmarks/kvbin.py [--quick]``.
 """
 
@@ -38,17 +43,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from _builds import add_option, builds
 from wireproto.providers.kvbin import Opcode, build_request
 
 ROOT = Path(__file__).resolve().parent
 
-PEERS = {
-    "wireproto": ROOT / "peers" / "kvbin_wireproto.py",
-    "asyncio Protocol": ROOT / "peers" / "kvbin_asyncio.py",
-    "Twisted": ROOT / "peers" / "kvbin_twisted.py",
-    "trio": ROOT / "peers" / "kvbin_trio.py",
+# Each server: (the interpreter and its options, the script). The wireproto builds are
+# added by main (--build); the hand-written peers run on this interpreter.
+PEERS: dict[str, tuple[list[str], Path]] = {
+    "asyncio Protocol": ([sys.executable], ROOT / "peers" / "kvbin_asyncio.py"),
+    "Twisted": ([sys.executable], ROOT / "peers" / "kvbin_twisted.py"),
+    "trio": ([sys.executable], ROOT / "peers" / "kvbin_trio.py"),
 }
 SERVER_CPU, CLIENT_CPU = "0", "1"
 BIG_VALUE = (1 << 20) - 64  # "1 MB": the frame stays under kvbin's 12 + 1 MiB limit
@@ -59,10 +64,11 @@ def _pinned(cpu: str) -> list[str]:
 
 
 @contextmanager
-def serve(script: Path) -> Iterator[tuple[int, int]]:
+def serve(server: tuple[list[str], Path]) -> Iterator[tuple[int, int]]:
     """Start one server; yield ``(pid, port)``; stop it (by its pid)."""
+    python, script = server
     process = subprocess.Popen(
-        [*_pinned(SERVER_CPU), sys.executable, str(script)],
+        [*_pinned(SERVER_CPU), *python, str(script)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -156,11 +162,23 @@ def main() -> None:
         type=Path,
         help="another wireproto tree (e.g. `git archive main | tar -x -C DIR`) served as well",
     )
+    add_option(parser)
     args = parser.parse_args()
-    if args.baseline is not None:
-        PEERS["wireproto (baseline)"] = (
-            args.baseline / "benchmarks" / "peers" / "kvbin_wireproto.py"
+    servers: dict[str, tuple[list[str], Path]] = {}
+    for build in builds(args.build):
+        # -P: the installed wireproto of that interpreter, never this checkout.
+        servers[f"wireproto ({build.label})"] = (
+            [build.python, "-P"],
+            ROOT / "peers" / "kvbin_wireproto.py",
         )
+    if args.baseline is not None:
+        servers["wireproto (baseline)"] = (
+            [sys.executable],
+            args.baseline / "benchmarks" / "peers" / "kvbin_wireproto.py",
+        )
+    servers.update(PEERS)
+    PEERS.clear()
+    PEERS.update(servers)
     rounds, seconds = (2, 1.5) if args.quick else (args.rounds, args.seconds)
     work = Path(tempfile.mkdtemp(prefix="kvbin-bench-"))
     try:
@@ -174,9 +192,9 @@ def main() -> None:
 def run(binary: Path, rounds: int, seconds: float, conns: int, pipeline: int) -> None:
     stream = check_stream()
     expected: bytes | None = None
-    for name, script in PEERS.items():
+    for name, server in PEERS.items():
         for step in (len(stream), 1):
-            with serve(script) as (_pid, port):
+            with serve(server) as (_pid, port):
                 replies = exchange(port, stream, step)
             if expected is None:
                 expected = replies
@@ -216,8 +234,8 @@ def run(binary: Path, rounds: int, seconds: float, conns: int, pipeline: int) ->
     print(f"\n1 MB values: 16 connections x 1 SET+GET pair, {seconds} s, fresh server each")
     print("| server | peak RSS MiB | requests/s |")
     print("|---|---:|---:|")
-    for name, script in PEERS.items():
-        with serve(script) as (pid, port):
+    for name, server in PEERS.items():
+        with serve(server) as (pid, port):
             done = load(binary, port, [16, 1, BIG_VALUE, 0.5, seconds])
             rss = peak_rss_mib(pid)
         print(f"| {name} | {rss:.0f} | {done / seconds:,.0f} |")

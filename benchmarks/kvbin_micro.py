@@ -16,7 +16,11 @@ two rows is what the outer layer adds:
 - ``session``: the kvbin session's ``try_consume`` (frame, parse, store, reply),
   with a sender that drops the bytes;
 - ``connection``: ``Connection.get_buffer`` / ``buffer_updated`` /
-  ``data_to_send`` around the session.
+  ``data_to_send`` around the session;
+- ``hand-written core``: the same batches through ``KvbinCore.feed``
+  (``benchmarks/peers/_kvbin_core.py``: one ``struct`` loop over a bytearray, the
+  core of the hand-written peers), no framework: the floor ``connection`` is
+  compared with (messages/s and the ratio, same run).
 
 Each cell is the median of ``--runs`` runs, in microseconds of CPU time
 (``time.process_time``) per request (a SET or a GET). Run from the root::
@@ -36,10 +40,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The installed wireproto (pure or compiled), not the source folder; the peers' core.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 
+from _kvbin_core import KvbinCore
 from wireproto.providers.kvbin import KVBIN, REPLY, REQUEST, KvbinProvider, Opcode, build_request
 
+from wireproto._build import current
 from wireproto._connection import Connection, ConnectionSettings
 from wireproto._registry import Registry
 from wireproto.framing import LengthFieldFramer, compile_construct
@@ -166,9 +173,17 @@ def main() -> None:  # noqa: PLR0915 - one closure per row
             conn.data_to_send()
         return count * per_batch
 
+    def core() -> int:
+        hand = KvbinCore({})
+        for data in batches:
+            hand.feed(data)
+        return count * per_batch
+
     print(f"kvbin sans I/O, {PIPELINE} pipelined SET+GET per read, {len(VALUE)}-byte values,")
     version = sys.version.split()[0]
     print(f"median of {runs} runs, microseconds of CPU per request (Python {version})")
+    print(f"build: {current().describe()}")
+    results: dict[str, float] = {}
     for name, run in (
         ("parse (construct)", interpreted),
         ("parse (compiled)", compiled),
@@ -179,8 +194,15 @@ def main() -> None:  # noqa: PLR0915 - one closure per row
         ("frame+parse fused (fields)", fused),
         ("session", session),
         ("connection", connection),
+        ("hand-written core", core),
     ):
-        print(f"  {name:<28} {_timed(run, runs):6.2f}")
+        results[name] = _timed(run, runs)
+        print(f"  {name:<28} {results[name]:6.2f}")
+    conn, hand = results["connection"], results["hand-written core"]
+    print(
+        f"connection: {1e6 / conn:,.0f} messages/s; hand-written core: {1e6 / hand:,.0f}"
+        f" messages/s; connection / core time: {conn / hand:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -188,7 +188,7 @@ def test_the_struct_layout_decodes_as_the_construct_declaration(header: bytes) -
         return
     parsed = REQUEST_HEADER.parse(header)
     assert [parsed[name] for name in names] == list(fields)
-    response = bytes([0x81]) + header[1:]
+    response = bytes([0x81]) + header[1:5] + b"\x00" + header[6:]  # datatype: raw bytes only
     assert list(struct_layout(RESPONSE_HEADER).unpack(response)) == [
         RESPONSE_HEADER.parse(response)[str(sub.name)] for sub in RESPONSE_HEADER.subcons
     ]
@@ -197,7 +197,7 @@ def test_the_struct_layout_decodes_as_the_construct_declaration(header: bytes) -
 def test_build_request_parses_with_the_request_declaration() -> None:
     extras = STORE_EXTRAS.build({"flags": 7, "expiration": 60})
     message = REQUEST.parse(build_request(Opcode.SET, b"key", b"value", extras, opaque=9, cas=3))
-    assert (message.header.opcode, message.header.opaque, message.header.cas) == (1, 9, 3)
+    assert (message.opcode, message.opaque, message.cas) == (1, 9, 3)
     assert (message.key, message.value) == (b"key", b"value")
     assert STORE_EXTRAS.parse(message.extras) == {"flags": 7, "expiration": 60}
     assert DELTA_EXTRAS.sizeof() == 20

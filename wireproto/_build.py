@@ -18,8 +18,10 @@ __all__ = ["COMPILED_SOURCES", "PACKAGE_DIRS", "Build", "current", "module_name"
 
 # Chosen by measurement (benchmarks/README.md, "compiled build"); not listed:
 # wireproto/_server.py (the server's setup, not on the per-request path),
-# wireproto/_session.py (runtime-checkable Protocols) and wireproto/framing.py
-# (a construct Enum length field fails an int annotation). Paths are relative to the
+# wireproto/_session.py (runtime-checkable Protocols), and wireproto/framing.py and
+# providers/kvbin.py: both compile and pass their tests, but their per-message work is
+# the code compile_construct generates (interpreted either way), and compiled they
+# measured no faster (benchmarks/README.md, kvbin). Paths are relative to the
 # project root; this file must import nothing outside the standard library.
 COMPILED_SOURCES: Final[tuple[str, ...]] = (
     "wireproto/_buffer.py",

@@ -31,6 +31,7 @@ from typing import Any
 
 import construct as c
 from construct.expr import BinExpr, FuncPath, Path, UniExpr
+from construct.lib.binary import integer2bytes
 
 __all__ = ["CompiledConstruct", "compile_construct"]
 
@@ -81,6 +82,13 @@ class CompiledConstruct:
     ``Const`` of the header matches and the length is at most ``max_body``."""
     parse_framed_fields: Callable[..., tuple[int, Any]] | None = None
     """``parse_framed`` giving the tuple of ``parse_fields``."""
+    consume_framed: Callable[..., int] | None = None
+    """``parse_framed`` in a loop over every whole frame, each message handed to a
+    handler: ``consume_framed(buf, offset, total, max_body, check, handler, sender,
+    replies, flush, flush_size, watch_close, malformed)`` returns the end of the last
+    frame consumed (see :func:`_consume_loop`)."""
+    consume_framed_fields: Callable[..., int] | None = None
+    """``consume_framed`` handing over the tuple of ``parse_fields``."""
 
 
 _CACHE: dict[int, CompiledConstruct] = {}
@@ -105,7 +113,7 @@ def compile_construct(con: c.Construct[Any, Any]) -> CompiledConstruct:
         sources.append(src)
     extra: dict[str, Any] = {}
     flat_parse, flat_framed = _ParseGen(flat=True), _ParseGen(flat=True)
-    positional = _BuildGen(positional=True)
+    positional = _BuildGen(positional=True, unchecked=True)
     makers: list[tuple[str, Callable[[], tuple[str, dict[str, Any]]]]] = [
         ("parse_fields", lambda: flat_parse.function(con)),
         ("build_fields", lambda: positional.function_fields(con)),
@@ -121,11 +129,18 @@ def compile_construct(con: c.Construct[Any, Any]) -> CompiledConstruct:
         exec(compile(src, f"<wireproto {name} {_short_repr(con)}>", "exec"), namespace)
         extra[name] = namespace[name]
         sources.append(src)
+        if name.startswith("parse_framed"):
+            loop_name = name.replace("parse_", "consume_")
+            loop = _consume_loop(src, loop_name)
+            exec(compile(loop, f"<wireproto {loop_name} {_short_repr(con)}>", "exec"), namespace)
+            extra[loop_name] = namespace[loop_name]
+            sources.append(loop)
     names = flat_parse.names
     if "parse_fields" not in extra or "build_fields" not in extra:
         extra.pop("parse_fields", None)
         extra.pop("build_fields", None)
         extra.pop("parse_framed_fields", None)
+        extra.pop("consume_framed_fields", None)
     elif [p.removeprefix("p_") for p in positional.params] != list(names):
         raise AssertionError(f"internal: fields {names} and parameters {positional.params}")
     parse_ok, build_ok = "parse" in functions, "build" in functions
@@ -144,6 +159,8 @@ def compile_construct(con: c.Construct[Any, Any]) -> CompiledConstruct:
         extra.get("build_fields"),
         extra.get("parse_framed"),
         extra.get("parse_framed_fields"),
+        extra.get("consume_framed"),
+        extra.get("consume_framed_fields"),
     )
     _CACHE[id(con)] = compiled  # declarations are module-level: kept for the process
     return compiled
@@ -304,8 +321,10 @@ def _fixed(con: c.Construct[Any, Any]) -> _Fixed | None:  # noqa: PLR0915 - one 
             raise _Unsupported(f"an unpackable Const: {exc}") from None
 
         def const_finish(g: _ParseGen, v: list[str], ind: str) -> str:
+            if g.consts_checked:  # checked already (parse_framed's header)
+                return v[0]
             name = g.const(value, "const")
-            g.line(ind, f"if not {v[0]} == {name}:")
+            g.line(ind, f"if not {v[0]} == {g.literal(value, 'const')}:")
             g.line(
                 ind + "    ",
                 f"raise ConstError(f'parsing expected {{{name}!r}} but parsed {{{v[0]}!r}}')",
@@ -462,12 +481,14 @@ class _Gen:
             "EnumInteger": c.EnumInteger,
             "StreamError": c.StreamError,
             "ConstError": c.ConstError,
+            "ConstructError": c.ConstructError,
             "RangeError": c.RangeError,
             "TerminatedError": c.TerminatedError,
             "FormatFieldError": c.FormatFieldError,
             "struct_error": struct.error,
             "_from_bytes": int.from_bytes,
             "_bytes_arg": _bytes_arg,
+            "_greedy_arg": _greedy_arg,
             "_int_bytes": _int_bytes,
             "_encode": _encode,
             "_short": _short,
@@ -490,11 +511,17 @@ class _Gen:
     def line(self, ind: str, text: str) -> None:
         self.lines.append(ind + text)
 
+    def literal(self, value: object, prefix: str) -> str:
+        """An int's or bytes' literal (no global lookup), else the constant's name."""
+        return repr(value) if type(value) in (int, bytes) else self.const(value, prefix)
+
 
 class _ParseGen(_Gen):
     # Where the next read starts: an int literal while every read so far had a
     # fixed size, else a variable name ("pos", or the end of a length-prefixed body).
     pos = "0"
+    # True while the Consts being finished were compared already (parse_framed's header).
+    consts_checked = False
 
     def __init__(self, *, flat: bool = False) -> None:
         super().__init__()
@@ -540,7 +567,7 @@ class _ParseGen(_Gen):
         if names:
             target = names[0] + "," if len(names) == 1 else ", ".join(names)
             offset = "" if self.pos == "0" else f", {self.pos}"
-            self.line(ind, f"{target} = {self.const(layout, 'S')}.unpack_from(data{offset})")
+            self.line(ind, f"{target} = {self.const(layout.unpack_from, 'unpack')}(data{offset})")
         if self.pos.isdigit():
             self.pos = self.advanced(str(size))
         else:
@@ -782,16 +809,26 @@ class _ParseGen(_Gen):
         self.line("", "def parse_framed(buf, offset, total, max_body, check):")
         self.line(ind, f"if total - offset < {size}:")
         self.line(deep, "return 0, None")
-        self.line(ind, f"{', '.join(names)}, = {self.const(layout, 'S')}.unpack_from(buf, offset)")
+        unpack = self.const(layout.unpack_from, "unpack")
+        self.line(ind, f"{', '.join(names)}, = {unpack}(buf, offset)")
         n = names[-1]
         fast = [f"{n} <= max_body"] if _unsigned(body.lengthfield) else [f"0 <= {n} <= max_body"]
+        consts: list[tuple[str, Any]] = []
         at_value = 0
         for _, piece, inner in header:
             if isinstance(inner, c.Const):
-                fast.append(f"{names[at_value]} == {self.const(inner.value, 'const')}")
+                fast.append(f"{names[at_value]} == {self.literal(inner.value, 'const')}")
+                consts.append((names[at_value], inner.value))
             at_value += piece.nvals
         self.line(ind, f"if not ({' and '.join(fast)}):")
         self.line(deep, "check(buf, offset)  # the framer raises its error")
+        for got, value in consts:  # in case it did not: construct's error
+            name = self.const(value, "const")
+            self.line(deep, f"if not {got} == {name}:")
+            self.line(
+                deep + "    ",
+                f"raise ConstError(f'parsing expected {{{name}!r}} but parsed {{{got}!r}}')",
+            )
         self.line(ind, f"stop = {size} + {n}")
         self.line(ind, "if total - offset < stop:")
         self.line(deep, "return 0, None")
@@ -815,6 +852,7 @@ class _ParseGen(_Gen):
         ctx: dict[str, str] = {}
         skip: set[str] = set()
         at_value = 0
+        self.consts_checked = True  # the header's, by the fast test or after check
         for name, piece, inner in header:
             expr = piece.finish(self, names[at_value : at_value + piece.nvals], ind)
             at_value += piece.nvals
@@ -827,6 +865,7 @@ class _ParseGen(_Gen):
                 ctx[name] = expr
                 if _not_a_field(inner, inner):
                     skip.add(name)
+        self.consts_checked = False
         self.pos = str(size)
         val = self.prefixed_body(body.subcon, "stop", ind, ctx)
         body_name = subs[at].name
@@ -837,6 +876,51 @@ class _ParseGen(_Gen):
         result = self.returned(self.result(fields, skip, ind), ind)
         self.line(ind, f"return offset + stop, {result}")
         return "\n".join(self.lines) + "\n", self.ns
+
+
+def _consume_loop(framed: str, name: str) -> str:
+    """The source of a consumer loop around the body of ``framed`` (a ``parse_framed``).
+
+    Per whole frame: frame and parse inline (no call, no ``(end, message)`` tuple),
+    a construct error raised as ``malformed(exc)``, then ``handler(message, sender)``
+    (whatever it raises propagates); a reply that is not None is appended to
+    ``replies`` and ``flush()`` runs once ``flush_size`` bytes of replies are queued
+    since the last flush (it sends and empties ``replies``). The loop stops at the
+    first incomplete frame, or after the handler asks to close (``watch_close`` and
+    ``sender.close_requested``), and returns the end of the last frame consumed.
+    """
+    lines = framed.rstrip("\n").split("\n")
+    body = lines[1:]
+    last = body.pop()
+    done = re.fullmatch(r"    return offset \+ stop, (.+)", last)
+    if done is None or any(re.search(r"\breturn\b", line) and "return 0, None" not in line
+                           for line in body):  # fmt: skip
+        raise AssertionError(f"internal: unexpected parse_framed source:\n{framed}")
+    out = [
+        f"def {name}(buf, offset, total, max_body, check, handler, sender, replies, flush,"
+        " flush_size, watch_close, malformed):",
+        "    queued = 0",
+        "    while True:",
+        "        try:",
+    ]
+    out += ["        " + line.replace("return 0, None", "break") for line in body]
+    out += [
+        f"            message = {done.group(1)}",
+        "        except (ConstructError, UnicodeError) as exc:",
+        "            raise malformed(exc) from None",
+        "        offset += stop",
+        "        reply = handler(message, sender)",
+        "        if reply is not None:",
+        "            replies.append(reply)",
+        "            queued += len(reply)",
+        "            if queued >= flush_size:",
+        "                flush()",
+        "                queued = 0",
+        "        if watch_close and sender.close_requested:",
+        "            break",
+        "    return offset",
+    ]
+    return "\n".join(out) + "\n"
 
 
 def _framed_header(
@@ -862,12 +946,64 @@ class _BuildGen(_Gen):
     # The enclosing Struct's input name and the fields it has built so far.
     _scope: tuple[str, dict[str, str]] | None = None
     _local: set[str] = set()  # noqa: RUF012 - replaced, never changed in place
+    # The enclosing Struct's Rebuild expressions and integer Consts, by name (for linear).
+    _rebuilds: dict[str, object] = {}  # noqa: RUF012 - replaced, never changed in place
 
-    def __init__(self, *, positional: bool = False) -> None:
+    def __init__(self, *, positional: bool = False, unchecked: bool = False) -> None:
         super().__init__()
         # Positional: the message's fields are the function's parameters, in order.
         self.positional = positional
         self.params: list[str] = []
+        # Unchecked (positional only): see function_fields; omitted counts the checks left out.
+        self.unchecked = positional and unchecked
+        self.omitted = 0
+        # ``len(p_x)`` already computed into a variable (a Rebuild's value), reused.
+        self.lengths: dict[str, str] = {}
+
+    def expr(self, expr: object) -> str:
+        """``_expr_code`` in the current scope, each length already computed reused."""
+        code = _expr_code(expr, self.lookup)
+        for computed, var in self.lengths.items():
+            code = code.replace(computed, var)
+        return code
+
+    def linear(self, expr: object) -> dict[object, int] | None:
+        """``expr`` as a sum of integer multiples of field lengths (key ``("len", name)``)
+        and of a constant (key ``1``), Rebuild fields expanded; None when it is not one."""
+        if type(expr) is int:
+            return {1: expr} if expr else {}
+        if isinstance(expr, Path):
+            node: Any = expr
+            if node._Path__parent is None or node._Path__parent._Path__parent is not None:
+                return None
+            rebuilt = self._rebuilds.get(node._Path__field)
+            return None if rebuilt is None else self.linear(rebuilt)
+        if isinstance(expr, FuncPath):
+            func, operand = expr._FuncPath__func, expr._FuncPath__operand  # type: ignore[attr-defined]
+            if func is not len or not isinstance(operand, Path):
+                return None
+            node = operand
+            if node._Path__parent is None or node._Path__parent._Path__parent is not None:
+                return None
+            return {("len", node._Path__field): 1}
+        if isinstance(expr, BinExpr) and expr.op in (operator.add, operator.sub):  # type: ignore[attr-defined]
+            left = self.linear(expr.lhs)  # type: ignore[attr-defined]
+            right = self.linear(expr.rhs)  # type: ignore[attr-defined]
+            if left is None or right is None:
+                return None
+            sign = 1 if expr.op is operator.add else -1  # type: ignore[attr-defined]
+            total = dict(left)
+            for key, coeff in right.items():
+                total[key] = total.get(key, 0) + sign * coeff
+            return {key: coeff for key, coeff in total.items() if coeff}
+        return None
+
+    def length_is_own(self, length: object, src: str) -> bool:
+        """True when a ``Bytes(length)`` built from parameter ``src`` needs no length
+        check: ``length`` works out to ``len(src)`` itself (a Rebuild of it)."""
+        if not self.positional or not src.startswith("p_"):
+            return False
+        return self.linear(length) == {("len", src.removeprefix("p_")): 1}
 
     def lookup(self, fields: list[str]) -> str:
         """The source reading a ``this`` path in the enclosing Struct's context."""
@@ -884,19 +1020,39 @@ class _BuildGen(_Gen):
         return first + "".join(f"[{f!r}]" for f in fields[1:])
 
     def function_fields(self, con: c.Construct[Any, Any]) -> tuple[str, dict[str, Any]]:
-        """``build_fields(*fields)``: the message built from its fields, in order."""
+        """``build_fields(*fields)``: the message built from its fields, in order.
+
+        Unchecked (the default), the byte fields whose length is their own are not
+        type-checked: ``bytes``, ``bytearray`` and views concatenate as they are, and
+        anything else fails the concatenation with a ``TypeError``; then the checked
+        function (generated beside it) runs on the same values and raises construct's
+        error, or builds what construct would (the type checks cost more than the pack).
+        """
         if not isinstance(_unwrap(con), c.Struct):
             raise _Unsupported("fields of something other than a Struct")
+        checked: Callable[..., bytes] | None = None
+        if self.unchecked:
+            src, namespace = _BuildGen(positional=True, unchecked=False).function_fields(con)
+            exec(compile(src, f"<wireproto build_fields {_short_repr(con)}>", "exec"), namespace)
+            checked = namespace["build_fields"]
         ind = "        "
         body = self.join(self.parts(con, "None", ind), ind)
+        if body.isidentifier():
+            body = f"bytes({body})"  # one field's bytes, given as a bytearray or a view
+        if checked is not None and not self.omitted:
+            return src, namespace  # nothing was left unchecked: the checked function
         lines = self.lines
         self.lines = []
-        self.line("", f"def build_fields({', '.join(self.params)}):")
+        params = ", ".join(self.params)
+        self.line("", f"def build_fields({params}):")
         self.line("    ", "try:")
         self.lines += lines
         self.line(ind, f"return {body}")
         self.line("    ", "except struct_error as exc:")
         self.line(ind, "raise FormatFieldError(f'struct error during building: {exc}')")
+        if checked is not None:
+            self.line("    ", "except TypeError:")
+            self.line(ind, f"return {self.const(checked, 'checked')}({params})")
         return "\n".join(self.lines) + "\n", self.ns
 
     def function(self, con: c.Construct[Any, Any]) -> tuple[str, dict[str, Any]]:
@@ -917,6 +1073,7 @@ class _BuildGen(_Gen):
     def join(self, parts: list[tuple[str, str, str]], ind: str) -> str:
         """One expression for the bytes of ``parts`` (fixed runs packed at once)."""
         exprs: list[str] = []
+        packed: set[int] = set()  # the indexes of exprs that pack (always bytes)
         run: list[tuple[str, str, str]] = []
 
         def flush() -> None:
@@ -924,9 +1081,10 @@ class _BuildGen(_Gen):
                 return
             order = next((o for kind, o, _ in run if o), ">")
             fmt = "".join(kind[1:] for kind, _, _ in run)
-            layout = self.const(struct.Struct(order + fmt), "S")
-            values = [v for _, _, v in run if v]
-            exprs.append(f"{layout}.pack({', '.join(values)})")
+            pack = self.const(struct.Struct(order + fmt).pack, "pack")
+            values = [self.inlined(v) for _, _, v in run if v]
+            exprs.append(f"{pack}({', '.join(values)})")
+            packed.add(len(exprs) - 1)
             run.clear()
 
         for part in parts:
@@ -943,9 +1101,17 @@ class _BuildGen(_Gen):
             return "b''"
         if len(exprs) == 1:
             return exprs[0]
-        if len(exprs) == 2:
-            return f"{exprs[0]} + {exprs[1]}"
+        if len(exprs) in (2, 3) and 0 in packed:
+            # bytes + bytes (or a view, or a bytearray: the result is bytes when the
+            # packed bytes come first) is cheaper than a join of so few; the middle
+            # part of three is copied twice, the last (a value, usually) once.
+            return " + ".join(exprs)
         return f"b''.join(({', '.join(exprs)}))"
+
+    def inlined(self, name: str) -> str:
+        """A constant's literal when it is an int or bytes (no global lookup), else ``name``."""
+        value = self.ns.get(name) if name.startswith("_const") else None
+        return repr(value) if type(value) in (int, bytes) else name
 
     def fixed_parts(self, piece: _Fixed, src: str, ind: str) -> list[tuple[str, str, str]]:
         values = piece.prepare(self, src, ind)
@@ -968,7 +1134,14 @@ class _BuildGen(_Gen):
             self.line(ind, f"if {obj} is None:")
             self.line(ind + "    ", f"{obj} = {{}}")
         parts: list[tuple[str, str, str]] = []
-        outer, outer_local = self._scope, self._local
+        outer, outer_local, outer_rebuilds = self._scope, self._local, self._rebuilds
+        self._rebuilds = {}
+        for sub in con.subcons:
+            inner = _unwrap(sub)
+            if sub.name and isinstance(inner, c.Rebuild):
+                self._rebuilds[sub.name] = inner.func
+            elif sub.name and isinstance(inner, c.Const) and type(inner.value) is int:
+                self._rebuilds[sub.name] = inner.value
         self._local = {
             f"p_{sub.name}"
             for sub in con.subcons
@@ -984,7 +1157,10 @@ class _BuildGen(_Gen):
                 if not sub.name:
                     raise _Unsupported("an unnamed Rebuild")
                 value = self.var("r")
-                self.line(ind, f"{value} = {_expr_code(inner.func, self.lookup)}")
+                code = self.expr(inner.func)
+                self.line(ind, f"{value} = {code}")
+                if self.positional and re.fullmatch(r"len\(p_\w+\)", code):
+                    self.lengths[code] = value
                 built[sub.name] = value
                 piece = _fixed(inner.subcon)
                 if piece is None:
@@ -1002,8 +1178,9 @@ class _BuildGen(_Gen):
                 field = "None"  # a Const, Padding or nested Struct: built from nothing here
             parts += self.parts(sub, field, ind)
             if sub.name and isinstance(inner, c.Const):
-                built[sub.name] = self.const(inner.value, "const")
-        self._scope, self._local = outer, outer_local
+                value = inner.value
+                built[sub.name] = repr(value) if type(value) is int else self.const(value, "const")
+        self._scope, self._local, self._rebuilds = outer, outer_local, outer_rebuilds
         return parts
 
     def parts(self, con: c.Construct[Any, Any], src: str, ind: str) -> list[tuple[str, str, str]]:
@@ -1016,14 +1193,29 @@ class _BuildGen(_Gen):
         if isinstance(con, c.Struct):
             return self.struct_parts(con, src, ind)
         if isinstance(con, _GREEDY_BYTES):
+            if self.positional and src.startswith("p_"):
+                if self.unchecked:
+                    self.omitted += 1
+                    return [("b", "", src)]
+                self.line(ind, f"if type({src}) is not bytes:")
+                self.line(ind + "    ", f"{src} = _greedy_arg({src})")
+                return [("b", "", src)]
             var = self.var("g")
             self.line(ind, f"{var} = {src}")
-            self.line(ind, f"if type({var}) is bytearray:")
-            self.line(ind + "    ", f"{var} = bytes({var})")
+            self.line(ind, f"if type({var}) is not bytes:")
+            self.line(ind + "    ", f"{var} = _greedy_arg({var})")
             return [("b", "", var)]
         if isinstance(con, c.Bytes):
+            if self.length_is_own(con.length, src):
+                # Its length is its own by construction: only a non-bytes value is checked.
+                if self.unchecked:
+                    self.omitted += 1
+                    return [("b", "", src)]
+                self.line(ind, f"if type({src}) is not bytes:")
+                self.line(ind + "    ", f"{src} = _bytes_arg({src}, {self.expr(con.length)})")
+                return [("b", "", src)]
             size = self.var("n")
-            self.line(ind, f"{size} = {_expr_code(con.length, self.lookup)}")
+            self.line(ind, f"{size} = {self.expr(con.length)}")
             var = self.var("b")
             self.line(ind, f"{var} = {src}")
             self.line(ind, f"if type({var}) is not bytes or len({var}) != {size}:")
@@ -1032,8 +1224,10 @@ class _BuildGen(_Gen):
         if isinstance(con, c.Prefixed):
             length = _length_field(con.lengthfield)
             body_parts = self.parts(con.subcon, src, ind)
-            body = self.var("body")
-            self.line(ind, f"{body} = {self.join(body_parts, ind)}")
+            body = joined = self.join(body_parts, ind)
+            if not joined.isidentifier():
+                body = self.var("body")
+                self.line(ind, f"{body} = {joined}")
             n = f"len({body})" + (f" + {length.size}" if con.includelength else "")
             return [*self.fixed_parts(length, n, ind), ("b", "", body)]
         array = _prefixed_array(con)
@@ -1083,10 +1277,7 @@ def _bytes_arg(value: Any, length: int) -> bytes | memoryview:
     if type(value) is bytes:
         pass
     elif isinstance(value, int):
-        try:
-            value = value.to_bytes(length, "big", signed=value < 0)
-        except OverflowError as exc:
-            raise c.IntegerError(str(exc)) from None
+        value = integer2bytes(value, length)  # construct's own conversion and errors
     elif type(value) is bytearray:
         value = bytes(value)
     elif not isinstance(value, bytes | memoryview):
@@ -1094,6 +1285,16 @@ def _bytes_arg(value: Any, length: int) -> bytes | memoryview:
     if len(value) != length:
         raise c.StreamError(f"bytes object of wrong length, expected {length}, found {len(value)}")
     return value  # type: ignore[no-any-return]
+
+
+def _greedy_arg(value: Any) -> bytes | memoryview:
+    """A ``GreedyBytes`` value as construct accepts it (bytes or a bytearray; a view too)."""
+    if type(value) is bytearray:
+        return bytes(value)
+    if isinstance(value, bytes | memoryview):
+        return value
+    len(value)  # construct's TypeError for what has no length
+    raise c.StringError(f"given non-bytes value, perhaps unicode? {value!r}")
 
 
 def _int_bytes(value: Any, length: int, byteorder: str, signed: bool) -> bytes:

@@ -97,9 +97,7 @@ _ADDRESSED: c.Construct[Any, Any] = c.Struct(
 _IGNORED: c.Construct[Any, Any] = c.GreedyBytes  # LOCAL or UNSPEC: the block is to be ignored
 
 PROXY_V2 = c.Struct(
-    "signature" / c.Const(V2_SIGNATURE),
-    "version_command" / c.BitStruct("version" / c.Nibble, "command" / c.Nibble),
-    "family_protocol" / c.BitStruct("family" / c.Nibble, "protocol" / c.Nibble),
+    *V2_FIXED.subcons[:3],  # the fixed part's fields, declared once above
     "body"
     / c.Prefixed(
         c.Int16ub,

@@ -368,11 +368,15 @@ class LengthFieldFramer:
                 parsed = self._header.parse(bytes(data[offset : offset + self._header_size]))
             except construct.ConstructError as exc:
                 raise ProtocolError(f"malformed frame header: {exc}") from None
-            length = parsed[self._length_field]
-            if isinstance(length, construct.EnumIntegerString):
-                length = int(length)  # its __int__ gives the raw value
-            if not isinstance(length, int):
-                raise TypeError(f"length field {self._length_field!r} parsed to {length!r}")
+            # object, not int: an Enum length parses to an EnumIntegerString (a str),
+            # which a compiled (mypyc) int variable would refuse before the check below.
+            raw: object = parsed[self._length_field]
+            if isinstance(raw, construct.EnumIntegerString):
+                length = int(raw)  # its __int__ gives the raw value
+            elif isinstance(raw, int):
+                length = raw
+            else:
+                raise TypeError(f"length field {self._length_field!r} parsed to {raw!r}")
         if self._includes_header:
             if length < self._header_size:
                 raise ProtocolError(
@@ -558,6 +562,11 @@ _FLUSH_SIZE = 64 * 1024
 the connection's memory account sees them grow."""
 
 
+def _malformed(exc: Exception) -> ProtocolError:
+    """The error of a message construct could not parse."""
+    return ProtocolError(f"malformed message: {exc}")
+
+
 def _send(sender: NetworkSender, replies: list[Any]) -> None:
     sender.send(replies[0] if len(replies) == 1 else b"".join(replies))
 
@@ -666,7 +675,7 @@ class FramedConsumer:
                             payload if stop - start < _ZERO_COPY_MIN else memoryview(payload)
                         )
                     except (construct.ConstructError, UnicodeError) as exc:
-                        raise ProtocolError(f"malformed message: {exc}") from None
+                        raise _malformed(exc) from None
                     reply = handler(parsed, sender)
                 if reply is not None:
                     replies.append(reply)
@@ -713,7 +722,7 @@ class FramedConsumer:
                         else:
                             parsed = parse(memoryview(data[offset:end].tobytes()))
                     except (construct.ConstructError, UnicodeError) as exc:
-                        raise ProtocolError(f"malformed message: {exc}") from None
+                        raise _malformed(exc) from None
                     reply = handler(parsed, sender)
                 offset = end
                 if reply is not None:
@@ -731,36 +740,30 @@ class FramedConsumer:
         return offset
 
     def _consume_framed(self, data: memoryview) -> int:
-        # One generated function frames and parses (see _parsers).
-        handler = self._handler
+        # One generated loop frames, parses and calls the handler (see _parsers).
         sender: Any = self._sender
-        watch_close = self._watch_close
-        framed: Any = self._framed
-        check = self._framer._frame_end  # type: ignore[attr-defined]
-        max_body = self._max_body
-        total = len(data)
-        offset = 0
         replies: list[Any] = []
-        queued = 0
+
+        def flush() -> None:
+            _send(sender, replies)
+            replies.clear()
+
+        loop: Any = self._framed
         try:
-            while True:
-                try:
-                    end, message = framed(data, offset, total, max_body, check)
-                except (construct.ConstructError, UnicodeError) as exc:
-                    raise ProtocolError(f"malformed message: {exc}") from None
-                if not end:
-                    break
-                offset = end
-                reply = handler(message, sender)
-                if reply is not None:
-                    replies.append(reply)
-                    queued += len(reply)
-                    if queued >= _FLUSH_SIZE:
-                        _send(sender, replies)
-                        replies = []
-                        queued = 0
-                if watch_close and sender.close_requested:
-                    break
+            offset: int = loop(
+                data,
+                0,
+                len(data),
+                self._max_body,
+                self._framer._frame_end,  # type: ignore[attr-defined]
+                self._handler,
+                sender,
+                replies,
+                flush,
+                _FLUSH_SIZE,
+                self._watch_close,
+                _malformed,
+            )
         finally:
             if replies:
                 _send(sender, replies)
@@ -779,7 +782,7 @@ def _parsers(
     framer: Framer, message: construct.Construct[Any, Any] | None, fields: bool
 ) -> tuple[Callable[[Any], Any] | None, Callable[..., Any] | None]:
     """The parse function for ``message`` and, when the framer was made from it, the
-    function that frames and parses at once (else None)."""
+    generated loop that frames, parses and hands over each message (else None)."""
     if message is None:
         if fields:
             raise ValueError("fields=True needs a message declaration")
@@ -789,7 +792,7 @@ def _parsers(
     parse = compiled.parse_fields if fields else compiled.parse
     if parse is None:
         raise ValueError("the message has no fields to hand over (see CompiledConstruct.fields)")
-    framed = compiled.parse_framed_fields if fields else compiled.parse_framed
+    framed = compiled.consume_framed_fields if fields else compiled.consume_framed
     if (
         type(framer) is LengthFieldFramer
         and framer._message is message

@@ -1,12 +1,12 @@
-"""kvbin served by wireproto (interpreted; prints its port, serves until killed)."""
+"""kvbin served by wireproto (prints its port, serves until killed).
+
+Run with ``python -P``: the wireproto installed in that interpreter (pure or
+compiled) serves, never the checkout.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
 from wireproto.providers.kvbin import KVBIN, KvbinProvider
 

@@ -19,19 +19,19 @@ from .binary_messages import (
     DELTA_LAYOUT,
     ERROR_TEXT,
     EXPIRATION_LAYOUT,
-    FLAGS_LAYOUT,
     HEADER_SIZE,
     QUIET_OPCODES,
     REQUEST_LAYOUT,
     REQUEST_MAGIC,
-    RESPONSE_LAYOUT,
-    RESPONSE_MAGIC,
     STORE_LAYOUT,
-    VALUE_LAYOUT,
     Opcode,
     Sasl,
     Status,
-    build_response,
+    build_delta_response,
+    build_response_fields,
+    build_status_response,
+    build_text_response,
+    build_value_response,
 )
 from .engine import KEY_MAX_LENGTH, Delta, MemcacheEngine, Mode, Stored
 
@@ -44,6 +44,7 @@ _COMMAND = {int(op): QUIET_OPCODES.get(op, op) for op in Opcode}
 _QUIET_CODES = frozenset(int(op) for op in QUIET_OPCODES)
 _STORE_MODES = {Opcode.SET: Mode.SET, Opcode.ADD: Mode.ADD, Opcode.REPLACE: Mode.REPLACE}
 _NO_CREATE = 0xFFFFFFFF
+_SUCCESS = 0  # Status.SUCCESS as a plain int: no enum lookup per reply
 
 
 class _Request:
@@ -59,11 +60,32 @@ class _Request:
         self.extras = b""
         self.key = b""
 
-    def reply(self, status: int = Status.SUCCESS, cas: int = 0, **body: bytes) -> bytes:
-        return build_response(self.opcode, status, self.opaque, cas, **body)
+    def reply(
+        self,
+        status: int = Status.SUCCESS,
+        cas: int = 0,
+        extras: bytes = b"",
+        key: bytes = b"",
+        value: bytes = b"",
+    ) -> bytes:
+        """A response with a body (``RESPONSE``)."""
+        return build_response_fields(self.opcode, status, self.opaque, cas, extras, key, value)
+
+    def done(self, cas: int = 0) -> bytes:
+        """A success with no body (``STATUS_RESPONSE``)."""
+        return build_status_response(self.opcode, _SUCCESS, self.opaque, cas)
+
+    def item(self, cas: int, flags: int, key: bytes, value: bytes) -> bytes:
+        """A success carrying an item's flags, and a key and value (``VALUE_RESPONSE``)."""
+        return build_value_response(self.opcode, _SUCCESS, self.opaque, cas, flags, key, value)
+
+    def text(self, value: bytes, status: int = Status.SUCCESS) -> bytes:
+        """A response with a value only (``TEXT_RESPONSE``)."""
+        return build_text_response(self.opcode, status, self.opaque, 0, value)
 
     def error(self, status: Status) -> bytes:
-        return build_response(self.opcode, status, self.opaque, value=ERROR_TEXT[status])
+        """An error response: the status and memcached's text for it."""
+        return build_text_response(self.opcode, status, self.opaque, 0, ERROR_TEXT[status])
 
 
 _Handler = Callable[["BinarySession", _Request, list[bytes]], None]
@@ -224,7 +246,7 @@ class BinarySession:
         if request.opcode == Sasl.LIST_MECHS:
             if extlen or keylen or bodylen:
                 self._refuse(out, request.error(Status.EINVAL), "invalid request format")
-            out.append(request.reply(value=SASL_MECHANISMS))
+            out.append(request.text(SASL_MECHANISMS))
             return start
         if extlen or not keylen:
             self._refuse(out, request.error(Status.EINVAL), "invalid request format")
@@ -252,7 +274,7 @@ class BinarySession:
         self._stats.auth_cmds += 1
         if credentials is not None and self._auth.check(*credentials):
             self._authenticated = True
-            out.append(request.reply(value=_AUTHENTICATED))
+            out.append(request.text(_AUTHENTICATED))
         else:
             self._stats.auth_errors += 1
             out.append(request.error(Status.AUTH_ERROR))
@@ -277,18 +299,9 @@ class BinarySession:
         stats.get_hits += 1
         value, flags, cas = entry
         shown = key if _COMMAND[request.opcode] is Opcode.GETK else b""
-        head = RESPONSE_LAYOUT.pack(
-            RESPONSE_MAGIC,
-            request.opcode,
-            len(shown),
-            4,
-            0,
-            0,
-            4 + len(shown) + len(value),
-            request.opaque,
-            cas,
+        reply = build_value_response(
+            request.opcode, _SUCCESS, request.opaque, cas, flags, shown, value
         )
-        reply = head + FLAGS_LAYOUT.pack(flags) + shown + value
         self._charge(len(reply))  # a run of quiet gets of one large value
         out.append(reply)
 
@@ -326,11 +339,7 @@ class BinarySession:
         if result is Stored.STORED:
             if not request.quiet:
                 cas = self._cas_of(key)
-                out.append(
-                    RESPONSE_LAYOUT.pack(
-                        RESPONSE_MAGIC, request.opcode, 0, 0, 0, 0, 0, request.opaque, cas
-                    )
-                )
+                out.append(build_status_response(request.opcode, _SUCCESS, request.opaque, cas))
             return
         if result is Stored.EXISTS:
             status = Status.KEY_EEXISTS
@@ -365,7 +374,11 @@ class BinarySession:
             outcome, value = Delta.OK, initial
         if outcome is Delta.OK:
             if not request.quiet:
-                out.append(request.reply(cas=self._cas_of(key), value=VALUE_LAYOUT.pack(value)))
+                out.append(
+                    build_delta_response(
+                        request.opcode, _SUCCESS, request.opaque, self._cas_of(key), value
+                    )
+                )
         elif outcome is Delta.NON_NUMERIC:
             out.append(request.error(Status.DELTA_BADVAL))
         elif outcome is Delta.CAS_MISMATCH:
@@ -382,7 +395,7 @@ class BinarySession:
                 return
         if self._engine.delete(key):
             if not request.quiet:
-                out.append(request.reply())
+                out.append(request.done())
         else:
             out.append(request.error(Status.KEY_ENOENT))
 
@@ -397,32 +410,31 @@ class BinarySession:
             self._miss(request, out)
             return
         value, flags, cas = entry
-        extras = FLAGS_LAYOUT.pack(flags)
         command = _COMMAND[request.opcode]
         if command is Opcode.TOUCH:
-            out.append(request.reply(cas=cas, extras=extras))
+            out.append(request.item(cas, flags, b"", b""))
         elif command is Opcode.GATK:
-            out.append(reply := request.reply(cas=cas, extras=extras, key=key, value=value))
+            out.append(reply := request.item(cas, flags, key, value))
             self._charge(len(reply))
         else:
-            out.append(reply := request.reply(cas=cas, extras=extras, value=value))
+            out.append(reply := request.item(cas, flags, b"", value))
             self._charge(len(reply))
 
     def _noop(self, request: _Request, out: list[bytes]) -> None:
-        out.append(request.reply())
+        out.append(request.done())
 
     def _version(self, request: _Request, out: list[bytes]) -> None:
-        out.append(request.reply(value=self._engine.version))
+        out.append(request.text(self._engine.version))
 
     def _flush(self, request: _Request, out: list[bytes]) -> None:
         extras = request.extras
         self._engine.flush_all(EXPIRATION_LAYOUT.unpack_from(extras)[0] if extras else 0)
         if not request.quiet:
-            out.append(request.reply())
+            out.append(request.done())
 
     def _quit(self, request: _Request, out: list[bytes]) -> None:
         if not request.quiet:
-            out.append(request.reply())
+            out.append(request.done())
         self.closed = True
         self._swallow = 0
         self._sender.close()
@@ -444,7 +456,7 @@ class BinarySession:
             return
         for name, value in lines:
             out.append(request.reply(key=name.encode(), value=value.encode()))
-        out.append(request.reply())
+        out.append(request.done())
 
 
 _STORAGE = frozenset({Opcode.SET, Opcode.ADD, Opcode.REPLACE, Opcode.APPEND, Opcode.PREPEND})

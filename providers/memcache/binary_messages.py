@@ -1,26 +1,31 @@
 """memcached's binary protocol declared once: 24-byte headers, the extras of each command,
 opcodes and statuses, and the requests and responses built from them.
 
-The headers and the extras are declared with construct (:data:`REQUEST_HEADER`,
-:data:`RESPONSE_HEADER`, :data:`STORE_EXTRAS`, ...); the session
-(:mod:`.binary`) decodes them with ``struct.Struct`` layouts derived from
-those declarations (:func:`struct_layout`), never with construct's compiled
-mode. ``specs/memcache-binary`` describes the format.
+The messages and the extras are declared with construct (:data:`REQUEST`,
+:data:`RESPONSE`, :data:`VALUE_RESPONSE`, :data:`STORE_EXTRAS`, ...); the session
+(:mod:`.binary`) decodes requests with ``struct.Struct`` layouts derived from
+those declarations (:func:`struct_layout`) and builds every response with the
+functions ``compile_construct`` generates from them (``build_fields``: one
+``struct`` pack of the header, then the body), never with construct's own
+compiled mode. ``specs/memcache-binary`` describes the format.
 """
 
 from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import construct as c
 
 from wireproto import Detector, match_prefix
+from wireproto.framing import compile_construct
 
 __all__ = [
     "DELTA_EXTRAS",
     "DELTA_LAYOUT",
+    "DELTA_RESPONSE",
     "DELTA_VALUE",
     "ERROR_TEXT",
     "EXPIRATION_EXTRAS",
@@ -33,18 +38,27 @@ __all__ = [
     "REQUEST_HEADER",
     "REQUEST_LAYOUT",
     "REQUEST_MAGIC",
+    "RESPONSE",
     "RESPONSE_HEADER",
     "RESPONSE_LAYOUT",
     "RESPONSE_MAGIC",
+    "STATUS_RESPONSE",
     "STORE_EXTRAS",
     "STORE_LAYOUT",
+    "TEXT_RESPONSE",
     "VALUE_LAYOUT",
+    "VALUE_RESPONSE",
     "Opcode",
     "Sasl",
     "Status",
     "binary_detector",
+    "build_delta_response",
     "build_request",
     "build_response",
+    "build_response_fields",
+    "build_status_response",
+    "build_text_response",
+    "build_value_response",
     "struct_layout",
 ]
 
@@ -52,39 +66,77 @@ REQUEST_MAGIC = 0x80
 RESPONSE_MAGIC = 0x81
 HEADER_SIZE = 24
 
-REQUEST_HEADER = c.Struct(
-    "magic" / c.Const(REQUEST_MAGIC, c.Int8ub),
-    "opcode" / c.Int8ub,
-    "keylen" / c.Int16ub,
-    "extlen" / c.Int8ub,
-    "datatype" / c.Int8ub,
-    "vbucket" / c.Int16ub,
-    "bodylen" / c.Int32ub,
-    "opaque" / c.Int32ub,
-    "cas" / c.Int64ub,
-)
-"""A request header; ``bodylen`` counts extras, key and value."""
 
-RESPONSE_HEADER = c.Struct(
-    "magic" / c.Const(RESPONSE_MAGIC, c.Int8ub),
-    "opcode" / c.Int8ub,
-    "keylen" / c.Int16ub,
-    "extlen" / c.Int8ub,
-    "datatype" / c.Int8ub,
-    "status" / c.Int16ub,
-    "bodylen" / c.Int32ub,
-    "opaque" / c.Int32ub,
-    "cas" / c.Int64ub,
-)
-"""A response header: the request's opcode and opaque, a status, the item's CAS."""
+# construct's expression builders as Any: their stubs say int, and a compiled (mypyc)
+# module would check the expression objects they return against that.
+_this: Any = c.this
+_len: Any = c.len_
 
-REQUEST = c.Struct(
-    "header" / REQUEST_HEADER,
-    "extras" / c.Bytes(c.this.header.extlen),
-    "key" / c.Bytes(c.this.header.keylen),
-    "value" / c.Bytes(c.this.header.bodylen - c.this.header.extlen - c.this.header.keylen),
-)
-"""A whole request (tests and tools; the session slices the body by the header)."""
+_Part = c.Struct | bool
+"""A message part: ``True`` for bytes of any length, a fixed-size ``Struct``, ``False`` for none."""
+
+
+def _message(
+    magic: int, third: str, *, extras: _Part = True, key: bool = True, value: _Part = True
+) -> c.Struct:
+    """One message: the 24-byte header, then its extras, key and value.
+
+    ``third`` names the header's sixteen bits after ``datatype`` (``vbucket`` in a
+    request, ``status`` in a response). The lengths are ``Rebuild`` (computed when
+    building, read when parsing), or ``Const`` for a part of fixed size or absent.
+    """
+
+    def size(part: _Part) -> int:
+        return part.sizeof() if isinstance(part, c.Struct) else 0
+
+    def length(name: str, part: _Part, field: c.Construct[Any, Any]) -> c.Construct[Any, Any]:
+        if part is True:
+            return c.Rebuild(field, _len(_this[name]))
+        return c.Const(size(part), field)
+
+    fixed = size(extras) + size(value)
+    variable: list[Any] = [_this.extlen] if extras is True else []
+    variable += [_this.keylen] if key else []
+    variable += [_len(_this.value)] if value is True else []
+    if variable:
+        total = sum(variable[1:], variable[0])
+        bodylen: c.Construct[Any, Any] = c.Rebuild(c.Int32ub, total + fixed if fixed else total)
+    else:
+        bodylen = c.Const(fixed, c.Int32ub)
+    fields: list[c.Construct[Any, Any]] = [
+        "magic" / c.Const(magic, c.Int8ub),
+        "opcode" / c.Int8ub,
+        "keylen" / length("key", key, c.Int16ub),
+        "extlen" / length("extras", extras, c.Int8ub),
+        # memcached answers raw bytes only (proto_bin.c add_bin_header): datatype 0.
+        "datatype" / (c.Int8ub if magic == REQUEST_MAGIC else c.Const(0, c.Int8ub)),
+        third / c.Int16ub,
+        "bodylen" / bodylen,
+        "opaque" / c.Int32ub,
+        "cas" / c.Int64ub,
+    ]
+    if extras is not False:
+        fields.append("extras" / (c.Bytes(_this.extlen) if extras is True else extras))
+    if key:
+        fields.append("key" / c.Bytes(_this.keylen))
+    if value is True:
+        fields.append("value" / c.Bytes(_this.bodylen - _this.extlen - _this.keylen))
+    elif value is not False:
+        fields.append("value" / value)
+    return c.Struct(*fields)
+
+
+def _header_of(message: c.Struct) -> c.Struct:
+    """The first 24 bytes of ``message`` as plain fields (each length read as it is)."""
+    fields: list[c.Construct[Any, Any]] = []
+    for sub in message.subcons[:9]:
+        assert isinstance(sub, c.Renamed) and sub.name is not None
+        inner = sub.subcon
+        if isinstance(inner, c.Rebuild):
+            inner = inner.subcon
+        fields.append(sub.name / inner)
+    return c.Struct(*fields)
+
 
 STORE_EXTRAS = c.Struct("flags" / c.Int32ub, "expiration" / c.Int32ub)
 """Extras of set, add and replace."""
@@ -96,6 +148,43 @@ FLAGS_EXTRAS = c.Struct("flags" / c.Int32ub)
 """Extras of a get response."""
 DELTA_VALUE = c.Struct("value" / c.Int64ub)
 """The body of an increment or decrement response."""
+
+REQUEST = _message(REQUEST_MAGIC, "vbucket")
+"""A whole request; ``bodylen`` counts extras, key and value."""
+RESPONSE = _message(RESPONSE_MAGIC, "status")
+"""A whole response: the request's opcode and opaque, a status, the item's CAS, a body."""
+VALUE_RESPONSE = _message(RESPONSE_MAGIC, "status", extras=FLAGS_EXTRAS)
+"""A response carrying an item (get, touch, gat): its flags as extras, key, value."""
+STATUS_RESPONSE = _message(RESPONSE_MAGIC, "status", extras=False, key=False, value=False)
+"""A response that is its header alone (a stored item, a delete, a noop)."""
+TEXT_RESPONSE = _message(RESPONSE_MAGIC, "status", extras=False, key=False)
+"""A response with a value only (an error's text, the version, the SASL mechanisms)."""
+DELTA_RESPONSE = _message(RESPONSE_MAGIC, "status", extras=False, key=False, value=DELTA_VALUE)
+"""The response of an increment or decrement: the new value."""
+REQUEST_HEADER = _header_of(REQUEST)
+"""A request header (the session slices the body by it)."""
+RESPONSE_HEADER = _header_of(RESPONSE)
+"""A response header."""
+
+
+def _fields_builder(declaration: c.Construct[Any, Any]) -> Callable[..., bytes]:
+    build = compile_construct(declaration).build_fields
+    if build is None:  # pragma: no cover - the declarations above compile
+        raise RuntimeError(f"no positional build for {declaration}")
+    return build
+
+
+build_response_fields = _fields_builder(RESPONSE)
+"""``(opcode, status, opaque, cas, extras, key, value)``: a response's bytes."""
+build_value_response = _fields_builder(VALUE_RESPONSE)
+"""``(opcode, status, opaque, cas, flags, key, value)``: an item's response."""
+build_status_response = _fields_builder(STATUS_RESPONSE)
+"""``(opcode, status, opaque, cas)``: a response with no body."""
+build_text_response = _fields_builder(TEXT_RESPONSE)
+"""``(opcode, status, opaque, cas, value)``: a response with a value only."""
+build_delta_response = _fields_builder(DELTA_RESPONSE)
+"""``(opcode, status, opaque, cas, value)``: an increment's new value."""
+_build_request = _fields_builder(REQUEST)
 
 
 def struct_layout(declaration: c.Construct[Any, Any]) -> struct.Struct:
@@ -232,12 +321,8 @@ def build_response(
     key: bytes = b"",
     value: bytes = b"",
 ) -> bytes:
-    """The bytes of one response."""
-    body = len(extras) + len(key) + len(value)
-    head = RESPONSE_LAYOUT.pack(
-        RESPONSE_MAGIC, opcode, len(key), len(extras), 0, status, body, opaque, cas
-    )
-    return head + extras + key + value
+    """The bytes of one response (built from :data:`RESPONSE`)."""
+    return build_response_fields(opcode, status, opaque, cas, extras, key, value)
 
 
 def build_request(
@@ -249,9 +334,5 @@ def build_request(
     opaque: int = 0,
     cas: int = 0,
 ) -> bytes:
-    """The bytes of one request (clients, tests and benchmarks)."""
-    body = len(extras) + len(key) + len(value)
-    head = REQUEST_LAYOUT.pack(
-        REQUEST_MAGIC, opcode, len(key), len(extras), 0, 0, body, opaque, cas
-    )
-    return head + extras + key + value
+    """The bytes of one request (clients, tests and benchmarks; built from :data:`REQUEST`)."""
+    return _build_request(opcode, 0, 0, opaque, cas, extras, key, value)
