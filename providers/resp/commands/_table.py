@@ -9,6 +9,7 @@ from . import (
     bitmaps,
     blocking,
     connection,
+    geo,
     hyperloglog,
     keys,
     lists,
@@ -115,6 +116,7 @@ _COMMAND_LIST += stream_groups.COMMANDS
 _COMMAND_LIST += lists.COMMANDS
 _COMMAND_LIST += blocking.COMMANDS
 _COMMAND_LIST += zsets.COMMANDS
+_COMMAND_LIST += geo.COMMANDS
 _COMMAND_LIST.append(server.command_command(_TABLE, _COMMAND_LIST))
 _COMMAND_LIST.append(
     container(
