@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from sortedcontainers import SortedList  # type: ignore[import-untyped]
+from sortedcontainers import SortedList  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
 from ..kvstore import register_kind
 

@@ -100,7 +100,9 @@ def test_edge_cases_match_redis(pair: Pair, commands: list[Command]) -> None:
     same(pair, *commands)
 
 
-LONGITUDES = st.floats(-180, 180, allow_nan=False).map(lambda value: f"{value:.6f}")
+# Not the antimeridian itself: a point at exactly +-180 lies outside the cells Redis searches
+# (a known difference, specs/resp/README.md).
+LONGITUDES = st.floats(-179.99, 179.99, allow_nan=False).map(lambda value: f"{value:.6f}")
 LATITUDES = st.floats(-85.05, 85.05, allow_nan=False).map(lambda value: f"{value:.6f}")
 
 
@@ -112,7 +114,7 @@ LATITUDES = st.floats(-85.05, 85.05, allow_nan=False).map(lambda value: f"{value
 @given(
     points=st.lists(st.tuples(LONGITUDES, LATITUDES), min_size=1, max_size=8),
     center=st.tuples(LONGITUDES, LATITUDES),
-    radius=st.sampled_from(["100", "1000", "5000", "20000"]),
+    radius=st.sampled_from(["10", "100", "1000", "5000"]),
     order=st.sampled_from(["ASC", "DESC"]),
 )
 def test_points_and_searches_match_redis(
