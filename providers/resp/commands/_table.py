@@ -9,11 +9,16 @@ from . import (
     bitmaps,
     blocking,
     connection,
+    databases,
+    generic,
     geo,
+    hashes,
     hyperloglog,
     keys,
     lists,
     server,
+    sets,
+    sort,
     stream_groups,
     streams,
     strings,
@@ -103,12 +108,18 @@ _COMMAND_LIST += [
     Command("strlen", 2, strings.strlen, _RF, _ONE_KEY),
     Command("getrange", 4, strings.getrange, _R, _ONE_KEY),
     Command("setrange", 4, strings.setrange, _WD, _ONE_KEY),
+    Command("lcs", -3, strings.lcs, _R, (1, 2, 1)),
     Command("keys", 2, keys.keys, _R),
     Command("scan", -2, keys.scan, _R),
     Command("rename", 3, keys.rename, _W, (1, 2, 1)),
     Command("renamenx", 3, keys.renamenx, _WF, (1, 2, 1)),
     Command("randomkey", 1, keys.randomkey, _R),
 ]
+_COMMAND_LIST += databases.COMMANDS
+_COMMAND_LIST += hashes.COMMANDS
+_COMMAND_LIST += sets.COMMANDS
+_COMMAND_LIST += generic.COMMANDS
+_COMMAND_LIST += sort.COMMANDS
 _COMMAND_LIST += bitmaps.COMMANDS
 _COMMAND_LIST += hyperloglog.COMMANDS
 _COMMAND_LIST += streams.COMMANDS
