@@ -496,6 +496,8 @@ class Connection:
         self.state = ConnectionState.CLOSED
         self.close_reason = reason
         session, self._session = self._session, None
+        # The bound methods hold the session (and what it holds) as much as _session did.
+        self._session_deadline = self._session_check = None
         if session is not None:
             try:
                 session.close()
