@@ -260,7 +260,7 @@ class RespSession:
                 self.over_output(room)
             if WAITING.ready:
                 WAITING.serve()
-            if self.closing or self.blocked is not None:
+            if self._paused():
                 return next(i for i, ran in enumerate(commands, 1) if ran is argv)
             plain = self.authenticated and self.multi is None and not WAITING.count
         self.room = room
@@ -268,7 +268,7 @@ class RespSession:
 
     def try_consume(self, data: memoryview, /) -> int:
         """Run every whole command at the head of ``data``; the bytes consumed."""
-        if self.closing or self.blocked is not None:
+        if self.closing or self.blocked is not None:  # later reads go through _paused()
             return 0
         parser = self._parser
         if not parser.begin(data):
@@ -283,7 +283,7 @@ class RespSession:
                 commands = whole_commands()
                 if commands:
                     ran = self.run_commands(commands, replies.append)
-                    if self.closing or self.blocked is not None:
+                    if self._paused():
                         if ran < len(commands):
                             parser.keep(ran)
                         break
@@ -298,7 +298,7 @@ class RespSession:
                         self.over_output(self.room)
                     if WAITING.ready:
                         WAITING.serve()
-                    if self.closing or self.blocked is not None:
+                    if self._paused():
                         break
         except ProtocolError as exc:
             parser.end()
@@ -312,6 +312,14 @@ class RespSession:
         if self.closing:
             self._sender.close()
         return consumed
+
+    def _paused(self) -> bool:
+        """Closing (QUIT), or blocked: nothing more is consumed for now.
+
+        A method, not an inline test, so that no check narrows ``self.blocked`` for the
+        rest of a function (mypyc would then refuse the value a command set meanwhile).
+        """
+        return self.closing or self.blocked is not None
 
     def next_deadline(self) -> float | None:
         """When a blocked command times out (the connection's clock), or None."""
