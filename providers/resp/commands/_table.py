@@ -16,6 +16,7 @@ from . import (
     hyperloglog,
     keys,
     lists,
+    scripting,
     server,
     sets,
     sort,
@@ -124,6 +125,8 @@ _COMMAND_LIST += bitmaps.COMMANDS
 _COMMAND_LIST += hyperloglog.COMMANDS
 _COMMAND_LIST += streams.COMMANDS
 _COMMAND_LIST += stream_groups.COMMANDS
+_COMMAND_LIST += scripting.COMMANDS
+_COMMAND_LIST.append(container("script", -2, (), *scripting.SCRIPT_SUBCOMMANDS))
 _COMMAND_LIST += lists.COMMANDS
 _COMMAND_LIST += blocking.COMMANDS
 _COMMAND_LIST += zsets.COMMANDS
@@ -144,6 +147,7 @@ _TABLE.update(
 )
 
 COMMANDS: Mapping[bytes, Command] = _TABLE
+scripting.use_table(_TABLE)
 """Commands by name (lower and upper case; :func:`lookup` folds other cases)."""
 _TOP_LEVEL = tuple(_COMMAND_LIST)
 
