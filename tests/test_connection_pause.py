@@ -3,7 +3,18 @@ and a session with deadlines of its own (``next_deadline()`` / ``check_deadlines
 
 from __future__ import annotations
 
-from wireproto import Connection, Limits, NetworkSender, Registry, WireFormat, match_prefix
+import gc
+import weakref
+
+from wireproto import (
+    CloseReason,
+    Connection,
+    Limits,
+    NetworkSender,
+    Registry,
+    WireFormat,
+    match_prefix,
+)
 
 
 class Clock:
@@ -119,3 +130,15 @@ def test_a_session_deadline_is_the_connections_and_fires_at_max_not_before() -> 
     assert provider.sessions[0].checks == 1
     assert connection.data_to_send() == b"woke\nP1\n"
     assert connection.next_deadline() is None
+
+
+def test_a_closed_connection_keeps_no_reference_to_its_session() -> None:
+    # The deadline methods are bound to the session: they must go with it (what the
+    # session holds, e.g. a client's unfinished arguments, is given back at the close).
+    connection, provider, _ = _connection()
+    connection.receive_data(b"P1\n")
+    session = weakref.ref(provider.sessions[0])
+    provider.sessions.clear()
+    connection.close(CloseReason.PEER_CLOSED)
+    gc.collect()
+    assert session() is None

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from itertools import islice
 
-from sortedcontainers import SortedList  # type: ignore[import-untyped]
+from sortedcontainers import SortedList  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
 from ..kvstore import register_kind
 
@@ -84,7 +83,7 @@ class ZSet:
 
     def at(self, start: int, stop: int) -> list[tuple[bytes, float]]:
         """(member, score) pairs of ranks ``start`` to ``stop - 1`` (0 <= start <= stop <= len)."""
-        return [(member, score) for score, member in islice(self._order, start, stop)]
+        return [(member, score) for score, member in self._order.islice(start, stop)]
 
     def at_reversed(self, start: int, stop: int) -> list[tuple[bytes, float]]:
         """As :meth:`at`, counting ranks from the highest score."""

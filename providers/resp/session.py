@@ -310,7 +310,7 @@ class RespSession:
                 self.over_output(room)
             if WAITING.ready:
                 WAITING.serve()
-            if self.closing or self.blocked is not None:
+            if self._stopped():
                 return next(i for i, ran in enumerate(commands, 1) if ran is argv)
             plain = self.authenticated and self.multi is None and not WAITING.count
             direct = _DIRECT if plain else _NO_DIRECT

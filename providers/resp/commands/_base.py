@@ -212,7 +212,9 @@ Serve = Callable[[Store, bytes], "bytes | None"]
 or None when the key holds nothing for it (another type, or empty): it waits on."""
 
 
-@dataclass(eq=False, slots=True)
+# Not slots=True: that makes a new class, which mypyc's compiled checks of the session's
+# ``blocked: Blocked | None`` would not recognise.
+@dataclass(eq=False)
 class Blocked:
     """One blocked client (BLPOP...): what it waits on, until when, and how it is served."""
 

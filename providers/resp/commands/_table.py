@@ -11,6 +11,7 @@ from . import (
     connection,
     databases,
     generic,
+    geo,
     hashes,
     hyperloglog,
     keys,
@@ -129,6 +130,7 @@ _COMMAND_LIST.append(container("script", -2, (), *scripting.SCRIPT_SUBCOMMANDS))
 _COMMAND_LIST += lists.COMMANDS
 _COMMAND_LIST += blocking.COMMANDS
 _COMMAND_LIST += zsets.COMMANDS
+_COMMAND_LIST += geo.COMMANDS
 _COMMAND_LIST.append(server.command_command(_TABLE, _COMMAND_LIST))
 _COMMAND_LIST.append(
     container(
