@@ -45,6 +45,7 @@ RANKS = {
 # What providers may import of wireproto: the public API, never the connection or the shell.
 PROVIDER_FORBIDDEN = re.compile(r"^wireproto\.(connection|server|workers|cli|testing)(\.|$)")
 SHARED_STORE = "providers.kvstore"
+SHARED_DATATYPES = "providers.datatypes"  # the data structures of the store's values
 
 
 def module_name(path: Path) -> str:

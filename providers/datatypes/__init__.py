@@ -1,2 +1,2 @@
-"""Redis's data types beyond what a plain ``deque``, ``dict`` or ``set`` gives, and
-their representation (encodings, RDB serialisation); pure Python."""
+"""Redis's data types beyond what a plain ``deque``, ``dict`` or ``set`` gives (sorted sets),
+and their representation (encodings, RDB serialisation); pure Python."""

@@ -7,12 +7,15 @@ from collections.abc import Mapping
 
 from . import (
     bitmaps,
+    blocking,
     connection,
     databases,
     generic,
     hashes,
     hyperloglog,
     keys,
+    lists,
+    scripting,
     server,
     sets,
     sort,
@@ -20,6 +23,7 @@ from . import (
     streams,
     strings,
     transactions,
+    zsets,
 )
 from ._base import Command, arity_error, container, unknown_command, unknown_subcommand
 
@@ -120,6 +124,11 @@ _COMMAND_LIST += bitmaps.COMMANDS
 _COMMAND_LIST += hyperloglog.COMMANDS
 _COMMAND_LIST += streams.COMMANDS
 _COMMAND_LIST += stream_groups.COMMANDS
+_COMMAND_LIST += scripting.COMMANDS
+_COMMAND_LIST.append(container("script", -2, (), *scripting.SCRIPT_SUBCOMMANDS))
+_COMMAND_LIST += lists.COMMANDS
+_COMMAND_LIST += blocking.COMMANDS
+_COMMAND_LIST += zsets.COMMANDS
 _COMMAND_LIST.append(server.command_command(_TABLE, _COMMAND_LIST))
 _COMMAND_LIST.append(
     container(
@@ -136,6 +145,7 @@ _TABLE.update(
 )
 
 COMMANDS: Mapping[bytes, Command] = _TABLE
+scripting.use_table(_TABLE)
 """Commands by name (lower and upper case; :func:`lookup` folds other cases)."""
 _TOP_LEVEL = tuple(_COMMAND_LIST)
 
