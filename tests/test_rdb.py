@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from wireproto.providers.datatypes import rdb
+from wireproto.providers.datatypes.zset import ZSet
 
 SMALL = st.one_of(
     st.binary(max_size=80),
@@ -92,3 +93,32 @@ def test_bad_payloads_are_refused(body: bytes) -> None:
 def test_lzf_refuses_references_before_the_start() -> None:
     with pytest.raises(rdb.BadPayload):
         rdb.lzf_decompress(b"\x20\x05", 4)
+
+
+SCORES = st.one_of(
+    st.floats(allow_nan=False),
+    st.integers(-(1 << 53), 1 << 53).map(float),
+    st.sampled_from([0.0, 0.1, 2.5, 1e300, -1e-300]),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(SMALL, SCORES, min_size=1, max_size=150))
+def test_sorted_sets_round_trip(members: dict[bytes, float]) -> None:
+    value = ZSet()
+    for member, score in members.items():
+        value.add(member, score)
+    restored = rdb.restore(rdb.dump(value))
+    assert isinstance(restored, ZSet)
+    assert list(restored) == list(value)
+    assert restored.skiplist == (len(value) > 128 or any(len(m) > 64 for m in members))
+
+
+@pytest.mark.parametrize(
+    ("score", "text"),
+    [(1.0, b"1"), (-0.0, b"-0"), (2.5, b"2.5"), (0.1, b"0.10000000000000001"),
+     (float("inf"), b"inf"), (1e300, b"1.0000000000000001e+300"),
+     (2.0**62, b"4.6116860184273879e+18")],
+)  # fmt: skip
+def test_scores_are_written_as_redis_s_d2string(score: float, text: bytes) -> None:
+    assert rdb.d2string(score) == text

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import deque
 
 from ..kvstore import kind_name, parse_int64
+from .zset import ZSet, zset_encoding
 
 __all__ = [
     "EMBSTR_SIZE_LIMIT",
@@ -82,6 +83,8 @@ def encoding_of(value: object) -> bytes:
         return b"listpack" if hash_is_listpack(value) else b"hashtable"
     if type(value) is set:
         return b"intset" if set_is_intset(value) else b"hashtable"
+    if type(value) is ZSet:
+        return zset_encoding(value)
     if kind_name(value) == b"stream":
         return b"stream"  # Redis has one stream encoding
     encoding = getattr(value, "encoding", None)

@@ -1,23 +1,26 @@
 """Redis's DUMP/RESTORE serialisation (the RDB object format, version 10, as Redis 7.0
-writes it) for strings, lists, hashes and sets, with its CRC-64 footer.
+writes it) for strings, lists, hashes, sets and sorted sets, with its CRC-64 footer.
 
 A payload is ``type byte + object + RDB version (2 bytes LE) + CRC-64 (8 bytes LE)``
 over everything before the CRC. We write what Redis 7.0 writes for the encoding
 it would choose (see :mod:`.encodings`): strings with its small-integer forms,
 lists as a quicklist of listpack nodes (``RDB_TYPE_LIST_QUICKLIST_2``), hashes as
-a listpack or field/value pairs, sets as an intset or members. We never LZF-compress
+a listpack or field/value pairs, sets as an intset or members, sorted sets as a
+listpack of member/score or (``RDB_TYPE_ZSET_2``) members with binary doubles. We never LZF-compress
 (Redis does for strings over 20 bytes that shrink, so such payloads differ in bytes
 but load the same either way); we read LZF-compressed strings.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from collections import deque
 from collections.abc import Iterable
 
 from ..kvstore import parse_int64
 from .encodings import hash_is_listpack, set_is_intset
+from .zset import ZSet
 
 __all__ = [
     "RDB_VERSION",
@@ -34,9 +37,10 @@ __all__ = [
 RDB_VERSION = 10
 """The RDB version Redis 7.0 writes (and the newest it reads)."""
 
-TYPE_STRING, TYPE_LIST, TYPE_SET, TYPE_HASH = 0, 1, 2, 4
+TYPE_STRING, TYPE_LIST, TYPE_SET, TYPE_ZSET, TYPE_HASH, TYPE_ZSET_2 = 0, 1, 2, 3, 4, 5
 TYPE_LIST_ZIPLIST, TYPE_SET_INTSET, TYPE_HASH_ZIPLIST = 10, 11, 13
-TYPE_LIST_QUICKLIST, TYPE_HASH_LISTPACK, TYPE_LIST_QUICKLIST_2 = 14, 16, 18
+TYPE_LIST_QUICKLIST, TYPE_HASH_LISTPACK, TYPE_ZSET_LISTPACK, TYPE_LIST_QUICKLIST_2 = 14, 16, 17, 18
+_ZSET_MAX_LISTPACK_ENTRIES, _ZSET_MAX_LISTPACK_VALUE = 128, 64
 _QUICKLIST_PLAIN, _QUICKLIST_PACKED = 1, 2
 _LIST_NODE_BYTES = 8192
 """``list-max-listpack-size -2``: a quicklist node's listpack holds up to 8 KB."""
@@ -176,6 +180,28 @@ def _intset(members: Iterable[bytes]) -> bytes:
     return struct.pack("<II", width, len(numbers)) + body
 
 
+def d2string(value: float) -> bytes:
+    """Redis 7.0's ``d2string``: an integral score as an integer, else ``%.17g``."""
+    if math.isinf(value):
+        return b"-inf" if value < 0 else b"inf"
+    if value == 0:
+        return b"-0" if math.copysign(1.0, value) < 0 else b"0"
+    if -(_LLONG_MAX // 2) <= value <= _LLONG_MAX // 2 and value == int(value):
+        return b"%d" % int(value)
+    return b"%.17g" % value
+
+
+_LLONG_MAX = (1 << 63) - 1
+
+
+def _zset_is_listpack(value: ZSet) -> bool:
+    return (
+        not value.skiplist
+        and len(value) <= _ZSET_MAX_LISTPACK_ENTRIES
+        and all(len(member) <= _ZSET_MAX_LISTPACK_VALUE for member, _ in value)
+    )
+
+
 def _list_nodes(items: deque[bytes]) -> list[bytes]:
     nodes: list[bytes] = []
     chunk: list[bytes] = []
@@ -216,6 +242,16 @@ def dump(value: object) -> bytes:
         else:
             body = bytes((TYPE_SET,)) + _length(len(value))
             body += b"".join(_string(member) for member in value)
+    elif type(value) is ZSet:
+        if _zset_is_listpack(value):
+            flat = [part for member, score in value for part in (member, d2string(score))]
+            body = bytes((TYPE_ZSET_LISTPACK,)) + _string(listpack(flat))
+        else:  # Redis writes a skiplist from its tail
+            body = bytes((TYPE_ZSET_2,)) + _length(len(value))
+            body += b"".join(
+                _string(member) + struct.pack("<d", score)
+                for member, score in reversed(list(value))
+            )
     else:
         raise TypeError(f"DUMP of {type(value).__name__} is not supported")
     body += RDB_VERSION.to_bytes(2, "little")
@@ -379,6 +415,52 @@ def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
     return result
 
 
+def _score(text: bytes) -> float:
+    try:
+        score = float(text)
+    except ValueError:
+        raise BadPayload("a zset score that is not a number") from None
+    if math.isnan(score):
+        raise BadPayload("a NaN zset score")
+    return score
+
+
+def _old_double(reader: _Reader) -> float:
+    """``rdbLoadDoubleValue``: a length byte (253 NaN, 254 +inf, 255 -inf) then text."""
+    size = reader.byte()
+    if size == 253:
+        raise BadPayload("a NaN zset score")
+    if size in (254, 255):
+        return math.inf if size == 254 else -math.inf
+    return _score(reader.take(size))
+
+
+def _read_zset(reader: _Reader, kind: int) -> ZSet:
+    pairs = []
+    for _ in range(reader.count()):
+        member = reader.string()
+        if kind == TYPE_ZSET_2:
+            score = struct.unpack("<d", reader.take(8))[0]
+        else:
+            score = _old_double(reader)
+        pairs.append((member, score))
+    return _zset(pairs)
+
+
+def _zset(pairs: list[tuple[bytes, float]]) -> ZSet:
+    value = ZSet()
+    for member, score in pairs:
+        if math.isnan(score):
+            raise BadPayload("a NaN zset score")
+        if member in value:
+            raise BadPayload("duplicate zset members")
+        value.add(member, score)
+    value.skiplist = len(value) > _ZSET_MAX_LISTPACK_ENTRIES or any(
+        len(member) > _ZSET_MAX_LISTPACK_VALUE for member, _ in pairs
+    )
+    return value
+
+
 def restore(payload: bytes) -> object:
     """The value a DUMP payload holds (checked with :func:`verify` first).
 
@@ -426,6 +508,13 @@ def restore(payload: bytes) -> object:
         value = fields
     elif kind == TYPE_HASH_LISTPACK:
         value = _pairs(read_listpack(reader.string()))
+    elif kind in (TYPE_ZSET_2, TYPE_ZSET):
+        value = _read_zset(reader, kind)
+    elif kind == TYPE_ZSET_LISTPACK:
+        flat = read_listpack(reader.string())
+        if len(flat) % 2:
+            raise BadPayload("odd zset listpack")
+        value = _zset([(flat[i], _score(flat[i + 1])) for i in range(0, len(flat), 2)])
     else:
         raise BadPayload(f"RDB type {kind} is not supported")
     if not isinstance(value, bytes) and not len(value):

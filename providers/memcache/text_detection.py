@@ -30,8 +30,8 @@ class Claim(enum.Enum):
     ``get k\\r\\n`` is a valid command in both protocols. ``ALL`` (the default)
     claims every line starting with a lower-case memcached command word;
     ``UNAMBIGUOUS`` leaves to RESP every line RESP would accept with the same
-    first word (``get k``, ``set k v``, ``incr k``, ``append k v``, ``quit``)
-    and claims the rest (``get a b``, ``set k 0 0 5``, ``incr k 1``, and the
+    first word (``get k``, ``set k v``, ``incr k``, ``append k v``, ``touch k 10``,
+    ``quit``) and claims the rest (``get a b``, ``set k 0 0 5``, ``incr k 1``, and the
     words RESP does not serve). Upper-case words are never memcached's.
     """
 
@@ -54,7 +54,7 @@ def _claims(tokens: list[bytes], shared: frozenset[bytes]) -> bool:
         return _memcached_storage_shape(tokens)  # SET k 0 0 5 is a Redis syntax error
     if word in (b"incr", b"decr"):
         return len(tokens) != 2  # INCR takes exactly one key
-    return False  # quit, and shared words without an arity rule here: valid in both
+    return False  # quit, touch (RESP's takes any keys), others without an arity rule here
 
 
 def text_detector(

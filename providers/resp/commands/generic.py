@@ -7,6 +7,7 @@ from collections import deque
 
 from ...datatypes import rdb
 from ...datatypes.encodings import encoding_of
+from ...datatypes.zset import ZSet
 from ...kvstore import parse_int64
 from ..replies import OK, ONE, ZERO, bulk, integer, simple
 from ._base import (
@@ -33,6 +34,8 @@ def duplicate(value: object) -> object:
         return dict(value)
     if type(value) is set:
         return set(value)
+    if type(value) is ZSet:
+        return value.copy()
     return copy.deepcopy(value)
 
 

@@ -1,4 +1,4 @@
-"""SORT and SORT_RO over lists and sets: BY (with ``*`` and ``->field``), LIMIT, GET,
+"""SORT and SORT_RO over lists, sets and sorted sets: BY (with ``*`` and ``->field``), LIMIT, GET,
 ASC/DESC, ALPHA and STORE, as Redis 7.0's sort.c."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...datatypes.encodings import set_in_order
+from ...datatypes.zset import ZSet
 from ...kvstore import Store, kind_name
 from ..replies import bulk, integer
 from ._base import (
@@ -190,6 +191,9 @@ def _sort(s: Client, argv: list[bytes], readonly: bool) -> bytes:
         elements = list(value)  # type: ignore[call-overload]
     elif kind == b"set":
         elements = set_in_order(value)  # type: ignore[arg-type]
+    elif type(value) is ZSet:
+        value.skiplist = True  # Redis converts a sorted set it sorts, for good
+        elements = [member for member, _ in value]  # by score
     else:
         return WRONGTYPE
     if options.dontsort and kind == b"set" and options.store_key is not None:
@@ -202,7 +206,7 @@ def _sort(s: Client, argv: list[bytes], readonly: bool) -> bytes:
         start, end = size - 1, size - 2
     end = min(end, size - 1)
     if options.dontsort:
-        if kind == b"list" and options.desc:
+        if kind != b"set" and options.desc:  # lists and sorted sets keep their order
             elements.reverse()
     else:
         ordered = _sorted(store, elements, options)
