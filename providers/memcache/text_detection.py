@@ -57,6 +57,18 @@ def _claims(tokens: list[bytes], shared: frozenset[bytes]) -> bool:
     return False  # quit, and shared words without an arity rule here: valid in both
 
 
+def _resp_shaped(tokens: list[bytes], shared: frozenset[bytes]) -> bool:
+    """Under ``Claim.ALL``: a shared word with arguments memcached refuses (``set k v``)."""
+    word = tokens[0]
+    if word not in shared:
+        return False
+    if word in (b"set", b"append"):
+        return not _memcached_storage_shape(tokens)  # memcached: "set k flags exptime bytes"
+    if word in (b"incr", b"decr"):
+        return len(tokens) == 2  # memcached wants "incr k delta"
+    return False
+
+
 def text_detector(
     claim: Claim = Claim.ALL, shared: frozenset[bytes] = SHARED_WITH_RESP
 ) -> Detector:
@@ -83,7 +95,9 @@ def text_detector(
         tokens = [token for token in line.split(b" ") if token]
         if not tokens or tokens[0] not in COMMAND_WORDS:
             return Verdict.NO_MATCH
-        if claim is Claim.ALL or _claims(tokens, shared):
+        if claim is Claim.ALL:
+            return Verdict.NO_MATCH if _resp_shaped(tokens, shared) else Verdict.MATCH
+        if _claims(tokens, shared):
             return Verdict.MATCH
         return Verdict.NO_MATCH
 
