@@ -28,9 +28,51 @@ CASES = [
         b"$10\r\nappendonly\r\n$2\r\nno\r\n",
     ),
     Case(
-        "config set is not supported",
-        [("CONFIG", "SET", "save", "")],
-        b"-ERR unknown subcommand 'SET'. Try CONFIG HELP.\r\n",
+        "config set an immutable parameter",
+        [("CONFIG", "SET", "databases", "3")],
+        b"-ERR CONFIG SET failed (possibly related to argument 'databases') - "
+        b"can't set immutable config\r\n",
+    ),
+    Case(
+        "config set is all or nothing",
+        [
+            ("CONFIG", "SET", "hash-max-listpack-entries", "7", "zset-max-listpack-value", "x"),
+            ("CONFIG", "GET", "hash-max-listpack-entries"),
+            ("CONFIG", "SET", "hash-max-ziplist-entries", "7", "Databases", "1"),
+            ("CONFIG", "SET", "hash-max-ziplist-entries", "7", "HASH-max-ziplist-entries", "8"),
+            ("CONFIG", "SET", "hash-max-ziplist-entries", "7", "zset-max-listpack-value", "9"),
+            ("CONFIG", "GET", "hash-max-listpack-entries"),
+            ("CONFIG", "SET", "nosuch", "1"),
+            ("CONFIG", "SET", "hz"),
+            ("CONFIG", "REWRITE"),
+            ("CONFIG", "RESETSTAT"),
+        ],
+        b"-ERR CONFIG SET failed (possibly related to argument 'zset-max-listpack-value') - "
+        b"argument couldn't be parsed into an integer\r\n"
+        b"*2\r\n$25\r\nhash-max-listpack-entries\r\n$3\r\n512\r\n"
+        b"-ERR CONFIG SET failed (possibly related to argument 'Databases') - "
+        b"can't set immutable config\r\n"
+        b"-ERR CONFIG SET failed (possibly related to argument 'HASH-max-ziplist-entries') - "
+        b"duplicate parameter\r\n"
+        b"+OK\r\n"
+        b"*2\r\n$25\r\nhash-max-listpack-entries\r\n$1\r\n7\r\n"
+        b"-ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'\r\n"
+        b"-ERR wrong number of arguments for 'config|set' command\r\n"
+        b"-ERR The server is running without a config file\r\n"
+        b"+OK\r\n",
+        b"-ERR CONFIG SET failed (possibly related to argument 'zset-max-listpack-value') - "
+        b"argument couldn't be parsed into an integer\r\n"
+        b"%1\r\n$25\r\nhash-max-listpack-entries\r\n$3\r\n512\r\n"
+        b"-ERR CONFIG SET failed (possibly related to argument 'Databases') - "
+        b"can't set immutable config\r\n"
+        b"-ERR CONFIG SET failed (possibly related to argument 'HASH-max-ziplist-entries') - "
+        b"duplicate parameter\r\n"
+        b"+OK\r\n"
+        b"%1\r\n$25\r\nhash-max-listpack-entries\r\n$1\r\n7\r\n"
+        b"-ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'\r\n"
+        b"-ERR wrong number of arguments for 'config|set' command\r\n"
+        b"-ERR The server is running without a config file\r\n"
+        b"+OK\r\n",
     ),
     Case(
         "info keyspace",

@@ -12,11 +12,12 @@ from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender, _bui
 
 from ..kvstore import Store
 from .commands import REDIS_VERSION
+from .commands.pubsub import PubSubHub
 from .parser import HIREDIS_AVAILABLE, RespLimits
 from .session import RespSession
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from wireproto import ServerStats, WireFormat
 
@@ -87,11 +88,20 @@ class RespProvider:
             max_message_size=self.resp_limits.max_message_size,
             max_output_buffered=self.resp_limits.output_limit,
         )
+        self.config_values: dict[bytes, bytes] = {}
+        """CONFIG parameters set at run time that only this record keeps."""
+        self.pubsub = PubSubHub(self._databases)
+        """Every connection's pub/sub subscriptions."""
         self._started = time.monotonic()
         self._last_client_id = 0
         self.connected_clients = 0
         self.total_connections = 0
         self.commands_processed = 0
+
+    def _databases(self) -> Sequence[Store]:
+        """The numbered stores keyspace notifications watch (database 0 is :attr:`store`)."""
+        databases: Sequence[Store] | None = getattr(self, "databases", None)
+        return databases if databases is not None else [self.store]
 
     @property
     def limits(self) -> Limits:
@@ -135,18 +145,16 @@ class RespProvider:
             if self.sweep(20) < 20:
                 break
 
-    def config(self) -> dict[bytes, bytes]:
-        """The parameters CONFIG GET reports."""
-        return {
-            b"appendonly": b"no",
-            b"databases": b"1",
-            b"maxclients": b"%d" % self.max_clients,
-            b"maxmemory": b"0",
-            b"maxmemory-policy": b"noeviction",
-            b"proto-max-bulk-len": b"%d" % self.resp_limits.max_bulk_len,
-            b"save": b"",
-            b"timeout": b"0",
-        }
+    @property
+    def database_count(self) -> int:
+        """``databases``: how many numbered databases there are."""
+        return len(self._databases())
+
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT: INFO's counters start again from zero."""
+        self.total_connections = 0
+        self.commands_processed = 0
+        self.store.expired_keys = 0
 
     def info(self, sections: list[bytes], server_stats: ServerStats | None = None) -> bytes:
         """The INFO text for the requested (lower-case) sections; none means default.

@@ -11,6 +11,7 @@ from wireproto.guard import cross_protocol_error, is_guarded_word
 from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
 from .commands._base import WRONGTYPE
+from .commands.pubsub import SUBSCRIBED_MODE_COMMANDS, Subscriptions, subscribed_mode_error
 from .parser import RequestParser
 from .replies import NULL2, NULL3
 
@@ -26,6 +27,9 @@ _MAX_DIRECT_ARGC = 16
 _BUILT_IN_PARTS = frozenset({b"mget"})
 """Commands whose handler checks :attr:`RespSession.room` as its reply grows: they read
 the room left after the batch's earlier replies, which the direct path does not keep."""
+_MODE_CHANGES = frozenset({b"subscribe", b"psubscribe", b"ssubscribe"})
+"""Commands that enter pub/sub mode, after which the direct path is off (RESP2 refuses
+most commands there): they go through execute(), after which run_commands() looks again."""
 
 
 def _direct_handlers() -> tuple[dict[bytes, Handler], ...]:
@@ -34,7 +38,12 @@ def _direct_handlers() -> tuple[dict[bytes, Handler], ...]:
         # MULTI does not queue the commands that change how the next ones run
         # (QUIT closes, MULTI, EXEC and DISCARD start or end a transaction):
         # they go through execute(), after which run_commands() looks again.
-        if command.subcommands is not None or not command.queued or name in _BUILT_IN_PARTS:
+        if (
+            command.subcommands is not None
+            or not command.queued
+            or name in _BUILT_IN_PARTS
+            or name.lower() in _MODE_CHANGES
+        ):
             continue
         arity = command.arity
         for argc in range(1, _MAX_DIRECT_ARGC):
@@ -80,6 +89,7 @@ class RespSession:
         "resp3",
         "room",
         "store",
+        "subscriptions",
         "watched",
     )
 
@@ -106,6 +116,8 @@ class RespSession:
         self.name: bytes | None = None
         self.client_info: dict[bytes, bytes] = {}
         """CLIENT SETINFO attributes (``lib-name``, ``lib-ver``)."""
+        self.subscriptions: Subscriptions | None = None
+        """Pub/sub subscriptions; None outside pub/sub mode."""
         self.closing = False
         """Set by QUIT: the connection closes after the replies sent so far."""
         self._sender = sender
@@ -134,6 +146,18 @@ class RespSession:
         """Mark the connection authenticated (lifts the pre-AUTH request limits)."""
         self.authenticated = True
         self._parser.unauthenticated = False
+
+    def reset(self) -> None:
+        """RESET: no transaction, WATCH or subscription, RESP2, no name, default authentication."""
+        self.end_multi()
+        self.unwatch_all()
+        if self.subscriptions is not None:
+            self.provider.pubsub.drop(self, self.subscriptions)
+            self.subscriptions = None
+        self.set_protocol(2)
+        self.name = None
+        self.authenticated = not self.auth.required
+        self._parser.unauthenticated = not self.authenticated
 
     def set_protocol(self, version: int) -> None:
         """Switch replies to RESP2 or RESP3."""
@@ -179,6 +203,12 @@ class RespSession:
         if not self.authenticated and not command.no_auth:
             self.multi_failed = self.multi is not None
             return _NOAUTH
+        if (
+            self.subscriptions is not None
+            and not self.resp3
+            and command.name.partition("|")[0] not in SUBSCRIBED_MODE_COMMANDS
+        ):
+            return subscribed_mode_error(command.name)
         if self.multi is not None and command.queued:
             size = sum(map(len, argv))
             self._memory.charge_arguments(size)
@@ -210,7 +240,7 @@ class RespSession:
         """
         direct = _DIRECT
         execute = self.execute
-        plain = self.authenticated and self.multi is None
+        plain = self.authenticated and self.multi is None and self.subscriptions is None
         room = self.room  # a local in the loop; self.room for the handlers that read it
         for argv in commands:
             argc = len(argv)
@@ -234,7 +264,7 @@ class RespSession:
                 self.over_output(room)
             if self.closing:
                 return next(i for i, ran in enumerate(commands, 1) if ran is argv)
-            plain = self.authenticated and self.multi is None
+            plain = self.authenticated and self.multi is None and self.subscriptions is None
         self.room = room
         return len(commands)
 
@@ -289,4 +319,6 @@ class RespSession:
             self._closed = True
             self.unwatch_all()
             self.end_multi()
+            if self.subscriptions is not None:
+                self.provider.pubsub.drop(self, self.subscriptions)
             self.provider.session_closed(self)

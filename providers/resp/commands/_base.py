@@ -16,6 +16,8 @@ from ..replies import error
 if TYPE_CHECKING:
     from wireproto import MessageConsumer, NetworkSender, ServerStats
 
+    from .pubsub import PubSubHub, Subscriptions
+
 __all__ = [
     "INT_MAX",
     "INT_MIN",
@@ -53,6 +55,11 @@ class ProviderState(Protocol):
     commands_processed: int
 
     @property
+    def pubsub(self) -> PubSubHub:
+        """Every connection's pub/sub subscriptions."""
+        ...
+
+    @property
     def store(self) -> Store:
         """The key-value store."""
         ...
@@ -72,8 +79,23 @@ class ProviderState(Protocol):
         """Whether the hiredis parser is used."""
         ...
 
-    def config(self) -> dict[bytes, bytes]:
-        """CONFIG GET's parameters."""
+    @property
+    def max_clients(self) -> int:
+        """``maxclients`` (reported; the server enforces its own)."""
+        ...
+
+    @property
+    def database_count(self) -> int:
+        """``databases``: how many numbered databases SELECT may choose."""
+        ...
+
+    @property
+    def config_values(self) -> dict[bytes, bytes]:
+        """CONFIG parameters set at run time that only this record keeps."""
+        ...
+
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT: INFO's counters start again."""
         ...
 
     def info(self, sections: list[bytes], server_stats: ServerStats | None = None) -> bytes:
@@ -92,6 +114,8 @@ class Client(Protocol):
     multi: list[list[bytes]] | None
     multi_failed: bool
     name: bytes | None
+    subscriptions: Subscriptions | None
+    """Pub/sub subscriptions (None: none, the connection is not in pub/sub mode)."""
     room: int
     """Reply bytes the batch may still build (the output limit): checked as replies grow."""
 
@@ -147,6 +171,10 @@ class Client(Protocol):
 
     def authenticate(self) -> None:
         """Mark the connection authenticated."""
+        ...
+
+    def reset(self) -> None:
+        """RESET the connection's state (as a new connection's, authentication included)."""
         ...
 
     def set_protocol(self, version: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import connection, keys, server, strings, transactions
+from . import config, connection, keys, pubsub, server, strings, transactions
 from ._base import Command, arity_error, container, unknown_command, unknown_subcommand
 
 __all__ = ["COMMANDS", "command_names", "lookup"]
@@ -94,16 +94,11 @@ _COMMAND_LIST += [
     Command("rename", 3, keys.rename, _W, (1, 2, 1)),
     Command("renamenx", 3, keys.renamenx, _WF, (1, 2, 1)),
     Command("randomkey", 1, keys.randomkey, _R),
+    Command("reset", 1, connection.reset, (*_CONN, "noscript", "no_auth"), queued=False),
 ]
+_COMMAND_LIST += pubsub.COMMANDS
 _COMMAND_LIST.append(server.command_command(_TABLE, _COMMAND_LIST))
-_COMMAND_LIST.append(
-    container(
-        "config",
-        -2,
-        (),
-        Command("config|get", -3, server.config_get, ("loading", "stale")),
-    )
-)
+_COMMAND_LIST += config.COMMANDS
 _TABLE.update(
     (name, command)
     for command in _COMMAND_LIST

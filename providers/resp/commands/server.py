@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
-from ...kvstore import compile_glob
 from ..replies import EMPTY_ARRAY, OK, bulk, bulk_array, integer, map_reply, set_header, verbatim
 from ._base import SYNTAX_ERROR, Client, Command
 
@@ -85,18 +84,6 @@ def command_command(commands: Mapping[bytes, Command], top_level: Sequence[Comma
             )
         },
     )
-
-
-def config_get(s: Client, argv: list[bytes]) -> bytes:
-    """CONFIG GET."""
-    parameters = s.provider.config()
-    found: dict[bytes, bytes] = {}
-    for pattern in argv[2:]:
-        match = compile_glob(pattern.lower())
-        for name, value in parameters.items():
-            if name not in found and match(name):
-                found[name] = value
-    return map_reply([(bulk(name), bulk(value)) for name, value in found.items()], s.resp3)
 
 
 def info(s: Client, argv: list[bytes]) -> bytes:
