@@ -12,7 +12,7 @@ from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender, _bui
 
 from ..kvstore import Store
 from .commands import REDIS_VERSION
-from .commands.pubsub import PubSubHub
+from .commands._hub import PubSubHub
 from .parser import HIREDIS_AVAILABLE, RespLimits
 from .session import RespSession
 

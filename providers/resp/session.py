@@ -11,7 +11,7 @@ from wireproto.guard import cross_protocol_error, is_guarded_word
 from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
 from .commands._base import WRONGTYPE
-from .commands.pubsub import SUBSCRIBED_MODE_COMMANDS, Subscriptions, subscribed_mode_error
+from .commands._hub import SUBSCRIBED_MODE_COMMANDS, Subscriptions, subscribed_mode_error
 from .parser import RequestParser
 from .replies import NULL2, NULL3
 

@@ -16,7 +16,7 @@ from ..replies import error
 if TYPE_CHECKING:
     from wireproto import MessageConsumer, NetworkSender, ServerStats
 
-    from .pubsub import PubSubHub, Subscriptions
+    from ._hub import PubSubHub, Subscriptions
 
 __all__ = [
     "INT_MAX",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ...kvstore import compile_glob, parse_int64
 from ..replies import OK, bulk, error, map_reply
 from ._base import Client, Command, ProviderState, container
-from .pubsub import keyspace_events_text, parse_keyspace_events
+from ._hub import keyspace_events_text, parse_keyspace_events
 
 __all__ = [
     "COMMANDS",
