@@ -237,6 +237,18 @@ class Command:
     subcommands: Mapping[bytes, Command] | None = field(default=None)
     queued: bool = True
     """Whether MULTI queues it (EXEC, DISCARD, MULTI, WATCH and QUIT run at once)."""
+    acl_categories: tuple[str, ...] = ()
+    """ACL categories beyond those Redis derives from the flags and the family (``keyspace``,
+    ``dangerous``...); see :func:`providers.resp.commands.meta.categories`."""
+    key_flags: tuple[str, ...] | None = None
+    """The key spec's flags (``RW``, ``access``, ``update``...); None: derived from the flags."""
+    tips: tuple[str, ...] = ()
+    """COMMAND INFO's tips (``nondeterministic_output``...)."""
+    find_keys: Callable[[list[bytes]], list[int]] | None = None
+    """Where the keys are in a request, for commands whose keys ``keys`` cannot describe
+    (``numkeys`` arguments): COMMAND GETKEYS uses it."""
+    group: str | None = None
+    """COMMAND DOCS's group; None: the family, from the handler's module."""
 
     @property
     def no_auth(self) -> bool:

@@ -241,7 +241,7 @@ COMMANDS: list[Command] = [
         -2,
         (),
         Command("config|get", -3, config_get, _ADMIN),
-        Command("config|set", -4, config_set, (*_ADMIN, "may_replicate")),
+        Command("config|set", -4, config_set, _ADMIN),
         Command("config|resetstat", 2, config_resetstat, _ADMIN),
         Command("config|rewrite", 2, config_rewrite, _ADMIN),
         Command("config|help", 2, config_help, ("loading", "stale")),

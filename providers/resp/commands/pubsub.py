@@ -135,10 +135,8 @@ COMMANDS: list[Command] = [
     Command("unsubscribe", -1, _unsubscribe("channel", b"unsubscribe"), _PS),
     Command("punsubscribe", -1, _unsubscribe("pattern", b"punsubscribe"), _PS),
     Command("sunsubscribe", -1, _unsubscribe("shard", b"sunsubscribe"), _PS, (1, -1, 1)),
-    Command("publish", 3, publish, ("pubsub", "loading", "stale", "fast", "may_replicate")),
-    Command(
-        "spublish", 3, spublish, ("pubsub", "loading", "stale", "fast", "may_replicate"), (1, 1, 1)
-    ),
+    Command("publish", 3, publish, ("pubsub", "loading", "stale", "fast")),
+    Command("spublish", 3, spublish, ("pubsub", "loading", "stale", "fast"), (1, 1, 1)),
     container(
         "pubsub",
         -2,
