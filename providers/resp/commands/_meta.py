@@ -56,6 +56,7 @@ _FAMILIES = {
     "connection": ("connection", "connection"),
     "scripting": ("scripting", "scripting"),
     "streams": ("stream", "stream"),
+    "stream_groups": ("stream", "stream"),
     "bitmaps": ("bitmap", "bitmap"),
     "geo": ("geo", "geo"),
     "hyperloglog": ("hyperloglog", "hyperloglog"),

@@ -5,7 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import config, connection, describe, keys, pubsub, server, strings, transactions
+from . import (
+    bitmaps,
+    config,
+    connection,
+    describe,
+    hyperloglog,
+    keys,
+    pubsub,
+    server,
+    stream_groups,
+    streams,
+    strings,
+    transactions,
+)
 from ._base import Command, arity_error, container, unknown_command, unknown_subcommand
 from ._meta import with_redis_metadata
 
@@ -105,6 +118,10 @@ _COMMAND_LIST += [
     Command("randomkey", 1, keys.randomkey, _R),
     Command("reset", 1, connection.reset, _ANY_TIME, queued=False),
 ]
+_COMMAND_LIST += bitmaps.COMMANDS
+_COMMAND_LIST += hyperloglog.COMMANDS
+_COMMAND_LIST += streams.COMMANDS
+_COMMAND_LIST += stream_groups.COMMANDS
 _COMMAND_LIST += pubsub.COMMANDS
 # lookup() is defined below: the lambda reads it when a client asks.
 _COMMAND_LIST.append(

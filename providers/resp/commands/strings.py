@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ...kvstore import IntegerOverflow, NotAnInteger, parse_int64
+from ...kvstore import IntegerOverflow, NotAnInteger, WrongType, parse_int64
 from .. import numbers
 from ..replies import EMPTY_BULK, OK, ONE, ZERO, bulk, integer
 from ._base import (
@@ -182,7 +182,10 @@ def mget(s: Client, argv: list[bytes]) -> bytes:
     parts = [b"*%d\r\n" % (len(argv) - 1)]
     room = s.room
     for key in argv[1:]:  # checked as it grows: 100 KB x 20,000 keys must not be built
-        value = get(key)
+        try:
+            value = get(key)
+        except WrongType:  # MGET answers nil for a key of another type, as Redis does
+            value = None
         part = null if value is None else b"$%d\r\n%s\r\n" % (len(value), value)
         room -= len(part)
         if room < 0:
