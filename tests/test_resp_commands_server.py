@@ -143,7 +143,19 @@ def test_info_default_sections(accelerated: bool) -> None:
     header, _, body = reply.partition(b"\r\n")
     assert int(header[1:]) == len(body) - 2
     sections = [line for line in body.split(b"\r\n") if line.startswith(b"#")]
-    assert sections == [b"# Server", b"# Clients", b"# Memory", b"# Stats", b"# Keyspace"]
+    assert sections == [
+        b"# Server",
+        b"# Clients",
+        b"# Memory",
+        b"# Persistence",
+        b"# Stats",
+        b"# Replication",
+        b"# CPU",
+        b"# Modules",
+        b"# Errorstats",
+        b"# Cluster",
+        b"# Keyspace",
+    ]
     assert b"redis_version:7.2.4\r\n" in body
     assert b"db0:keys=1,expires=0,avg_ttl=0\r\n" in body
     assert b"\r\n\r\n# Clients\r\n" in body
@@ -171,3 +183,49 @@ def test_time_reply_shape(accelerated: bool) -> None:
     assert parts[2].isdigit()
     assert parts[4].isdigit()
     assert int(parts[4]) < 1_000_000
+
+
+REDIS_ALL = [
+    b"# Server",
+    b"# Clients",
+    b"# Memory",
+    b"# Persistence",
+    b"# Stats",
+    b"# Replication",
+    b"# CPU",
+    b"# Modules",
+    b"# Commandstats",
+    b"# Errorstats",
+    b"# Latencystats",
+    b"# Cluster",
+    b"# Keyspace",
+]
+"""redis-server 7.0's ``INFO all`` titles, in order."""
+
+
+@pytest.mark.parametrize("word", ["all", "everything", "ALL"])
+def test_info_all_and_everything_add_the_statistics_sections(accelerated: bool, word: str) -> None:
+    body = Client(accelerated).call("INFO", word)
+    assert [line for line in body.split(b"\r\n") if line.startswith(b"#")] == REDIS_ALL
+
+
+def test_info_sections_carry_redis_fields(accelerated: bool) -> None:
+    client = Client(accelerated)
+    assert client.call("INFO", "cluster") == verbatim_or_bulk(b"# Cluster\r\ncluster_enabled:0\r\n")
+    cpu = client.call("INFO", "cpu")
+    for field in (b"used_cpu_sys:", b"used_cpu_user:", b"used_cpu_user_children:"):
+        assert b"\r\n" + field in cpu
+    memory = client.call("INFO", "memory")
+    assert b"\r\nmem_allocator:pymalloc\r\n" in memory
+    assert b"\r\nused_memory_peak:" in memory
+    both = client.call("INFO", "replication", "persistence")
+    assert b"# Persistence\r\nloading:0\r\n" in both
+    assert b"# Replication\r\nrole:master\r\nconnected_slaves:0\r\n" in both
+    assert both.index(b"# Persistence") < both.index(b"# Replication")  # INFO's order
+    client.call("SUBSCRIBE", "a")
+    stats = Client(accelerated).call("INFO", "stats")
+    assert b"\r\npubsub_channels:0\r\n" in stats
+
+
+def verbatim_or_bulk(text: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(text), text)

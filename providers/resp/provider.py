@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-import platform
-import resource
-import time
 from typing import TYPE_CHECKING
 
-from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender, _build
+from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender
 
 from ..kvstore import Store
-from .commands import REDIS_VERSION
 from .commands._hub import PubSubHub
+from .info import InfoSection, InfoSections
 from .parser import HIREDIS_AVAILABLE, RespLimits
 from .session import RespSession
 
@@ -37,22 +34,6 @@ def _choose_accelerated(accelerated: bool | None) -> bool:
     if accelerated and not HIREDIS_AVAILABLE:
         raise RuntimeError("the hiredis accelerator is not installed (pip install hiredis)")
     return accelerated
-
-
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _human(size: int) -> bytes:
-    for unit in (b"B", b"K", b"M", b"G"):
-        if size < 1024 or unit == b"G":
-            return b"%.2f%s" % (size, unit) if unit != b"B" else b"%dB" % size
-        size /= 1024  # type: ignore[assignment]
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class RespProvider:
@@ -90,15 +71,16 @@ class RespProvider:
         )
         self.config_values: dict[bytes, bytes] = {}
         """CONFIG parameters set at run time that only this record keeps."""
-        self.pubsub = PubSubHub(self._databases)
+        self.pubsub = PubSubHub(self.databases_list)
         """Every connection's pub/sub subscriptions."""
-        self._started = time.monotonic()
+        self.info_sections = InfoSections(self)
+        """INFO's sections (other modules add or replace some)."""
         self._last_client_id = 0
         self.connected_clients = 0
         self.total_connections = 0
         self.commands_processed = 0
 
-    def _databases(self) -> Sequence[Store]:
+    def databases_list(self) -> Sequence[Store]:
         """The numbered stores keyspace notifications watch (database 0 is :attr:`store`)."""
         databases: Sequence[Store] | None = getattr(self, "databases", None)
         return databases if databases is not None else [self.store]
@@ -148,7 +130,7 @@ class RespProvider:
     @property
     def database_count(self) -> int:
         """``databases``: how many numbered databases there are."""
-        return len(self._databases())
+        return len(self.databases_list())
 
     def reset_stats(self) -> None:
         """CONFIG RESETSTAT: INFO's counters start again from zero."""
@@ -162,79 +144,16 @@ class RespProvider:
         ``server_stats`` (the listener's counters, when served by a
         :class:`~wireproto._server.Server`) adds the ``wireproto`` section.
         """
-        wanted = set(sections) or {b"default"}
-        every = bool(wanted & {b"all", b"everything", b"default"})
-        renderers: list[tuple[bytes, Callable[[], bytes]]] = [
-            (b"server", self._info_server),
-            (b"clients", self._info_clients),
-            (b"memory", self._info_memory),
-            (b"stats", self._info_stats),
-            (b"keyspace", self._info_keyspace),
-        ]
+        extra = []
         if server_stats is not None:
-            renderers.append((b"wireproto", lambda: _info_wireproto(server_stats)))
-        return b"\r\n".join(render() for name, render in renderers if every or name in wanted)
-
-    def _info_server(self) -> bytes:
-        uptime = int(time.monotonic() - self._started)
-        return (
-            b"# Server\r\n"
-            b"redis_version:%s\r\n"
-            b"redis_mode:standalone\r\n"
-            b"server_name:wireproto\r\n"
-            b"wireproto_build:%s\r\n"
-            b"os:%s %s %s\r\n"
-            b"arch_bits:64\r\n"
-            b"multiplexing_api:asyncio\r\n"
-            b"process_id:%d\r\n"
-            b"uptime_in_seconds:%d\r\n"
-            b"uptime_in_days:%d\r\n"
-        ) % (
-            REDIS_VERSION,
-            _build.current().kind.encode(),
-            platform.system().encode(),
-            platform.release().encode(),
-            platform.machine().encode(),
-            os.getpid(),
-            uptime,
-            uptime // 86400,
-        )
-
-    def _info_clients(self) -> bytes:
-        return b"# Clients\r\nconnected_clients:%d\r\nmaxclients:%d\r\nblocked_clients:0\r\n" % (
-            self.connected_clients,
-            self.max_clients,
-        )
-
-    def _info_memory(self) -> bytes:
-        rss = _rss_bytes()
-        return (
-            b"# Memory\r\nused_memory:%d\r\nused_memory_human:%s\r\nused_memory_rss:%d\r\n"
-            b"maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n"
-            % (rss, _human(rss), rss)
-        )
-
-    def _info_stats(self) -> bytes:
-        return (
-            b"# Stats\r\ntotal_connections_received:%d\r\ntotal_commands_processed:%d\r\n"
-            b"expired_keys:%d\r\n"
-            % (self.total_connections, self.commands_processed, self.store.expired_keys)
-        )
-
-    def _info_keyspace(self) -> bytes:
-        text = b"# Keyspace\r\n"
-        if len(self.store):
-            text += b"db0:keys=%d,expires=%d,avg_ttl=0\r\n" % (
-                len(self.store),
-                self.store.expires_count,
-            )
-        return text
+            stats = server_stats
+            extra.append(InfoSection("wireproto", "Wireproto", lambda: _info_wireproto(stats)))
+        return self.info_sections.render(sections, extra)
 
 
 def _info_wireproto(stats: ServerStats) -> bytes:
     """The listener's counters: connections, detections, bytes, closes, per format."""
     lines = [
-        b"# Wireproto",
         b"connections_accepted:%d" % stats.accepted,
         b"connections_active:%d" % stats.active,
         b"connections_rejected:%d" % stats.rejected_total,
