@@ -69,6 +69,8 @@ class RespProvider:
             max_message_size=self.resp_limits.max_message_size,
             max_output_buffered=self.resp_limits.output_limit,
         )
+        self.clients: dict[int, RespSession] = {}
+        """The open connections by CLIENT ID."""
         self.config_values: dict[bytes, bytes] = {}
         """CONFIG parameters set at run time that only this record keeps."""
         self.pubsub = PubSubHub(self.databases_list)
@@ -104,11 +106,15 @@ class RespProvider:
         self._last_client_id += 1
         self.connected_clients += 1
         self.total_connections += 1
-        return RespSession(self, sender, self._last_client_id)
+        session = RespSession(self, sender, self._last_client_id)
+        self.clients[session.client_id] = session
+        return session
 
     def session_closed(self, session: MessageConsumer) -> None:
         """Called once by each session's ``close()``."""
         self.connected_clients -= 1
+        if isinstance(session, RespSession):
+            self.clients.pop(session.client_id, None)
 
     def sweep(self, max_keys: int = 20) -> int:
         """Remove up to ``max_keys`` expired keys."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from time import monotonic as _monotonic
 from typing import NoReturn
 
 from wireproto import AuthSettings, NetworkSender, ProtocolError
@@ -22,6 +23,7 @@ _QUEUED = b"+QUEUED\r\n"
 NULL_ARRAY2 = b"*-1\r\n"
 
 _MAX_DIRECT_ARGC = 16
+_REPLY_ON, _REPLY_OFF, _REPLY_SKIP_NEXT, _REPLY_SKIP_THIS = 0, 1, 2, 3
 
 
 _BUILT_IN_PARTS = frozenset({b"mget"})
@@ -80,12 +82,18 @@ class RespSession:
         "client_id",
         "client_info",
         "closing",
+        "created",
+        "last_active",
+        "last_argv",
         "multi",
         "multi_failed",
         "name",
+        "no_evict",
+        "no_touch",
         "null",
         "null_array",
         "provider",
+        "reply_mode",
         "resp3",
         "room",
         "store",
@@ -116,6 +124,11 @@ class RespSession:
         self.name: bytes | None = None
         self.client_info: dict[bytes, bytes] = {}
         """CLIENT SETINFO attributes (``lib-name``, ``lib-ver``)."""
+        self.created = self.last_active = _monotonic()
+        self.last_argv: list[bytes] | None = None
+        self.no_evict = self.no_touch = False
+        self.reply_mode = _REPLY_ON
+        """CLIENT REPLY: on, off, skip-next or skip-this-and-next."""
         self.subscriptions: Subscriptions | None = None
         """Pub/sub subscriptions; None outside pub/sub mode."""
         self.closing = False
@@ -156,6 +169,8 @@ class RespSession:
             self.subscriptions = None
         self.set_protocol(2)
         self.name = None
+        self.no_evict = self.no_touch = False
+        self.reply_mode = _REPLY_ON
         self.authenticated = not self.auth.required
         self._parser.unauthenticated = not self.authenticated
 
@@ -181,8 +196,27 @@ class RespSession:
             self.store.unwatch(key)
         self.watched.clear()
 
+    def set_reply_mode(self, mode: bytes) -> None:
+        """CLIENT REPLY ``on``, ``off`` or ``skip`` (this reply and the next one)."""
+        self.reply_mode = {b"on": _REPLY_ON, b"off": _REPLY_OFF}.get(mode, _REPLY_SKIP_THIS)
+
+    def _muted(self, reply: bytes) -> bytes:
+        """``reply`` as CLIENT REPLY lets it through (b"" when off or skipped)."""
+        mode = self.reply_mode
+        if mode == _REPLY_SKIP_THIS:
+            self.reply_mode = _REPLY_SKIP_NEXT
+        elif mode == _REPLY_SKIP_NEXT:
+            self.reply_mode = _REPLY_ON
+        return b""
+
+    def command_name(self, argv: list[bytes]) -> bytes:
+        """The full name of the command ``argv`` runs (``client|list``), or ``NULL``."""
+        found = lookup(argv)
+        return b"NULL" if isinstance(found, bytes) else found.name.encode()
+
     def execute(self, argv: list[bytes]) -> bytes:
         """Run one command; its encoded reply."""
+        self.last_argv = argv
         command = COMMANDS.get(argv[0])
         if command is None or command.subcommands is not None:
             found = lookup(argv)
@@ -240,7 +274,12 @@ class RespSession:
         """
         direct = _DIRECT
         execute = self.execute
-        plain = self.authenticated and self.multi is None and self.subscriptions is None
+        plain = (
+            self.authenticated
+            and self.multi is None
+            and self.subscriptions is None
+            and not self.reply_mode
+        )
         room = self.room  # a local in the loop; self.room for the handlers that read it
         for argv in commands:
             argc = len(argv)
@@ -257,6 +296,8 @@ class RespSession:
                 continue
             self.room = room
             reply = execute(argv)
+            if self.reply_mode:
+                reply = self._muted(reply)
             append(reply)
             room -= len(reply)
             self.room = room
@@ -264,8 +305,14 @@ class RespSession:
                 self.over_output(room)
             if self.closing:
                 return next(i for i, ran in enumerate(commands, 1) if ran is argv)
-            plain = self.authenticated and self.multi is None and self.subscriptions is None
+            plain = (
+                self.authenticated
+                and self.multi is None
+                and self.subscriptions is None
+                and not self.reply_mode
+            )
         self.room = room
+        self.last_argv = commands[-1]
         return len(commands)
 
     def try_consume(self, data: memoryview, /) -> int:
@@ -276,6 +323,7 @@ class RespSession:
         if not parser.begin(data):
             return 0
         self.room = self._room_start = self._memory.reply_room
+        self.last_active = _monotonic()
         replies: list[bytes] = []
         whole_commands = parser.whole_commands
         next_command = parser.next_command
@@ -294,6 +342,8 @@ class RespSession:
                     break
                 if argv:
                     reply = execute(argv)
+                    if self.reply_mode:
+                        reply = self._muted(reply)
                     replies.append(reply)
                     self.room -= len(reply)
                     if self.room < 0:

@@ -65,6 +65,11 @@ class ProviderState(Protocol):
         ...
 
     @property
+    def clients(self) -> Mapping[int, Client]:
+        """The open connections by CLIENT ID."""
+        ...
+
+    @property
     def password(self) -> bytes | None:
         """``requirepass``, or None."""
         ...
@@ -114,6 +119,14 @@ class Client(Protocol):
     multi: list[list[bytes]] | None
     multi_failed: bool
     name: bytes | None
+    created: float
+    """When the connection was made (``time.monotonic()``)."""
+    last_active: float
+    """When its last read batch ran (``time.monotonic()``)."""
+    last_argv: list[bytes] | None
+    """Its last command's arguments (CLIENT LIST's ``cmd``)."""
+    no_evict: bool
+    no_touch: bool
     subscriptions: Subscriptions | None
     """Pub/sub subscriptions (None: none, the connection is not in pub/sub mode)."""
     room: int
@@ -171,6 +184,14 @@ class Client(Protocol):
 
     def authenticate(self) -> None:
         """Mark the connection authenticated."""
+        ...
+
+    def set_reply_mode(self, mode: bytes) -> None:
+        """CLIENT REPLY: ``on``, ``off`` or ``skip`` (this reply and the next one)."""
+        ...
+
+    def command_name(self, argv: list[bytes]) -> bytes:
+        """The full name (``client|list``) of the command ``argv`` runs, or ``NULL``."""
         ...
 
     def reset(self) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from . import (
     bitmaps,
+    client,
     config,
     connection,
     describe,
@@ -73,6 +74,7 @@ _COMMAND_LIST += [
         Command("client|getname", 2, connection.client_getname, _CLIENT),
         Command("client|id", 2, connection.client_id, _CLIENT),
         Command("client|setinfo", 4, connection.client_setinfo, _CLIENT),
+        *client.COMMANDS,
     ),
     Command("info", -1, server.info, ("loading", "stale")),
     Command("dbsize", 1, server.dbsize, _RF),
