@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender
 
 from ..kvstore import Store
+from .commands import COMMANDS, Command
 from .commands._hub import PubSubHub
 from .info import InfoSection, InfoSections
 from .parser import HIREDIS_AVAILABLE, RespLimits
@@ -69,6 +70,8 @@ class RespProvider:
             max_message_size=self.resp_limits.max_message_size,
             max_output_buffered=self.resp_limits.output_limit,
         )
+        self.active_expire = True
+        """Whether :meth:`maintain` expires keys (DEBUG SET-ACTIVE-EXPIRE)."""
         self.clients: dict[int, RespSession] = {}
         """The open connections by CLIENT ID."""
         self.config_values: dict[bytes, bytes] = {}
@@ -129,6 +132,8 @@ class RespProvider:
         Like Redis's cycle, it goes on while whole batches of 20 keys were
         expired, up to 1,000 keys, so one round stays around a millisecond.
         """
+        if not self.active_expire:
+            return
         for _ in range(50):
             if self.sweep(20) < 20:
                 break
@@ -137,6 +142,15 @@ class RespProvider:
     def database_count(self) -> int:
         """``databases``: how many numbered databases there are."""
         return len(self.databases_list())
+
+    def command_list(self) -> Sequence[Command]:
+        """Every command and subcommand of the table (COMMAND LIST's order)."""
+        found: list[Command] = []
+        for command in dict.fromkeys(COMMANDS.values()):
+            found.append(command)
+            if command.subcommands is not None:
+                found.extend(command.subcommands.values())
+        return found
 
     def reset_stats(self) -> None:
         """CONFIG RESETSTAT: INFO's counters start again from zero."""

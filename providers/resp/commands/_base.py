@@ -3,7 +3,7 @@ the :class:`Command` record, Redis's common error replies and argument checks.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn, Protocol
 
@@ -97,6 +97,13 @@ class ProviderState(Protocol):
     @property
     def config_values(self) -> dict[bytes, bytes]:
         """CONFIG parameters set at run time that only this record keeps."""
+        ...
+
+    active_expire: bool
+    """Whether the maintenance rounds expire keys (DEBUG SET-ACTIVE-EXPIRE)."""
+
+    def command_list(self) -> Sequence[Command]:
+        """Every command and subcommand of the table."""
         ...
 
     def reset_stats(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from . import (
+    admin,
     bitmaps,
     client,
     config,
@@ -130,6 +131,7 @@ _COMMAND_LIST.append(
     describe.command_command(_TABLE, _COMMAND_LIST, lambda argv: lookup(argv))  # noqa: PLW0108
 )
 _COMMAND_LIST += config.COMMANDS
+_COMMAND_LIST += admin.COMMANDS
 _COMMAND_LIST[:] = [with_redis_metadata(command) for command in _COMMAND_LIST]
 _TABLE.update(
     (name, command)
