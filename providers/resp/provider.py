@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender
 
 from ..kvstore import Store
-from .commands import COMMANDS, Command
+from .commands import COMMANDS, Client, Command
 from .commands._hub import PubSubHub
 from .info import InfoSection, InfoSections
 from .parser import HIREDIS_AVAILABLE, RespLimits
@@ -70,6 +70,8 @@ class RespProvider:
             max_message_size=self.resp_limits.max_message_size,
             max_output_buffered=self.resp_limits.output_limit,
         )
+        self.monitors: dict[Client, None] = {}
+        """The MONITOR connections."""
         self.active_expire = True
         """Whether :meth:`maintain` expires keys (DEBUG SET-ACTIVE-EXPIRE)."""
         self.clients: dict[int, RespSession] = {}
@@ -118,6 +120,7 @@ class RespProvider:
         self.connected_clients -= 1
         if isinstance(session, RespSession):
             self.clients.pop(session.client_id, None)
+            self.monitors.pop(session, None)
 
     def sweep(self, max_keys: int = 20) -> int:
         """Remove up to ``max_keys`` expired keys."""

@@ -13,6 +13,7 @@ from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
 from .commands._base import WRONGTYPE
 from .commands._hub import SUBSCRIBED_MODE_COMMANDS, Subscriptions, subscribed_mode_error
+from .commands.admin import feed_monitors
 from .parser import RequestParser
 from .replies import NULL2, NULL3
 
@@ -250,9 +251,12 @@ class RespSession:
             self.multi.append(argv)
             return _QUEUED
         try:
-            return command.handler(self, argv)
+            reply = command.handler(self, argv)
         except WrongType:
-            return WRONGTYPE
+            reply = WRONGTYPE
+        if self.provider.monitors:
+            reply += feed_monitors(self, command, argv)
+        return reply
 
     def end_multi(self) -> None:
         """Leave the transaction: the queued commands are dropped (EXEC took them)."""
@@ -279,6 +283,7 @@ class RespSession:
             and self.multi is None
             and self.subscriptions is None
             and not self.reply_mode
+            and not self.provider.monitors
         )
         room = self.room  # a local in the loop; self.room for the handlers that read it
         for argv in commands:
@@ -310,6 +315,7 @@ class RespSession:
                 and self.multi is None
                 and self.subscriptions is None
                 and not self.reply_mode
+                and not self.provider.monitors
             )
         self.room = room
         self.last_argv = commands[-1]

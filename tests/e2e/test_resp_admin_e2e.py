@@ -6,6 +6,7 @@ Both servers have nothing loaded or recorded, so their answers must agree exactl
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 
@@ -134,3 +135,43 @@ def test_config_get_reports_redis_defaults(
     theirs = _pairs(call(redis_port, "CONFIG", "GET", *patterns))
     assert mine
     assert {name: theirs.get(name) for name in mine} == mine
+
+
+MONITORED = [
+    (b"SET", b"k", b'a"b\\c\n\x00\xff\t'),
+    (b"GET", b"k"),
+    (b"CONFIG", b"GET", b"hz"),  # admin: not shown
+    (b"NOSUCH",),  # refused: not shown
+    (b"GET",),  # wrong arity: not shown
+    (b"MSET", b"a", b"1", b"b", b" "),
+]
+
+
+def _monitor_session(port: int) -> bytes:
+    """What a MONITOR connection shows while another connection runs MONITORED, then itself
+    PINGs; timestamps and client ports masked."""
+    with (
+        socket.create_connection((HOST, port), timeout=10.0) as watcher,
+        socket.create_connection((HOST, port), timeout=10.0) as worker,
+    ):
+        watcher.sendall(cmd("MONITOR"))
+        assert watcher.recv(16) == b"+OK\r\n"
+        worker.sendall(b"".join(cmd(*args) for args in MONITORED) + cmd("ECHO", "end"))
+        reply = b""
+        while not reply.endswith(b"$3\r\nend\r\n"):
+            chunk = worker.recv(65536)
+            assert chunk
+            reply += chunk
+        watcher.sendall(cmd("PING"))
+        shown = b""
+        while not shown.endswith(b'"PING"\r\n'):
+            chunk = watcher.recv(65536)
+            assert chunk
+            shown += chunk
+    return re.sub(rb"\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\]", b"+T [0 ADDR]", shown)
+
+
+def test_monitor_shows_what_redis_shows(redis_port: int, ours: RunningServer) -> None:
+    theirs = _monitor_session(redis_port)
+    assert b'"SET" "k"' in theirs
+    assert _monitor_session(ours.port) == theirs

@@ -100,6 +100,12 @@ class ProviderState(Protocol):
         ...
 
     active_expire: bool
+
+    @property
+    def monitors(self) -> dict[Client, None]:
+        """The MONITOR connections."""
+        ...
+
     """Whether the maintenance rounds expire keys (DEBUG SET-ACTIVE-EXPIRE)."""
 
     def command_list(self) -> Sequence[Command]:

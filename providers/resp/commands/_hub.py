@@ -25,6 +25,7 @@ __all__ = [
     "PubSubHub",
     "Subscriber",
     "Subscriptions",
+    "deliver",
     "event_class",
     "keyspace_events_text",
     "parse_keyspace_events",
@@ -231,7 +232,7 @@ class PubSubHub:
                 if client is publisher:
                     own += reply
                 else:
-                    _deliver(client, reply)
+                    deliver(client, reply)
                 count += 1
         if self.patterns:
             tail = bulk(channel) + bulk(message)
@@ -244,7 +245,7 @@ class PubSubHub:
                     if client is publisher:
                         own += reply
                     else:
-                        _deliver(client, reply)
+                        deliver(client, reply)
                     count += 1
         return count, own
 
@@ -258,7 +259,7 @@ class PubSubHub:
             if client is publisher:
                 own += reply
             else:
-                _deliver(client, reply)
+                deliver(client, reply)
             count += 1
         return count, own
 
@@ -297,7 +298,8 @@ class PubSubHub:
         self.publish(channel, message, None)
 
 
-def _deliver(client: Subscriber, message: bytes) -> None:
+def deliver(client: Subscriber, message: bytes) -> None:
+    """Send ``message`` to another connection; past its output limit it is closed and logged."""
     try:
         client.sender.send(message)
     except MemoryLimitExceeded:  # the connection closed itself; its session leaves the hub

@@ -11,6 +11,7 @@ import time
 
 from ..replies import EMPTY_ARRAY, OK, bulk, bulk_array, error, integer, map_reply
 from ._base import SYNTAX_ERROR, Client, Command, bounded_int, c_string, container
+from ._hub import deliver
 from ._meta import ACL_CATEGORIES, categories
 
 __all__ = ["COMMANDS", "EMPTY_FUNCTION_DUMP"]
@@ -192,6 +193,65 @@ def shutdown(s: Client, argv: list[bytes]) -> bytes:
     return b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
 
 
+# -- MONITOR --------------------------------------------------------------------------
+
+_REPR = {ord("\\"): b"\\\\", ord('"'): b'\\"', ord("\n"): b"\\n", ord("\r"): b"\\r"}
+_REPR.update({ord("\t"): b"\\t", 7: b"\\a", 8: b"\\b"})
+
+
+def _quoted(arg: bytes) -> bytes:
+    """Redis's ``sdscatrepr``: quoted, escapes for quotes and controls, \\xHH otherwise."""
+    out = bytearray(b'"')
+    for byte in arg:
+        special = _REPR.get(byte)
+        if special is not None:
+            out += special
+        elif 32 <= byte < 127:
+            out.append(byte)
+        else:
+            out += b"\\x%02x" % byte
+    out += b'"'
+    return bytes(out)
+
+
+def monitor_line(s: Client, argv: list[bytes], now: float) -> bytes:
+    """What MONITOR shows of ``argv`` run by ``s``: ``+<time> [<db> <addr>] "arg" ...``."""
+    peer = s.sender.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        where = b"%s:%d" % (str(peer[0]).encode(), peer[1])
+    else:
+        where = b"unix:%s" % str(peer).encode()
+    micros = int(now * 1_000_000)
+    return b"+%d.%06d [%d %s] %s\r\n" % (
+        micros // 1_000_000,
+        micros % 1_000_000,
+        getattr(s, "db", 0),
+        where,
+        b" ".join(_quoted(arg) for arg in argv),
+    )
+
+
+def feed_monitors(s: Client, command: Command, argv: list[bytes]) -> bytes:
+    """Show ``argv`` to every MONITOR connection (not admin or skip_monitor commands);
+    the line for ``s`` itself when it monitors (it follows the command's reply)."""
+    if "admin" in command.flags or "skip_monitor" in command.flags:
+        return b""
+    line = monitor_line(s, argv, time.time())
+    own = b""
+    for monitor in list(s.provider.monitors):
+        if monitor is s:
+            own = line
+        else:
+            deliver(monitor, line)
+    return own
+
+
+def monitor(s: Client, argv: list[bytes]) -> bytes:
+    """MONITOR: this connection is shown every command the others run from now on."""
+    s.provider.monitors[s] = None
+    return OK
+
+
 # -- ACL (the listener's one user) ----------------------------------------------------
 
 
@@ -295,6 +355,7 @@ COMMANDS: list[Command] = [
         Command("latency|history", 3, empty, _ADMIN),
         Command("latency|reset", -2, zero, _ADMIN),
     ),
+    Command("monitor", 1, monitor, ("admin", "noscript", "loading", "stale")),
     Command("wait", 3, wait, ("noscript",), acl_categories=("connection",)),
     Command("debug", -2, debug, ("admin", "noscript", "loading", "stale", "protected")),
     Command(
