@@ -15,26 +15,29 @@ from wireproto.providers.resp import RespProvider, register
 
 from wireproto import Connection, Registry
 
-__all__ = ["UNORDERED", "Pair", "ServerPair", "replies", "same"]
+__all__ = ["UNORDERED", "Command", "Pair", "ServerPair", "replies", "same"]
 
 MARKER = b"--end-of-case--"
 END = b"$%d\r\n%s\r\n" % (len(MARKER), MARKER)
 TIMEOUT = 15.0
+Command = tuple[bytes | str | int, ...]
 
 
 class Pair:
     """One connection to redis-server and one in-process connection, fed the same requests."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, resp3: bool = False) -> None:
         self.sock = socket.create_connection((HOST, port), timeout=TIMEOUT)
         registry = Registry()
         register(registry, RespProvider())
         self.ours = Connection(registry)
+        if resp3:  # HELLO's reply names the server: not compared
+            self.run(("HELLO", "3"))
 
     def close(self) -> None:
         self.sock.close()
 
-    def run(self, *commands: tuple[bytes | str, ...]) -> tuple[bytes, bytes]:
+    def run(self, *commands: Command) -> tuple[bytes, bytes]:
         """The replies of redis-server and of ours to ``commands``."""
         request = b"".join(cmd(*command) for command in commands)
         self.sock.sendall(request + cmd("ECHO", MARKER))
@@ -50,7 +53,7 @@ class Pair:
         return bytes(theirs[: -len(END)]), self.ours.data_to_send()
 
 
-def same(pair: Pair, *commands: tuple[bytes | str, ...]) -> bytes:
+def same(pair: Pair, *commands: Command) -> bytes:
     """Run ``commands`` on both; assert the replies are equal and return them."""
     theirs, ours = pair.run(*commands)
     assert ours == theirs, commands
@@ -128,7 +131,7 @@ def replies(data: bytes) -> list[Reply]:
 
 
 UNORDERED = frozenset(
-    {b"KEYS", b"SMEMBERS", b"SINTER", b"SUNION", b"SDIFF", b"HKEYS", b"HVALS", b"SCAN"}
+    {b"KEYS", b"SMEMBERS", b"SINTER", b"SUNION", b"SDIFF", b"HKEYS", b"HVALS", b"SCAN", b"HGETALL"}
 )
 """Commands whose reply order Redis leaves to its hash tables (seeded per process): the
 harness compares their items as multisets."""

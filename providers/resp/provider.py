@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender
 
-from ..kvstore import Store
+from ..kvstore import Databases, Store
 from .commands import COMMANDS, Client, Command
 from .commands._hub import PubSubHub
 from .info import InfoSection, InfoSections
@@ -49,6 +49,8 @@ class RespProvider:
     the pure-Python one, None follows :data:`PARSER_ENV` (default: hiredis when
     installed). ``clock`` (unix ms) is passed to a store created here.
     ``max_clients`` is only reported (INFO, CONFIG GET); the server enforces it.
+    ``databases`` are SELECT's 16 databases; database 0 is ``store`` (made
+    around ``store`` when not given; a given one's database 0 is the store).
     """
 
     def __init__(
@@ -57,13 +59,19 @@ class RespProvider:
         password: bytes | str | None = None,
         limits: RespLimits | None = None,
         store: Store | None = None,
+        databases: Databases | None = None,
         accelerated: bool | None = None,
         clock: Callable[[], int] | None = None,
         max_clients: int = 10000,
     ) -> None:
         self.password = password.encode() if isinstance(password, str) else password
         self.resp_limits = limits if limits is not None else RespLimits()
-        self.store = store if store is not None else Store(clock)
+        if databases is None:
+            databases = Databases(store if store is not None else Store(clock))
+        elif store is not None and databases[0] is not store:
+            raise ValueError("store must be database 0 of databases")
+        self.databases = databases
+        self.store = databases[0]
         self.accelerated = _choose_accelerated(accelerated)
         self.max_clients = max_clients
         self._limits = Limits(
@@ -123,8 +131,8 @@ class RespProvider:
             self.monitors.pop(session, None)
 
     def sweep(self, max_keys: int = 20) -> int:
-        """Remove up to ``max_keys`` expired keys."""
-        return self.store.sweep(max_keys)
+        """Remove up to ``max_keys`` expired keys from each database holding some; how many."""
+        return sum(store.sweep(max_keys) for store in self.databases if store.expires_count)
 
     maintenance_interval = 0.1
     """Seconds between active-expiry rounds, as Redis's ``hz 10``."""

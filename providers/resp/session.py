@@ -11,9 +11,11 @@ from wireproto.guard import cross_protocol_error, is_guarded_word
 
 from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
-from .commands._base import WRONGTYPE
+from .commands import blocking as _blocking
+from .commands._base import WRONGTYPE, Blocked
 from .commands._hub import SUBSCRIBED_MODE_COMMANDS, Subscriptions, subscribed_mode_error
 from .commands.admin import feed_monitors
+from .commands.blocking import WAITING
 from .parser import RequestParser
 from .replies import NULL2, NULL3
 
@@ -46,6 +48,7 @@ def _direct_handlers() -> tuple[dict[bytes, Handler], ...]:
             or not command.queued
             or name in _BUILT_IN_PARTS
             or name.lower() in _MODE_CHANGES
+            or "blocking" in command.flags  # it may stop the batch
         ):
             continue
         arity = command.arity
@@ -80,10 +83,13 @@ class RespSession:
         "_sender",
         "auth",
         "authenticated",
+        "blocked",
         "client_id",
         "client_info",
         "closing",
         "created",
+        "db",
+        "deny_blocking",
         "last_active",
         "last_argv",
         "multi",
@@ -105,6 +111,8 @@ class RespSession:
     def __init__(self, provider: ProviderState, sender: NetworkSender, client_id: int) -> None:
         self.provider = provider
         self.store = provider.store
+        self.db = 0
+        """The SELECTed database's number (``store`` is that database)."""
         self.client_id = client_id
         # The listener's setting, unless the provider was built with its own
         # password (a Server refuses to start when the two differ).
@@ -120,8 +128,8 @@ class RespSession:
         """Commands queued since MULTI, or None outside a transaction."""
         self.multi_failed = False
         """A command was refused while queueing: EXEC will abort."""
-        self.watched: dict[bytes, int] = {}
-        """WATCHed keys and their store versions at WATCH time."""
+        self.watched: dict[tuple[int, bytes], int] = {}
+        """WATCHed (database, key) pairs and their store versions at WATCH time."""
         self.name: bytes | None = None
         self.client_info: dict[bytes, bytes] = {}
         """CLIENT SETINFO attributes (``lib-name``, ``lib-ver``)."""
@@ -134,6 +142,9 @@ class RespSession:
         """Pub/sub subscriptions; None outside pub/sub mode."""
         self.closing = False
         """Set by QUIT: the connection closes after the replies sent so far."""
+        self.blocked: Blocked | None = None
+        """What a blocking command waits on: nothing more is consumed until it is served."""
+        self.deny_blocking = False
         self._sender = sender
         self._memory = sender.memory
         self.room = 0
@@ -169,6 +180,7 @@ class RespSession:
             self.provider.pubsub.drop(self, self.subscriptions)
             self.subscriptions = None
         self.set_protocol(2)
+        self.select_db(0)
         self.name = None
         self.no_evict = self.no_touch = False
         self.reply_mode = _REPLY_ON
@@ -181,20 +193,29 @@ class RespSession:
         self.null = NULL3 if self.resp3 else NULL2
         self.null_array = NULL3 if self.resp3 else NULL_ARRAY2
 
+    def select_db(self, index: int) -> None:
+        """Make database ``index`` (in range) the one the next commands use (SELECT)."""
+        self.db = index
+        self.store = self.provider.databases[index]
+
     def watch(self, key: bytes) -> None:
-        """WATCH ``key`` (once per connection)."""
-        if key not in self.watched:
-            self.watched[key] = self.store.watch(key)
+        """WATCH ``key`` of the selected database (once per connection)."""
+        entry = (self.db, key)
+        if entry not in self.watched:
+            self.watched[entry] = self.store.watch(key)
 
     def watched_keys_changed(self) -> bool:
         """Whether a WATCHed key was written since WATCH."""
-        version = self.store.watch_version
-        return any(version(key) != seen for key, seen in self.watched.items())
+        databases = self.provider.databases
+        return any(
+            databases[db].watch_version(key) != seen for (db, key), seen in self.watched.items()
+        )
 
     def unwatch_all(self) -> None:
         """Forget every WATCHed key."""
-        for key in self.watched:
-            self.store.unwatch(key)
+        databases = self.provider.databases
+        for db, key in self.watched:
+            databases[db].unwatch(key)
         self.watched.clear()
 
     def set_reply_mode(self, mode: bytes) -> None:
@@ -278,9 +299,12 @@ class RespSession:
         """
         direct = _DIRECT
         execute = self.execute
+        # While a client is blocked, every command takes execute(), after which
+        # the keys it wrote serve the blocked clients (as Redis does after each command).
         plain = (
             self.authenticated
             and self.multi is None
+            and not WAITING.count
             and self.subscriptions is None
             and not self.reply_mode
             and not self.provider.monitors
@@ -308,11 +332,14 @@ class RespSession:
             self.room = room
             if room < 0:
                 self.over_output(room)
-            if self.closing:
+            if WAITING.ready:
+                WAITING.serve()
+            if self.closing or self.blocked is not None:
                 return next(i for i, ran in enumerate(commands, 1) if ran is argv)
             plain = (
                 self.authenticated
                 and self.multi is None
+                and not WAITING.count
                 and self.subscriptions is None
                 and not self.reply_mode
                 and not self.provider.monitors
@@ -323,7 +350,7 @@ class RespSession:
 
     def try_consume(self, data: memoryview, /) -> int:
         """Run every whole command at the head of ``data``; the bytes consumed."""
-        if self.closing:
+        if self.closing or self.blocked is not None:
             return 0
         parser = self._parser
         if not parser.begin(data):
@@ -339,7 +366,7 @@ class RespSession:
                 commands = whole_commands()
                 if commands:
                     ran = self.run_commands(commands, replies.append)
-                    if self.closing:
+                    if self.closing or self.blocked is not None:
                         if ran < len(commands):
                             parser.keep(ran)
                         break
@@ -354,7 +381,9 @@ class RespSession:
                     self.room -= len(reply)
                     if self.room < 0:
                         self.over_output(self.room)
-                    if self.closing:
+                    if WAITING.ready:
+                        WAITING.serve()
+                    if self.closing or self.blocked is not None:
                         break
         except ProtocolError as exc:
             parser.end()
@@ -369,10 +398,20 @@ class RespSession:
             self._sender.close()
         return consumed
 
+    def next_deadline(self) -> float | None:
+        """When a blocked command times out (the connection's clock), or None."""
+        blocked = self.blocked
+        return None if blocked is None else blocked.deadline
+
+    def check_deadlines(self) -> None:
+        """The connection saw :meth:`next_deadline` pass: the blocked command times out."""
+        _blocking.time_out(self)
+
     def close(self) -> None:
         """Release the session (the provider's client count drops)."""
         if not self._closed:
             self._closed = True
+            _blocking.forget(self)
             self.unwatch_all()
             self.end_multi()
             if self.subscriptions is not None:

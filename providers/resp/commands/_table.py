@@ -8,18 +8,27 @@ from collections.abc import Mapping
 from . import (
     admin,
     bitmaps,
+    blocking,
     client,
     config,
     connection,
+    databases,
     describe,
+    generic,
+    hashes,
     hyperloglog,
     keys,
+    lists,
     pubsub,
+    scripting,
     server,
+    sets,
+    sort,
     stream_groups,
     streams,
     strings,
     transactions,
+    zsets,
 )
 from ._base import Command, arity_error, container, unknown_command, unknown_subcommand
 from ._meta import with_redis_metadata
@@ -114,6 +123,7 @@ _COMMAND_LIST += [
     Command("strlen", 2, strings.strlen, _RF, _ONE_KEY),
     Command("getrange", 4, strings.getrange, _R, _ONE_KEY),
     Command("setrange", 4, strings.setrange, _WD, _ONE_KEY),
+    Command("lcs", -3, strings.lcs, _R, (1, 2, 1)),
     Command("keys", 2, keys.keys, _R),
     Command("scan", -2, keys.scan, _R),
     Command("rename", 3, keys.rename, _W, (1, 2, 1)),
@@ -121,10 +131,20 @@ _COMMAND_LIST += [
     Command("randomkey", 1, keys.randomkey, _R),
     Command("reset", 1, connection.reset, _ANY_TIME, queued=False),
 ]
+_COMMAND_LIST += databases.COMMANDS
+_COMMAND_LIST += hashes.COMMANDS
+_COMMAND_LIST += sets.COMMANDS
+_COMMAND_LIST += generic.COMMANDS
+_COMMAND_LIST += sort.COMMANDS
 _COMMAND_LIST += bitmaps.COMMANDS
 _COMMAND_LIST += hyperloglog.COMMANDS
 _COMMAND_LIST += streams.COMMANDS
 _COMMAND_LIST += stream_groups.COMMANDS
+_COMMAND_LIST += scripting.COMMANDS
+_COMMAND_LIST.append(container("script", -2, (), *scripting.SCRIPT_SUBCOMMANDS))
+_COMMAND_LIST += lists.COMMANDS
+_COMMAND_LIST += blocking.COMMANDS
+_COMMAND_LIST += zsets.COMMANDS
 _COMMAND_LIST += pubsub.COMMANDS
 # lookup() is defined below: the lambda reads it when a client asks.
 _COMMAND_LIST.append(

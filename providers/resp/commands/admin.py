@@ -1,5 +1,6 @@
 """Administrative commands answered as Redis 7.0 answers them on a server with nothing of
-the kind loaded or recorded: FUNCTION, SCRIPT, EVAL*/FCALL* (no Lua interpreter here),
+the kind loaded or recorded: FUNCTION and FCALL (no library; EVAL and SCRIPT are in
+:mod:`.scripting`),
 SLOWLOG, LATENCY, WAIT (no replicas), DEBUG (the harmless subcommands), SHUTDOWN
 (refused: a client does not stop this server) and ACL (the listener's one user)."""
 
@@ -22,7 +23,6 @@ EMPTY_FUNCTION_DUMP = b"\n\x00]\x9b\\@\x0f\x7f\xa2\xda"
 """FUNCTION DUMP with no library: RDB version 10 and its CRC64 (redis-server's bytes)."""
 
 _NOTBUSY = b"-NOTBUSY No scripts in execution right now.\r\n"
-_NO_LUA = b"-ERR scripting is not available on this server (it has no Lua interpreter)\r\n"
 
 
 # -- FUNCTION and SCRIPT --------------------------------------------------------------
@@ -76,11 +76,9 @@ def function_restore(s: Client, argv: list[bytes]) -> bytes:
 
 
 def flush_option(s: Client, argv: list[bytes]) -> bytes:
-    """FUNCTION FLUSH / SCRIPT FLUSH [ASYNC|SYNC]: nothing to drop."""
+    """FUNCTION FLUSH [ASYNC|SYNC]: nothing to drop."""
     if len(argv) > 3 or (len(argv) == 3 and argv[2].lower() not in (b"async", b"sync")):
-        if argv[0].lower() == b"function":
-            return b"-ERR FUNCTION FLUSH only supports SYNC|ASYNC option\r\n"
-        return b"-ERR SCRIPT FLUSH only support SYNC|ASYNC option\r\n"
+        return b"-ERR FUNCTION FLUSH only supports SYNC|ASYNC option\r\n"
     return OK
 
 
@@ -90,23 +88,8 @@ def function_delete(s: Client, argv: list[bytes]) -> bytes:
 
 
 def not_busy(s: Client, argv: list[bytes]) -> bytes:
-    """FUNCTION KILL / SCRIPT KILL: nothing runs."""
+    """FUNCTION KILL: no function runs."""
     return _NOTBUSY
-
-
-def script_exists(s: Client, argv: list[bytes]) -> bytes:
-    """SCRIPT EXISTS sha1 ...: no script is cached."""
-    return b"*%d\r\n" % (len(argv) - 2) + b":0\r\n" * (len(argv) - 2)
-
-
-def no_lua(s: Client, argv: list[bytes]) -> bytes:
-    """EVAL, EVAL_RO and SCRIPT LOAD: there is no interpreter to run a script."""
-    return _NO_LUA
-
-
-def evalsha(s: Client, argv: list[bytes]) -> bytes:
-    """EVALSHA / EVALSHA_RO: no script is cached."""
-    return b"-NOSCRIPT No matching script. Please use EVAL.\r\n"
 
 
 def fcall(s: Client, argv: list[bytes]) -> bytes:
@@ -322,21 +305,6 @@ COMMANDS: list[Command] = [
         Command("function|delete", 3, function_delete, ("write", "noscript"), group="scripting"),
         Command("function|kill", 2, not_busy, ("noscript", "allow_busy"), group="scripting"),
     ),
-    container(
-        "script",
-        -2,
-        (),
-        Command("script|flush", -2, flush_option, ("noscript",), group="scripting"),
-        Command("script|exists", -3, script_exists, ("noscript",), group="scripting"),
-        Command("script|kill", 2, not_busy, ("noscript", "allow_busy"), group="scripting"),
-        Command("script|load", 3, no_lua, ("noscript", "stale"), group="scripting"),
-    ),
-    Command("eval", -3, no_lua, ("noscript", "skip_monitor", "may_replicate"), group="scripting"),
-    Command("eval_ro", -3, no_lua, ("readonly", "noscript", "skip_monitor"), group="scripting"),
-    Command(
-        "evalsha", -3, evalsha, ("noscript", "skip_monitor", "may_replicate"), group="scripting"
-    ),
-    Command("evalsha_ro", -3, evalsha, ("readonly", "noscript", "skip_monitor"), group="scripting"),
     Command("fcall", -3, fcall, ("noscript", "skip_monitor", "may_replicate"), group="scripting"),
     Command("fcall_ro", -3, fcall, ("readonly", "noscript", "skip_monitor"), group="scripting"),
     container(

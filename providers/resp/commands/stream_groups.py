@@ -3,10 +3,11 @@ as ``t_stream.c`` of Redis 7.0 serves them (``XREADGROUP BLOCK`` answers at once
 
 from __future__ import annotations
 
-from ...kvstore import parse_int64
+from ...kvstore import Store, WrongType, parse_int64
 from ..replies import OK, ZERO, bulk, error, integer, map_reply
 from ..stream import MAX_ID, U64, Consumer, Group, Pending, Stream, StreamId, format_id
 from ._base import NO_SUCH_KEY, NOT_INTEGER, SYNTAX_ERROR, Client, Command
+from .blocking import block
 from .streams import (
     BAD_END,
     BAD_ID,
@@ -249,21 +250,26 @@ def _history(s: Client, stream: Stream, consumer: Consumer, start: StreamId, cou
     return b"*%d\r\n" % len(parts) + b"".join(parts)
 
 
-def _read_group_options(argv: list[bytes]) -> tuple[int, int, bytes | None, bytes, bool] | bytes:
+_ReadOptions = tuple[int, int, bytes | None, bytes, bool, int | None]
+"""COUNT, where STREAMS' keys start, GROUP's group and consumer, NOACK, BLOCK (ms)."""
+
+
+def _read_group_options(argv: list[bytes]) -> _ReadOptions | bytes:
     """XREADGROUP's options: count, where STREAMS' keys start, group, consumer, NOACK."""
     count = 0
     group_name: bytes | None = None
     consumer_name = b""
     noack = False
+    block_ms: int | None = None
     index, argc = 1, len(argv)
     while index < argc:
         more = argc - index - 1
         option = argv[index].lower()
         if option == b"block" and more:
-            timeout = parse_int64(argv[index + 1])
-            if timeout is None:
+            block_ms = parse_int64(argv[index + 1])
+            if block_ms is None:
                 return TIMEOUT_NOT_INTEGER
-            if timeout < 0:
+            if block_ms < 0:
                 return TIMEOUT_NEGATIVE
             index += 2
         elif option == b"count" and more:
@@ -273,7 +279,7 @@ def _read_group_options(argv: list[bytes]) -> tuple[int, int, bytes | None, byte
             count = max(parsed, 0)
             index += 2
         elif option == b"streams" and more:
-            return count, index + 1, group_name, consumer_name, noack
+            return count, index + 1, group_name, consumer_name, noack, block_ms
         elif option == b"group" and more >= 2:
             group_name, consumer_name = argv[index + 1], argv[index + 2]
             index += 3
@@ -290,7 +296,7 @@ def xreadgroup(s: Client, argv: list[bytes]) -> bytes:
     options = _read_group_options(argv)
     if isinstance(options, bytes):
         return options
-    count, streams_at, found_group, consumer_name, noack = options
+    count, streams_at, found_group, consumer_name, noack, block_ms = options
     names = argv[streams_at:]
     if len(names) % 2:
         return UNBALANCED
@@ -332,11 +338,54 @@ def xreadgroup(s: Client, argv: list[bytes]) -> bytes:
             body = _history(s, stream, consumer, next_id(history_from) or (0, 0), count)
         replies.append(bulk(key) + body if s.resp3 else b"*2\r\n" + bulk(key) + body)
     if not replies:
-        return s.null_array
+        if block_ms is None or s.deny_blocking:
+            return s.null_array
+        waiting = [target[0] for target in targets]
+        return _block_for_new(
+            s, waiting, (group_name, consumer_name), count, noack=noack, block_ms=block_ms
+        )
     if any(target[3] is None for target in targets):
         store.notify(b"xreadgroup", targets[0][0])
     header = b"%%%d\r\n" if s.resp3 else b"*%d\r\n"
     return header % len(replies) + b"".join(replies)
+
+
+def _block_for_new(
+    s: Client,
+    keys: list[bytes],
+    names: tuple[bytes, bytes],
+    count: int,
+    *,
+    noack: bool,
+    block_ms: int,
+) -> bytes:
+    """Wait for entries newer than each group's last ID; they go to the consumer when they come.
+
+    If the stream or the group is gone by then, the reader gets Redis's NOGROUP error.
+    """
+    group_name, consumer_name = names
+
+    def serve(store: Store, key: bytes) -> bytes | None:
+        try:
+            stream = store.read_container(key, Stream)
+        except WrongType:
+            stream = None
+        group = None if stream is None else stream.groups.get(group_name)
+        if stream is None or group is None:
+            return b"-NOGROUP the consumer group this client was blocked on no longer exists\r\n"
+        if not stream.ids or stream.ids[-1] <= group.last_id:
+            return None
+        consumer = _consumer(s, key, group, consumer_name)
+        start = next_id(group.last_id) or (0, 0)
+        body = _deliver(
+            s, stream, stream.range(start, MAX_ID, count or 1000, False), group, consumer,
+            noack=noack,
+        )  # fmt: skip
+        return (b"%1\r\n" if s.resp3 else b"*1\r\n") + (
+            bulk(key) + body if s.resp3 else b"*2\r\n" + bulk(key) + body
+        )
+
+    return block(s, keys, block_ms / 1000 if block_ms else None, serve, s.null_array)
 
 
 def _group_of(s: Client, key: bytes, name: bytes) -> tuple[Stream, Group] | None:

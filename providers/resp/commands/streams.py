@@ -1,18 +1,19 @@
 """Stream commands: XADD, XLEN, XRANGE, XREVRANGE, XDEL, XTRIM, XREAD, XSETID.
 
 Semantics, IDs and error texts follow ``t_stream.c`` of Redis 7.0; consumer groups
-are in :mod:`.stream_groups`. ``XREAD BLOCK`` does not wait yet: it answers at once
-(a timeout of nothing), which ``specs/resp/README.md`` lists.
+are in :mod:`.stream_groups`. ``XREAD BLOCK`` waits in the waiting room of the
+blocking commands (:mod:`.blocking`) and is served when an entry arrives.
 """
 
 from __future__ import annotations
 
 import re
 
-from ...kvstore import parse_int64
+from ...kvstore import Store, WrongType, parse_int64
 from ..replies import OK, ZERO, bulk, error, integer
 from ..stream import MAX_ID, U64, Stream, StreamId, format_id
 from ._base import NO_SUCH_KEY, NOT_INTEGER, SYNTAX_ERROR, Client, Command, arity_error
+from .blocking import block
 
 __all__ = [
     "BAD_END",
@@ -350,15 +351,16 @@ def xread(s: Client, argv: list[bytes]) -> bytes:
     """XREAD [COUNT count] [BLOCK ms] STREAMS key ... id ..."""
     count = 0
     streams_at = 0
+    block_ms: int | None = None
     index, argc = 1, len(argv)
     while index < argc:
         more = argc - index - 1
         option = argv[index].lower()
         if option == b"block" and more:
-            timeout = parse_int64(argv[index + 1])
-            if timeout is None:
+            block_ms = parse_int64(argv[index + 1])
+            if block_ms is None:
                 return TIMEOUT_NOT_INTEGER
-            if timeout < 0:
+            if block_ms < 0:
                 return TIMEOUT_NEGATIVE
             index += 2
         elif option == b"count" and more:
@@ -397,17 +399,41 @@ def xread(s: Client, argv: list[bytes]) -> bytes:
         after.append(given[0])
     replies: list[bytes] = []
     for key, last in zip(names[:half], after, strict=True):
-        stream = store.read_container(key, Stream)
-        if stream is None or not len(stream) or stream.ids[-1] <= last:
-            continue
-        start = next_id(last)
-        assert start is not None
-        entries = entries_reply(stream, stream.range(start, MAX_ID, count, False))
-        replies.append(bulk(key) + entries if s.resp3 else b"*2\r\n" + bulk(key) + entries)
-    if not replies:
+        reply = _newer(s, store, key, last, count)
+        if reply is not None:
+            replies.append(reply)
+    if replies:
+        return (b"%%%d\r\n" if s.resp3 else b"*%d\r\n") % len(replies) + b"".join(replies)
+    if block_ms is None or s.deny_blocking:
         return s.null_array
-    header = b"%%%d\r\n" if s.resp3 else b"*%d\r\n"
-    return header % len(replies) + b"".join(replies)
+    waits = dict(zip(names[:half], after, strict=True))
+    blocked_count = count or _BLOCKED_DEFAULT_COUNT
+
+    def serve(store: Store, key: bytes) -> bytes | None:
+        reply = _newer(s, store, key, waits[key], blocked_count)
+        if reply is None:
+            return None
+        return (b"%1\r\n" if s.resp3 else b"*1\r\n") + reply
+
+    return block(s, list(waits), block_ms / 1000 if block_ms else None, serve, s.null_array)
+
+
+_BLOCKED_DEFAULT_COUNT = 1000
+"""Redis's ``XREAD_BLOCKED_DEFAULT_COUNT``: the most a woken XREAD without COUNT returns."""
+
+
+def _newer(s: Client, store: Store, key: bytes, last: StreamId, count: int) -> bytes | None:
+    """``[key, entries]`` of the entries of the stream at ``key`` after ``last``, or None."""
+    try:
+        stream = store.read_container(key, Stream)
+    except WrongType:
+        return None
+    if stream is None or not stream.ids or stream.ids[-1] <= last:
+        return None
+    start = next_id(last)
+    assert start is not None
+    entries = entries_reply(stream, stream.range(start, MAX_ID, count, False))
+    return bulk(key) + entries if s.resp3 else b"*2\r\n" + bulk(key) + entries
 
 
 # -- XDEL / XSETID -----------------------------------------------------------------------
