@@ -19,13 +19,14 @@ import hashlib
 import importlib
 import time
 import weakref
+from collections.abc import Mapping
 from typing import Any
 
 from ...kvstore import parse_int64
 from ..replies import bulk, error, integer
 from ._base import NOT_INTEGER, Client, Command
 
-__all__ = ["COMMANDS", "lua_available"]
+__all__ = ["COMMANDS", "SCRIPT_SUBCOMMANDS", "lua_available", "use_table"]
 
 _NOSCRIPT = b"-NOSCRIPT No matching script. Please use EVAL.\r\n"
 _TOO_MANY_KEYS = error(b"ERR Number of keys can't be greater than number of args")
@@ -198,9 +199,7 @@ class _Scripting:
                 return self._error(
                     b"ERR Lua redis lib command arguments must be strings or integers"
                 )
-        from ._table import COMMANDS as TABLE  # noqa: PLC0415 - the table imports this module
-
-        command = TABLE.get(arguments[0]) or TABLE.get(arguments[0].lower())
+        command = _TABLE.get(arguments[0]) or _TABLE.get(arguments[0].lower())
         if command is None:
             return self._error(b"ERR Unknown Redis command called from script")
         if "noscript" in command.flags:
@@ -295,6 +294,16 @@ def _to_reply(value: Any, s: Client) -> bytes:
         items.append(_to_reply(item, s))
         index += 1
     return b"*%d\r\n" % len(items) + b"".join(items)
+
+
+_TABLE: dict[bytes, Command] = {}
+
+
+def use_table(table: Mapping[bytes, Command]) -> None:
+    """Give ``redis.call`` the command table (the table module calls it once it is built;
+    importing it here would make a cycle)."""
+    _TABLE.clear()
+    _TABLE.update(table)
 
 
 _RUNTIMES: weakref.WeakKeyDictionary[object, _Scripting] = weakref.WeakKeyDictionary()
