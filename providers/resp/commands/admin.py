@@ -285,6 +285,7 @@ def acl_refused(s: Client, argv: list[bytes]) -> bytes:
 
 _ADMIN = ("admin", "noscript", "loading", "stale")
 _SCRIPT = ("noscript", "loading", "stale")
+_SLOWLOG = ("admin", "loading", "stale")
 
 COMMANDS: list[Command] = [
     container(
@@ -311,9 +312,9 @@ COMMANDS: list[Command] = [
         "slowlog",
         -2,
         (),
-        Command("slowlog|get", -2, slowlog_get, _ADMIN),
-        Command("slowlog|len", 2, zero, _ADMIN),
-        Command("slowlog|reset", 2, ok, _ADMIN),
+        Command("slowlog|get", -2, slowlog_get, _SLOWLOG),
+        Command("slowlog|len", 2, zero, _SLOWLOG),
+        Command("slowlog|reset", 2, ok, _SLOWLOG),
     ),
     container(
         "latency",
@@ -324,8 +325,15 @@ COMMANDS: list[Command] = [
         Command("latency|reset", -2, zero, _ADMIN),
     ),
     Command("monitor", 1, monitor, ("admin", "noscript", "loading", "stale")),
-    Command("wait", 3, wait, ("noscript",), acl_categories=("connection",)),
-    Command("debug", -2, debug, ("admin", "noscript", "loading", "stale", "protected")),
+    Command(
+        "wait",
+        3,
+        wait,
+        ("noscript",),
+        acl_categories=("connection",),
+        tips=("request_policy:all_shards", "response_policy:agg_min"),
+    ),
+    Command("debug", -2, debug, ("admin", "noscript", "loading", "stale")),
     Command(
         "shutdown",
         -1,
@@ -336,13 +344,7 @@ COMMANDS: list[Command] = [
         "acl",
         -2,
         (),
-        Command(
-            "acl|whoami",
-            2,
-            acl_whoami,
-            ("noscript", "loading", "stale"),
-            acl_categories=("connection",),
-        ),
+        Command("acl|whoami", 2, acl_whoami, ("noscript", "loading", "stale")),
         Command("acl|users", 2, acl_users, _ADMIN),
         Command("acl|list", 2, acl_list, _ADMIN),
         Command("acl|cat", -2, acl_cat, ("noscript", "loading", "stale")),
