@@ -86,6 +86,9 @@ def test_detection_never_changes_its_answer_as_bytes_arrive(
         (b"get a b\r\n", "memcache-text", "memcache-text"),
         (b"set k v\r\n", "resp", "resp"),
         (b"set k v EX 10\r\n", "resp", "resp"),
+        (b"set k v nx px 5 get\r\n", "resp", "resp"),
+        (b"set k 0 0\r\n", "memcache-text", "resp"),  # memcached: ERROR
+        (b"set k v EX\r\n", "memcache-text", "resp"),
         (b"set k 0 0 1 noreply\r\n", "memcache-text", "memcache-text"),
         (b"decr k\r\n", "resp", "resp"),
         (b"set k 0 0 1\r\n", "memcache-text", "memcache-text"),

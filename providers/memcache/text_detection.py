@@ -57,13 +57,33 @@ def _claims(tokens: list[bytes], shared: frozenset[bytes]) -> bool:
     return False  # quit, and shared words without an arity rule here: valid in both
 
 
+_SET_FLAGS = frozenset(b"nx xx get keepttl".split())
+_SET_TIMES = frozenset(b"ex px exat pxat".split())
+
+
+def _redis_set_options(options: list[bytes]) -> bool:
+    """Whether Redis's SET takes these options (``EX 10``, ``NX``...), as memcached never does."""
+    i = 0
+    while i < len(options):
+        option = options[i].lower()
+        if option in _SET_FLAGS:
+            i += 1
+        elif option in _SET_TIMES and i + 1 < len(options) and options[i + 1].isdigit():
+            i += 2
+        else:
+            return False
+    return True
+
+
 def _resp_shaped(tokens: list[bytes], shared: frozenset[bytes]) -> bool:
     """Under ``Claim.ALL``: a shared word with arguments memcached refuses (``set k v``)."""
     word = tokens[0]
     if word not in shared:
         return False
-    if word in (b"set", b"append"):
-        return not _memcached_storage_shape(tokens)  # memcached: "set k flags exptime bytes"
+    if word == b"append":
+        return len(tokens) == 3  # APPEND k v (memcached: "append k flags exptime bytes")
+    if word == b"set":
+        return len(tokens) >= 3 and _redis_set_options(tokens[3:])
     if word in (b"incr", b"decr"):
         return len(tokens) == 2  # memcached wants "incr k delta"
     return False
