@@ -332,8 +332,11 @@ class Store:
         expire_at: int | None = None,
         keep_ttl: bool = False,
         flags: int = 0,
+        event: bytes = b"set",
     ) -> None:
         """Store ``value``; drop the old expiry unless ``keep_ttl``, or set ``expire_at``.
+
+        ``event`` is what the observers are told (then ``expire`` with ``expire_at``).
 
         An ``expire_at`` already in the past leaves the key absent.
         """
@@ -357,7 +360,9 @@ class Store:
         elif self._meta:
             self._meta.pop(key, None)
         if self._observers:
-            self._notify(b"set", key)
+            self._notify(event, key)
+            if expire_at is not None:  # SET EX, SETEX: Redis tells both
+                self._notify(b"expire", key)
 
     def put(self, key: bytes, value: bytes) -> None:
         """``set(key, value)``: store ``value`` without expiry or flags (Redis's plain SET)."""
@@ -779,13 +784,16 @@ class Store:
         flags, cas = self._cas(key)
         return value, flags, cas
 
-    def update(self, key: bytes, value: bytes) -> bool:
-        """Replace the live string at ``key``, keeping its expiry and flags (its cas changes)."""
+    def update(self, key: bytes, value: bytes, event: bytes = b"set") -> bool:
+        """Replace the live string at ``key``, keeping its expiry and flags (its cas changes).
+
+        ``event`` is what the observers are told (``incrbyfloat`` for INCRBYFLOAT).
+        """
         if key in self._containers or self._live(key) is None:
             return False
         self._replace(key, value, False)
         if self._observers:
-            self._notify(b"set", key)
+            self._notify(event, key)
         return True
 
     def touch(self, key: bytes, expire_at: int | None) -> bool:

@@ -184,6 +184,7 @@ def test_observers_see_each_write_with_redis_event_names() -> None:
         (b"rename_to", b"b"),
         (b"del", b"b"),
         (b"set", b"c"),
+        (b"expire", b"c"),  # a SET with an expiry is both, as Redis's SET EX
         (b"expired", b"c"),
         (b"set", b"d"),
         (b"del", b"d"),

@@ -35,7 +35,15 @@ MATCH, NO_MATCH, NEED_MORE = Verdict.MATCH, Verdict.NO_MATCH, Verdict.NEED_MORE
         (b"PINGX", NO_MATCH),
         (b"PINGX\r\n", NO_MATCH),
         (b"FOO\r\n", NO_MATCH),
-        (b"\r\n", NO_MATCH),
+        (b"\r\n", NEED_MORE),  # Redis skips blank lines
+        (b"\r\n\r\nPING\r\n", MATCH),
+        (b"\n \t\r\nping\n", MATCH),
+        (b"\r\n\r\nPI", NEED_MORE),
+        (b"\r\nFOO\r\n", NO_MATCH),
+        (b"\r\n*1\r\n", MATCH),
+        (b"\x00", MATCH),  # Redis waits for a line end it never sees, then refuses
+        (b"\x00junk\r\n", MATCH),
+        (b"\r\n\x00junk", MATCH),
         (b'"PING"\r\n', NO_MATCH),
         (b"\x16\x03\x01\x02\x00", NO_MATCH),
         (b"\xc0KV\x01", NO_MATCH),
@@ -48,6 +56,13 @@ def test_verdicts(data: bytes, verdict: Verdict) -> None:
     assert RESP.detector(data) is verdict
 
 
+def test_blank_lines_count_toward_the_inline_limit() -> None:
+    fmt = resp_format(max_inline_len=16)
+    assert fmt.detector(b"\r\n" * 8) is NEED_MORE  # 16 bytes
+    assert fmt.detector(b"\r\n" * 8 + b"P") is NO_MATCH
+    assert fmt.detector(b"\r\n" * 5 + b"PING\r\n") is MATCH
+
+
 def test_an_inline_line_past_the_limit_is_no_match() -> None:
     fmt = resp_format(max_inline_len=16)
     line = b"PING " + b"x" * 11  # 16 bytes
@@ -57,9 +72,7 @@ def test_an_inline_line_past_the_limit_is_no_match() -> None:
     assert fmt.detector(line + b"x\n") is NO_MATCH
 
 
-_alphabet = st.sampled_from(
-    [b"P", b"I", b"N", b"G", b"g", b"e", b"t", b"E", b"T", b" ", b"\t", b"\r", b"\n", b"*", b"x"]
-)
+_alphabet = st.sampled_from([bytes([c]) for c in b"PINGgetET \t\r\n*x\0"])
 
 
 @settings(max_examples=300)

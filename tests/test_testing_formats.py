@@ -62,7 +62,9 @@ def test_formats_lists_name_priority_provider_detector_and_overlaps() -> None:
             {"faster": "need-more", "kvbin": "need-more"},
             "no winner yet: faster, faster-ws, kvbin need more bytes to decide",
         ),
-        ("00 00 00 00", {}, "no format matches: the connection would be closed (no-match)"),
+        ("ff ff ff ff", {}, "no format matches: the connection would be closed (no-match)"),
+        # Redis waits for the end of a NUL-led line, then refuses it: RESP's stream.
+        ("00 00 00 00", {"resp": "match"}, "winner: resp (the only format that matches)"),
     ],
 )
 def test_detect_shows_every_verdict_and_the_winner(

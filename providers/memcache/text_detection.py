@@ -57,6 +57,38 @@ def _claims(tokens: list[bytes], shared: frozenset[bytes]) -> bool:
     return False  # quit, touch (RESP's takes any keys), others without an arity rule here
 
 
+_SET_FLAGS = frozenset(b"nx xx get keepttl".split())
+_SET_TIMES = frozenset(b"ex px exat pxat".split())
+
+
+def _redis_set_options(options: list[bytes]) -> bool:
+    """Whether Redis's SET takes these options (``EX 10``, ``NX``...), as memcached never does."""
+    i = 0
+    while i < len(options):
+        option = options[i].lower()
+        if option in _SET_FLAGS:
+            i += 1
+        elif option in _SET_TIMES and i + 1 < len(options) and options[i + 1].isdigit():
+            i += 2
+        else:
+            return False
+    return True
+
+
+def _resp_shaped(tokens: list[bytes], shared: frozenset[bytes]) -> bool:
+    """Under ``Claim.ALL``: a shared word with arguments memcached refuses (``set k v``)."""
+    word = tokens[0]
+    if word not in shared:
+        return False
+    if word == b"append":
+        return len(tokens) == 3  # APPEND k v (memcached: "append k flags exptime bytes")
+    if word == b"set":
+        return len(tokens) >= 3 and _redis_set_options(tokens[3:])
+    if word in (b"incr", b"decr"):
+        return len(tokens) == 2  # memcached wants "incr k delta"
+    return False
+
+
 def text_detector(
     claim: Claim = Claim.ALL, shared: frozenset[bytes] = SHARED_WITH_RESP
 ) -> Detector:
@@ -83,7 +115,9 @@ def text_detector(
         tokens = [token for token in line.split(b" ") if token]
         if not tokens or tokens[0] not in COMMAND_WORDS:
             return Verdict.NO_MATCH
-        if claim is Claim.ALL or _claims(tokens, shared):
+        if claim is Claim.ALL:
+            return Verdict.NO_MATCH if _resp_shaped(tokens, shared) else Verdict.MATCH
+        if _claims(tokens, shared):
             return Verdict.MATCH
         return Verdict.NO_MATCH
 

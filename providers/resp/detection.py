@@ -6,6 +6,10 @@ is complete and its first word is a known command, so RESP can share a port
 with other text protocols without guessing early. While the line is
 incomplete the answer is NEED_MORE as long as the bytes can still become
 such a line, else NO_MATCH; a line longer than the inline limit is NO_MATCH.
+Blank lines before the first command are skipped, as Redis skips them (up to
+the inline limit in all). A stream starting with a NUL byte is RESP's: Redis
+never finds the end of such a line and answers ``too big inline request``
+once it passes the inline limit, which the parser does too.
 A first line that is an HTTP request line (``GET / HTTP/1.1``) or a ``POST`` /
 ``Host:`` line is NO_MATCH (:mod:`wireproto.guard`).
 """
@@ -36,12 +40,28 @@ def inline_detector(commands: Iterable[bytes], max_inline_len: int) -> Detector:
             return Verdict.NEED_MORE
         if data[0] == 42:  # '*'
             return Verdict.MATCH
-        newline = data.find(b"\n", 0, window)
+        start = 0
+        limit = window
+        while True:  # skip blank lines, as Redis does (an inline line with no arguments)
+            newline = data.find(b"\n", start, window)
+            if newline < 0 or data[start:newline].strip(_BLANKS):
+                break
+            start = newline + 1
+        if start:
+            if start >= len(data):
+                return Verdict.NEED_MORE
+            data = data[start:]
+            if data[0] == 42:
+                return Verdict.MATCH
+            limit -= start
+            newline = data.find(b"\n", 0, limit)
+        if data[0] == 0:
+            return Verdict.MATCH  # Redis waits for a line end it never sees, then refuses
+        if newline < 0 and len(data) >= limit:
+            return Verdict.NO_MATCH
         if data.find(b"\0", 0, newline if newline >= 0 else len(data)) >= 0:
             return Verdict.NO_MATCH  # Redis never finds the end of a line with a NUL in it
         if newline < 0:
-            if len(data) > max_inline_len:
-                return Verdict.NO_MATCH
             line = data.lstrip(_BLANKS)
             if not line:
                 return Verdict.NEED_MORE

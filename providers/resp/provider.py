@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import os
-import platform
-import resource
-import time
 from typing import TYPE_CHECKING
 
-from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender, _build
+from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender
 
 from ..kvstore import Databases, Store
-from .commands import REDIS_VERSION
+from .commands import COMMANDS, Client, Command
+from .commands._hub import PubSubHub
+from .info import InfoSection, InfoSections
 from .parser import HIREDIS_AVAILABLE, RespLimits
 from .session import RespSession
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from wireproto import ServerStats, WireFormat
 
@@ -36,22 +35,6 @@ def _choose_accelerated(accelerated: bool | None) -> bool:
     if accelerated and not HIREDIS_AVAILABLE:
         raise RuntimeError("the hiredis accelerator is not installed (pip install hiredis)")
     return accelerated
-
-
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _human(size: int) -> bytes:
-    for unit in (b"B", b"K", b"M", b"G"):
-        if size < 1024 or unit == b"G":
-            return b"%.2f%s" % (size, unit) if unit != b"B" else b"%dB" % size
-        size /= 1024  # type: ignore[assignment]
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class RespProvider:
@@ -95,11 +78,27 @@ class RespProvider:
             max_message_size=self.resp_limits.max_message_size,
             max_output_buffered=self.resp_limits.output_limit,
         )
-        self._started = time.monotonic()
+        self.monitors: dict[Client, None] = {}
+        """The MONITOR connections."""
+        self.active_expire = True
+        """Whether :meth:`maintain` expires keys (DEBUG SET-ACTIVE-EXPIRE)."""
+        self.clients: dict[int, RespSession] = {}
+        """The open connections by CLIENT ID."""
+        self.config_values: dict[bytes, bytes] = {}
+        """CONFIG parameters set at run time that only this record keeps."""
+        self.pubsub = PubSubHub(self.databases_list)
+        """Every connection's pub/sub subscriptions."""
+        self.info_sections = InfoSections(self)
+        """INFO's sections (other modules add or replace some)."""
         self._last_client_id = 0
         self.connected_clients = 0
         self.total_connections = 0
         self.commands_processed = 0
+
+    def databases_list(self) -> Sequence[Store]:
+        """The numbered stores keyspace notifications watch (database 0 is :attr:`store`)."""
+        databases: Sequence[Store] | None = getattr(self, "databases", None)
+        return databases if databases is not None else [self.store]
 
     @property
     def limits(self) -> Limits:
@@ -120,11 +119,16 @@ class RespProvider:
         self._last_client_id += 1
         self.connected_clients += 1
         self.total_connections += 1
-        return RespSession(self, sender, self._last_client_id)
+        session = RespSession(self, sender, self._last_client_id)
+        self.clients[session.client_id] = session
+        return session
 
     def session_closed(self, session: MessageConsumer) -> None:
         """Called once by each session's ``close()``."""
         self.connected_clients -= 1
+        if isinstance(session, RespSession):
+            self.clients.pop(session.client_id, None)
+            self.monitors.pop(session, None)
 
     def sweep(self, max_keys: int = 20) -> int:
         """Remove up to ``max_keys`` expired keys from each database holding some; how many."""
@@ -139,22 +143,31 @@ class RespProvider:
         Like Redis's cycle, it goes on while whole batches of 20 keys were
         expired, up to 1,000 keys, so one round stays around a millisecond.
         """
+        if not self.active_expire:
+            return
         for _ in range(50):
             if self.sweep(20) < 20:
                 break
 
-    def config(self) -> dict[bytes, bytes]:
-        """The parameters CONFIG GET reports."""
-        return {
-            b"appendonly": b"no",
-            b"databases": b"%d" % len(self.databases),
-            b"maxclients": b"%d" % self.max_clients,
-            b"maxmemory": b"0",
-            b"maxmemory-policy": b"noeviction",
-            b"proto-max-bulk-len": b"%d" % self.resp_limits.max_bulk_len,
-            b"save": b"",
-            b"timeout": b"0",
-        }
+    @property
+    def database_count(self) -> int:
+        """``databases``: how many numbered databases there are."""
+        return len(self.databases_list())
+
+    def command_list(self) -> Sequence[Command]:
+        """Every command and subcommand of the table (COMMAND LIST's order)."""
+        found: list[Command] = []
+        for command in dict.fromkeys(COMMANDS.values()):
+            found.append(command)
+            if command.subcommands is not None:
+                found.extend(command.subcommands.values())
+        return found
+
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT: INFO's counters start again from zero."""
+        self.total_connections = 0
+        self.commands_processed = 0
+        self.store.expired_keys = 0
 
     def info(self, sections: list[bytes], server_stats: ServerStats | None = None) -> bytes:
         """The INFO text for the requested (lower-case) sections; none means default.
@@ -162,85 +175,16 @@ class RespProvider:
         ``server_stats`` (the listener's counters, when served by a
         :class:`~wireproto._server.Server`) adds the ``wireproto`` section.
         """
-        wanted = set(sections) or {b"default"}
-        every = bool(wanted & {b"all", b"everything", b"default"})
-        renderers: list[tuple[bytes, Callable[[], bytes]]] = [
-            (b"server", self._info_server),
-            (b"clients", self._info_clients),
-            (b"memory", self._info_memory),
-            (b"stats", self._info_stats),
-            (b"keyspace", self._info_keyspace),
-        ]
+        extra = []
         if server_stats is not None:
-            renderers.append((b"wireproto", lambda: _info_wireproto(server_stats)))
-        return b"\r\n".join(render() for name, render in renderers if every or name in wanted)
-
-    def _info_server(self) -> bytes:
-        uptime = int(time.monotonic() - self._started)
-        return (
-            b"# Server\r\n"
-            b"redis_version:%s\r\n"
-            b"redis_mode:standalone\r\n"
-            b"server_name:wireproto\r\n"
-            b"wireproto_build:%s\r\n"
-            b"os:%s %s %s\r\n"
-            b"arch_bits:64\r\n"
-            b"multiplexing_api:asyncio\r\n"
-            b"process_id:%d\r\n"
-            b"uptime_in_seconds:%d\r\n"
-            b"uptime_in_days:%d\r\n"
-        ) % (
-            REDIS_VERSION,
-            _build.current().kind.encode(),
-            platform.system().encode(),
-            platform.release().encode(),
-            platform.machine().encode(),
-            os.getpid(),
-            uptime,
-            uptime // 86400,
-        )
-
-    def _info_clients(self) -> bytes:
-        return b"# Clients\r\nconnected_clients:%d\r\nmaxclients:%d\r\nblocked_clients:0\r\n" % (
-            self.connected_clients,
-            self.max_clients,
-        )
-
-    def _info_memory(self) -> bytes:
-        rss = _rss_bytes()
-        return (
-            b"# Memory\r\nused_memory:%d\r\nused_memory_human:%s\r\nused_memory_rss:%d\r\n"
-            b"maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n"
-            % (rss, _human(rss), rss)
-        )
-
-    def _info_stats(self) -> bytes:
-        return (
-            b"# Stats\r\ntotal_connections_received:%d\r\ntotal_commands_processed:%d\r\n"
-            b"expired_keys:%d\r\n"
-            % (
-                self.total_connections,
-                self.commands_processed,
-                sum(store.expired_keys for store in self.databases),
-            )
-        )
-
-    def _info_keyspace(self) -> bytes:
-        text = b"# Keyspace\r\n"
-        for number, store in enumerate(self.databases):
-            if len(store):
-                text += b"db%d:keys=%d,expires=%d,avg_ttl=0\r\n" % (
-                    number,
-                    len(store),
-                    store.expires_count,
-                )
-        return text
+            stats = server_stats
+            extra.append(InfoSection("wireproto", "Wireproto", lambda: _info_wireproto(stats)))
+        return self.info_sections.render(sections, extra)
 
 
 def _info_wireproto(stats: ServerStats) -> bytes:
     """The listener's counters: connections, detections, bytes, closes, per format."""
     lines = [
-        b"# Wireproto",
         b"connections_accepted:%d" % stats.accepted,
         b"connections_active:%d" % stats.active,
         b"connections_rejected:%d" % stats.rejected_total,

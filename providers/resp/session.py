@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from time import monotonic as _monotonic
 from typing import Final, NoReturn
 
 from wireproto import AuthSettings, NetworkSender, ProtocolError
@@ -11,6 +12,8 @@ from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
 from .commands import blocking as _blocking
 from .commands._base import WRONGTYPE, Blocked
+from .commands._hub import SUBSCRIBED_MODE_COMMANDS, Subscriptions, subscribed_mode_error
+from .commands.admin import feed_monitors
 from .commands.blocking import WAITING
 from .parser import RequestParser
 from .replies import NULL2, NULL3
@@ -22,11 +25,15 @@ _QUEUED: Final = b"+QUEUED\r\n"
 NULL_ARRAY2: Final = b"*-1\r\n"
 
 _MAX_DIRECT_ARGC: Final = 16
+_REPLY_ON, _REPLY_OFF, _REPLY_SKIP_NEXT, _REPLY_SKIP_THIS = 0, 1, 2, 3
 
 
 _BUILT_IN_PARTS: Final = frozenset({b"mget"})
 """Commands whose handler checks :attr:`RespSession.room` as its reply grows: they read
 the room left after the batch's earlier replies, which the direct path does not keep."""
+_MODE_CHANGES = frozenset({b"subscribe", b"psubscribe", b"ssubscribe"})
+"""Commands that enter pub/sub mode, after which the direct path is off (RESP2 refuses
+most commands there): they go through execute(), after which run_commands() looks again."""
 
 
 _SMALL_REPLIES: dict[bytes, tuple[int, ...] | None] = {
@@ -82,6 +89,7 @@ def _direct_handlers() -> tuple[dict[bytes, tuple[Handler, bool]], ...]:
             command.subcommands is not None
             or not command.queued
             or name in _BUILT_IN_PARTS
+            or name.lower() in _MODE_CHANGES
             or "blocking" in command.flags  # it may stop the batch
         ):
             continue
@@ -125,17 +133,24 @@ class RespSession:
         "client_id",
         "client_info",
         "closing",
+        "created",
         "db",
         "deny_blocking",
+        "last_active",
+        "last_argv",
         "multi",
         "multi_failed",
         "name",
+        "no_evict",
+        "no_touch",
         "null",
         "null_array",
         "provider",
+        "reply_mode",
         "resp3",
         "room",
         "store",
+        "subscriptions",
         "watched",
     )
 
@@ -164,6 +179,13 @@ class RespSession:
         self.name: bytes | None = None
         self.client_info: dict[bytes, bytes] = {}
         """CLIENT SETINFO attributes (``lib-name``, ``lib-ver``)."""
+        self.created = self.last_active = _monotonic()
+        self.last_argv: list[bytes] | None = None
+        self.no_evict = self.no_touch = False
+        self.reply_mode = _REPLY_ON
+        """CLIENT REPLY: on, off, skip-next or skip-this-and-next."""
+        self.subscriptions: Subscriptions | None = None
+        """Pub/sub subscriptions; None outside pub/sub mode."""
         self.closing = False
         """Set by QUIT: the connection closes after the replies sent so far."""
         self.blocked: Blocked | None = None
@@ -196,6 +218,21 @@ class RespSession:
         self.authenticated = True
         self._parser.unauthenticated = False
 
+    def reset(self) -> None:
+        """RESET: no transaction, WATCH or subscription, RESP2, no name, default authentication."""
+        self.end_multi()
+        self.unwatch_all()
+        if self.subscriptions is not None:
+            self.provider.pubsub.drop(self, self.subscriptions)
+            self.subscriptions = None
+        self.set_protocol(2)
+        self.select_db(0)
+        self.name = None
+        self.no_evict = self.no_touch = False
+        self.reply_mode = _REPLY_ON
+        self.authenticated = not self.auth.required
+        self._parser.unauthenticated = not self.authenticated
+
     def set_protocol(self, version: int) -> None:
         """Switch replies to RESP2 or RESP3."""
         self.resp3 = version == 3
@@ -227,8 +264,27 @@ class RespSession:
             databases[db].unwatch(key)
         self.watched.clear()
 
+    def set_reply_mode(self, mode: bytes) -> None:
+        """CLIENT REPLY ``on``, ``off`` or ``skip`` (this reply and the next one)."""
+        self.reply_mode = {b"on": _REPLY_ON, b"off": _REPLY_OFF}.get(mode, _REPLY_SKIP_THIS)
+
+    def _muted(self, reply: bytes) -> bytes:
+        """``reply`` as CLIENT REPLY lets it through (b"" when off or skipped)."""
+        mode = self.reply_mode
+        if mode == _REPLY_SKIP_THIS:
+            self.reply_mode = _REPLY_SKIP_NEXT
+        elif mode == _REPLY_SKIP_NEXT:
+            self.reply_mode = _REPLY_ON
+        return b""
+
+    def command_name(self, argv: list[bytes]) -> bytes:
+        """The full name of the command ``argv`` runs (``client|list``), or ``NULL``."""
+        found = lookup(argv)
+        return b"NULL" if isinstance(found, bytes) else found.name.encode()
+
     def execute(self, argv: list[bytes]) -> bytes:
         """Run one command; its encoded reply."""
+        self.last_argv = argv
         command = COMMANDS.get(argv[0])
         if command is None or command.subcommands is not None:
             found = lookup(argv)
@@ -249,6 +305,12 @@ class RespSession:
         if not self.authenticated and not command.no_auth:
             self.multi_failed = self.multi is not None
             return _NOAUTH
+        if (
+            self.subscriptions is not None
+            and not self.resp3
+            and command.name.partition("|")[0] not in SUBSCRIBED_MODE_COMMANDS
+        ):
+            return subscribed_mode_error(command.name)
         if self.multi is not None and command.queued:
             size = sum(map(len, argv))
             self._memory.charge_arguments(size)
@@ -256,9 +318,12 @@ class RespSession:
             self.multi.append(argv)
             return _QUEUED
         try:
-            return command.handler(self, argv)
+            reply = command.handler(self, argv)
         except WrongType:
-            return WRONGTYPE
+            reply = WRONGTYPE
+        if self.provider.monitors:
+            reply += feed_monitors(self, command, argv)
+        return reply
 
     def end_multi(self) -> None:
         """Leave the transaction: the queued commands are dropped (EXEC took them)."""
@@ -280,7 +345,14 @@ class RespSession:
         """
         # While a client is blocked, every command takes execute(), after which
         # the keys it wrote serve the blocked clients (as Redis does after each command).
-        plain = self.authenticated and self.multi is None and not WAITING.count
+        plain = (
+            self.authenticated
+            and self.multi is None
+            and not WAITING.count
+            and self.subscriptions is None
+            and not self.reply_mode
+            and not self.provider.monitors
+        )
         direct = _DIRECT if plain else _NO_DIRECT
         execute = self.execute
         room = self.room  # a local in the loop; self.room for the handlers that read it
@@ -303,6 +375,8 @@ class RespSession:
                 continue
             self.room = room
             reply = execute(argv)
+            if self.reply_mode:
+                reply = self._muted(reply)
             replies.append(reply)
             room -= len(reply)
             self.room = room
@@ -312,9 +386,17 @@ class RespSession:
                 WAITING.serve()
             if self._stopped():
                 return next(i for i, ran in enumerate(commands, 1) if ran is argv)
-            plain = self.authenticated and self.multi is None and not WAITING.count
+            plain = (
+                self.authenticated
+                and self.multi is None
+                and not WAITING.count
+                and self.subscriptions is None
+                and not self.reply_mode
+                and not self.provider.monitors
+            )
             direct = _DIRECT if plain else _NO_DIRECT
         self.room = room
+        self.last_argv = commands[-1]
         return len(commands)
 
     def _stopped(self) -> bool:
@@ -333,6 +415,7 @@ class RespSession:
         if not parser.begin(data):
             return 0
         self.room = self._room_start = self._memory.reply_room
+        self.last_active = _monotonic()
         replies: list[bytes] = []
         whole_commands = parser.whole_commands
         next_command = parser.next_command
@@ -351,6 +434,8 @@ class RespSession:
                     break
                 if argv:
                     reply = execute(argv)
+                    if self.reply_mode:
+                        reply = self._muted(reply)
                     replies.append(reply)
                     self.room -= len(reply)
                     if self.room < 0:
@@ -388,4 +473,6 @@ class RespSession:
             _blocking.forget(self)
             self.unwatch_all()
             self.end_multi()
+            if self.subscriptions is not None:
+                self.provider.pubsub.drop(self, self.subscriptions)
             self.provider.session_closed(self)

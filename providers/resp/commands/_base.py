@@ -4,7 +4,7 @@ the :class:`Command` record, Redis's common error replies and argument checks.""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, NoReturn, Protocol
 from zlib import crc32
@@ -17,6 +17,8 @@ from ..replies import error
 
 if TYPE_CHECKING:
     from wireproto import MessageConsumer, NetworkSender, ServerStats
+
+    from ._hub import PubSubHub, Subscriptions
 
 __all__ = [
     "DB_OUT_OF_RANGE",
@@ -65,8 +67,18 @@ class ProviderState(Protocol):
     commands_processed: int
 
     @property
+    def pubsub(self) -> PubSubHub:
+        """Every connection's pub/sub subscriptions."""
+        ...
+
+    @property
     def store(self) -> Store:
         """The key-value store."""
+        ...
+
+    @property
+    def clients(self) -> Mapping[int, Client]:
+        """The open connections by CLIENT ID."""
         ...
 
     @property
@@ -89,8 +101,36 @@ class ProviderState(Protocol):
         """Whether the hiredis parser is used."""
         ...
 
-    def config(self) -> dict[bytes, bytes]:
-        """CONFIG GET's parameters."""
+    @property
+    def max_clients(self) -> int:
+        """``maxclients`` (reported; the server enforces its own)."""
+        ...
+
+    @property
+    def database_count(self) -> int:
+        """``databases``: how many numbered databases SELECT may choose."""
+        ...
+
+    @property
+    def config_values(self) -> dict[bytes, bytes]:
+        """CONFIG parameters set at run time that only this record keeps."""
+        ...
+
+    active_expire: bool
+
+    @property
+    def monitors(self) -> dict[Client, None]:
+        """The MONITOR connections."""
+        ...
+
+    """Whether the maintenance rounds expire keys (DEBUG SET-ACTIVE-EXPIRE)."""
+
+    def command_list(self) -> Sequence[Command]:
+        """Every command and subcommand of the table."""
+        ...
+
+    def reset_stats(self) -> None:
+        """CONFIG RESETSTAT: INFO's counters start again."""
         ...
 
     def info(self, sections: list[bytes], server_stats: ServerStats | None = None) -> bytes:
@@ -111,6 +151,16 @@ class Client(Protocol):
     multi: list[list[bytes]] | None
     multi_failed: bool
     name: bytes | None
+    created: float
+    """When the connection was made (``time.monotonic()``)."""
+    last_active: float
+    """When its last read batch ran (``time.monotonic()``)."""
+    last_argv: list[bytes] | None
+    """Its last command's arguments (CLIENT LIST's ``cmd``)."""
+    no_evict: bool
+    no_touch: bool
+    subscriptions: Subscriptions | None
+    """Pub/sub subscriptions (None: none, the connection is not in pub/sub mode)."""
     room: int
     """Reply bytes the batch may still build (the output limit): checked as replies grow."""
     blocked: Blocked | None
@@ -170,6 +220,18 @@ class Client(Protocol):
 
     def authenticate(self) -> None:
         """Mark the connection authenticated."""
+        ...
+
+    def set_reply_mode(self, mode: bytes) -> None:
+        """CLIENT REPLY: ``on``, ``off`` or ``skip`` (this reply and the next one)."""
+        ...
+
+    def command_name(self, argv: list[bytes]) -> bytes:
+        """The full name (``client|list``) of the command ``argv`` runs, or ``NULL``."""
+        ...
+
+    def reset(self) -> None:
+        """RESET the connection's state (as a new connection's, authentication included)."""
         ...
 
     def set_protocol(self, version: int) -> None:
@@ -259,6 +321,18 @@ class Command:
     subcommands: Mapping[bytes, Command] | None = field(default=None)
     queued: bool = True
     """Whether MULTI queues it (EXEC, DISCARD, MULTI, WATCH and QUIT run at once)."""
+    acl_categories: tuple[str, ...] = ()
+    """ACL categories beyond those Redis derives from the flags and the family (``keyspace``,
+    ``dangerous``...); see :func:`providers.resp.commands.meta.categories`."""
+    key_flags: tuple[str, ...] | None = None
+    """The key spec's flags (``RW``, ``access``, ``update``...); None: derived from the flags."""
+    tips: tuple[str, ...] = ()
+    """COMMAND INFO's tips (``nondeterministic_output``...)."""
+    find_keys: Callable[[list[bytes]], list[int]] | None = None
+    """Where the keys are in a request, for commands whose keys ``keys`` cannot describe
+    (``numkeys`` arguments): COMMAND GETKEYS uses it."""
+    group: str | None = None
+    """COMMAND DOCS's group; None: the family, from the handler's module."""
 
     @property
     def no_auth(self) -> bool:

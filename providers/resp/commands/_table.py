@@ -6,16 +6,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from . import (
+    admin,
     bitmaps,
     blocking,
+    client,
+    config,
     connection,
     databases,
+    describe,
     generic,
     geo,
     hashes,
     hyperloglog,
     keys,
     lists,
+    pubsub,
     scripting,
     server,
     sets,
@@ -27,6 +32,7 @@ from . import (
     zsets,
 )
 from ._base import Command, arity_error, container, unknown_command, unknown_subcommand
+from ._meta import with_redis_metadata
 
 __all__ = ["COMMANDS", "command_names", "lookup"]
 
@@ -37,18 +43,26 @@ _RF = ("readonly", "fast")
 _WF = ("write", "fast")
 _WDF = ("write", "denyoom", "fast")
 _CONN = ("fast", "stale", "loading")
-_TXF = ("noscript", "loading", "stale", "fast")
+_TXF = ("noscript", "loading", "stale", "fast", "allow_busy")
+_ANY_TIME = ("noscript", "loading", "stale", "fast", "no_auth", "allow_busy")
+_CLIENT = ("noscript", "loading", "stale")
 _ONE_KEY = (1, 1, 1)
 _ALL_KEYS = (1, -1, 1)
 
 _COMMAND_LIST: list[Command] = []
 _TABLE: dict[bytes, Command] = {}
 _COMMAND_LIST += [
-    Command("ping", -1, connection.ping, _CONN),
+    Command("ping", -1, connection.ping, ("fast",)),
     Command("echo", 2, connection.echo, _CONN),
-    Command("quit", -1, connection.quit_, (*_CONN, "no_auth"), queued=False),
+    Command("quit", -1, connection.quit_, _ANY_TIME, queued=False),
     Command("multi", 1, transactions.multi, _TXF, queued=False),
-    Command("exec", 1, transactions.exec_, ("noscript", "loading", "stale"), queued=False),
+    Command(
+        "exec",
+        1,
+        transactions.exec_,
+        ("noscript", "loading", "stale", "skip_slowlog"),
+        queued=False,
+    ),
     Command("discard", 1, transactions.discard, _TXF, queued=False),
     Command(
         "watch",
@@ -60,17 +74,18 @@ _COMMAND_LIST += [
     ),
     Command("unwatch", 1, transactions.unwatch, _TXF),
     Command("select", 2, connection.select, _CONN),
-    Command("auth", -2, connection.auth, (*_CONN, "no_auth")),
-    Command("hello", -1, connection.hello, (*_CONN, "no_auth")),
+    Command("auth", -2, connection.auth, _ANY_TIME),
+    Command("hello", -1, connection.hello, _ANY_TIME),
     Command("time", 1, server.time_, _CONN),
     container(
         "client",
         -2,
         (),
-        Command("client|setname", 3, connection.client_setname, _CONN),
-        Command("client|getname", 2, connection.client_getname, _CONN),
-        Command("client|id", 2, connection.client_id, _CONN),
-        Command("client|setinfo", 4, connection.client_setinfo, _CONN),
+        Command("client|setname", 3, connection.client_setname, _CLIENT),
+        Command("client|getname", 2, connection.client_getname, _CLIENT),
+        Command("client|id", 2, connection.client_id, _CLIENT),
+        Command("client|setinfo", 4, connection.client_setinfo, _CLIENT),
+        *client.COMMANDS,
     ),
     Command("info", -1, server.info, ("loading", "stale")),
     Command("dbsize", 1, server.dbsize, _RF),
@@ -115,6 +130,7 @@ _COMMAND_LIST += [
     Command("rename", 3, keys.rename, _W, (1, 2, 1)),
     Command("renamenx", 3, keys.renamenx, _WF, (1, 2, 1)),
     Command("randomkey", 1, keys.randomkey, _R),
+    Command("reset", 1, connection.reset, _ANY_TIME, queued=False),
 ]
 _COMMAND_LIST += databases.COMMANDS
 _COMMAND_LIST += hashes.COMMANDS
@@ -131,15 +147,14 @@ _COMMAND_LIST += lists.COMMANDS
 _COMMAND_LIST += blocking.COMMANDS
 _COMMAND_LIST += zsets.COMMANDS
 _COMMAND_LIST += geo.COMMANDS
-_COMMAND_LIST.append(server.command_command(_TABLE, _COMMAND_LIST))
+_COMMAND_LIST += pubsub.COMMANDS
+# lookup() is defined below: the lambda reads it when a client asks.
 _COMMAND_LIST.append(
-    container(
-        "config",
-        -2,
-        (),
-        Command("config|get", -3, server.config_get, ("loading", "stale")),
-    )
+    describe.command_command(_TABLE, _COMMAND_LIST, lambda argv: lookup(argv))  # noqa: PLW0108
 )
+_COMMAND_LIST += config.COMMANDS
+_COMMAND_LIST += admin.COMMANDS
+_COMMAND_LIST[:] = [with_redis_metadata(command) for command in _COMMAND_LIST]
 _TABLE.update(
     (name, command)
     for command in _COMMAND_LIST

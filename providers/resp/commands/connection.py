@@ -21,7 +21,15 @@ def ping(s: Client, argv: list[bytes]) -> bytes:
     """PING."""
     if len(argv) > 2:
         return arity_error("ping")
+    if s.subscriptions is not None and not s.resp3:  # RESP2 pub/sub mode: a push-like array
+        return b"*2\r\n$4\r\npong\r\n" + bulk(argv[1] if len(argv) == 2 else b"")
     return PONG if len(argv) == 1 else bulk(argv[1])
+
+
+def reset(s: Client, argv: list[bytes]) -> bytes:
+    """RESET: leave MULTI, WATCH and pub/sub, back to RESP2, no name, default authentication."""
+    s.reset()
+    return b"+RESET\r\n"
 
 
 def echo(s: Client, argv: list[bytes]) -> bytes:

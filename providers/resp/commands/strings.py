@@ -266,8 +266,8 @@ def incrbyfloat(s: Client, argv: list[bytes]) -> bytes:
     if result is None:
         return b"-ERR increment would produce NaN or Infinity\r\n"
     text = numbers.format_long_double(result)
-    if old is None or not store.update(argv[1], text):  # update keeps the expiry and flags
-        store.set(argv[1], text)
+    if old is None or not store.update(argv[1], text, b"incrbyfloat"):  # keeps the expiry
+        store.set(argv[1], text, event=b"incrbyfloat")
     return bulk(text)
 
 

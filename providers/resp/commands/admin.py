@@ -1,0 +1,354 @@
+"""Administrative commands answered as Redis 7.0 answers them on a server with nothing of
+the kind loaded or recorded: FUNCTION and FCALL (no library; EVAL and SCRIPT are in
+:mod:`.scripting`),
+SLOWLOG, LATENCY, WAIT (no replicas), DEBUG (the harmless subcommands), SHUTDOWN
+(refused: a client does not stop this server) and ACL (the listener's one user)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+from ..replies import EMPTY_ARRAY, OK, bulk, bulk_array, error, integer, map_reply
+from ._base import SYNTAX_ERROR, Client, Command, bounded_int, c_string, container
+from ._hub import deliver
+from ._meta import ACL_CATEGORIES, categories
+
+__all__ = ["COMMANDS", "EMPTY_FUNCTION_DUMP"]
+
+_log = logging.getLogger("wireproto.providers.resp")
+
+EMPTY_FUNCTION_DUMP = b"\n\x00]\x9b\\@\x0f\x7f\xa2\xda"
+"""FUNCTION DUMP with no library: RDB version 10 and its CRC64 (redis-server's bytes)."""
+
+_NOTBUSY = b"-NOTBUSY No scripts in execution right now.\r\n"
+
+
+# -- FUNCTION and SCRIPT --------------------------------------------------------------
+
+
+def function_list(s: Client, argv: list[bytes]) -> bytes:
+    """FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE]: no library is loaded."""
+    i = 2
+    while i < len(argv):
+        option = argv[i].lower()
+        if option == b"withcode":
+            i += 1
+        elif option == b"libraryname" and i + 1 < len(argv):
+            i += 2
+        else:
+            return error(b"ERR Unknown argument %s" % c_string(argv[i]))
+    return EMPTY_ARRAY
+
+
+def function_stats(s: Client, argv: list[bytes]) -> bytes:
+    """FUNCTION STATS: nothing running, the Lua engine with no library."""
+    engine = map_reply(
+        [(bulk(b"libraries_count"), integer(0)), (bulk(b"functions_count"), integer(0))],
+        s.resp3,
+    )
+    return map_reply(
+        [
+            (bulk(b"running_script"), s.null),
+            (bulk(b"engines"), map_reply([(bulk(b"LUA"), engine)], s.resp3)),
+        ],
+        s.resp3,
+    )
+
+
+def function_dump(s: Client, argv: list[bytes]) -> bytes:
+    """FUNCTION DUMP: the serialization of no library."""
+    return bulk(EMPTY_FUNCTION_DUMP)
+
+
+def function_restore(s: Client, argv: list[bytes]) -> bytes:
+    """FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]: only the empty set restores here."""
+    if len(argv) > 4 or (
+        len(argv) == 4 and argv[3].lower() not in (b"flush", b"append", b"replace")
+    ):
+        return error(
+            b"ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."
+        )
+    if argv[2] != EMPTY_FUNCTION_DUMP:
+        return b"-ERR DUMP payload version or checksum are wrong\r\n"
+    return OK
+
+
+def flush_option(s: Client, argv: list[bytes]) -> bytes:
+    """FUNCTION FLUSH [ASYNC|SYNC]: nothing to drop."""
+    if len(argv) > 3 or (len(argv) == 3 and argv[2].lower() not in (b"async", b"sync")):
+        return b"-ERR FUNCTION FLUSH only supports SYNC|ASYNC option\r\n"
+    return OK
+
+
+def function_delete(s: Client, argv: list[bytes]) -> bytes:
+    """FUNCTION DELETE name."""
+    return b"-ERR Library not found\r\n"
+
+
+def not_busy(s: Client, argv: list[bytes]) -> bytes:
+    """FUNCTION KILL: no function runs."""
+    return _NOTBUSY
+
+
+def fcall(s: Client, argv: list[bytes]) -> bytes:
+    """FCALL / FCALL_RO: no function is loaded."""
+    return b"-ERR Function not found\r\n"
+
+
+# -- SLOWLOG, LATENCY, WAIT -----------------------------------------------------------
+
+
+def slowlog_get(s: Client, argv: list[bytes]) -> bytes:
+    """SLOWLOG GET [count]: no entry is recorded here."""
+    if len(argv) == 3:
+        count = bounded_int(argv[2])
+        if count is None or count < -1:
+            return b"-ERR count should be greater than or equal to -1\r\n"
+    return EMPTY_ARRAY
+
+
+def zero(s: Client, argv: list[bytes]) -> bytes:
+    """SLOWLOG LEN, LATENCY RESET: nothing recorded."""
+    return integer(0)
+
+
+def ok(s: Client, argv: list[bytes]) -> bytes:
+    """SLOWLOG RESET."""
+    return OK
+
+
+def empty(s: Client, argv: list[bytes]) -> bytes:
+    """LATENCY LATEST / HISTORY: no latency event is recorded."""
+    return EMPTY_ARRAY
+
+
+def wait(s: Client, argv: list[bytes]) -> bytes:
+    """WAIT numreplicas timeout: there are no replicas, so none acknowledged (at once)."""
+    if bounded_int(argv[1]) is None:
+        return b"-ERR value is not an integer or out of range\r\n"
+    timeout = bounded_int(argv[2])
+    if timeout is None:
+        return b"-ERR timeout is not an integer or out of range\r\n"
+    if timeout < 0:
+        return b"-ERR timeout is negative\r\n"
+    return integer(0)
+
+
+# -- DEBUG and SHUTDOWN ---------------------------------------------------------------
+
+
+def debug(s: Client, argv: list[bytes]) -> bytes:
+    """DEBUG SLEEP seconds, DEBUG SET-ACTIVE-EXPIRE 0|1 (the harmless subcommands)."""
+    sub = argv[1].lower()
+    if sub == b"sleep" and len(argv) == 3:
+        try:
+            seconds = float(argv[2])
+        except ValueError:
+            return b"-ERR value is not a valid float\r\n"
+        time.sleep(max(seconds, 0.0))  # blocks the server, as Redis's does
+        return OK
+    if sub == b"set-active-expire" and len(argv) == 3:
+        value = bounded_int(argv[2])
+        if value is None:
+            return b"-ERR value is not an integer or out of range\r\n"
+        s.provider.active_expire = bool(value)
+        return OK
+    return error(
+        b"ERR Unknown subcommand or wrong number of arguments for '%s'. Try DEBUG HELP."
+        % c_string(argv[1])
+    )
+
+
+def shutdown(s: Client, argv: list[bytes]) -> bytes:
+    """SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: a client does not stop this server."""
+    options = {arg.lower() for arg in argv[1:]}
+    if not options <= {b"nosave", b"save", b"now", b"force", b"abort"} or (
+        {b"nosave", b"save"} <= options
+    ):
+        return SYNTAX_ERROR
+    if b"abort" in options:
+        if len(options) > 1:
+            return SYNTAX_ERROR
+        return b"-ERR No shutdown in progress.\r\n"
+    _log.warning("SHUTDOWN refused: the server is stopped by its owner, not by a client")
+    return b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
+
+
+# -- MONITOR --------------------------------------------------------------------------
+
+_REPR = {ord("\\"): b"\\\\", ord('"'): b'\\"', ord("\n"): b"\\n", ord("\r"): b"\\r"}
+_REPR.update({ord("\t"): b"\\t", 7: b"\\a", 8: b"\\b"})
+
+
+def _quoted(arg: bytes) -> bytes:
+    """Redis's ``sdscatrepr``: quoted, escapes for quotes and controls, \\xHH otherwise."""
+    out = bytearray(b'"')
+    for byte in arg:
+        special = _REPR.get(byte)
+        if special is not None:
+            out += special
+        elif 32 <= byte < 127:
+            out.append(byte)
+        else:
+            out += b"\\x%02x" % byte
+    out += b'"'
+    return bytes(out)
+
+
+def monitor_line(s: Client, argv: list[bytes], now: float) -> bytes:
+    """What MONITOR shows of ``argv`` run by ``s``: ``+<time> [<db> <addr>] "arg" ...``."""
+    peer = s.sender.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        where = b"%s:%d" % (str(peer[0]).encode(), peer[1])
+    else:
+        where = b"unix:%s" % str(peer).encode()
+    micros = int(now * 1_000_000)
+    return b"+%d.%06d [%d %s] %s\r\n" % (
+        micros // 1_000_000,
+        micros % 1_000_000,
+        getattr(s, "db", 0),
+        where,
+        b" ".join(_quoted(arg) for arg in argv),
+    )
+
+
+def feed_monitors(s: Client, command: Command, argv: list[bytes]) -> bytes:
+    """Show ``argv`` to every MONITOR connection (not admin or skip_monitor commands);
+    the line for ``s`` itself when it monitors (it follows the command's reply)."""
+    if "admin" in command.flags or "skip_monitor" in command.flags:
+        return b""
+    line = monitor_line(s, argv, time.time())
+    own = b""
+    for monitor in list(s.provider.monitors):
+        if monitor is s:
+            own = line
+        else:
+            deliver(monitor, line)
+    return own
+
+
+def monitor(s: Client, argv: list[bytes]) -> bytes:
+    """MONITOR: this connection is shown every command the others run from now on."""
+    s.provider.monitors[s] = None
+    return OK
+
+
+# -- ACL (the listener's one user) ----------------------------------------------------
+
+
+def acl_whoami(s: Client, argv: list[bytes]) -> bytes:
+    """ACL WHOAMI."""
+    return bulk(s.auth.username)
+
+
+def acl_users(s: Client, argv: list[bytes]) -> bytes:
+    """ACL USERS: the listener's one user."""
+    return bulk_array([s.auth.username], s.null)
+
+
+def _rule(s: Client) -> bytes:
+    password = s.auth.password
+    if password is None:
+        secret = b"nopass"
+    else:
+        raw = password if isinstance(password, bytes) else str(password).encode()
+        secret = b"#" + hashlib.sha256(raw).hexdigest().encode()
+    return b"user %s on %s ~* &* +@all" % (s.auth.username, secret)
+
+
+def acl_list(s: Client, argv: list[bytes]) -> bytes:
+    """ACL LIST."""
+    return bulk_array([_rule(s)], s.null)
+
+
+def acl_cat(s: Client, argv: list[bytes]) -> bytes:
+    """ACL CAT [category]: the categories, or the commands in one."""
+    if len(argv) == 2:
+        return bulk_array((name.encode() for name in ACL_CATEGORIES), s.null)
+    wanted = argv[2].lower().decode("latin-1")
+    if wanted not in ACL_CATEGORIES:
+        return error(b"ERR Unknown category '%s'" % c_string(argv[2]))
+    names = [
+        command.name.encode()
+        for command in s.provider.command_list()
+        if wanted in categories(command)
+    ]
+    return bulk_array(names, s.null)
+
+
+def acl_refused(s: Client, argv: list[bytes]) -> bytes:
+    """ACL SETUSER / DELUSER: users are the listener's setting (AuthSettings)."""
+    return b"-ERR users are set by the listener's AuthSettings on this server, not by ACL\r\n"
+
+
+_ADMIN = ("admin", "noscript", "loading", "stale")
+_SCRIPT = ("noscript", "loading", "stale")
+_SLOWLOG = ("admin", "loading", "stale")
+
+COMMANDS: list[Command] = [
+    container(
+        "function",
+        -2,
+        (),
+        Command("function|list", -2, function_list, ("noscript",), group="scripting"),
+        Command("function|stats", 2, function_stats, (*_SCRIPT, "allow_busy"), group="scripting"),
+        Command("function|dump", 2, function_dump, ("noscript",), group="scripting"),
+        Command(
+            "function|restore",
+            -3,
+            function_restore,
+            ("write", "denyoom", "noscript"),
+            group="scripting",
+        ),
+        Command("function|flush", -2, flush_option, ("write", "noscript"), group="scripting"),
+        Command("function|delete", 3, function_delete, ("write", "noscript"), group="scripting"),
+        Command("function|kill", 2, not_busy, ("noscript", "allow_busy"), group="scripting"),
+    ),
+    Command("fcall", -3, fcall, ("noscript", "skip_monitor", "may_replicate"), group="scripting"),
+    Command("fcall_ro", -3, fcall, ("readonly", "noscript", "skip_monitor"), group="scripting"),
+    container(
+        "slowlog",
+        -2,
+        (),
+        Command("slowlog|get", -2, slowlog_get, _SLOWLOG),
+        Command("slowlog|len", 2, zero, _SLOWLOG),
+        Command("slowlog|reset", 2, ok, _SLOWLOG),
+    ),
+    container(
+        "latency",
+        -2,
+        (),
+        Command("latency|latest", 2, empty, _ADMIN),
+        Command("latency|history", 3, empty, _ADMIN),
+        Command("latency|reset", -2, zero, _ADMIN),
+    ),
+    Command("monitor", 1, monitor, ("admin", "noscript", "loading", "stale")),
+    Command(
+        "wait",
+        3,
+        wait,
+        ("noscript",),
+        acl_categories=("connection",),
+        tips=("request_policy:all_shards", "response_policy:agg_min"),
+    ),
+    Command("debug", -2, debug, ("admin", "noscript", "loading", "stale")),
+    Command(
+        "shutdown",
+        -1,
+        shutdown,
+        ("admin", "noscript", "loading", "stale", "no_multi", "allow_busy"),
+    ),
+    container(
+        "acl",
+        -2,
+        (),
+        Command("acl|whoami", 2, acl_whoami, ("noscript", "loading", "stale")),
+        Command("acl|users", 2, acl_users, _ADMIN),
+        Command("acl|list", 2, acl_list, _ADMIN),
+        Command("acl|cat", -2, acl_cat, ("noscript", "loading", "stale")),
+        Command("acl|setuser", -3, acl_refused, _ADMIN),
+        Command("acl|deluser", -3, acl_refused, _ADMIN),
+    ),
+]

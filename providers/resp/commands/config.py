@@ -1,0 +1,249 @@
+"""CONFIG GET/SET/RESETSTAT/REWRITE/HELP over a registry of parameters other modules extend.
+
+A :class:`Parameter` reads its value from the provider and, when it may be
+changed at run time, validates and applies a new one (Redis's error texts).
+:func:`register_parameter` adds one (or replaces one of the same name): a
+family module registers what it implements at import time. Parameters that
+only tune Redis's memory encodings (``hash-max-listpack-entries``...) are kept
+and reported as set, since this server has no such encodings to tune.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from ...kvstore import compile_glob, parse_int64
+from ..replies import OK, bulk, error, map_reply
+from ._base import Client, Command, ProviderState, container
+from ._hub import keyspace_events_text, parse_keyspace_events
+
+__all__ = [
+    "COMMANDS",
+    "Parameter",
+    "enum_parameter",
+    "fixed",
+    "int_parameter",
+    "parameters",
+    "register_parameter",
+]
+
+Getter = Callable[[ProviderState], bytes]
+Setter = Callable[[ProviderState, bytes], bytes | None]
+"""Applies a value; returns Redis's reason text when the value is refused (nothing changed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """One CONFIG parameter: Redis's name, how to read it and (None: immutable) to set it."""
+
+    name: bytes
+    get: Getter
+    set: Setter | None = None
+    aliases: tuple[bytes, ...] = ()
+    """Older names Redis still answers to (``hash-max-ziplist-entries``)."""
+
+
+_PARAMETERS: dict[bytes, Parameter] = {}
+_NAMES: dict[bytes, Parameter] = {}
+
+
+def register_parameter(parameter: Parameter) -> None:
+    """Add ``parameter`` to CONFIG (replacing one of the same name)."""
+    _PARAMETERS[parameter.name] = parameter
+    _NAMES[parameter.name] = parameter
+    for alias in parameter.aliases:
+        _NAMES[alias] = parameter
+
+
+def parameters() -> Sequence[Parameter]:
+    """Every registered parameter, in registration order."""
+    return tuple(_PARAMETERS.values())
+
+
+def fixed(value: bytes) -> Getter:
+    """A getter for a value this server does not change."""
+    return lambda provider: value
+
+
+def _stored(name: bytes, default: bytes) -> Getter:
+    return lambda provider: provider.config_values.get(name, default)
+
+
+def int_parameter(
+    name: bytes, default: int, low: int, high: int, aliases: tuple[bytes, ...] = ()
+) -> Parameter:
+    """An integer kept in the provider's ``config_values`` (checked as Redis checks it)."""
+
+    def set_(provider: ProviderState, value: bytes) -> bytes | None:
+        parsed = parse_int64(value)
+        if parsed is None:
+            return b"argument couldn't be parsed into an integer"
+        if not low <= parsed <= high:
+            return b"argument must be between %d and %d inclusive" % (low, high)
+        provider.config_values[name] = b"%d" % parsed
+        return None
+
+    return Parameter(name, _stored(name, b"%d" % default), set_, aliases)
+
+
+def enum_parameter(name: bytes, default: bytes, choices: Sequence[bytes]) -> Parameter:
+    """One of ``choices`` (any case), kept in the provider's ``config_values``."""
+
+    def set_(provider: ProviderState, value: bytes) -> bytes | None:
+        if value.lower() not in choices:
+            return b"argument(s) must be one of the following: " + b", ".join(choices)
+        provider.config_values[name] = value.lower()
+        return None
+
+    return Parameter(name, _stored(name, default), set_)
+
+
+def _set_keyspace_events(provider: ProviderState, value: bytes) -> bytes | None:
+    classes = parse_keyspace_events(value)
+    if classes is None:
+        return b"Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
+    provider.pubsub.set_keyspace_events(classes)
+    return None
+
+
+_LONG_MAX = (1 << 63) - 1
+_INT_MAX = (1 << 31) - 1
+
+for _parameter in (
+    Parameter(b"maxclients", lambda p: b"%d" % p.max_clients),
+    Parameter(b"timeout", fixed(b"0")),
+    Parameter(b"proto-max-bulk-len", lambda p: b"%d" % p.resp_limits.max_bulk_len),
+    Parameter(b"client-query-buffer-limit", lambda p: b"%d" % p.resp_limits.max_query_len),
+    Parameter(b"maxmemory", fixed(b"0")),
+    Parameter(b"maxmemory-policy", fixed(b"noeviction")),
+    Parameter(b"hz", fixed(b"10")),
+    Parameter(
+        b"notify-keyspace-events",
+        lambda p: keyspace_events_text(p.pubsub.keyspace_classes),
+        _set_keyspace_events,
+    ),
+    Parameter(b"databases", lambda p: b"%d" % p.database_count),
+    Parameter(b"save", fixed(b"")),
+    Parameter(b"appendonly", fixed(b"no")),
+    Parameter(b"appendfsync", fixed(b"everysec")),
+    int_parameter(b"list-max-listpack-size", -2, -(1 << 31), _INT_MAX, (b"list-max-ziplist-size",)),
+    int_parameter(b"list-compress-depth", 0, 0, _INT_MAX),
+    int_parameter(b"hash-max-listpack-entries", 512, 0, _LONG_MAX, (b"hash-max-ziplist-entries",)),
+    int_parameter(b"hash-max-listpack-value", 64, 0, _LONG_MAX, (b"hash-max-ziplist-value",)),
+    int_parameter(b"set-max-intset-entries", 512, 0, _LONG_MAX),
+    int_parameter(b"zset-max-listpack-entries", 128, 0, _LONG_MAX, (b"zset-max-ziplist-entries",)),
+    int_parameter(b"zset-max-listpack-value", 64, 0, _LONG_MAX, (b"zset-max-ziplist-value",)),
+    int_parameter(b"slowlog-log-slower-than", 10000, -1, _LONG_MAX),
+    int_parameter(b"slowlog-max-len", 128, 0, _LONG_MAX),
+    int_parameter(b"latency-monitor-threshold", 0, 0, _LONG_MAX),
+):
+    register_parameter(_parameter)
+
+
+def _matches(pattern: bytes) -> Iterator[tuple[bytes, Parameter]]:
+    lowered = pattern.lower()
+    if not any(char in lowered for char in b"*?["):
+        parameter = _NAMES.get(lowered)
+        if parameter is not None:
+            yield lowered, parameter
+        return
+    match = compile_glob(lowered)
+    for name, parameter in _NAMES.items():
+        if match(name):
+            yield name, parameter
+
+
+def config_get(s: Client, argv: list[bytes]) -> bytes:
+    """CONFIG GET pattern [pattern ...]: every parameter (or old name) matching a glob."""
+    found: dict[bytes, bytes] = {}
+    for pattern in argv[2:]:
+        for name, parameter in _matches(pattern):
+            if name not in found:
+                found[name] = parameter.get(s.provider)
+    return map_reply([(bulk(name), bulk(value)) for name, value in found.items()], s.resp3)
+
+
+def _set_failed(name: bytes, reason: bytes) -> bytes:
+    return error(b"ERR CONFIG SET failed (possibly related to argument '%s') - %s" % (name, reason))
+
+
+def config_set(s: Client, argv: list[bytes]) -> bytes:
+    """CONFIG SET name value [name value ...]: all applied, or none (Redis's errors)."""
+    if len(argv) % 2:
+        return b"-ERR wrong number of arguments for 'config|set' command\r\n"
+    pairs: list[tuple[bytes, Parameter, bytes]] = []
+    seen: set[bytes] = set()
+    for i in range(2, len(argv), 2):
+        name = argv[i].lower()
+        parameter = _NAMES.get(name)
+        if parameter is None:
+            return error(
+                b"ERR Unknown option or number of arguments for CONFIG SET - '%s'" % argv[i]
+            )
+        if name in seen:  # by the name given, as Redis: an old name and its new one both apply
+            return _set_failed(argv[i], b"duplicate parameter")
+        seen.add(name)
+        if parameter.set is None:
+            return _set_failed(argv[i], b"can't set immutable config")
+        pairs.append((argv[i], parameter, argv[i + 1]))
+    provider = s.provider
+    applied: list[tuple[Parameter, bytes]] = []
+    for given, parameter, value in pairs:
+        assert parameter.set is not None
+        old = parameter.get(provider)
+        reason = parameter.set(provider, value)
+        if reason is not None:
+            for done, previous in reversed(applied):  # atomic: put back what was set
+                assert done.set is not None
+                done.set(provider, previous)
+            return _set_failed(given, reason)
+        applied.append((parameter, old))
+    return OK
+
+
+def config_resetstat(s: Client, argv: list[bytes]) -> bytes:
+    """CONFIG RESETSTAT: INFO's counters start again from zero."""
+    s.provider.reset_stats()
+    return OK
+
+
+def config_rewrite(s: Client, argv: list[bytes]) -> bytes:
+    """CONFIG REWRITE: there is no configuration file to rewrite."""
+    return b"-ERR The server is running without a config file\r\n"
+
+
+_HELP = (
+    b"CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    b"GET <pattern>",
+    b"    Return parameters matching the glob-like <pattern> and their values.",
+    b"SET <directive> <value>",
+    b"    Set the configuration <directive> to <value>.",
+    b"RESETSTAT",
+    b"    Reset statistics reported by the INFO command.",
+    b"REWRITE",
+    b"    Rewrite the configuration file.",
+    b"HELP",
+    b"    Prints this help.",
+)
+
+
+def config_help(s: Client, argv: list[bytes]) -> bytes:
+    """CONFIG HELP."""
+    return b"*%d\r\n" % len(_HELP) + b"".join(b"+%s\r\n" % line for line in _HELP)
+
+
+_ADMIN = ("admin", "noscript", "loading", "stale")
+
+COMMANDS: list[Command] = [
+    container(
+        "config",
+        -2,
+        (),
+        Command("config|get", -3, config_get, _ADMIN),
+        Command("config|set", -4, config_set, _ADMIN),
+        Command("config|resetstat", 2, config_resetstat, _ADMIN),
+        Command("config|rewrite", 2, config_rewrite, _ADMIN),
+        Command("config|help", 2, config_help, ("loading", "stale")),
+    )
+]

@@ -1,0 +1,177 @@
+"""Administrative commands byte for byte against ``redis-server`` 7.0: FUNCTION, SCRIPT,
+EVALSHA/FCALL, SLOWLOG, LATENCY, WAIT, SHUTDOWN ABORT, ACL, CONFIG and CLIENT errors.
+
+Both servers have nothing loaded or recorded, so their answers must agree exactly.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+
+import hiredis
+import pytest
+from _drive import resp_command as cmd
+from _serve import HOST, RunningServer, redis_server, serve
+
+EMPTY_DUMP = b"\n\x00]\x9b\\@\x0f\x7f\xa2\xda"
+
+
+@pytest.fixture(scope="module")
+def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    with redis_server(tmp_path_factory.mktemp("redis-admin")) as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    log = tmp_path_factory.mktemp("admin") / "serve.log"
+    with serve(log, formats={"resp"}) as server:
+        yield server
+
+
+def call(port: int, *args: bytes | str) -> bytes:
+    with socket.create_connection((HOST, port), timeout=10.0) as sock:
+        sock.sendall(cmd(*args))
+        reader = hiredis.Reader()
+        raw = b""
+        for _ in range(1000):  # bounded: small replies
+            chunk = sock.recv(65536)
+            assert chunk
+            raw += chunk
+            reader.feed(chunk)
+            if reader.gets() is not False:
+                return raw
+    raise AssertionError(raw[:200])
+
+
+SAME = [
+    ("FUNCTION", "LIST"),
+    ("FUNCTION", "LIST", "LIBRARYNAME", "x", "WITHCODE"),
+    ("FUNCTION", "LIST", "foo"),
+    ("FUNCTION", "STATS"),
+    ("FUNCTION", "DUMP"),
+    ("FUNCTION", "RESTORE", EMPTY_DUMP),
+    ("FUNCTION", "RESTORE", "junk"),
+    ("FUNCTION", "FLUSH"),
+    ("FUNCTION", "FLUSH", "x"),
+    ("FUNCTION", "DELETE", "lib"),
+    ("FUNCTION", "KILL"),
+    ("SCRIPT", "FLUSH", "ASYNC"),
+    ("SCRIPT", "FLUSH", "x"),
+    ("SCRIPT", "EXISTS", "a", "b"),
+    ("SCRIPT", "KILL"),
+    ("EVALSHA", "abc", "0"),
+    ("FCALL", "f", "0"),
+    ("FCALL_RO", "f", "0"),
+    ("SLOWLOG", "GET"),
+    ("SLOWLOG", "GET", "-2"),
+    ("SLOWLOG", "LEN"),
+    ("SLOWLOG", "RESET"),
+    ("LATENCY", "LATEST"),
+    ("LATENCY", "HISTORY", "command"),
+    ("LATENCY", "RESET"),
+    ("WAIT", "0", "0"),
+    ("WAIT", "0", "-1"),
+    ("WAIT", "x", "0"),
+    ("SHUTDOWN", "ABORT"),
+    ("SHUTDOWN", "FOO"),
+    ("SHUTDOWN", "SAVE", "NOSAVE"),
+    ("ACL", "WHOAMI"),
+    ("ACL", "USERS"),
+    ("ACL", "LIST"),
+    ("ACL", "CAT"),
+    ("ACL", "CAT", "nosuch"),
+    ("CONFIG", "SET", "nosuch", "1"),
+    ("CONFIG", "SET", "databases", "1"),
+    ("CONFIG", "SET", "hash-max-listpack-entries", "x"),
+    ("CONFIG", "SET", "notify-keyspace-events", "KEq"),
+    ("CONFIG", "REWRITE"),
+    ("CONFIG", "HELP"),
+    ("CLIENT", "LIST", "TYPE", "foo"),
+    ("CLIENT", "KILL", "1.2.3.4:5"),
+    ("CLIENT", "KILL", "ID", "0"),
+    ("CLIENT", "KILL", "ID", "abc"),
+    ("CLIENT", "KILL", "USER", "nobody"),
+    ("CLIENT", "KILL", "SKIPME", "maybe"),
+    ("CLIENT", "NO-EVICT", "maybe"),
+    ("CLIENT", "REPLY", "maybe"),
+    ("CLIENT", "GETREDIR"),
+    ("PUBSUB", "NUMPAT"),
+]
+
+
+@pytest.mark.parametrize("request_args", SAME, ids=[" ".join(map(str, r))[:40] for r in SAME])
+def test_answers_match_redis(
+    redis_port: int, ours: RunningServer, request_args: tuple[str | bytes, ...]
+) -> None:
+    assert call(ours.port, *request_args) == call(redis_port, *request_args)
+
+
+def _pairs(raw: bytes) -> dict[bytes, bytes]:
+    reader = hiredis.Reader()
+    reader.feed(raw)
+    items = reader.gets()
+    assert isinstance(items, list)
+    return dict(zip(items[::2], items[1::2], strict=True))
+
+
+@pytest.mark.parametrize(
+    "patterns",
+    [
+        ("maxmemory*", "appendonly", "save", "timeout", "appendfsync"),
+        ("proto-max-bulk-len", "client-query-buffer-limit", "maxclients"),
+        ("hash-max-*", "zset-max-*", "set-max-intset-entries", "*-ziplist-*"),
+        ("list-*", "hz", "notify-keyspace-events", "slowlog-*", "latency-monitor-threshold"),
+    ],
+)
+def test_config_get_reports_redis_defaults(
+    redis_port: int, ours: RunningServer, patterns: tuple[str, ...]
+) -> None:
+    """Every parameter we report has redis-server's default (Redis lists more of them,
+    in hash-table order)."""
+    mine = _pairs(call(ours.port, "CONFIG", "GET", *patterns))
+    theirs = _pairs(call(redis_port, "CONFIG", "GET", *patterns))
+    assert mine
+    assert {name: theirs.get(name) for name in mine} == mine
+
+
+MONITORED = [
+    (b"SET", b"k", b'a"b\\c\n\x00\xff\t'),
+    (b"GET", b"k"),
+    (b"CONFIG", b"GET", b"hz"),  # admin: not shown
+    (b"NOSUCH",),  # refused: not shown
+    (b"GET",),  # wrong arity: not shown
+    (b"MSET", b"a", b"1", b"b", b" "),
+]
+
+
+def _monitor_session(port: int) -> bytes:
+    """What a MONITOR connection shows while another connection runs MONITORED, then itself
+    PINGs; timestamps and client ports masked."""
+    with (
+        socket.create_connection((HOST, port), timeout=10.0) as watcher,
+        socket.create_connection((HOST, port), timeout=10.0) as worker,
+    ):
+        watcher.sendall(cmd("MONITOR"))
+        assert watcher.recv(16) == b"+OK\r\n"
+        worker.sendall(b"".join(cmd(*args) for args in MONITORED) + cmd("ECHO", "end"))
+        reply = b""
+        while not reply.endswith(b"$3\r\nend\r\n"):
+            chunk = worker.recv(65536)
+            assert chunk
+            reply += chunk
+        watcher.sendall(cmd("PING"))
+        shown = b""
+        while not shown.endswith(b'"PING"\r\n'):
+            chunk = watcher.recv(65536)
+            assert chunk
+            shown += chunk
+    return re.sub(rb"\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\]", b"+T [0 ADDR]", shown)
+
+
+def test_monitor_shows_what_redis_shows(redis_port: int, ours: RunningServer) -> None:
+    theirs = _monitor_session(redis_port)
+    assert b'"SET" "k"' in theirs
+    assert _monitor_session(ours.port) == theirs
