@@ -101,7 +101,9 @@ Observer = Callable[[bytes, bytes], None]
 ``event`` is the name Redis's keyspace notifications give the change (``set``,
 ``del``, ``expire``, ``expired``, ``incrby``, ``append``, ``setrange``,
 ``rename_from``, ``rename_to``, ``persist``, or what a container command passes
-to :meth:`Store.container_written`, such as ``lpush`` or ``hset``).
+to :meth:`Store.container_written`, such as ``lpush`` or ``hset``). :meth:`Store.flush`
+reports ``flushdb`` with an empty key; :meth:`Databases.swap` reports ``swapdb``
+on the first store with the second's number as the key.
 """
 
 _C = TypeVar("_C")
@@ -518,6 +520,8 @@ class Store:
         self._meta.clear()
         if self._index is not None:
             self._index = _ScanIndex(())
+        if self._observers:
+            self._notify(b"flushdb", b"")
 
     # -- WATCH ------------------------------------------------------------------
 
@@ -876,6 +880,24 @@ class Store:
         if self._observers:
             self._notify(event, key)
 
+    def stored(self, key: bytes) -> tuple[object, int | None, int] | None:
+        """``(value, expire_at, flags)`` of ``key`` as stored, expired or not (for a log).
+
+        Unlike every read, it never expires the key nor calls observers. The
+        value may be a ``bytearray`` the store still changes.
+        """
+        value: object | None = self._data.get(key)
+        if value is None:
+            value = self._containers.get(key)
+            if value is None:
+                return None
+        meta = self._meta.get(key) if self._meta else None
+        return value, self._expires.get(key), 0 if meta is None else meta[0]
+
+    def stored_keys(self) -> list[bytes]:
+        """Every key held, expired or not (for a snapshot; see :meth:`stored`)."""
+        return [*self._data, *self._containers]
+
     def container_keys(self) -> list[bytes]:
         """Keys holding containers (live or not yet expired lazily)."""
         return list(self._containers)
@@ -937,6 +959,8 @@ class Databases:
         """``SWAPDB``: the two databases exchange their keys (the numbers stay put)."""
         if first != second:
             self._stores[first].swap_with(self._stores[second])
+            # One event, on the first store, naming the second (an AOF logs the pair).
+            self._stores[first].notify(b"swapdb", b"%d" % second)
 
 
 # -- Redis glob patterns -------------------------------------------------------
