@@ -227,7 +227,7 @@ def decode(payload: bytes) -> Record:
             tag_length = payload[start + size]
             body = start + size + 1
             if len(key) != size:
-                raise ValueError("short key")
+                raise ValueError("not a record: short key")
             if not tag_length:
                 value: object = payload[body:]
             else:
@@ -238,7 +238,7 @@ def decode(payload: bytes) -> Record:
             _, db, size = _DB_KEY.unpack_from(payload)
             key = payload[_DB_KEY.size :]
             if len(key) != size:
-                raise ValueError("short key")
+                raise ValueError("not a record: short key")
             return Delete(db, key)
         if op == _OP_FLUSH and len(payload) == 2:
             return Flush(payload[1])
