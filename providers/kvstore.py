@@ -54,11 +54,13 @@ __all__ = [
     "Store",
     "StoreError",
     "WrongType",
+    "attach_service",
     "compile_glob",
     "glob_match",
     "kind_name",
     "parse_int64",
     "register_kind",
+    "service",
     "share_store",
     "shared_databases",
     "shared_store",
@@ -1094,6 +1096,24 @@ def shared_store(owner: object) -> Store:
     if store is None:
         store = _SHARED_STORES[owner] = Store()
     return store
+
+
+_SERVICES: weakref.WeakKeyDictionary[Store, dict[str, object]] = weakref.WeakKeyDictionary()
+
+
+def attach_service(store: Store, name: str, value: object) -> None:
+    """Attach ``value`` to ``store`` under ``name`` (e.g. ``"persistence"``: its log).
+
+    How providers reach what another module of ``providers`` keeps for a store
+    without importing that module (a RESP command finds the append-only log).
+    """
+    _SERVICES.setdefault(store, {})[name] = value
+
+
+def service(store: Store, name: str) -> object | None:
+    """What :func:`attach_service` attached to ``store`` under ``name``, or ``None``."""
+    found = _SERVICES.get(store)
+    return None if found is None else found.get(name)
 
 
 def share_store(owner: object, store: Store) -> Store:

@@ -28,9 +28,16 @@ CASES = [
         b"$10\r\nappendonly\r\n$2\r\nno\r\n",
     ),
     Case(
-        "config set is not supported",
-        [("CONFIG", "SET", "save", "")],
-        b"-ERR unknown subcommand 'SET'. Try CONFIG HELP.\r\n",
+        "config set of an unknown parameter",
+        [("CONFIG", "SET", "nosuchparam", "1")],
+        b"-ERR Unknown option or number of arguments for CONFIG SET - 'nosuchparam'\r\n",
+    ),
+    Case(
+        "config set appendfsync: one of three, and a log to change",
+        [("CONFIG", "SET", "appendfsync", "sometimes"), ("CONFIG", "SET", "appendfsync", "no")],
+        b"-ERR CONFIG SET failed (possibly related to argument 'appendfsync') - argument(s) "
+        b"must be one of the following: everysec, always, no\r\n"
+        b"-ERR persistence is off: start wireproto serve with --dir DIR\r\n",
     ),
     Case(
         "info keyspace",
@@ -58,7 +65,14 @@ def test_info_default_sections(accelerated: bool) -> None:
     header, _, body = reply.partition(b"\r\n")
     assert int(header[1:]) == len(body) - 2
     sections = [line for line in body.split(b"\r\n") if line.startswith(b"#")]
-    assert sections == [b"# Server", b"# Clients", b"# Memory", b"# Stats", b"# Keyspace"]
+    assert sections == [
+        b"# Server",
+        b"# Clients",
+        b"# Memory",
+        b"# Persistence",
+        b"# Stats",
+        b"# Keyspace",
+    ]
     assert b"redis_version:7.2.4\r\n" in body
     assert b"db0:keys=1,expires=0,avg_ttl=0\r\n" in body
     assert b"\r\n\r\n# Clients\r\n" in body

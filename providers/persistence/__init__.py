@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from wireproto import Registry
 
-from ..kvstore import Store, shared_databases
+from ..kvstore import Store, attach_service, shared_databases
 from .log import FSYNC_MODES, AppendLog
 from .records import register_codec
 
@@ -43,7 +43,9 @@ def attach(registry: Registry, directory: str, mode: str = "everysec", **options
     databases = shared_databases(registry)
     log = AppendLog(directory, list(databases), mode, schedule=_call_soon, **options)
     log.open()
-    _LOGS[databases[0]] = log
+    for store in databases:
+        _LOGS[store] = log
+        attach_service(store, "persistence", log)
     registry.before_replies(log.flush)
     atexit.register(log.close)
     return log

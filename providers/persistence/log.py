@@ -208,6 +208,8 @@ class AppendLog:
         self.last_save_ok = True
         self.last_bgsave_seconds = -1.0
         self.changes_since_save = 0
+        self.saves = 0
+        self.rewrite_scheduled = False
         self.loaded: list[LoadReport] = []
 
     # -- start and stop ---------------------------------------------------------
@@ -361,10 +363,10 @@ class AppendLog:
             databases = self.databases
             state = self._state
             pending.extend(state(db, key, databases[db]) for db, key in dirty)
+            self.changes_since_save += len(dirty)
             dirty.clear()
         data = b"".join(pending)
         pending.clear()
-        self.changes_since_save += 1
         self._write(data)
         if self.mode == "always":
             self.fsync()
@@ -416,6 +418,28 @@ class AppendLog:
                 except OSError:  # the log was switched meanwhile: it was fsynced then
                     continue
 
+    def enable(self) -> None:
+        """CONFIG SET appendonly yes after ``no``: a new base from memory now, then log again.
+
+        The base is written in this process (clients wait for it): the old files
+        miss the writes made while the log was off, so no manifest may name them.
+        """
+        if self.enabled:
+            return
+        old = ([self._base] if self._base else []) + self._incrs
+        self._sequence += 1
+        base = f"appendonly.{self._sequence}.base.wpl"
+        self.base_size = self.rewrite_base_size = write_snapshot(self._path(base), self.databases)
+        self._base = base
+        self._incrs = [f"appendonly.{self._sequence}.incr.wpl"]
+        self._write_manifest()
+        for name in old:
+            with contextlib.suppress(OSError):
+                os.unlink(self._path(name))
+        self._open_incr(self._incrs[-1])
+        self._attach()
+        self.enabled = True
+
     def set_mode(self, mode: str) -> None:
         """CONFIG SET appendfsync."""
         if mode not in FSYNC_MODES:
@@ -424,6 +448,37 @@ class AppendLog:
         if mode == "always":
             self.flush()
             self.fsync()
+
+    def info_fields(self) -> list[tuple[str, int | str]]:
+        """INFO persistence's fields, as Redis names them (only those this log tracks)."""
+        now = time.monotonic()
+        child = self.child_running
+
+        def running(kind: str) -> int:
+            return int(now - self._child_started) if child == kind else -1
+
+        return [
+            ("loading", 0),
+            ("async_loading", 0),
+            ("rdb_changes_since_last_save", self.changes_since_save + len(self._dirty)),
+            ("rdb_bgsave_in_progress", int(child == "save")),
+            ("rdb_last_save_time", self.last_save_time),
+            ("rdb_last_bgsave_status", "ok" if self.last_save_ok else "err"),
+            ("rdb_last_bgsave_time_sec", round(self.last_bgsave_seconds)),
+            ("rdb_current_bgsave_time_sec", running("save")),
+            ("rdb_saves", self.saves),
+            ("aof_enabled", int(self.enabled)),
+            ("aof_rewrite_in_progress", int(child == "rewrite")),
+            ("aof_rewrite_scheduled", int(self.rewrite_scheduled)),
+            ("aof_last_rewrite_time_sec", round(self.last_rewrite_seconds)),
+            ("aof_current_rewrite_time_sec", running("rewrite")),
+            ("aof_last_bgrewrite_status", "ok" if self.last_rewrite_ok else "err"),
+            ("aof_rewrites", self.rewrites),
+            ("aof_last_write_status", "ok" if self.last_write_ok and self.last_fsync_ok else "err"),
+            ("aof_current_size", self.base_size + self.incr_size),
+            ("aof_base_size", self.base_size),
+            ("aof_buffer_length", sum(map(len, self._pending))),
+        ]
 
     # -- rewrite and snapshots ------------------------------------------------------
 
@@ -462,6 +517,7 @@ class AppendLog:
         self.last_save_ok = True
         self.last_save_time = int(time.time())
         self.changes_since_save = 0
+        self.saves += 1
 
     def _fork(self, kind: str, path: str) -> bool:
         started = time.monotonic()
@@ -509,7 +565,12 @@ class AppendLog:
             if ok:
                 self.last_save_time = int(time.time())
                 self.changes_since_save = 0
+                self.saves += 1
         _log.info("event=persistence.child_done kind=%s ok=%s seconds=%.3f", kind, ok, seconds)
+        if self.rewrite_scheduled:
+            self.rewrite_scheduled = False
+            self.rewrite()
+            return False
         return True
 
     def _rewrite_done(self, ok: bool, path: str, seconds: float) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender, _build
 
 from ..kvstore import Store
-from .commands import REDIS_VERSION
+from .commands import REDIS_VERSION, persistence
 from .parser import HIREDIS_AVAILABLE, RespLimits
 from .session import RespSession
 
@@ -138,7 +138,6 @@ class RespProvider:
     def config(self) -> dict[bytes, bytes]:
         """The parameters CONFIG GET reports."""
         return {
-            b"appendonly": b"no",
             b"databases": b"1",
             b"maxclients": b"%d" % self.max_clients,
             b"maxmemory": b"0",
@@ -146,6 +145,7 @@ class RespProvider:
             b"proto-max-bulk-len": b"%d" % self.resp_limits.max_bulk_len,
             b"save": b"",
             b"timeout": b"0",
+            **persistence.config_values(self.store),
         }
 
     def info(self, sections: list[bytes], server_stats: ServerStats | None = None) -> bytes:
@@ -160,6 +160,7 @@ class RespProvider:
             (b"server", self._info_server),
             (b"clients", self._info_clients),
             (b"memory", self._info_memory),
+            (b"persistence", lambda: persistence.info_section(self.store)),
             (b"stats", self._info_stats),
             (b"keyspace", self._info_keyspace),
         ]

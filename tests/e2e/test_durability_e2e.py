@@ -323,3 +323,65 @@ def test_without_dir_no_file_is_written(tmp_path: Path) -> None:
         process.stdout.close()
     assert set(os.listdir(tmp_path)) == before | {"server.log"}
     assert "persistence" not in (tmp_path / "server.log").read_text()
+
+
+def _info(client: redis.Redis) -> dict[str, object]:
+    info: dict[str, object] = client.info("persistence")
+    return info
+
+
+def test_admin_commands_drive_the_log(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with wireproto(data, tmp_path / "first.log", "--appendfsync", "always") as (port, process):
+        with redis.Redis(host=HOST, port=port) as client:
+            info = _info(client)
+            assert info["aof_enabled"] == 1
+            assert info["aof_rewrite_in_progress"] == 0
+            assert info["aof_last_write_status"] == "ok"
+            assert client.config_get("append*") == {"appendonly": "yes", "appendfsync": "always"}
+            client.config_set("appendfsync", "everysec")
+            assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
+            for number in range(2000):
+                client.set(b"k%d" % (number % 50), b"%d" % number)
+            before = _info(client)["aof_current_size"]
+            assert client.bgrewriteaof()
+            deadline = time.monotonic() + 20
+            while _info(client)["aof_rewrites"] == 0:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            after = _info(client)
+            assert after["aof_last_bgrewrite_status"] == "ok"
+            assert after["aof_current_size"] < before  # type: ignore[operator]
+            saved = client.lastsave()
+            assert client.save()
+            assert client.lastsave() >= saved
+            assert _info(client)["rdb_changes_since_last_save"] == 0
+            client.set("last", "1")
+            assert _info(client)["rdb_changes_since_last_save"] == 1
+            client.shutdown()  # redis-py takes the closed connection for success
+        assert process.wait(15) == 0
+    assert (data / "dump.wps").exists()
+    with (
+        wireproto(data, tmp_path / "second.log") as (port, _),
+        redis.Redis(host=HOST, port=port) as client,
+    ):
+        assert client.get("last") == b"1"
+        assert client.get("k49") == b"1999"
+        assert client.config_get("appendfsync") == {"appendfsync": "everysec"}  # the CLI's
+
+
+def test_without_dir_the_admin_commands_say_so(tmp_path: Path) -> None:
+    process = start(tmp_path / "server.log")
+    try:
+        match = START_LINE.fullmatch(read_line(process, START_TIMEOUT).decode())
+        assert match
+        with redis.Redis(host=HOST, port=int(match[2])) as client:
+            assert _info(client)["aof_enabled"] == 0
+            assert client.config_get("appendonly") == {"appendonly": "no"}
+            for command in ("BGREWRITEAOF", "SAVE", "BGSAVE"):
+                with pytest.raises(redis.ResponseError, match="persistence is off"):
+                    client.execute_command(command)
+    finally:
+        assert stop(process) == 0
+        assert process.stdout is not None
+        process.stdout.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import connection, keys, server, strings, transactions
+from . import connection, keys, persistence, server, strings, transactions
 from ._base import Command, arity_error, container, unknown_command, unknown_subcommand
 
 __all__ = ["COMMANDS", "command_names", "lookup"]
@@ -95,6 +95,7 @@ _COMMAND_LIST += [
     Command("renamenx", 3, keys.renamenx, _WF, (1, 2, 1)),
     Command("randomkey", 1, keys.randomkey, _R),
 ]
+_COMMAND_LIST += persistence.COMMANDS
 _COMMAND_LIST.append(server.command_command(_TABLE, _COMMAND_LIST))
 _COMMAND_LIST.append(
     container(
@@ -102,6 +103,12 @@ _COMMAND_LIST.append(
         -2,
         (),
         Command("config|get", -3, server.config_get, ("loading", "stale")),
+        Command(
+            "config|set",
+            -4,
+            persistence.config_set_command,
+            ("admin", "noscript", "loading", "stale"),
+        ),
     )
 )
 _TABLE.update(
