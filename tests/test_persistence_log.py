@@ -88,7 +88,7 @@ def test_a_key_written_many_times_in_one_batch_is_one_record(tmp_path: Path) -> 
     for number in range(100):
         dbs[0].set(b"k", b"%d" % number)
     log.flush()
-    payloads, _ = records.split_records(incr_file(log).read_bytes())
+    payloads, _ = records.read_records(incr_file(log).read_bytes())
     assert [records.decode(p) for p in payloads] == [records.State(0, b"k", b"99", None, 0)]
     log.close()
 
@@ -146,7 +146,7 @@ def test_a_torn_or_corrupt_tail_is_cut_at_the_last_whole_record(
     if flip and data:
         data[flip_at % len(data)] ^= 0xFF
     path.write_bytes(bytes(data))
-    payloads, good = records.split_records(bytes(data))
+    payloads, good = records.read_records(bytes(data))
     again, copy = reopen(directory)
     assert os.path.getsize(path) == good  # the tail was truncated
     assert len(copy[0]) == len(payloads)
@@ -232,7 +232,7 @@ def test_the_plugin_logs_the_shared_databases_and_registers_the_barrier(tmp_path
     (barrier,) = registry.reply_barriers
     shared_databases(registry)[5].set(b"k", b"v")
     barrier()
-    payloads, _ = records.split_records((tmp_path / "appendonly.1.incr.wpl").read_bytes())
+    payloads, _ = records.read_records((tmp_path / "appendonly.1.incr.wpl").read_bytes())
     assert [records.decode(p) for p in payloads] == [records.State(5, b"k", b"v", None, 0)]
 
 

@@ -32,12 +32,12 @@ def test_encode_decode_round_trip(record: records.Record) -> None:
     assert records.decode(records.encode(record)) == record
 
 
-@given(st.lists(record_strategy, max_size=8), st.data())
+@given(st.lists(st.lists(record_strategy, min_size=1, max_size=3), max_size=6), st.data())
 @settings(max_examples=200)
-def test_any_cut_recovers_exactly_the_whole_records_before_it(
-    stream: list[records.Record], data: st.DataObject
+def test_any_cut_recovers_exactly_the_whole_frames_before_it(
+    batches: list[list[records.Record]], data: st.DataObject
 ) -> None:
-    frames = [records.frame(records.encode(record)) for record in stream]
+    frames = [records.frame(records.group(map(records.encode, batch))) for batch in batches]
     joined = b"".join(frames)
     cut = data.draw(st.integers(0, len(joined)))
     payloads, good = records.split_records(joined[:cut])
@@ -49,7 +49,10 @@ def test_any_cut_recovers_exactly_the_whole_records_before_it(
         whole += 1
         ends.append(ends[-1] + len(piece))
     assert good == ends[whole]
-    assert [records.decode(p) for p in payloads] == stream[:whole]
+    assert payloads == [records.group(map(records.encode, b)) for b in batches[:whole]]
+    found, end = records.read_records(joined[:cut])
+    assert end == good
+    assert [records.decode(p) for p in found] == [r for b in batches[:whole] for r in b]
 
 
 @given(st.lists(record_strategy, min_size=1, max_size=6), st.data())
@@ -57,11 +60,11 @@ def test_any_cut_recovers_exactly_the_whole_records_before_it(
 def test_a_flipped_byte_ends_the_log_at_the_record_before_it(
     stream: list[records.Record], data: st.DataObject
 ) -> None:
-    frames = [records.frame(records.encode(record)) for record in stream]
+    frames = [records.frame(records.group([records.encode(record)])) for record in stream]
     joined = bytearray(b"".join(frames))
     position = data.draw(st.integers(0, len(joined) - 1))
     joined[position] ^= data.draw(st.integers(1, 255))
-    payloads, good = records.split_records(joined)
+    payloads, good = records.read_records(joined)
     start = 0
     damaged = 0
     for index, piece in enumerate(frames):
@@ -88,6 +91,17 @@ def test_frame_matches_the_construct_declaration(payload: bytes) -> None:
 def test_a_length_past_the_maximum_is_corruption_not_a_wait() -> None:
     header = (records.MAX_RECORD + 1).to_bytes(4, "little") + bytes(4)
     assert records.split_records(header + bytes(100)) == ([], 0)
+
+
+@given(st.integers(0, 15), keys, st.binary(max_size=30), expiries, st.integers(0, (1 << 32) - 1))
+def test_the_hot_path_string_state_is_the_sized_record(
+    db: int, key: bytes, value: bytes, expire_at: int | None, flags: int
+) -> None:
+    parts = records.sized_string_state(db, key, bytearray(value), expire_at, flags)
+    grouped = b"".join(parts)
+    (payload,) = records.unpack_items(grouped)
+    assert records.decode(payload) == records.State(db, key, value, expire_at, flags)
+    assert grouped == records.group([records.encode_state(db, key, value, expire_at, flags)])
 
 
 @pytest.mark.parametrize(

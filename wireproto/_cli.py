@@ -339,7 +339,7 @@ _RESP_PASSWORD = "resp.password"
 
 def _plugin_options(args: argparse.Namespace) -> dict[str, str]:
     options = {"resp.max-clients": str(args.max_connections)}
-    if args.dir:
+    if args.dir and args.workers == 1:  # the supervisor of --workers keeps no store
         worker = os.environ.get(workers.WORKER_INDEX_ENV)
         options["persistence.dir"] = (
             os.path.join(args.dir, f"worker-{worker}") if worker is not None else args.dir

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -36,6 +37,7 @@ _log = logging.getLogger("wireproto.persistence")
 
 FSYNC_MODES = ("always", "everysec", "no")
 MANIFEST = "appendonly.manifest"
+_SIZE = struct.Struct("<I")
 SNAPSHOT = "dump.wps"
 
 
@@ -57,9 +59,10 @@ def _write_atomically(path: str, data: bytes) -> None:
     _fsync_dir(os.path.dirname(path) or ".")
 
 
-def _state_records(databases: Sequence[Store]) -> Iterable[bytes]:
-    """Every live key of every database as a framed state record."""
+def _state_records(databases: Sequence[Store], per_frame: int = 1000) -> Iterable[bytes]:
+    """Every live key of every database as state records, ``per_frame`` to a frame."""
     now = databases[0].clock() if databases else 0
+    batch: list[bytes] = []
     for db, store in enumerate(databases):
         for key in store.stored_keys():
             found = store.stored(key)
@@ -68,7 +71,12 @@ def _state_records(databases: Sequence[Store]) -> Iterable[bytes]:
             value, expire_at, flags = found
             if expire_at is not None and expire_at <= now:
                 continue
-            yield records.frame(records.encode_state(db, key, value, expire_at, flags))
+            batch.append(records.encode_state(db, key, value, expire_at, flags))
+            if len(batch) >= per_frame:
+                yield records.frame(records.group(batch))
+                batch.clear()
+    if batch:
+        yield records.frame(records.group(batch))
 
 
 def write_snapshot(path: str, databases: Sequence[Store]) -> int:
@@ -124,18 +132,21 @@ def load_file(path: str, databases: Sequence[Store], *, truncate: bool) -> LoadR
     """Replay the records of ``path``; with ``truncate``, cut a torn or corrupt tail off it."""
     with open(path, "rb") as file:
         data = file.read()
-    payloads, good = records.split_records(data)
+    frames, good = records.split_records(data)
     report = LoadReport(file_bytes=len(data), good_bytes=good)
     now = databases[0].clock()
-    for index, payload in enumerate(payloads):
+    offset = 0
+    for frame in frames:
         try:
-            record = records.decode(payload)
-        except ValueError as exc:  # a checksummed record we cannot read: stop here
+            decoded = [records.decode(payload) for payload in records.unpack_items(frame)]
+        except (ValueError, struct.error) as exc:  # checksummed, yet unreadable: stop here
             report.bad.append(str(exc))
-            report.good_bytes = sum(len(p) + 8 for p in payloads[:index])
+            report.good_bytes = offset
             break
-        apply(record, databases, now)
-        report.records += 1
+        for record in decoded:
+            apply(record, databases, now)
+        report.records += len(decoded)
+        offset += len(frame) + 8
     if report.torn:
         _log.warning(
             "event=persistence.truncated file=%s records=%d kept_bytes=%d dropped_bytes=%d%s",
@@ -181,7 +192,7 @@ class AppendLog:
         self.auto_rewrite_min_size = auto_rewrite_min_size
         self._index_of = {id(store): db for db, store in enumerate(self.databases)}
         self._dirty: dict[tuple[int, bytes], None] = {}
-        self._pending: list[bytes] = []  # framed records waiting for the next write
+        self._pending: list[bytes] = []  # records (unframed) for the next write
         self._scheduled = False
         self._fd = -1
         self._stops: list[Callable[[], None]] = []
@@ -331,7 +342,7 @@ class AppendLog:
     def _flushed(self, db: int) -> None:
         for entry in [entry for entry in self._dirty if entry[0] == db]:
             del self._dirty[entry]
-        self._pending.append(records.frame(records.encode(records.Flush(db))))
+        self._pending.append(records.encode(records.Flush(db)))
 
     def _swapped(self, first: int, second: int) -> None:
         # The dirty keys of both databases changed before the swap: log them as they were.
@@ -340,14 +351,14 @@ class AppendLog:
             del self._dirty[entry]
             db, key = entry
             self._pending.append(self._state(db, key, self.databases[partner[db]]))
-        self._pending.append(records.frame(records.encode(records.Swap(first, second))))
+        self._pending.append(records.encode(records.Swap(first, second)))
 
     def _state(self, db: int, key: bytes, store: Store) -> bytes:
         found = store.stored(key)
         if found is None:
-            return records.frame(records.encode(records.Delete(db, key)))
+            return records.encode(records.Delete(db, key))
         value, expire_at, flags = found
-        return records.frame(records.encode_state(db, key, value, expire_at, flags))
+        return records.encode_state(db, key, value, expire_at, flags)
 
     def _scheduled_flush(self) -> None:
         self._scheduled = False
@@ -357,16 +368,25 @@ class AppendLog:
         """Append the state of every dirty key (fsynced under ``always``): the reply barrier."""
         if not self._dirty and not self._pending:
             return
-        pending = self._pending
+        parts: list[bytes | bytearray] = [
+            part for payload in self._pending for part in (_SIZE.pack(len(payload)), payload)
+        ]
+        self._pending.clear()
         dirty = self._dirty
         if dirty:
             databases = self.databases
-            state = self._state
-            pending.extend(state(db, key, databases[db]) for db, key in dirty)
+            string_state = records.sized_string_state
+            for db, key in dirty:
+                store = databases[db]
+                found = store.stored(key)
+                if found is not None and (type(found[0]) is bytes or type(found[0]) is bytearray):
+                    parts += string_state(db, key, found[0], found[1], found[2])
+                else:
+                    payload = self._state(db, key, store)
+                    parts += (_SIZE.pack(len(payload)), payload)
             self.changes_since_save += len(dirty)
             dirty.clear()
-        data = b"".join(pending)
-        pending.clear()
+        data = records.frame(b"".join(parts))
         self._write(data)
         if self.mode == "always":
             self.fsync()
@@ -477,7 +497,7 @@ class AppendLog:
             ("aof_last_write_status", "ok" if self.last_write_ok and self.last_fsync_ok else "err"),
             ("aof_current_size", self.base_size + self.incr_size),
             ("aof_base_size", self.base_size),
-            ("aof_buffer_length", sum(map(len, self._pending))),
+            ("aof_buffer_length", sum(map(len, self._pending))),  # records not written yet
         ]
 
     # -- rewrite and snapshots ------------------------------------------------------

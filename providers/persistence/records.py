@@ -1,13 +1,16 @@
-"""The log's records, sans I/O: a checksummed, length-prefixed frame around one change.
+"""The log's records, sans I/O: checksummed, length-prefixed frames around batches of changes.
 
 A frame is ``length (u32 LE) | crc32 (u32 LE) | payload``; the checksum
 (:func:`zlib.crc32`) covers the length and the payload, so a torn write, a
 flipped byte or a garbage length all end the readable log at the last whole
-record (:func:`split_records`). Payloads are *states*, not commands: "key K
-of database D now holds this value of this type, expiring at this absolute
-unix millisecond", or "K is gone", "database D was emptied", "D and E
-swapped". Replaying a state twice changes nothing, whatever provider made the
-change (RESP, memcached, FASTER, kvbin).
+frame (:func:`split_records`). A frame's payload is one or more records, each
+after its u32 length: the log writes one frame per batch of replies (what one
+fsync covers), so the checksum is paid once per batch, not once per key.
+
+Records are *states*, not commands: "key K of database D now holds this value
+of this type, expiring at this absolute unix millisecond", or "K is gone",
+"database D was emptied", "D and E swapped". Replaying a state twice changes
+nothing, whatever provider made the change (RESP, memcached, FASTER).
 
 Values of a type other than strings go through a codec found by their class
 (:func:`register_codec`): lists (``deque``), hashes (``dict``) and sets are
@@ -19,7 +22,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from construct import Bytes, Int32ul, Struct, this
@@ -34,13 +37,20 @@ __all__ = [
     "Swap",
     "decode",
     "encode",
+    "encode_state",
     "frame",
+    "group",
+    "pack_items",
+    "read_records",
     "register_codec",
+    "sized_string_state",
     "split_records",
+    "unpack_items",
 ]
 
 _HEADER = struct.Struct("<II")
 _STATE = struct.Struct("<BBqII")  # op, db, expire_at (-1: none), flags, key length
+_SIZED_STATE = struct.Struct("<IBBqII")  # the same after the record's length (in a frame)
 _DB_KEY = struct.Struct("<BBI")  # op, db, key length
 _TWO_DBS = struct.Struct("<BBB")
 _ITEM = struct.Struct("<I")
@@ -88,6 +98,32 @@ def split_records(data: bytes | bytearray | memoryview) -> tuple[list[bytes], in
         payloads.append(payload.tobytes())
         offset = end
     return payloads, offset
+
+
+def group(payloads: Iterable[bytes]) -> bytes:
+    """One frame's payload holding ``payloads`` (records), each after its u32 length."""
+    pack = _ITEM.pack
+    return b"".join(pack(len(payload)) + payload for payload in payloads)
+
+
+def read_records(data: bytes | bytearray | memoryview) -> tuple[list[bytes], int]:
+    """The record payloads of the whole frames at the start of ``data``, and where they end."""
+    frames, good = split_records(data)
+    return [record for payload in frames for record in unpack_items(payload)], good
+
+
+def sized_string_state(
+    db: int, key: bytes, value: bytes | bytearray, expire_at: int | None, flags: int
+) -> tuple[bytes, bytes, bytes, bytes | bytearray]:
+    """A string's state record already after its length (for :func:`group`), in four parts.
+
+    The log's hot path: ``b"".join`` of the parts of many keys is a frame's payload.
+    """
+    size = _STATE.size + len(key) + 1 + len(value)
+    head = _SIZED_STATE.pack(
+        size, _OP_STATE, db, -1 if expire_at is None else expire_at, flags, len(key)
+    )
+    return head, key, b"\x00", value
 
 
 # -- codecs for the types that are not strings -------------------------------------

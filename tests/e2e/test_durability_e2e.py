@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -269,7 +270,7 @@ def test_a_torn_or_corrupt_tail_is_truncated_and_the_server_starts(
     if flip and content:
         content[where % len(content)] ^= 0x5A
     incr.write_bytes(bytes(content))
-    payloads, good = records.split_records(bytes(content))
+    payloads, good = records.read_records(bytes(content))
     log = root / "server.log"
     with wireproto(data, log) as (port, _), redis.Redis(host=HOST, port=port) as client:
         assert client.dbsize() == len(payloads)
@@ -385,3 +386,20 @@ def test_without_dir_the_admin_commands_say_so(tmp_path: Path) -> None:
         assert stop(process) == 0
         assert process.stdout is not None
         process.stdout.close()
+
+
+def test_each_worker_keeps_its_own_log(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    process = start(tmp_path / "server.log", "--workers", "2", "--dir", str(data))
+    try:
+        line = read_line(process, START_TIMEOUT).decode(errors="replace")
+        assert re.fullmatch(r"wireproto serving .+ on 127\.0\.0\.1:\d+ with 2 workers\n", line)
+        deadline = time.monotonic() + 20
+        while not all((data / f"worker-{k}" / "appendonly.manifest").exists() for k in (0, 1)):
+            assert time.monotonic() < deadline, os.listdir(data) if data.exists() else "no dir"
+            time.sleep(0.05)
+    finally:
+        assert stop(process) == 0
+        assert process.stdout is not None
+        process.stdout.close()
+    assert sorted(os.listdir(data)) == ["worker-0", "worker-1"]
