@@ -77,9 +77,10 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def wireproto(directory: Path | None, fsync: str) -> Iterator[tuple[int, int]]:
+def wireproto(directory: Path | None, fsync: str, *extra: str) -> Iterator[tuple[int, int]]:
     """``wireproto serve`` (with ``--dir directory`` unless None); yields (port, pid)."""
     options = [] if directory is None else ["--dir", str(directory), "--appendfsync", fsync]
+    options += extra
     process = subprocess.Popen(
         [sys.executable, "-P", "-m", "wireproto", "serve", "--port", "0", "--log-level",
          "warning", *options],
@@ -95,13 +96,13 @@ def wireproto(directory: Path | None, fsync: str) -> Iterator[tuple[int, int]]:
 
 
 @contextmanager
-def redis(directory: Path, appendonly: bool, fsync: str) -> Iterator[tuple[int, int]]:
+def redis(directory: Path, appendonly: bool, fsync: str, *extra: str) -> Iterator[tuple[int, int]]:
     """``redis-server`` with ``--appendonly yes|no --appendfsync fsync``; yields (port, pid)."""
     port = free_port()
     process = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly",
          "yes" if appendonly else "no", "--appendfsync", fsync, "--dir", str(directory),
-         "--logfile", ""],
+         "--logfile", "", *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -247,10 +248,16 @@ def stall(keys: int) -> None:
     for name in ("wireproto --dir --appendfsync everysec", "redis-server --appendonly yes"):
         with tempfile.TemporaryDirectory(dir=REPO / ".bench-tmp") as folder:
             directory = Path(folder)
+            # No automatic rewrite during the load: the one measured is BGREWRITEAOF's.
             server = (
-                wireproto(directory, "everysec")
+                wireproto(
+                    directory,
+                    "everysec",
+                    "--set",
+                    "persistence.auto-rewrite-min-size=10000000000000",
+                )
                 if name.startswith("wireproto")
-                else redis(directory, True, "everysec")
+                else redis(directory, True, "everysec", "--auto-aof-rewrite-percentage", "0")
             )
             with server as (port, _):
                 before, during, seconds = stall_one(port, keys)

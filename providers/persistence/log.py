@@ -49,6 +49,15 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def _fsync_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    except OSError:
+        _log.error("event=persistence.fsync_failed fd=%d", fd)
+    finally:
+        os.close(fd)
+
+
 def _write_atomically(path: str, data: bytes) -> None:
     temporary = path + ".tmp"
     with open(temporary, "wb") as file:
@@ -316,10 +325,8 @@ class AppendLog:
         fd = os.open(self._path(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         old, self._fd = self._fd, fd
         self.incr_size = os.fstat(fd).st_size
-        if old >= 0:
-            with contextlib.suppress(OSError):
-                os.fsync(old)
-            os.close(old)
+        if old >= 0:  # fsync and close it in the background: that fsync may take long
+            threading.Thread(target=_fsync_close, args=(old,), daemon=True).start()
 
     # -- what writes do -----------------------------------------------------------
 
@@ -511,8 +518,7 @@ class AppendLog:
         """Start a rewrite in a forked child; False if a child is already running."""
         if self._child is not None:
             return False
-        self.flush()
-        self.fsync()
+        self.flush()  # the old log is fsynced in the background (see _open_incr)
         self._sequence += 1
         incr = f"appendonly.{self._sequence}.incr.wpl"
         self._incrs.append(incr)
@@ -542,6 +548,7 @@ class AppendLog:
     def _fork(self, kind: str, path: str) -> bool:
         started = time.monotonic()
         pid = os.fork()
+        forked = time.monotonic() - started
         if pid == 0:  # the child: write the file from the memory as it was, then leave
             status = 1
             try:
@@ -553,7 +560,13 @@ class AppendLog:
         self._child_kind = kind
         self._child_base = path
         self._child_started = started
-        _log.info("event=persistence.child kind=%s pid=%d file=%s", kind, pid, path)
+        _log.info(
+            "event=persistence.child kind=%s pid=%d file=%s fork_ms=%.1f",
+            kind,
+            pid,
+            path,
+            forked * 1000,
+        )
         if self.schedule is not None:
             self.schedule(self._poll_child)
         return True
