@@ -55,10 +55,13 @@ __all__ = [
     "StoreError",
     "WrongType",
     "attach_service",
+    "codec_of",
     "compile_glob",
     "glob_match",
+    "kind_class",
     "kind_name",
     "parse_int64",
+    "register_codec",
     "register_kind",
     "service",
     "share_store",
@@ -113,13 +116,47 @@ _C = TypeVar("_C")
 _KINDS: dict[type, bytes] = {deque: b"list", dict: b"hash", set: b"set"}
 
 
-def register_kind(cls: type, name: bytes) -> None:
+_KEEP_EMPTY: set[type] = set()
+
+
+def register_kind(cls: type, name: bytes, *, keep_empty: bool = False) -> None:
     """Name the Redis type (``TYPE``'s answer) of container values of class ``cls``.
 
     ``collections.deque`` is a list, ``dict`` a hash and ``set`` a set; modules
-    that add a type (sorted sets, streams) register their class here.
+    that add a type (sorted sets, streams) register their class here. With
+    ``keep_empty`` an emptied value stays in the keyspace (Redis keeps empty streams).
     """
     _KINDS[cls] = name
+    if keep_empty:
+        _KEEP_EMPTY.add(cls)
+
+
+_CODECS: dict[type, tuple[Callable[[object], bytes], Callable[[bytes], object]]] = {}
+
+
+def register_codec(
+    cls: type, encode: Callable[[object], bytes], decode: Callable[[bytes], object]
+) -> None:
+    """How an append-only log writes values of class ``cls`` (a container type) and reads them.
+
+    ``decode(encode(value))`` must equal ``value`` and be a new object the store
+    may own. The log tags each value with its :func:`register_kind` name. Types
+    without a codec are logged with :mod:`pickle` (works, but ties the files to
+    the class's layout).
+    """
+    _CODECS[cls] = (encode, decode)
+
+
+def codec_of(
+    cls: type,
+) -> tuple[Callable[[object], bytes], Callable[[bytes], object]] | None:
+    """The ``(encode, decode)`` pair :func:`register_codec` registered for ``cls``, if any."""
+    return _CODECS.get(cls)
+
+
+def kind_class(name: bytes) -> type | None:
+    """The container class :func:`register_kind` named ``name`` (``b"list"``: ``deque``)."""
+    return next((cls for cls, kind in _KINDS.items() if kind == name), None)
 
 
 def kind_name(value: object) -> bytes:
@@ -794,6 +831,42 @@ class Store:
             self._notify(b"expire", key)
         return True
 
+    def read_string(self, key: bytes) -> bytes | bytearray | None:
+        """The string at ``key`` as stored, without a copy (``BITCOUNT``, ``GETBIT``...).
+
+        It may be a ``bytearray`` the store changes later: read it at once, never
+        keep it. Raises :class:`WrongType` on a container.
+        """
+        return self._live(key)
+
+    def edit_string(self, key: bytes, size: int) -> tuple[bytearray, bool]:
+        """The string at ``key`` to change in place, zero-padded to at least ``size`` bytes.
+
+        Created (``size`` zero bytes) when missing. Returns the ``bytearray`` and
+        whether the key was created or grew (Redis's "dirty"). Call
+        :meth:`string_written` after changing it. Raises :class:`WrongType`.
+        """
+        value = self._mutable(key)
+        if value is None:
+            created = bytearray(size)
+            self._replace(key, b"", True)
+            self._data[key] = created
+            return created, True
+        grew = len(value) < size
+        if grew:
+            value.extend(bytes(size - len(value)))
+        return value, grew
+
+    def string_written(self, key: bytes, event: bytes | None) -> None:
+        """Bookkeeping after a string from :meth:`edit_string` changed (WATCH, cas, observers).
+
+        ``event`` ``None``: a change Redis makes without announcing it (the cache
+        inside a HyperLogLog that ``PFCOUNT`` refreshes); observers are not called.
+        """
+        self._changed(key)
+        if self._observers and event is not None:
+            self._notify(event, key)
+
     def _string_view(self, key: bytes) -> bytes | None:
         """:meth:`get` for the formats that only know strings: a container looks absent."""
         if self._containers and key in self._containers:
@@ -863,7 +936,7 @@ class Store:
         value = self._containers.get(key)
         if self._observers:
             self._notify(event, key)
-        if value is not None and not len(value):  # type: ignore[arg-type]
+        if value is not None and not len(value) and type(value) not in _KEEP_EMPTY:  # type: ignore[arg-type]
             self._remove(key)
             if self._observers:
                 self._notify(b"del", key)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wireproto.providers.datatypes.zset import ZSet
 from wireproto.providers.kvstore import Databases, Store, shared_databases
 from wireproto.providers.persistence import log as aof
 from wireproto.providers.persistence import records, register
@@ -66,6 +67,9 @@ def test_every_kind_of_write_survives_a_reopen(tmp_path: Path) -> None:
     members.add(b"m")
     store.container_written(b"set", b"sadd")
     dbs[3].set(b"three", b"3")
+    scores = store.write_container(b"zset", ZSet)
+    scores.add(b"m", 1.5)
+    store.container_written(b"zset", b"zadd")
     log.flush()
     log.close()
     again, copy = reopen(tmp_path, clock)
@@ -79,6 +83,9 @@ def test_every_kind_of_write_survives_a_reopen(tmp_path: Path) -> None:
     assert copy[0].read_container(b"hash", dict) == {b"f": b"1"}
     assert copy[0].read_container(b"set", set) == {b"m"}
     assert copy[3].get(b"three") == b"3"
+    restored = copy[0].read_container(b"zset", ZSet)
+    assert restored is not None
+    assert restored.score(b"m") == 1.5
     again.close()
 
 

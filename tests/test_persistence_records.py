@@ -8,6 +8,7 @@ from collections import deque
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wireproto.providers.kvstore import register_kind
 from wireproto.providers.persistence import records
 
 keys = st.binary(max_size=20)
@@ -116,9 +117,25 @@ def test_a_registered_codec_logs_a_new_type() -> None:
     class Box(list[bytes]):
         pass
 
-    records.register_codec(Box, b"box", b",".join, lambda data: Box(data.split(b",")))
+    register_kind(Box, b"box")
+    records.register_codec(Box, b",".join, lambda data: Box(data.split(b",")))
     state = records.State(3, b"k", Box([b"a", b"b"]), 123, 0)
     decoded = records.decode(records.encode(state))
     assert isinstance(decoded, records.State)
     assert type(decoded.value) is Box
     assert decoded.value == [b"a", b"b"]
+
+
+class Unregistered(list[bytes]):
+    """A container type with a kind but no codec: logged with pickle."""
+
+
+register_kind(Unregistered, b"unregistered")
+
+
+def test_a_type_without_a_codec_is_still_logged() -> None:
+    state = records.State(0, b"k", Unregistered([b"x"]), None, 0)
+    decoded = records.decode(records.encode(state))
+    assert isinstance(decoded, records.State)
+    assert type(decoded.value) is Unregistered
+    assert decoded.value == [b"x"]

@@ -469,5 +469,6 @@ def test_string_commands_on_a_list_key_answer_wrongtype(accelerated: bool) -> No
     client.call("GET", "l")
     assert client.call("EXEC") == b"*1\r\n" + wrongtype
     assert client.call("TYPE", "l") == b"+list\r\n"
+    assert client.call("MGET", "l", "missing") == b"*2\r\n$-1\r\n$-1\r\n"  # nil, as Redis
     assert client.call("SET", "l", "v") == b"+OK\r\n"
     assert client.call("GET", "l") == b"$1\r\nv\r\n"

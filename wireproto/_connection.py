@@ -121,6 +121,24 @@ class _Outbox:
     def memory(self) -> MemoryAccount:
         return self._connection._memory
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The connection's clock (seconds): a session's deadlines are on it."""
+        return self._connection.clock
+
+    def resume(self) -> None:
+        """Offer the buffered bytes to the session again, before the next replies are taken.
+
+        For a session that stopped consuming (it returned less than the whole
+        messages it was given, e.g. a client blocked on a key) and is ready again
+        outside a read batch: the connection calls ``try_consume`` from
+        :meth:`Connection.data_to_send`, and the shell is told there is output.
+        """
+        connection = self._connection
+        if connection.state is ConnectionState.ACTIVE:
+            connection._resume = True
+            connection._output_queued()
+
     def get_extra_info(self, name: str, default: object = None, /) -> object:
         return self._connection.extra.get(name, default)
 
@@ -236,6 +254,9 @@ class Connection:
         self._layer: Layer | None = None
         self._inner: Connection | None = None
         self._in_batch = False
+        self._resume = False
+        self._session_deadline: Callable[[], float | None] | None = None
+        self._session_check: Callable[[], None] | None = None
         self.state = ConnectionState.DETECTING
         self.wire_format: WireFormat | None = None
         # The format detection chose, set before its create_session() runs (even if it fails).
@@ -357,6 +378,8 @@ class Connection:
         If the session asked to close, the connection is closed after these
         bytes: check :attr:`state` after the write.
         """
+        if self._resume:
+            self._resume_consuming()
         data = self._outbox.take()
         self._counts.bytes_sent += len(data)
         if data and self.state is ConnectionState.CLOSED and self._stats is not None:
@@ -416,10 +439,14 @@ class Connection:
             layer = self._layer.next_deadline()
             if layer is not None:
                 deadline = layer if deadline is None else min(deadline, layer)
+        if self._session_deadline is not None and state is ConnectionState.ACTIVE:
+            session = self._session_deadline()
+            if session is not None:
+                deadline = session if deadline is None else min(deadline, session)
         return deadline
 
     def check_deadlines(self) -> None:
-        """Handle the deadlines that passed: detection, idle time, a layer's.
+        """Handle the deadlines that passed: detection, idle time, a layer's, the session's.
 
         Call :meth:`data_to_send` afterwards: a fallback session may greet.
         """
@@ -437,6 +464,8 @@ class Connection:
         ):
             self.detect_timed_out()
             return
+        if self._session_check is not None and self.state is ConnectionState.ACTIVE:
+            self._check_session_deadline(now)
         layer = self._layer
         if layer is None or self.state is not ConnectionState.ACTIVE:
             return
@@ -483,6 +512,36 @@ class Connection:
             self._stats.connection_closed(self._counts, reason)
 
     # -- internals -----------------------------------------------------------
+
+    def _resume_consuming(self) -> None:
+        """The session asked (``sender.resume()``) to see the buffered bytes again."""
+        self._resume = False
+        if self.state is not ConnectionState.ACTIVE or self._outbox.close_requested:
+            return
+        if self._session is not None and len(self._buffer):
+            self._in_batch = True
+            try:
+                self._consume()
+            finally:
+                self._in_batch = False
+
+    def _check_session_deadline(self, now: float) -> None:
+        """Run the session's ``check_deadlines()`` when its deadline has passed."""
+        deadline = self._session_deadline() if self._session_deadline is not None else None
+        check = self._session_check
+        if deadline is None or now < deadline or check is None:
+            return
+        self._in_batch = True
+        try:
+            check()
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+        except MemoryLimitExceeded as exc:
+            self._memory_exceeded(exc)
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            self._in_batch = False
 
     def _output_queued(self) -> None:
         if not self._in_batch and self.on_output is not None:
@@ -624,6 +683,9 @@ class Connection:
             outer._memory.output_limit = limit + (limit >> 7)
             outer = outer.outer
         self._session = session
+        # Optional: a session with deadlines of its own (on this connection's clock).
+        self._session_deadline = getattr(session, "next_deadline", None)
+        self._session_check = getattr(session, "check_deadlines", None)
         self.state = ConnectionState.ACTIVE
         if self._stats is not None:
             self._stats.session_started(self._counts, wire_format.name)

@@ -204,6 +204,7 @@ class ConnectionProtocol(asyncio.BufferedProtocol):
     def _scheduled_flush(self) -> None:
         self._flush_handle = None
         self._flush()
+        self._arm_timer()  # a session resumed outside a read may have set a deadline
 
     def _flush(self) -> None:
         """Write the pending replies in one write; close the transport once the connection is."""

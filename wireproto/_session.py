@@ -136,6 +136,20 @@ class MessageConsumer(Protocol):
         ...
 
 
+# Optional parts of the contract, looked up once per session (not part of the Protocols,
+# so every existing session and sender stays valid):
+#
+# - A session may pause: ``try_consume`` returns without consuming the messages
+#   after the one it is waiting on (a client blocked on a key). When it can go on
+#   outside a read batch, it sends its reply and calls ``sender.resume()``: the
+#   connection offers the buffered bytes to ``try_consume`` again before it next
+#   hands out output (``Connection.data_to_send``). While it waits, a full receive
+#   buffer is still "a message over the limit".
+# - A session may have deadlines: ``next_deadline() -> float | None`` (on
+#   ``sender.clock``, the connection's clock, in seconds) and ``check_deadlines()``,
+#   which the connection calls once that time has passed (like a layer's).
+
+
 @runtime_checkable
 class SessionProvider(Protocol):
     """Creates the session for each connection of the wire formats it serves."""

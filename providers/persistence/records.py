@@ -19,6 +19,7 @@ built in; sorted sets and streams register theirs.
 
 from __future__ import annotations
 
+import pickle
 import struct
 import zlib
 from collections import deque
@@ -26,6 +27,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from construct import Bytes, Int32ul, Struct, this
+
+from .. import kvstore
 
 __all__ = [
     "FRAME",
@@ -131,17 +134,36 @@ def sized_string_state(
 Encoder = Callable[[object], bytes]
 Decoder = Callable[[bytes], object]
 
-_CODECS: dict[type, tuple[bytes, Encoder]] = {}
-_DECODERS: dict[bytes, Decoder] = {}
+_PICKLED = b"~pickle"
 
 
-def register_codec(cls: type, name: bytes, encode: Encoder, decode: Decoder) -> None:
-    """Log values of class ``cls`` as ``encode(value)``, tagged ``name``; replay with ``decode``.
+def register_codec(cls: type, encode: Encoder, decode: Decoder) -> None:
+    """Log values of class ``cls`` as ``encode(value)``; replay them with ``decode``.
 
-    ``decode(encode(v))`` must equal ``v`` and be a new object the store may own.
+    The same registry as :func:`providers.kvstore.register_codec` (which modules
+    that cannot import this package call); the tag written is the class's
+    :func:`~providers.kvstore.register_kind` name.
     """
-    _CODECS[cls] = (name, encode)
-    _DECODERS[name] = decode
+    kvstore.register_codec(cls, encode, decode)
+
+
+def _encode_value(value: object) -> tuple[bytes, bytes]:
+    """The tag and the bytes of a container value."""
+    kind = type(value)
+    found = kvstore.codec_of(kind)
+    if found is None:  # a type without a codec: still durable
+        return _PICKLED, pickle.dumps(value, protocol=5)
+    return kvstore.kind_name(value), found[0](value)
+
+
+def _decode_value(tag: bytes, data: bytes) -> object:
+    if tag == _PICKLED:
+        return pickle.loads(data)
+    cls = kvstore.kind_class(tag)
+    found = None if cls is None else kvstore.codec_of(cls)
+    if found is None:
+        raise KeyError(tag)
+    return found[1](data)
 
 
 def pack_items(items: Iterator[bytes] | list[bytes]) -> bytes:
@@ -184,9 +206,9 @@ def _set(data: bytes) -> object:
     return set(unpack_items(data))
 
 
-register_codec(deque, b"list", _encode_items, _list)
-register_codec(dict, b"hash", _encode_hash, _pairs)
-register_codec(set, b"set", _encode_items, _set)
+register_codec(deque, _encode_items, _list)
+register_codec(dict, _encode_hash, _pairs)
+register_codec(set, _encode_items, _set)
 
 
 # -- records -------------------------------------------------------------------------
@@ -237,8 +259,8 @@ def encode_state(db: int, key: bytes, value: object, expire_at: int | None, flag
     kind = type(value)
     if kind is bytes or kind is bytearray:
         return head + key + b"\x00" + value  # type: ignore[operator]
-    name, encoder = _CODECS[kind]
-    return head + key + bytes((len(name),)) + name + encoder(value)
+    name, data = _encode_value(value)
+    return head + key + bytes((len(name),)) + name + data
 
 
 def encode(record: Record) -> bytes:
@@ -268,7 +290,7 @@ def decode(payload: bytes) -> Record:
                 value: object = payload[body:]
             else:
                 name = payload[body : body + tag_length]
-                value = _DECODERS[name](payload[body + tag_length :])
+                value = _decode_value(name, payload[body + tag_length :])
             return State(db, key, value, None if expire_at < 0 else expire_at, flags)
         if op == _OP_DELETE:
             _, db, size = _DB_KEY.unpack_from(payload)
@@ -280,6 +302,6 @@ def decode(payload: bytes) -> Record:
             return Flush(payload[1])
         if op == _OP_SWAP and len(payload) == 3:
             return Swap(payload[1], payload[2])
-    except (struct.error, IndexError, KeyError) as exc:
+    except (struct.error, IndexError, KeyError, pickle.UnpicklingError, EOFError) as exc:
         raise ValueError(f"not a record: {exc!r}") from exc
     raise ValueError(f"not a record (op {op})")

@@ -10,7 +10,9 @@ from wireproto.guard import cross_protocol_error, is_guarded_word
 
 from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
-from .commands._base import WRONGTYPE
+from .commands import blocking as _blocking
+from .commands._base import WRONGTYPE, Blocked
+from .commands.blocking import WAITING
 from .parser import RequestParser
 from .replies import NULL2, NULL3
 
@@ -34,7 +36,12 @@ def _direct_handlers() -> tuple[dict[bytes, Handler], ...]:
         # MULTI does not queue the commands that change how the next ones run
         # (QUIT closes, MULTI, EXEC and DISCARD start or end a transaction):
         # they go through execute(), after which run_commands() looks again.
-        if command.subcommands is not None or not command.queued or name in _BUILT_IN_PARTS:
+        if (
+            command.subcommands is not None
+            or not command.queued
+            or name in _BUILT_IN_PARTS
+            or "blocking" in command.flags  # it may stop the batch
+        ):
             continue
         arity = command.arity
         for argc in range(1, _MAX_DIRECT_ARGC):
@@ -68,9 +75,11 @@ class RespSession:
         "_sender",
         "auth",
         "authenticated",
+        "blocked",
         "client_id",
         "client_info",
         "closing",
+        "deny_blocking",
         "multi",
         "multi_failed",
         "name",
@@ -108,6 +117,9 @@ class RespSession:
         """CLIENT SETINFO attributes (``lib-name``, ``lib-ver``)."""
         self.closing = False
         """Set by QUIT: the connection closes after the replies sent so far."""
+        self.blocked: Blocked | None = None
+        """What a blocking command waits on: nothing more is consumed until it is served."""
+        self.deny_blocking = False
         self._sender = sender
         self._memory = sender.memory
         self.room = 0
@@ -210,7 +222,9 @@ class RespSession:
         """
         direct = _DIRECT
         execute = self.execute
-        plain = self.authenticated and self.multi is None
+        # While a client is blocked, every command takes execute(), after which
+        # the keys it wrote serve the blocked clients (as Redis does after each command).
+        plain = self.authenticated and self.multi is None and not WAITING.count
         room = self.room  # a local in the loop; self.room for the handlers that read it
         for argv in commands:
             argc = len(argv)
@@ -232,15 +246,17 @@ class RespSession:
             self.room = room
             if room < 0:
                 self.over_output(room)
-            if self.closing:
+            if WAITING.ready:
+                WAITING.serve()
+            if self.closing or self.blocked is not None:
                 return next(i for i, ran in enumerate(commands, 1) if ran is argv)
-            plain = self.authenticated and self.multi is None
+            plain = self.authenticated and self.multi is None and not WAITING.count
         self.room = room
         return len(commands)
 
     def try_consume(self, data: memoryview, /) -> int:
         """Run every whole command at the head of ``data``; the bytes consumed."""
-        if self.closing:
+        if self.closing or self.blocked is not None:
             return 0
         parser = self._parser
         if not parser.begin(data):
@@ -255,7 +271,7 @@ class RespSession:
                 commands = whole_commands()
                 if commands:
                     ran = self.run_commands(commands, replies.append)
-                    if self.closing:
+                    if self.closing or self.blocked is not None:
                         if ran < len(commands):
                             parser.keep(ran)
                         break
@@ -268,7 +284,9 @@ class RespSession:
                     self.room -= len(reply)
                     if self.room < 0:
                         self.over_output(self.room)
-                    if self.closing:
+                    if WAITING.ready:
+                        WAITING.serve()
+                    if self.closing or self.blocked is not None:
                         break
         except ProtocolError as exc:
             parser.end()
@@ -283,10 +301,20 @@ class RespSession:
             self._sender.close()
         return consumed
 
+    def next_deadline(self) -> float | None:
+        """When a blocked command times out (the connection's clock), or None."""
+        blocked = self.blocked
+        return None if blocked is None else blocked.deadline
+
+    def check_deadlines(self) -> None:
+        """The connection saw :meth:`next_deadline` pass: the blocked command times out."""
+        _blocking.time_out(self)
+
     def close(self) -> None:
         """Release the session (the provider's client count drops)."""
         if not self._closed:
             self._closed = True
+            _blocking.forget(self)
             self.unwatch_all()
             self.end_multi()
             self.provider.session_closed(self)

@@ -4,13 +4,15 @@ and ``run`` runs a scenario on the default loop and on uvloop."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvloop  # a test dependency: if it is missing these tests must fail, not skip
+from _differential import Pair
 from _lines import LOOPS, TIMEOUT, Run
+from _serve import redis_server
 
 _HERE = Path(__file__).resolve().parent
 
@@ -36,3 +38,18 @@ def run(request: pytest.FixtureRequest) -> Run:
             loop_runner.run(checked(scenario))
 
     return runner
+
+
+@pytest.fixture(scope="module")
+def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A real ``redis-server`` 7 (persistence off, 127.0.0.1 only) for the module; its port."""
+    with redis_server(tmp_path_factory.mktemp("redis-differential")) as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def pair(redis_port: int) -> Iterator[Pair]:
+    """A :class:`~_differential.Pair`: redis-server and an in-process RESP connection."""
+    both = Pair(redis_port)
+    yield both
+    both.close()

@@ -11,75 +11,18 @@ APPEND, SETRANGE, GETRANGE, STRLEN and GET run as Hypothesis-drawn sequences.
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-
 import pytest
-from _drive import resp_command as cmd
-from _serve import HOST, redis_server
+from _differential import Pair, same
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from wireproto.providers.resp import RespProvider, register
 from wireproto.providers.resp.numbers import parse_long_double
 
-from wireproto import Connection, Registry
-
-MARKER = b"--end-of-case--"
-END = b"$%d\r\n%s\r\n" % (len(MARKER), MARKER)
 TIMEOUT = 15.0
-
-
-@pytest.fixture(scope="module")
-def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A real ``redis-server`` 7 (persistence off, 127.0.0.1 only); yields its port."""
-    with redis_server(tmp_path_factory.mktemp("redis-differential")) as port:
-        yield port
-
-
-class Pair:
-    """One connection to redis-server and one in-process connection, fed the same requests."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection((HOST, port), timeout=TIMEOUT)
-        registry = Registry()
-        register(registry, RespProvider())
-        self.ours = Connection(registry)
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def run(self, *commands: tuple[bytes | str, ...]) -> tuple[bytes, bytes]:
-        """The replies of redis-server and of ours to ``commands``."""
-        request = b"".join(cmd(*command) for command in commands)
-        self.sock.sendall(request + cmd("ECHO", MARKER))
-        theirs = bytearray()
-        for _ in range(10_000):  # bounded: the replies are a few KB at most
-            if theirs.endswith(END):
-                break
-            chunk = self.sock.recv(65536)
-            assert chunk, "redis-server closed the connection"
-            theirs += chunk
-        assert theirs.endswith(END)
-        self.ours.receive_data(request)
-        return bytes(theirs[: -len(END)]), self.ours.data_to_send()
-
-
-@pytest.fixture(scope="module")
-def pair(redis_port: int) -> Iterator[Pair]:
-    both = Pair(redis_port)
-    yield both
-    both.close()
-
-
-def _same(pair: Pair, *commands: tuple[bytes | str, ...]) -> bytes:
-    theirs, ours = pair.run(*commands)
-    assert ours == theirs, commands
-    return ours
 
 
 def _as_increment_and_as_value(pair: Pair, text: bytes) -> None:
     """``text`` as INCRBYFLOAT's increment (on a missing and on a set key) and as the value."""
-    _same(
+    same(
         pair,
         ("DEL", "f"),
         ("INCRBYFLOAT", "f", text),
@@ -116,7 +59,7 @@ def test_edge_cases_match_redis(pair: Pair, text: bytes) -> None:
 
 
 def test_the_reported_nul_case_is_refused(pair: Pair) -> None:
-    replies = _same(pair, ("DEL", "f"), ("INCRBYFLOAT", "f", b"1.5\x00abc"), ("EXISTS", "f"))
+    replies = same(pair, ("DEL", "f"), ("INCRBYFLOAT", "f", b"1.5\x00abc"), ("EXISTS", "f"))
     assert replies.endswith(b"\r\n-ERR value is not a valid float\r\n:0\r\n")
     assert parse_long_double(b"1.5\x00abc") is None
 
@@ -138,7 +81,7 @@ def test_the_reported_nul_case_is_refused(pair: Pair) -> None:
 def test_results_are_formatted_as_redis_does(
     pair: Pair, start: bytes, increment: bytes, shown: bytes
 ) -> None:
-    replies = _same(pair, ("SET", "f", start), ("INCRBYFLOAT", "f", increment), ("GET", "f"))
+    replies = same(pair, ("SET", "f", start), ("INCRBYFLOAT", "f", increment), ("GET", "f"))
     bulk = b"$%d\r\n%s\r\n" % (len(shown), shown)
     assert replies == b"+OK\r\n" + bulk + bulk
 
@@ -175,7 +118,7 @@ def test_any_string_is_parsed_as_redis_does(pair: Pair, text: bytes) -> None:
 def test_sums_are_added_and_printed_as_redis_does(
     pair: Pair, start: bytes, increments: list[bytes]
 ) -> None:
-    _same(
+    same(
         pair,
         ("SET", "f", start),
         *(("INCRBYFLOAT", "f", increment) for increment in increments),
@@ -208,4 +151,4 @@ def _request(step: tuple[object, ...], key: str) -> tuple[bytes | str, ...]:
 )
 @given(steps=st.lists(_WRITES, max_size=30))
 def test_in_place_string_writes_match_redis(pair: Pair, steps: list[tuple[object, ...]]) -> None:
-    _same(pair, ("DEL", "s"), *(_request(step, "s") for step in steps), ("GET", "s"))
+    same(pair, ("DEL", "s"), *(_request(step, "s") for step in steps), ("GET", "s"))

@@ -30,10 +30,12 @@ __all__ = [
     "SYNTAX_ERROR",
     "WRONGPASS",
     "WRONGTYPE",
+    "Blocked",
     "Client",
     "Command",
     "Handler",
     "ProviderState",
+    "Serve",
     "arity_error",
     "bounded_int",
     "c_string",
@@ -94,6 +96,10 @@ class Client(Protocol):
     name: bytes | None
     room: int
     """Reply bytes the batch may still build (the output limit): checked as replies grow."""
+    blocked: Blocked | None
+    """What the client waits on (BLPOP...), or None; the session consumes nothing meanwhile."""
+    deny_blocking: bool
+    """Set while EXEC runs: blocking commands answer at once (Redis's CLIENT_DENY_BLOCKING)."""
 
     @property
     def provider(self) -> ProviderState:
@@ -179,6 +185,26 @@ class Client(Protocol):
 
 
 Handler = Callable[[Client, list[bytes]], bytes]
+
+
+Serve = Callable[[Store, bytes], "bytes | None"]
+"""How a blocked client is served from a key that was written (store, key): its reply,
+or None when the key holds nothing for it (another type, or empty): it waits on."""
+
+
+@dataclass(eq=False, slots=True)
+class Blocked:
+    """One blocked client (BLPOP...): what it waits on, until when, and how it is served."""
+
+    client: Client
+    store: Store
+    keys: tuple[bytes, ...]
+    deadline: float | None
+    """On the connection's clock (seconds); None: forever."""
+    serve: Serve
+    """Pops for the client from the value at a key; its reply, or None to wait on."""
+    timeout_reply: bytes
+
 
 LLONG_MAX = (1 << 63) - 1
 LLONG_MIN = -(1 << 63)

@@ -5,7 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import connection, keys, persistence, server, strings, transactions
+from . import (
+    bitmaps,
+    blocking,
+    connection,
+    hyperloglog,
+    keys,
+    lists,
+    persistence,
+    server,
+    stream_groups,
+    streams,
+    strings,
+    transactions,
+    zsets,
+)
 from ._base import Command, arity_error, container, unknown_command, unknown_subcommand
 
 __all__ = ["COMMANDS", "command_names", "lookup"]
@@ -89,12 +103,20 @@ _COMMAND_LIST += [
     Command("strlen", 2, strings.strlen, _RF, _ONE_KEY),
     Command("getrange", 4, strings.getrange, _R, _ONE_KEY),
     Command("setrange", 4, strings.setrange, _WD, _ONE_KEY),
+    Command("lcs", -3, strings.lcs, _R, (1, 2, 1)),
     Command("keys", 2, keys.keys, _R),
     Command("scan", -2, keys.scan, _R),
     Command("rename", 3, keys.rename, _W, (1, 2, 1)),
     Command("renamenx", 3, keys.renamenx, _WF, (1, 2, 1)),
     Command("randomkey", 1, keys.randomkey, _R),
 ]
+_COMMAND_LIST += bitmaps.COMMANDS
+_COMMAND_LIST += hyperloglog.COMMANDS
+_COMMAND_LIST += streams.COMMANDS
+_COMMAND_LIST += stream_groups.COMMANDS
+_COMMAND_LIST += lists.COMMANDS
+_COMMAND_LIST += blocking.COMMANDS
+_COMMAND_LIST += zsets.COMMANDS
 _COMMAND_LIST += persistence.COMMANDS
 _COMMAND_LIST.append(server.command_command(_TABLE, _COMMAND_LIST))
 _COMMAND_LIST.append(

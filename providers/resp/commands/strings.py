@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from ...kvstore import IntegerOverflow, NotAnInteger, parse_int64
+from ...kvstore import IntegerOverflow, NotAnInteger, WrongType, parse_int64
 from .. import numbers
-from ..replies import EMPTY_BULK, OK, ONE, ZERO, bulk, integer
+from ..lcs import lcs as longest_common_subsequence
+from ..replies import EMPTY_BULK, OK, ONE, ZERO, bulk, integer, map_reply
 from ._base import (
     LLONG_MAX,
     LLONG_MIN,
@@ -182,7 +183,10 @@ def mget(s: Client, argv: list[bytes]) -> bytes:
     parts = [b"*%d\r\n" % (len(argv) - 1)]
     room = s.room
     for key in argv[1:]:  # checked as it grows: 100 KB x 20,000 keys must not be built
-        value = get(key)
+        try:
+            value = get(key)
+        except WrongType:  # MGET answers nil for a key of another type, as Redis does
+            value = None
         part = null if value is None else b"$%d\r\n%s\r\n" % (len(value), value)
         room -= len(part)
         if room < 0:
@@ -323,3 +327,54 @@ def setrange(s: Client, argv: list[bytes]) -> bytes:
     if _too_long(s, offset, len(chunk)):
         return STRING_TOO_LONG
     return integer(store.set_range(argv[1], offset, chunk))
+
+
+_NOT_STRINGS = b"-ERR The specified keys must contain string values\r\n"
+
+
+def lcs(s: Client, argv: list[bytes]) -> bytes:
+    """LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]."""
+    store = s.store
+    try:
+        first, second = store.read_string(argv[1]), store.read_string(argv[2])
+    except WrongType:
+        return _NOT_STRINGS
+    a, b = bytes(first or b""), bytes(second or b"")
+    want_len = want_idx = with_len = False
+    min_len = 0
+    index = 3
+    while index < len(argv):
+        option = argv[index].lower()
+        if option == b"idx":
+            want_idx = True
+        elif option == b"len":
+            want_len = True
+        elif option == b"withmatchlen":
+            with_len = True
+        elif option == b"minmatchlen" and index + 1 < len(argv):
+            parsed = parse_int64(argv[index + 1])
+            if parsed is None:
+                return NOT_INTEGER
+            min_len = max(parsed, 0)
+            index += 1
+        else:
+            return SYNTAX_ERROR
+        index += 1
+    if want_len and want_idx:
+        return b"-ERR If you want both the length and indexes, please just use IDX.\r\n"
+    if 4 * (len(a) + 1) * (len(b) + 1) > s.provider.resp_limits.max_bulk_len:
+        return b"-ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len\r\n"
+    common, length, ranges = longest_common_subsequence(a, b, want_ranges=want_idx)
+    if not want_idx:
+        return integer(length) if want_len else bulk(common)
+    rows = []
+    for a_start, a_end, b_start, b_end in ranges:
+        size = a_end - a_start + 1
+        if min_len and size < min_len:
+            continue
+        row = b"*2\r\n:%d\r\n:%d\r\n*2\r\n:%d\r\n:%d\r\n" % (a_start, a_end, b_start, b_end)
+        rows.append(
+            b"*%d\r\n" % (3 if with_len else 2) + row + (integer(size) if with_len else b"")
+        )
+    matches = b"*%d\r\n" % len(rows) + b"".join(rows)
+    return map_reply([(bulk(b"matches"), matches), (bulk(b"len"), integer(length))], s.resp3)

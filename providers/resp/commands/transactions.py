@@ -32,12 +32,16 @@ def exec_(s: Client, argv: list[bytes]) -> bytes:
         return s.null_array
     replies = []
     room = s.room
-    for command in queued:  # checked as it grows: a transaction of GETs is an MGET
-        reply = s.execute(command)
-        room -= len(reply)
-        if room < 0:
-            s.over_output(room)
-        replies.append(reply)
+    s.deny_blocking = True
+    try:
+        for command in queued:  # checked as it grows: a transaction of GETs is an MGET
+            reply = s.execute(command)
+            room -= len(reply)
+            if room < 0:
+                s.over_output(room)
+            replies.append(reply)
+    finally:
+        s.deny_blocking = False
     return b"*%d\r\n" % len(replies) + b"".join(replies)
 
 

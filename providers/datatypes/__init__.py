@@ -1,0 +1,1 @@
+"""Redis data structures beyond deque, dict and set (sorted sets), pure Python."""
