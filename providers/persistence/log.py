@@ -389,7 +389,12 @@ class AppendLog:
                 if found is not None and (type(found[0]) is bytes or type(found[0]) is bytearray):
                     parts += string_state(db, key, found[0], found[1], found[2])
                 else:
-                    payload = self._state(db, key, store)
+                    try:
+                        payload = self._state(db, key, store)
+                    except Exception:  # a codec failed: keep serving, say which key is not kept
+                        _log.exception("event=persistence.unencodable db=%d key=%r", db, key)
+                        self.last_write_ok = False
+                        continue
                     parts += (_SIZE.pack(len(payload)), payload)
             self.changes_since_save += len(dirty)
             dirty.clear()
