@@ -58,14 +58,38 @@ def _fsync_close(fd: int) -> None:
         os.close(fd)
 
 
-def _write_atomically(path: str, data: bytes) -> None:
+def _write_atomically(path: str, data: bytes, *, sync: bool = True) -> None:
+    """Replace ``path`` with ``data`` through a rename; fsynced unless ``sync`` is false.
+
+    Without ``sync`` the new file is what any process reads at once; only a
+    machine crash in the next milliseconds could bring the old one back.
+    """
     temporary = path + ".tmp"
     with open(temporary, "wb") as file:
         file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
+        if sync:
+            file.flush()
+            os.fsync(file.fileno())
     os.replace(temporary, path)
-    _fsync_dir(os.path.dirname(path) or ".")
+    if sync:
+        _fsync_dir(os.path.dirname(path) or ".")
+
+
+def _sync_later(path: str) -> None:
+    """fsync ``path`` and its folder from a thread (the loop must not wait for the disk)."""
+
+    def sync() -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_dir(os.path.dirname(path) or ".")
+        except OSError as exc:
+            _log.error("event=persistence.fsync_failed file=%s error=%r", path, exc)
+
+    threading.Thread(target=sync, daemon=True).start()
 
 
 def _state_records(databases: Sequence[Store], per_frame: int = 1000) -> Iterable[bytes]:
@@ -215,6 +239,7 @@ class AppendLog:
         self._child_kind = ""
         self._child_base = ""
         self._child_started = 0.0
+        self._finishing: threading.Thread | None = None
         self.incr_size = 0
         self.base_size = 0
         self.rewrite_base_size = 0
@@ -295,6 +320,9 @@ class AppendLog:
             self._sync_thread = None
         if self._child is not None:
             self.wait_child(block=True)
+        if self._finishing is not None:
+            self._finishing.join()
+            self._finishing = None
         os.close(self._fd)
         self._fd = -1
         self.enabled = False
@@ -314,12 +342,17 @@ class AppendLog:
             self._incrs.append(f"appendonly.{self._sequence}.incr.wpl")
             self._write_manifest()
 
-    def _write_manifest(self) -> None:
+    def _manifest(self) -> bytes:
         lines = [f"seq {self._sequence}"]
         if self._base:
             lines.append(f"base {self._base}")
         lines += [f"incr {name}" for name in self._incrs]
-        _write_atomically(self._path(MANIFEST), ("\n".join(lines) + "\n").encode())
+        return ("\n".join(lines) + "\n").encode()
+
+    def _write_manifest(self, *, sync: bool = True) -> None:
+        _write_atomically(self._path(MANIFEST), self._manifest(), sync=sync)
+        if not sync:
+            _sync_later(self._path(MANIFEST))
 
     def _open_incr(self, name: str) -> None:
         fd = os.open(self._path(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -527,7 +560,12 @@ class AppendLog:
         self._sequence += 1
         incr = f"appendonly.{self._sequence}.incr.wpl"
         self._incrs.append(incr)
-        self._write_manifest()  # the new log is listed before anything is written to it
+        if self._finishing is not None:  # the last rewrite's files are still being switched
+            self._finishing.join()
+            self._finishing = None
+        # The new log is listed before anything is written to it. Under always, durably so
+        # before any reply; otherwise a thread fsyncs the manifest (~20 ms the loop skips).
+        self._write_manifest(sync=self.mode == "always")
         self._open_incr(incr)
         base = f"appendonly.{self._sequence}.base.wpl"
         return self._fork("rewrite", self._path(base))
@@ -597,6 +635,9 @@ class AppendLog:
         seconds = time.monotonic() - self._child_started
         if kind == "rewrite":
             self._rewrite_done(ok, path, seconds)
+            if block and self._finishing is not None:
+                self._finishing.join()
+                self._finishing = None
         else:
             self.last_save_ok = ok
             self.last_bgsave_seconds = seconds
@@ -622,8 +663,18 @@ class AppendLog:
         old = ([self._base] if self._base else []) + self._incrs[:-1]
         self._base = os.path.basename(path)
         self._incrs = self._incrs[-1:]
-        self._write_manifest()
-        for name in old:
-            with contextlib.suppress(OSError):
-                os.unlink(self._path(name))
         self.base_size = self.rewrite_base_size = os.path.getsize(path)
+        manifest = self._manifest()
+
+        def switch() -> None:  # off the loop: two fsyncs, then the old files go
+            try:
+                _write_atomically(self._path(MANIFEST), manifest)
+            except OSError as exc:
+                _log.error("event=persistence.manifest_failed error=%r", exc)
+                return
+            for name in old:
+                with contextlib.suppress(OSError):
+                    os.unlink(self._path(name))
+
+        self._finishing = threading.Thread(target=switch, daemon=True)
+        self._finishing.start()
