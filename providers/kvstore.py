@@ -64,6 +64,7 @@ __all__ = [
     "register_codec",
     "register_kind",
     "service",
+    "share_databases",
     "share_store",
     "shared_databases",
     "shared_store",
@@ -412,13 +413,16 @@ class Store:
         self.set(key, value, expire_at=expire_at, flags=flags)
         return CasOutcome.STORED
 
-    def delete(self, key: bytes) -> bool:
-        """Remove ``key`` (of any type); whether a live value was removed."""
+    def delete(self, key: bytes, event: bytes = b"del") -> bool:
+        """Remove ``key`` (of any type); whether a live value was removed.
+
+        ``event`` is what observers hear (MOVE's ``move_from``).
+        """
         if self._live_any(key) is None:
             return False
         self._remove(key)
         if self._observers:
-            self._notify(b"del", key)
+            self._notify(event, key)
         return True
 
     def pop(self, key: bytes) -> bytes | None:
@@ -1153,6 +1157,14 @@ def shared_databases(owner: object) -> Databases:
     databases = _SHARED_DATABASES.get(owner)
     if databases is None or databases[0] is not store:
         databases = _SHARED_DATABASES[owner] = Databases(store)
+    return databases
+
+
+def share_databases(owner: object, databases: Databases) -> Databases:
+    """Make ``databases`` (and its database 0, see :func:`share_store`) the ones
+    :func:`shared_databases` returns for ``owner`` from now on."""
+    share_store(owner, databases[0])
+    _SHARED_DATABASES[owner] = databases
     return databases
 
 

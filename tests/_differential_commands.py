@@ -106,6 +106,41 @@ STREAMS = [
     _c("XDEL", key, st.integers(1, 9).map(lambda ms: f"{ms}-0")),
     _c("XTRIM", key, "MAXLEN", st.integers(0, 3).map(str)),
 ]
+HASHES = [
+    _c("HSET", key, _pairs(member, value)),
+    _c("HSETNX", key, member, value),
+    _c("HGET", key, member),
+    _c("HMGET", key, _many(member)),
+    _c("HDEL", key, _many(member)),
+    _c("HLEN", key),
+    _c("HEXISTS", key, member),
+    _c("HSTRLEN", key, member),
+    _c("HINCRBY", key, member, small),
+    _c("HINCRBYFLOAT", key, member, st.sampled_from(["1.5", "-2", "x"])),
+    _c("HGETALL", key),
+    _c("HKEYS", key),
+    _c("HVALS", key),
+]
+SETS = [
+    _c("SADD", key, _many(member)),
+    _c("SREM", key, _many(member)),
+    _c("SISMEMBER", key, member),
+    _c("SMISMEMBER", key, _many(member)),
+    _c("SCARD", key),
+    _c("SMEMBERS", key),
+    _c(st.sampled_from(["SINTER", "SUNION", "SDIFF"]), _many(key)),
+    _c(st.sampled_from(["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]), key, _many(key)),
+    _c("SMOVE", key, key, member),
+    _c("SINTERCARD", "2", key, key),
+]
+DATABASES = [
+    _c("SELECT", st.sampled_from(["0", "1", "16"])),
+    _c("MOVE", key, st.sampled_from(["0", "1"])),
+    _c("SWAPDB", "0", "1"),
+    _c("FLUSHDB"),
+    _c("COPY", key, key, st.sampled_from([[], ["REPLACE"], ["DB", "1"], ["DB", "0", "REPLACE"]])),
+    _c("TOUCH", _many(key)),
+]
 TRANSACTIONS = [
     st.just(("MULTI",)),
     st.just(("EXEC",)),
@@ -119,6 +154,9 @@ FAMILIES: dict[str, list[st.SearchStrategy[tuple[str | bytes, ...]]]] = {
     "bitmaps": BITMAPS,
     "hyperloglog": HYPERLOGLOG,
     "streams": STREAMS,
+    "hashes": HASHES,
+    "sets": SETS,
+    "databases": DATABASES,
     "transactions": TRANSACTIONS,
 }
 

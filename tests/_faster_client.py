@@ -18,6 +18,7 @@ from dataclasses import dataclass
 READ, UPSERT, RMW, DELETE = 0, 1, 2, 3
 READ_ASYNC, UPSERT_ASYNC, RMW_ASYNC, DELETE_ASYNC = 4, 5, 6, 7
 SUBSCRIBE_KV, PSUBSCRIBE_KV = 8, 9
+SUBSCRIBE, PUBLISH, PSUBSCRIBE = 10, 11, 12
 PENDING = 0x03
 ERROR = 0x04
 DEFAULT_VAR_LEN_KV = 0
@@ -77,6 +78,15 @@ class FasterClient:
         self.subscription_session = True
         self._add(PSUBSCRIBE_KV if prefix else SUBSCRIBE_KV, 0, key, input)
 
+    def subscribe(self, channel: bytes, prefix: bool = False) -> None:
+        """Queue a Subscribe (or PSubscribe) to a channel (``InternalSubscribe``: no input)."""
+        self.subscription_session = True
+        self._add(PSUBSCRIBE if prefix else SUBSCRIBE, 0, channel)
+
+    def publish(self, channel: bytes, value: bytes, serial_num: int = 0) -> None:
+        """Queue a Publish (``InternalPublish``: key and value, as an Upsert)."""
+        self._add(PUBLISH, serial_num, channel, value)
+
     def flush(self) -> bytes:
         """The batch of the queued messages (``Flush``): -(size), header, messages."""
         if not self._messages:
@@ -129,7 +139,15 @@ class FasterClient:
                         key, offset = self._read_span(batch, offset)
                     if found:
                         output, offset = self._read_span(batch, offset)
-            elif kind not in (UPSERT, UPSERT_ASYNC, DELETE, DELETE_ASYNC):
+            elif kind in (SUBSCRIBE, PSUBSCRIBE):
+                sid, offset = self._int(batch, offset)
+                if status != PENDING:
+                    if not found:  # ClientSession.cs throws: "Unexpected status"
+                        raise ValueError(f"unexpected status {status} of a channel message")
+                    if kind == PSUBSCRIBE:
+                        key, offset = self._read_span(batch, offset)
+                    output, offset = self._read_span(batch, offset)
+            elif kind not in (UPSERT, UPSERT_ASYNC, DELETE, DELETE_ASYNC, PUBLISH):
                 raise NotImplementedError(kind)
             replies.append(Reply(kind, status, output, sid, key, pending, seq_no))
         return replies

@@ -71,6 +71,28 @@ def frames(message: bytes | str, frame_size: int | None = None) -> bytes:
     return bytes(out)
 
 
+def one_byte_frames(message: bytes, mask: bytes = b"\x5a\xc3\x0f\x96") -> bytes:
+    """``message`` as masked client frames of one payload byte each, built in bulk.
+
+    The frames wsproto's client writes (``frames(message, 1)``) but with one
+    masking key for all and in C-speed slices: 16 MiB of frames in about a
+    second, where a frame-by-frame client takes minutes. Each frame is 7 bytes:
+    FIN/opcode, MASK|1, the key, the payload byte XOR the key's first byte.
+    """
+    count = len(message)
+    if count == 0:
+        return frames(message)
+    out = bytearray(7 * count)
+    out[0::7] = b"\x00" * count  # continuation frames, FIN clear
+    out[1::7] = b"\x81" * count  # masked, payload length 1
+    for index in range(4):
+        out[2 + index :: 7] = mask[index : index + 1] * count
+    out[6::7] = message.translate(bytes(byte ^ mask[0] for byte in range(256)))
+    out[0] = 0x02  # the first frame opens a binary message
+    out[-7] |= 0x80  # the last one ends it
+    return bytes(out)
+
+
 def control(event: Event) -> bytes:
     """A masked client control frame (ping, pong, close)."""
     return FrameConnection(ConnectionType.CLIENT).send(event)
@@ -122,5 +144,6 @@ __all__ = [
     "decode",
     "frames",
     "handshake",
+    "one_byte_frames",
     "ws_registry",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from wireproto.providers.faster import (
     build_ws_batch,
     ws_detector,
 )
-from wireproto.providers.kvstore import Store, shared_store
+from wireproto.providers.kvstore import Store, share_store, shared_store
 
 from wireproto import AuthSettings, CloseReason, Connection, ConnectionSettings, Registry
 from wireproto._connection import ConnectionState
@@ -419,6 +420,18 @@ def test_oversized_subscriptions_get_an_error_the_client_can_read() -> None:
         (9, StatusCode.ERROR, 0, b""),
         (8, StatusCode.PENDING, 1, None),
     ]
+    channel = Connection(_registry(limits))
+    requests = [
+        build_request(MessageType.SUBSCRIBE, key=b"k" * 5),
+        build_request(MessageType.PSUBSCRIBE, key=b"k" * 5),
+        build_request(MessageType.PUBLISH, key=b"k" * 5, value=b"v"),
+        build_request(MessageType.SUBSCRIBE, key=b"k" * 4),
+    ]
+    channel.receive_data(build_binary_batch(0, len(requests), b"".join(requests)))
+    # a channel ERROR carries the sid 0 (FASTER.client throws on it; FASTER has no limit here)
+    assert channel.data_to_send() == build_binary_batch(
+        0, 4, bytes.fromhex("0a04 00000000  0c04 00000000  0b04  0a03 01000000")
+    )
 
 
 def test_a_long_reply_is_cut_into_batches_at_the_reply_limit() -> None:
@@ -459,7 +472,8 @@ def test_ws_reply_batches_hold_at_most_255_messages() -> None:
         ("count over the messages", build_request(MessageType.DELETE, key=b"k"), 2),
         ("truncated span", build_request(MessageType.DELETE, key=b"k")[:-1], 1),
         ("negative span length", b"\x03" + bytes(8) + struct.pack("<i", -5), 1),
-        ("pubsub message", b"\x0b" + bytes(8) + bytes(8), 1),
+        ("a PendingResult request", b"\x0d" + bytes(8) + bytes(8), 1),
+        ("an unknown message type", b"\x0e" + bytes(8) + bytes(8), 1),
     ],
 )
 def test_malformed_batches_close_without_a_reply(name: str, messages: bytes, count: int) -> None:
@@ -519,6 +533,197 @@ def test_ws_subscription_notifies_as_the_javascript_client_reads_it() -> None:
     writer.data_to_send()
     # NOT_FOUND with an empty value: the JavaScript client reads one after either status
     assert sub.data_to_send() == build_ws_batch(1, bytes.fromhex("0801 01000000 00000000"))
+
+
+def _shared_registry() -> Registry:
+    registry = Registry()
+    for register in (faster.register, memcache.register, resp.register, kvbin.register):
+        register(registry)
+    return registry
+
+
+def _resp(connection: Connection, *args: bytes) -> bytes:
+    connection.receive_data(
+        b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+    )
+    return connection.data_to_send()
+
+
+def test_writes_through_resp_and_memcached_notify_faster_subscribers() -> None:
+    registry = _shared_registry()
+    subscriber, sub_conn = FasterClient(), Connection(registry)
+    subscriber.subscribe_kv(b"user:1")
+    subscriber.subscribe_kv(b"user:", prefix=True)
+    assert [(r.status, r.sid) for r in _talk(subscriber, sub_conn)] == [(3, 1), (3, 2)]
+    redis, mc = Connection(registry), Connection(registry)
+    assert _resp(redis, b"SET", b"user:1", b"ada") == b"+OK\r\n"
+    notes = subscriber.receive(sub_conn.data_to_send())
+    assert [(r.type, r.status, r.sid, r.key, r.output) for r in notes] == [
+        (8, 0, 1, None, b"ada"),
+        (9, 0, 2, b"user:1", b"ada"),
+    ]
+    mc.receive_data(b"set user:1 0 0 5\r\nbyron\r\n")
+    assert mc.data_to_send() == b"STORED\r\n"
+    mc.receive_data(b"append user:2 0 0 1\r\nx\r\n")  # missing: NOT_STORED, no write
+    assert mc.data_to_send() == b"NOT_STORED\r\n"
+    assert _resp(redis, b"APPEND", b"user:1", b"!") == b":6\r\n"
+    assert _resp(redis, b"EXPIRE", b"user:1", b"100") == b":1\r\n"  # the value is unchanged
+    assert _resp(redis, b"DEL", b"user:1") == b":1\r\n"
+    store = shared_store(registry)  # a list, as a container command writes one: absent to FASTER
+    store.write_container(b"user:3", deque).append(b"a")
+    store.container_written(b"user:3", b"rpush")
+    reader, reader_conn = FasterClient(), Connection(registry)
+    reader.read(b"user:3")
+    reader.rmw(b"user:3", b"xy")  # absent: RMW creates it, as an Upsert would
+    assert [r.status for r in _talk(reader, reader_conn)] == [1, 0x11]
+    notes = subscriber.receive(sub_conn.data_to_send())
+    assert [(r.type, r.status, r.sid, r.key, r.output) for r in notes] == [
+        (8, 0, 1, None, b"byron"),
+        (9, 0, 2, b"user:1", b"byron"),
+        (8, 0, 1, None, b"byron!"),
+        (9, 0, 2, b"user:1", b"byron!"),
+        (8, 1, 1, None, None),
+        (9, 1, 2, b"user:1", None),
+        (9, 1, 2, b"user:3", None),
+        (9, 0, 2, b"user:3", b"xy"),
+    ]
+    assert {r.seq_no for r in notes} == {0}
+
+
+def test_an_expired_key_notifies_not_found() -> None:
+    now = [1_000_000]
+    registry = Registry()
+    share_store(registry, Store(lambda: now[0]))
+    for register in (faster.register, resp.register):
+        register(registry)
+    subscriber, sub_conn = FasterClient(), Connection(registry)
+    subscriber.subscribe_kv(b"session")
+    _talk(subscriber, sub_conn)
+    redis = Connection(registry)
+    assert _resp(redis, b"SET", b"session", b"token", b"PX", b"500") == b"+OK\r\n"
+    assert [r.output for r in subscriber.receive(sub_conn.data_to_send())] == [b"token"]
+    now[0] += 1000
+    assert _resp(redis, b"GET", b"session") == b"$-1\r\n"
+    notes = subscriber.receive(sub_conn.data_to_send())
+    assert [(r.type, r.status, r.sid, r.output) for r in notes] == [(8, 1, 1, None)]
+
+
+def test_a_faster_delete_notifies_even_when_the_key_was_missing() -> None:
+    registry = _shared_registry()
+    subscriber, sub_conn = FasterClient(), Connection(registry)
+    subscriber.subscribe_kv(b"k")
+    _talk(subscriber, sub_conn)
+    writer, writer_conn = FasterClient(), Connection(registry)
+    writer.delete(b"k")
+    assert [r.status for r in _talk(writer, writer_conn)] == [1]  # NOT_FOUND
+    notes = subscriber.receive(sub_conn.data_to_send())
+    assert [(r.type, r.status, r.sid) for r in notes] == [(8, 1, 1)]
+    redis = Connection(registry)
+    assert _resp(redis, b"DEL", b"k") == b":0\r\n"  # Redis's DEL of nothing is no write
+    assert sub_conn.data_to_send() == b""
+
+
+def test_the_store_is_observed_only_while_a_subscription_exists() -> None:
+    registry = _shared_registry()
+    store = shared_store(registry)
+    before = len(store._observers)
+    subscriber, sub_conn = FasterClient(), Connection(registry)
+    subscriber.subscribe_kv(b"a")
+    subscriber.subscribe_kv(b"b", prefix=True)
+    _talk(subscriber, sub_conn)
+    assert len(store._observers) == before + 1
+    sub_conn.close(CloseReason.PEER_CLOSED)
+    assert len(store._observers) == before
+    redis = Connection(registry)
+    assert _resp(redis, b"SET", b"a", b"1") == b"+OK\r\n"
+
+
+_SUB_KEYS = [b"a", b"ab", b"b"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("sub"), st.sampled_from(_SUB_KEYS), st.booleans()),
+            st.tuples(st.just("set"), st.sampled_from(_SUB_KEYS), st.binary(max_size=3)),
+            st.tuples(st.just("del"), st.sampled_from(_SUB_KEYS), st.just(False)),
+        ),
+        max_size=25,
+    )
+)
+def test_notifications_of_resp_writes_match_a_model(ops: list[tuple[str, bytes, Any]]) -> None:
+    """Each RESP write notifies every matching subscription: exact ones, then prefixes."""
+    registry = _shared_registry()
+    subscriber, sub_conn = FasterClient(), Connection(registry)
+    redis = Connection(registry)
+    values: dict[bytes, bytes] = {}
+    exact: dict[bytes, list[int]] = {}
+    prefixes: dict[bytes, list[int]] = {}  # in the order each prefix was first subscribed
+    sids = 0
+    expected: list[tuple[int, int, int | None, bytes | None, bytes | None]] = []
+    got: list[tuple[int, int, int | None, bytes | None, bytes | None]] = []
+    for op, key, arg in ops:
+        if op == "sub":
+            sids += 1
+            (exact if not arg else prefixes).setdefault(key, []).append(sids)
+            subscriber.subscribe_kv(key, prefix=arg)
+            expected.append((9 if arg else 8, 3, sids, None, None))
+            got.extend(
+                (r.type, r.status, r.sid, r.key, r.output) for r in _talk(subscriber, sub_conn)
+            )
+            continue
+        if op == "set":
+            assert _resp(redis, b"SET", key, arg) == b"+OK\r\n"
+            values[key] = arg
+        else:
+            assert _resp(redis, b"DEL", key) == b":%d\r\n" % (key in values)
+            if values.pop(key, None) is None:
+                continue  # a DEL of nothing is no write
+        value = values.get(key)
+        status = 1 if value is None else 0
+        expected.extend((8, status, sid, None, value) for sid in exact.get(key, []))
+        for prefix, prefix_sids in prefixes.items():
+            if key.startswith(prefix):
+                expected.extend((9, status, sid, key, value) for sid in prefix_sids)
+        notes = subscriber.receive(sub_conn.data_to_send())
+        got.extend((r.type, r.status, r.sid, r.key, r.output) for r in notes)
+    assert got == expected
+
+
+def test_publish_reaches_channel_subscribers_and_not_the_store() -> None:
+    registry = _shared_registry()
+    subscriber, sub_conn = FasterClient(), Connection(registry)
+    subscriber.subscribe(b"news")
+    subscriber.subscribe(b"ne", prefix=True)
+    subscriber.subscribe_kv(b"news")
+    acks = _talk(subscriber, sub_conn)
+    # the channel broker counts its ids apart from the store's (two brokers in FASTER)
+    assert [(r.type, r.status, r.sid) for r in acks] == [(10, 3, 1), (12, 3, 2), (8, 3, 1)]
+    publisher, pub_conn = FasterClient(), Connection(registry)
+    publisher.publish(b"news", b"hello")
+    publisher.publish(b"sports", b"goal")
+    publisher.read(b"news")
+    replies = _talk(publisher, pub_conn)
+    assert [(r.type, r.status) for r in replies] == [(11, 0), (11, 0), (0, 1)]
+    notes = subscriber.receive(sub_conn.data_to_send())
+    assert [(r.type, r.status, r.sid, r.key, r.output) for r in notes] == [
+        (10, 0, 1, None, b"hello"),
+        (12, 0, 2, b"news", b"hello"),
+    ]
+    assert shared_store(registry).get(b"news") is None
+
+
+def test_publish_and_subscribe_over_websocket() -> None:
+    registry = _registry()
+    sub = Connection(registry)
+    sub.receive_data(_ws(_ws_req(MessageType.SUBSCRIBE, key=b"ch")))
+    # pending as the JavaScript client's Status table has it (2), then the sid
+    assert sub.data_to_send() == build_ws_batch(1, bytes.fromhex("0a02 01000000"))
+    pub = Connection(registry)
+    pub.receive_data(_ws(_ws_req(MessageType.PUBLISH, key=b"ch", value=b"hi")))
+    assert pub.data_to_send() == build_ws_batch(1, bytes.fromhex("0b00"))
+    assert sub.data_to_send() == build_ws_batch(1, bytes.fromhex("0a00 01000000 02000000 6869"))
 
 
 # -- the shared store, auth -----------------------------------------------------------------

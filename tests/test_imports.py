@@ -160,6 +160,10 @@ def test_imports_point_down_the_ranks() -> None:
     assert upward == []
 
 
+SHARED_DATATYPES = "providers.datatypes"
+"""Redis's data structures and their encodings: shared like the store (RESP, the AOF)."""
+
+
 def test_providers_use_the_public_api_and_the_shared_store_only() -> None:
     wrong = []
     for name, targets in GRAPH.items():
@@ -216,7 +220,18 @@ def test_no_provider_reads_another_provider_s_attributes() -> None:
 
 def test_split_modules_depend_one_way() -> None:
     # Command families share only _base; the table imports them, never the reverse.
-    families = ("connection", "keys", "server", "strings", "transactions")
+    families = (
+        "connection",
+        "databases",
+        "generic",
+        "hashes",
+        "keys",
+        "server",
+        "sets",
+        "sort",
+        "strings",
+        "transactions",
+    )
     package = "providers.resp.commands"
     for family in families:
         inside = [t for t in GRAPH[f"{package}.{family}"] if t.startswith(package)]

@@ -89,7 +89,7 @@ def test_detection_never_changes_its_answer_as_bytes_arrive(
         (b"incr k\r\n", "memcache-text", "resp"),
         (b"incr k 1\r\n", "memcache-text", "memcache-text"),
         (b"append k v\r\n", "memcache-text", "resp"),
-        (b"touch k 10\r\n", "memcache-text", "memcache-text"),
+        (b"touch k 10\r\n", "memcache-text", "resp"),  # RESP serves TOUCH too
         (b"quit\r\n", "memcache-text", "resp"),
         (b"gets k\r\n", "memcache-text", "memcache-text"),
         (b"mg k v\r\n", "memcache-text", "memcache-text"),

@@ -21,7 +21,10 @@ CASES = [
     Case("echo", [("ECHO", "")], b"$0\r\n\r\n"),
     Case("echo arity", [("ECHO",)], b"-ERR wrong number of arguments for 'echo' command\r\n"),
     Case("select 0", [("SELECT", 0)], b"+OK\r\n"),
-    Case("select 1", [("SELECT", 1)], b"-ERR DB index is out of range\r\n"),
+    Case("select 1", [("SELECT", 1)], b"+OK\r\n"),
+    Case("select 15 (the last)", [("SELECT", 15)], b"+OK\r\n"),
+    Case("select 16 (one past)", [("SELECT", 16)], b"-ERR DB index is out of range\r\n"),
+    Case("select -1", [("SELECT", -1)], b"-ERR DB index is out of range\r\n"),
     Case("select not int", [("SELECT", "x")], NOT_INT),
     Case(
         "select beyond int",

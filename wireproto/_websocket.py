@@ -247,6 +247,11 @@ class WebSocketLayer(BaseLayer):
         self._message = bytearray()
         self._message_text = False
         self._frame_size = 0
+        self._max_message = kind.settings.max_message_size
+        # A frame is part of a message: its own limit needs a count only when lower.
+        self._frame_limit = kind.settings.frame_limit
+        self._count_frames = self._frame_limit < self._max_message
+        self._memory = host.sender.memory
         self._done = False  # the outer connection is asked to close
         # The inner format as detection will find it (for the text rule).
         self._prefix = bytearray()
@@ -348,9 +353,13 @@ class WebSocketLayer(BaseLayer):
 
     def _process_events(self) -> None:
         sender = self.host.sender
+        on_data = self._on_data
         for event in self._ws.events():
-            if isinstance(event, BytesMessage | TextMessage):
-                self._on_data(event)
+            # One event per frame (or per part of one): the binary case goes first.
+            if type(event) is BytesMessage:
+                on_data(event.data, event.frame_finished, event.message_finished, False)
+            elif isinstance(event, TextMessage):
+                on_data(event.data.encode(), event.frame_finished, event.message_finished, True)
             elif isinstance(event, Ping):
                 sender.send(self._ws.send(event.response()))
             elif isinstance(event, CloseConnection):
@@ -366,32 +375,32 @@ class WebSocketLayer(BaseLayer):
             if self._done:
                 return
 
-    def _on_data(self, event: BytesMessage | TextMessage) -> None:
-        chunk: bytes | bytearray
-        if isinstance(event, TextMessage):
-            chunk = event.data.encode()
+    def _on_data(
+        self, chunk: bytes | bytearray, frame_finished: bool, message_finished: bool, text: bool
+    ) -> None:
+        """A frame's payload (or part of it): appended to the one message buffer."""
+        size = len(chunk)
+        if self._count_frames:
+            self._frame_size += size
+            if self._frame_size > self._frame_limit:
+                raise self._fail(MESSAGE_TOO_BIG, f"frame over {self._frame_limit} bytes")
+            if frame_finished:
+                self._frame_size = 0
+        message = self._message
+        if len(message) + size > self._max_message:
+            raise self._fail(MESSAGE_TOO_BIG, f"message over {self._max_message} bytes")
+        self._memory.charge_arguments(size)  # the listener's budget: MemoryLimitExceeded
+        message += chunk
+        if text:
             self._message_text = True
-        else:
-            chunk = event.data
-        self._frame_size += len(chunk)
-        if self._frame_size > self._settings.frame_limit:
-            raise self._fail(MESSAGE_TOO_BIG, f"frame over {self._settings.frame_limit} bytes")
-        if event.frame_finished:
-            self._frame_size = 0
-        if len(self._message) + len(chunk) > self._settings.max_message_size:
-            limit = self._settings.max_message_size
-            raise self._fail(MESSAGE_TOO_BIG, f"message over {limit} bytes")
-        memory = self.host.sender.memory
-        memory.charge_arguments(len(chunk))  # the listener's budget: MemoryLimitExceeded
-        self._message += chunk
-        if not event.message_finished:
+        if not message_finished:
             return
-        message, text = bytes(self._message), self._message_text
-        memory.release_arguments(len(self._message))
-        self._message.clear()
+        whole, text = bytes(message), self._message_text
+        self._memory.release_arguments(len(message))
+        message.clear()
         self._message_text = False
-        self._admit(message, text)
-        self.feed(message)
+        self._admit(whole, text)
+        self.feed(whole)
         self.flush()
 
     def _admit(self, message: bytes, text: bool) -> None:

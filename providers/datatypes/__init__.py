@@ -1,1 +1,2 @@
-"""Redis data structures beyond deque, dict and set (sorted sets), pure Python."""
+"""Redis's data types beyond what a plain ``deque``, ``dict`` or ``set`` gives (sorted sets),
+and their representation (encodings, RDB serialisation); pure Python."""

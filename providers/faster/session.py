@@ -14,23 +14,35 @@ for an in-memory log where every record is in the mutable region:
 - Delete: ``IN_PLACE_UPDATED_RECORD`` (a tombstone) or ``NOT_FOUND``;
 - Read: ``FOUND`` with the value, or ``NOT_FOUND``.
 
-Upsert, RMW and Delete publish the key to SubscribeKV / PSubscribeKV
-subscribers, as FASTER's sessions do; each notification reads the key when
-it is delivered (after the batch's replies). Writes through RESP or
-memcached do not notify: the store has no write hook.
+SubscribeKV / PSubscribeKV subscribers hear of every write to their keys,
+whichever format made it: while a subscription exists the broker observes the
+shared store (:meth:`Store.observe`), so a RESP ``SET``, a memcached ``set``,
+an expiry or a FASTER Upsert, RMW or Delete all notify. As in FASTER (whose
+``SubscribeKVBroker`` publishes the key and the subscriber's session then
+reads it) each notification carries the key's value when it is delivered:
+``FOUND`` with the value, or ``NOT_FOUND`` once deleted. A FASTER Delete
+publishes even when the key was missing, as FASTER's sessions do. Writes
+inside a FASTER batch are delivered after that batch's replies.
+
+Subscribe / PSubscribe / Publish are FASTER's other broker
+(``SubscribeBroker``, on by default in its VarLenServer): channels apart from
+the store. Publish answers ``FOUND`` and sends the value to the channel's
+subscribers (``Subscribe``, or ``PSubscribe`` with the channel name for a
+prefix), after the publisher's batch; its subscription ids count on their own.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from wireproto import Limits, MessageConsumer, NetworkSender, ProtocolError, Verdict, WireFormat
 from wireproto.framing import FramedConsumer, FrameSpan, compile_construct
 
-from ..kvstore import Store
+from ..kvstore import Store, WrongType
 from .wire import (
     BATCH_HEADER,
     BINARY_REQUESTS,
@@ -196,7 +208,7 @@ def _status_reply(kind: int, status: int) -> bytes:
 
 def _error_reply(kind: int) -> bytes:
     """An ERROR reply, shaped so that FASTER's clients read it: subscriptions carry a sid."""
-    if kind == MessageType.SUBSCRIBE_KV:
+    if kind in (MessageType.SUBSCRIBE_KV, MessageType.SUBSCRIBE, MessageType.PSUBSCRIBE):
         return _reply_sid({"type": kind, "status": StatusCode.ERROR, "sid": 0})
     if kind == MessageType.PSUBSCRIBE_KV:  # FASTER.client reads a key after a non-pending sid
         return _reply_sid_key({"type": kind, "status": StatusCode.ERROR, "sid": 0, "key": b""})
@@ -208,8 +220,100 @@ _PENDING_JS = 2
 """The pending status FASTER's JavaScript client knows (its Status table predates FASTER v2)."""
 
 
+_UNCHANGED = frozenset({b"expire", b"persist"})
+"""Store events that leave the value as it was (a TTL set or cleared): no notification."""
+
+
+def _string(store: Store, key: bytes) -> bytes | None:
+    """The string at ``key`` as FASTER sees the store: a Redis container looks absent."""
+    try:
+        return store.get(key)
+    except WrongType:
+        return None
+
+
 class Broker:
-    """SubscribeKV / PSubscribeKV subscriptions of one provider (``SubscribeKVBroker``)."""
+    """SubscribeKV / PSubscribeKV subscriptions of one provider (``SubscribeKVBroker``).
+
+    While any subscription exists it observes the store; a write inside
+    :meth:`holding` (a FASTER batch) is delivered when the hold ends.
+    """
+
+    __slots__ = ("_exact", "_held", "_holds", "_next_sid", "_prefix", "_stop", "_store")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._next_sid = 0
+        self._exact: dict[bytes, dict[int, _Session]] = {}
+        self._prefix: dict[bytes, dict[int, _Session]] = {}
+        self._stop: Callable[[], None] | None = None
+        self._holds = 0
+        self._held: list[bytes] = []
+
+    @property
+    def active(self) -> bool:
+        """Whether any subscription exists (the store is observed only then)."""
+        return bool(self._exact or self._prefix)
+
+    def subscribe(self, key: bytes, session: _Session, prefix: bool) -> int:
+        """A new subscription id (1, 2, ... as FASTER's ``Interlocked.Increment``)."""
+        self._next_sid += 1
+        table = self._prefix if prefix else self._exact
+        table.setdefault(key, {})[self._next_sid] = session
+        if self._stop is None:
+            self._stop = self._store.observe(self._written)
+        return self._next_sid
+
+    def remove(self, session: _Session) -> None:
+        """Drop every subscription of ``session``; stop observing the store after the last."""
+        _remove(session, self._exact, self._prefix)
+        if not self.active and self._stop is not None:
+            self._stop()
+            self._stop = None
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Hold the notifications of the writes made inside, then deliver them in order."""
+        self._holds += 1
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            if not self._holds and self._held:
+                keys, self._held = self._held, []
+                for key in keys:
+                    self.publish(key)
+
+    def written(self, key: bytes) -> None:
+        """``key`` was written (or a FASTER Delete missed it): notify now or after the hold."""
+        if self._holds:
+            self._held.append(key)
+        else:
+            self.publish(key)
+
+    def _written(self, event: bytes, key: bytes) -> None:
+        """The store's observer."""
+        if event not in _UNCHANGED:
+            self.written(key)
+
+    def publish(self, key: bytes) -> None:
+        """Notify the subscribers of ``key`` and of its prefixes."""
+        for sid, session in list(self._exact.get(key, {}).items()):
+            session.notify(MessageType.SUBSCRIBE_KV, sid, key, False, _string(self._store, key))
+        for prefix, subs in list(self._prefix.items()):
+            if key.startswith(prefix):
+                value = _string(self._store, key)
+                for sid, session in list(subs.items()):
+                    session.notify(MessageType.PSUBSCRIBE_KV, sid, key, True, value)
+
+
+class ChannelBroker:
+    """Subscribe / PSubscribe / Publish: FASTER's ``SubscribeBroker``, channels beside the store.
+
+    A prefix matches as ``SpanByteKeySerializer.Match`` does for binary keys
+    (the channel starts with it). Publications made inside a FASTER batch go
+    out after its replies, like the store's notifications.
+    """
 
     __slots__ = ("_exact", "_next_sid", "_prefix")
 
@@ -218,13 +322,8 @@ class Broker:
         self._exact: dict[bytes, dict[int, _Session]] = {}
         self._prefix: dict[bytes, dict[int, _Session]] = {}
 
-    @property
-    def active(self) -> bool:
-        """Whether any subscription exists (writes skip publishing otherwise)."""
-        return bool(self._exact or self._prefix)
-
     def subscribe(self, key: bytes, session: _Session, prefix: bool) -> int:
-        """A new subscription id (1, 2, ... as FASTER's ``Interlocked.Increment``)."""
+        """A new subscription id (its own count, as FASTER's second broker keeps)."""
         self._next_sid += 1
         table = self._prefix if prefix else self._exact
         table.setdefault(key, {})[self._next_sid] = session
@@ -232,22 +331,26 @@ class Broker:
 
     def remove(self, session: _Session) -> None:
         """Drop every subscription of ``session``."""
-        for table in (self._exact, self._prefix):
-            for key in [key for key, subs in table.items() if session in subs.values()]:
-                subs = table[key]
-                for sid in [sid for sid, sub in subs.items() if sub is session]:
-                    del subs[sid]
-                if not subs:
-                    del table[key]
+        _remove(session, self._exact, self._prefix)
 
-    def publish(self, key: bytes) -> None:
-        """Notify the subscribers of ``key`` and of its prefixes."""
+    def publish(self, key: bytes, value: bytes) -> None:
+        """Send ``value`` to the subscribers of channel ``key`` and of its prefixes."""
         for sid, session in list(self._exact.get(key, {}).items()):
-            session.notify(sid, key, None)
+            session.notify(MessageType.SUBSCRIBE, sid, key, False, value)
         for prefix, subs in list(self._prefix.items()):
             if key.startswith(prefix):
                 for sid, session in list(subs.items()):
-                    session.notify(sid, key, prefix)
+                    session.notify(MessageType.PSUBSCRIBE, sid, key, True, value)
+
+
+def _remove(session: _Session, *tables: dict[bytes, dict[int, _Session]]) -> None:
+    for table in tables:
+        for key in [key for key, subs in table.items() if session in subs.values()]:
+            subs = table[key]
+            for sid in [sid for sid, sub in subs.items() if sub is session]:
+                del subs[sid]
+            if not subs:
+                del table[key]
 
 
 class _Session:
@@ -255,8 +358,9 @@ class _Session:
 
     __slots__ = (
         "_broker",
+        "_channels",
         "_framed",
-        "_publish",
+        "_published",
         "_sender",
         "_seq_no",
         "_settings",
@@ -268,17 +372,20 @@ class _Session:
         self,
         store: Store,
         broker: Broker,
+        channels: ChannelBroker,
         settings: FasterSettings,
         sender: NetworkSender,
+        *,
         ws: bool,
     ) -> None:
         self._store = store
         self._broker = broker
+        self._channels = channels
         self._settings = settings
         self._sender = sender
         self._ws = ws
         self._seq_no = 0
-        self._publish: list[bytes] = []
+        self._published: list[tuple[bytes, bytes]] = []
         framer = BatchFramer(negated=not ws, max_batch_size=settings.max_batch_size)
         self._framed = FramedConsumer(framer, self._batch, sender, on_close=self._closed)
 
@@ -290,10 +397,19 @@ class _Session:
 
     def _closed(self) -> None:
         self._broker.remove(self)
+        self._channels.remove(self)
 
     # -- one batch --------------------------------------------------------------
 
     def _batch(self, payload: bytes, sender: NetworkSender) -> None:
+        with self._broker.holding():  # the batch's notifications go after its replies
+            self._run_batch(payload)
+        if self._published:
+            publications, self._published = self._published, []
+            for key, value in publications:
+                self._channels.publish(key, value)
+
+    def _run_batch(self, payload: bytes) -> None:
         ws = self._ws
         try:
             if ws:
@@ -334,10 +450,6 @@ class _Session:
             size += len(reply)
         if replies:
             self._send(replies)
-        if self._publish:
-            keys, self._publish = self._publish, []
-            for key in keys:
-                self._broker.publish(key)
 
     def _send(self, replies: list[bytes]) -> None:
         messages = b"".join(replies)
@@ -356,40 +468,42 @@ class _Session:
         ):
             return _error_reply(kind)
         if kind in _READS:
-            value = store.get(key)
+            value = _string(store, key)
             if value is None:
                 return _status_reply(kind, StatusCode.NOT_FOUND)
             return _reply_output({"type": kind, "status": StatusCode.FOUND, "output": value})
-        if kind in _UPSERTS:
+        if kind in _UPSERTS:  # subscribers hear of it through the store's observer
             value = fields[1]
-            old = store.length(key)
+            old = _string(store, key)
             store.put(key, value)
-            if self._broker.active:
-                self._publish.append(key)
-            fits = old is not None and len(value) <= old
+            fits = old is not None and len(value) <= len(old)
             return _status_reply(kind, StatusCode.IN_PLACE_UPDATED_RECORD if fits else _CREATED)
         if kind in _RMWS:
             status = self._rmw(key, fields[1])
-            if self._broker.active:
-                self._publish.append(key)
             if self._ws:  # WebsocketServerSession sends no output for RMW
                 return _status_reply(kind, status)
             # FASTER's functions write no RMW output: its reply carries an empty one.
             return _reply_output({"type": kind, "status": status, "output": b""})
         if kind in _DELETES:
             found = store.delete(key)
-            if self._broker.active:
-                self._publish.append(key)
+            if not found and self._broker.active:
+                self._broker.written(key)  # FASTER publishes every Delete; the store did not
             status = StatusCode.IN_PLACE_UPDATED_RECORD if found else StatusCode.NOT_FOUND
             return _status_reply(kind, status)
+        if kind == MessageType.PUBLISH:
+            self._published.append((key, fields[1]))
+            return _status_reply(kind, StatusCode.FOUND)
+        pending = _PENDING_JS if self._ws else StatusCode.PENDING
+        if kind in (MessageType.SUBSCRIBE, MessageType.PSUBSCRIBE):
+            sid = self._channels.subscribe(key, self, kind == MessageType.PSUBSCRIBE)
+            return _reply_sid({"type": kind, "status": pending, "sid": sid})
         # SubscribeKV / PSubscribeKV
         sid = self._broker.subscribe(key, self, kind == MessageType.PSUBSCRIBE_KV)
-        pending = _PENDING_JS if self._ws else StatusCode.PENDING
         return _reply_sid({"type": kind, "status": pending, "sid": sid})
 
     def _rmw(self, key: bytes, data: bytes) -> int:
         store = self._store
-        old = store.get(key)
+        old = _string(store, key)
         if old is None:
             store.put(key, data)
             return _CREATED
@@ -401,19 +515,26 @@ class _Session:
 
     # -- notifications ------------------------------------------------------------
 
-    def notify(self, sid: int, key: bytes, prefix: bytes | None) -> None:
-        """Send one SubscribeKV (or PSubscribeKV) notification: the key's value now."""
-        value = self._store.get(key)
+    def notify(self, kind: int, sid: int, key: bytes, prefix: bool, value: bytes | None) -> None:
+        """Send one notification batch: ``FOUND`` and ``value``, or ``NOT_FOUND`` (``None``).
+
+        ``kind`` is SubscribeKV or Subscribe, or their prefix forms (``prefix``:
+        the key follows the sid).
+        """
         status = StatusCode.FOUND if value is not None else StatusCode.NOT_FOUND
         if value is None and self._ws:
             value = b""  # the JavaScript client reads an output after NOT_FOUND too
-        fields: dict[str, Any] = {"status": status, "sid": sid, "key": key, "output": value}
-        if prefix is None:
-            fields["type"] = MessageType.SUBSCRIBE_KV
-            reply = _reply_sid(fields) if value is None else _reply_sid_output(fields)
-        else:
-            fields["type"] = MessageType.PSUBSCRIBE_KV
+        fields: dict[str, Any] = {
+            "type": kind,
+            "status": status,
+            "sid": sid,
+            "key": key,
+            "output": value,
+        }
+        if prefix:
             reply = _reply_sid_key(fields) if value is None else _reply_sid_key_output(fields)
+        else:
+            reply = _reply_sid(fields) if value is None else _reply_sid_output(fields)
         if self._ws:
             self._sender.send(build_ws_batch(1, reply))
         else:  # notifications carry sequence number 0, outside the session's count
@@ -431,7 +552,8 @@ class FasterProvider:
     def __init__(self, store: Store, settings: FasterSettings = DEFAULT_SETTINGS) -> None:
         self.store = store
         self.settings = settings
-        self.broker = Broker()
+        self.broker = Broker(store)
+        self.channels = ChannelBroker()
         self._limits = Limits(max_message_size=4 + settings.max_batch_size)
 
     @property
@@ -442,7 +564,7 @@ class FasterProvider:
     def create_session(self, wire_format: WireFormat, sender: NetworkSender) -> MessageConsumer:
         """A binary session, or a WebSocket one for ``faster-ws``."""
         ws = wire_format.name == FASTER_WS.name
-        return _Session(self.store, self.broker, self.settings, sender, ws)
+        return _Session(self.store, self.broker, self.channels, self.settings, sender, ws=ws)
 
     def websocket_messages(self, wire_format: WireFormat, data: bytes) -> list[bytes]:
         """Cut ``faster-ws`` output into one WebSocket message per batch.

@@ -115,6 +115,10 @@ _BINARY_SHAPES: dict[int, tuple[str, ...]] = {
     MessageType.DELETE: ("key",),
     MessageType.SUBSCRIBE_KV: ("key", "input"),
     MessageType.PSUBSCRIBE_KV: ("key", "input"),
+    # The broker's messages (SubscribeBroker): a channel key, and Publish's value.
+    MessageType.SUBSCRIBE: ("key",),
+    MessageType.PUBLISH: ("key", "value"),
+    MessageType.PSUBSCRIBE: ("key",),
 }
 _BINARY_SHAPES.update(
     {

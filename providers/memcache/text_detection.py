@@ -20,7 +20,7 @@ COMMAND_WORDS = frozenset(
 )
 """The first words of the commands this provider serves (memcached is case-sensitive)."""
 
-SHARED_WITH_RESP = frozenset(b"get set append incr decr quit".split())
+SHARED_WITH_RESP = frozenset(b"get set append incr decr touch quit".split())
 """memcached command words the bundled RESP provider also serves (in any case, for RESP)."""
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from wireproto import Registry, WireFormat
 
-from ..kvstore import share_store, shared_store
+from ..kvstore import share_databases, shared_databases
 from .commands import COMMANDS, REDIS_VERSION, command_names
 from .detection import inline_detector
 from .parser import HIREDIS_AVAILABLE, RequestParser, RespLimits
@@ -46,20 +46,22 @@ def register(registry: Registry, provider: RespProvider | None = None) -> RespPr
 
     Without ``provider``, one is made on the registry's
     :func:`~providers.kvstore.shared_store`, so the memcached provider loaded
-    into the same registry serves the same keys. It reads the registry
+    into the same registry serves the same keys (database 0 of its
+    :func:`~providers.kvstore.shared_databases`). It reads the registry
     options ``resp.password`` (Redis's ``requirepass``: clients must AUTH)
     and ``resp.max-clients`` (reported by INFO; the server enforces its own
     ``--max-connections``). A given ``provider``'s store becomes the
-    registry's shared store (:func:`~providers.kvstore.share_store`).
+    registry's shared store and its databases the registry's
+    (:func:`~providers.kvstore.share_databases`).
     """
     if provider is None:
         options = registry.options
         provider = RespProvider(
-            store=shared_store(registry),
+            databases=shared_databases(registry),
             password=options.get("resp.password") or None,
             max_clients=int(options.get("resp.max-clients", "10000")),
         )
     else:
-        share_store(registry, provider.store)
+        share_databases(registry, provider.databases)
     registry.register(RESP, provider)
     return provider

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender, _build
 
-from ..kvstore import Store
+from ..kvstore import Databases, Store
 from .commands import REDIS_VERSION, persistence
 from .parser import HIREDIS_AVAILABLE, RespLimits
 from .session import RespSession
@@ -66,6 +66,8 @@ class RespProvider:
     the pure-Python one, None follows :data:`PARSER_ENV` (default: hiredis when
     installed). ``clock`` (unix ms) is passed to a store created here.
     ``max_clients`` is only reported (INFO, CONFIG GET); the server enforces it.
+    ``databases`` are SELECT's 16 databases; database 0 is ``store`` (made
+    around ``store`` when not given; a given one's database 0 is the store).
     """
 
     def __init__(
@@ -74,13 +76,19 @@ class RespProvider:
         password: bytes | str | None = None,
         limits: RespLimits | None = None,
         store: Store | None = None,
+        databases: Databases | None = None,
         accelerated: bool | None = None,
         clock: Callable[[], int] | None = None,
         max_clients: int = 10000,
     ) -> None:
         self.password = password.encode() if isinstance(password, str) else password
         self.resp_limits = limits if limits is not None else RespLimits()
-        self.store = store if store is not None else Store(clock)
+        if databases is None:
+            databases = Databases(store if store is not None else Store(clock))
+        elif store is not None and databases[0] is not store:
+            raise ValueError("store must be database 0 of databases")
+        self.databases = databases
+        self.store = databases[0]
         self.accelerated = _choose_accelerated(accelerated)
         self.max_clients = max_clients
         self._limits = Limits(
@@ -119,8 +127,8 @@ class RespProvider:
         self.connected_clients -= 1
 
     def sweep(self, max_keys: int = 20) -> int:
-        """Remove up to ``max_keys`` expired keys."""
-        return self.store.sweep(max_keys)
+        """Remove up to ``max_keys`` expired keys from each database holding some; how many."""
+        return sum(store.sweep(max_keys) for store in self.databases if store.expires_count)
 
     maintenance_interval = 0.1
     """Seconds between active-expiry rounds, as Redis's ``hz 10``."""
@@ -138,7 +146,7 @@ class RespProvider:
     def config(self) -> dict[bytes, bytes]:
         """The parameters CONFIG GET reports."""
         return {
-            b"databases": b"1",
+            b"databases": b"%d" % len(self.databases),
             b"maxclients": b"%d" % self.max_clients,
             b"maxmemory": b"0",
             b"maxmemory-policy": b"noeviction",
@@ -211,16 +219,22 @@ class RespProvider:
         return (
             b"# Stats\r\ntotal_connections_received:%d\r\ntotal_commands_processed:%d\r\n"
             b"expired_keys:%d\r\n"
-            % (self.total_connections, self.commands_processed, self.store.expired_keys)
+            % (
+                self.total_connections,
+                self.commands_processed,
+                sum(store.expired_keys for store in self.databases),
+            )
         )
 
     def _info_keyspace(self) -> bytes:
         text = b"# Keyspace\r\n"
-        if len(self.store):
-            text += b"db0:keys=%d,expires=%d,avg_ttl=0\r\n" % (
-                len(self.store),
-                self.store.expires_count,
-            )
+        for number, store in enumerate(self.databases):
+            if len(store):
+                text += b"db%d:keys=%d,expires=%d,avg_ttl=0\r\n" % (
+                    number,
+                    len(store),
+                    store.expires_count,
+                )
         return text
 
 

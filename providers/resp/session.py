@@ -79,6 +79,7 @@ class RespSession:
         "client_id",
         "client_info",
         "closing",
+        "db",
         "deny_blocking",
         "multi",
         "multi_failed",
@@ -95,6 +96,8 @@ class RespSession:
     def __init__(self, provider: ProviderState, sender: NetworkSender, client_id: int) -> None:
         self.provider = provider
         self.store = provider.store
+        self.db = 0
+        """The SELECTed database's number (``store`` is that database)."""
         self.client_id = client_id
         # The listener's setting, unless the provider was built with its own
         # password (a Server refuses to start when the two differ).
@@ -110,8 +113,8 @@ class RespSession:
         """Commands queued since MULTI, or None outside a transaction."""
         self.multi_failed = False
         """A command was refused while queueing: EXEC will abort."""
-        self.watched: dict[bytes, int] = {}
-        """WATCHed keys and their store versions at WATCH time."""
+        self.watched: dict[tuple[int, bytes], int] = {}
+        """WATCHed (database, key) pairs and their store versions at WATCH time."""
         self.name: bytes | None = None
         self.client_info: dict[bytes, bytes] = {}
         """CLIENT SETINFO attributes (``lib-name``, ``lib-ver``)."""
@@ -153,20 +156,29 @@ class RespSession:
         self.null = NULL3 if self.resp3 else NULL2
         self.null_array = NULL3 if self.resp3 else NULL_ARRAY2
 
+    def select_db(self, index: int) -> None:
+        """Make database ``index`` (in range) the one the next commands use (SELECT)."""
+        self.db = index
+        self.store = self.provider.databases[index]
+
     def watch(self, key: bytes) -> None:
-        """WATCH ``key`` (once per connection)."""
-        if key not in self.watched:
-            self.watched[key] = self.store.watch(key)
+        """WATCH ``key`` of the selected database (once per connection)."""
+        entry = (self.db, key)
+        if entry not in self.watched:
+            self.watched[entry] = self.store.watch(key)
 
     def watched_keys_changed(self) -> bool:
         """Whether a WATCHed key was written since WATCH."""
-        version = self.store.watch_version
-        return any(version(key) != seen for key, seen in self.watched.items())
+        databases = self.provider.databases
+        return any(
+            databases[db].watch_version(key) != seen for (db, key), seen in self.watched.items()
+        )
 
     def unwatch_all(self) -> None:
         """Forget every WATCHed key."""
-        for key in self.watched:
-            self.store.unwatch(key)
+        databases = self.provider.databases
+        for db, key in self.watched:
+            databases[db].unwatch(key)
         self.watched.clear()
 
     def execute(self, argv: list[bytes]) -> bytes:

@@ -17,7 +17,7 @@ from _differential_commands import SEQUENCES
 from _serve import serve
 from hypothesis import HealthCheck, given, settings
 
-RESET = (("DISCARD",), ("UNWATCH",), ("FLUSHALL",))
+RESET = (("DISCARD",), ("UNWATCH",), ("FLUSHALL",), ("SELECT", "0"))
 
 
 @pytest.fixture(scope="module")

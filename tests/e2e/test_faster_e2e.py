@@ -97,6 +97,42 @@ def test_subscriptions_across_connections(server: RunningServer) -> None:
         ]
 
 
+def test_writes_by_redis_and_memcached_notify_a_faster_subscriber(server: RunningServer) -> None:
+    subscriber = FasterClient()
+    with _connect(server) as sub_sock:
+        subscriber.subscribe_kv(b"xfmt:py")
+        subscriber.subscribe_kv(b"xfmt:", prefix=True)
+        subscriber.subscribe(b"xfmt:channel")
+        acks = exchange(sub_sock, subscriber, 3)
+        assert [(r.type, r.status) for r in acks] == [(8, 3), (9, 3), (10, 3)]
+        with redis.Redis(host=HOST, port=server.port) as redis_client:
+            assert redis_client.set("xfmt:py", "from redis")
+        notes = collect(sub_sock, subscriber, 2)
+        assert [(r.type, r.status, r.key, r.output) for r in notes] == [
+            (8, 0, None, b"from redis"),
+            (9, 0, b"xfmt:py", b"from redis"),
+        ]
+        memcached = MemcacheClient((HOST, server.port), timeout=5.0)
+        try:
+            assert memcached.set("xfmt:py", b"from memcached", noreply=False)
+            assert memcached.delete("xfmt:py", noreply=False)
+        finally:
+            memcached.close()
+        notes = collect(sub_sock, subscriber, 4)
+        assert [(r.type, r.status, r.key, r.output) for r in notes] == [
+            (8, 0, None, b"from memcached"),
+            (9, 0, b"xfmt:py", b"from memcached"),
+            (8, 1, None, None),  # deleted: NOT_FOUND, no value (FASTER's Read of a deleted key)
+            (9, 1, b"xfmt:py", None),
+        ]
+        with _connect(server) as pub_sock:
+            publisher = FasterClient()
+            publisher.publish(b"xfmt:channel", b"from a FASTER publisher")
+            assert [(r.type, r.status) for r in exchange(pub_sock, publisher, 1)] == [(11, 0)]
+        (note,) = collect(sub_sock, subscriber, 1)
+        assert (note.type, note.status, note.output) == (10, 0, b"from a FASTER publisher")
+
+
 def test_a_malformed_batch_is_closed_without_a_reply(server: RunningServer) -> None:
     with _connect(server) as sock:
         # a batch whose count promises a message it does not hold

@@ -32,7 +32,17 @@ const functions = {
   DeleteCompletionCallback: (key, status) => record({ op: "delete", key: text(key), status }),
   RMWCompletionCallback: (key, output, status) => record({ op: "rmw", key: text(key), value: text(output), status }),
   SubscribeKVCompletionCallback: (key, output, status) => record({ op: "notified", key: key === undefined ? null : text(key), value: text(output), status }),
+  SubscribeCompletionCallback: (key, output, status) => record({ op: "channel", key: text(key), value: text(output), status }),
 };
+// FASTER's JavaScript client has no Publish: this one WebSocket batch is the C# client's
+// Publish message in the WebSocket layout (type 11, key and value SpanBytes, no serial).
+function publishBatch(key, value) {
+  const span = (bytes) => { const b = Buffer.alloc(4 + bytes.length); b.writeInt32LE(bytes.length); Buffer.from(bytes).copy(b, 4); return b; };
+  const body = Buffer.concat([Buffer.from([11]), span(key), span(value)]);
+  const head = Buffer.alloc(12);
+  head.writeInt32LE(8 + body.length, 0); head.writeInt32LE(0, 4); head.writeInt32LE(1, 8);
+  return Buffer.concat([head, body]);
+}
 const enc = (s) => Array.from(Buffer.from(s));
 const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function until(n) {
@@ -48,6 +58,7 @@ async function until(n) {
   session.RMW(enc("js:k"), enc("hi"));
   session.Read(enc("js:k"));
   session.SubscribeKV(enc("js:k"));
+  session.Subscribe(enc("js:ch"));
   session.Flush();
   await until(4);
   writer.Upsert(enc("js:k"), enc("v2"));
@@ -57,6 +68,11 @@ async function until(n) {
   writer.Read(enc("js:k"));
   writer.Flush();
   await until(9);
+  const publisher = new WebSocket(`ws://127.0.0.1:${port}`);
+  await new Promise((resolve) => { publisher.onopen = resolve; });
+  publisher.send(publishBatch(enc("js:ch"), enc("news")));
+  await until(10);
+  publisher.close();
   const expected = [
     { op: "upsert", key: "js:k", status: 0x11 },
     { op: "read", key: "js:k", value: "hello", status: 0 },
@@ -67,6 +83,7 @@ async function until(n) {
     { op: "delete", key: "js:k", status: 0x20 },
     { op: "notified", key: "js:k", value: "", status: 1 },
     { op: "read", key: "js:k", value: "", status: 1 },
+    { op: "channel", key: "js:ch", value: "news", status: 0 },
   ];
   const canon = (list) => list.map((e) => JSON.stringify(e)).sort();
   const ok = JSON.stringify(canon(events)) === JSON.stringify(canon(expected));

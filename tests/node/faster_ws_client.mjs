@@ -2,12 +2,17 @@
 // FASTER's JavaScript client (cs/remote/src/FASTER.client/JavascriptClient/*.js):
 // the same batch layout (positive size, seq_no 0, int32 count, no serial numbers),
 // the same request messages, and ProcessReplies' reading of the replies (the count
-// from byte 8, its Status table: Found 0, NotFound 1, IsPending 2). FASTER's code is
-// not copied here. Usage: node faster_ws_client.mjs PORT. Prints one JSON line per
-// callback and exits 0 when every expectation held, 1 otherwise.
+// from byte 8, its Status table: Found 0, NotFound 1, IsPending 2; lengths and sids
+// read as IntSerializer does, unsigned little-endian). FASTER's code is not copied
+// here (it cannot be vendored). Usage:
+//   node faster_ws_client.mjs PORT             upsert, read, RMW, delete, SubscribeKV
+//   node faster_ws_client.mjs PORT subscriber  SubscribeKV KEY and Subscribe CHANNEL
+//       (argv 4 and 5), prints "ready" once both are pending, then one JSON line per
+//       notification until argv 6 (a JSON list) have arrived, compared in order.
+// Prints one JSON line per callback and exits 0 when every expectation held, 1 otherwise.
 import { WebSocket } from "ws";
 
-const MessageType = { Read: 0, Upsert: 1, RMW: 2, Delete: 3, SubscribeKV: 8 };
+const MessageType = { Read: 0, Upsert: 1, RMW: 2, Delete: 3, SubscribeKV: 8, Subscribe: 10 };
 const Status = { Found: 0, NotFound: 1, IsPending: 2 };
 const enc = (s) => Array.from(new TextEncoder().encode(s));
 const dec = (a) => new TextDecoder().decode(Uint8Array.from(a));
@@ -21,6 +26,8 @@ class Session {
     this.readrmwQueue = [];
     this.upsertQueue = [];
     this.readrmwPendingContext = {};
+    this.pubsubQueue = [];
+    this.pubsubPendingContext = {};
     this.websocket = new WebSocket(url);
     this.websocket.binaryType = "arraybuffer";
     this.websocket.onmessage = (e) => this.processReplies(new DataView(e.data));
@@ -45,6 +52,7 @@ class Session {
   RMW(key, input) { this.message(MessageType.RMW, key, input); this.readrmwQueue.push(key); }
   Delete(key) { this.message(MessageType.Delete, key); this.upsertQueue.push([key, []]); }
   SubscribeKV(key) { this.message(MessageType.SubscribeKV, key); this.readrmwQueue.push(key); }
+  Subscribe(key) { this.message(MessageType.Subscribe, key); this.pubsubQueue.push(key); }
   Flush() {
     if (this.offset <= 12) return;
     this.writeInt(4, 0);
@@ -55,7 +63,7 @@ class Session {
     this.numMessages = 0;
   }
   readOutput(view, at) {
-    const length = view.getInt32(at, true);
+    const length = view.getUint32(at, true);
     return Array.from(new Uint8Array(view.buffer, at + 4, length));
   }
   processReplies(view) {
@@ -91,7 +99,7 @@ class Session {
           this.onCallback({ op: "rmw", key: dec(key), value: dec(output), status });
           break;
         case MessageType.SubscribeKV: {
-          const sid = view.getInt32(at, true); at += 4;
+          const sid = view.getUint32(at, true); at += 4;
           if (status === Status.IsPending) {
             this.readrmwPendingContext[sid] = this.readrmwQueue.shift();
             this.onCallback({ op: "subscribed", key: dec(this.readrmwPendingContext[sid]), sid });
@@ -101,6 +109,20 @@ class Session {
               output = this.readOutput(view, at); at += output.length + 4;
             }
             this.onCallback({ op: "notified", key: dec(key), value: dec(output), status, sid });
+          }
+          break;
+        }
+        case MessageType.Subscribe: {
+          const sid = view.getUint32(at, true); at += 4;
+          if (status === Status.IsPending) {
+            this.pubsubPendingContext[sid] = this.pubsubQueue.shift();
+            this.onCallback({ op: "channel subscribed", key: dec(this.pubsubPendingContext[sid]), sid });
+          } else {
+            key = this.pubsubPendingContext[sid];
+            if (status === Status.Found || status === Status.NotFound) {
+              output = this.readOutput(view, at); at += output.length + 4;
+            }
+            this.onCallback({ op: "channel", key: dec(key), value: dec(output), status, sid });
           }
           break;
         }
@@ -115,8 +137,8 @@ const port = process.argv[2];
 const seen = [];
 let wake = () => {};
 const record = (event) => { console.log(JSON.stringify(event)); seen.push(event); wake(); };
-async function until(n) {
-  const deadline = Date.now() + 5000;
+async function until(n, ms = 5000) {
+  const deadline = Date.now() + ms;
   while (seen.length < n) {
     if (Date.now() > deadline) throw new Error(`timed out after ${seen.length} of ${n} callbacks`);
     await new Promise((resolve) => { wake = resolve; setTimeout(resolve, 100); });
@@ -124,6 +146,21 @@ async function until(n) {
 }
 
 const url = `ws://127.0.0.1:${port}`;
+if (process.argv[3] === "subscriber") {
+  const [key, channel, wanted] = [process.argv[4], process.argv[5], JSON.parse(process.argv[6])];
+  const subscriber = new Session(url, record);
+  await subscriber.opened;
+  subscriber.SubscribeKV(enc(key));
+  subscriber.Subscribe(enc(channel));
+  subscriber.Flush();
+  await until(2);
+  console.log("ready");
+  await until(2 + wanted.length, 20000);
+  const ok = JSON.stringify(seen.slice(2)) === JSON.stringify(wanted);
+  console.log(ok ? "ok" : "MISMATCH");
+  subscriber.websocket.close();
+  process.exit(ok ? 0 : 1);
+}
 const session = new Session(url, record);
 const writer = new Session(url, record);
 await Promise.all([session.opened, writer.opened]);

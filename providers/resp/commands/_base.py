@@ -3,13 +3,15 @@ the :class:`Command` record, Redis's common error replies and argument checks.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn, Protocol
+from zlib import crc32
 
 from wireproto import AuthSettings
 
-from ...kvstore import Store, parse_int64
+from ...kvstore import Databases, Store, parse_int64
 from ..limits import RespLimits
 from ..replies import error
 
@@ -17,8 +19,10 @@ if TYPE_CHECKING:
     from wireproto import MessageConsumer, NetworkSender, ServerStats
 
 __all__ = [
+    "DB_OUT_OF_RANGE",
     "INT_MAX",
     "INT_MIN",
+    "INVALID_CURSOR",
     "LLONG_MAX",
     "LLONG_MIN",
     "NOAUTH",
@@ -26,6 +30,7 @@ __all__ = [
     "NOT_INTEGER",
     "NO_SUCH_KEY",
     "REDIS_VERSION",
+    "SAME_OBJECT",
     "STRING_TOO_LONG",
     "SYNTAX_ERROR",
     "WRONGPASS",
@@ -40,7 +45,12 @@ __all__ = [
     "bounded_int",
     "c_string",
     "container",
+    "db_index",
     "expire_time_error",
+    "int32",
+    "scan_cursor",
+    "scan_options",
+    "scan_slice",
     "unknown_command",
     "unknown_subcommand",
 ]
@@ -57,6 +67,11 @@ class ProviderState(Protocol):
     @property
     def store(self) -> Store:
         """The key-value store."""
+        ...
+
+    @property
+    def databases(self) -> Databases:
+        """The numbered databases (SELECT); database 0 is :attr:`store`."""
         ...
 
     @property
@@ -91,6 +106,8 @@ class Client(Protocol):
     """What handlers use of one connection's session (a ``RespSession``)."""
 
     closing: bool
+    db: int
+    """The SELECTed database's number."""
     multi: list[list[bytes]] | None
     multi_failed: bool
     name: bytes | None
@@ -159,6 +176,10 @@ class Client(Protocol):
         """Switch replies to RESP2 or RESP3."""
         ...
 
+    def select_db(self, index: int) -> None:
+        """Switch to database ``index`` (in range)."""
+        ...
+
     def watch(self, key: bytes) -> None:
         """WATCH ``key``."""
         ...
@@ -217,6 +238,8 @@ NO_SUCH_KEY = b"-ERR no such key\r\n"
 NOAUTH = b"-NOAUTH Authentication required.\r\n"
 WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
 STRING_TOO_LONG = b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
+SAME_OBJECT = b"-ERR source and destination objects are the same\r\n"
+DB_OUT_OF_RANGE = b"-ERR DB index is out of range\r\n"
 WRONGTYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
 """The reply to a command on a key of another type (the session answers
 :class:`~providers.kvstore.WrongType` with it, so handlers may let it propagate)."""
@@ -279,6 +302,91 @@ def bounded_int(value: bytes, low: int = LLONG_MIN, high: int = LLONG_MAX) -> in
     if parsed is None or not low <= parsed <= high:
         return None
     return parsed
+
+
+def int32(text: bytes, error: bytes | None) -> int | bytes:
+    """Redis's ``getIntFromObjectOrReply``: an int, or the error reply (``error`` replaces
+    both of its texts when given)."""
+    value = parse_int64(text)
+    if value is None:
+        return NOT_INTEGER if error is None else error
+    if not INT_MIN <= value <= INT_MAX:
+        if error is not None:
+            return error
+        return b"-ERR value is out of range, value must between %d and %d\r\n" % (INT_MIN, INT_MAX)
+    return value
+
+
+def db_index(s: Client, text: bytes) -> int | bytes:
+    """A database number, or the error reply SELECT, MOVE and COPY give."""
+    value = int32(text, None)
+    if isinstance(value, int) and not 0 <= value < len(s.provider.databases):
+        return DB_OUT_OF_RANGE
+    return value
+
+
+_STRTOUL = re.compile(rb"([+-]?)([0-9]+)")
+
+
+def scan_cursor(text: bytes) -> int | None:
+    """Redis's SCAN cursor parse: ``strtoul`` without leading space or trailing bytes.
+
+    Like C, ``-N`` wraps around to ``2**64 - N`` and an empty string is 0.
+    """
+    text = c_string(text)
+    if not text:
+        return 0
+    match = _STRTOUL.fullmatch(text)
+    if match is None:
+        return None
+    number = int(match.group(2))
+    if number >= 1 << 64:
+        return None  # ERANGE
+    return (-number) % (1 << 64) if match.group(1) == b"-" else number
+
+
+INVALID_CURSOR = b"-ERR invalid cursor\r\n"
+
+
+def scan_options(argv: list[bytes], start: int) -> tuple[int, bytes | None] | bytes:
+    """HSCAN, SSCAN and ZSCAN's ``COUNT n`` and ``MATCH pattern`` from ``argv[start:]``:
+    (count, pattern or None for everything), or the error reply."""
+    count = 10
+    pattern: bytes | None = None
+    j = start
+    while j < len(argv):
+        option = argv[j].lower()
+        if j + 1 >= len(argv):
+            return SYNTAX_ERROR
+        if option == b"count":
+            parsed = bounded_int(argv[j + 1])
+            if parsed is None:
+                return NOT_INTEGER
+            if parsed < 1:
+                return SYNTAX_ERROR
+            count = parsed
+        elif option == b"match":
+            pattern = None if argv[j + 1] == b"*" else argv[j + 1]
+        else:
+            return SYNTAX_ERROR
+        j += 2
+    return count, pattern
+
+
+def scan_slice(members: Iterable[bytes], cursor: int, count: int) -> tuple[int, list[bytes]]:
+    """One HSCAN/SSCAN step over a big hash or set: (next cursor, about ``count`` members).
+
+    Members are visited in the order of a stable hash of each (CRC-32), and the
+    cursor is the next hash value to visit, so a member present for a whole
+    iteration is returned whatever is added or removed meanwhile, as Redis
+    promises (members sharing a hash value are returned together).
+    """
+    ranked = sorted((rank, member) for member in members if (rank := crc32(member) + 1) >= cursor)
+    taken = ranked[:count]
+    while len(taken) < len(ranked) and ranked[len(taken)][0] == taken[-1][0]:
+        taken.append(ranked[len(taken)])
+    next_cursor = 0 if len(taken) == len(ranked) else taken[-1][0] + 1
+    return next_cursor, [member for _, member in taken]
 
 
 def expire_time_error(name: bytes) -> bytes:

@@ -9,11 +9,17 @@ from . import (
     bitmaps,
     blocking,
     connection,
+    databases,
+    generic,
+    hashes,
     hyperloglog,
     keys,
     lists,
     persistence,
+    scripting,
     server,
+    sets,
+    sort,
     stream_groups,
     streams,
     strings,
@@ -110,10 +116,17 @@ _COMMAND_LIST += [
     Command("renamenx", 3, keys.renamenx, _WF, (1, 2, 1)),
     Command("randomkey", 1, keys.randomkey, _R),
 ]
+_COMMAND_LIST += databases.COMMANDS
+_COMMAND_LIST += hashes.COMMANDS
+_COMMAND_LIST += sets.COMMANDS
+_COMMAND_LIST += generic.COMMANDS
+_COMMAND_LIST += sort.COMMANDS
 _COMMAND_LIST += bitmaps.COMMANDS
 _COMMAND_LIST += hyperloglog.COMMANDS
 _COMMAND_LIST += streams.COMMANDS
 _COMMAND_LIST += stream_groups.COMMANDS
+_COMMAND_LIST += scripting.COMMANDS
+_COMMAND_LIST.append(container("script", -2, (), *scripting.SCRIPT_SUBCOMMANDS))
 _COMMAND_LIST += lists.COMMANDS
 _COMMAND_LIST += blocking.COMMANDS
 _COMMAND_LIST += zsets.COMMANDS
@@ -140,6 +153,7 @@ _TABLE.update(
 )
 
 COMMANDS: Mapping[bytes, Command] = _TABLE
+scripting.use_table(_TABLE)
 """Commands by name (lower and upper case; :func:`lookup` folds other cases)."""
 _TOP_LEVEL = tuple(_COMMAND_LIST)
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 from ...kvstore import parse_int64
 from ..replies import EMPTY_ARRAY, OK, PONG, bulk, error, integer, map_reply
 from ._base import (
-    INT_MAX,
-    INT_MIN,
-    NOT_INTEGER,
     REDIS_VERSION,
     SYNTAX_ERROR,
     WRONGPASS,
     Client,
     arity_error,
     c_string,
+    db_index,
 )
 
 # -- connection -----------------------------------------------------------------
@@ -39,12 +37,11 @@ def quit_(s: Client, argv: list[bytes]) -> bytes:
 
 def select(s: Client, argv: list[bytes]) -> bytes:
     """SELECT."""
-    index = parse_int64(argv[1])
-    if index is None:
-        return NOT_INTEGER
-    if not INT_MIN <= index <= INT_MAX:
-        return b"-ERR value is out of range, value must between %d and %d\r\n" % (INT_MIN, INT_MAX)
-    return OK if index == 0 else b"-ERR DB index is out of range\r\n"
+    index = db_index(s, argv[1])
+    if isinstance(index, bytes):
+        return index
+    s.select_db(index)
+    return OK
 
 
 def auth(s: Client, argv: list[bytes]) -> bytes:

@@ -3,8 +3,6 @@ and expiry (EXPIRE and its variants, TTL, PERSIST...)."""
 
 from __future__ import annotations
 
-import re
-
 from ...kvstore import NO_EXPIRY, NO_KEY, parse_int64
 from ..replies import OK, ONE, ZERO, bulk, bulk_array, error, integer
 from ._base import (
@@ -17,6 +15,7 @@ from ._base import (
     bounded_int,
     c_string,
     expire_time_error,
+    scan_cursor,
 )
 
 
@@ -42,34 +41,14 @@ def keys(s: Client, argv: list[bytes]) -> bytes:
     return bulk_array(s.store.keys(argv[1]), s.null)
 
 
-_STRTOUL = re.compile(rb"([+-]?)([0-9]+)")
-
-
-def _cursor(text: bytes) -> int | None:
-    """Redis's SCAN cursor parse: ``strtoul`` without leading space or trailing bytes.
-
-    Like C, ``-N`` wraps around to ``2**64 - N`` and an empty string is 0.
-    """
-    text = c_string(text)
-    if not text:
-        return 0
-    match = _STRTOUL.fullmatch(text)
-    if match is None:
-        return None
-    number = int(match.group(2))
-    if number >= 1 << 64:
-        return None  # ERANGE
-    return (-number) % (1 << 64) if match.group(1) == b"-" else number
-
-
 def scan(s: Client, argv: list[bytes]) -> bytes:
     """SCAN."""
-    cursor = _cursor(argv[1])
+    cursor = scan_cursor(argv[1])
     if cursor is None:
         return b"-ERR invalid cursor\r\n"
     count = 10
     pattern: bytes | None = None
-    only_strings = True
+    kind: bytes | None = None
     j = 2
     while j < len(argv):
         option = argv[j].lower()
@@ -85,13 +64,14 @@ def scan(s: Client, argv: list[bytes]) -> bytes:
         elif option == b"match":
             pattern = argv[j + 1]
         elif option == b"type":
-            only_strings = argv[j + 1].lower() == b"string"
+            kind = argv[j + 1].lower()
         else:
             return SYNTAX_ERROR
         j += 2
     next_cursor, keys = s.store.scan(cursor, count, pattern)
-    if not only_strings:
-        keys = []
+    if kind is not None:
+        type_of = s.store.type_of
+        keys = [key for key in keys if type_of(key) == kind]
     return b"*2\r\n" + bulk(b"%d" % next_cursor) + bulk_array(keys, s.null)
 
 

@@ -118,8 +118,12 @@ def dbsize(s: Client, argv: list[bytes]) -> bytes:
 
 
 def flush(s: Client, argv: list[bytes]) -> bytes:
-    """FLUSHDB and FLUSHALL."""
+    """FLUSHDB (the selected database) and FLUSHALL (every database)."""
     if len(argv) == 1 or (len(argv) == 2 and argv[1].lower() in (b"sync", b"async")):
-        s.store.flush()
+        if argv[0].lower() == b"flushall":
+            for store in s.provider.databases:
+                store.flush()
+        else:
+            s.store.flush()
         return OK
     return SYNTAX_ERROR

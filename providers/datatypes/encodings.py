@@ -1,0 +1,92 @@
+"""Which internal encoding Redis 7.0 would give a value of a given content
+(``OBJECT ENCODING``, SCAN's one-shot answers, DUMP's type byte).
+
+Redis picks the compact encoding (listpack, intset, embstr, int) while a value
+is small and converts it for good once it grows past the thresholds below; we
+decide from the value as it is now, so a value that grew and shrank again
+reports the compact encoding where Redis would keep the big one (listed in
+``specs/resp/README.md``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from ..kvstore import kind_name, parse_int64
+
+__all__ = [
+    "EMBSTR_SIZE_LIMIT",
+    "HASH_MAX_LISTPACK_ENTRIES",
+    "HASH_MAX_LISTPACK_VALUE",
+    "SET_MAX_INTSET_ENTRIES",
+    "encoding_of",
+    "hash_is_listpack",
+    "set_in_order",
+    "set_is_intset",
+    "string_encoding",
+]
+
+EMBSTR_SIZE_LIMIT = 44
+"""Redis's ``OBJ_ENCODING_EMBSTR_SIZE_LIMIT``."""
+HASH_MAX_LISTPACK_ENTRIES = 512
+"""``hash-max-listpack-entries``'s default in Redis 7.0."""
+HASH_MAX_LISTPACK_VALUE = 64
+"""``hash-max-listpack-value``'s default."""
+SET_MAX_INTSET_ENTRIES = 512
+"""``set-max-intset-entries``'s default."""
+
+
+def hash_is_listpack(value: dict[bytes, bytes]) -> bool:
+    """Whether Redis 7.0 keeps this hash as a listpack (insertion order, one-shot HSCAN)."""
+    if len(value) > HASH_MAX_LISTPACK_ENTRIES:
+        return False
+    limit = HASH_MAX_LISTPACK_VALUE
+    return all(len(field) <= limit and len(item) <= limit for field, item in value.items())
+
+
+def set_is_intset(value: set[bytes]) -> bool:
+    """Whether Redis 7.0 keeps this set as an intset (sorted by value, one-shot SSCAN)."""
+    return len(value) <= SET_MAX_INTSET_ENTRIES and all(
+        parse_int64(member) is not None for member in value
+    )
+
+
+def set_in_order(members: set[bytes]) -> list[bytes]:
+    """The members in the order Redis 7.0 iterates the set: by value for an intset,
+    else unspecified (a hash table's order; ours is the Python set's)."""
+    if set_is_intset(members):
+        return sorted(members, key=int)
+    return list(members)
+
+
+def string_encoding(value: bytes | bytearray) -> bytes:
+    """``int``, ``embstr`` or ``raw``: a string changed in place (a bytearray) is raw."""
+    if type(value) is bytearray:
+        return b"raw"
+    if len(value) <= 20 and parse_int64(value) is not None:
+        return b"int"
+    return b"embstr" if len(value) <= EMBSTR_SIZE_LIMIT else b"raw"
+
+
+def encoding_of(value: object) -> bytes:
+    """OBJECT ENCODING's answer for a stored value (strings, lists, hashes, sets).
+
+    Streams are ``stream``; other types (sorted sets) answer through an
+    ``encoding()`` method of their class, if they have one; else ``unknown``.
+    """
+    if type(value) is bytes or type(value) is bytearray:
+        return string_encoding(value)
+    if type(value) is deque:
+        return b"quicklist"  # Redis 7.0 keeps every list in a quicklist
+    if type(value) is dict:
+        return b"listpack" if hash_is_listpack(value) else b"hashtable"
+    if type(value) is set:
+        return b"intset" if set_is_intset(value) else b"hashtable"
+    if kind_name(value) == b"stream":
+        return b"stream"  # Redis has one stream encoding
+    encoding = getattr(value, "encoding", None)
+    if callable(encoding):
+        answer = encoding()
+        if isinstance(answer, bytes):
+            return answer
+    return b"unknown"
