@@ -246,3 +246,36 @@ def test_the_plugin_logs_the_shared_databases_and_registers_the_barrier(tmp_path
 def test_an_unknown_fsync_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="appendfsync"):
         aof.AppendLog(str(tmp_path), list(databases()), "sometimes")
+
+
+def test_the_tail_cut_at_every_byte_of_its_last_records_keeps_every_whole_one(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "source"
+    dbs = databases()
+    log = opened(source, dbs)
+    for number in range(20):
+        dbs[0].set(b"k%d" % number, b"v" * number, flags=number)
+        log.flush()  # one frame each
+    log.close()
+    data = incr_file(log).read_bytes()
+    _, whole = records.split_records(data)
+    assert whole == len(data)
+    frames_end = []
+    offset = 0
+    for payload in records.split_records(data)[0]:
+        offset += 8 + len(payload)
+        frames_end.append(offset)
+    start = frames_end[-4]  # every offset inside the last three records, and the end
+    for cut in range(start, len(data) + 1):
+        case = tmp_path / f"cut{cut}"
+        case.mkdir()
+        for path in source.iterdir():
+            (case / path.name).write_bytes(path.read_bytes())
+        (case / incr_file(log).name).write_bytes(data[:cut])
+        kept = sum(1 for end in frames_end if end <= cut)
+        again, copy = reopen(case)
+        assert len(copy[0]) == kept, cut
+        assert all(copy[0].get_with_flags(b"k%d" % n) == (b"v" * n, n) for n in range(kept))
+        assert (case / incr_file(log).name).stat().st_size == frames_end[kept - 1]
+        again.close()

@@ -28,6 +28,7 @@ from _serve import HOST, START_LINE, START_TIMEOUT, first_reply, read_line, star
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymemcache.client.base import Client as MemcacheClient
+from pymemcache.exceptions import MemcacheUnexpectedCloseError
 from wireproto.providers.persistence import records
 
 
@@ -103,6 +104,29 @@ class Writer(threading.Thread):
             client.close()
 
 
+class MemcacheWriter(threading.Thread):
+    """memcached text ``set mc:N`` (with replies) until the server dies; records what was stored."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.acknowledged: dict[bytes, float] = {}
+
+    def run(self) -> None:
+        client = MemcacheClient((HOST, self.port), timeout=5.0, default_noreply=False)
+        number = 0
+        try:
+            while True:
+                key = b"mc:%d" % number
+                assert client.set(key, key)
+                self.acknowledged[key] = time.monotonic()
+                number += 1
+        except (OSError, MemcacheUnexpectedCloseError):
+            return
+        finally:
+            client.close()
+
+
 def kill_while_writing(
     port: int, process: subprocess.Popen[bytes], signum: int
 ) -> tuple[Writer, float]:
@@ -132,9 +156,14 @@ def missing(port: int, keys: list[bytes]) -> list[bytes]:
 def test_sigkill_under_appendfsync_always_loses_no_acknowledged_write(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with wireproto(data, tmp_path / "first.log", "--appendfsync", "always") as (port, process):
+        memcached = MemcacheWriter(port)
+        memcached.start()
         writer, _ = kill_while_writing(port, process, signal.SIGKILL)
-    acknowledged = list(writer.acknowledged)
-    assert len(acknowledged) > 1000
+        memcached.join(20)
+        assert not memcached.is_alive()
+    acknowledged = list(writer.acknowledged) + list(memcached.acknowledged)
+    assert len(writer.acknowledged) > 1000
+    assert len(memcached.acknowledged) > 10
     with wireproto(data, tmp_path / "second.log") as (port, _):
         assert missing(port, acknowledged) == []
     # The same steps against redis-server --appendonly yes --appendfsync always.
@@ -145,7 +174,8 @@ def test_sigkill_under_appendfsync_always_loses_no_acknowledged_write(tmp_path: 
     with redis_aof(redis_dir, "always") as (port, _):
         assert missing(port, list(redis_writer.acknowledged)) == []
     print(
-        f"\nacknowledged then SIGKILL, all back: wireproto {len(acknowledged)} keys, "
+        f"\nacknowledged then SIGKILL, all back: wireproto {len(acknowledged)} keys "
+        f"({len(memcached.acknowledged)} through memcached), "
         f"redis-server {len(redis_writer.acknowledged)} keys"
     )
 
