@@ -279,3 +279,19 @@ def test_the_tail_cut_at_every_byte_of_its_last_records_keeps_every_whole_one(
         assert all(copy[0].get_with_flags(b"k%d" % n) == (b"v" * n, n) for n in range(kept))
         assert (case / incr_file(log).name).stat().st_size == frames_end[kept - 1]
         again.close()
+
+
+def test_closing_stops_a_running_child_and_keeps_a_loadable_directory(tmp_path: Path) -> None:
+    dbs = databases()
+    log = opened(tmp_path, dbs)
+    for number in range(200_000):
+        dbs[0].put(b"k%d" % number, b"v")
+    log.flush()
+    assert log.rewrite()
+    dbs[0].set(b"during", b"1")
+    log.close()  # the child is killed at once, not waited for
+    assert log.child_running == ""
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+    again, copy = reopen(tmp_path)
+    assert len(copy[0]) == 200_001
+    again.close()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import struct
 import threading
 import time
@@ -318,8 +319,8 @@ class AppendLog:
         if self._sync_thread is not None:
             self._sync_thread.join(timeout=2)
             self._sync_thread = None
-        if self._child is not None:
-            self.wait_child(block=True)
+        if self._child is not None:  # as Redis does at shutdown: the child's file is dropped
+            self._stop_child()
         if self._finishing is not None:
             self._finishing.join()
             self._finishing = None
@@ -621,6 +622,17 @@ class AppendLog:
             import asyncio  # noqa: PLC0415
 
             asyncio.get_running_loop().call_later(0.05, self._poll_child)
+
+    def _stop_child(self) -> None:
+        assert self._child is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._child, signal.SIGKILL)
+        os.waitpid(self._child, 0)
+        with contextlib.suppress(OSError):
+            os.unlink(self._child_base + ".tmp")
+        _log.info("event=persistence.child_stopped kind=%s", self._child_kind)
+        self._child = None
+        self.rewrite_scheduled = False
 
     def wait_child(self, *, block: bool) -> bool:
         """Reap the child if it ended (or wait for it with ``block``); whether none runs now."""
