@@ -54,11 +54,16 @@ __all__ = [
     "Store",
     "StoreError",
     "WrongType",
+    "attach_service",
+    "codec_of",
     "compile_glob",
     "glob_match",
+    "kind_class",
     "kind_name",
     "parse_int64",
+    "register_codec",
     "register_kind",
+    "service",
     "share_databases",
     "share_store",
     "shared_databases",
@@ -102,7 +107,9 @@ Observer = Callable[[bytes, bytes], None]
 ``event`` is the name Redis's keyspace notifications give the change (``set``,
 ``del``, ``expire``, ``expired``, ``incrby``, ``append``, ``setrange``,
 ``rename_from``, ``rename_to``, ``persist``, or what a container command passes
-to :meth:`Store.container_written`, such as ``lpush`` or ``hset``).
+to :meth:`Store.container_written`, such as ``lpush`` or ``hset``). :meth:`Store.flush`
+reports ``flushdb`` with an empty key; :meth:`Databases.swap` reports ``swapdb``
+on the first store with the second's number as the key.
 """
 
 _C = TypeVar("_C")
@@ -123,6 +130,34 @@ def register_kind(cls: type, name: bytes, *, keep_empty: bool = False) -> None:
     _KINDS[cls] = name
     if keep_empty:
         _KEEP_EMPTY.add(cls)
+
+
+_CODECS: dict[type, tuple[Callable[[object], bytes], Callable[[bytes], object]]] = {}
+
+
+def register_codec(
+    cls: type, encode: Callable[[object], bytes], decode: Callable[[bytes], object]
+) -> None:
+    """How an append-only log writes values of class ``cls`` (a container type) and reads them.
+
+    ``decode(encode(value))`` must equal ``value`` and be a new object the store
+    may own. The log tags each value with its :func:`register_kind` name. Types
+    without a codec are logged with :mod:`pickle` (works, but ties the files to
+    the class's layout).
+    """
+    _CODECS[cls] = (encode, decode)
+
+
+def codec_of(
+    cls: type,
+) -> tuple[Callable[[object], bytes], Callable[[bytes], object]] | None:
+    """The ``(encode, decode)`` pair :func:`register_codec` registered for ``cls``, if any."""
+    return _CODECS.get(cls)
+
+
+def kind_class(name: bytes) -> type | None:
+    """The container class :func:`register_kind` named ``name`` (``b"list"``: ``deque``)."""
+    return next((cls for cls, kind in _KINDS.items() if kind == name), None)
 
 
 def kind_name(value: object) -> bytes:
@@ -540,6 +575,8 @@ class Store:
         self._meta.clear()
         if self._index is not None:
             self._index = _ScanIndex(())
+        if self._observers:
+            self._notify(b"flushdb", b"")
 
     # -- WATCH ------------------------------------------------------------------
 
@@ -937,6 +974,24 @@ class Store:
         if self._observers:
             self._notify(event, key)
 
+    def stored(self, key: bytes) -> tuple[object, int | None, int] | None:
+        """``(value, expire_at, flags)`` of ``key`` as stored, expired or not (for a log).
+
+        Unlike every read, it never expires the key nor calls observers. The
+        value may be a ``bytearray`` the store still changes.
+        """
+        value: object | None = self._data.get(key)
+        if value is None:
+            value = self._containers.get(key)
+            if value is None:
+                return None
+        meta = self._meta.get(key) if self._meta else None
+        return value, self._expires.get(key), 0 if meta is None else meta[0]
+
+    def stored_keys(self) -> list[bytes]:
+        """Every key held, expired or not (for a snapshot; see :meth:`stored`)."""
+        return [*self._data, *self._containers]
+
     def container_keys(self) -> list[bytes]:
         """Keys holding containers (live or not yet expired lazily)."""
         return list(self._containers)
@@ -998,6 +1053,8 @@ class Databases:
         """``SWAPDB``: the two databases exchange their keys (the numbers stay put)."""
         if first != second:
             self._stores[first].swap_with(self._stores[second])
+            # One event, on the first store, naming the second (an AOF logs the pair).
+            self._stores[first].notify(b"swapdb", b"%d" % second)
 
 
 # -- Redis glob patterns -------------------------------------------------------
@@ -1139,6 +1196,24 @@ def shared_store(owner: object) -> Store:
     if store is None:
         store = _SHARED_STORES[owner] = Store()
     return store
+
+
+_SERVICES: weakref.WeakKeyDictionary[Store, dict[str, object]] = weakref.WeakKeyDictionary()
+
+
+def attach_service(store: Store, name: str, value: object) -> None:
+    """Attach ``value`` to ``store`` under ``name`` (e.g. ``"persistence"``: its log).
+
+    How providers reach what another module of ``providers`` keeps for a store
+    without importing that module (a RESP command finds the append-only log).
+    """
+    _SERVICES.setdefault(store, {})[name] = value
+
+
+def service(store: Store, name: str) -> object | None:
+    """What :func:`attach_service` attached to ``store`` under ``name``, or ``None``."""
+    found = _SERVICES.get(store)
+    return None if found is None else found.get(name)
 
 
 def share_store(owner: object, store: Store) -> Store:

@@ -232,6 +232,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--reuse-port", action="store_true", help="set SO_REUSEPORT on the listening socket"
     )
+    durability = serve.add_argument_group("durability (docs/durability.md)")
+    durability.add_argument(
+        "--dir",
+        metavar="DIR",
+        help="log every write to the shared store in DIR and replay it at start (default: "
+        "memory only, no file written); with --workers N, worker K uses DIR/worker-K",
+    )
+    durability.add_argument(
+        "--appendfsync",
+        choices=("always", "everysec", "no"),
+        default="everysec",
+        help="with --dir: fsync before each batch of replies (always), once a second "
+        "(everysec, the default) or never (no: the OS decides)",
+    )
     serve.add_argument(
         "--password",
         metavar="SECRET",
@@ -325,6 +339,12 @@ _RESP_PASSWORD = "resp.password"
 
 def _plugin_options(args: argparse.Namespace) -> dict[str, str]:
     options = {"resp.max-clients": str(args.max_connections)}
+    if args.dir and args.workers == 1:  # the supervisor of --workers keeps no store
+        worker = os.environ.get(workers.WORKER_INDEX_ENV)
+        options["persistence.dir"] = (
+            os.path.join(args.dir, f"worker-{worker}") if worker is not None else args.dir
+        )
+        options["persistence.appendfsync"] = args.appendfsync
     options.update(args.options)  # --set wins over the shortcuts
     # The password is the listener's, not RESP's: see _auth_settings().
     options.pop(_RESP_PASSWORD, None)

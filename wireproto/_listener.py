@@ -115,6 +115,7 @@ class ListenerState:
         self.live: dict[Connection, Served] = {}
         self.clients: ClientCounts[Served] = ClientCounts(limits.max_connections_per_client)
         self.writes = TurnWrites()
+        self.barriers = registry.reply_barriers  # run before any reply is written
         self.warnings = ListenerWarnings()
         # What refused protocols point at: closed, so it reads into a discard buffer.
         self.refused = Connection(

@@ -214,6 +214,9 @@ class ConnectionProtocol(asyncio.BufferedProtocol):
         transport = self._transport
         data = conn.data_to_send()
         if data and not self._finishing and not transport.is_closing():
+            if self._state.barriers:  # e.g. an append-only log's write and fsync
+                for barrier in self._state.barriers:
+                    barrier()
             transport.write(data)
             buffered = transport.get_write_buffer_size()
             account = self._account

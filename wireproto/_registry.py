@@ -77,6 +77,7 @@ class Registry:
         self._ordered: tuple[WireFormat, ...] = ()
         self._layers: tuple[LayerKind, ...] = ()
         self._failures: list[PluginFailure] = []
+        self._barriers: tuple[Callable[[], None], ...] = ()
 
     @property
     def options(self) -> Mapping[str, str]:
@@ -126,6 +127,21 @@ class Registry:
         if name in self._by_name or self._layer_named(name):
             raise ValueError(f"wire format {name!r} is already registered")
         self._layers = (*self._layers, kind)
+
+    def before_replies(self, barrier: Callable[[], None]) -> None:
+        """Call ``barrier()`` before each batch of replies is written to a client.
+
+        A durability barrier: an append-only log writes (and, if asked, fsyncs)
+        the changes the batch made, so no reply acknowledges a write that is
+        not stored yet. Batches written together at the end of an event-loop
+        turn share one call that does the work (group commit).
+        """
+        self._barriers = (*self._barriers, barrier)
+
+    @property
+    def reply_barriers(self) -> tuple[Callable[[], None], ...]:
+        """What :meth:`before_replies` registered, in order."""
+        return self._barriers
 
     @property
     def layers(self) -> tuple[LayerKind, ...]:

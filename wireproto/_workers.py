@@ -42,10 +42,18 @@ import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-__all__ = ["SUPERVISOR_ENV", "reuse_port_available", "supervise", "watch_supervisor"]
+__all__ = [
+    "SUPERVISOR_ENV",
+    "WORKER_INDEX_ENV",
+    "reuse_port_available",
+    "supervise",
+    "watch_supervisor",
+]
 
 SUPERVISOR_ENV = "WIREPROTO_SUPERVISOR"
 """``<supervisor pid>:<fd>`` in a worker's environment: the pipe to watch for EOF."""
+WORKER_INDEX_ENV = "WIREPROTO_WORKER"
+"""A worker's number (0 to N-1) in its environment: ``--dir`` gives it ``DIR/worker-K``."""
 
 _PR_SET_PDEATHSIG = 1
 
@@ -160,7 +168,11 @@ class _Worker:
             stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
             pass_fds=(watch_fd,),
-            env={**os.environ, SUPERVISOR_ENV: f"{os.getpid()}:{watch_fd}"},
+            env={
+                **os.environ,
+                SUPERVISOR_ENV: f"{os.getpid()}:{watch_fd}",
+                WORKER_INDEX_ENV: str(index),
+            },
             process_group=0,
         )
         _log.info("event=worker.start worker=%d pid=%d", index, self.process.pid)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender
 
 from ..kvstore import Databases, Store
-from .commands import COMMANDS, Client, Command
+from .commands import COMMANDS, Client, Command, persistence
 from .commands._hub import PubSubHub
 from .info import InfoSection, InfoSections
 from .parser import HIREDIS_AVAILABLE, RespLimits
@@ -89,6 +89,13 @@ class RespProvider:
         self.pubsub = PubSubHub(self.databases_list)
         """Every connection's pub/sub subscriptions."""
         self.info_sections = InfoSections(self)
+        self.info_sections.add(
+            InfoSection(
+                "persistence",
+                "Persistence",
+                lambda: persistence.info_section(self.store).split(b"\r\n", 1)[1],
+            )
+        )
         """INFO's sections (other modules add or replace some)."""
         self._last_client_id = 0
         self.connected_clients = 0

@@ -20,6 +20,7 @@ from . import (
     hyperloglog,
     keys,
     lists,
+    persistence,
     pubsub,
     scripting,
     server,
@@ -153,7 +154,9 @@ _COMMAND_LIST.append(
     describe.command_command(_TABLE, _COMMAND_LIST, lambda argv: lookup(argv))  # noqa: PLW0108
 )
 _COMMAND_LIST += config.COMMANDS
-_COMMAND_LIST += admin.COMMANDS
+_COMMAND_LIST += persistence.COMMANDS
+# SHUTDOWN is persistence's (SAVE/NOSAVE with a log); admin's answers ABORT and the errors.
+_COMMAND_LIST += [command for command in admin.COMMANDS if command.name != "shutdown"]
 _COMMAND_LIST[:] = [with_redis_metadata(command) for command in _COMMAND_LIST]
 _TABLE.update(
     (name, command)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ...kvstore import compile_glob, parse_int64
 from ..replies import OK, bulk, error, map_reply
+from . import persistence
 from ._base import Client, Command, ProviderState, container
 from ._hub import keyspace_events_text, parse_keyspace_events
 
@@ -42,6 +43,16 @@ class Parameter:
     set: Setter | None = None
     aliases: tuple[bytes, ...] = ()
     """Older names Redis still answers to (``hash-max-ziplist-entries``)."""
+
+
+def _persistence_set(provider: ProviderState, name: bytes, value: bytes) -> bytes | None:
+    """CONFIG SET of a persistence parameter through the log (the reason text if refused)."""
+    refused = persistence.config_set(provider.store, name, value)
+    if refused is None:
+        return None
+    text = refused[1:].rstrip(b"\r\n")
+    prefix = b"ERR CONFIG SET failed (possibly related to argument '%s') - " % name
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 _PARAMETERS: dict[bytes, Parameter] = {}
@@ -125,8 +136,16 @@ for _parameter in (
     ),
     Parameter(b"databases", lambda p: b"%d" % p.database_count),
     Parameter(b"save", fixed(b"")),
-    Parameter(b"appendonly", fixed(b"no")),
-    Parameter(b"appendfsync", fixed(b"everysec")),
+    Parameter(
+        b"appendonly",
+        lambda p: persistence.config_values(p.store)[b"appendonly"],
+        lambda p, value: _persistence_set(p, b"appendonly", value),
+    ),
+    Parameter(
+        b"appendfsync",
+        lambda p: persistence.config_values(p.store)[b"appendfsync"],
+        lambda p, value: _persistence_set(p, b"appendfsync", value),
+    ),
     int_parameter(b"list-max-listpack-size", -2, -(1 << 31), _INT_MAX, (b"list-max-ziplist-size",)),
     int_parameter(b"list-compress-depth", 0, 0, _INT_MAX),
     int_parameter(b"hash-max-listpack-entries", 512, 0, _LONG_MAX, (b"hash-max-ziplist-entries",)),

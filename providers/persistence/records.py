@@ -1,0 +1,307 @@
+"""The log's records, sans I/O: checksummed, length-prefixed frames around batches of changes.
+
+A frame is ``length (u32 LE) | crc32 (u32 LE) | payload``; the checksum
+(:func:`zlib.crc32`) covers the length and the payload, so a torn write, a
+flipped byte or a garbage length all end the readable log at the last whole
+frame (:func:`split_records`). A frame's payload is one or more records, each
+after its u32 length: the log writes one frame per batch of replies (what one
+fsync covers), so the checksum is paid once per batch, not once per key.
+
+Records are *states*, not commands: "key K of database D now holds this value
+of this type, expiring at this absolute unix millisecond", or "K is gone",
+"database D was emptied", "D and E swapped". Replaying a state twice changes
+nothing, whatever provider made the change (RESP, memcached, FASTER).
+
+Values of a type other than strings go through a codec found by their class
+(:func:`register_codec`): lists (``deque``), hashes (``dict``) and sets are
+built in; sorted sets and streams register theirs.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from construct import Bytes, Int32ul, Struct, this
+
+from .. import kvstore
+
+__all__ = [
+    "FRAME",
+    "MAX_RECORD",
+    "Delete",
+    "Flush",
+    "Record",
+    "State",
+    "Swap",
+    "decode",
+    "encode",
+    "encode_state",
+    "frame",
+    "group",
+    "pack_items",
+    "read_records",
+    "register_codec",
+    "sized_string_state",
+    "split_records",
+    "unpack_items",
+]
+
+_HEADER = struct.Struct("<II")
+_STATE = struct.Struct("<BBqII")  # op, db, expire_at (-1: none), flags, key length
+_SIZED_STATE = struct.Struct("<IBBqII")  # the same after the record's length (in a frame)
+_DB_KEY = struct.Struct("<BBI")  # op, db, key length
+_TWO_DBS = struct.Struct("<BBB")
+_ITEM = struct.Struct("<I")
+
+_OP_STATE = 1
+_OP_DELETE = 2
+_OP_FLUSH = 3
+_OP_SWAP = 4
+
+MAX_RECORD = 1 << 31
+"""A length above this is not a record (the header is corrupt)."""
+
+FRAME = Struct("length" / Int32ul, "crc" / Int32ul, "payload" / Bytes(this.length))
+"""The frame as a construct declaration (the format's reference; tests check :func:`frame`
+against it). ``crc`` is ``zlib.crc32`` of the length's four bytes, then the payload.
+:func:`frame` and :func:`split_records` are the hot-path implementations.
+"""
+
+
+def frame(payload: bytes) -> bytes:
+    """``payload`` in a frame: length, checksum, payload."""
+    length = _ITEM.pack(len(payload))
+    return _HEADER.pack(len(payload), zlib.crc32(payload, zlib.crc32(length))) + payload
+
+
+def split_records(data: bytes | bytearray | memoryview) -> tuple[list[bytes], int]:
+    """The payloads of the whole, intact records at the start of ``data``, and where they end.
+
+    Reading stops at the first frame that is cut short or whose checksum does
+    not match: everything from there on is the torn (or corrupt) tail.
+    """
+    view = memoryview(data)
+    payloads: list[bytes] = []
+    offset = 0
+    size = len(view)
+    crc32 = zlib.crc32
+    while size - offset >= 8:
+        length, crc = _HEADER.unpack_from(view, offset)
+        end = offset + 8 + length
+        if length > MAX_RECORD or end > size:
+            break
+        payload = view[offset + 8 : end]
+        if crc32(payload, crc32(view[offset : offset + 4])) != crc:
+            break
+        payloads.append(payload.tobytes())
+        offset = end
+    return payloads, offset
+
+
+def group(payloads: Iterable[bytes]) -> bytes:
+    """One frame's payload holding ``payloads`` (records), each after its u32 length."""
+    pack = _ITEM.pack
+    return b"".join(pack(len(payload)) + payload for payload in payloads)
+
+
+def read_records(data: bytes | bytearray | memoryview) -> tuple[list[bytes], int]:
+    """The record payloads of the whole frames at the start of ``data``, and where they end."""
+    frames, good = split_records(data)
+    return [record for payload in frames for record in unpack_items(payload)], good
+
+
+def sized_string_state(
+    db: int, key: bytes, value: bytes | bytearray, expire_at: int | None, flags: int
+) -> tuple[bytes, bytes, bytes, bytes | bytearray]:
+    """A string's state record already after its length (for :func:`group`), in four parts.
+
+    The log's hot path: ``b"".join`` of the parts of many keys is a frame's payload.
+    """
+    size = _STATE.size + len(key) + 1 + len(value)
+    head = _SIZED_STATE.pack(
+        size, _OP_STATE, db, -1 if expire_at is None else expire_at, flags, len(key)
+    )
+    return head, key, b"\x00", value
+
+
+# -- codecs for the types that are not strings -------------------------------------
+
+Encoder = Callable[[object], bytes]
+Decoder = Callable[[bytes], object]
+
+_PICKLED = b"~pickle"
+
+
+def register_codec(cls: type, encode: Encoder, decode: Decoder) -> None:
+    """Log values of class ``cls`` as ``encode(value)``; replay them with ``decode``.
+
+    The same registry as :func:`providers.kvstore.register_codec` (which modules
+    that cannot import this package call); the tag written is the class's
+    :func:`~providers.kvstore.register_kind` name.
+    """
+    kvstore.register_codec(cls, encode, decode)
+
+
+def _encode_value(value: object) -> tuple[bytes, bytes]:
+    """The tag and the bytes of a container value."""
+    kind = type(value)
+    found = kvstore.codec_of(kind)
+    if found is None:  # a type without a codec: still durable
+        return _PICKLED, pickle.dumps(value, protocol=5)
+    return kvstore.kind_name(value), found[0](value)
+
+
+def _decode_value(tag: bytes, data: bytes) -> object:
+    if tag == _PICKLED:
+        return pickle.loads(data)
+    cls = kvstore.kind_class(tag)
+    found = None if cls is None else kvstore.codec_of(cls)
+    if found is None:
+        raise KeyError(tag)
+    return found[1](data)
+
+
+def pack_items(items: Iterator[bytes] | list[bytes]) -> bytes:
+    """Byte strings one after the other, each after its u32 length."""
+    pack = _ITEM.pack
+    return b"".join(pack(len(item)) + item for item in items)
+
+
+def unpack_items(data: bytes) -> Iterator[bytes]:
+    """The byte strings of :func:`pack_items`."""
+    offset = 0
+    unpack = _ITEM.unpack_from
+    while offset < len(data):
+        (length,) = unpack(data, offset)
+        offset += 4
+        yield data[offset : offset + length]
+        offset += length
+
+
+def _pairs(data: bytes) -> dict[bytes, bytes]:
+    items = iter(unpack_items(data))
+    return dict(zip(items, items, strict=True))
+
+
+def _encode_hash(value: object) -> bytes:
+    assert isinstance(value, dict)
+    return pack_items([part for pair in value.items() for part in pair])
+
+
+def _encode_items(value: object) -> bytes:
+    assert isinstance(value, (deque, set))
+    return pack_items(list(value))
+
+
+def _list(data: bytes) -> object:
+    return deque(unpack_items(data))
+
+
+def _set(data: bytes) -> object:
+    return set(unpack_items(data))
+
+
+register_codec(deque, _encode_items, _list)
+register_codec(dict, _encode_hash, _pairs)
+register_codec(set, _encode_items, _set)
+
+
+# -- records -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """Key ``key`` of database ``db`` holds ``value`` (bytes, or a codec's type) from now on."""
+
+    db: int
+    key: bytes
+    value: object
+    expire_at: int | None = None
+    """Absolute unix milliseconds, or ``None``."""
+    flags: int = 0
+    """memcached's client flags (strings only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Key ``key`` of database ``db`` is gone."""
+
+    db: int
+    key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Flush:
+    """Database ``db`` was emptied."""
+
+    db: int
+
+
+@dataclass(frozen=True, slots=True)
+class Swap:
+    """Databases ``first`` and ``second`` exchanged their keys."""
+
+    first: int
+    second: int
+
+
+Record = State | Delete | Flush | Swap
+
+
+def encode_state(db: int, key: bytes, value: object, expire_at: int | None, flags: int) -> bytes:
+    """The payload of a :class:`State` (without building one)."""
+    head = _STATE.pack(_OP_STATE, db, -1 if expire_at is None else expire_at, flags, len(key))
+    kind = type(value)
+    if kind is bytes or kind is bytearray:
+        return head + key + b"\x00" + value  # type: ignore[operator]
+    name, data = _encode_value(value)
+    return head + key + bytes((len(name),)) + name + data
+
+
+def encode(record: Record) -> bytes:
+    """The payload of ``record``."""
+    if isinstance(record, State):
+        return encode_state(record.db, record.key, record.value, record.expire_at, record.flags)
+    if isinstance(record, Delete):
+        return _DB_KEY.pack(_OP_DELETE, record.db, len(record.key)) + record.key
+    if isinstance(record, Flush):
+        return bytes((_OP_FLUSH, record.db))
+    return _TWO_DBS.pack(_OP_SWAP, record.first, record.second)
+
+
+def decode(payload: bytes) -> Record:
+    """The record of ``payload``; ``ValueError`` if it is none (an unknown op or type)."""
+    op = payload[0] if payload else 0
+    try:
+        if op == _OP_STATE:
+            _, db, expire_at, flags, size = _STATE.unpack_from(payload)
+            start = _STATE.size
+            key = payload[start : start + size]
+            tag_length = payload[start + size]
+            body = start + size + 1
+            if len(key) != size:
+                raise ValueError("not a record: short key")
+            if not tag_length:
+                value: object = payload[body:]
+            else:
+                name = payload[body : body + tag_length]
+                value = _decode_value(name, payload[body + tag_length :])
+            return State(db, key, value, None if expire_at < 0 else expire_at, flags)
+        if op == _OP_DELETE:
+            _, db, size = _DB_KEY.unpack_from(payload)
+            key = payload[_DB_KEY.size :]
+            if len(key) != size:
+                raise ValueError("not a record: short key")
+            return Delete(db, key)
+        if op == _OP_FLUSH and len(payload) == 2:
+            return Flush(payload[1])
+        if op == _OP_SWAP and len(payload) == 3:
+            return Swap(payload[1], payload[2])
+    except (struct.error, IndexError, KeyError, pickle.UnpicklingError, EOFError) as exc:
+        raise ValueError(f"not a record: {exc!r}") from exc
+    raise ValueError(f"not a record (op {op})")

@@ -1,0 +1,297 @@
+"""The append-only log over real files, without sockets: replay, state records, rewrite."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from wireproto.providers.datatypes.zset import ZSet
+from wireproto.providers.kvstore import Databases, Store, shared_databases
+from wireproto.providers.persistence import log as aof
+from wireproto.providers.persistence import records, register
+
+from wireproto import Registry
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def databases(clock: Clock | None = None) -> Databases:
+    return Databases(Store(clock or Clock()))
+
+
+def opened(directory: Path, dbs: Databases, mode: str = "always", **options: int) -> aof.AppendLog:
+    log = aof.AppendLog(str(directory), list(dbs), mode, **options)
+    log.open()
+    return log
+
+
+def reopen(directory: Path, clock: Clock | None = None) -> tuple[aof.AppendLog, Databases]:
+    dbs = databases(clock)
+    return opened(directory, dbs), dbs
+
+
+def incr_file(log: aof.AppendLog) -> Path:
+    return Path(log.directory) / log._incrs[-1]
+
+
+def test_every_kind_of_write_survives_a_reopen(tmp_path: Path) -> None:
+    clock = Clock()
+    dbs = databases(clock)
+    log = opened(tmp_path, dbs)
+    store = dbs[0]
+    store.set(b"s", b"v", flags=7)
+    store.set(b"ttl", b"v", expire_at=clock.now + 5000)
+    store.append(b"s", b"w")
+    store.incr_by(b"n", 5)
+    store.set(b"gone", b"x")
+    store.delete(b"gone")
+    store.set(b"old", b"x")
+    store.rename(b"old", b"new")
+    items = store.write_container(b"list", deque)
+    items.extend([b"a", b"b"])
+    store.container_written(b"list", b"rpush")
+    fields = store.write_container(b"hash", dict)
+    fields[b"f"] = b"1"
+    store.container_written(b"hash", b"hset")
+    members = store.write_container(b"set", set)
+    members.add(b"m")
+    store.container_written(b"set", b"sadd")
+    dbs[3].set(b"three", b"3")
+    scores = store.write_container(b"zset", ZSet)
+    scores.add(b"m", 1.5)
+    store.container_written(b"zset", b"zadd")
+    log.flush()
+    log.close()
+    again, copy = reopen(tmp_path, clock)
+    assert copy[0].get_with_flags(b"s") == (b"vw", 7)
+    assert copy[0].expire_time(b"ttl") == clock.now + 5000
+    assert copy[0].get(b"n") == b"5"
+    assert copy[0].get(b"gone") is None
+    assert copy[0].get(b"old") is None
+    assert copy[0].get(b"new") == b"x"
+    assert copy[0].read_container(b"list", deque) == deque([b"a", b"b"])
+    assert copy[0].read_container(b"hash", dict) == {b"f": b"1"}
+    assert copy[0].read_container(b"set", set) == {b"m"}
+    assert copy[3].get(b"three") == b"3"
+    restored = copy[0].read_container(b"zset", ZSet)
+    assert restored is not None
+    assert restored.score(b"m") == 1.5
+    again.close()
+
+
+def test_a_key_written_many_times_in_one_batch_is_one_record(tmp_path: Path) -> None:
+    dbs = databases()
+    log = opened(tmp_path, dbs)
+    for number in range(100):
+        dbs[0].set(b"k", b"%d" % number)
+    log.flush()
+    payloads, _ = records.read_records(incr_file(log).read_bytes())
+    assert [records.decode(p) for p in payloads] == [records.State(0, b"k", b"99", None, 0)]
+    log.close()
+
+
+def test_expiry_is_absolute_and_a_key_expired_while_down_stays_gone(tmp_path: Path) -> None:
+    clock = Clock()
+    dbs = databases(clock)
+    log = opened(tmp_path, dbs)
+    dbs[0].set(b"short", b"v", expire_at=clock.now + 1000)
+    dbs[0].set(b"long", b"v", expire_at=clock.now + 10_000)
+    log.close()
+    clock.now += 5000  # the server was down for five seconds
+    again, copy = reopen(tmp_path, clock)
+    assert copy[0].get(b"short") is None
+    assert copy[0].expire_time(b"long") == clock.now + 5000
+    again.close()
+
+
+def test_flush_and_swap_are_logged_in_order_with_the_keys_around_them(tmp_path: Path) -> None:
+    dbs = databases()
+    log = opened(tmp_path, dbs)
+    dbs[0].set(b"a", b"in0")
+    dbs[1].set(b"b", b"in1")
+    dbs.swap(0, 1)  # dirty keys of both are logged as they were before the swap
+    dbs[0].set(b"c", b"after")
+    dbs[2].set(b"x", b"1")
+    dbs[2].flush()
+    dbs[2].set(b"y", b"2")
+    log.close()
+    again, copy = reopen(tmp_path)
+    assert sorted(copy[0].keys()) == [b"b", b"c"]
+    assert copy[1].get(b"a") == b"in0"
+    assert copy[2].keys() == [b"y"]
+    again.close()
+
+
+@given(cut=st.integers(0, 10_000), flip=st.booleans(), flip_at=st.integers(0, 10_000))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_torn_or_corrupt_tail_is_cut_at_the_last_whole_record(
+    tmp_path_factory: pytest.TempPathFactory, cut: int, flip: bool, flip_at: int
+) -> None:
+    directory = tmp_path_factory.mktemp("aof")
+    dbs = databases()
+    log = opened(directory, dbs)
+    for number in range(50):
+        dbs[0].set(b"k%d" % number, b"v" * number)
+        log.flush()  # one record each
+    log.close()
+    path = incr_file(log)
+    data = bytearray(path.read_bytes())
+    cut %= len(data) + 1
+    data = data[:cut]
+    if flip and data:
+        data[flip_at % len(data)] ^= 0xFF
+    path.write_bytes(bytes(data))
+    payloads, good = records.read_records(bytes(data))
+    again, copy = reopen(directory)
+    assert os.path.getsize(path) == good  # the tail was truncated
+    assert len(copy[0]) == len(payloads)
+    assert all(copy[0].get(b"k%d" % n) == b"v" * n for n in range(len(payloads)))
+    dbs = copy
+    dbs[0].set(b"after", b"1")  # the log goes on after the cut
+    again.close()
+    final, latest = reopen(directory)
+    assert latest[0].get(b"after") == b"1"
+    final.close()
+
+
+def test_a_rewrite_in_a_forked_child_replaces_the_old_files_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    dbs = databases()
+    log = opened(tmp_path, dbs)
+    for number in range(1000):
+        dbs[0].set(b"k%d" % (number % 100), b"%d" % number)
+        log.flush()
+    before = log.incr_size
+    assert log.rewrite()
+    assert not log.rewrite()  # one child at a time
+    dbs[0].set(b"during", b"1")  # written to the new incremental log
+    log.flush()
+    assert log.wait_child(block=True)
+    assert log.rewrites == 1
+    assert log.last_rewrite_ok
+    names = sorted(os.listdir(tmp_path))
+    assert names == ["appendonly.2.base.wpl", "appendonly.2.incr.wpl", "appendonly.manifest"]
+    assert log.base_size < before
+    log.close()
+    again, copy = reopen(tmp_path)
+    assert copy[0].get(b"during") == b"1"
+    assert all(copy[0].get(b"k%d" % n) == b"%d" % (900 + n) for n in range(100))
+    again.close()
+
+
+def test_the_log_rewrites_itself_past_the_minimum_size(tmp_path: Path) -> None:
+    dbs = databases()
+    log = opened(tmp_path, dbs, auto_rewrite_min_size=10_000)
+    for number in range(2000):
+        dbs[0].set(b"k%d" % (number % 10), b"x" * 50)
+        log.flush()
+        log.wait_child(block=False)
+    log.wait_child(block=True)
+    assert log.rewrites >= 1
+    assert log.incr_size < 20_000
+    log.close()
+    again, copy = reopen(tmp_path)
+    assert len(copy[0]) == 10
+    again.close()
+
+
+def test_save_writes_a_snapshot_loaded_when_there_is_no_log(tmp_path: Path) -> None:
+    dbs = databases()
+    log = opened(tmp_path, dbs)
+    dbs[0].set(b"a", b"1")
+    log.save()
+    assert log.bgsave()
+    assert log.wait_child(block=True)
+    assert log.last_save_ok
+    log.close()
+    snapshot = tmp_path / aof.SNAPSHOT
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    os.replace(snapshot, fresh / aof.SNAPSHOT)
+    again, copy = reopen(fresh)
+    assert copy[0].get(b"a") == b"1"
+    again.close()
+
+
+def test_the_plugin_does_nothing_without_a_directory(tmp_path: Path) -> None:
+    registry = Registry()
+    register(registry)
+    assert registry.reply_barriers == ()
+    assert all(not store._observers for store in shared_databases(registry))
+
+
+def test_the_plugin_logs_the_shared_databases_and_registers_the_barrier(tmp_path: Path) -> None:
+    registry = Registry({"persistence.dir": str(tmp_path), "persistence.appendfsync": "always"})
+    register(registry)
+    (barrier,) = registry.reply_barriers
+    shared_databases(registry)[5].set(b"k", b"v")
+    barrier()
+    payloads, _ = records.read_records((tmp_path / "appendonly.1.incr.wpl").read_bytes())
+    assert [records.decode(p) for p in payloads] == [records.State(5, b"k", b"v", None, 0)]
+
+
+def test_an_unknown_fsync_mode_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="appendfsync"):
+        aof.AppendLog(str(tmp_path), list(databases()), "sometimes")
+
+
+def test_the_tail_cut_at_every_byte_of_its_last_records_keeps_every_whole_one(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "source"
+    dbs = databases()
+    log = opened(source, dbs)
+    for number in range(20):
+        dbs[0].set(b"k%d" % number, b"v" * number, flags=number)
+        log.flush()  # one frame each
+    log.close()
+    data = incr_file(log).read_bytes()
+    _, whole = records.split_records(data)
+    assert whole == len(data)
+    frames_end = []
+    offset = 0
+    for payload in records.split_records(data)[0]:
+        offset += 8 + len(payload)
+        frames_end.append(offset)
+    start = frames_end[-4]  # every offset inside the last three records, and the end
+    for cut in range(start, len(data) + 1):
+        case = tmp_path / f"cut{cut}"
+        case.mkdir()
+        for path in source.iterdir():
+            (case / path.name).write_bytes(path.read_bytes())
+        (case / incr_file(log).name).write_bytes(data[:cut])
+        kept = sum(1 for end in frames_end if end <= cut)
+        again, copy = reopen(case)
+        assert len(copy[0]) == kept, cut
+        assert all(copy[0].get_with_flags(b"k%d" % n) == (b"v" * n, n) for n in range(kept))
+        assert (case / incr_file(log).name).stat().st_size == frames_end[kept - 1]
+        again.close()
+
+
+def test_closing_stops_a_running_child_and_keeps_a_loadable_directory(tmp_path: Path) -> None:
+    dbs = databases()
+    log = opened(tmp_path, dbs)
+    for number in range(200_000):
+        dbs[0].put(b"k%d" % number, b"v")
+    log.flush()
+    assert log.rewrite()
+    dbs[0].set(b"during", b"1")
+    log.close()  # the child is killed at once, not waited for
+    assert log.child_running == ""
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+    again, copy = reopen(tmp_path)
+    assert len(copy[0]) == 200_001
+    again.close()
