@@ -12,14 +12,13 @@ from .streams import (
     BAD_END,
     BAD_ID,
     BAD_START,
-    TIMEOUT_NEGATIVE,
-    TIMEOUT_NOT_INTEGER,
     UNBALANCED,
     entries_reply,
     next_id,
     parse_id,
     parse_interval,
     previous_id,
+    read_options,
 )
 
 __all__ = ["COMMANDS"]
@@ -250,50 +249,9 @@ def _history(s: Client, stream: Stream, consumer: Consumer, start: StreamId, cou
     return b"*%d\r\n" % len(parts) + b"".join(parts)
 
 
-_ReadOptions = tuple[int, int, bytes | None, bytes, bool, int | None]
-"""COUNT, where STREAMS' keys start, GROUP's group and consumer, NOACK, BLOCK (ms)."""
-
-
-def _read_group_options(argv: list[bytes]) -> _ReadOptions | bytes:
-    """XREADGROUP's options: count, where STREAMS' keys start, group, consumer, NOACK."""
-    count = 0
-    group_name: bytes | None = None
-    consumer_name = b""
-    noack = False
-    block_ms: int | None = None
-    index, argc = 1, len(argv)
-    while index < argc:
-        more = argc - index - 1
-        option = argv[index].lower()
-        if option == b"block" and more:
-            block_ms = parse_int64(argv[index + 1])
-            if block_ms is None:
-                return TIMEOUT_NOT_INTEGER
-            if block_ms < 0:
-                return TIMEOUT_NEGATIVE
-            index += 2
-        elif option == b"count" and more:
-            parsed = parse_int64(argv[index + 1])
-            if parsed is None:
-                return NOT_INTEGER
-            count = max(parsed, 0)
-            index += 2
-        elif option == b"streams" and more:
-            return count, index + 1, group_name, consumer_name, noack, block_ms
-        elif option == b"group" and more >= 2:
-            group_name, consumer_name = argv[index + 1], argv[index + 2]
-            index += 3
-        elif option == b"noack":
-            noack = True
-            index += 1
-        else:
-            return SYNTAX_ERROR
-    return SYNTAX_ERROR
-
-
 def xreadgroup(s: Client, argv: list[bytes]) -> bytes:
     """XREADGROUP GROUP group consumer [COUNT n] [BLOCK ms] [NOACK] STREAMS key ... id ..."""
-    options = _read_group_options(argv)
+    options = read_options(argv, groups=True)
     if isinstance(options, bytes):
         return options
     count, streams_at, found_group, consumer_name, noack, block_ms = options

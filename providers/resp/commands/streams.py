@@ -28,6 +28,7 @@ __all__ = [
     "parse_id",
     "parse_interval",
     "previous_id",
+    "read_options",
 ]
 
 BAD_ID = error(b"ERR Invalid stream ID specified as stream command argument")
@@ -347,10 +348,17 @@ def xrevrange(s: Client, argv: list[bytes]) -> bytes:
     return _range(s, argv, True)
 
 
-def xread(s: Client, argv: list[bytes]) -> bytes:
-    """XREAD [COUNT count] [BLOCK ms] STREAMS key ... id ..."""
+ReadOptions = tuple[int, int, bytes | None, bytes, bool, int | None]
+"""COUNT, where STREAMS' keys start, GROUP's group and consumer, NOACK, BLOCK (ms)."""
+
+
+def read_options(argv: list[bytes], *, groups: bool) -> ReadOptions | bytes:
+    """XREAD's and XREADGROUP's options: count, where STREAMS' keys start, group and
+    consumer (``groups`` only), NOACK, BLOCK; or the error."""
     count = 0
-    streams_at = 0
+    group_name: bytes | None = None
+    consumer_name = b""
+    noack = False
     block_ms: int | None = None
     index, argc = 1, len(argv)
     while index < argc:
@@ -370,16 +378,28 @@ def xread(s: Client, argv: list[bytes]) -> bytes:
             count = max(parsed, 0)
             index += 2
         elif option == b"streams" and more:
-            streams_at = index + 1
-            break
+            return count, index + 1, group_name, consumer_name, noack, block_ms
         elif option == b"group" and more >= 2:
-            return _NOT_XREADGROUP
+            if not groups:
+                return _NOT_XREADGROUP
+            group_name, consumer_name = argv[index + 1], argv[index + 2]
+            index += 3
         elif option == b"noack":
-            return _NOACK_XREAD
+            if not groups:
+                return _NOACK_XREAD
+            noack = True
+            index += 1
         else:
             return SYNTAX_ERROR
-    if not streams_at:
-        return SYNTAX_ERROR
+    return SYNTAX_ERROR
+
+
+def xread(s: Client, argv: list[bytes]) -> bytes:
+    """XREAD [COUNT count] [BLOCK ms] STREAMS key ... id ..."""
+    options = read_options(argv, groups=False)
+    if isinstance(options, bytes):
+        return options
+    count, streams_at, _, _, _, block_ms = options
     names = argv[streams_at:]
     if len(names) % 2:
         return UNBALANCED
