@@ -27,11 +27,13 @@ Arg = bytes | str | int
 class Pair:
     """One connection to redis-server and one in-process connection, fed the same requests."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, resp3: bool = False) -> None:
         self.sock = socket.create_connection((HOST, port), timeout=TIMEOUT)
         registry = Registry()
         self.provider = register(registry, RespProvider())
         self.ours = Connection(registry)
+        if resp3:  # HELLO's reply names the server: not compared
+            self.run(("HELLO", "3"))
 
     def close(self) -> None:
         self.sock.close()

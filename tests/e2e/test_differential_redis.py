@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _differential import UNORDERED, ServerPair, replies
+from _differential import UNORDERED, Reply, ServerPair, parse_replies, unordered
 from _differential_commands import SEQUENCES
 from _serve import serve
 from hypothesis import HealthCheck, given, settings
@@ -34,9 +34,9 @@ def _name(step: tuple[str | bytes, ...]) -> bytes:
     return (first if isinstance(first, bytes) else first.encode()).upper()
 
 
-def _normalised(steps: list[tuple[str | bytes, ...]], data: bytes) -> list[object]:
+def _normalised(steps: list[tuple[str | bytes, ...]], data: bytes) -> list[Reply]:
     """The replies, with those of hash-table-ordered commands sorted (in EXEC's too)."""
-    parsed: list[object] = list(replies(data))
+    parsed = parse_replies(data)
     queued: list[tuple[str | bytes, ...]] | None = None
     for index, step in enumerate(steps):
         name = _name(step)
@@ -44,15 +44,20 @@ def _normalised(steps: list[tuple[str | bytes, ...]], data: bytes) -> list[objec
         if name == b"MULTI":
             queued = []
         elif name in (b"EXEC", b"DISCARD"):
-            if name == b"EXEC" and queued is not None and isinstance(reply, list):
-                for inner, command in enumerate(queued):
-                    if _name(command) in UNORDERED and isinstance(reply[inner], list):
-                        reply[inner] = sorted(reply[inner], key=repr)
+            if name == b"EXEC" and queued is not None and isinstance(reply, tuple):
+                kind, items = reply
+                parsed[index] = (
+                    kind,
+                    tuple(
+                        unordered(item) if _name(command) in UNORDERED else item
+                        for item, command in zip(items, queued, strict=False)
+                    ),
+                )
             queued = None
         elif queued is not None:
             queued.append(step)
-        elif name in UNORDERED and isinstance(reply, list):
-            parsed[index] = sorted(reply, key=repr)
+        elif name in UNORDERED:
+            parsed[index] = unordered(reply)
     return parsed
 
 

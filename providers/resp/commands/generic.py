@@ -26,8 +26,10 @@ __all__ = ["COMMANDS", "duplicate"]
 
 def duplicate(value: object) -> object:
     """An independent copy of a stored value (COPY): later writes to one leave the other."""
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
+    if type(value) is bytearray:  # changed in place: raw, and its copy too (dupStringObject)
+        return bytearray(value)
+    if isinstance(value, bytes):
+        return value
     if type(value) is deque:
         return deque(value)
     if type(value) is dict:
