@@ -92,31 +92,18 @@ class _Outbox:
         if connection.state is ConnectionState.CLOSED:
             return
         chunk = data if type(data) is bytes else bytes(data)
-        size = len(chunk)
-        if size:
-            # charge_output() inlined for the common case (within the limit and the budget).
+        if chunk:
             account = connection._memory
-            outbox = account.outbox + size
-            budget = account.budget
-            if outbox > account.outbox_cap:
-                self._charge(account, size)
-            elif budget is not None:
-                used = budget.used + size
-                if used > budget.limit:
-                    self._charge(account, size)
-                else:
-                    budget.used = used
-                    if used > budget.high_water:  # noqa: PLR1730 (max() is a call)
-                        budget.high_water = used
-                    account.outbox = outbox
-            else:
-                account.outbox = outbox
+            account.outbox += len(chunk)
+            if account.outbox > account.outbox_cap or account.budget is not None:
+                self._charge(account, len(chunk))
             self.chunks.append(chunk)  # their size: the account's ``outbox``
             if not connection._in_batch and connection.on_output is not None:
                 connection.on_output()
 
     def _charge(self, account: MemoryAccount, size: int) -> None:
-        """Charge ``size`` bytes through the account (past the limit or the budget: it raises)."""
+        """Charge ``size`` bytes through the account (the budget, or past the limit: it raises)."""
+        account.outbox -= size  # counted in advance by send()
         try:
             account.charge_output(size)
         except MemoryLimitExceeded as exc:

@@ -141,8 +141,11 @@ def shutdown(s: Client, argv: list[bytes]) -> bytes:
     like Redis, the client gets no reply.
     """
     options = {arg.lower() for arg in argv[1:]}
-    if not options <= {b"nosave", b"save", b"now", b"force"} or {b"save", b"nosave"} <= options:
+    allowed = {b"nosave", b"save", b"now", b"force", b"abort"}
+    if not options <= allowed or {b"save", b"nosave"} <= options:
         return SYNTAX_ERROR
+    if b"abort" in options:  # nothing waits to be aborted: SHUTDOWN here is never deferred
+        return SYNTAX_ERROR if len(options) > 1 else b"-ERR No shutdown in progress.\r\n"
     log = durability(s.store)
     if log is not None:
         if log.child_running and b"save" not in options:
@@ -242,7 +245,19 @@ COMMANDS: list[Command] = [
     Command("bgrewriteaof", 1, bgrewriteaof, ("admin", "noscript", "no_async_loading")),
     Command("save", 1, save, ("admin", "noscript", "no_async_loading", "no_multi")),
     Command("bgsave", -1, bgsave, ("admin", "noscript", "no_async_loading")),
-    Command("lastsave", 1, lastsave, ("loading", "stale", "fast")),
-    Command("shutdown", -1, shutdown, ("admin", "noscript", "loading", "stale", "no_multi")),
+    Command(
+        "lastsave",
+        1,
+        lastsave,
+        ("loading", "stale", "fast"),
+        acl_categories=("admin", "dangerous"),
+        tips=("nondeterministic_output",),
+    ),
+    Command(
+        "shutdown",
+        -1,
+        shutdown,
+        ("admin", "noscript", "loading", "stale", "no_multi", "allow_busy"),
+    ),
 ]
 """The commands of this family (CONFIG SET's persistence part is :func:`config_set_command`)."""
