@@ -269,6 +269,9 @@ class Store:
         self._data: dict[bytes, bytes | bytearray] = {}
         self._containers: dict[bytes, object] = {}
         self._observers: list[Observer] = []
+        self.services: dict[str, object] = {}
+        """What other modules keep for this store (:func:`attach_service`); a plain attribute,
+        not a weak map: the compiled ``Store`` takes no weak references."""
         self._expires: dict[bytes, int] = {}
         self._heap: list[tuple[int, bytes]] = []
         self._meta: dict[bytes, tuple[int, int]] = {}
@@ -1198,22 +1201,18 @@ def shared_store(owner: object) -> Store:
     return store
 
 
-_SERVICES: weakref.WeakKeyDictionary[Store, dict[str, object]] = weakref.WeakKeyDictionary()
-
-
 def attach_service(store: Store, name: str, value: object) -> None:
     """Attach ``value`` to ``store`` under ``name`` (e.g. ``"persistence"``: its log).
 
     How providers reach what another module of ``providers`` keeps for a store
     without importing that module (a RESP command finds the append-only log).
     """
-    _SERVICES.setdefault(store, {})[name] = value
+    store.services[name] = value
 
 
 def service(store: Store, name: str) -> object | None:
     """What :func:`attach_service` attached to ``store`` under ``name``, or ``None``."""
-    found = _SERVICES.get(store)
-    return None if found is None else found.get(name)
+    return store.services.get(name)
 
 
 def share_store(owner: object, store: Store) -> Store:

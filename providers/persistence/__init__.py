@@ -12,23 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import weakref
 from collections.abc import Callable
 
 from wireproto import Registry
 
-from ..kvstore import Store, attach_service, shared_databases
+from ..kvstore import Store, attach_service, service, shared_databases
 from .log import FSYNC_MODES, AppendLog
 from .records import register_codec
 
 __all__ = ["FSYNC_MODES", "AppendLog", "log_of", "register", "register_codec"]
 
-_LOGS: weakref.WeakKeyDictionary[Store, AppendLog] = weakref.WeakKeyDictionary()
-
 
 def log_of(store: Store) -> AppendLog | None:
     """The append-only log that records ``store`` (database 0 of a server), if any."""
-    return _LOGS.get(store)
+    found = service(store, "persistence")
+    return found if isinstance(found, AppendLog) else None
 
 
 def _call_soon(callback: Callable[[], None]) -> None:
@@ -44,7 +42,6 @@ def attach(registry: Registry, directory: str, mode: str = "everysec", **options
     log = AppendLog(directory, list(databases), mode, schedule=_call_soon, **options)
     log.open()
     for store in databases:
-        _LOGS[store] = log
         attach_service(store, "persistence", log)
     registry.before_replies(log.flush)
     atexit.register(log.close)
