@@ -3,7 +3,9 @@ derived as Redis derives them (``setImplicitACLCategories``) from its flags and 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
+from types import ModuleType
 
 from ..replies import bulk, integer, set_header
 from ._base import Command
@@ -85,7 +87,29 @@ def flags_in_order(command: Command) -> list[str]:
     return sorted(flags, key=lambda flag: _FLAG_ORDER.get(flag, len(_FLAG_ORDER)))
 
 
+_MODULE_OF: dict[int, str] = {}
+_NAMES: set[str] = set()
+"""Handler id -> the family module defining it, filled by :func:`remember_families`."""
+
+
+def remember_families(modules: Iterable[ModuleType]) -> None:
+    """Record which module defines each handler. A function compiled by mypyc does not
+    report its own module as the interpreter does, so the table tells us instead."""
+    modules = list(modules)
+    _NAMES.update(module.__name__ for module in modules)
+    for module in modules:
+        family_name = module.__name__.rpartition(".")[2]
+        for value in vars(module).values():
+            defined_in = getattr(value, "__module__", None)
+            # Interpreted: only where it is defined (families import each other's helpers).
+            if callable(value) and (defined_in == module.__name__ or defined_in not in _NAMES):
+                _MODULE_OF.setdefault(id(value), family_name)
+
+
 def _module(command: Command) -> str:
+    found = _MODULE_OF.get(id(command.handler))
+    if found is not None:
+        return found
     return getattr(command.handler, "__module__", "").rpartition(".")[2]
 
 

@@ -33,7 +33,7 @@ from . import (
     zsets,
 )
 from ._base import Command, arity_error, container, unknown_command, unknown_subcommand
-from ._meta import with_redis_metadata
+from ._meta import remember_families, with_redis_metadata
 
 __all__ = ["COMMANDS", "command_names", "lookup"]
 
@@ -157,6 +157,11 @@ _COMMAND_LIST += config.COMMANDS
 _COMMAND_LIST += persistence.COMMANDS
 # SHUTDOWN is persistence's (SAVE/NOSAVE with a log); admin's answers ABORT and the errors.
 _COMMAND_LIST += [command for command in admin.COMMANDS if command.name != "shutdown"]
+remember_families(
+    [admin, bitmaps, blocking, client, config, connection, databases, describe, generic, geo]
+    + [hashes, hyperloglog, keys, lists, persistence, pubsub, scripting, server, sets, sort]
+    + [stream_groups, streams, strings, transactions, zsets]
+)
 _COMMAND_LIST[:] = [with_redis_metadata(command) for command in _COMMAND_LIST]
 _TABLE.update(
     (name, command)
