@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import ModuleType
 
 from . import (
     admin,
@@ -157,11 +158,20 @@ _COMMAND_LIST += config.COMMANDS
 _COMMAND_LIST += persistence.COMMANDS
 # SHUTDOWN is persistence's (SAVE/NOSAVE with a log); admin's answers ABORT and the errors.
 _COMMAND_LIST += [command for command in admin.COMMANDS if command.name != "shutdown"]
-remember_families(
-    [admin, bitmaps, blocking, client, config, connection, databases, describe, generic, geo]
-    + [hashes, hyperloglog, keys, lists, persistence, pubsub, scripting, server, sets, sort]
-    + [stream_groups, streams, strings, transactions, zsets]
+_FAMILIES: tuple[ModuleType, ...] = (
+    admin,
+    bitmaps,
+    blocking,
+    client,
+    config,
+    connection,
+    databases,
+    describe,
+    generic,
 )
+_FAMILIES += (geo, hashes, hyperloglog, keys, lists, persistence, pubsub, scripting, server)
+_FAMILIES += (sets, sort, stream_groups, streams, strings, transactions, zsets)
+remember_families(_FAMILIES)
 _COMMAND_LIST[:] = [with_redis_metadata(command) for command in _COMMAND_LIST]
 _TABLE.update(
     (name, command)
