@@ -9,8 +9,8 @@ CASES = [
     Case(
         "command docs",
         [("COMMAND", "DOCS", "get", "nosuch")],
-        b"*2\r\n$3\r\nget\r\n*4\r\n$7\r\nsummary\r\n$4\r\nGET.\r\n$5\r\ngroup\r\n$6\r\nstring\r\n",
-        b"%1\r\n$3\r\nget\r\n%2\r\n$7\r\nsummary\r\n$4\r\nGET.\r\n$5\r\ngroup\r\n$6\r\nstring\r\n",
+        b"*2\r\n$3\r\nget\r\n*2\r\n$5\r\ngroup\r\n$6\r\nstring\r\n",
+        b"%1\r\n$3\r\nget\r\n%1\r\n$5\r\ngroup\r\n$6\r\nstring\r\n",
     ),
     Case(  # redis-server 7.0's bytes
         "command info",
