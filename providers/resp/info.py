@@ -20,7 +20,8 @@ from typing import Protocol
 
 from wireproto import _build
 
-from ..kvstore import Store
+from ..eviction import MemoryGuard, guard_of
+from ..kvstore import Databases, Store
 from .commands import REDIS_VERSION
 from .commands._hub import PubSubHub
 
@@ -180,7 +181,17 @@ class InfoSections:
             ("clients_in_timeout_table", 0),
         )
 
+    def _guard(self) -> MemoryGuard:
+        databases = getattr(self._provider, "databases", None)
+        if isinstance(databases, Databases):
+            return guard_of(databases)
+        stores = self._provider.databases_list()  # a provider without numbered databases
+        return MemoryGuard(Databases(stores[0] if stores else None, count=1))
+
     def _memory(self) -> bytes:
+        guard = self._guard()
+        used = guard.dataset_bytes()
+        limit = guard.settings.maxmemory
         rss = rss_bytes()
         peak = max(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
         try:
@@ -188,12 +199,16 @@ class InfoSections:
         except (OSError, ValueError):  # pragma: no cover - not on Linux
             total = 0
         return _fields(
-            ("used_memory", rss),
-            ("used_memory_human", human_bytes(rss)),
+            ("used_memory", used),
+            ("used_memory_human", human_bytes(used)),
             ("used_memory_rss", rss),
             ("used_memory_rss_human", human_bytes(rss)),
-            ("used_memory_peak", peak),
-            ("used_memory_peak_human", human_bytes(peak)),
+            ("used_memory_peak", max(guard.peak, used)),
+            ("used_memory_peak_human", human_bytes(max(guard.peak, used))),
+            ("used_memory_overhead", 0),
+            ("used_memory_dataset", used),
+            ("used_memory_dataset_perc", "100.00%" if used else "0.00%"),
+            ("process_peak_rss", peak),
             ("total_system_memory", total),
             ("total_system_memory_human", human_bytes(total)),
             ("used_memory_lua", 0),
@@ -201,9 +216,9 @@ class InfoSections:
             ("number_of_cached_scripts", 0),
             ("number_of_functions", 0),
             ("number_of_libraries", 0),
-            ("maxmemory", 0),
-            ("maxmemory_human", "0B"),
-            ("maxmemory_policy", "noeviction"),
+            ("maxmemory", limit),
+            ("maxmemory_human", human_bytes(limit)),
+            ("maxmemory_policy", guard.settings.policy.decode()),
             ("mem_allocator", "pymalloc"),
         )
 
@@ -223,7 +238,7 @@ class InfoSections:
             ("total_connections_received", provider.total_connections),
             ("total_commands_processed", provider.commands_processed),
             ("expired_keys", sum(store.expired_keys for store in provider.databases_list())),
-            ("evicted_keys", 0),
+            ("evicted_keys", self._guard().evicted_keys),
             ("pubsub_channels", len(hub.channels)),
             ("pubsub_patterns", len(hub.patterns)),
             ("pubsubshard_channels", len(hub.shard)),

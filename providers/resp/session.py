@@ -8,6 +8,7 @@ from typing import Final, NoReturn
 from wireproto import AuthSettings, NetworkSender, ProtocolError
 from wireproto.guard import cross_protocol_error, is_guarded_word
 
+from ..eviction import ARMED
 from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
 from .commands import blocking as _blocking
@@ -15,6 +16,7 @@ from .commands._base import WRONGTYPE, Blocked
 from .commands._hub import SUBSCRIBED_MODE_COMMANDS, Subscriptions, subscribed_mode_error
 from .commands.admin import feed_monitors
 from .commands.blocking import WAITING
+from .commands.maxmemory import before_command
 from .parser import RequestParser
 from .replies import NULL2, NULL3
 
@@ -311,6 +313,11 @@ class RespSession:
             and command.name.partition("|")[0] not in SUBSCRIBED_MODE_COMMANDS
         ):
             return subscribed_mode_error(command.name)
+        if ARMED.count:  # maxmemory: access tracking, eviction, -OOM
+            refused = before_command(self, command)
+            if refused is not None:
+                self.multi_failed = self.multi is not None
+                return refused
         if self.multi is not None and command.queued:
             size = sum(map(len, argv))
             self._memory.charge_arguments(size)
@@ -352,6 +359,7 @@ class RespSession:
             and self.subscriptions is None
             and not self.reply_mode
             and not self.provider.monitors
+            and not ARMED.count
         )
         direct = _DIRECT if plain else _NO_DIRECT
         execute = self.execute
@@ -393,6 +401,7 @@ class RespSession:
                 and self.subscriptions is None
                 and not self.reply_mode
                 and not self.provider.monitors
+                and not ARMED.count
             )
             direct = _DIRECT if plain else _NO_DIRECT
         self.room = room

@@ -10,6 +10,7 @@ from ...datatypes.encodings import encoding_of
 from ...datatypes.zset import ZSet
 from ...kvstore import parse_int64
 from ..replies import OK, ONE, ZERO, bulk, integer, simple
+from . import maxmemory
 from ._base import (
     INT_MAX,
     NOT_INTEGER,
@@ -148,6 +149,8 @@ def restore(s: Client, argv: list[bytes]) -> bytes:
         return OK
     store.set_value(key, value, expire_at=ttl or None)
     store.notify(b"restore", key)
+    if idle >= 0 or freq >= 0:
+        maxmemory.guard(s.provider).set_access(s.db, key, idle_s=idle, freq=freq)
     return OK
 
 
@@ -176,19 +179,13 @@ def object_refcount(s: Client, argv: list[bytes]) -> bytes:
 
 
 def object_idletime(s: Client, argv: list[bytes]) -> bytes:
-    """OBJECT IDLETIME key: access times are not tracked, so 0 (see specs/resp/README.md)."""
-    return s.null if s.store.value_of(argv[2]) is None else ZERO
+    """OBJECT IDLETIME key: seconds since the last access (see :mod:`.maxmemory`)."""
+    return maxmemory.object_reply(s, argv[2], freq=False)
 
 
 def object_freq(s: Client, argv: list[bytes]) -> bytes:
-    """OBJECT FREQ key: frequencies are only tracked under an LFU policy, which we lack."""
-    if s.store.value_of(argv[2]) is None:
-        return s.null
-    return (
-        b"-ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
-        b"Please note that when switching between policies at runtime LRU and LFU data "
-        b"will take some time to adjust.\r\n"
-    )
+    """OBJECT FREQ key: the LFU counter, under an LFU ``maxmemory-policy`` only."""
+    return maxmemory.object_reply(s, argv[2], freq=True)
 
 
 _OBJECT_HELP = (
