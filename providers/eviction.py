@@ -42,11 +42,13 @@ __all__ = [
     "POLICIES",
     "EvictionPool",
     "MemoryGuard",
+    "Settings",
     "Switch",
     "guard_of",
     "key_size",
     "lfu_decr",
     "lfu_log_incr",
+    "recount",
     "register_size",
     "sampled_size",
     "value_size",
@@ -153,6 +155,11 @@ def key_size(key: bytes, stored: tuple[object, int | None, int] | None) -> int:
     return size + EXPIRE_OVERHEAD if expire_at is not None else size
 
 
+def recount(stores: Iterable[Store]) -> int:
+    """The estimated bytes of every key of ``stores``, computed from scratch (O(keys))."""
+    return sum(key_size(key, store.stored(key)) for store in stores for key in store.stored_keys())
+
+
 # -- LFU (evict.c) ------------------------------------------------------------------------
 
 
@@ -232,12 +239,16 @@ ARMED = Switch()
 
 
 @dataclass(frozen=True, slots=True)
-class _Settings:
+class Settings:
+    """The CONFIG parameters of maxmemory (Redis's defaults)."""
+
     maxmemory: int = 0
     policy: bytes = b"noeviction"
     samples: int = 5
     lfu_log_factor: int = 10
     lfu_decay_time: int = 1
+    tenacity: int = 10
+    """``maxmemory-eviction-tenacity``: kept and reported; evictions here are never cut short."""
 
 
 class MemoryGuard:
@@ -256,7 +267,7 @@ class MemoryGuard:
         self.databases = databases
         self.clock: Callable[[], int] = clock if clock is not None else databases[0].clock
         self.rng = rng if rng is not None else random.Random()
-        self.settings = _Settings()
+        self.settings = Settings()
         self.used = 0
         """Estimated bytes of every key of every database (while armed)."""
         self.peak = 0
@@ -265,8 +276,6 @@ class MemoryGuard:
         self.access: list[dict[bytes, int]] = [{} for _ in databases]
         """Per database: key -> LRU clock (unix seconds) or, under LFU, ``ldt << 8 | counter``."""
         self.pool = EvictionPool()
-        self.denyoom_queued: set[int] = set()
-        """Clients (by id) with a ``denyoom`` command queued in MULTI (RESP's EXEC check)."""
         self._next_db = 0
         self._stops: list[Callable[[], None]] = []
         self.armed = False
@@ -288,16 +297,18 @@ class MemoryGuard:
         samples: int | None = None,
         lfu_log_factor: int | None = None,
         lfu_decay_time: int | None = None,
+        tenacity: int | None = None,
     ) -> None:
         """Change settings (CONFIG SET); arms or disarms, converts access information
         between LRU and LFU as the policy changes, and evicts at once if over the limit."""
         old = self.settings
-        self.settings = new = _Settings(
+        self.settings = new = Settings(
             old.maxmemory if maxmemory is None else maxmemory,
             old.policy if policy is None else policy,
             old.samples if samples is None else samples,
             old.lfu_log_factor if lfu_log_factor is None else lfu_log_factor,
             old.lfu_decay_time if lfu_decay_time is None else lfu_decay_time,
+            old.tenacity if tenacity is None else tenacity,
         )
         want = new.maxmemory > 0 or new.policy.endswith((b"-lru", b"-lfu"))
         if want and not self.armed:
@@ -344,11 +355,7 @@ class MemoryGuard:
 
     def recount(self) -> int:
         """The estimate recomputed from scratch over every key (what :attr:`used` must equal)."""
-        return sum(
-            key_size(key, store.stored(key))
-            for store in self.databases
-            for key in store.stored_keys()
-        )
+        return recount(self.databases)
 
     def recount_into_account(self) -> None:
         """Rebuild the per-key sizes from the stores."""

@@ -20,8 +20,8 @@ from typing import Protocol
 
 from wireproto import _build
 
-from ..eviction import MemoryGuard, guard_of
-from ..kvstore import Databases, Store
+from ..eviction import MemoryGuard, Settings, recount
+from ..kvstore import Store
 from .commands import REDIS_VERSION
 from .commands._hub import PubSubHub
 
@@ -181,17 +181,20 @@ class InfoSections:
             ("clients_in_timeout_table", 0),
         )
 
-    def _guard(self) -> MemoryGuard:
-        databases = getattr(self._provider, "databases", None)
-        if isinstance(databases, Databases):
-            return guard_of(databases)
-        stores = self._provider.databases_list()  # a provider without numbered databases
-        return MemoryGuard(Databases(stores[0] if stores else None, count=1))
+    def _guard(self) -> MemoryGuard | None:
+        stores = self._provider.databases_list()
+        found = stores[0].services.get("memory") if stores else None
+        return found if isinstance(found, MemoryGuard) else None
 
     def _memory(self) -> bytes:
         guard = self._guard()
-        used = guard.dataset_bytes()
-        limit = guard.settings.maxmemory
+        if guard is None:  # maxmemory was never configured: the keys recounted
+            used = peak_used = recount(self._provider.databases_list())
+            settings = Settings()
+        else:
+            used, settings = guard.dataset_bytes(), guard.settings
+            peak_used = max(guard.peak, used)
+        limit = settings.maxmemory
         rss = rss_bytes()
         peak = max(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
         try:
@@ -203,8 +206,8 @@ class InfoSections:
             ("used_memory_human", human_bytes(used)),
             ("used_memory_rss", rss),
             ("used_memory_rss_human", human_bytes(rss)),
-            ("used_memory_peak", max(guard.peak, used)),
-            ("used_memory_peak_human", human_bytes(max(guard.peak, used))),
+            ("used_memory_peak", peak_used),
+            ("used_memory_peak_human", human_bytes(peak_used)),
             ("used_memory_overhead", 0),
             ("used_memory_dataset", used),
             ("used_memory_dataset_perc", "100.00%" if used else "0.00%"),
@@ -218,7 +221,7 @@ class InfoSections:
             ("number_of_libraries", 0),
             ("maxmemory", limit),
             ("maxmemory_human", human_bytes(limit)),
-            ("maxmemory_policy", guard.settings.policy.decode()),
+            ("maxmemory_policy", settings.policy.decode()),
             ("mem_allocator", "pymalloc"),
         )
 
@@ -234,11 +237,12 @@ class InfoSections:
     def _stats(self) -> bytes:
         provider = self._provider
         hub = provider.pubsub
+        guard = self._guard()
         return _fields(
             ("total_connections_received", provider.total_connections),
             ("total_commands_processed", provider.commands_processed),
             ("expired_keys", sum(store.expired_keys for store in provider.databases_list())),
-            ("evicted_keys", self._guard().evicted_keys),
+            ("evicted_keys", 0 if guard is None else guard.evicted_keys),
             ("pubsub_channels", len(hub.channels)),
             ("pubsub_patterns", len(hub.patterns)),
             ("pubsubshard_channels", len(hub.shard)),

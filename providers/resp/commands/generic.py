@@ -8,9 +8,9 @@ from collections import deque
 from ...datatypes import rdb
 from ...datatypes.encodings import encoding_of
 from ...datatypes.zset import ZSet
+from ...eviction import guard_of
 from ...kvstore import parse_int64
 from ..replies import OK, ONE, ZERO, bulk, integer, simple
-from . import maxmemory
 from ._base import (
     INT_MAX,
     NOT_INTEGER,
@@ -150,7 +150,7 @@ def restore(s: Client, argv: list[bytes]) -> bytes:
     store.set_value(key, value, expire_at=ttl or None)
     store.notify(b"restore", key)
     if idle >= 0 or freq >= 0:
-        maxmemory.guard(s.provider).set_access(s.db, key, idle_s=idle, freq=freq)
+        guard_of(s.provider.databases).set_access(s.db, key, idle_s=idle, freq=freq)
     return OK
 
 
@@ -180,12 +180,34 @@ def object_refcount(s: Client, argv: list[bytes]) -> bytes:
 
 def object_idletime(s: Client, argv: list[bytes]) -> bytes:
     """OBJECT IDLETIME key: seconds since the last access (see :mod:`.maxmemory`)."""
-    return maxmemory.object_reply(s, argv[2], freq=False)
+    return _access_reply(s, argv[2], freq=False)
 
 
 def object_freq(s: Client, argv: list[bytes]) -> bytes:
     """OBJECT FREQ key: the LFU counter, under an LFU ``maxmemory-policy`` only."""
-    return maxmemory.object_reply(s, argv[2], freq=True)
+    return _access_reply(s, argv[2], freq=True)
+
+
+def _access_reply(s: Client, key: bytes, freq: bool) -> bytes:
+    """OBJECT FREQ (``freq``) or IDLETIME of ``key``, with Redis's errors under the other policy."""
+    if s.store.value_of(key) is None:
+        return s.null
+    memory = guard_of(s.provider.databases)
+    if freq:
+        if not memory.lfu:
+            return (
+                b"-ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
+                b"Please note that when switching between policies at runtime LRU and LFU data "
+                b"will take some time to adjust.\r\n"
+            )
+        return b":%d\r\n" % memory.frequency(s.db, key)
+    if memory.lfu:
+        return (
+            b"-ERR An LFU maxmemory policy is selected, idle time not tracked. Please note "
+            b"that when switching between policies at runtime LRU and LFU data will take some "
+            b"time to adjust.\r\n"
+        )
+    return b":%d\r\n" % (memory.idle_ms(s.db, key) // 1000)
 
 
 _OBJECT_HELP = (

@@ -11,13 +11,15 @@ command inside MULTI) with ``-OOM`` when nothing more can be evicted, as Redis
 
 from __future__ import annotations
 
-from ...eviction import POLICIES, MemoryGuard, guard_of, register_size, sampled_size
+from collections.abc import Callable, Mapping
+
+from ...eviction import POLICIES, MemoryGuard, Settings, guard_of, register_size, sampled_size
 from ...kvstore import parse_int64
 from ..stream import Stream
 from ._base import Client, Command, ProviderState
 from .config import Parameter, register_parameter
 
-__all__ = ["OOM", "before_command", "guard", "parse_memory"]
+__all__ = ["OOM", "before_command", "guard", "parse_memory", "use_table"]
 
 OOM = b"-OOM command not allowed when used memory > 'maxmemory'.\r\n"
 """Redis's ``shared.oomerr``."""
@@ -94,22 +96,30 @@ def before_command(s: Client, command: Command) -> bytes | None:
         db = s.db
         for key in _keys(command, argv):
             memory.touch(db, key)
-    # Which clients have a denyoom command queued: EXEC is refused for those when out of memory.
-    marked = memory.denyoom_queued
-    if s.client_id in marked and (s.multi is None or name in _ENDING):
-        marked.discard(s.client_id)
-        if name == "exec":
-            return None if s.deny_blocking or memory.make_room() else OOM
     if s.deny_blocking:  # inside EXEC or a script: Redis checked memory before it
         return None
-    if not memory.make_room():
-        if s.multi is not None and name not in _ENDING:
-            return OOM
-        if s.multi is None and "denyoom" in command.flags:
-            return OOM
-    if queueing and "denyoom" in command.flags:
-        marked.add(s.client_id)
-    return None
+    if memory.make_room():
+        return None
+    if s.multi is None:
+        return OOM if "denyoom" in command.flags else None
+    if name == "exec":  # refused when a queued command would use memory
+        return OOM if any(_denyoom(queued) for queued in s.multi) else None
+    return None if name in _ENDING else OOM
+
+
+_TABLE: dict[bytes, Command] = {}
+
+
+def use_table(table: Mapping[bytes, Command]) -> None:
+    """Give the command table (for EXEC's check of the queued commands)."""
+    _TABLE.update(table)
+
+
+def _denyoom(argv: list[bytes]) -> bool:
+    command = _TABLE.get(argv[0].lower())
+    if command is not None and command.subcommands is not None and len(argv) > 1:
+        command = command.subcommands.get(argv[1].lower())
+    return command is not None and "denyoom" in command.flags
 
 
 # -- CONFIG ------------------------------------------------------------------------------
@@ -132,8 +142,7 @@ def _set_policy(provider: ProviderState, value: bytes) -> bytes | None:
 
 def _int_parameter(name: bytes, field: str, low: int, high: int) -> Parameter:
     def get(provider: ProviderState) -> bytes:
-        value: int = getattr(guard(provider).settings, field)
-        return b"%d" % value
+        return b"%d" % _INT_FIELDS[field](guard(provider).settings)
 
     def set_(provider: ProviderState, value: bytes) -> bytes | None:
         parsed = parse_int64(value)
@@ -148,6 +157,12 @@ def _int_parameter(name: bytes, field: str, low: int, high: int) -> Parameter:
 
 
 _INT_MAX = (1 << 31) - 1
+_INT_FIELDS: dict[str, Callable[[Settings], int]] = {
+    "samples": lambda settings: settings.samples,
+    "lfu_log_factor": lambda settings: settings.lfu_log_factor,
+    "lfu_decay_time": lambda settings: settings.lfu_decay_time,
+    "tenacity": lambda settings: settings.tenacity,
+}
 
 for _parameter in (
     Parameter(
@@ -159,27 +174,6 @@ for _parameter in (
     _int_parameter(b"maxmemory-samples", "samples", 1, _INT_MAX),
     _int_parameter(b"lfu-log-factor", "lfu_log_factor", 0, _INT_MAX),
     _int_parameter(b"lfu-decay-time", "lfu_decay_time", 0, _INT_MAX),
+    _int_parameter(b"maxmemory-eviction-tenacity", "tenacity", 0, 100),
 ):
     register_parameter(_parameter)
-
-
-def object_reply(s: Client, key: bytes, freq: bool) -> bytes:
-    """OBJECT FREQ (``freq``) or IDLETIME of ``key``, with Redis's errors under the other policy."""
-    if s.store.value_of(key) is None:
-        return s.null
-    memory = guard(s.provider)
-    if freq:
-        if not memory.lfu:
-            return (
-                b"-ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
-                b"Please note that when switching between policies at runtime LRU and LFU data "
-                b"will take some time to adjust.\r\n"
-            )
-        return b":%d\r\n" % memory.frequency(s.db, key)
-    if memory.lfu:
-        return (
-            b"-ERR An LFU maxmemory policy is selected, idle time not tracked. Please note "
-            b"that when switching between policies at runtime LRU and LFU data will take some "
-            b"time to adjust.\r\n"
-        )
-    return b":%d\r\n" % (memory.idle_ms(s.db, key) // 1000)
