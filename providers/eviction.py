@@ -50,6 +50,7 @@ __all__ = [
     "lfu_log_incr",
     "recount",
     "register_size",
+    "room_for_write",
     "sampled_size",
     "value_size",
 ]
@@ -513,6 +514,15 @@ class MemoryGuard:
         return self.idle_ms(db, key)
 
 
+def room_for_write(store: Store) -> bool:
+    """Whether a write to ``store`` may go ahead under its guard's maxmemory (evicting first):
+    for the formats that write without RESP's check (memcached). True when no guard is armed."""
+    if not ARMED.count:
+        return True
+    found = service(store, "memory")
+    return not isinstance(found, MemoryGuard) or found.make_room()
+
+
 def guard_of(databases: Databases) -> MemoryGuard:
     """The :class:`MemoryGuard` of ``databases`` (made on first use, kept on database 0)."""
     found = service(databases[0], "memory")
@@ -521,5 +531,4 @@ def guard_of(databases: Databases) -> MemoryGuard:
     guard = MemoryGuard(databases)
     for store in databases:
         attach_service(store, "memory", guard)
-    attach_service(databases[0], "memory-room", guard.make_room)
     return guard

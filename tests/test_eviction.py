@@ -7,6 +7,7 @@ from collections import deque
 
 import pytest
 from _drive import START, Clock
+from _drive import resp_command as cmd
 from _resp import Client, bulk
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,7 +23,7 @@ from wireproto.providers.eviction import (
     lfu_minutes,
     value_size,
 )
-from wireproto.providers.kvstore import Databases, Store
+from wireproto.providers.kvstore import Databases, Store, shared_databases
 from wireproto.providers.resp.commands.maxmemory import OOM, parse_memory
 
 OK = b"+OK\r\n"
@@ -482,3 +483,42 @@ def test_restore_idletime_and_freq() -> None:
     client.call("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu")
     assert client.call("RESTORE", "c", 0, payload, "FREQ", 77) == OK
     assert client.call("OBJECT", "FREQ", "c") == b":77\r\n"
+
+
+# -- memcached over the same store ----------------------------------------------------------
+
+
+def test_memcached_writes_count_and_are_refused_out_of_memory() -> None:
+    from _memcache import shared_registry
+    from wireproto.providers.memcache import Claim
+
+    from wireproto import Connection
+
+    registry = shared_registry(Claim.ALL)
+    resp_connection = Connection(registry)
+    memcached = Connection(registry)
+
+    def redis(*args: str | int) -> bytes:
+        resp_connection.receive_data(cmd(*args))
+        return resp_connection.data_to_send()
+
+    def mc(line: bytes) -> bytes:
+        memcached.receive_data(line)
+        return memcached.data_to_send()
+
+    assert mc(b"set a 0 0 5\r\nhello\r\n") == b"STORED\r\n"
+    assert redis("SET", "b", "v") == OK
+    size = guard_of(shared_databases(registry)).recount()
+    assert size == 2 * KEY_OVERHEAD + 1 + 5 + 1 + 1
+    assert redis("CONFIG", "SET", "maxmemory", size) == OK  # exactly reached: writes go on
+    assert mc(b"set a 0 0 5\r\nworld\r\n") == b"STORED\r\n"
+    assert redis("CONFIG", "SET", "maxmemory", size - 1) == OK  # one byte over: refused
+    assert mc(b"add c 0 0 1\r\nx\r\n") == b"SERVER_ERROR out of memory storing object\r\n"
+    assert mc(b"set a 0 0 1\r\nx\r\n") == b"SERVER_ERROR out of memory storing object\r\n"
+    assert mc(b"get a\r\n") == b"END\r\n"  # a failed set drops the old value, as memcached
+    assert mc(b"set c 0 0 1\r\nx\r\n") == b"STORED\r\n"  # room again
+    assert redis("CONFIG", "SET", "maxmemory-policy", "allkeys-random") == OK
+    assert redis("CONFIG", "SET", "maxmemory", 1) == OK
+    assert mc(b"set d 0 0 1\r\nx\r\n") == b"STORED\r\n"  # the others were evicted
+    # b and c went at CONFIG SET, d before INFO ran (used > 1 again).
+    assert b"\r\nevicted_keys:3\r\n" in redis("INFO", "stats")
