@@ -8,6 +8,7 @@ from collections import deque
 import pytest
 from _drive import START, Clock
 from _drive import resp_command as cmd
+from _memcache import shared_registry
 from _resp import Client, bulk
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,7 +25,10 @@ from wireproto.providers.eviction import (
     value_size,
 )
 from wireproto.providers.kvstore import Databases, Store, shared_databases
+from wireproto.providers.memcache import Claim
 from wireproto.providers.resp.commands.maxmemory import OOM, parse_memory
+
+from wireproto import Connection
 
 OK = b"+OK\r\n"
 NOT_LFU = (
@@ -489,11 +493,6 @@ def test_restore_idletime_and_freq() -> None:
 
 
 def test_memcached_writes_count_and_are_refused_out_of_memory() -> None:
-    from _memcache import shared_registry
-    from wireproto.providers.memcache import Claim
-
-    from wireproto import Connection
-
     registry = shared_registry(Claim.ALL)
     resp_connection = Connection(registry)
     memcached = Connection(registry)
