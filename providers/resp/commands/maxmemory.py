@@ -46,9 +46,10 @@ def parse_memory(value: bytes) -> int | None:
     if value[:1] == b"-":
         return None
     unit = _UNITS.get(value[digits:].lower())
-    if unit is None or not digits or digits >= 128:
+    if unit is None or digits >= 128:
         return None
-    return (min(int(value[:digits]), _ULLONG) * unit) & _ULLONG
+    # No digits at all reads as 0, as strtoull("") does for Redis ("mb" sets 0).
+    return (min(int(value[:digits] or b"0"), _ULLONG) * unit) & _ULLONG
 
 
 def guard(provider: ProviderState) -> MemoryGuard:
