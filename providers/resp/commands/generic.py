@@ -10,6 +10,7 @@ from ...datatypes.encodings import encoding_of
 from ...datatypes.zset import ZSet
 from ...eviction import guard_of
 from ...kvstore import parse_int64
+from .. import stream_rdb  # noqa: F401 - DUMP/RESTORE of streams (registers with rdb)
 from ..replies import OK, ONE, ZERO, bulk, integer, simple
 from ._base import (
     INT_MAX,
