@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from _drive import START, Clock
@@ -28,9 +29,11 @@ from wireproto.providers.eviction import (
 )
 from wireproto.providers.kvstore import Databases, Store, shared_databases
 from wireproto.providers.memcache import Claim
+from wireproto.providers.persistence.log import AppendLog
+from wireproto.providers.resp import RespProvider, register
 from wireproto.providers.resp.commands.maxmemory import OOM, parse_memory
 
-from wireproto import Connection
+from wireproto import Connection, Registry
 
 OK = b"+OK\r\n"
 NOT_LFU = (
@@ -532,3 +535,63 @@ def test_memcached_writes_count_and_are_refused_out_of_memory() -> None:
     assert mc(b"set d 0 0 1\r\nx\r\n") == b"STORED\r\n"  # the others were evicted
     # b and c went at CONFIG SET, d before INFO ran (used > 1 again).
     assert b"\r\nevicted_keys:3\r\n" in redis("INFO", "stats")
+
+
+def test_evictions_reach_keyspace_notifications() -> None:
+    registry = Registry()
+    register(registry, RespProvider())
+    writer, listener = Connection(registry), Connection(registry)
+
+    def call(connection: Connection, *args: str | int) -> bytes:
+        connection.receive_data(cmd(*args))
+        return connection.data_to_send()
+
+    assert call(writer, "CONFIG", "SET", "notify-keyspace-events", "Ee") == OK
+    call(listener, "SUBSCRIBE", "__keyevent@0__:evicted")
+    call(writer, "SET", "k", "v")
+    assert call(writer, "CONFIG", "SET", "maxmemory-policy", "allkeys-lru", "maxmemory", 1) == OK
+    assert listener.data_to_send() == (
+        b"*3\r\n$7\r\nmessage\r\n$22\r\n__keyevent@0__:evicted\r\n$1\r\nk\r\n"
+    )
+
+
+def test_evictions_are_logged_as_deletions(tmp_path: Path) -> None:
+    clock = Clock()
+    databases = Databases(Store(clock))
+    log = AppendLog(str(tmp_path), list(databases), "always")
+    log.open()
+    databases[0].set(b"kept", b"v", expire_at=clock.now + 10_000)
+    databases[0].set(b"evicted", b"v")
+    guard = guard_of(databases)
+    guard.configure(policy=b"allkeys-lru", samples=10)
+    clock.now += 5000
+    databases[0].get(b"kept")
+    guard.touch(0, b"kept")
+    guard.configure(maxmemory=guard.used - 1)
+    assert databases[0].keys() == [b"kept"]
+    log.flush()
+    log.close()
+    again = Databases(Store(clock))
+    reopened = AppendLog(str(tmp_path), list(again), "always")
+    reopened.open()
+    assert again[0].keys() == [b"kept"]
+    reopened.close()
+
+
+def test_sample_keys() -> None:
+    store = Store(Clock())
+    rng = random.Random(3)
+    assert store.sample_keys(5, False, rng) == []
+    assert store.sample_keys(5, True, rng) == []
+    for i in range(100):
+        store.set(b"k%d" % i, b"v", expire_at=START + 1000 if i < 3 else None)
+    picked = store.sample_keys(5, False, rng)
+    assert len(picked) == 5 and all(key in store for key in picked)
+    volatile = store.sample_keys(5, True, rng)
+    assert len(volatile) == 5 and set(volatile) <= {b"k0", b"k1", b"k2"}
+    for i in range(3, 100):  # the index is mostly holes now: a sample still finds the keys
+        store.delete(b"k%d" % i)
+    assert set(store.sample_keys(5, False, rng)) <= {b"k0", b"k1", b"k2"}
+    store.persist(b"k0")
+    store.persist(b"k1")
+    assert set(store.sample_keys(5, True, rng)) == {b"k2"}
