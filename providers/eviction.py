@@ -277,11 +277,13 @@ class MemoryGuard:
         self.access: list[dict[bytes, int]] = [{} for _ in databases]
         """Per database: key -> LRU clock (unix seconds) or, under LFU, ``ldt << 8 | counter``."""
         self.pool = EvictionPool()
+        self._carried: int | None = None
         self._next_db = 0
         self._stops: list[Callable[[], None]] = []
         self.armed = False
-        self.disarmed_at = self.clock()
-        """When access information was last not kept (creation, or the last disarm)."""
+        self.untracked_since = self.clock()
+        """When the current period without access tracking began (creation, or the last
+        disarm): every key was accessed at or after it, or has a recorded access."""
 
     # -- settings -------------------------------------------------------------------
 
@@ -312,12 +314,13 @@ class MemoryGuard:
             old.tenacity if tenacity is None else tenacity,
         )
         want = new.maxmemory > 0 or new.policy.endswith((b"-lru", b"-lfu"))
+        was_lfu = old.policy.endswith(b"-lfu")
         if want and not self.armed:
             self._arm()
         elif not want and self.armed:
-            self._disarm()
-        elif self.armed and old.policy.endswith(b"-lfu") != new.policy.endswith(b"-lfu"):
-            self._reset_access()
+            self._disarm(was_lfu)
+        elif self.armed and was_lfu != self.lfu:
+            self._convert_access(was_lfu)
         self.pool.entries.clear()
         if self.armed and new.maxmemory:
             self.make_room()
@@ -328,9 +331,17 @@ class MemoryGuard:
         for db, store in enumerate(self.databases):
             self._stops.append(store.observe(self._observer(db, store)))
         self.recount_into_account()
-        self._reset_access()
+        # Keys accessed while untracked: their last recorded access, or the start of the
+        # untracked period (both no later than the true last access: an honest upper bound).
+        since = self.untracked_since // LRU_CLOCK_RESOLUTION_MS
+        self.access = [
+            {key: access.get(key, since) for key in sizes}
+            for sizes, access in zip(self.sizes, self.access, strict=True)
+        ]
+        if self.lfu:
+            self._convert_access(False)
 
-    def _disarm(self) -> None:
+    def _disarm(self, was_lfu: bool) -> None:
         self.armed = False
         ARMED.count -= 1
         for stop in self._stops:
@@ -338,13 +349,29 @@ class MemoryGuard:
         self._stops.clear()
         self.used = 0
         self.sizes = [{} for _ in self.databases]
-        self.access = [{} for _ in self.databases]
-        self.disarmed_at = self.clock()
+        if was_lfu:
+            self._convert_access(True)
+        self.untracked_since = self.clock()
 
-    def _reset_access(self) -> None:
-        """Every key counts as accessed now (LRU) or starts at ``LFU_INIT_VAL`` (LFU)."""
-        fresh = self._fresh_access()
-        self.access = [dict.fromkeys(sizes, fresh) for sizes in self.sizes]
+    def _convert_access(self, was_lfu: bool) -> None:
+        """Switch the access information between LRU stamps and LFU fields.
+
+        LFU to LRU: the field's decrement time (the minute of the last access) becomes
+        the stamp, rounded down. LRU to LFU: every key starts at ``LFU_INIT_VAL``.
+        """
+        now = self.clock()
+        if not was_lfu:
+            fresh = lfu_minutes(now) << 8 | LFU_INIT_VAL
+            self.access = [dict.fromkeys(access, fresh) for access in self.access]
+            return
+        minutes = now // 60_000
+
+        def stamp(field: int) -> int:
+            return (minutes - ((minutes & 65535) - (field >> 8)) % 65536) * 60
+
+        self.access = [
+            {key: stamp(field) for key, field in access.items()} for access in self.access
+        ]
 
     def _fresh_access(self) -> int:
         now = self.clock()
@@ -383,6 +410,8 @@ class MemoryGuard:
                 self.sizes[db], self.sizes[other] = self.sizes[other], self.sizes[db]
                 self.access[db], self.access[other] = self.access[other], self.access[db]
                 return
+            if event in (b"rename_from", b"move_from"):  # the value keeps its lru
+                self._carried = self.access[db].get(key)
             sizes = self.sizes[db]
             found = store.stored(key)
             size = key_size(key, found)
@@ -394,7 +423,10 @@ class MemoryGuard:
             sizes[key] = size
             self.peak = max(self.peak, self.used)
             access = self.access[db]
-            if key not in access:
+            carried, self._carried = self._carried, None
+            if carried is not None and event in (b"rename_to", b"move_to"):
+                access[key] = carried
+            elif key not in access:
                 access[key] = self._fresh_access()
             elif not self.lfu:  # a write is an access; under LFU the lookup counted it
                 access[key] = self.clock() // LRU_CLOCK_RESOLUTION_MS
@@ -421,15 +453,15 @@ class MemoryGuard:
     def idle_ms(self, db: int, key: bytes) -> int:
         """Milliseconds since the last access to ``key`` (OBJECT IDLETIME times 1000).
 
-        Unarmed, accesses are not recorded: the answer is the time since access
-        information was last not kept (the guard's creation or its last disarm), an
-        upper bound on the key's idle time, never less than the truth.
+        Unarmed, accesses are not recorded: the answer is the time since the key's last
+        recorded access, or since the untracked period began (:attr:`untracked_since`):
+        an upper bound on the key's idle time, never less than it.
         """
         now = self.clock()
-        if not self.armed:
-            return max(now - self.disarmed_at, 0)
         stamp = self.access[db].get(key)
-        if stamp is None or self.lfu:
+        if stamp is None:
+            return max(now - self.untracked_since, 0)
+        if self.armed and self.lfu:
             return 0
         return max(now // LRU_CLOCK_RESOLUTION_MS - stamp, 0) * LRU_CLOCK_RESOLUTION_MS
 

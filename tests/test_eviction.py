@@ -343,7 +343,7 @@ def test_maxmemory_exactly_reached_and_one_byte_over(policy: bytes) -> None:
     assert client.call("CONFIG", "SET", "maxmemory", total) == OK  # exactly at the limit
     assert client.call("SET", "one", "more") == OK  # used == maxmemory: allowed
     assert len(client.provider.store) == 11  # (the next command evicts, under an LRU policy)
-    client.call("DEL", "one")
+    client.provider.store.delete(b"one")  # not a command: nothing is evicted first
     assert client.call("CONFIG", "SET", "maxmemory", total - 1) == OK  # one byte over
     if policy == b"noeviction":
         assert client.call("SET", "one", "more") == OOM
@@ -473,13 +473,43 @@ def test_idletime_and_no_touch() -> None:
 
 
 def test_idletime_untracked_is_an_upper_bound() -> None:
-    client = Client(False)
+    client = Client(False)  # its guard is made with the provider, at START
     client.clock.now += 7000
     client.call("SET", "a", "v")
-    # Unarmed: the time since the guard was made (no access is recorded).
-    guard_of(client.provider.databases)
     client.clock.now += 2000
-    assert client.call("OBJECT", "IDLETIME", "a") == b":2\r\n"
+    # Unarmed, nothing is recorded: the time since the start bounds the idle time.
+    assert client.call("OBJECT", "IDLETIME", "a") == b":9\r\n"
+    client.call("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")  # armed: now recorded
+    assert client.call("OBJECT", "IDLETIME", "a") == b":9\r\n"
+    client.clock.now += 1000
+    client.call("GET", "a")
+    client.clock.now += 4000
+    client.call("CONFIG", "SET", "maxmemory-policy", "noeviction")  # the stamp stays
+    client.call("GET", "a")  # not recorded
+    client.clock.now += 1000
+    assert client.call("OBJECT", "IDLETIME", "a") == b":5\r\n"
+    client.call("SET", "b", "v")  # written after the disarm: bounded by it
+    client.clock.now += 3000
+    assert client.call("OBJECT", "IDLETIME", "b") == b":4\r\n"
+    client.call("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu")
+    client.clock.now += 120_000
+    client.call("GET", "a")  # the LFU field keeps the minute of the last access
+    client.clock.now += 180_000 + 30_000
+    client.call("CONFIG", "SET", "maxmemory-policy", "volatile-random")  # LFU to LRU stamps
+    idle = int(client.call("OBJECT", "IDLETIME", "a")[1:-2])
+    assert 210 <= idle < 270  # the minute of the last access, rounded down
+
+
+def test_rename_and_move_keep_the_access_information() -> None:
+    client = _lru_client(b"allkeys-lru")
+    client.call("SET", "a", "v")
+    client.clock.now += 7000
+    assert client.call("CLIENT", "NO-TOUCH", "on") == OK
+    assert client.call("RENAME", "a", "b") == OK
+    assert client.call("OBJECT", "IDLETIME", "b") == b":7\r\n"
+    assert client.call("MOVE", "b", "3") == b":1\r\n"
+    client.call("SELECT", "3")
+    assert client.call("OBJECT", "IDLETIME", "b") == b":7\r\n"
 
 
 def test_object_freq_and_idletime_errors_under_the_other_policy() -> None:
