@@ -9,8 +9,9 @@ each key's access information as Redis keeps it in the object's ``lru`` field: a
 1-second LRU clock stamp, or under an LFU policy the last decrement time in
 minutes and Redis's logarithmic 8-bit counter.
 
-Unarmed, nothing observes the stores and the GET/SET paths pay nothing. The
-access information of keys is then not kept: see :meth:`MemoryGuard.idle_ms`.
+Unarmed, nothing observes the stores and the GET/SET paths pay nothing; accesses
+are then not recorded and :meth:`MemoryGuard.idle_ms` answers an upper bound (the
+last recorded access, or the start of the untracked period).
 
 Eviction follows Redis 7.0's ``evict.c``: before a command runs, keys are
 evicted until ``used <= maxmemory`` (exactly at the limit is fine, one byte
