@@ -41,10 +41,12 @@ __all__ = [
     "EVPOOL_SIZE",
     "LFU_INIT_VAL",
     "POLICIES",
+    "RECOUNT_LIMIT",
     "EvictionPool",
     "MemoryGuard",
     "Settings",
     "Switch",
+    "estimate",
     "guard_of",
     "key_size",
     "lfu_decr",
@@ -160,6 +162,26 @@ def key_size(key: bytes, stored: tuple[object, int | None, int] | None) -> int:
 def recount(stores: Iterable[Store]) -> int:
     """The estimated bytes of every key of ``stores``, computed from scratch (O(keys))."""
     return sum(key_size(key, store.stored(key)) for store in stores for key in store.stored_keys())
+
+
+RECOUNT_LIMIT = 10_000
+"""Above this many keys in a store, :func:`estimate` samples it instead of recounting."""
+
+
+def estimate(stores: Iterable[Store], rng: random.Random | None = None) -> int:
+    """:func:`recount`, but a store of more than :data:`RECOUNT_LIMIT` keys is estimated
+    from 1,000 randomly sampled keys (INFO while no guard keeps the account)."""
+    rng = rng if rng is not None else random.Random()
+    total = 0
+    for store in stores:
+        count = len(store)
+        if count <= RECOUNT_LIMIT:
+            total += sum(key_size(key, store.stored(key)) for key in store.stored_keys())
+            continue
+        sample = store.sample_keys(1000, False, rng)
+        if sample:
+            total += sum(key_size(key, store.stored(key)) for key in sample) * count // len(sample)
+    return total
 
 
 # -- LFU (evict.c) ------------------------------------------------------------------------
@@ -396,8 +418,8 @@ class MemoryGuard:
         self.peak = max(self.peak, self.used)
 
     def dataset_bytes(self) -> int:
-        """INFO's ``used_memory_dataset``: the account while armed, else a fresh recount."""
-        return self.used if self.armed else self.recount()
+        """INFO's ``used_memory_dataset``: the account while armed, else :func:`estimate`."""
+        return self.used if self.armed else estimate(self.databases, self.rng)
 
     def _observer(self, db: int, store: Store) -> Callable[[bytes, bytes], None]:
         def observe(event: bytes, key: bytes) -> None:

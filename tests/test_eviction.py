@@ -19,12 +19,15 @@ from wireproto.providers.eviction import (
     EVPOOL_SIZE,
     KEY_OVERHEAD,
     LFU_INIT_VAL,
+    RECOUNT_LIMIT,
     EvictionPool,
+    estimate,
     guard_of,
     key_size,
     lfu_decr,
     lfu_log_incr,
     lfu_minutes,
+    recount,
     value_size,
 )
 from wireproto.providers.kvstore import Databases, Store, shared_databases
@@ -625,3 +628,14 @@ def test_sample_keys() -> None:
     store.persist(b"k0")
     store.persist(b"k1")
     assert set(store.sample_keys(5, True, rng)) == {b"k2"}
+
+
+def test_info_estimates_a_large_keyspace_from_a_sample() -> None:
+    store = Store(Clock())
+    for i in range(RECOUNT_LIMIT + 1):
+        store.set(b"key:%06d" % i, b"v" * 10)
+    exact = recount([store])
+    assert exact == (RECOUNT_LIMIT + 1) * (KEY_OVERHEAD + 10 + 10)
+    assert estimate([store], random.Random(1)) == exact  # every key is the same size
+    store.delete(b"key:000000")
+    assert estimate([store]) == recount([store])  # at the limit: recounted

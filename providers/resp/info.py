@@ -20,7 +20,7 @@ from typing import Protocol
 
 from wireproto import _build
 
-from ..eviction import MemoryGuard, Settings, recount
+from ..eviction import MemoryGuard, Settings, estimate
 from ..kvstore import Store
 from .commands import REDIS_VERSION
 from .commands._hub import PubSubHub
@@ -189,7 +189,7 @@ class InfoSections:
     def _memory(self) -> bytes:
         guard = self._guard()
         if guard is None:  # maxmemory was never configured: the keys recounted
-            used = peak_used = recount(self._provider.databases_list())
+            used = peak_used = estimate(self._provider.databases_list())
             settings = Settings()
         else:
             used, settings = guard.dataset_bytes(), guard.settings
