@@ -87,9 +87,11 @@ def test_the_pool_keeps_the_best_sixteen_scores_and_pops_the_best(
 ) -> None:
     pool = EvictionPool()
     model: list[int] = []  # the multiset of scores the pool must hold
+    score_of: dict[bytes, int] = {}
     for n, (op, score) in enumerate(ops):
         if op == "insert":
-            pool.insert(score, 0, b"k%d" % n)
+            score_of[b"k%d" % n] = score
+            pool.insert(score, n % 3, b"k%d" % n)
             if len(model) < EVPOOL_SIZE:
                 model.append(score)
             elif score > min(model):  # a full pool drops its worst for a better one
@@ -103,7 +105,9 @@ def test_the_pool_keeps_the_best_sixteen_scores_and_pops_the_best(
                 top = max(model)
                 model.remove(top)
                 assert best is not None
-                assert [e for e in pool.entries if e[2] == best[1]] == []
+                db, key = best
+                assert score_of[key] == top and int(key[1:]) % 3 == db  # the best goes first
+                assert [e for e in pool.entries if e[2] == key] == []
         scores = [entry[0] for entry in pool.entries]
         assert scores == sorted(scores)  # ascending: the best at the right end
         assert sorted(scores) == sorted(model)
