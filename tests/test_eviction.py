@@ -32,6 +32,7 @@ from wireproto.providers.eviction import (
 )
 from wireproto.providers.kvstore import Databases, Store, shared_databases
 from wireproto.providers.memcache import Claim
+from wireproto.providers.memcache.binary_messages import STORE_EXTRAS, Opcode, build_request
 from wireproto.providers.persistence.log import AppendLog
 from wireproto.providers.resp import RespProvider, register
 from wireproto.providers.resp.commands.maxmemory import OOM, parse_memory
@@ -564,6 +565,14 @@ def test_memcached_writes_count_and_are_refused_out_of_memory() -> None:
     assert mc(b"set a 0 0 5\r\nworld\r\n") == b"STORED\r\n"
     assert redis("CONFIG", "SET", "maxmemory", size - 1) == OK  # one byte over: refused
     assert mc(b"add c 0 0 1\r\nx\r\n") == b"SERVER_ERROR out of memory storing object\r\n"
+    assert mc(b"ms c 1 T0\r\nx\r\nmn\r\n") == (
+        b"SERVER_ERROR out of memory storing object\r\nMN\r\n"  # meta: the block is skipped
+    )
+    binary = Connection(registry)
+    binary.receive_data(build_request(Opcode.SET, b"c", b"x", STORE_EXTRAS.build({"flags": 0, "expiration": 0})))
+    reply = binary.data_to_send()
+    assert reply[0] == 0x81 and int.from_bytes(reply[6:8], "big") == 0x82  # ENOMEM
+    assert reply.endswith(b"Out of memory")
     assert mc(b"set a 0 0 1\r\nx\r\n") == b"SERVER_ERROR out of memory storing object\r\n"
     assert mc(b"get a\r\n") == b"END\r\n"  # a failed set drops the old value, as memcached
     assert mc(b"set c 0 0 1\r\nx\r\n") == b"STORED\r\n"  # room again
