@@ -569,7 +569,9 @@ def test_memcached_writes_count_and_are_refused_out_of_memory() -> None:
         b"SERVER_ERROR out of memory storing object\r\nMN\r\n"  # meta: the block is skipped
     )
     binary = Connection(registry)
-    binary.receive_data(build_request(Opcode.SET, b"c", b"x", STORE_EXTRAS.build({"flags": 0, "expiration": 0})))
+    binary.receive_data(
+        build_request(Opcode.SET, b"c", b"x", STORE_EXTRAS.build({"flags": 0, "expiration": 0}))
+    )
     reply = binary.data_to_send()
     assert reply[0] == 0x81 and int.from_bytes(reply[6:8], "big") == 0x82  # ENOMEM
     assert reply.endswith(b"Out of memory")
