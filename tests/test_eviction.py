@@ -364,7 +364,7 @@ def test_maxmemory_exactly_reached_and_one_byte_over(policy: bytes) -> None:
         assert used(client) <= total - 1
 
 
-def _lru_client(policy: bytes, samples: int = 100) -> Client:
+def _lru_client(policy: bytes, samples: int = 1000) -> Client:
     client = Client(False)
     assert client.call("CONFIG", "SET", "maxmemory-policy", policy) == OK
     assert client.call("CONFIG", "SET", "maxmemory-samples", samples) == OK
