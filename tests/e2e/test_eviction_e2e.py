@@ -41,8 +41,8 @@ def test_maxmemory_over_real_sockets(server: RunningServer) -> None:
         assert mc.set("mc2", b"y", noreply=False) is True  # an eviction made room
         r.set("more", "v")
         info = r.info()
-        assert int(info["evicted_keys"]) >= 2
-        assert int(info["used_memory"]) <= used - 1 + 200  # back under, give or take a key
+        assert int(info["evicted_keys"]) >= 1
+        assert int(info["used_memory"]) <= used - 1  # INFO ran after the evictions it needed
         assert r.config_get("maxmemory-policy") == {"maxmemory-policy": "allkeys-lru"}
         r.config_set("maxmemory", 0)
         r.config_set("maxmemory-policy", "noeviction")
