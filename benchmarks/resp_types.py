@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _serve import HOST, redis_server, serve  # noqa: E402
+HOST = "127.0.0.1"
 
 TESTS = "lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,mset"
 PIPELINE = 16
@@ -71,12 +71,12 @@ REQUESTS: dict[str, bytes] = {
 
 def count(test: str, batches: int) -> None:
     """Feed ``batches`` batches of ``test``'s requests to a sans-I/O session (for callgrind)."""
-    from resp_micro import _NullSender
+    # Imported here: the timed mode measures the installed server, not this process.
+    from resp_micro import _NullSender  # noqa: PLC0415
+    from wireproto.providers.resp import RespProvider, register  # noqa: PLC0415
+    from wireproto.providers.resp.session import RespSession  # noqa: PLC0415
 
-    from wireproto.providers.resp import RespProvider, register
-    from wireproto.providers.resp.session import RespSession
-
-    from wireproto._registry import Registry
+    from wireproto._registry import Registry  # noqa: PLC0415
 
     provider = register(Registry(), RespProvider(accelerated=False))
     store = provider.store
@@ -108,13 +108,14 @@ def instructions(tests: list[str], batches: int) -> dict[str, float]:
     """Callgrind's instructions per command: ``batches`` batches less a quarter of them."""
     fewer = batches // 4
     return {
-        test: (_collected(test, batches) - _collected(test, fewer))
-        / ((batches - fewer) * PIPELINE)
+        test: (_collected(test, batches) - _collected(test, fewer)) / ((batches - fewer) * PIPELINE)
         for test in tests
     }
 
 
-def bench(port: int, requests: int, test: str, cpu: Callable[[], float]) -> tuple[str, float, float]:
+def bench(
+    port: int, requests: int, test: str, cpu: Callable[[], float]
+) -> tuple[str, float, float]:
     """One redis-benchmark run of ``test``: its name, requests/s, server CPU µs per request."""
     before = cpu()
     out = subprocess.run(
@@ -163,6 +164,8 @@ def main() -> int:
         for test, value in instructions(tests, args.batches).items():
             print(f"| {test} | {value:,.0f} |", flush=True)
         return 0
+    from _serve import redis_server, serve  # noqa: PLC0415 (it needs pytest; --count does not)
+
     workdir = Path(tempfile.mkdtemp(prefix="wireproto-types-"))
     rates: dict[str, dict[str, list[float]]] = {"wireproto": {}, "redis-server": {}}
     cpus: dict[str, dict[str, list[float]]] = {"wireproto": {}, "redis-server": {}}

@@ -11,9 +11,9 @@ from zlib import crc32
 
 from wireproto import AuthSettings
 
-from ...kvstore import Databases, Store, parse_int64
+from ...kvstore import Databases, Store, compile_glob, parse_int64
 from ..limits import RespLimits
-from ..replies import error
+from ..replies import bulk, bulk_strings, error
 
 if TYPE_CHECKING:
     from wireproto import MessageConsumer, NetworkSender, ServerStats
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DB_OUT_OF_RANGE",
+    "EMPTY_SCAN",
     "INT_MAX",
     "INT_MIN",
     "INVALID_CURSOR",
@@ -50,9 +51,12 @@ __all__ = [
     "db_index",
     "expire_time_error",
     "int32",
+    "random_count",
     "scan_cursor",
     "scan_options",
+    "scan_reply",
     "scan_slice",
+    "scan_step",
     "unknown_command",
     "unknown_subcommand",
 ]
@@ -462,6 +466,63 @@ def scan_slice(members: Iterable[bytes], cursor: int, count: int) -> tuple[int, 
         taken.append(ranked[len(taken)])
     next_cursor = 0 if len(taken) == len(ranked) else taken[-1][0] + 1
     return next_cursor, [member for _, member in taken]
+
+
+EMPTY_SCAN: Final = b"*2\r\n$1\r\n0\r\n*0\r\n"
+"""HSCAN, SSCAN and ZSCAN's reply for a missing key."""
+
+
+def scan_step(
+    argv: list[bytes], cursor: int, members: Iterable[bytes], whole: list[bytes] | None
+) -> tuple[int, list[bytes]] | bytes:
+    """One HSCAN/SSCAN step on a key that exists: (next cursor, members), or the error reply.
+
+    Reads the options from ``argv[3:]``; ``whole`` is every member when Redis answers
+    the key's small encoding (listpack, intset) in one go, else None for
+    :func:`scan_slice` over ``members``; then keeps the members MATCH matches.
+    """
+    options = scan_options(argv, 3)
+    if isinstance(options, bytes):
+        return options
+    count, pattern = options
+    if whole is not None:
+        next_cursor, found = 0, whole
+    else:
+        next_cursor, found = scan_slice(members, cursor, count)
+    if pattern is not None:
+        match = compile_glob(pattern)
+        found = [member for member in found if match(member)]
+    return next_cursor, found
+
+
+def scan_reply(cursor: int, items: list[bytes]) -> bytes:
+    """A SCAN-family reply: the next cursor, then ``items`` as bulk strings."""
+    return b"*2\r\n" + bulk(b"%d" % cursor) + bulk_strings(items)
+
+
+_HALF_LLONG: Final = LLONG_MAX // 2  # C's LONG_MAX/2 (and -LONG_MAX/2: truncated, not floored)
+
+
+def random_count(argv: list[bytes], word: bytes) -> tuple[int, bool] | bytes:
+    """HRANDFIELD, ZRANDMEMBER and SRANDMEMBER's ``count [word]`` from ``argv[2:]``.
+
+    ``word`` is ``withvalues`` or ``withscores`` (``b""``: the command has none). Returns
+    (count, whether ``word`` was given) or the error reply, checked in Redis's order.
+    """
+    count = bounded_int(argv[2], -LLONG_MAX, LLONG_MAX)
+    if count is None:
+        if parse_int64(argv[2]) is None:
+            return NOT_INTEGER
+        return b"-ERR value is out of range, value must between %d and %d\r\n" % (
+            -LLONG_MAX,
+            LLONG_MAX,
+        )
+    given = len(argv) == 4
+    if len(argv) > 4 or (given and (not word or argv[3].lower() != word)):
+        return SYNTAX_ERROR
+    if given and not -_HALF_LLONG <= count <= _HALF_LLONG:
+        return b"-ERR value is out of range\r\n"
+    return count, given
 
 
 def expire_time_error(name: bytes) -> bytes:

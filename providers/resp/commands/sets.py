@@ -12,19 +12,18 @@ import random
 from collections.abc import Iterable
 
 from ...datatypes.encodings import set_in_order, set_is_intset
-from ...kvstore import compile_glob
 from ..replies import EMPTY_ARRAY, ONE, ZERO, bulk, integer, set_header
 from ._base import (
+    EMPTY_SCAN,
     INVALID_CURSOR,
-    LLONG_MAX,
-    NOT_INTEGER,
     SYNTAX_ERROR,
     Client,
     Command,
     bounded_int,
+    random_count,
     scan_cursor,
-    scan_options,
-    scan_slice,
+    scan_reply,
+    scan_step,
 )
 
 __all__ = ["COMMANDS"]
@@ -129,14 +128,10 @@ def srandmember(s: Client, argv: list[bytes]) -> bytes:
     if len(argv) == 2:
         value = _read(s, argv[1])
         return s.null if value is None else bulk(_rng.choice(tuple(value)))
-    count = bounded_int(argv[2], -LLONG_MAX, LLONG_MAX)
-    if count is None:
-        if bounded_int(argv[2]) is None:
-            return NOT_INTEGER
-        return b"-ERR value is out of range, value must between %d and %d\r\n" % (
-            -LLONG_MAX,
-            LLONG_MAX,
-        )
+    parsed = random_count(argv, b"")
+    if isinstance(parsed, bytes):
+        return parsed
+    count = parsed[0]
     value = _read(s, argv[1])
     if value is None or count == 0:
         return EMPTY_ARRAY
@@ -275,25 +270,12 @@ def sscan(s: Client, argv: list[bytes]) -> bytes:
         return INVALID_CURSOR
     value = _read(s, argv[1])
     if value is None:
-        return b"*2\r\n$1\r\n0\r\n*0\r\n"
-    options = scan_options(argv, 3)
-    if isinstance(options, bytes):
-        return options
-    count, pattern = options
-    if set_is_intset(value):  # Redis answers an intset in one go
-        members = set_in_order(value)
-        next_cursor = 0
-    else:
-        next_cursor, members = scan_slice(value, cursor, count)
-    if pattern is not None:
-        match = compile_glob(pattern)
-        members = [member for member in members if match(member)]
-    return (
-        b"*2\r\n"
-        + bulk(b"%d" % next_cursor)
-        + b"*%d\r\n" % len(members)
-        + b"".join(map(bulk, members))
-    )
+        return EMPTY_SCAN
+    # Redis answers an intset in one go.
+    step = scan_step(argv, cursor, value, set_in_order(value) if set_is_intset(value) else None)
+    if isinstance(step, bytes):
+        return step
+    return scan_reply(*step)
 
 
 _RF = ("readonly", "fast")
