@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, NoReturn, Protocol
+from typing import TYPE_CHECKING, Final, NoReturn, Protocol, TypeVar
 from zlib import crc32
 
 from wireproto import AuthSettings
@@ -472,27 +472,41 @@ EMPTY_SCAN: Final = b"*2\r\n$1\r\n0\r\n*0\r\n"
 """HSCAN, SSCAN and ZSCAN's reply for a missing key."""
 
 
-def scan_step(
-    argv: list[bytes], cursor: int, members: Iterable[bytes], whole: list[bytes] | None
-) -> tuple[int, list[bytes]] | bytes:
-    """One HSCAN/SSCAN step on a key that exists: (next cursor, members), or the error reply.
+_Scanned = TypeVar("_Scanned", dict[bytes, bytes], set[bytes])
 
-    Reads the options from ``argv[3:]``; ``whole`` is every member when Redis answers
-    the key's small encoding (listpack, intset) in one go, else None for
-    :func:`scan_slice` over ``members``; then keeps the members MATCH matches.
+
+def scan_step(
+    s: Client,
+    argv: list[bytes],
+    kind: type[_Scanned],
+    whole: Callable[[_Scanned], list[bytes] | None],
+) -> tuple[_Scanned, int, list[bytes]] | bytes:
+    """HSCAN/SSCAN up to the reply: (the hash or set, next cursor, its members this call),
+    or the reply (an error, or the empty scan of a missing key).
+
+    In Redis's order: the cursor, the key, then the options. ``whole(value)`` is every
+    member in Redis's order when Redis answers the key's small encoding (listpack,
+    intset) in one go, else None: :func:`scan_slice` takes ``COUNT`` members. MATCH
+    filters what was taken.
     """
+    cursor = scan_cursor(argv[2])
+    if cursor is None:
+        return INVALID_CURSOR
+    value = s.store.read_container(argv[1], kind)
+    if value is None:
+        return EMPTY_SCAN
     options = scan_options(argv, 3)
     if isinstance(options, bytes):
         return options
     count, pattern = options
-    if whole is not None:
-        next_cursor, found = 0, whole
-    else:
-        next_cursor, found = scan_slice(members, cursor, count)
+    found = whole(value)
+    next_cursor = 0
+    if found is None:
+        next_cursor, found = scan_slice(value, cursor, count)
     if pattern is not None:
         match = compile_glob(pattern)
         found = [member for member in found if match(member)]
-    return next_cursor, found
+    return value, next_cursor, found
 
 
 def scan_reply(cursor: int, items: list[bytes]) -> bytes:

@@ -9,13 +9,11 @@ from __future__ import annotations
 import random
 from fractions import Fraction
 
-from ...datatypes.encodings import hash_is_listpack
+from ...datatypes.encodings import hash_scanned_whole
 from ...kvstore import parse_int64
 from .. import numbers
 from ..replies import EMPTY_ARRAY, OK, ONE, ZERO, bulk, integer, map_reply
 from ._base import (
-    EMPTY_SCAN,
-    INVALID_CURSOR,
     LLONG_MAX,
     LLONG_MIN,
     NOT_FLOAT,
@@ -24,7 +22,6 @@ from ._base import (
     Command,
     arity_error,
     random_count,
-    scan_cursor,
     scan_reply,
     scan_step,
 )
@@ -209,17 +206,10 @@ def hrandfield(s: Client, argv: list[bytes]) -> bytes:
 
 def hscan(s: Client, argv: list[bytes]) -> bytes:
     """HSCAN key cursor [MATCH pattern] [COUNT count]."""
-    cursor = scan_cursor(argv[2])
-    if cursor is None:
-        return INVALID_CURSOR
-    value = _read(s, argv[1])
-    if value is None:
-        return EMPTY_SCAN
-    # Redis answers a listpack hash in one go.
-    step = scan_step(argv, cursor, value, list(value) if hash_is_listpack(value) else None)
+    step = scan_step(s, argv, dict, hash_scanned_whole)
     if isinstance(step, bytes):
         return step
-    next_cursor, fields = step
+    value, next_cursor, fields = step
     return scan_reply(next_cursor, [item for field in fields for item in (field, value[field])])
 
 

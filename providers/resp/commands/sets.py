@@ -11,17 +11,14 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-from ...datatypes.encodings import set_in_order, set_is_intset
+from ...datatypes.encodings import set_in_order, set_scanned_whole
 from ..replies import EMPTY_ARRAY, ONE, ZERO, bulk, integer, set_header
 from ._base import (
-    EMPTY_SCAN,
-    INVALID_CURSOR,
     SYNTAX_ERROR,
     Client,
     Command,
     bounded_int,
     random_count,
-    scan_cursor,
     scan_reply,
     scan_step,
 )
@@ -98,7 +95,7 @@ def spop(s: Client, argv: list[bytes]) -> bytes:
         return SYNTAX_ERROR
     key = argv[1]
     if len(argv) == 2:
-        value = _read(s, key)
+        value = s.store.read_container(key, set)
         if value is None:
             return s.null
         member = _rng.choice(tuple(value))
@@ -265,17 +262,10 @@ def sintercard(s: Client, argv: list[bytes]) -> bytes:
 
 def sscan(s: Client, argv: list[bytes]) -> bytes:
     """SSCAN key cursor [MATCH pattern] [COUNT count]."""
-    cursor = scan_cursor(argv[2])
-    if cursor is None:
-        return INVALID_CURSOR
-    value = _read(s, argv[1])
-    if value is None:
-        return EMPTY_SCAN
-    # Redis answers an intset in one go.
-    step = scan_step(argv, cursor, value, set_in_order(value) if set_is_intset(value) else None)
+    step = scan_step(s, argv, set, set_scanned_whole)
     if isinstance(step, bytes):
         return step
-    return scan_reply(*step)
+    return scan_reply(step[1], step[2])
 
 
 _RF = ("readonly", "fast")

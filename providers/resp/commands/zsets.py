@@ -307,7 +307,7 @@ def _score_span(low: float, low_ex: bool, high: float, high_ex: bool) -> Span:
     return span
 
 
-def _lex_span(low: LexBound, high: LexBound) -> Span:
+def _lex_span(low: LexBound, high: LexBound, reverse: bool) -> Span:
     def span(zset: ZSet) -> range:
         if (
             isinstance(low, tuple)
@@ -315,7 +315,7 @@ def _lex_span(low: LexBound, high: LexBound) -> Span:
             and (low[0] > high[0] or (low[0] == high[0] and (low[1] or high[1])))
         ):
             return range(0)
-        return range(*zset.lex_bounds(low, high))
+        return range(*zset.lex_bounds(low, high, reverse))
 
     return span
 
@@ -335,8 +335,9 @@ def _rank_span(start: int, end: int) -> Span:
 _RANK, _SCORE, _LEX = 1, 2, 3
 
 
-def _parse_range(kind: int, low: bytes, high: bytes) -> Span | bytes:
-    """The range ``low``..``high`` by rank, score or lex (``kind``), or Redis's error reply."""
+def _parse_range(kind: int, low: bytes, high: bytes, reverse: bool = False) -> Span | bytes:
+    """The range ``low``..``high`` by rank, score or lex (``kind``), or Redis's error reply;
+    ``reverse``: for a walk from the end (a lex range on unequal scores depends on it)."""
     if kind == _RANK:
         start, end = bounded_int(low), bounded_int(high)
         if start is None or end is None:
@@ -350,7 +351,7 @@ def _parse_range(kind: int, low: bytes, high: bytes) -> Span | bytes:
     lex_first, lex_last = parse_lex(low), parse_lex(high)
     if lex_first is None or lex_last is None:
         return RANGE_NOT_LEX
-    return _lex_span(lex_first, lex_last)
+    return _lex_span(lex_first, lex_last, reverse)
 
 
 def _count(s: Client, argv: list[bytes], kind: int) -> bytes:
@@ -437,7 +438,7 @@ def _zrange(
     low, high = argv[at + 1], argv[at + 2]
     if reverse and kind != _RANK:
         low, high = high, low
-    span = _parse_range(kind, low, high)
+    span = _parse_range(kind, low, high, reverse)
     if isinstance(span, bytes):
         return span
     zset = _read(s, key)
@@ -564,7 +565,7 @@ def _zpop(s: Client, argv: list[bytes], where: int) -> bytes:
             return parsed
         count = parsed
     key = argv[1]
-    zset = _read(s, key)
+    zset = s.store.read_container(key, ZSet)
     if zset is None or count == 0:
         return EMPTY_ARRAY
     pairs = _pop(s.store, key, zset, where, max(count, 1))
@@ -614,8 +615,11 @@ def _bzpop(s: Client, argv: list[bytes], where: int) -> bytes:
     timeout = parse_timeout(argv[-1])
     if isinstance(timeout, bytes):
         return timeout
-    keys = argv[1:-1]
-    serve = _serving(where, 1, False, s.resp3)
+    return _pop_or_block(s, argv[1:-1], timeout, _serving(where, 1, False, s.resp3))
+
+
+def _pop_or_block(s: Client, keys: list[bytes], timeout: float | None, serve: Serve) -> bytes:
+    """Serve from the first of ``keys`` holding a sorted set, else block on them all."""
     for key in keys:
         reply = serve(s.store, key) if _read(s, key) is not None else None
         if reply is not None:
@@ -644,14 +648,7 @@ def bzmpop(s: Client, argv: list[bytes]) -> bytes:
     timeout = parse_timeout(argv[1])
     if isinstance(timeout, bytes):
         return timeout
-    serve = _serving(where, count, True, s.resp3)
-    for key in keys:
-        reply = serve(s.store, key) if _read(s, key) is not None else None
-        if reply is not None:
-            return reply
-    if s.deny_blocking:
-        return s.null_array
-    return block(s, keys, timeout, serve, s.null_array)
+    return _pop_or_block(s, keys, timeout, _serving(where, count, True, s.resp3))
 
 
 # -- set operations ----------------------------------------------------------------------
