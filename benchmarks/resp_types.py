@@ -5,8 +5,8 @@
 Runs ``redis-benchmark -t lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100,mset
 -P 16 -c 50`` against each server (wireproto pure Python on uvloop, then redis-server 7.0 with
 persistence off), ``--runs`` times, and prints the median requests/s of each test and the
-ratio, and the median server CPU time per request (user + system, from ``/proc`` for ours and
-``INFO cpu`` for redis-server, one redis-benchmark run per test so each is measured alone):
+ratio, and the median server CPU time per request (user + system, from each server's ``INFO
+cpu``: getrusage in the server; one redis-benchmark run per test so each is measured alone):
 other load on the machine moves requests/s much more than it moves CPU time. Both servers
 bind 127.0.0.1 on ports the OS picks and are stopped by pid.
 
@@ -130,11 +130,6 @@ def bench(
     return name, rate, used / requests * 1e6
 
 
-def _proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100  # utime, stime in clock ticks
-
-
 def _info_cpu(port: int) -> float:
     out = subprocess.run(
         ["redis-cli", "-h", HOST, "-p", str(port), "INFO", "cpu"],
@@ -175,7 +170,7 @@ def main() -> int:
         redis_server(workdir) as theirs,
     ):
         servers = {
-            "wireproto": (ours.port, lambda: _proc_cpu(ours.process.pid)),
+            "wireproto": (ours.port, lambda: _info_cpu(ours.port)),
             "redis-server": (theirs, lambda: _info_cpu(theirs)),
         }
         for _ in range(args.runs):

@@ -37,17 +37,19 @@ def _read(s: Client, key: bytes) -> dict[bytes, bytes] | None:
 
 def hset(s: Client, argv: list[bytes]) -> bytes:
     """HSET and HMSET."""
-    if len(argv) % 2:
+    argc = len(argv)
+    if argc % 2:
         return arity_error(argv[0].lower().decode(errors="replace"))
     key = argv[1]
-    value = s.store.write_container(key, dict)
-    created = 0
-    for j in range(2, len(argv), 2):
-        if argv[j] not in value:
-            created += 1
-        value[argv[j]] = argv[j + 1]
-    s.store.container_written(key, b"hset")
-    return integer(created) if argv[0][1] in b"sS" else OK
+    store = s.store
+    value = store.write_container(key, dict)
+    before = len(value)
+    if argc == 4:
+        value[argv[2]] = argv[3]
+    else:
+        value.update(zip(argv[2::2], argv[3::2]))
+    store.container_written(key, b"hset")
+    return integer(len(value) - before) if argv[0][1] in b"sS" else OK
 
 
 def hsetnx(s: Client, argv: list[bytes]) -> bytes:

@@ -39,12 +39,17 @@ def _set_reply(s: Client, members: Iterable[bytes], count: int) -> bytes:
 
 def sadd(s: Client, argv: list[bytes]) -> bytes:
     """SADD."""
-    value = s.store.write_container(argv[1], set)
+    key = argv[1]
+    store = s.store
+    value = store.write_container(key, set)
     before = len(value)
-    value.update(argv[2:])
+    if len(argv) == 3:
+        value.add(argv[2])
+    else:
+        value.update(argv[2:])
     added = len(value) - before
     if added:
-        s.store.container_written(argv[1], b"sadd")
+        store.container_written(key, b"sadd")
     return integer(added)
 
 
