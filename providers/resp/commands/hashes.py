@@ -47,7 +47,7 @@ def hset(s: Client, argv: list[bytes]) -> bytes:
     if argc == 4:
         value[argv[2]] = argv[3]
     else:
-        value.update(zip(argv[2::2], argv[3::2]))
+        value.update(zip(argv[2::2], argv[3::2], strict=True))
     store.container_written(key, b"hset")
     return integer(len(value) - before) if argv[0][1] in b"sS" else OK
 
