@@ -163,12 +163,13 @@ def _zadd_arguments(argv: list[bytes], flags: int) -> tuple[int, list[tuple[floa
     elements = argc - at
     if elements % 2 or not elements:
         return SYNTAX_ERROR
-    if flags & _NX and flags & _XX:
-        return error(b"ERR XX and NX options at the same time are not compatible")
-    if (flags & _NX and flags & (_GT | _LT)) or (flags & _GT and flags & _LT):
-        return error(b"ERR GT, LT, and/or NX options at the same time are not compatible")
-    if flags & _INCR and elements > 2:
-        return error(b"ERR INCR option supports a single increment-element pair")
+    if flags:
+        if flags & _NX and flags & _XX:
+            return error(b"ERR XX and NX options at the same time are not compatible")
+        if (flags & _NX and flags & (_GT | _LT)) or (flags & _GT and flags & _LT):
+            return error(b"ERR GT, LT, and/or NX options at the same time are not compatible")
+        if flags & _INCR and elements > 2:
+            return error(b"ERR INCR option supports a single increment-element pair")
     pairs = []
     for j in range(at, argc, 2):
         score = parse_score(argv[j])
@@ -186,6 +187,7 @@ def _zadd(s: Client, argv: list[bytes], flags: int) -> bytes:
     key = argv[1]
     store = s.store
     zset = store.read_container(key, ZSet)
+    created = zset is None
     if zset is None:
         if flags & _XX:
             return s.null if flags & _INCR else ZERO
@@ -193,32 +195,42 @@ def _zadd(s: Client, argv: list[bytes], flags: int) -> bytes:
     added = updated = processed = 0
     result = 0.0
     reply: bytes | None = None
-    for score, member in pairs:
-        current = zset.score(member)
-        if current is None:
-            if flags & _XX:
+    if not flags & ~_CH:  # no condition, no increment: each member takes its score
+        for score, member in pairs:
+            current = zset.score(member)
+            if current is None:
+                zset.add(member, score)
+                added += 1
+            elif current != score:
+                zset.add(member, score)
+                updated += 1
+    else:
+        for score, member in pairs:
+            current = zset.score(member)
+            if current is None:
+                if flags & _XX:
+                    continue
+                zset.add(member, score)
+                added += 1
+                processed += 1
+                result = score
                 continue
-            zset.add(member, score)
-            added += 1
+            if flags & _NX:
+                continue
+            new = score + current if flags & _INCR else score
+            if math.isnan(new):  # inf + -inf
+                reply = NAN_ERROR
+                break
+            if (flags & _LT and new >= current) or (flags & _GT and new <= current):
+                continue
             processed += 1
-            result = score
-            continue
-        if flags & _NX:
-            continue
-        new = score + current if flags & _INCR else score
-        if math.isnan(new):  # inf + -inf
-            reply = NAN_ERROR
-            break
-        if (flags & _LT and new >= current) or (flags & _GT and new <= current):
-            continue
-        processed += 1
-        result = new
-        if new != current:
-            zset.add(member, new)
-            updated += 1
+            result = new
+            if new != current:
+                zset.add(member, new)
+                updated += 1
     if added or updated:
         store.container_written(key, b"zincr" if flags & _INCR else b"zadd")
-    elif not len(zset):
+    elif created:
         store.container_written(key, b"zadd")  # created for nothing: removed again
     if reply is not None:
         return reply
