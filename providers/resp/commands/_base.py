@@ -56,6 +56,7 @@ __all__ = [
     "scan_options",
     "scan_reply",
     "scan_slice",
+    "scan_start",
     "scan_step",
     "unknown_command",
     "unknown_subcommand",
@@ -472,23 +473,15 @@ EMPTY_SCAN: Final = b"*2\r\n$1\r\n0\r\n*0\r\n"
 """HSCAN, SSCAN and ZSCAN's reply for a missing key."""
 
 
-_Scanned = TypeVar("_Scanned", dict[bytes, bytes], set[bytes])
+_Scanned = TypeVar("_Scanned")
 
 
-def scan_step(
-    s: Client,
-    argv: list[bytes],
-    kind: type[_Scanned],
-    whole: Callable[[_Scanned], list[bytes] | None],
-) -> tuple[_Scanned, int, list[bytes]] | bytes:
-    """HSCAN/SSCAN up to the reply: (the hash or set, next cursor, its members this call),
-    or the reply (an error, or the empty scan of a missing key).
-
-    In Redis's order: the cursor, the key, then the options. ``whole(value)`` is every
-    member in Redis's order when Redis answers the key's small encoding (listpack,
-    intset) in one go, else None: :func:`scan_slice` takes ``COUNT`` members. MATCH
-    filters what was taken.
-    """
+def scan_start(
+    s: Client, argv: list[bytes], kind: type[_Scanned]
+) -> tuple[_Scanned, int, int, bytes | None] | bytes:
+    """HSCAN, SSCAN and ZSCAN's arguments, in Redis's order (the cursor, the key, then the
+    options): (the value, cursor, count, pattern or None), or the reply (an error, or the
+    empty scan of a missing key)."""
     cursor = scan_cursor(argv[2])
     if cursor is None:
         return INVALID_CURSOR
@@ -498,7 +491,29 @@ def scan_step(
     options = scan_options(argv, 3)
     if isinstance(options, bytes):
         return options
-    count, pattern = options
+    return value, cursor, *options
+
+
+_Hashed = TypeVar("_Hashed", dict[bytes, bytes], set[bytes])
+
+
+def scan_step(
+    s: Client,
+    argv: list[bytes],
+    kind: type[_Hashed],
+    whole: Callable[[_Hashed], list[bytes] | None],
+) -> tuple[_Hashed, int, list[bytes]] | bytes:
+    """HSCAN/SSCAN up to the reply: (the hash or set, next cursor, its members this call),
+    or the reply :func:`scan_start` gives.
+
+    ``whole(value)`` is every member in Redis's order when Redis answers the key's
+    small encoding (listpack, intset) in one go, else None: :func:`scan_slice`
+    takes ``COUNT`` members. MATCH filters what was taken.
+    """
+    started = scan_start(s, argv, kind)
+    if isinstance(started, bytes):
+        return started
+    value, cursor, count, pattern = started
     found = whole(value)
     next_cursor = 0
     if found is None:

@@ -16,8 +16,6 @@ from ...datatypes.zset import LexBound, ZSet
 from ...kvstore import Store, WrongType, compile_glob
 from ..replies import EMPTY_ARRAY, ZERO, bulk, error, integer
 from ._base import (
-    EMPTY_SCAN,
-    INVALID_CURSOR,
     NOT_FLOAT,
     NOT_INTEGER,
     SYNTAX_ERROR,
@@ -27,9 +25,8 @@ from ._base import (
     bounded_int,
     c_string,
     random_count,
-    scan_cursor,
-    scan_options,
     scan_reply,
+    scan_start,
 )
 from .blocking import block, parse_timeout
 from .lists import parse_mpop, positive
@@ -880,16 +877,10 @@ def zscan(s: Client, argv: list[bytes]) -> bytes:
     A small sorted set (Redis's listpack) comes whole in one call with cursor 0, as in
     Redis; a large one is walked in score order, ``count`` members a call.
     """
-    cursor = scan_cursor(argv[2])
-    if cursor is None:
-        return INVALID_CURSOR
-    zset = _read(s, argv[1])
-    if zset is None:
-        return EMPTY_SCAN
-    options = scan_options(argv, 3)
-    if isinstance(options, bytes):
-        return options
-    count, pattern = options
+    started = scan_start(s, argv, ZSet)
+    if isinstance(started, bytes):
+        return started
+    zset, cursor, count, pattern = started
     size = len(zset)
     if zset.skiplist:
         pairs = zset.at(min(cursor, size), min(cursor + count, size))
