@@ -295,3 +295,93 @@ def test_closing_stops_a_running_child_and_keeps_a_loadable_directory(tmp_path: 
     again, copy = reopen(tmp_path)
     assert len(copy[0]) == 200_001
     again.close()
+
+
+def _manifest(directory: Path) -> list[str]:
+    return (directory / "appendonly.manifest").read_text().split("\n")[1:-1]  # after seq
+
+
+def test_enabling_again_logs_at_once_and_writes_the_base_in_a_child(tmp_path: Path) -> None:
+    dbs = databases()
+    log = opened(tmp_path, dbs)
+    dbs[0].set(b"before", b"1")
+    log.flush()
+    log.close()  # CONFIG SET appendonly no
+    dbs[0].set(b"while-off", b"2")
+    log.enable()  # CONFIG SET appendonly yes: returns with the child still writing
+    assert log.enabled and log.child_running == "rewrite"
+    assert _manifest(tmp_path) == ["base appendonly.1.base.wpl", "incr appendonly.1.incr.wpl"]
+    dbs[0].set(b"after", b"3")
+    log.flush()
+    assert not log.rewrite()  # one child at a time
+    assert log.wait_child(block=True)
+    assert log.last_rewrite_ok
+    assert _manifest(tmp_path) == ["base appendonly.2.base.wpl", "incr appendonly.2.incr.wpl"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "appendonly.2.base.wpl",
+        "appendonly.2.incr.wpl",
+        "appendonly.manifest",
+    ]
+    log.close()
+    again, copy = reopen(tmp_path)
+    assert [copy[0].get(k) for k in (b"before", b"while-off", b"after")] == [b"1", b"2", b"3"]
+    again.close()
+
+
+def test_a_crash_before_the_new_base_restarts_from_the_old_files_and_no_orphan_leaks(
+    tmp_path: Path,
+) -> None:
+    dbs = databases()
+    log = opened(tmp_path, dbs)
+    dbs[0].set(b"before", b"1")
+    log.flush()
+    log.close()
+    dbs[0].set(b"while-off", b"2")
+    log.enable()
+    dbs[0].set(b"orphan", b"3")  # logged in appendonly.2.incr.wpl, which no manifest names
+    log.flush()
+    log._stop_child()  # the process dies before the base is written
+    assert (tmp_path / "appendonly.2.incr.wpl").stat().st_size > 0
+    again, copy = reopen(tmp_path)
+    # As Redis after a crash while waiting for the rewrite: the old files' state.
+    assert copy[0].get(b"before") == b"1"
+    assert copy[0].get(b"while-off") is None and copy[0].get(b"orphan") is None
+    copy[0].set(b"next", b"4")
+    again.flush()
+    assert again.rewrite()  # its new incremental log takes the orphan's name: emptied first
+    copy[0].set(b"later", b"5")
+    again.flush()
+    assert again.wait_child(block=True)
+    again.close()
+    log.close()
+    last, final = reopen(tmp_path)
+    assert final[0].get(b"orphan") is None
+    assert [final[0].get(k) for k in (b"before", b"next", b"later")] == [b"1", b"4", b"5"]
+    last.close()
+
+
+def test_a_failed_base_keeps_the_old_manifest_until_a_rewrite_succeeds(tmp_path: Path) -> None:
+    dbs = databases()
+    log = opened(tmp_path, dbs)
+    dbs[0].set(b"before", b"1")
+    log.flush()
+    log.close()
+    log.enable()
+    log._stop_child()
+    log.last_rewrite_ok = False
+    assert _manifest(tmp_path) == ["base appendonly.1.base.wpl", "incr appendonly.1.incr.wpl"]
+    dbs[0].set(b"after", b"2")
+    log.flush()
+    assert log.rewrite()  # BGREWRITEAOF (or the automatic one) tries again
+    assert _manifest(tmp_path) == ["base appendonly.1.base.wpl", "incr appendonly.1.incr.wpl"]
+    assert log.wait_child(block=True) and log.last_rewrite_ok
+    assert _manifest(tmp_path) == ["base appendonly.3.base.wpl", "incr appendonly.3.incr.wpl"]
+    log.close()
+    assert sorted(os.listdir(tmp_path)) == [
+        "appendonly.3.base.wpl",
+        "appendonly.3.incr.wpl",
+        "appendonly.manifest",
+    ]
+    again, copy = reopen(tmp_path)
+    assert [copy[0].get(k) for k in (b"before", b"after")] == [b"1", b"2"]
+    again.close()

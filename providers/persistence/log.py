@@ -257,6 +257,7 @@ class AppendLog:
         self.saves = 0
         self.rewrite_scheduled = False
         self.loaded: list[LoadReport] = []
+        self._stale: list[str] = []  # files a manifest may not name with the current ones
 
     # -- start and stop ---------------------------------------------------------
 
@@ -355,8 +356,10 @@ class AppendLog:
         if not sync:
             _sync_later(self._path(MANIFEST))
 
-    def _open_incr(self, name: str) -> None:
-        fd = os.open(self._path(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    def _open_incr(self, name: str, *, fresh: bool = False) -> None:
+        # fresh: a name no manifest lists, maybe left by a crash before its manifest: emptied.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | (os.O_TRUNC if fresh else 0)
+        fd = os.open(self._path(name), flags, 0o644)
         old, self._fd = self._fd, fd
         self.incr_size = os.fstat(fd).st_size
         if old >= 0:  # fsync and close it in the background: that fsync may take long
@@ -485,26 +488,25 @@ class AppendLog:
                     continue
 
     def enable(self) -> None:
-        """CONFIG SET appendonly yes after ``no``: a new base from memory now, then log again.
+        """CONFIG SET appendonly yes after ``no``: log again at once, the new base in a child.
 
-        The base is written in this process (clients wait for it): the old files
-        miss the writes made while the log was off, so no manifest may name them.
+        As Redis does, a rewrite starts (forked: clients do not wait for the
+        base). The old files miss the writes made while the log was off, so
+        until the child's base is written the manifest keeps naming them and
+        not the new incremental log (a crash meanwhile restarts from them); the
+        base's arrival replaces them all (:meth:`_rewrite_done`).
         """
         if self.enabled:
             return
-        old = ([self._base] if self._base else []) + self._incrs
-        self._sequence += 1
-        base = f"appendonly.{self._sequence}.base.wpl"
-        self.base_size = self.rewrite_base_size = write_snapshot(self._path(base), self.databases)
-        self._base = base
-        self._incrs = [f"appendonly.{self._sequence}.incr.wpl"]
-        self._write_manifest()
-        for name in old:
-            with contextlib.suppress(OSError):
-                os.unlink(self._path(name))
-        self._open_incr(self._incrs[-1])
+        if self._child is not None:  # a BGSAVE's child started while the log was off
+            self.wait_child(block=True)
+        self._stale += ([self._base] if self._base else []) + self._incrs
+        self._base = None
+        self._incrs = []
+        self.base_size = self.rewrite_base_size = 0
         self._attach()
         self.enabled = True
+        self.rewrite()
 
     def set_mode(self, mode: str) -> None:
         """CONFIG SET appendfsync."""
@@ -566,8 +568,10 @@ class AppendLog:
             self._finishing = None
         # The new log is listed before anything is written to it. Under always, durably so
         # before any reply; otherwise a thread fsyncs the manifest (~20 ms the loop skips).
-        self._write_manifest(sync=self.mode == "always")
-        self._open_incr(incr)
+        # Not while stale files are listed (see enable): only this rewrite's base may follow.
+        if not self._stale:
+            self._write_manifest(sync=self.mode == "always")
+        self._open_incr(incr, fresh=True)
         base = f"appendonly.{self._sequence}.base.wpl"
         return self._fork("rewrite", self._path(base))
 
@@ -672,7 +676,8 @@ class AppendLog:
                 os.unlink(path + ".tmp")
             return
         self.rewrites += 1
-        old = ([self._base] if self._base else []) + self._incrs[:-1]
+        old = ([self._base] if self._base else []) + self._incrs[:-1] + self._stale
+        self._stale = []
         self._base = os.path.basename(path)
         self._incrs = self._incrs[-1:]
         self.base_size = self.rewrite_base_size = os.path.getsize(path)

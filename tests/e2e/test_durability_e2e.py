@@ -477,3 +477,37 @@ def test_each_worker_keeps_its_own_log(tmp_path: Path) -> None:
         assert process.stdout is not None
         process.stdout.close()
     assert sorted(os.listdir(data)) == ["worker-0", "worker-1"]
+
+
+def test_config_set_appendonly_yes_writes_the_base_in_a_child(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with wireproto(data, tmp_path / "first.log", "--appendfsync", "always") as (port, process):
+        with redis.Redis(host=HOST, port=port) as client:
+            client.set("before", "1")
+            client.config_set("appendonly", "no")
+            assert _info(client)["aof_enabled"] == 0
+            client.mset({b"off:%d" % n: b"x" * 100 for n in range(20_000)})
+            started = time.monotonic()
+            client.config_set("appendonly", "yes")
+            answered = time.monotonic() - started
+            info = _info(client)
+            assert info["aof_enabled"] == 1
+            client.set("after", "3")  # logged at once, in the log the new base will head
+            deadline = time.monotonic() + 20
+            while _info(client)["aof_rewrites"] == 0:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert _info(client)["aof_last_bgrewrite_status"] == "ok"
+            client.set("last", "4")
+        process.kill()
+        process.wait(15)
+    manifest = (data / "appendonly.manifest").read_text()
+    assert "appendonly.1." not in manifest
+    assert not (data / "appendonly.1.base.wpl").exists()
+    with (
+        wireproto(data, tmp_path / "second.log") as (port, _),
+        redis.Redis(host=HOST, port=port) as client,
+    ):
+        assert client.mget("before", "after", "last") == [b"1", b"3", b"4"]
+        assert client.dbsize() == 20_003
+    print(f"\nCONFIG SET appendonly yes answered in {answered * 1000:.1f} ms (20,000 keys)")
