@@ -13,12 +13,14 @@ of this type, expiring at this absolute unix millisecond", or "K is gone",
 nothing, whatever provider made the change (RESP, memcached, FASTER).
 
 Values of a type other than strings go through a codec found by their class
-(:func:`register_codec`): lists (``deque``), hashes (``dict``) and sets are
-built in; sorted sets and streams register theirs.
+(:func:`register_codec`): lists (``deque``), hashes (``dict``), sets and
+sorted sets are built in (a sorted set's encoding starts with its version,
+:data:`ZSET_VERSION`); streams fall back to pickle until one registers theirs.
 """
 
 from __future__ import annotations
 
+import math
 import pickle
 import struct
 import zlib
@@ -29,10 +31,12 @@ from dataclasses import dataclass
 from construct import Bytes, Int32ul, Struct, this
 
 from .. import kvstore
+from ..datatypes.zset import ZSet
 
 __all__ = [
     "FRAME",
     "MAX_RECORD",
+    "ZSET_VERSION",
     "Delete",
     "Flush",
     "Record",
@@ -206,9 +210,51 @@ def _set(data: bytes) -> object:
     return set(unpack_items(data))
 
 
+ZSET_VERSION = 1
+"""The first byte of a sorted set's encoding: ``version | skiplist (u8) | count (u32)``, then
+per member in order ``length (u32) | member | score (f64)``, all little-endian. A score is
+the exact double (``-0.0``, the infinities); ``skiplist`` keeps OBJECT ENCODING's answer."""
+_ZSET_HEAD = struct.Struct("<BBI")
+_ZSET_SCORE = struct.Struct("<d")
+
+
+def _encode_zset(value: object) -> bytes:
+    assert isinstance(value, ZSet)
+    pack_length, pack_score = _ITEM.pack, _ZSET_SCORE.pack
+    parts = [_ZSET_HEAD.pack(ZSET_VERSION, value.skiplist, len(value))]
+    for member, score in value:
+        parts += (pack_length(len(member)), member, pack_score(score))
+    return b"".join(parts)
+
+
+def _zset(data: bytes) -> object:
+    version, skiplist, count = _ZSET_HEAD.unpack_from(data)
+    if version != ZSET_VERSION or skiplist > 1:
+        raise ValueError(f"not a record: sorted set encoding {version}.{skiplist}")
+    value = ZSet()
+    offset = _ZSET_HEAD.size
+    unpack_length, unpack_score = _ITEM.unpack_from, _ZSET_SCORE.unpack_from
+    for _ in range(count):
+        (size,) = unpack_length(data, offset)
+        offset += 4
+        member = data[offset : offset + size]
+        if len(member) != size:
+            raise ValueError("not a record: short sorted set member")
+        (score,) = unpack_score(data, offset + size)
+        offset += size + 8
+        if math.isnan(score) or member in value:
+            raise ValueError("not a record: a NaN score or a member twice")
+        value.add(member, score)
+    if offset != len(data):
+        raise ValueError("not a record: bytes after the sorted set")
+    value.skiplist = bool(skiplist)
+    return value
+
+
 register_codec(deque, _encode_items, _list)
 register_codec(dict, _encode_hash, _pairs)
 register_codec(set, _encode_items, _set)
+register_codec(ZSet, _encode_zset, _zset)
 
 
 # -- records -------------------------------------------------------------------------
