@@ -24,11 +24,15 @@ values = st.one_of(
 )
 dbs = st.integers(0, 15)
 expiries = st.one_of(st.none(), st.integers(0, 1 << 62))
+cas_versions = st.one_of(st.just(0), st.integers(0, (1 << 64) - 1))
 record_strategy = st.one_of(
-    st.builds(records.State, dbs, keys, values, expiries, st.integers(0, (1 << 32) - 1)),
+    st.builds(
+        records.State, dbs, keys, values, expiries, st.integers(0, (1 << 32) - 1), cas_versions
+    ),
     st.builds(records.Delete, dbs, keys),
     st.builds(records.Flush, dbs),
     st.builds(records.Swap, dbs, dbs),
+    st.builds(records.CasFloor, dbs, cas_versions),
 )
 
 
@@ -214,3 +218,26 @@ def test_a_sorted_set_pickled_by_an_older_log_still_loads() -> None:
     decoded = records.decode(old)
     assert isinstance(decoded, records.State) and type(decoded.value) is ZSet
     assert _exact(decoded.value) == _exact(value)
+
+
+@given(
+    st.tuples(dbs, keys, st.binary(max_size=40), expiries, st.integers(0, (1 << 32) - 1)),
+    cas_versions,
+)
+def test_the_log_hot_path_writes_the_records_encode_writes(
+    fields: tuple[int, bytes, bytes, int | None, int], cas: int
+) -> None:
+    head, *rest = records.sized_string_state(*fields, cas=cas)
+    payload = records.encode(records.State(*fields, cas))
+    assert head[:4] == struct.pack("<I", len(payload))
+    assert head[4:] + b"".join(rest) == payload
+    # A state without a cas keeps the format logs had before cas versions were kept.
+    assert payload[0] == (5 if cas else 1)
+
+
+def test_a_state_written_before_cas_versions_were_kept_still_loads() -> None:
+    old = struct.pack("<BBqII", 1, 0, -1, 7, 1) + b"k" + b"\x00" + b"value"
+    assert records.decode(old) == records.State(0, b"k", b"value", None, 7, 0)
+    for cut in range(1, len(records.encode(records.CasFloor(0, 9)))):
+        with pytest.raises(ValueError, match="not a record"):
+            records.decode(records.encode(records.CasFloor(0, 9))[:cut])

@@ -93,6 +93,13 @@ def _sync_later(path: str) -> None:
     threading.Thread(target=sync, daemon=True).start()
 
 
+def _unhook_cas(store: Store) -> Callable[[], None]:
+    def stop() -> None:
+        store.on_cas = None
+
+    return stop
+
+
 def _state_records(databases: Sequence[Store], per_frame: int = 1000) -> Iterable[bytes]:
     """Every live key of every database as state records, ``per_frame`` to a frame."""
     now = databases[0].clock() if databases else 0
@@ -105,10 +112,13 @@ def _state_records(databases: Sequence[Store], per_frame: int = 1000) -> Iterabl
             value, expire_at, flags = found
             if expire_at is not None and expire_at <= now:
                 continue
-            batch.append(records.encode_state(db, key, value, expire_at, flags))
+            cas = store.stored_cas(key)
+            batch.append(records.encode_state(db, key, value, expire_at, flags, cas=cas))
             if len(batch) >= per_frame:
                 yield records.frame(records.group(batch))
                 batch.clear()
+        if store.next_cas > 1:  # versions handed out to keys gone since: never again
+            batch.append(records.encode(records.CasFloor(db, store.next_cas)))
     if batch:
         yield records.frame(records.group(batch))
 
@@ -151,12 +161,16 @@ def apply(record: records.Record, databases: Sequence[Store], now: int) -> None:
             store.delete(record.key)
         elif type(record.value) is bytes:
             store.set(record.key, record.value, expire_at=record.expire_at, flags=record.flags)
+            if record.cas:
+                store.restore_cas(record.key, record.cas)
         else:
             store.set_value(record.key, record.value, expire_at=record.expire_at)
     elif isinstance(record, records.Delete):
         databases[record.db].delete(record.key)
     elif isinstance(record, records.Flush):
         databases[record.db].flush()
+    elif isinstance(record, records.CasFloor):
+        databases[record.db].raise_next_cas(record.next)
     else:
         first, second = databases[record.first], databases[record.second]
         first.swap_with(second)
@@ -257,6 +271,7 @@ class AppendLog:
         self.saves = 0
         self.rewrite_scheduled = False
         self.loaded: list[LoadReport] = []
+        self._cas_floor = 1  # database 0's next cas version as the log last recorded it
         self._stale: list[str] = []  # files a manifest may not name with the current ones
 
     # -- start and stop ---------------------------------------------------------
@@ -303,8 +318,12 @@ class AppendLog:
         )
 
     def _attach(self) -> None:
+        if self.databases:
+            self._cas_floor = self.databases[0].next_cas
         for db, store in enumerate(self.databases):
             self._stops.append(store.observe(self._observer(db)))
+            store.on_cas = self._cas_observer(db)
+            self._stops.append(_unhook_cas(store))
         self._start_sync_thread()
 
     def close(self) -> None:
@@ -383,6 +402,14 @@ class AppendLog:
 
         return observe
 
+    def _cas_observer(self, db: int) -> Callable[[bytes], None]:
+        observe = self._observer(db)
+
+        def handed_out(key: bytes) -> None:  # memcached's client holds it now: log it with the key
+            observe(b"cas", key)
+
+        return handed_out
+
     def _flushed(self, db: int) -> None:
         for entry in [entry for entry in self._dirty if entry[0] == db]:
             del self._dirty[entry]
@@ -402,7 +429,7 @@ class AppendLog:
         if found is None:
             return records.encode(records.Delete(db, key))
         value, expire_at, flags = found
-        return records.encode_state(db, key, value, expire_at, flags)
+        return records.encode_state(db, key, value, expire_at, flags, cas=store.stored_cas(key))
 
     def _scheduled_flush(self) -> None:
         self._scheduled = False
@@ -424,7 +451,8 @@ class AppendLog:
                 store = databases[db]
                 found = store.stored(key)
                 if found is not None and (type(found[0]) is bytes or type(found[0]) is bytearray):
-                    parts += string_state(db, key, found[0], found[1], found[2])
+                    cas = store.stored_cas(key)  # handing one out marks the key dirty
+                    parts += string_state(db, key, found[0], found[1], found[2], cas=cas)
                 else:
                     try:
                         payload = self._state(db, key, store)
@@ -435,6 +463,11 @@ class AppendLog:
                     parts += (_SIZE.pack(len(payload)), payload)
             self.changes_since_save += len(dirty)
             dirty.clear()
+        if self.databases and self.databases[0].next_cas != self._cas_floor:
+            # Versions handed out since (to keys maybe deleted since): never again after a restart.
+            self._cas_floor = self.databases[0].next_cas
+            floor = records.encode(records.CasFloor(0, self._cas_floor))
+            parts += (_SIZE.pack(len(floor)), floor)
         data = records.frame(b"".join(parts))
         self._write(data)
         if self.mode == "always":

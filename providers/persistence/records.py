@@ -37,6 +37,7 @@ __all__ = [
     "FRAME",
     "MAX_RECORD",
     "ZSET_VERSION",
+    "CasFloor",
     "Delete",
     "Flush",
     "Record",
@@ -58,6 +59,9 @@ __all__ = [
 _HEADER = struct.Struct("<II")
 _STATE = struct.Struct("<BBqII")  # op, db, expire_at (-1: none), flags, key length
 _SIZED_STATE = struct.Struct("<IBBqII")  # the same after the record's length (in a frame)
+_STATE_CAS = struct.Struct("<BBqIIQ")  # a state with its memcached cas version
+_SIZED_STATE_CAS = struct.Struct("<IBBqIIQ")
+_CAS_FLOOR = struct.Struct("<BBQ")  # op, db, next cas version
 _DB_KEY = struct.Struct("<BBI")  # op, db, key length
 _TWO_DBS = struct.Struct("<BBB")
 _ITEM = struct.Struct("<I")
@@ -66,6 +70,8 @@ _OP_STATE = 1
 _OP_DELETE = 2
 _OP_FLUSH = 3
 _OP_SWAP = 4
+_OP_STATE_CAS = 5  # _OP_STATE with a cas version (logs before it have no cas: still read)
+_OP_CAS_FLOOR = 6
 
 MAX_RECORD = 1 << 31
 """A length above this is not a record (the header is corrupt)."""
@@ -120,16 +126,25 @@ def read_records(data: bytes | bytearray | memoryview) -> tuple[list[bytes], int
 
 
 def sized_string_state(
-    db: int, key: bytes, value: bytes | bytearray, expire_at: int | None, flags: int
+    db: int,
+    key: bytes,
+    value: bytes | bytearray,
+    expire_at: int | None,
+    flags: int,
+    *,
+    cas: int = 0,
 ) -> tuple[bytes, bytes, bytes, bytes | bytearray]:
     """A string's state record already after its length (for :func:`group`), in four parts.
 
     The log's hot path: ``b"".join`` of the parts of many keys is a frame's payload.
     """
-    size = _STATE.size + len(key) + 1 + len(value)
-    head = _SIZED_STATE.pack(
-        size, _OP_STATE, db, -1 if expire_at is None else expire_at, flags, len(key)
-    )
+    when = -1 if expire_at is None else expire_at
+    if cas:
+        size = _STATE_CAS.size + len(key) + 1 + len(value)
+        head = _SIZED_STATE_CAS.pack(size, _OP_STATE_CAS, db, when, flags, len(key), cas)
+    else:
+        size = _STATE.size + len(key) + 1 + len(value)
+        head = _SIZED_STATE.pack(size, _OP_STATE, db, when, flags, len(key))
     return head, key, b"\x00", value
 
 
@@ -271,6 +286,8 @@ class State:
     """Absolute unix milliseconds, or ``None``."""
     flags: int = 0
     """memcached's client flags (strings only)."""
+    cas: int = 0
+    """memcached's cas version (strings only; 0: none handed out)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,12 +313,26 @@ class Swap:
     second: int
 
 
-Record = State | Delete | Flush | Swap
+@dataclass(frozen=True, slots=True)
+class CasFloor:
+    """Database ``db`` hands out no cas version below ``next`` (a snapshot's last record)."""
+
+    db: int
+    next: int
 
 
-def encode_state(db: int, key: bytes, value: object, expire_at: int | None, flags: int) -> bytes:
+Record = State | Delete | Flush | Swap | CasFloor
+
+
+def encode_state(
+    db: int, key: bytes, value: object, expire_at: int | None, flags: int, *, cas: int = 0
+) -> bytes:
     """The payload of a :class:`State` (without building one)."""
-    head = _STATE.pack(_OP_STATE, db, -1 if expire_at is None else expire_at, flags, len(key))
+    when = -1 if expire_at is None else expire_at
+    if cas:
+        head = _STATE_CAS.pack(_OP_STATE_CAS, db, when, flags, len(key), cas)
+    else:
+        head = _STATE.pack(_OP_STATE, db, when, flags, len(key))
     kind = type(value)
     if kind is bytes or kind is bytearray:
         return head + key + b"\x00" + value  # type: ignore[operator]
@@ -312,11 +343,15 @@ def encode_state(db: int, key: bytes, value: object, expire_at: int | None, flag
 def encode(record: Record) -> bytes:
     """The payload of ``record``."""
     if isinstance(record, State):
-        return encode_state(record.db, record.key, record.value, record.expire_at, record.flags)
+        return encode_state(
+            record.db, record.key, record.value, record.expire_at, record.flags, cas=record.cas
+        )
     if isinstance(record, Delete):
         return _DB_KEY.pack(_OP_DELETE, record.db, len(record.key)) + record.key
     if isinstance(record, Flush):
         return bytes((_OP_FLUSH, record.db))
+    if isinstance(record, CasFloor):
+        return _CAS_FLOOR.pack(_OP_CAS_FLOOR, record.db, record.next)
     return _TWO_DBS.pack(_OP_SWAP, record.first, record.second)
 
 
@@ -324,9 +359,14 @@ def decode(payload: bytes) -> Record:
     """The record of ``payload``; ``ValueError`` if it is none (an unknown op or type)."""
     op = payload[0] if payload else 0
     try:
-        if op == _OP_STATE:
-            _, db, expire_at, flags, size = _STATE.unpack_from(payload)
-            start = _STATE.size
+        if op in (_OP_STATE, _OP_STATE_CAS):
+            cas = 0
+            if op == _OP_STATE:
+                _, db, expire_at, flags, size = _STATE.unpack_from(payload)
+                start = _STATE.size
+            else:
+                _, db, expire_at, flags, size, cas = _STATE_CAS.unpack_from(payload)
+                start = _STATE_CAS.size
             key = payload[start : start + size]
             tag_length = payload[start + size]
             body = start + size + 1
@@ -337,7 +377,7 @@ def decode(payload: bytes) -> Record:
             else:
                 name = payload[body : body + tag_length]
                 value = _decode_value(name, payload[body + tag_length :])
-            return State(db, key, value, None if expire_at < 0 else expire_at, flags)
+            return State(db, key, value, None if expire_at < 0 else expire_at, flags, cas)
         if op == _OP_DELETE:
             _, db, size = _DB_KEY.unpack_from(payload)
             key = payload[_DB_KEY.size :]
@@ -348,6 +388,9 @@ def decode(payload: bytes) -> Record:
             return Flush(payload[1])
         if op == _OP_SWAP and len(payload) == 3:
             return Swap(payload[1], payload[2])
+        if op == _OP_CAS_FLOOR and len(payload) == _CAS_FLOOR.size:
+            _, db, floor = _CAS_FLOOR.unpack(payload)
+            return CasFloor(db, floor)
     except (struct.error, IndexError, KeyError, pickle.UnpicklingError, EOFError) as exc:
         raise ValueError(f"not a record: {exc!r}") from exc
     raise ValueError(f"not a record (op {op})")

@@ -511,3 +511,35 @@ def test_config_set_appendonly_yes_writes_the_base_in_a_child(tmp_path: Path) ->
         assert client.mget("before", "after", "last") == [b"1", b"3", b"4"]
         assert client.dbsize() == 20_003
     print(f"\nCONFIG SET appendonly yes answered in {answered * 1000:.1f} ms (20,000 keys)")
+
+
+def test_memcached_cas_versions_survive_a_sigkill(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with wireproto(data, tmp_path / "first.log", "--appendfsync", "always") as (port, process):
+        client = MemcacheClient((HOST, port), timeout=5.0, default_noreply=False)
+        try:
+            assert client.set("held", b"v1", flags=4)
+            _, held = client.gets("held")
+            assert client.set("changed", b"old")
+            _, stale = client.gets("changed")
+            assert client.set("changed", b"new")
+            _, fresh = client.gets("changed")
+            assert client.set("gone", b"x")
+            _, gone = client.gets("gone")
+            assert client.delete("gone")
+        finally:
+            client.close()
+        process.kill()
+        process.wait(15)
+    with wireproto(data, tmp_path / "second.log") as (port, _):
+        client = MemcacheClient((HOST, port), timeout=5.0, default_noreply=False)
+        try:
+            assert client.gets("held") == (b"v1", held)
+            assert client.cas("changed", b"late", stale) is False  # EXISTS, as before the kill
+            assert client.cas("held", b"v2", held) is True  # the version held across the restart
+            assert client.set("gone", b"again")
+            _, new = client.gets("gone")
+            assert new not in (held, stale, fresh, gone)
+            assert client.cas("changed", b"latest", fresh) is True
+        finally:
+            client.close()
