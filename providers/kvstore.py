@@ -829,11 +829,6 @@ class Store:
         flags, cas = self._cas(key)
         return value, flags, cas
 
-    def stored_cas(self, key: bytes) -> int:
-        """The cas version handed out for ``key``, 0 if none yet (for a log; no side effects)."""
-        meta = self._meta.get(key) if self._meta else None
-        return 0 if meta is None else meta[1]
-
     def restore_cas(self, key: bytes, cas: int) -> None:
         """Give string ``key`` the cas version ``cas`` (a log's replay); later ones are higher."""
         if cas and key in self._data:
@@ -1003,8 +998,10 @@ class Store:
         if self._observers:
             self._notify(event, key)
 
-    def stored(self, key: bytes) -> tuple[object, int | None, int] | None:
-        """``(value, expire_at, flags)`` of ``key`` as stored, expired or not (for a log).
+    def stored(self, key: bytes) -> tuple[object, int | None, int, int] | None:
+        """``(value, expire_at, flags, cas)`` of ``key`` as stored, expired or not (for a log).
+
+        ``cas`` is 0 until one is handed out.
 
         Unlike every read, it never expires the key nor calls observers. The
         value may be a ``bytearray`` the store still changes.
@@ -1015,7 +1012,9 @@ class Store:
             if value is None:
                 return None
         meta = self._meta.get(key) if self._meta else None
-        return value, self._expires.get(key), 0 if meta is None else meta[0]
+        if meta is None:
+            return value, self._expires.get(key), 0, 0
+        return value, self._expires.get(key), meta[0], meta[1]
 
     def stored_keys(self) -> list[bytes]:
         """Every key held, expired or not (for a snapshot; see :meth:`stored`)."""

@@ -109,10 +109,9 @@ def _state_records(databases: Sequence[Store], per_frame: int = 1000) -> Iterabl
             found = store.stored(key)
             if found is None:
                 continue
-            value, expire_at, flags = found
+            value, expire_at, flags, cas = found
             if expire_at is not None and expire_at <= now:
                 continue
-            cas = store.stored_cas(key)
             batch.append(records.encode_state(db, key, value, expire_at, flags, cas=cas))
             if len(batch) >= per_frame:
                 yield records.frame(records.group(batch))
@@ -428,8 +427,8 @@ class AppendLog:
         found = store.stored(key)
         if found is None:
             return records.encode(records.Delete(db, key))
-        value, expire_at, flags = found
-        return records.encode_state(db, key, value, expire_at, flags, cas=store.stored_cas(key))
+        value, expire_at, flags, cas = found
+        return records.encode_state(db, key, value, expire_at, flags, cas=cas)
 
     def _scheduled_flush(self) -> None:
         self._scheduled = False
@@ -451,8 +450,8 @@ class AppendLog:
                 store = databases[db]
                 found = store.stored(key)
                 if found is not None and (type(found[0]) is bytes or type(found[0]) is bytearray):
-                    cas = store.stored_cas(key)  # handing one out marks the key dirty
-                    parts += string_state(db, key, found[0], found[1], found[2], cas=cas)
+                    # found[3], the cas: handing one out marks the key dirty (see _cas_observer)
+                    parts += string_state(db, key, found[0], found[1], found[2], cas=found[3])
                 else:
                     try:
                         payload = self._state(db, key, store)
