@@ -106,7 +106,7 @@ def test_a_length_past_the_maximum_is_corruption_not_a_wait() -> None:
 def test_the_hot_path_string_state_is_the_sized_record(
     db: int, key: bytes, value: bytes, expire_at: int | None, flags: int
 ) -> None:
-    parts = records.sized_string_state(db, key, bytearray(value), expire_at, flags)
+    parts = records.sized_string_state(db, key, (bytearray(value), expire_at, flags, 0))
     grouped = b"".join(parts)
     (payload,) = records.unpack_items(grouped)
     assert records.decode(payload) == records.State(db, key, value, expire_at, flags)
@@ -227,7 +227,8 @@ def test_a_sorted_set_pickled_by_an_older_log_still_loads() -> None:
 def test_the_log_hot_path_writes_the_records_encode_writes(
     fields: tuple[int, bytes, bytes, int | None, int], cas: int
 ) -> None:
-    head, *rest = records.sized_string_state(*fields, cas=cas)
+    db, key, value, expire_at, flags = fields
+    head, *rest = records.sized_string_state(db, key, (value, expire_at, flags, cas))
     payload = records.encode(records.State(*fields, cas))
     assert head[:4] == struct.pack("<I", len(payload))
     assert head[4:] + b"".join(rest) == payload

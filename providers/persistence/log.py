@@ -450,8 +450,8 @@ class AppendLog:
                 store = databases[db]
                 found = store.stored(key)
                 if found is not None and (type(found[0]) is bytes or type(found[0]) is bytearray):
-                    # found[3], the cas: handing one out marks the key dirty (see _cas_observer)
-                    parts += string_state(db, key, found[0], found[1], found[2], cas=found[3])
+                    # With its cas: handing one out marks the key dirty (see _cas_observer).
+                    parts += string_state(db, key, found)  # type: ignore[arg-type]
                 else:
                     try:
                         payload = self._state(db, key, store)

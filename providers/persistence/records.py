@@ -126,18 +126,15 @@ def read_records(data: bytes | bytearray | memoryview) -> tuple[list[bytes], int
 
 
 def sized_string_state(
-    db: int,
-    key: bytes,
-    value: bytes | bytearray,
-    expire_at: int | None,
-    flags: int,
-    *,
-    cas: int = 0,
+    db: int, key: bytes, state: tuple[bytes | bytearray, int | None, int, int]
 ) -> tuple[bytes, bytes, bytes, bytes | bytearray]:
     """A string's state record already after its length (for :func:`group`), in four parts.
 
-    The log's hot path: ``b"".join`` of the parts of many keys is a frame's payload.
+    ``state`` is ``(value, expire_at, flags, cas)``, as :meth:`Store.stored
+    <providers.kvstore.Store.stored>` gives it. The log's hot path: ``b"".join`` of the
+    parts of many keys is a frame's payload.
     """
+    value, expire_at, flags, cas = state
     when = -1 if expire_at is None else expire_at
     if cas:
         size = _STATE_CAS.size + len(key) + 1 + len(value)
