@@ -24,7 +24,7 @@ from wireproto._registry import Registry
 from wireproto._stats import ServerStats, StatsCollector
 from wireproto._writes import TurnWrites
 from wireproto.memory import MemoryBudget, give_back_memory
-from wireproto.users import UserDirectory
+from wireproto._users import UserDirectory
 
 __all__ = ["GIVE_BACK", "ListenerState", "Served", "ServerLimits"]
 
@@ -94,7 +94,7 @@ class ListenerState:
 
     ``live`` maps each open connection to its protocol adapter; ``clients``
     counts them per client address; ``users`` are the users every format
-    authenticates against (:mod:`wireproto.users`); ``writes`` batches the replies of one
+    authenticates against (:mod:`wireproto._users`); ``writes`` batches the replies of one
     event-loop turn; ``refused`` is the closed connection that refused
     adapters read into. It is also the sessions' :class:`ListenerInfo`.
     """

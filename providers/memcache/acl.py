@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from wireproto.users import READ, WRITE, User
+from wireproto._users import READ, WRITE, User
 
 from ..kvstore import glob_match
 from .binary_messages import Opcode

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from wireproto import NetworkSender, ProtocolError
 from wireproto.memory import MemoryLimitExceeded
-from wireproto.users import User, directory_for
+from wireproto._users import User, directory_for
 
 from .acl import binary_refusal
 from .auth import MAX_SASL_MECH_LEN, SASL_MECHANISMS, parse_plain
@@ -126,7 +126,9 @@ class BinarySession:
         self._need = HEADER_SIZE  # bytes the next request needs, counted from the head
         self._swallow = 0
         self._auth = sender.auth
-        self._users = directory_for(self._auth, sender.listener, engine.user_directories)
+        self._users = directory_for(
+            self._auth, getattr(sender, "listener", None), engine.user_directories
+        )
         self._user = self._users.default
         self._acl: User | None = None
         self._authenticated = not self._users.auth_required

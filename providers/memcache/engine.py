@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from wireproto import AuthSettings, Limits
-from wireproto.users import UserDirectory
+from wireproto._users import UserDirectory
 
 from ..kvstore import Store
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from wireproto import NetworkSender, ProtocolError
 from wireproto.guard import cross_protocol_error, is_http_line
 from wireproto.memory import MemoryLimitExceeded
-from wireproto.users import User
+from wireproto._users import User
 
 from .acl import guard_text
 from .auth import AUTH_FAILURE, STORED, text_auth_step

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from wireproto import NetworkSender
-from wireproto.users import User, directory_for
+from wireproto._users import User, directory_for
 
 from .engine import KEY_MAX_LENGTH, MemcacheEngine
 
@@ -74,7 +74,9 @@ class TextState:
         self._ctl = False  # the line being handled holds control bytes
         self._flush_check = engine.check_flush
         self._auth = sender.auth
-        self._users = directory_for(self._auth, sender.listener, engine.user_directories)
+        self._users = directory_for(
+            self._auth, getattr(sender, "listener", None), engine.user_directories
+        )
         self._user = self._users.default
         self._acl: User | None = None  # the user, when its commands are checked
         self._authenticated = not self._users.auth_required

@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING
 
 from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender
-from wireproto.users import UserDirectory
+from wireproto._users import UserDirectory
 
 from ..kvstore import Databases, Store
 from .commands import COMMANDS, Client, Command, persistence

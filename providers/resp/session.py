@@ -7,7 +7,7 @@ from typing import Final, NoReturn
 
 from wireproto import AuthSettings, NetworkSender, ProtocolError
 from wireproto.guard import cross_protocol_error, is_guarded_word
-from wireproto.users import User, UserDirectory, directory_for
+from wireproto._users import User, UserDirectory, directory_for
 
 from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
@@ -170,9 +170,9 @@ class RespSession:
         own = provider.password
         self.auth: AuthSettings = AuthSettings(own) if own is not None else sender.auth
         """Who may authenticate on this connection."""
-        self.users: UserDirectory = directory_for(
-            self.auth, sender.listener, provider.user_directories
-        )
+        # Senders outside a Server (tests, fuzzing) may have no listener.
+        listener = getattr(sender, "listener", None)
+        self.users: UserDirectory = directory_for(self.auth, listener, provider.user_directories)
         """The listener's users (ACL)."""
         self.user: User = self.users.default
         """The user the connection runs as (Redis's ``default`` until AUTH)."""

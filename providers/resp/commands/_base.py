@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Final, NoReturn, Protocol
 from zlib import crc32
 
 from wireproto import AuthSettings
-from wireproto.users import User, UserDirectory
+from wireproto._users import User, UserDirectory
 
 from ...kvstore import Databases, Store, parse_int64
 from ..limits import RespLimits

@@ -207,6 +207,9 @@ def lookup(argv: list[bytes]) -> Command | bytes:
     return command
 
 
+acl.use_lookup(lookup)
+
+
 def command_names() -> frozenset[bytes]:
     """Lower-case names of the top-level commands (the inline detector's vocabulary)."""
     return frozenset(command.name.encode() for command in _TOP_LEVEL)

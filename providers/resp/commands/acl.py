@@ -1,22 +1,28 @@
-"""ACL: the listener's users (:mod:`wireproto.users`) as Redis 7.0 shows and changes them,
+"""ACL: the listener's users (:mod:`wireproto._users`) as Redis 7.0 shows and changes them,
 and the permission check every command passes (``ACLCheckAllPerm``)."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
-from wireproto.users import READ, WRITE, CommandCatalog, RuleError, User
+from wireproto._users import READ, WRITE, CommandCatalog, RuleError, User
 
 from ...kvstore import glob_match, parse_int64
 from ..replies import OK, bulk, bulk_array, error, integer, map_reply, set_header
 from ._base import Client, Command, c_string, container
 from ._meta import ACL_CATEGORIES, categories, key_flags, key_positions
 
-__all__ = ["COMMANDS", "catalog", "refusal"]
+__all__ = ["COMMANDS", "catalog", "refusal", "use_lookup"]
 
 _CATALOGS: dict[int, CommandCatalog] = {}
+_LOOKUP: list[Callable[[list[bytes]], Command | bytes]] = []
+
+
+def use_lookup(lookup: Callable[[list[bytes]], Command | bytes]) -> None:
+    """The table's ``lookup`` (the table imports this module, so it hands it over)."""
+    _LOOKUP[:] = [lookup]
 
 
 def catalog(commands: Sequence[Command]) -> CommandCatalog:
@@ -233,12 +239,10 @@ def acl_genpass(s: Client, argv: list[bytes]) -> bytes:
 
 def acl_dryrun(s: Client, argv: list[bytes]) -> bytes:
     """ACL DRYRUN user command [arg ...]: OK, or why the user may not run it."""
-    from ._table import lookup  # noqa: PLC0415 - the table imports this module
-
     user = s.users.get(argv[2])
     if user is None:
         return error(b"ERR User '%s' not found" % c_string(argv[2]))
-    found = lookup(argv[3:])
+    found = _LOOKUP[0](argv[3:])
     if isinstance(found, bytes):
         if found.startswith(b"-ERR wrong number"):
             return found
