@@ -22,9 +22,9 @@ from wireproto._connection import CloseReason, Connection, ConnectionSettings
 from wireproto._logs import ListenerWarnings
 from wireproto._registry import Registry
 from wireproto._stats import ServerStats, StatsCollector
+from wireproto._users import UserDirectory
 from wireproto._writes import TurnWrites
 from wireproto.memory import MemoryBudget, give_back_memory
-from wireproto._users import UserDirectory
 
 __all__ = ["GIVE_BACK", "ListenerState", "Served", "ServerLimits"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from wireproto import NetworkSender, ProtocolError
-from wireproto.memory import MemoryLimitExceeded
 from wireproto._users import User, directory_for
+from wireproto.memory import MemoryLimitExceeded
 
 from .acl import binary_refusal
 from .auth import MAX_SASL_MECH_LEN, SASL_MECHANISMS, parse_plain

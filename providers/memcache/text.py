@@ -20,9 +20,9 @@ import re
 from collections.abc import Callable
 
 from wireproto import NetworkSender, ProtocolError
+from wireproto._users import User
 from wireproto.guard import cross_protocol_error, is_http_line
 from wireproto.memory import MemoryLimitExceeded
-from wireproto._users import User
 
 from .acl import guard_text
 from .auth import AUTH_FAILURE, STORED, text_auth_step

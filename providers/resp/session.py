@@ -6,8 +6,8 @@ from time import monotonic as _monotonic
 from typing import Final, NoReturn
 
 from wireproto import AuthSettings, NetworkSender, ProtocolError
-from wireproto.guard import cross_protocol_error, is_guarded_word
 from wireproto._users import User, UserDirectory, directory_for
+from wireproto.guard import cross_protocol_error, is_guarded_word
 
 from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
@@ -36,6 +36,9 @@ the room left after the batch's earlier replies, which the direct path does not 
 _MODE_CHANGES = frozenset({b"subscribe", b"psubscribe", b"ssubscribe"})
 """Commands that enter pub/sub mode, after which the direct path is off (RESP2 refuses
 most commands there): they go through execute(), after which run_commands() looks again."""
+_USER_CHANGES = frozenset({b"auth", b"hello", b"reset"})
+"""Commands that change the user the connection runs as (whose commands may need ACL checks):
+they go through execute(), after which run_commands() looks again."""
 
 
 _SMALL_REPLIES: dict[bytes, tuple[int, ...] | None] = {
@@ -92,6 +95,7 @@ def _direct_handlers() -> tuple[dict[bytes, tuple[Handler, bool]], ...]:
             or not command.queued
             or name in _BUILT_IN_PARTS
             or name.lower() in _MODE_CHANGES
+            or name.lower() in _USER_CHANGES
             or "blocking" in command.flags  # it may stop the batch
         ):
             continue
@@ -170,15 +174,15 @@ class RespSession:
         own = provider.password
         self.auth: AuthSettings = AuthSettings(own) if own is not None else sender.auth
         """Who may authenticate on this connection."""
-        # Senders outside a Server (tests, fuzzing) may have no listener.
-        listener = getattr(sender, "listener", None)
-        self.users: UserDirectory = directory_for(self.auth, listener, provider.user_directories)
+        self.users: UserDirectory = directory_for(
+            self.auth, getattr(sender, "listener", None), provider.user_directories
+        )  # a sender outside a Server (tests, fuzzing) may have no listener
         """The listener's users (ACL)."""
         self.user: User = self.users.default
         """The user the connection runs as (Redis's ``default`` until AUTH)."""
-        self.acl: User | None = None if self.user.unrestricted else self.user
+        self.acl: User | None = None
         """:attr:`user` when its commands must be checked (ACL); None: it may run anything."""
-        self.users.attach(self.user, self, self._user_changed)
+        self._run_as(self.user)
         self.authenticated = not self.users.auth_required
         self.resp3 = False
         self.null = NULL2
@@ -238,7 +242,7 @@ class RespSession:
         self.authenticate()
 
     def _run_as(self, user: User) -> None:
-        self.users.detach(self.user, self)
+        self.users.detach(self.user, self)  # nothing to detach on the first call
         self.user = user
         self.acl = None if user.unrestricted else user
         self.users.attach(user, self, self._user_changed)

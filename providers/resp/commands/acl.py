@@ -14,7 +14,7 @@ from ..replies import OK, bulk, bulk_array, error, integer, map_reply, set_heade
 from ._base import Client, Command, c_string, container
 from ._meta import ACL_CATEGORIES, categories, key_flags, key_positions
 
-__all__ = ["COMMANDS", "catalog", "refusal", "use_lookup"]
+__all__ = ["COMMANDS", "catalog", "refusal", "script_refusal", "use_lookup"]
 
 _CATALOGS: dict[int, CommandCatalog] = {}
 _LOOKUP: list[Callable[[list[bytes]], Command | bytes]] = []
@@ -75,6 +75,29 @@ _CHANNELS: Final = {
 
 DENIED_CMD, DENIED_KEY, DENIED_CHANNEL = 1, 2, 3
 
+_RW = READ | WRITE
+_MOVES: Final = {
+    # Redis's key specs per key where one spec for all keys is not enough: (first, second).
+    "rename": (_RW, WRITE),
+    "renamenx": (_RW, WRITE),
+    "copy": (READ, WRITE),
+    "lmove": (_RW, WRITE),
+    "blmove": (_RW, WRITE),
+    "rpoplpush": (_RW, WRITE),
+    "brpoplpush": (_RW, WRITE),
+    "smove": (_RW, WRITE),
+}
+
+
+def _access(command: Command, argv: list[bytes], position: int, spec: int) -> int:
+    """The permission a key needs (``ACLSelectorCheckKey``'s flags from the key spec)."""
+    moves = _MOVES.get(command.name)
+    if moves is not None:
+        return moves[0] if position == 1 else moves[1]
+    if command.name == "set":  # VARIABLE_FLAGS: read access only with GET
+        return _RW if any(arg.lower() == b"get" for arg in argv[3:]) else WRITE
+    return spec
+
 
 def check(user: User, command: Command, argv: list[bytes]) -> tuple[int, int]:
     """Redis's ``ACLSelectorCheckCmd``: (0, 0) if ``user`` may run ``argv``, else (what is
@@ -88,7 +111,8 @@ def check(user: User, command: Command, argv: list[bytes]) -> tuple[int, int]:
         for flag in key_flags(command):
             wanted |= _KEY_FLAGS.get(flag.lower(), 0)
         for position in key_positions(command, argv):
-            if not user.can_access(argv[position], wanted, glob_match):
+            access = _access(command, argv, position, wanted)
+            if not user.can_access(argv[position], access, glob_match):
                 return DENIED_KEY, position
     channels = _CHANNELS.get(command.name)
     if not user.all_channels and channels is not None:
@@ -115,6 +139,25 @@ def refusal(s: Client, command: Command, argv: list[bytes]) -> bytes | None:
         s.unwatch_all()
         return b"-EXECABORT Transaction discarded because of: NOPERM %s\r\n" % text
     return b"-NOPERM %s\r\n" % text
+
+
+_SCRIPT_REASONS: Final = {
+    DENIED_CMD: b"can't run this command or subcommand",
+    DENIED_KEY: b"can't access at least one of the keys mentioned in the command arguments",
+    DENIED_CHANNEL: b"can't publish to the channel mentioned in the command",
+}
+
+
+def script_refusal(s: Client, argv: list[bytes]) -> bytes | None:
+    """What ``redis.call`` raises when the script's user may not run ``argv`` (Redis's
+    ``scriptVerifyACL``: ``ERR The user executing the script ...``), or None."""
+    command = _LOOKUP[0](argv)
+    if isinstance(command, bytes):
+        return None  # the unknown command or arity error comes from running it
+    denied, _ = check(s.user, command, argv)
+    if not denied:
+        return None
+    return b"ERR The user executing the script %s" % _SCRIPT_REASONS[denied]
 
 
 # -- ACL subcommands ------------------------------------------------------------------
