@@ -323,6 +323,12 @@ def test_auth_hello_whoami_and_deluser() -> None:
     assert admin.call("ACL", "DELUSER", "default") == (
         b"-ERR The 'default' user cannot be removed\r\n"
     )
+    # Deleting its own user: the reply, then the connection closes (the PING does not run).
+    own = RespClient(listener)
+    own.call("ACL", "SETUSER", "self", "on", "nopass", "+@all")
+    assert own.call("AUTH", "self", "x") == b"+OK\r\n"
+    assert own.send(cmd("ACL", "DELUSER", "self") + cmd("PING")) == b":1\r\n"
+    assert own.connection.state.name == "CLOSED"
 
 
 def test_a_user_password_for_default_requires_auth_on_new_connections() -> None:
