@@ -433,3 +433,26 @@ def test_memcached_binary_under_a_user() -> None:
     stored = mc.send(_binary(0x01, b"k1", b"v", extras=b"\0" * 8))
     assert stored[6:8] == b"\x00\x20"  # mc may not set
     assert admin.call("GET", "k1") == b"$-1\r\n"
+
+
+def test_acl_log_records_denials_as_redis() -> None:
+    listener = Listener(AuthSettings())
+    client = alice(listener, "~k*", "+get", "+multi", "+discard")
+    client.send(cmd("GET", "z") + cmd("GET", "z") + cmd("SET", "k", "v"))
+    client.send(cmd("MULTI") + cmd("GET", "q") + cmd("DISCARD") + cmd("AUTH", "alice", "no"))
+    admin = RespClient(listener)
+    log = admin.call("ACL", "LOG")
+    entries = log.split(b"$5\r\ncount\r\n")[1:]
+    summary = [
+        tuple(entry.split(b"\r\n")[i] for i in (0, 4, 8, 12, 16)) for entry in entries
+    ]  # count, reason, context, object, username
+    assert summary == [
+        (b":1", b"auth", b"toplevel", b"AUTH", b"alice"),
+        (b":1", b"key", b"multi", b"q", b"alice"),
+        (b":1", b"command", b"toplevel", b"set", b"alice"),
+        (b":2", b"key", b"toplevel", b"z", b"alice"),
+    ]
+    assert b"cmd=set user=alice" in entries[2]
+    assert admin.call("ACL", "LOG", "1").count(b"$5\r\ncount\r\n") == 1
+    assert admin.call("ACL", "LOG", "RESET") == b"+OK\r\n"
+    assert admin.call("ACL", "LOG") == b"*0\r\n"

@@ -32,6 +32,7 @@ __all__ = [
     "AclError",
     "CommandCatalog",
     "KeyPattern",
+    "LogEntry",
     "RuleError",
     "User",
     "UserDirectory",
@@ -483,6 +484,28 @@ class User:
         return b" ".join(parts)
 
 
+@dataclass
+class LogEntry:
+    """One ACL LOG entry: what was denied to whom, and how many times lately."""
+
+    reason: str
+    """``command``, ``key``, ``channel`` or ``auth``."""
+    context: str
+    """``toplevel``, ``multi`` or ``lua``."""
+    object: bytes
+    username: bytes
+    time: float
+    """When it last happened (seconds, ``time.time()``)."""
+    client_info: bytes
+    count: int = 1
+
+
+LOG_GROUPING = 60.0
+"""Seconds within which a denial like a recent one bumps its count (Redis's 60 s)."""
+LOG_MAX_LENGTH = 128
+"""Entries the log keeps (Redis's ``acllog-max-len`` default)."""
+
+
 class UserDirectory:
     """The listener's users by name, and who is logged in as each (to end their sessions).
 
@@ -504,6 +527,8 @@ class UserDirectory:
         else:
             default.passwords.append(hash_password(settings.password))
         self._users: dict[bytes, User] = {settings.username: default}
+        self.log: list[LogEntry] = []
+        """ACL LOG, newest first (Redis's ``addACLLogEntry``)."""
         self._sessions: dict[bytes, dict[object, Callable[[str], None]]] = {}
 
     @property
@@ -574,6 +599,26 @@ class UserDirectory:
             sessions.pop(session, None)
             if not sessions:
                 del self._sessions[user.name]
+
+    def log_denial(self, entry: LogEntry) -> None:
+        """Record a denial: a match among the last 10 entries (same reason, context, object
+        and user, within :data:`LOG_GROUPING`) moves to the head with its count bumped."""
+        for i, current in enumerate(self.log[:10]):
+            if (
+                current.reason == entry.reason
+                and current.context == entry.context
+                and abs(current.time - entry.time) <= LOG_GROUPING
+                and current.object == entry.object
+                and current.username == entry.username
+            ):
+                del self.log[i]
+                current.count += 1
+                current.time = entry.time
+                current.client_info = entry.client_info
+                self.log.insert(0, current)
+                return
+        self.log.insert(0, entry)
+        del self.log[LOG_MAX_LENGTH:]
 
     def _notify(self, name: bytes, what: str) -> None:
         for callback in list(self._sessions.get(name, {}).values()):

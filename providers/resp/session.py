@@ -14,6 +14,7 @@ from .commands import COMMANDS, Handler, ProviderState, lookup
 from .commands import blocking as _blocking
 from .commands._base import WRONGTYPE, Blocked
 from .commands._hub import SUBSCRIBED_MODE_COMMANDS, Subscriptions, subscribed_mode_error
+from .commands.acl import log_denial as _acl_log
 from .commands.acl import refusal as _acl_refusal
 from .commands.admin import feed_monitors
 from .commands.blocking import WAITING
@@ -240,6 +241,10 @@ class RespSession:
         """Run as ``user`` from now on (AUTH, HELLO AUTH) and mark the connection authenticated."""
         self._run_as(user)
         self.authenticate()
+
+    def log_auth_failure(self, command: bytes, username: bytes) -> None:
+        """Add a failed AUTH (or HELLO AUTH) as ``username`` to ACL LOG."""
+        _acl_log(self, "auth", "toplevel" if self.multi is None else "multi", command, username)
 
     def _run_as(self, user: User) -> None:
         self.users.detach(self.user, self)  # nothing to detach on the first call

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from _redis_pair import Pair
+from _redis_pair import Pair, parse_replies
 from _serve import redis_server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -129,3 +129,29 @@ def test_fixed_exchanges(pair: Pair, resp3: bool) -> None:
         ("ACL", "WHOAMI"),
         ("ACL", "DELUSER", "u", "nobody"),
     )
+
+
+def _masked(reply: bytes) -> list[object]:
+    """ACL LOG's entries without ``age-seconds`` and ``client-info`` (times, addresses and
+    CLIENT LIST fields differ as CLIENT LIST's do)."""
+    parsed = parse_replies(reply)[0]
+    assert isinstance(parsed, tuple)
+    masked: list[object] = []
+    for entry in parsed[1]:
+        assert isinstance(entry, tuple)
+        masked.append(entry[1][:10])
+    return masked
+
+
+def test_acl_log(pair: Pair) -> None:
+    _clean(pair)
+    pair.same(("ACL", "LOG", "RESET"), ("ACL", "SETUSER", "u", "on", ">pw", "~k*", "+get",
+                                         "+multi", "+discard", "+eval"))  # fmt: skip
+    pair.same(
+        ("AUTH", "u", "pw"), ("GET", "z"), ("GET", "z"), ("SET", "k", "v"), ("MULTI",),
+        ("GET", "q"), ("DISCARD",), ("EVAL", "return redis.pcall('get', 'zz')", "0"),
+        ("AUTH", "u", "bad"), ("AUTH", "default", "any"),
+    )  # fmt: skip
+    theirs, ours = pair.run(("ACL", "LOG"))
+    assert _masked(ours) == _masked(theirs)
+    pair.same(("ACL", "LOG", "RESET"), ("ACL", "LOG"), ("ACL", "LOG", "x"))

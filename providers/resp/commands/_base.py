@@ -214,6 +214,10 @@ class Client(Protocol):
         """Run as ``user`` (AUTH succeeded)."""
         ...
 
+    def log_auth_failure(self, command: bytes, username: bytes) -> None:
+        """Add a failed AUTH (or HELLO AUTH) as ``username`` to ACL LOG."""
+        ...
+
     @property
     def client_id(self) -> int:
         """CLIENT ID."""

@@ -4,17 +4,19 @@ and the permission check every command passes (``ACLCheckAllPerm``)."""
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from wireproto._users import READ, WRITE, CommandCatalog, RuleError, User
+from wireproto._users import READ, WRITE, CommandCatalog, LogEntry, RuleError, User
 
 from ...kvstore import glob_match, parse_int64
 from ..replies import OK, bulk, bulk_array, error, integer, map_reply, set_header
 from ._base import Client, Command, c_string, container
 from ._meta import ACL_CATEGORIES, categories, key_flags, key_positions
+from .client import client_line
 
-__all__ = ["COMMANDS", "catalog", "refusal", "script_refusal", "use_lookup"]
+__all__ = ["COMMANDS", "catalog", "log_denial", "refusal", "script_refusal", "use_lookup"]
 
 _CATALOGS: dict[int, CommandCatalog] = {}
 _LOOKUP: list[Callable[[list[bytes]], Command | bytes]] = []
@@ -124,9 +126,36 @@ def check(user: User, command: Command, argv: list[bytes]) -> tuple[int, int]:
     return 0, 0
 
 
+_REASONS: Final = {DENIED_CMD: "command", DENIED_KEY: "key", DENIED_CHANNEL: "channel"}
+
+
+def log_denial(
+    s: Client, reason: str, context: str, what: bytes, username: bytes | None = None
+) -> None:
+    """Add to ACL LOG (``addACLLogEntry``): ``what`` was denied to the connection's user
+    (or ``username``, for a failed AUTH)."""
+    entry = LogEntry(
+        reason,
+        context,
+        what,
+        s.user.name if username is None else username,
+        time.time(),
+        client_line(s, time.monotonic()),
+    )
+    s.users.log_denial(entry)
+
+
+def _log_check(s: Client, command: Command, argv: list[bytes], context: str) -> int:
+    denied, position = check(s.user, command, argv)
+    if denied:
+        what = command.name.encode() if denied == DENIED_CMD else argv[position]
+        log_denial(s, _REASONS[denied], context, what)
+    return denied
+
+
 def refusal(s: Client, command: Command, argv: list[bytes]) -> bytes | None:
     """The ``-NOPERM`` reply if the connection's user may not run ``argv``, else None."""
-    denied, _ = check(s.user, command, argv)
+    denied = _log_check(s, command, argv, "toplevel" if s.multi is None else "multi")
     if not denied:
         return None
     if denied == DENIED_CMD:
@@ -154,7 +183,7 @@ def script_refusal(s: Client, argv: list[bytes]) -> bytes | None:
     command = _LOOKUP[0](argv)
     if isinstance(command, bytes):
         return None  # the unknown command or arity error comes from running it
-    denied, _ = check(s.user, command, argv)
+    denied = _log_check(s, command, argv, "lua")
     if not denied:
         return None
     return b"ERR The user executing the script %s" % _SCRIPT_REASONS[denied]
@@ -313,13 +342,36 @@ def acl_no_file(s: Client, argv: list[bytes]) -> bytes:
 
 
 def acl_log(s: Client, argv: list[bytes]) -> bytes:
-    """ACL LOG [count|RESET]: no entry is recorded here."""
+    """ACL LOG [count|RESET]: the latest denials, newest first (10 unless told)."""
+    log = s.users.log
+    count = 10
     if len(argv) == 3:
         if argv[2].lower() == b"reset":
+            log.clear()
             return OK
-        if parse_int64(argv[2]) is None:
+        parsed = parse_int64(argv[2])
+        if parsed is None:
             return b"-ERR value is not an integer or out of range\r\n"
-    return b"*0\r\n"
+        count = max(parsed, 0)
+    now = time.time()
+    entries = []
+    for entry in log[:count]:
+        age = b"%.17g" % round(now - entry.time, 3)
+        entries.append(
+            map_reply(
+                [
+                    (bulk(b"count"), integer(entry.count)),
+                    (bulk(b"reason"), bulk(entry.reason.encode())),
+                    (bulk(b"context"), bulk(entry.context.encode())),
+                    (bulk(b"object"), bulk(entry.object)),
+                    (bulk(b"username"), bulk(entry.username)),
+                    (bulk(b"age-seconds"), b",%s\r\n" % age if s.resp3 else bulk(age)),
+                    (bulk(b"client-info"), bulk(entry.client_info)),
+                ],
+                s.resp3,
+            )
+        )
+    return b"*%d\r\n" % len(entries) + b"".join(entries)
 
 
 _ADMIN = ("admin", "noscript", "loading", "stale")

@@ -65,12 +65,13 @@ def auth(s: Client, argv: list[bytes]) -> bytes:
         user, password = s.users.default.name, argv[1]
     else:
         user, password = argv[1], argv[2]
-    return OK if _log_in(s, user, password) else WRONGPASS
+    return OK if _log_in(s, user, password, argv[0]) else WRONGPASS
 
 
-def _log_in(s: Client, name: bytes, password: bytes) -> bool:
+def _log_in(s: Client, name: bytes, password: bytes, command: bytes) -> bool:
     user = s.users.authenticate(name, password)
     if user is None:
+        s.log_auth_failure(command, name)
         return False
     s.login(user)
     return True
@@ -110,7 +111,7 @@ def hello(s: Client, argv: list[bytes]) -> bytes:
             j += 2
         else:
             return error(b"ERR Syntax error in HELLO option '%s'" % c_string(argv[j]))
-    if credentials is not None and not _log_in(s, *credentials):
+    if credentials is not None and not _log_in(s, *credentials, argv[0]):
         return WRONGPASS
     if not s.authenticated:
         return (
