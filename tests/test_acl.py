@@ -22,7 +22,17 @@ from wireproto.providers.kvstore import glob_match
 from wireproto.providers.resp.commands.acl import catalog
 
 from wireproto import AuthSettings, Connection, ConnectionSettings, Registry, ServerStats
-from wireproto._users import READ, WRITE, AclError, User, UserDirectory, hash_password
+from wireproto._users import (
+    LOG_GROUPING,
+    LOG_MAX_LENGTH,
+    READ,
+    WRITE,
+    AclError,
+    LogEntry,
+    User,
+    UserDirectory,
+    hash_password,
+)
 
 CATALOG = catalog(resp.RespProvider().command_list())
 HEADER = struct.Struct(">BBHBBHIIQ")
@@ -193,13 +203,10 @@ def test_acl_list_text_round_trips_through_setuser(rules: list[bytes]) -> None:
     client = RespClient()
     client.call("ACL", "SETUSER", "u1", *rules)  # may be refused as a whole
     listed = client.call("ACL", "LIST").split(b"\r\n")
-    line = (
-        next(item for item in listed if item.startswith(b"user u1 "))
-        if any(item.startswith(b"user u1 ") for item in listed)
-        else None
-    )
-    if line is None:
+    lines = [item for item in listed if item.startswith(b"user u1 ")]
+    if not lines:  # the whole SETUSER was refused: no user
         return
+    line = lines[0]
     tokens = line.split(b" ")[2:]
     assert client.call("ACL", "SETUSER", "u2", *tokens) == b"+OK\r\n"
     first = client.call("ACL", "GETUSER", "u1")
@@ -456,3 +463,23 @@ def test_acl_log_records_denials_as_redis() -> None:
     assert admin.call("ACL", "LOG", "1").count(b"$5\r\ncount\r\n") == 1
     assert admin.call("ACL", "LOG", "RESET") == b"+OK\r\n"
     assert admin.call("ACL", "LOG") == b"*0\r\n"
+
+
+def test_the_log_keeps_128_entries_and_groups_within_the_last_10() -> None:
+    directory = UserDirectory(AuthSettings())
+
+    def deny(what: bytes, when: float = 0.0) -> None:
+        directory.log_denial(LogEntry("key", "toplevel", what, b"u", when, b""))
+
+    for i in range(LOG_MAX_LENGTH):
+        deny(b"k%d" % i)
+    assert len(directory.log) == LOG_MAX_LENGTH
+    deny(b"k-new")
+    assert len(directory.log) == LOG_MAX_LENGTH  # max + 1: the oldest went
+    assert directory.log[-1].object == b"k1"
+    deny(b"k119")  # the 10th newest: grouped, moved to the head
+    assert (directory.log[0].object, directory.log[0].count) == (b"k119", 2)
+    deny(b"k117")  # the 11th newest: a new entry
+    assert (directory.log[0].object, directory.log[0].count) == (b"k117", 1)
+    deny(b"k117", when=LOG_GROUPING + 0.5)  # too late to group
+    assert directory.log[0].count == 1 and directory.log[1].object == b"k117"

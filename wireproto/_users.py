@@ -27,6 +27,8 @@ from typing import Final
 from wireproto._auth import AuthSettings
 
 __all__ = [
+    "LOG_GROUPING",
+    "LOG_MAX_LENGTH",
     "READ",
     "WRITE",
     "AclError",
