@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Final, NoReturn, Protocol, TypeVar
 from zlib import crc32
 
 from wireproto import AuthSettings
+from wireproto._users import User, UserDirectory
 
 from ...kvstore import Databases, Store, compile_glob, parse_int64
 from ..limits import RespLimits
@@ -94,6 +95,12 @@ class ProviderState(Protocol):
     @property
     def password(self) -> bytes | None:
         """``requirepass``, or None."""
+        ...
+
+    @property
+    def user_directories(self) -> dict[AuthSettings, UserDirectory]:
+        """The users of each listener setting, for sessions outside a ``Server`` (a
+        listener keeps its own: ``sender.listener.users``)."""
         ...
 
     @property
@@ -196,6 +203,24 @@ class Client(Protocol):
     @property
     def authenticated(self) -> bool:
         """Whether AUTH succeeded (or none is needed)."""
+        ...
+
+    @property
+    def user(self) -> User:
+        """The user the connection runs as (ACL)."""
+        ...
+
+    @property
+    def users(self) -> UserDirectory:
+        """The listener's users."""
+        ...
+
+    def login(self, user: User) -> None:
+        """Run as ``user`` (AUTH succeeded)."""
+        ...
+
+    def log_auth_failure(self, command: bytes, username: bytes) -> None:
+        """Add a failed AUTH (or HELLO AUTH) as ``username`` to ACL LOG."""
         ...
 
     @property
