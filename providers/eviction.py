@@ -150,11 +150,11 @@ def value_size(value: object) -> int:
     return CONTAINER_OVERHEAD + 64 * count
 
 
-def key_size(key: bytes, stored: tuple[object, int | None, int] | None) -> int:
+def key_size(key: bytes, stored: tuple[object, int | None, int, int] | None) -> int:
     """Estimated bytes of one key as :meth:`Store.stored` returns it (0 when absent)."""
     if stored is None:
         return 0
-    value, expire_at, _ = stored
+    value, expire_at = stored[0], stored[1]
     size = KEY_OVERHEAD + len(key) + value_size(value)
     return size + EXPIRE_OVERHEAD if expire_at is not None else size
 

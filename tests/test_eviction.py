@@ -131,8 +131,8 @@ def test_the_pool_refuses_a_score_no_better_than_the_worst_of_a_full_pool() -> N
 
 def test_sizes() -> None:
     assert value_size(b"abc") == 3
-    assert key_size(b"k", (b"abc", None, 0)) == KEY_OVERHEAD + 1 + 3
-    assert key_size(b"k", (b"abc", START, 0)) == KEY_OVERHEAD + 1 + 3 + 32
+    assert key_size(b"k", (b"abc", None, 0, 0)) == KEY_OVERHEAD + 1 + 3
+    assert key_size(b"k", (b"abc", START, 0, 0)) == KEY_OVERHEAD + 1 + 3 + 32
     assert key_size(b"k", None) == 0
     assert value_size(deque([b"a", b"bc"])) == 64 + (1 + 16) + (2 + 16)
     assert value_size({b"f": b"vv"}) == 64 + 1 + 2 + 32
