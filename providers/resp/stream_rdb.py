@@ -15,11 +15,15 @@ a node is written with its live entries and its first live entry as the master:
 Redis loads it the same. Reading accepts deleted entries (skipped, their IDs
 kept in the node for XTRIM's accounting), ``RDB_TYPE_STREAM_LISTPACKS`` (Redis
 6) and LZF-compressed listpacks, as Redis writes them.
+
+The append-only log keeps streams in the same form (a DUMP payload, checksummed),
+so a stream survives a restart with its groups, pending entries and consumers.
 """
 
 from __future__ import annotations
 
 from ..datatypes import rdb
+from ..kvstore import register_codec
 from .stream import Consumer, Group, Pending, Stream, StreamId, _Node
 
 __all__ = ["TYPE_STREAM_LISTPACKS", "TYPE_STREAM_LISTPACKS_2", "dump_stream", "load_stream"]
@@ -201,3 +205,13 @@ def load_stream(reader: rdb.Reader, kind: int) -> Stream:
 rdb.register_type(
     Stream, (TYPE_STREAM_LISTPACKS, TYPE_STREAM_LISTPACKS_2), dump_stream, load_stream
 )
+
+
+def _from_payload(payload: bytes) -> Stream:
+    stream = rdb.restore(payload)
+    if not isinstance(stream, Stream):
+        raise rdb.BadPayload("not a stream")
+    return stream
+
+
+register_codec(Stream, rdb.dump, _from_payload)
