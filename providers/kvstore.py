@@ -1044,6 +1044,19 @@ class Store:
             return value, self._expires.get(key), 0, 0
         return value, self._expires.get(key), meta[0], meta[1]
 
+    def stored_strings(self, keys: list[bytes]) -> list[bytes | bytearray] | None:
+        """The values of ``keys`` if each is a string without expiry, flags nor cas, else None.
+
+        A log's fast path for a batch of plain writes (no Python step per key); like
+        :meth:`stored`, no side effects, and a value may be a ``bytearray``.
+        """
+        if (self._expires and not self._expires.keys().isdisjoint(keys)) or (
+            self._meta and not self._meta.keys().isdisjoint(keys)
+        ):
+            return None
+        values = list(map(self._data.get, keys))
+        return None if None in values else values  # type: ignore[return-value]
+
     def stored_keys(self) -> list[bytes]:
         """Every key held, expired or not (for a snapshot; see :meth:`stored`)."""
         return [*self._data, *self._containers]

@@ -25,6 +25,12 @@ values = st.one_of(
 dbs = st.integers(0, 15)
 expiries = st.one_of(st.none(), st.integers(0, 1 << 62))
 cas_versions = st.one_of(st.just(0), st.integers(0, (1 << 64) - 1))
+
+
+def _strings(db: int, pairs: list[tuple[bytes, bytes]]) -> records.Strings:
+    return records.Strings(db, tuple(k for k, _ in pairs), tuple(v for _, v in pairs))
+
+
 record_strategy = st.one_of(
     st.builds(
         records.State, dbs, keys, values, expiries, st.integers(0, (1 << 32) - 1), cas_versions
@@ -33,6 +39,7 @@ record_strategy = st.one_of(
     st.builds(records.Flush, dbs),
     st.builds(records.Swap, dbs, dbs),
     st.builds(records.CasFloor, dbs, cas_versions),
+    st.builds(_strings, dbs, st.lists(st.tuples(keys, st.binary(max_size=40)), max_size=6)),
 )
 
 
@@ -242,3 +249,47 @@ def test_a_state_written_before_cas_versions_were_kept_still_loads() -> None:
     for cut in range(1, len(records.encode(records.CasFloor(0, 9)))):
         with pytest.raises(ValueError, match="not a record"):
             records.decode(records.encode(records.CasFloor(0, 9))[:cut])
+
+
+@given(dbs, st.lists(st.tuples(keys, st.binary(max_size=40), st.booleans()), max_size=20))
+def test_the_hot_path_strings_record_is_the_encoded_one(
+    db: int, items: list[tuple[bytes, bytes, bool]]
+) -> None:
+    keys_ = [key for key, _, _ in items]
+    values_ = [bytearray(value) if mutable else value for _, value, mutable in items]
+    grouped = b"".join(records.sized_strings(db, keys_, values_))
+    (payload,) = records.unpack_items(grouped)
+    expected = records.Strings(db, tuple(keys_), tuple(bytes(value) for value in values_))
+    assert payload == records.encode(expected)
+    assert records.decode(payload) == expected
+    # The layout the docstring gives: op, db, count, key lengths, value lengths, keys, values.
+    count = len(items)
+    lengths = [len(key) for key in keys_] + [len(value) for value in values_]
+    assert payload == (
+        struct.pack(f"<BBI{2 * count}I", 7, db, count, *lengths)
+        + b"".join(keys_)
+        + b"".join(values_)
+    )
+
+
+@given(
+    dbs,
+    st.lists(st.tuples(keys, st.binary(max_size=10)), min_size=1, max_size=6),
+    st.data(),
+)
+def test_a_cut_or_padded_strings_record_is_no_record(
+    db: int, pairs: list[tuple[bytes, bytes]], data: st.DataObject
+) -> None:
+    payload = records.encode(_strings(db, pairs))
+    cut = data.draw(st.integers(1, len(payload) - 1))
+    for broken in (payload[:cut], payload + b"x"):
+        with pytest.raises(ValueError, match="not a record"):
+            records.decode(broken)
+    # A count far past what the payload holds is refused before anything is unpacked.
+    with pytest.raises(ValueError, match="not a record"):
+        records.decode(struct.pack("<BBI", 7, db, (1 << 32) - 1) + payload[6:])
+
+
+def test_a_strings_record_needs_as_many_values_as_keys() -> None:
+    with pytest.raises(ValueError, match="as many keys as values"):
+        records.encode(records.Strings(0, (b"a", b"b"), (b"1",)))

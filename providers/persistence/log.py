@@ -168,6 +168,10 @@ def apply(record: records.Record, databases: Sequence[Store], now: int) -> None:
         databases[record.db].delete(record.key)
     elif isinstance(record, records.Flush):
         databases[record.db].flush()
+    elif isinstance(record, records.Strings):
+        store = databases[record.db]
+        for key, value in zip(record.keys, record.values, strict=True):
+            store.set(key, value)
     elif isinstance(record, records.CasFloor):
         databases[record.db].raise_next_cas(record.next)
     else:
@@ -238,7 +242,10 @@ class AppendLog:
         self.schedule = schedule
         self.auto_rewrite_min_size = auto_rewrite_min_size
         self._index_of = {id(store): db for db, store in enumerate(self.databases)}
-        self._dirty: dict[tuple[int, bytes], None] = {}
+        # Per database, the keys written since the last flush (a dict: ordered, no repeats),
+        # and the databases whose dict went from empty to not since then.
+        self._dirty: list[dict[bytes, None]] = [{} for _ in self.databases]
+        self._touched: list[int] = []
         self._pending: list[bytes] = []  # records (unframed) for the next write
         self._scheduled = False
         self._fd = -1
@@ -386,20 +393,26 @@ class AppendLog:
     # -- what writes do -----------------------------------------------------------
 
     def _observer(self, db: int) -> Callable[[bytes, bytes], None]:
-        dirty = self._dirty
+        dirty = self._dirty[db]
 
-        def observe(event: bytes, key: bytes) -> None:
+        def observe(event: bytes, key: bytes) -> None:  # after every write: keep it cheap
             if event == b"flushdb":
                 self._flushed(db)
             elif event == b"swapdb":
                 self._swapped(db, int(key))
+            elif dirty:
+                dirty[key] = None
             else:
-                dirty[(db, key)] = None
-            if not self._scheduled and self.schedule is not None:
-                self._scheduled = True
-                self.schedule(self._scheduled_flush)
+                dirty[key] = None
+                self._first_dirty(db)
 
         return observe
+
+    def _first_dirty(self, db: int) -> None:
+        self._touched.append(db)
+        if not self._scheduled and self.schedule is not None:
+            self._scheduled = True
+            self.schedule(self._scheduled_flush)
 
     def _cas_observer(self, db: int) -> Callable[[bytes], None]:
         observe = self._observer(db)
@@ -410,17 +423,16 @@ class AppendLog:
         return handed_out
 
     def _flushed(self, db: int) -> None:
-        for entry in [entry for entry in self._dirty if entry[0] == db]:
-            del self._dirty[entry]
+        self._dirty[db].clear()
         self._pending.append(records.encode(records.Flush(db)))
 
     def _swapped(self, first: int, second: int) -> None:
         # The dirty keys of both databases changed before the swap: log them as they were.
-        partner = {first: second, second: first}
-        for entry in [entry for entry in self._dirty if entry[0] in partner]:
-            del self._dirty[entry]
-            db, key = entry
-            self._pending.append(self._state(db, key, self.databases[partner[db]]))
+        for db, partner in ((first, second), (second, first)):
+            dirty = self._dirty[db]
+            for key in dirty:
+                self._pending.append(self._state(db, key, self.databases[partner]))
+            dirty.clear()
         self._pending.append(records.encode(records.Swap(first, second)))
 
     def _state(self, db: int, key: bytes, store: Store) -> bytes:
@@ -436,37 +448,27 @@ class AppendLog:
 
     def flush(self) -> None:
         """Append the state of every dirty key (fsynced under ``always``): the reply barrier."""
-        if not self._dirty and not self._pending:
+        touched = self._touched
+        if not touched and not self._pending:
             return
         parts: list[bytes | bytearray] = [
             part for payload in self._pending for part in (_SIZE.pack(len(payload)), payload)
         ]
         self._pending.clear()
-        dirty = self._dirty
-        if dirty:
-            databases = self.databases
-            string_state = records.sized_string_state
-            for db, key in dirty:
-                store = databases[db]
-                found = store.stored(key)
-                if found is not None and (type(found[0]) is bytes or type(found[0]) is bytearray):
-                    # With its cas: handing one out marks the key dirty (see _cas_observer).
-                    parts += string_state(db, key, found)  # type: ignore[arg-type]
-                else:
-                    try:
-                        payload = self._state(db, key, store)
-                    except Exception:  # a codec failed: keep serving, say which key is not kept
-                        _log.exception("event=persistence.unencodable db=%d key=%r", db, key)
-                        self.last_write_ok = False
-                        continue
-                    parts += (_SIZE.pack(len(payload)), payload)
-            self.changes_since_save += len(dirty)
-            dirty.clear()
+        for db in touched:
+            dirty = self._dirty[db]
+            if dirty:  # (a FLUSHDB may have emptied it since)
+                self._encode_dirty(db, list(dirty), parts)
+                self.changes_since_save += len(dirty)
+                dirty.clear()
+        touched.clear()
         if self.databases and self.databases[0].next_cas != self._cas_floor:
             # Versions handed out since (to keys maybe deleted since): never again after a restart.
             self._cas_floor = self.databases[0].next_cas
             floor = records.encode(records.CasFloor(0, self._cas_floor))
             parts += (_SIZE.pack(len(floor)), floor)
+        if not parts:
+            return
         data = records.frame(b"".join(parts))
         self._write(data)
         if self.mode == "always":
@@ -479,6 +481,39 @@ class AppendLog:
             and self.incr_size > self.rewrite_base_size
         ):
             self.rewrite()
+
+    def _encode_dirty(self, db: int, keys: list[bytes], parts: list[bytes | bytearray]) -> None:
+        """Append the sized records of ``keys`` (dirty keys of database ``db``) to ``parts``."""
+        store = self.databases[db]
+        values = store.stored_strings(keys)
+        if values is not None:  # the hot path: plain strings only, no Python step per key
+            parts += records.sized_strings(db, keys, values)
+            return
+        found = list(map(store.stored, keys))
+        plain_keys: list[bytes] = []
+        plain_values: list[bytes | bytearray] = []
+        for key, state in zip(keys, found, strict=True):
+            if state is None:
+                payload = records.encode(records.Delete(db, key))
+            elif type(state[0]) is bytes or type(state[0]) is bytearray:
+                value, expire_at, flag, cas = state
+                if expire_at is None and not flag and not cas:
+                    plain_keys.append(key)
+                    plain_values.append(value)  # type: ignore[arg-type]
+                else:  # with its cas: handing one out marks the key dirty (see _cas_observer)
+                    parts += records.sized_string_state(db, key, state)  # type: ignore[arg-type]
+                continue
+            else:
+                value, expire_at, flag, cas = state
+                try:
+                    payload = records.encode_state(db, key, value, expire_at, flag, cas=cas)
+                except Exception:  # a codec failed: keep serving, say which key is not kept
+                    _log.exception("event=persistence.unencodable db=%d key=%r", db, key)
+                    self.last_write_ok = False
+                    continue
+            parts += (_SIZE.pack(len(payload)), payload)
+        if plain_keys:
+            parts += records.sized_strings(db, plain_keys, plain_values)
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -560,7 +595,10 @@ class AppendLog:
         return [
             ("loading", 0),
             ("async_loading", 0),
-            ("rdb_changes_since_last_save", self.changes_since_save + len(self._dirty)),
+            (
+                "rdb_changes_since_last_save",
+                self.changes_since_save + sum(map(len, self._dirty)),
+            ),
             ("rdb_bgsave_in_progress", int(child == "save")),
             ("rdb_last_save_time", self.last_save_time),
             ("rdb_last_bgsave_status", "ok" if self.last_save_ok else "err"),
