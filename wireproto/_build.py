@@ -31,6 +31,7 @@ COMPILED_SOURCES: Final[tuple[str, ...]] = (
     "wireproto/memory.py",
     "wireproto/_stats.py",
     "providers/kvstore.py",
+    "providers/persistence/dirty.py",
     "providers/resp/numbers.py",
     "providers/resp/replies.py",
     "providers/resp/limits.py",

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from ..kvstore import Store
 from . import records
+from .dirty import observer
 
 __all__ = ["FSYNC_MODES", "AppendLog", "LoadReport", "load_file", "write_snapshot"]
 
@@ -393,20 +394,7 @@ class AppendLog:
     # -- what writes do -----------------------------------------------------------
 
     def _observer(self, db: int) -> Callable[[bytes, bytes], None]:
-        dirty = self._dirty[db]
-
-        def observe(event: bytes, key: bytes) -> None:  # after every write: keep it cheap
-            if event == b"flushdb":
-                self._flushed(db)
-            elif event == b"swapdb":
-                self._swapped(db, int(key))
-            elif dirty:
-                dirty[key] = None
-            else:
-                dirty[key] = None
-                self._first_dirty(db)
-
-        return observe
+        return observer(db, self._dirty[db], self._first_dirty, self._flushed, self._swapped)
 
     def _first_dirty(self, db: int) -> None:
         self._touched.append(db)
