@@ -3,7 +3,8 @@
 :class:`AppendLog` watches every database (``Store.observe``). A write marks
 its key dirty; :meth:`AppendLog.flush` (the listener calls it before it
 writes a batch of replies, and a loop callback calls it after writes nobody
-is answered for) appends one state record per dirty key and, under
+is answered for) appends the state of each dirty key (the plain strings of a
+database in one record) and, under
 ``appendfsync always``, fsyncs before returning, so no reply leaves before
 the write it acknowledges is on disk (group commit: one fsync per batch).
 ``everysec`` fsyncs from a thread once a second; ``no`` leaves it to the OS.

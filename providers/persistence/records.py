@@ -10,7 +10,8 @@ fsync covers), so the checksum is paid once per batch, not once per key.
 Records are *states*, not commands: "key K of database D now holds this value
 of this type, expiring at this absolute unix millisecond", or "K is gone",
 "database D was emptied", "D and E swapped". Replaying a state twice changes
-nothing, whatever provider made the change (RESP, memcached, FASTER).
+nothing, whatever provider made the change (RESP, memcached, FASTER). A batch's plain
+strings (no expiry, flags nor cas) share one :class:`Strings` record per database.
 
 Values of a type other than strings go through a codec found by their class
 (:func:`register_codec`): lists (``deque``), hashes (``dict``), sets and
