@@ -11,12 +11,12 @@ from wireproto.guard import cross_protocol_error, is_guarded_word
 from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
 from .commands import blocking as _blocking
-from .commands._base import WRONGTYPE, Blocked
+from .commands._base import WRONGTYPE, Blocked, Client
 from .commands._hub import SUBSCRIBED_MODE_COMMANDS, Subscriptions, subscribed_mode_error
 from .commands.admin import feed_monitors
 from .commands.blocking import WAITING
 from .parser import RequestParser
-from .replies import NULL2, NULL3
+from .replies import NULL2, NULL3, PONG
 
 __all__ = ["RespSession"]
 
@@ -77,6 +77,11 @@ def _small_reply(name: bytes, argc: int) -> bool:
     return counts is None or argc in counts
 
 
+def _pong(s: Client, argv: list[bytes]) -> bytes:
+    """PING without an argument on the direct path, which is never in pub/sub mode."""
+    return PONG
+
+
 def _direct_handlers() -> tuple[dict[bytes, tuple[Handler, bool]], ...]:
     tables: tuple[dict[bytes, tuple[Handler, bool]], ...] = tuple(
         {} for _ in range(_MAX_DIRECT_ARGC)
@@ -97,6 +102,9 @@ def _direct_handlers() -> tuple[dict[bytes, tuple[Handler, bool]], ...]:
         for argc in range(1, _MAX_DIRECT_ARGC):
             if argc == arity or (arity < 0 and argc >= -arity):
                 tables[argc][name] = (command.handler, _small_reply(name, argc))
+    for name, entry in tables[1].items():
+        if name.lower() == b"ping":
+            tables[1][name] = (_pong, entry[1])
     return tables
 
 
@@ -108,6 +116,12 @@ its reply is small (:data:`_SMALL_REPLIES`)."""
 
 _NO_DIRECT: tuple[dict[bytes, tuple[Handler, bool]], ...] = tuple({} for _ in _DIRECT)
 """What :meth:`RespSession.run_commands` looks in before AUTH or inside MULTI: nothing."""
+
+
+def _ran_through(commands: list[list[bytes]], last: list[bytes]) -> int:
+    """How many of ``commands`` ran, ``last`` being the last one (a function: a closure
+    over the loop variable in run_commands() would make it a cell on every command)."""
+    return next(i for i, ran in enumerate(commands, 1) if ran is last)
 
 
 class RespSession:
@@ -385,7 +399,7 @@ class RespSession:
             if WAITING.ready:
                 WAITING.serve()
             if self._stopped():
-                return next(i for i, ran in enumerate(commands, 1) if ran is argv)
+                return _ran_through(commands, argv)
             plain = (
                 self.authenticated
                 and self.multi is None
