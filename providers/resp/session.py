@@ -368,7 +368,6 @@ class RespSession:
             and not self.provider.monitors
         )
         direct = _DIRECT if plain else _NO_DIRECT
-        execute = self.execute
         room = self.room  # a local in the loop; self.room for the handlers that read it
         for argv in commands:
             try:
@@ -388,7 +387,7 @@ class RespSession:
                         self.over_output(room)
                 continue
             self.room = room
-            reply = execute(argv)
+            reply = self.execute(argv)
             if self.reply_mode:
                 reply = self._muted(reply)
             replies.append(reply)
@@ -428,26 +427,33 @@ class RespSession:
         parser = self._parser
         if not parser.begin(data):
             return 0
-        self.room = self._room_start = self._memory.reply_room
+        # MemoryAccount.reply_room inlined: a property is a call from C on every batch.
+        memory = self._memory
+        room = memory.outbox_cap - memory.outbox
+        budget = memory.budget
+        if budget is not None:
+            left = budget.limit - budget.used
+            if left < room:  # noqa: PLR1730 (min() is a call)
+                room = left
+        if room < 0 or memory.closed:
+            room = 0
+        self.room = self._room_start = room
         self.last_active = _monotonic()
         replies: list[bytes] = []
-        whole_commands = parser.whole_commands
-        next_command = parser.next_command
-        execute = self.execute
         try:
             while True:
-                commands = whole_commands()
+                commands = parser.whole_commands()
                 if commands:
                     ran = self.run_commands(commands, replies)
                     if self._stopped():
                         if ran < len(commands):
                             parser.keep(ran)
                         break
-                argv = next_command()
+                argv = parser.next_command()
                 if argv is None:
                     break
                 if argv:
-                    reply = execute(argv)
+                    reply = self.execute(argv)
                     if self.reply_mode:
                         reply = self._muted(reply)
                     replies.append(reply)
