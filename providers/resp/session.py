@@ -422,7 +422,7 @@ class RespSession:
 
     def try_consume(self, data: memoryview, /) -> int:
         """Run every whole command at the head of ``data``; the bytes consumed."""
-        if self._stopped():
+        if self.closing or self.blocked is not None:  # _stopped() without the call
             return 0
         parser = self._parser
         if not parser.begin(data):
