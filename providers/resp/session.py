@@ -376,15 +376,20 @@ class RespSession:
                 entry = None
             if entry is not None:
                 handler, small = entry
+                if small:
+                    try:
+                        replies.append(handler(self, argv))
+                    except WrongType:
+                        replies.append(WRONGTYPE)
+                    continue
                 try:
                     reply = handler(self, argv)
                 except WrongType:
                     reply = WRONGTYPE
                 replies.append(reply)
-                if not small:
-                    room -= len(reply)
-                    if room < 0:
-                        self.over_output(room)
+                room -= len(reply)
+                if room < 0:
+                    self.over_output(room)
                 continue
             self.room = room
             reply = self.execute(argv)
