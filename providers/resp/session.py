@@ -13,6 +13,7 @@ from .commands import COMMANDS, Handler, ProviderState, lookup
 from .commands import blocking as _blocking
 from .commands._base import WRONGTYPE, Blocked
 from .commands._hub import SUBSCRIBED_MODE_COMMANDS, Subscriptions, subscribed_mode_error
+from .commands._tracking import Tracking
 from .commands.admin import feed_monitors
 from .commands.blocking import WAITING
 from .parser import RequestParser
@@ -151,6 +152,7 @@ class RespSession:
         "room",
         "store",
         "subscriptions",
+        "tracking",
         "watched",
     )
 
@@ -191,6 +193,8 @@ class RespSession:
         self.blocked: Blocked | None = None
         """What a blocking command waits on: nothing more is consumed until it is served."""
         self.deny_blocking = False
+        self.tracking: Tracking | None = None
+        """CLIENT TRACKING's options while it is on."""
         self._sender = sender
         self._memory = sender.memory
         self.room = 0
@@ -229,6 +233,8 @@ class RespSession:
         self.select_db(0)
         self.name = None
         self.no_evict = self.no_touch = False
+        if self.tracking is not None:
+            self.tracking.table.disable(self)
         self.reply_mode = _REPLY_ON
         self.authenticated = not self.auth.required
         self._parser.unauthenticated = not self.authenticated
@@ -311,12 +317,16 @@ class RespSession:
             and command.name.partition("|")[0] not in SUBSCRIBED_MODE_COMMANDS
         ):
             return subscribed_mode_error(command.name)
+        if WAITING.pauses and _blocking.postpone(self, command, argv):
+            return b""  # CLIENT PAUSE holds it back: it runs when the pause ends
         if self.multi is not None and command.queued:
             size = sum(map(len, argv))
             self._memory.charge_arguments(size)
             self._queued_bytes += size
             self.multi.append(argv)
             return _QUEUED
+        if self.tracking is not None:
+            return self.tracking.run(self, command, argv)
         try:
             reply = command.handler(self, argv)
         except WrongType:
@@ -352,6 +362,7 @@ class RespSession:
             and self.subscriptions is None
             and not self.reply_mode
             and not self.provider.monitors
+            and self.tracking is None
         )
         direct = _DIRECT if plain else _NO_DIRECT
         execute = self.execute
@@ -393,6 +404,7 @@ class RespSession:
                 and self.subscriptions is None
                 and not self.reply_mode
                 and not self.provider.monitors
+                and self.tracking is None
             )
             direct = _DIRECT if plain else _NO_DIRECT
         self.room = room
@@ -471,6 +483,8 @@ class RespSession:
         if not self._closed:
             self._closed = True
             _blocking.forget(self)
+            if self.tracking is not None:
+                self.tracking.table.disable(self)
             self.unwatch_all()
             self.end_multi()
             if self.subscriptions is not None:

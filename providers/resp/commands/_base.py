@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from wireproto import MessageConsumer, NetworkSender, ServerStats
 
     from ._hub import PubSubHub, Subscriptions
+    from ._tracking import Tracking
 
 __all__ = [
     "DB_OUT_OF_RANGE",
@@ -167,6 +168,8 @@ class Client(Protocol):
     """What the client waits on (BLPOP...), or None; the session consumes nothing meanwhile."""
     deny_blocking: bool
     """Set while EXEC runs: blocking commands answer at once (Redis's CLIENT_DENY_BLOCKING)."""
+    tracking: Tracking | None
+    """CLIENT TRACKING's options while it is on (None: off)."""
 
     @property
     def provider(self) -> ProviderState:
