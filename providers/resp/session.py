@@ -11,9 +11,8 @@ from wireproto.guard import cross_protocol_error, is_guarded_word
 from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
 from .commands import blocking as _blocking
-from .commands._base import WRONGTYPE, Blocked
+from .commands._base import WRONGTYPE, Blocked, Tracker
 from .commands._hub import SUBSCRIBED_MODE_COMMANDS, Subscriptions, subscribed_mode_error
-from .commands._tracking import Tracking
 from .commands.admin import feed_monitors
 from .commands.blocking import WAITING
 from .parser import RequestParser
@@ -193,7 +192,7 @@ class RespSession:
         self.blocked: Blocked | None = None
         """What a blocking command waits on: nothing more is consumed until it is served."""
         self.deny_blocking = False
-        self.tracking: Tracking | None = None
+        self.tracking: Tracker | None = None
         """CLIENT TRACKING's options while it is on."""
         self._sender = sender
         self._memory = sender.memory
@@ -234,7 +233,7 @@ class RespSession:
         self.name = None
         self.no_evict = self.no_touch = False
         if self.tracking is not None:
-            self.tracking.table.disable(self)
+            self.tracking.stop(self)
         self.reply_mode = _REPLY_ON
         self.authenticated = not self.auth.required
         self._parser.unauthenticated = not self.authenticated
@@ -484,7 +483,7 @@ class RespSession:
             self._closed = True
             _blocking.forget(self)
             if self.tracking is not None:
-                self.tracking.table.disable(self)
+                self.tracking.stop(self)
             self.unwatch_all()
             self.end_multi()
             if self.subscriptions is not None:

@@ -204,6 +204,9 @@ def lookup(argv: list[bytes]) -> Command | bytes:
     return command
 
 
+blocking.lookup_command = lookup  # CLIENT PAUSE WRITE looks at what EXEC will run
+
+
 def command_names() -> frozenset[bytes]:
     """Lower-case names of the top-level commands (the inline detector's vocabulary)."""
     return frozenset(command.name.encode() for command in _TOP_LEVEL)

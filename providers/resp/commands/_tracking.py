@@ -29,7 +29,7 @@ from .blocking import WAITING
 if TYPE_CHECKING:
     from ._base import ProviderState
 
-__all__ = ["Tracking", "TrackingTable", "table_of"]
+__all__ = ["Tracking", "TrackingTable", "table_of", "tracking_of"]
 
 _INVALIDATE3 = b">2\r\n$10\r\ninvalidate\r\n"
 _INVALIDATE2 = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n"
@@ -82,7 +82,7 @@ class Tracking:
                 reply = WRONGTYPE
             finally:
                 self.depth -= 1
-            if s.tracking is self and self.remembers(command):
+            if table.clients.get(s) is self and self.remembers(command):
                 table.remember(s.client_id, [argv[i] for i in key_positions(command, argv)])
             if s.provider.monitors:
                 reply += feed_monitors(s, command, argv)
@@ -97,6 +97,10 @@ class Tracking:
         finally:
             table.current = outer
         return reply
+
+    def stop(self, s: Client) -> None:
+        """Tracking goes off for ``s``."""
+        self.table.disable(s)
 
     def remembers(self, command: Command) -> bool:
         """Whether the keys ``command`` reads are tracked (read-only, not BCAST, OPTIN/OUT)."""
@@ -144,11 +148,11 @@ class TrackingTable:
 
     def disable(self, s: Client) -> None:
         """``s`` stops tracking (its BCAST prefixes go; its IDs in the table are skipped)."""
-        if s.tracking is None:
+        old = self.clients.pop(s, None)
+        if old is None:
             return
         s.tracking = None
-        old = self.clients.pop(s, None)
-        if old is not None and old.bcast:
+        if old.bcast:
             self.bcast_clients -= 1
         self._flushed.pop(s, None)
         if not self.clients:
@@ -221,7 +225,7 @@ class TrackingTable:
         clients = self.provider.clients
         for client_id in ids:
             target = clients.get(client_id)
-            tracking = None if target is None else target.tracking
+            tracking = None if target is None else self.clients.get(target)
             if target is None or tracking is None or tracking.bcast:
                 continue
             if tracking.noloop and target is self.current:
@@ -249,7 +253,7 @@ class TrackingTable:
         self._scheduled = False
         flushed, self._flushed = self._flushed, {}
         for client in flushed:
-            tracking = client.tracking
+            tracking = self.clients.get(client)
             if tracking is not None:
                 self._send(client, tracking, None)
         written, self._broadcast = self._broadcast, {}
@@ -267,6 +271,12 @@ class TrackingTable:
 
 
 _TABLE = "resp.tracking"
+
+
+def tracking_of(s: Client) -> Tracking | None:
+    """``s``'s tracking options, or None when tracking is off."""
+    table = s.provider.store.services.get(_TABLE)
+    return table.clients.get(s) if isinstance(table, TrackingTable) else None
 
 
 def table_of(provider: ProviderState) -> TrackingTable:

@@ -223,6 +223,10 @@ def _clock(s: Client) -> Callable[[], float]:
     return clock
 
 
+lookup_command: Callable[[list[bytes]], Command | bytes] | None = None
+"""The command table's ``lookup`` (the table sets it: it imports this module)."""
+
+
 class Pause:
     """One provider's CLIENT PAUSE: until when, whether only writes wait, who waits."""
 
@@ -291,11 +295,9 @@ def _may_write(s: Client, command: Command) -> bool:
     flags = command.flags
     if "write" in flags or "may_replicate" in flags:
         return True
-    if command.name == "exec" and s.multi is not None:
-        from ._table import lookup  # noqa: PLC0415 (the table imports this module)
-
+    if command.name == "exec" and s.multi is not None and lookup_command is not None:
         for argv in s.multi:
-            queued = lookup(argv)
+            queued = lookup_command(argv)
             if not isinstance(queued, bytes) and (
                 "write" in queued.flags or "may_replicate" in queued.flags
             ):

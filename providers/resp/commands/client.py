@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 from ..replies import OK, bulk, error, integer, map_reply, set_header
 from ._base import LLONG_MAX, NOT_INTEGER, SYNTAX_ERROR, Client, Command, bounded_int, c_string
-from ._tracking import Tracking, table_of
+from ._tracking import Tracking, table_of, tracking_of
 from .blocking import WAITING, end_pause, pause_of, start_pause, time_out, wake
 
 __all__ = ["COMMANDS", "client_line"]
@@ -52,7 +52,7 @@ def _flags(s: Client) -> bytes:
         flags += b"x"
     if s.blocked is not None:
         flags += b"b"
-    tracking = s.tracking
+    tracking = tracking_of(s)
     if tracking is not None:
         flags += b"t"
         if tracking.broken:
@@ -104,7 +104,7 @@ def client_line(s: Client, now: float) -> bytes:
         (b"events", b"r"),
         (b"cmd", _last_command(s)),
         (b"user", s.auth.username),
-        (b"redir", -1 if s.tracking is None else s.tracking.redirect),
+        (b"redir", _redirect(s)),
         (b"resp", 3 if s.resp3 else 2),
         (b"lib-name", s.client_info.get(b"lib-name", b"")),
         (b"lib-ver", s.client_info.get(b"lib-ver", b"")),
@@ -113,6 +113,11 @@ def client_line(s: Client, now: float) -> bytes:
         b"%s=%s" % (key, value if isinstance(value, bytes) else b"%d" % value)
         for key, value in fields
     )
+
+
+def _redirect(s: Client) -> int:
+    tracking = tracking_of(s)
+    return -1 if tracking is None else tracking.redirect
 
 
 def _lines(s: Client, clients: Iterable[Client]) -> bytes:
@@ -353,13 +358,12 @@ def client_tracking(s: Client, argv: list[bytes]) -> bytes:
         j += 1
     mode = argv[2].lower()
     if mode == b"off":
-        if s.tracking is not None:
-            s.tracking.table.disable(s)
+        table_of(s.provider).disable(s)
         return OK
     if mode != b"on":
         return SYNTAX_ERROR
     bcast = b"bcast" in options
-    current = s.tracking
+    current = tracking_of(s)
     if not bcast and prefixes:
         return b"-ERR PREFIX option requires BCAST mode to be enabled\r\n"
     if current is not None and current.bcast != bcast:
@@ -411,7 +415,7 @@ def client_tracking(s: Client, argv: list[bytes]) -> bytes:
 
 def client_caching(s: Client, argv: list[bytes]) -> bytes:
     """CLIENT CACHING YES|NO: whether the next command's keys are tracked (OPTIN/OPTOUT)."""
-    tracking = s.tracking
+    tracking = tracking_of(s)
     if tracking is None:
         return (
             b"-ERR CLIENT CACHING can be called only when the client is in tracking mode "
@@ -436,12 +440,12 @@ def client_caching(s: Client, argv: list[bytes]) -> bytes:
 
 def client_getredir(s: Client, argv: list[bytes]) -> bytes:
     """CLIENT GETREDIR: the client ID invalidations go to (0: none, -1: tracking is off)."""
-    return integer(-1 if s.tracking is None else s.tracking.redirect)
+    return integer(_redirect(s))
 
 
 def client_trackinginfo(s: Client, argv: list[bytes]) -> bytes:
     """CLIENT TRACKINGINFO: flags, redirect and prefixes."""
-    tracking = s.tracking
+    tracking = tracking_of(s)
     flags = [b"off"]
     prefixes: list[bytes] = []
     if tracking is not None:
