@@ -251,7 +251,7 @@ def test_redirect_to_a_resp2_subscriber(server: Server) -> None:
         b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n" + bulk(b"k")
     )
     writer.call("FLUSHDB")
-    assert sink.replies() == b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*-1\r\n"
+    assert sink.replies() == b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n$-1\r\n"
 
 
 def test_broken_redirect(server: Server) -> None:

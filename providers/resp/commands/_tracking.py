@@ -33,7 +33,8 @@ __all__ = ["Tracking", "TrackingTable", "table_of", "tracking_of"]
 
 _INVALIDATE3 = b">2\r\n$10\r\ninvalidate\r\n"
 _INVALIDATE2 = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n"
-_NULL = {True: b"_\r\n", False: b"*-1\r\n"}
+_NULL = {True: b"_\r\n", False: b"$-1\r\n"}
+"""A flush's null, in the protocol of the tracking client (not its redirect's), as Redis."""
 
 
 class Tracking:
@@ -192,7 +193,7 @@ class TrackingTable:
                 body = _INVALIDATE2
             else:
                 return b""
-            body += _NULL[target.resp3] if keys is None else _keys(keys)
+            body += _NULL[s.resp3] if keys is None else _keys(keys)
             if target is s:
                 return body
             deliver(target, body)
