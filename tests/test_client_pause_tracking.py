@@ -348,3 +348,29 @@ def test_caching_errors(server: Server) -> None:
         b"-ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.\r\n"
     )
     assert client.call("CLIENT", "CACHING", "MAYBE") == b"-ERR syntax error\r\n"
+
+
+def test_keys_read_before_off_still_invalidate_after_on_again_as_redis(server: Server) -> None:
+    reader, writer = server.client(resp3=True), server.client()
+    reader.call("CLIENT", "TRACKING", "ON")
+    reader.call("GET", "a")
+    reader.call("GET", "b")
+    reader.call("CLIENT", "TRACKING", "OFF")
+    writer.call("SET", "a", "1")  # nobody tracks: the key is forgotten, nothing is sent
+    assert reader.replies() == b""
+    reader.call("CLIENT", "TRACKING", "ON")
+    writer.call("MSET", "a", "2", "b", "2")
+    assert reader.replies() == push(b"b")
+    reader.call("CLIENT", "TRACKING", "OFF")
+
+
+def test_info_counts_tracking_clients_keys_items_and_prefixes(server: Server) -> None:
+    first, second = server.client(resp3=True), server.client()
+    first.call("CLIENT", "TRACKING", "ON")
+    first.send(("GET", "a"), ("GET", "b"))
+    second.call("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "x", "PREFIX", "y")
+    info = second.call("INFO").decode()
+    assert "tracking_clients:2\r\n" in info
+    assert "tracking_total_keys:2\r\ntracking_total_items:2\r\ntracking_total_prefixes:2\r\n" in (
+        info
+    )

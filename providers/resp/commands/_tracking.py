@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ...kvstore import WrongType
+from ...kvstore import Store, WrongType
 from ..replies import bulk, integer
 from ._base import WRONGTYPE, Client, Command
 from ._hub import deliver
@@ -29,7 +29,7 @@ from .blocking import WAITING
 if TYPE_CHECKING:
     from ._base import ProviderState
 
-__all__ = ["Tracking", "TrackingTable", "table_of", "tracking_of"]
+__all__ = ["Tracking", "TrackingTable", "table_of", "tracking_of", "tracking_totals"]
 
 _INVALIDATE3 = b">2\r\n$10\r\ninvalidate\r\n"
 _INVALIDATE2 = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n"
@@ -137,8 +137,9 @@ class TrackingTable:
 
     def enable(self, s: Client, tracking: Tracking) -> None:
         """``s`` tracks with these options (observers start with the first client)."""
-        if not self.clients:
+        if not self._stops:
             self._stops = [store.observe(self._written) for store in self.provider.databases]
+        if not self.clients:
             # Every session then goes through execute(), which serves WAITING after
             # each command: where flushes and BCAST messages are sent.
             WAITING.count += 1
@@ -148,7 +149,8 @@ class TrackingTable:
         s.tracking = tracking
 
     def disable(self, s: Client) -> None:
-        """``s`` stops tracking (its BCAST prefixes go; its IDs in the table are skipped)."""
+        """``s`` stops tracking (its BCAST prefixes go). As in Redis, the keys it read stay
+        in the table: a write forgets them, and tells it if it tracks again by then."""
         old = self.clients.pop(s, None)
         if old is None:
             return
@@ -157,12 +159,16 @@ class TrackingTable:
             self.bcast_clients -= 1
         self._flushed.pop(s, None)
         if not self.clients:
+            WAITING.count -= 1
+            self._broadcast.clear()
+            self._stop_if_idle()
+
+    def _stop_if_idle(self) -> None:
+        """No client tracks and no key is remembered: the observers go."""
+        if not self.clients and not self.keys:
             for stop in self._stops:
                 stop()
             self._stops = []
-            WAITING.count -= 1
-            self.keys.clear()
-            self._broadcast.clear()
 
     def remember(self, client_id: int, keys: list[bytes]) -> None:
         """The client read ``keys``: it hears of their next change."""
@@ -223,6 +229,9 @@ class TrackingTable:
         ids = self.keys.pop(key, None)
         if ids is None:
             return
+        if not self.clients:
+            self._stop_if_idle()
+            return
         clients = self.provider.clients
         for client_id in ids:
             target = clients.get(client_id)
@@ -236,6 +245,9 @@ class TrackingTable:
     def _flush(self) -> None:
         """A database was flushed: every tracking client hears a null, once per command."""
         self.keys.clear()
+        if not self.clients:
+            self._stop_if_idle()
+            return
         for client, tracking in self.clients.items():
             if client is self.current:
                 if None not in tracking.pending:
@@ -278,6 +290,17 @@ def tracking_of(s: Client) -> Tracking | None:
     """``s``'s tracking options, or None when tracking is off."""
     table = s.provider.store.services.get(_TABLE)
     return table.clients.get(s) if isinstance(table, TrackingTable) else None
+
+
+def tracking_totals(store: Store) -> tuple[int, int, int, int]:
+    """INFO's tracking_clients, tracking_total_keys, _items and _prefixes for the provider
+    whose database 0 is ``store``."""
+    table = store.services.get(_TABLE)
+    if not isinstance(table, TrackingTable):
+        return 0, 0, 0, 0
+    prefixes = {prefix for t in table.clients.values() if t.bcast for prefix in t.prefixes}
+    items = sum(map(len, table.keys.values()))
+    return len(table.clients), len(table.keys), items, len(prefixes)
 
 
 def table_of(provider: ProviderState) -> TrackingTable:
