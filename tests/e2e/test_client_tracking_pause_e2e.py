@@ -17,6 +17,8 @@ from collections.abc import Iterator
 import pytest
 from _drive import resp_command as cmd
 from _serve import HOST, RunningServer, redis_server, serve
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 TIMEOUT = 10.0
 SYNC = b"$4\r\nsync\r\n"
@@ -47,6 +49,39 @@ def _read_until(sock: socket.socket, end: bytes) -> bytes:
     return data[: -len(end)]
 
 
+def _reply_end(data: bytes, pos: int) -> int:
+    """Where the RESP reply starting at ``pos`` ends (IndexError/ValueError: incomplete)."""
+    line_end = data.index(b"\r\n", pos)
+    kind, header = data[pos : pos + 1], data[pos + 1 : line_end]
+    pos = line_end + 2
+    if kind in (b"$", b"=", b"!"):
+        size = int(header)
+        end = pos if size < 0 else pos + size + 2
+        if end > len(data):
+            raise IndexError(end)
+        return end
+    if kind in (b"*", b">", b"~", b"%"):
+        count = int(header) * (2 if kind == b"%" else 1)
+        for _ in range(max(count, 0)):
+            pos = _reply_end(data, pos)
+    return pos
+
+
+def _read_reply(sock: socket.socket) -> bytes:
+    """At least one whole reply (what arrives in the same reads may follow)."""
+    data = b""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            _reply_end(data, 0)
+            return data
+        except (IndexError, ValueError):
+            assert time.monotonic() < deadline, data
+            chunk = sock.recv(65536)
+            assert chunk, data
+            data += chunk
+
+
 class Side:
     """The three connections to one server."""
 
@@ -65,12 +100,16 @@ class Side:
             sock.close()
 
     def call(self, name: str, *args: str) -> bytes:
+        """One command on its own (not pipelined: Redis sends BCAST messages after each
+        read batch), then a sync: everything the connection got."""
         sock = self.socks[name]
+        sock.sendall(cmd(*args))
+        reply = _read_reply(sock)
         if name == "sink" and self.subscribed:
-            sock.sendall(cmd(*args) + cmd("PING", "sync"))
-            return _read_until(sock, SUB_SYNC)
-        sock.sendall(cmd(*args) + cmd("ECHO", "sync"))
-        return _read_until(sock, SYNC)
+            sock.sendall(cmd("PING", "sync"))
+            return reply + _read_until(sock, SUB_SYNC)
+        sock.sendall(cmd("ECHO", "sync"))
+        return reply + _read_until(sock, SYNC)
 
     def drain(self) -> dict[str, bytes]:
         out = {}
@@ -180,3 +219,76 @@ def test_pause_holds_writes_until_it_ends_as_redis(
         assert read_time < 0.3  # reads go through a WRITE pause
     else:
         assert read_time >= 0.35
+
+
+KEYS = ("a", "b", "pa", "pb")
+_key = st.sampled_from(KEYS)
+_value = st.sampled_from(("1", "x"))
+READS = st.one_of(
+    st.tuples(st.just("GET"), _key),
+    st.tuples(st.just("MGET"), _key, _key),
+    st.tuples(st.just("EXISTS"), _key),
+    st.tuples(st.just("STRLEN"), _key),
+    st.tuples(st.just("CLIENT"), st.just("CACHING"), st.sampled_from(("YES", "NO"))),
+    st.tuples(st.just("HGET"), _key, st.just("f")),
+    st.tuples(st.just("LRANGE"), _key, st.just("0"), st.just("-1")),
+    st.tuples(st.just("TYPE"), _key),
+    st.tuples(st.just("CLIENT"), st.just("TRACKING"), st.sampled_from(("ON", "OFF"))),
+)
+WRITES = st.one_of(
+    st.tuples(st.just("SET"), _key, _value),
+    st.tuples(st.just("DEL"), _key),
+    st.tuples(st.just("APPEND"), _key, _value),
+    st.tuples(st.just("EXPIRE"), _key, st.just("100")),
+    st.tuples(st.just("PERSIST"), _key),
+    st.tuples(st.just("RENAME"), _key, _key),
+    st.tuples(st.just("MSET"), _key, _value, _key, _value),
+    st.tuples(st.just("FLUSHDB")),
+    st.tuples(st.just("HSET"), _key, st.just("f"), _value),
+    st.tuples(st.just("LPUSH"), _key, _value),
+    st.tuples(st.just("INCR"), _key),
+)
+MODES = st.sampled_from(
+    [
+        (),
+        ("NOLOOP",),
+        ("OPTIN",),
+        ("OPTOUT",),
+        ("BCAST",),
+        ("BCAST", "PREFIX", "p", "NOLOOP"),
+        ("REDIRECT", "{sink}"),
+        ("REDIRECT", "{sink}", "BCAST", "PREFIX", "a"),
+    ]
+)
+STEP = st.one_of(
+    st.tuples(st.just("reader"), READS),
+    st.tuples(st.just("reader"), WRITES),
+    st.tuples(st.just("writer"), WRITES),
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(mode=MODES, steps=st.lists(STEP, max_size=12))
+def test_tracking_differential(
+    redis_port: int,
+    ours: RunningServer,
+    mode: tuple[str, ...],
+    steps: list[tuple[str, tuple[str, ...]]],
+) -> None:
+    sides = Side(redis_port), Side(ours.port)
+    try:
+        script: list[tuple[str, ...]] = []
+        if "{sink}" in mode:
+            script.append(("sink", "SUBSCRIBE", "__redis__:invalidate"))
+        script.append(("reader", "CLIENT", "TRACKING", "ON", *mode))
+        script += [(name, *command) for name, command in steps]
+        for step in script:
+            theirs, mine = sides[0].step(*step), sides[1].step(*step)
+            assert mine == theirs, (script, step)
+    finally:
+        for side in sides:
+            side.close()

@@ -65,7 +65,7 @@ class Tracking:
         """CLIENT CACHING was given for the next command (or transaction)."""
         self.prefixes: dict[bytes, None] = {}
         """BCAST prefixes, in the order given."""
-        self.pending: list[bytes | None] = []
+        self.pending: list[bytes | list[bytes] | None] = []
         """This client's own invalidations, sent after its command's reply (None: a flush)."""
         self.depth = 0
 
@@ -210,10 +210,7 @@ class TrackingTable:
 
     def _send(self, s: Client, tracking: Tracking, keys: bytes | list[bytes] | None) -> None:
         if s is self.current:
-            if isinstance(keys, list):
-                tracking.pending.extend(keys)
-            else:
-                tracking.pending.append(keys)
+            tracking.pending.append(keys)
             return
         message = self.message(s, tracking, keys)
         if message:
