@@ -374,3 +374,34 @@ def test_info_counts_tracking_clients_keys_items_and_prefixes(server: Server) ->
     assert "tracking_total_keys:2\r\ntracking_total_items:2\r\ntracking_total_prefixes:2\r\n" in (
         info
     )
+
+
+def test_transactions_track_reads_and_invalidate_after_exec_as_redis(server: Server) -> None:
+    client = server.client(resp3=True)
+    got = client.send(
+        ("CLIENT", "TRACKING", "ON"),
+        ("MULTI",),
+        ("GET", "m"),
+        ("SET", "m", "1"),
+        ("EXEC",),
+        ("GET", "m"),
+        ("CLIENT", "TRACKING", "ON", "OPTIN"),
+        ("CLIENT", "CACHING", "YES"),  # holds for the whole transaction
+        ("MULTI",),
+        ("GET", "q"),
+        ("EXEC",),
+        ("SET", "q", "2"),
+        ("MULTI",),
+        ("GET", "r"),
+        ("EXEC",),
+        ("SET", "r", "2"),
+        ("CLIENT", "TRACKING", "OFF"),
+    )
+    # What redis-server 7.0.15 sends for the same pipeline.
+    assert got == (
+        b"+OK\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n_\r\n+OK\r\n"
+        + push(b"m")
+        + b"$1\r\n1\r\n+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n_\r\n+OK\r\n"
+        + push(b"q")
+        + b"+OK\r\n+QUEUED\r\n*1\r\n_\r\n+OK\r\n+OK\r\n"
+    )
