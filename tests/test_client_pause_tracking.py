@@ -405,3 +405,12 @@ def test_transactions_track_reads_and_invalidate_after_exec_as_redis(server: Ser
         + push(b"q")
         + b"+OK\r\n+QUEUED\r\n*1\r\n_\r\n+OK\r\n+OK\r\n"
     )
+
+
+def test_client_help_lists_the_subcommands_as_redis_7_0(server: Server) -> None:
+    reply = server.client().call("CLIENT", "HELP")
+    assert reply.startswith(
+        b"*48\r\n+CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n"
+    )
+    assert b"+PAUSE <timeout> [WRITE|ALL]\r\n" in reply
+    assert reply.endswith(b"+HELP\r\n+    Prints this help.\r\n")

@@ -131,6 +131,16 @@ class Side:
 
 
 STEPS: list[tuple[str, ...]] = [
+    ("writer", "CLIENT", "HELP"),
+    ("writer", "CLIENT", "UNBLOCK", "999999"),
+    ("writer", "CLIENT", "UNBLOCK", "x"),
+    ("writer", "CLIENT", "UNBLOCK", "1", "maybe"),
+    ("writer", "CLIENT", "PAUSE", "x"),
+    ("writer", "CLIENT", "PAUSE", "-5"),
+    ("writer", "CLIENT", "PAUSE", "5", "SOME"),
+    ("writer", "CLIENT", "PAUSE", "5", "ALL", "x"),
+    ("writer", "CLIENT", "CACHING", "YES"),
+    ("writer", "CLIENT", "TRACKINGINFO"),
     ("reader", "CLIENT", "TRACKING", "ON"),
     ("reader", "CLIENT", "TRACKINGINFO"),
     ("reader", "CLIENT", "GETREDIR"),

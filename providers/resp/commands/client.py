@@ -1,5 +1,5 @@
 """CLIENT LIST, INFO, KILL, NO-EVICT, NO-TOUCH, REPLY, PAUSE, UNPAUSE, UNBLOCK, TRACKING,
-CACHING, GETREDIR and TRACKINGINFO.
+CACHING, GETREDIR, TRACKINGINFO and HELP.
 
 CLIENT LIST's lines keep Redis 7's field names and order, with the fields
 this server can fill (no query-buffer or reply-list internals it does not
@@ -475,6 +475,64 @@ def client_trackinginfo(s: Client, argv: list[bytes]) -> bytes:
     )
 
 
+_HELP = (
+    b"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    b"CACHING (YES|NO)",
+    b"    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    b"GETREDIR",
+    b"    Return the client ID we are redirecting to when tracking is enabled.",
+    b"GETNAME",
+    b"    Return the name of the current connection.",
+    b"ID",
+    b"    Return the ID of the current connection.",
+    b"INFO",
+    b"    Return information about the current client connection.",
+    b"KILL <ip:port>",
+    b"    Kill connection made from <ip:port>.",
+    b"KILL <option> <value> [<option> <value> [...]]",
+    b"    Kill connections. Options are:",
+    b"    * ADDR (<ip:port>|<unixsocket>:0)",
+    b"      Kill connections made from the specified address",
+    b"    * LADDR (<ip:port>|<unixsocket>:0)",
+    b"      Kill connections made to specified local address",
+    b"    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    b"      Kill connections by type.",
+    b"    * USER <username>",
+    b"      Kill connections authenticated by <username>.",
+    b"    * SKIPME (YES|NO)",
+    b"      Skip killing current connection (default: yes).",
+    b"LIST [options ...]",
+    b"    Return information about client connections. Options:",
+    b"    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    b"      Return clients of specified type.",
+    b"UNPAUSE",
+    b"    Stop the current client pause, resuming traffic.",
+    b"PAUSE <timeout> [WRITE|ALL]",
+    b"    Suspend all, or just write, clients for <timeout> milliseconds.",
+    b"REPLY (ON|OFF|SKIP)",
+    b"    Control the replies sent to the current connection.",
+    b"SETNAME <name>",
+    b"    Assign the name <name> to the current connection.",
+    b"UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    b"    Unblock the specified blocked client.",
+    b"TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    b"         [OPTIN] [OPTOUT] [NOLOOP]",
+    b"    Control server assisted client side caching.",
+    b"TRACKINGINFO",
+    b"    Report tracking status for the current connection.",
+    b"NO-EVICT (ON|OFF)",
+    b"    Protect current client connection from eviction.",
+    b"HELP",
+    b"    Prints this help.",
+)
+"""Redis 7.0's CLIENT HELP text."""
+
+
+def client_help(s: Client, argv: list[bytes]) -> bytes:
+    """CLIENT HELP."""
+    return b"*%d\r\n" % len(_HELP) + b"".join(b"+%s\r\n" % line for line in _HELP)
+
+
 _CONN = ("noscript", "loading", "stale")
 _ADMIN = ("admin", "noscript", "loading", "stale")
 
@@ -492,5 +550,6 @@ COMMANDS: list[Command] = [
     Command("client|caching", 3, client_caching, _CONN),
     Command("client|getredir", 2, client_getredir, _CONN),
     Command("client|trackinginfo", 2, client_trackinginfo, _CONN),
+    Command("client|help", 2, client_help, ("loading", "stale")),
 ]
 """CLIENT's subcommands from this module (the table adds them to CLIENT)."""
