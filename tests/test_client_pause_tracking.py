@@ -5,6 +5,7 @@ OPTIN/OPTOUT, NOLOOP, flushes, and Redis's error texts."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -414,3 +415,16 @@ def test_client_help_lists_the_subcommands_as_redis_7_0(server: Server) -> None:
     )
     assert b"+PAUSE <timeout> [WRITE|ALL]\r\n" in reply
     assert reply.endswith(b"+HELP\r\n+    Prints this help.\r\n")
+
+
+def test_no_active_expiry_during_a_pause(server: Server) -> None:
+    client = server.client()
+    client.call("SET", "k", "v", "PX", 1)
+    time.sleep(0.01)
+    assert client.call("CLIENT", "PAUSE", 10_000, "WRITE") == OK
+    server.provider.maintain()
+    assert client.call("DBSIZE") == b":1\r\n"  # expired, not yet removed, as in Redis
+    assert client.call("CLIENT", "UNPAUSE") == OK
+    server.provider.maintain()
+    assert client.call("DBSIZE") == b":0\r\n"
+    assert server.provider.active_expire

@@ -238,6 +238,9 @@ class Pause:
         """WRITE mode: only commands that may write (or replicate) wait."""
         self.postponed: list[Blocked] = []
         """The clients held back, in the order their commands came."""
+        self.provider: ProviderState | None = None
+        self.resume_expiry = False
+        """Active expiry was on when the pause began: it comes back when the pause ends."""
 
 
 _PAUSE = "resp.pause"
@@ -263,6 +266,10 @@ def start_pause(s: Client, end: float, writes_only: bool) -> None:
         pause.active = True
         pause.end = end
         pause.writes_only = writes_only
+        # Redis expires no key while clients are paused (a failover must not lose writes).
+        pause.provider = s.provider
+        pause.resume_expiry = s.provider.active_expire
+        s.provider.active_expire = False
         WAITING.pauses += 1
         WAITING.count += 1
     else:
@@ -279,6 +286,8 @@ def end_pause(pause: Pause) -> None:
     pause.active = False
     WAITING.pauses -= 1
     WAITING.count -= 1
+    if pause.resume_expiry and pause.provider is not None:
+        pause.provider.active_expire = True
     held, pause.postponed = pause.postponed, []
     for blocked in held:
         client = blocked.client
