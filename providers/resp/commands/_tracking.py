@@ -220,6 +220,8 @@ class TrackingTable:
         if event == b"flushdb":
             self._flush()
             return
+        if event == b"swapdb":  # names a database, not a key: Redis 7.0 invalidates nothing
+            return
         if self.bcast_clients:
             self._broadcast[key] = self.current
             self._schedule()
