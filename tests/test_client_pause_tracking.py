@@ -428,3 +428,14 @@ def test_no_active_expiry_during_a_pause(server: Server) -> None:
     server.provider.maintain()
     assert client.call("DBSIZE") == b":0\r\n"
     assert server.provider.active_expire
+
+
+def test_a_pause_inside_a_transaction_lets_the_rest_of_it_run(server: Server) -> None:
+    client, other = server.client(), server.client()
+    assert client.send(("MULTI",), ("CLIENT", "PAUSE", 1000, "WRITE"), ("SET", "k", "v")) == (
+        OK + b"+QUEUED\r\n+QUEUED\r\n"
+    )
+    assert client.call("EXEC") == b"*2\r\n" + OK + OK
+    assert other.call("SET", "k", "w") == b""  # later writes wait
+    assert client.call("CLIENT", "UNPAUSE") == OK
+    assert other.replies() == OK

@@ -317,8 +317,8 @@ def _may_write(s: Client, command: Command) -> bool:
 def postpone(s: Client, command: Command, argv: list[bytes]) -> bool:
     """Whether a pause holds ``argv`` back (then ``s`` is blocked until it ends)."""
     pause = pause_of(s.provider, create=False)
-    if pause is None or not pause.active:
-        return False
+    if pause is None or not pause.active or s.deny_blocking:
+        return False  # inside EXEC or a script the rest runs (Redis's pause-in-transaction)
     if pause.end <= _clock(s)():
         end_pause(pause)
         return False
