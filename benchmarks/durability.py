@@ -12,10 +12,15 @@ each durable target's ratio to its own in-memory run.
 ``BGREWRITEAOF`` runs. Reports the bystander's p50/p99/max round trip during the
 rewrite against the seconds before it, and the rewrite's duration.
 
+``log-cost``: no sockets: the log's own CPU cost per SET in this process, 16 SETs of
+32-byte values then one ``flush`` (the reply barrier), ``appendfsync no``, against the
+same SETs on a store without a log; medians of ``--runs`` runs (``time.process_time``).
+
 Run from the repository root::
 
     .venv/bin/python benchmarks/durability.py throughput --runs 3
     .venv/bin/python benchmarks/durability.py stall --keys 1000000
+    .venv/bin/python benchmarks/durability.py log-cost --runs 5
 
 Nothing here asserts a speed. Every process binds 127.0.0.1 and is stopped by pid.
 """
@@ -264,6 +269,45 @@ def stall(keys: int) -> None:
         print(f"| {name} | {describe(before)} | {describe(during)} | {seconds:.2f} |")
 
 
+def _log_cost_once(batches: int, with_log: bool) -> float:
+    """µs of CPU per SET: 16 SETs then a flush, ``batches`` times, over 1,600 keys."""
+    # The installed package, as the servers above use (imported here: the other modes need
+    # no wireproto in this interpreter).
+    from wireproto.providers.kvstore import Databases, Store  # noqa: PLC0415
+    from wireproto.providers.persistence.log import AppendLog  # noqa: PLC0415
+
+    keys = [b"key:%d" % number for number in range(1600)]
+    value = b"v" * 32
+    with tempfile.TemporaryDirectory(dir=REPO / ".bench-tmp") as directory:
+        databases = Databases(Store())
+        log = AppendLog(directory, list(databases), "no") if with_log else None
+        if log is not None:
+            log.open()
+        store = databases[0]
+        started = time.process_time()
+        for batch in range(batches):
+            base = (batch % 100) * 16
+            for key in keys[base : base + 16]:
+                store.set(key, value)
+            if log is not None:
+                log.flush()
+        elapsed = time.process_time() - started
+        if log is not None:
+            log.close()
+    return elapsed / (batches * 16) * 1e6
+
+
+def log_cost(runs: int, batches: int) -> None:
+    """The log's in-process cost per SET (see the module's docstring)."""
+    rows = {
+        name: statistics.median(_log_cost_once(batches, with_log) for _ in range(runs))
+        for name, with_log in (("store only", False), ("store + log (no fsync)", True))
+    }
+    print(f"16 SETs per flush, {batches} batches, median of {runs} runs, µs of CPU per SET")
+    for name, cost in rows.items():
+        print(f"| {name} | {cost:.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -272,7 +316,14 @@ def main() -> None:
     run.add_argument("--requests", type=int, default=200_000)
     stalled = sub.add_parser("stall")
     stalled.add_argument("--keys", type=int, default=1_000_000)
+    cost = sub.add_parser("log-cost")
+    cost.add_argument("--runs", type=int, default=5)
+    cost.add_argument("--batches", type=int, default=20_000)
     args = parser.parse_args()
+    (REPO / ".bench-tmp").mkdir(exist_ok=True)
+    if args.what == "log-cost":
+        log_cost(args.runs, args.batches)
+        return
     for tool in ("redis-server", "redis-benchmark"):
         assert shutil.which(tool), f"{tool} is not installed"
     (REPO / ".bench-tmp").mkdir(exist_ok=True)

@@ -5,11 +5,17 @@ Every request and reply is a 12-byte header followed by a body; the header's
 (``REQUEST``, ``REPLY``): the framer takes the header from the declaration,
 and the compiled functions parse requests and build replies.
 ``specs/kvbin`` describes the format.
+
+The provider serves the registry's shared store
+(:func:`providers.kvstore.shared_store`): a key set through kvbin is the key
+Redis ``GET``, memcached ``get`` and FASTER ``Read`` see, and the durability
+log (``wireproto serve --dir``) records kvbin writes as it records theirs.
 """
 
 from __future__ import annotations
 
 import enum
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +32,8 @@ from wireproto import (
     match_prefix,
 )
 from wireproto.framing import FramedConsumer, LengthFieldFramer, compile_construct
+
+from .kvstore import Store, WrongType, shared_store
 
 __all__ = [
     "KVBIN",
@@ -121,12 +129,13 @@ def build_reply(status: Status, request_id: int, body: BytesLike = b"") -> bytes
 class _KvbinSession:
     """One connection: frames requests, applies them to the shared store."""
 
-    __slots__ = ("_framed", "_store")
+    __slots__ = ("_delete", "_framed", "_get", "_put")
 
-    def __init__(
-        self, store: dict[bytes, BytesLike], sender: NetworkSender, max_frame: int
-    ) -> None:
-        self._store = store
+    def __init__(self, store: Store, sender: NetworkSender, max_frame: int) -> None:
+        # Bound once: the store's plain-string entry points are the whole hot path.
+        self._get = store.get
+        self._put = store.put
+        self._delete = store.delete
         framer = LengthFieldFramer.from_message(REQUEST, max_frame_size=max_frame)
         self._framed = FramedConsumer(framer, self._handle, sender, message=REQUEST, fields=True)
 
@@ -151,16 +160,20 @@ class _KvbinSession:
         if type(key) is not bytes:
             key = bytes(key)  # a view of a large frame: the store keeps small keys apart
         if opcode == GET:
-            found = self._store.get(key)
+            try:
+                found = self._get(key)
+            except WrongType:  # a Redis list, hash...: absent, as memcached and FASTER see it
+                found = None
             if found is None:
                 return _build_reply(NOT_FOUND, request_id, b"")
             return _build_reply(OK, request_id, found)
         if opcode == SET:
-            # A large value stays a view of its frame's single copy.
-            self._store[key] = value
+            # A large value is a view of its frame: its one copy, the bytes the store keeps
+            # (the frame is freed with the read, not kept alive by the value).
+            self._put(key, value if type(value) is bytes else bytes(value))
             return _build_reply(OK, request_id, b"")
         if opcode == DELETE:
-            gone = self._store.pop(key, None) is not None
+            gone = self._delete(key)
             return _build_reply(OK if gone else NOT_FOUND, request_id, b"")
         if opcode == ECHO:
             return _build_reply(OK, request_id, value)
@@ -170,22 +183,45 @@ class _KvbinSession:
 
 
 class KvbinProvider:
-    """Serves kvbin from one in-memory store shared by all its connections.
+    """Serves kvbin from one key-value store shared by all its connections.
+
+    Pass ``store`` to serve a given store. Otherwise ``registry`` names where
+    the store comes from, bound when first needed (normally by the first
+    connection, once every plugin is registered): the registry's
+    :func:`~providers.kvstore.shared_store`, the keys RESP, memcached and
+    FASTER serve. Without either, the provider has a store of its own.
 
     kvbin has no authentication in its protocol, so this provider is not
     :class:`~wireproto._session.Authenticating`: a listener that requires
     authentication refuses kvbin clients at detection.
     """
 
-    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self,
+        limits: Limits = DEFAULT_LIMITS,
+        store: Store | None = None,
+        *,
+        registry: Registry | None = None,
+    ) -> None:
         self._limits = limits
-        self.store: dict[bytes, BytesLike] = {}
-        """Values are bytes, or read-only views of a large request's frame."""
+        self._registry = weakref.ref(registry) if registry is not None else None
+        self._store = store
+        if store is None and registry is None:
+            self._store = Store()
 
     @property
     def limits(self) -> Limits:
         """The limits of kvbin connections (1 MiB values by default)."""
         return self._limits
+
+    @property
+    def store(self) -> Store:
+        """The store served (the registry's shared store, bound on first use)."""
+        store = self._store
+        if store is None:
+            registry = self._registry() if self._registry is not None else None
+            store = self._store = shared_store(registry) if registry is not None else Store()
+        return store
 
     def create_session(self, wire_format: WireFormat, sender: NetworkSender) -> MessageConsumer:
         """A new session on the shared store."""
@@ -193,5 +229,5 @@ class KvbinProvider:
 
 
 def register(registry: Registry) -> None:
-    """Entry point of the ``wireproto.providers`` group."""
-    registry.register(KVBIN, KvbinProvider())
+    """Entry point of the ``wireproto.providers`` group: kvbin on the registry's shared store."""
+    registry.register(KVBIN, KvbinProvider(registry=registry))

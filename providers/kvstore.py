@@ -276,6 +276,9 @@ class Store:
         self._heap: list[tuple[int, bytes]] = []
         self._meta: dict[bytes, tuple[int, int]] = {}
         self._next_cas = 1
+        self.on_cas: Callable[[bytes], None] | None = None
+        """Called with a key when it is handed a new cas version (a log keeps it); not an
+        observer event: the value did not change."""
         self._index: _ScanIndex | None = None
         self._watched: dict[bytes, list[int]] = {}  # key -> [watchers, version]
         self.expired_keys = 0
@@ -749,6 +752,8 @@ class Store:
             cas = self._next_cas
             self._next_cas = cas + 1
             self._meta[key] = (flags, cas)
+            if self.on_cas is not None:
+                self.on_cas(key)
         return flags, cas
 
     def _set_expiry(self, key: bytes, when: int) -> None:
@@ -823,6 +828,22 @@ class Store:
             return None
         flags, cas = self._cas(key)
         return value, flags, cas
+
+    def restore_cas(self, key: bytes, cas: int) -> None:
+        """Give string ``key`` the cas version ``cas`` (a log's replay); later ones are higher."""
+        if cas and key in self._data:
+            meta = self._meta.get(key)
+            self._meta[key] = (0 if meta is None else meta[0], cas)
+        self.raise_next_cas(cas + 1)
+
+    @property
+    def next_cas(self) -> int:
+        """The cas version the store hands out next."""
+        return self._next_cas
+
+    def raise_next_cas(self, floor: int) -> None:
+        """Hand out no cas version below ``floor`` from now on (versions given before a restart)."""
+        self._next_cas = max(self._next_cas, floor)
 
     def update(self, key: bytes, value: bytes, event: bytes = b"set") -> bool:
         """Replace the live string at ``key``, keeping its expiry and flags (its cas changes).
@@ -977,8 +998,10 @@ class Store:
         if self._observers:
             self._notify(event, key)
 
-    def stored(self, key: bytes) -> tuple[object, int | None, int] | None:
-        """``(value, expire_at, flags)`` of ``key`` as stored, expired or not (for a log).
+    def stored(self, key: bytes) -> tuple[object, int | None, int, int] | None:
+        """``(value, expire_at, flags, cas)`` of ``key`` as stored, expired or not (for a log).
+
+        ``cas`` is 0 until one is handed out.
 
         Unlike every read, it never expires the key nor calls observers. The
         value may be a ``bytearray`` the store still changes.
@@ -989,7 +1012,9 @@ class Store:
             if value is None:
                 return None
         meta = self._meta.get(key) if self._meta else None
-        return value, self._expires.get(key), 0 if meta is None else meta[0]
+        if meta is None:
+            return value, self._expires.get(key), 0, 0
+        return value, self._expires.get(key), meta[0], meta[1]
 
     def stored_keys(self) -> list[bytes]:
         """Every key held, expired or not (for a snapshot; see :meth:`stored`)."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import pickle
+import struct
 import zlib
 from collections import deque
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wireproto.providers.datatypes.zset import ZSet
 from wireproto.providers.kvstore import register_kind
 from wireproto.providers.persistence import records
 
@@ -20,11 +24,15 @@ values = st.one_of(
 )
 dbs = st.integers(0, 15)
 expiries = st.one_of(st.none(), st.integers(0, 1 << 62))
+cas_versions = st.one_of(st.just(0), st.integers(0, (1 << 64) - 1))
 record_strategy = st.one_of(
-    st.builds(records.State, dbs, keys, values, expiries, st.integers(0, (1 << 32) - 1)),
+    st.builds(
+        records.State, dbs, keys, values, expiries, st.integers(0, (1 << 32) - 1), cas_versions
+    ),
     st.builds(records.Delete, dbs, keys),
     st.builds(records.Flush, dbs),
     st.builds(records.Swap, dbs, dbs),
+    st.builds(records.CasFloor, dbs, cas_versions),
 )
 
 
@@ -98,7 +106,7 @@ def test_a_length_past_the_maximum_is_corruption_not_a_wait() -> None:
 def test_the_hot_path_string_state_is_the_sized_record(
     db: int, key: bytes, value: bytes, expire_at: int | None, flags: int
 ) -> None:
-    parts = records.sized_string_state(db, key, bytearray(value), expire_at, flags)
+    parts = records.sized_string_state(db, key, (bytearray(value), expire_at, flags, 0))
     grouped = b"".join(parts)
     (payload,) = records.unpack_items(grouped)
     assert records.decode(payload) == records.State(db, key, value, expire_at, flags)
@@ -139,3 +147,98 @@ def test_a_type_without_a_codec_is_still_logged() -> None:
     assert isinstance(decoded, records.State)
     assert type(decoded.value) is Unregistered
     assert decoded.value == [b"x"]
+
+
+scores = st.floats(allow_nan=False)  # the infinities and -0.0 included
+zsets = st.tuples(st.dictionaries(st.binary(max_size=70), scores, max_size=140), st.booleans())
+
+
+def _zset(pairs: dict[bytes, float], skiplist: bool) -> ZSet:
+    value = ZSet()
+    for member, score in pairs.items():
+        value.add(member, score)
+    value.skiplist = value.skiplist or skiplist
+    return value
+
+
+def _exact(value: ZSet) -> list[tuple[bytes, bytes]]:
+    return [(member, struct.pack("<d", score)) for member, score in value]
+
+
+@given(zsets, keys, expiries)
+@settings(max_examples=200)
+def test_a_sorted_set_round_trips_exactly_in_its_versioned_encoding(
+    drawn: tuple[dict[bytes, float], bool], key: bytes, expire_at: int | None
+) -> None:
+    value = _zset(*drawn)
+    payload = records.encode(records.State(2, key, value, expire_at, 0))
+    decoded = records.decode(payload)
+    assert isinstance(decoded, records.State)
+    assert (decoded.db, decoded.key, decoded.expire_at) == (2, key, expire_at)
+    copy = decoded.value
+    assert type(copy) is ZSet
+    assert _exact(copy) == _exact(value)  # order, members and scores bit for bit
+    assert copy.skiplist == value.skiplist
+    # After the key: the kind's tag, then the version (no pickle).
+    tag_at = struct.calcsize("<BBqII") + len(key)
+    assert payload[tag_at : tag_at + 6] == b"\x04zset" + bytes((records.ZSET_VERSION,))
+
+
+@given(zsets, st.data())
+@settings(max_examples=100)
+def test_a_cut_or_unknown_sorted_set_encoding_is_no_record(
+    drawn: tuple[dict[bytes, float], bool], data: st.DataObject
+) -> None:
+    payload = records.encode(records.State(0, b"k", _zset(*drawn), None, 0))
+    start = struct.calcsize("<BBqII") + 1 + 5  # the key b"k", then the tag b"\x04zset"
+    cut = data.draw(st.integers(start, len(payload) - 1))
+    with pytest.raises(ValueError, match="not a record"):
+        records.decode(payload[:cut])
+    for version in (0, records.ZSET_VERSION + 1):
+        changed = payload[:start] + bytes((version,)) + payload[start + 1 :]
+        with pytest.raises(ValueError, match="not a record"):
+            records.decode(changed)
+
+
+def test_a_sorted_set_with_a_nan_or_a_member_twice_is_no_record() -> None:
+    head = struct.pack("<BBI", records.ZSET_VERSION, 0, 2)
+    member = struct.pack("<I", 1) + b"m"
+    state = struct.pack("<BBqII", 1, 0, -1, 0, 1) + b"k" + b"\x04zset"
+    twice = head + member + struct.pack("<d", 1.0) + member + struct.pack("<d", 2.0)
+    nan = head[:2] + struct.pack("<I", 1) + member + struct.pack("<d", math.nan)
+    for payload in (twice, nan, head[:2] + struct.pack("<I", 0) + b"extra"):
+        with pytest.raises(ValueError, match="not a record"):
+            records.decode(state + payload)
+
+
+def test_a_sorted_set_pickled_by_an_older_log_still_loads() -> None:
+    value = _zset({b"a": 1.5, b"b": -math.inf}, False)
+    head = struct.pack("<BBqII", 1, 0, -1, 0, 1) + b"k"
+    old = head + bytes((len(b"~pickle"),)) + b"~pickle" + pickle.dumps(value, protocol=5)
+    decoded = records.decode(old)
+    assert isinstance(decoded, records.State) and type(decoded.value) is ZSet
+    assert _exact(decoded.value) == _exact(value)
+
+
+@given(
+    st.tuples(dbs, keys, st.binary(max_size=40), expiries, st.integers(0, (1 << 32) - 1)),
+    cas_versions,
+)
+def test_the_log_hot_path_writes_the_records_encode_writes(
+    fields: tuple[int, bytes, bytes, int | None, int], cas: int
+) -> None:
+    db, key, value, expire_at, flags = fields
+    head, *rest = records.sized_string_state(db, key, (value, expire_at, flags, cas))
+    payload = records.encode(records.State(*fields, cas))
+    assert head[:4] == struct.pack("<I", len(payload))
+    assert head[4:] + b"".join(rest) == payload
+    # A state without a cas keeps the format logs had before cas versions were kept.
+    assert payload[0] == (5 if cas else 1)
+
+
+def test_a_state_written_before_cas_versions_were_kept_still_loads() -> None:
+    old = struct.pack("<BBqII", 1, 0, -1, 7, 1) + b"k" + b"\x00" + b"value"
+    assert records.decode(old) == records.State(0, b"k", b"value", None, 7, 0)
+    for cut in range(1, len(records.encode(records.CasFloor(0, 9)))):
+        with pytest.raises(ValueError, match="not a record"):
+            records.decode(records.encode(records.CasFloor(0, 9))[:cut])

@@ -72,3 +72,13 @@ def test_the_score_parsers_accept_only_what_python_reads_too(text: str) -> None:
         body = text[1:] if text.startswith("(") else text
         assert ranged[1] == text.startswith("(")
         assert ranged[0] == (float(body) if body else 0.0) or math.isinf(ranged[0])
+
+
+@given(st.text(alphabet="0123456789", min_size=1, max_size=320))
+def test_integer_scores_parse_as_strtod_reads_them(text: str) -> None:
+    # parse_score's shortcut for digits (float(), under 300 of them) agrees with strtod's
+    # path (the text with a "+" in front cannot take the shortcut), at 299, 300 and past it.
+    raw = text.encode()
+    assert parse_score(raw) == parse_score(b"+" + raw)
+    if len(raw) < 300:
+        assert parse_score(raw) == float(text)

@@ -6,7 +6,8 @@ Each format speaks its own protocol's authentication against the listener's
 :class:`AuthSettings` (RESP ``AUTH``, memcached's SASL ``PLAIN`` or its
 ``set``-carried token); a format whose provider cannot authenticate is not
 served on a listener that requires it. Sessions read the setting from their
-sender's :attr:`~wireproto._session.NetworkSender.auth`.
+sender's :attr:`~wireproto._session.NetworkSender.auth`, and the users made from
+it (and by ``ACL SETUSER``) from the listener's directory (:mod:`wireproto._users`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ class AuthSettings:
     ``password`` ``None`` (the default) means clients need not authenticate.
     With a password, a client authenticates as ``username`` (``default``, as
     Redis's default user) with that password; RESP's one-argument ``AUTH``
-    names ``username`` implicitly. Named users come later as more fields.
+    names ``username`` implicitly. This is the listener's starting point: its
+    users (Redis's ACL, changed at run time) live in the listener's
+    :class:`~wireproto._users.UserDirectory`, whose ``default`` user this
+    setting makes.
     """
 
     password: bytes | None = None

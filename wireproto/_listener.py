@@ -22,6 +22,7 @@ from wireproto._connection import CloseReason, Connection, ConnectionSettings
 from wireproto._logs import ListenerWarnings
 from wireproto._registry import Registry
 from wireproto._stats import ServerStats, StatsCollector
+from wireproto._users import UserDirectory
 from wireproto._writes import TurnWrites
 from wireproto.memory import MemoryBudget, give_back_memory
 
@@ -92,7 +93,8 @@ class ListenerState:
     """Everything one listener's connections share: settings, counters, budget, admission.
 
     ``live`` maps each open connection to its protocol adapter; ``clients``
-    counts them per client address; ``writes`` batches the replies of one
+    counts them per client address; ``users`` are the users every format
+    authenticates against (:mod:`wireproto._users`); ``writes`` batches the replies of one
     event-loop turn; ``refused`` is the closed connection that refused
     adapters read into. It is also the sessions' :class:`ListenerInfo`.
     """
@@ -109,6 +111,8 @@ class ListenerState:
         self.limits = limits
         self.linger_timeout = linger_timeout
         self.counters = StatsCollector()
+        self.users = UserDirectory(settings.auth)
+        """The listener's users (ACL), shared by every format and connection on it."""
         self.budget = MemoryBudget(
             limits.max_receive_memory, max_output_buffered=limits.max_output_buffered
         )

@@ -22,8 +22,10 @@ __all__ = [
     "SET_MAX_INTSET_ENTRIES",
     "encoding_of",
     "hash_is_listpack",
+    "hash_scanned_whole",
     "set_in_order",
     "set_is_intset",
+    "set_scanned_whole",
     "string_encoding",
 ]
 
@@ -58,6 +60,17 @@ def set_in_order(members: set[bytes]) -> list[bytes]:
     if set_is_intset(members):
         return sorted(members, key=int)
     return list(members)
+
+
+def hash_scanned_whole(value: dict[bytes, bytes]) -> list[bytes] | None:
+    """The fields, if HSCAN answers this hash in one go as Redis does a listpack; else None."""
+    return list(value) if hash_is_listpack(value) else None
+
+
+def set_scanned_whole(value: set[bytes]) -> list[bytes] | None:
+    """The members by value, if SSCAN answers this set in one go as Redis does an intset;
+    else None."""
+    return sorted(value, key=int) if set_is_intset(value) else None
 
 
 def string_encoding(value: bytes | bytearray) -> bytes:

@@ -25,6 +25,20 @@ _MAX_LISTPACK_ENTRIES = 128
 _MAX_LISTPACK_VALUE = 64
 
 
+def _above(member: bytes, low: LexBound) -> bool:
+    """Whether ``member`` is at or past the lex range's start (``zzlLexValueGteMin``)."""
+    if isinstance(low, bool):
+        return not low
+    return member > low[0] if low[1] else member >= low[0]
+
+
+def _below(member: bytes, high: LexBound) -> bool:
+    """Whether ``member`` is at or before the lex range's end (``zzlLexValueLteMax``)."""
+    if isinstance(high, bool):
+        return high
+    return member < high[0] if high[1] else member <= high[0]
+
+
 class ZSet:
     """A sorted set: members with float scores, ordered by (score, member)."""
 
@@ -119,10 +133,17 @@ class ZSet:
                 high = middle
         return low
 
-    def lex_bounds(self, low: LexBound, high: LexBound) -> tuple[int, int]:
-        """The rank span of the members in the lex range (meaningful when all scores are equal)."""
+    def lex_bounds(self, low: LexBound, high: LexBound, reverse: bool = False) -> tuple[int, int]:
+        """The rank span of the members in the lex range (meaningful when all scores are equal).
+
+        With unequal scores the members are not in lex order; a small set (Redis's
+        listpack) then answers as Redis's walk does: from the first member not below
+        ``low`` (the last not above ``high`` when ``reverse``) while they stay in range.
+        """
         if low is True or high is False:
             return 0, 0
+        if not self.skiplist:
+            return self._listpack_lex_bounds(low, high, reverse)
         if low is False:
             start = 0
         else:
@@ -134,6 +155,32 @@ class ZSet:
             assert isinstance(high, tuple)
             stop = self._member_bisect(high[0], not high[1])
         return start, stop
+
+    def _listpack_lex_bounds(self, low: LexBound, high: LexBound, reverse: bool) -> tuple[int, int]:
+        """``zzlFirstInLexRange`` / ``zzlLastInLexRange``, then the walk while in range."""
+        members = [member for _, member in self._order]
+        size = len(members)
+        if not size or not _above(members[-1], low) or not _below(members[0], high):
+            return 0, 0
+        if reverse:
+            last = size - 1
+            while last >= 0 and not _below(members[last], high):
+                last -= 1
+            if last < 0 or not _above(members[last], low):
+                return 0, 0
+            first = last
+            while first > 0 and _above(members[first - 1], low):
+                first -= 1
+            return first, last + 1
+        first = 0
+        while first < size and not _above(members[first], low):
+            first += 1
+        if first == size or not _below(members[first], high):
+            return 0, 0
+        stop = first + 1
+        while stop < size and _below(members[stop], high):
+            stop += 1
+        return first, stop
 
     def pop(self, highest: bool) -> tuple[bytes, float]:
         """Remove and return the lowest (or highest) (member, score)."""

@@ -23,6 +23,7 @@ import h11
 
 import wireproto
 from wireproto import NetworkSender, ProtocolError, ServerStats
+from wireproto._users import UserDirectory
 from wireproto.guard import head_length
 
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -69,6 +70,23 @@ _UNAUTHORIZED = _Response(
     b"authentication required\n",
     headers=((b"WWW-Authenticate", b'Basic realm="wireproto", charset="UTF-8"'),),
 )
+
+
+def _basic_credentials(request: h11.Request) -> tuple[bytes, bytes] | None:
+    """The (username, password) of the request's HTTP Basic ``Authorization``, or None."""
+    for name, value in request.headers:
+        if name != b"authorization":
+            continue
+        scheme, _, credentials = value.partition(b" ")
+        if scheme.lower() != b"basic":
+            return None
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True)
+        except binascii.Error:
+            return None
+        username, colon, password = decoded.partition(b":")
+        return (username, password) if colon else None
+    return None
 
 
 class HttpSession:
@@ -143,23 +161,20 @@ class HttpSession:
         return _Response(200, _status_page(self._stats()), b"text/html; charset=utf-8")
 
     def _authorized(self, request: h11.Request) -> bool:
-        """On a password listener: HTTP Basic credentials of the listener's user."""
+        """On a password listener: HTTP Basic credentials of one of the listener's users,
+        which may run Redis's ``info`` (ACL: the status and metrics are what INFO tells)."""
+        users = getattr(self._sender.listener, "users", None)
+        if isinstance(users, UserDirectory):  # under a Server: its users
+            if not users.auth_required:
+                return users.default.can_run("info")
+            credentials = _basic_credentials(request)
+            user = None if credentials is None else users.authenticate(*credentials)
+            return user is not None and user.can_run("info")
         auth = self._sender.auth
         if not auth.required:
             return True
-        for name, value in request.headers:
-            if name != b"authorization":
-                continue
-            scheme, _, credentials = value.partition(b" ")
-            if scheme.lower() != b"basic":
-                return False
-            try:
-                decoded = base64.b64decode(credentials.strip(), validate=True)
-            except binascii.Error:
-                return False
-            username, colon, password = decoded.partition(b":")
-            return bool(colon) and auth.check(username, password)
-        return False
+        credentials = _basic_credentials(request)
+        return credentials is not None and auth.check(*credentials)
 
     def _stats(self) -> ServerStats:
         listener = self._sender.listener

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from wireproto import NetworkSender, ProtocolError
+from wireproto._users import User, directory_for
 from wireproto.memory import MemoryLimitExceeded
 
+from .acl import binary_refusal
 from .auth import MAX_SASL_MECH_LEN, SASL_MECHANISMS, parse_plain
 from .binary_messages import (
     DELTA_LAYOUT,
@@ -95,6 +97,7 @@ class BinarySession:
     """One memcached binary connection over the provider's engine."""
 
     __slots__ = (
+        "_acl",
         "_auth",
         "_authenticated",
         "_engine",
@@ -107,6 +110,8 @@ class BinarySession:
         "_stats",
         "_store",
         "_swallow",
+        "_user",
+        "_users",
         "closed",
     )
 
@@ -121,7 +126,13 @@ class BinarySession:
         self._need = HEADER_SIZE  # bytes the next request needs, counted from the head
         self._swallow = 0
         self._auth = sender.auth
-        self._authenticated = not self._auth.required
+        self._users = directory_for(
+            self._auth, getattr(sender, "listener", None), engine.user_directories
+        )
+        self._user = self._users.default
+        self._acl: User | None = None
+        self._authenticated = not self._users.auth_required
+        self._run_as(self._user)
         self._sasl_pending = False  # a SASL_AUTH without its PLAIN message awaits SASL_STEP
         self.closed = False
         engine.stats.curr_connections += 1
@@ -160,6 +171,20 @@ class BinarySession:
     def close(self) -> None:
         """Forget the connection (the toolkit calls it once)."""
         self._engine.stats.curr_connections -= 1
+        self._users.detach(self._user, self)
+
+    def _run_as(self, user: User) -> None:
+        """Check commands against ``user``'s rules from now on (unless it may run anything)."""
+        self._users.detach(self._user, self)
+        self._user = user
+        self._acl = None if user.unrestricted else user
+        self._users.attach(user, self, self._user_changed)
+
+    def _user_changed(self, what: str) -> None:
+        if what == "changed":
+            self._acl = None if self._user.unrestricted else self._user
+        else:  # deleted: Redis closes the user's connections
+            self._sender.close()
 
     def _run(self, buf: bytes, out: list[bytes]) -> int:
         end = len(buf)
@@ -204,7 +229,7 @@ class BinarySession:
             self._refuse(out, request.error(Status.AUTH_ERROR), "not authenticated")
         if keylen > KEY_MAX_LENGTH:
             self._refuse(out, request.error(Status.EINVAL), "key too long")
-        if opcode in _OPEN_BEFORE_AUTH and opcode != Opcode.VERSION and self._auth.required:
+        if opcode in _OPEN_BEFORE_AUTH and opcode != Opcode.VERSION and self._users.auth_required:
             return self._sasl(request, buf, pos, out)
         command = _COMMAND.get(opcode)
         if command is None:
@@ -221,6 +246,10 @@ class BinarySession:
             return -key_end
         request.extras = buf[start : start + extlen]
         request.key = buf[start + extlen : key_end]
+        if self._acl is not None and binary_refusal(self._acl, command, request.key):
+            out.append(request.error(Status.AUTH_ERROR))
+            self._swallow = frame_end - key_end
+            return key_end
         if command in _STORAGE:
             length = bodylen - keylen - extlen
             flags = STORE_LAYOUT.unpack_from(request.extras)[0] if extlen else 0
@@ -272,8 +301,10 @@ class BinarySession:
         if (request.opcode == Sasl.AUTH and mechanism == SASL_MECHANISMS) or pending:
             credentials = parse_plain(message)
         self._stats.auth_cmds += 1
-        if credentials is not None and self._auth.check(*credentials):
+        user = None if credentials is None else self._users.authenticate(*credentials)
+        if user is not None:
             self._authenticated = True
+            self._run_as(user)
             out.append(request.text(_AUTHENTICATED))
         else:
             self._stats.auth_errors += 1

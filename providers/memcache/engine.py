@@ -17,7 +17,8 @@ import resource
 import time
 from dataclasses import dataclass
 
-from wireproto import Limits
+from wireproto import AuthSettings, Limits
+from wireproto._users import UserDirectory
 
 from ..kvstore import Store
 
@@ -267,6 +268,8 @@ class MemcacheEngine:
         self.store = store
         self.settings = settings
         self.stats = Stats()
+        self.user_directories: dict[AuthSettings, UserDirectory] = {}
+        """Users for sessions outside a ``Server`` (a listener keeps its own)."""
         self.verbosity = 0
         self.flush_at = 0
         """Unix ms of a delayed ``flush_all`` not yet applied (0: none)."""

@@ -20,9 +20,11 @@ import re
 from collections.abc import Callable
 
 from wireproto import NetworkSender, ProtocolError
+from wireproto._users import User
 from wireproto.guard import cross_protocol_error, is_http_line
 from wireproto.memory import MemoryLimitExceeded
 
+from .acl import guard_text
 from .auth import AUTH_FAILURE, STORED, text_auth_step
 from .engine import MemcacheEngine
 from .text_base import CONTROL, ERROR
@@ -81,6 +83,32 @@ class TextSession(MetaCommands):
             b"ma": self._ma,
             b"me": self._me,
         }
+        self._plain = dict(self._commands)
+        self._run_as(self._user)
+
+    def _run_as(self, user: User) -> None:
+        """Check commands against ``user``'s rules from now on (unless it may run anything)."""
+        self._users.detach(self._user, self)
+        self._user = user
+        self._acl = None if user.unrestricted else user
+        self._users.attach(user, self, self._user_changed)
+        self._guard()
+
+    def _guard(self) -> None:
+        acl = self._acl
+        if acl is None:
+            self._commands = self._plain
+        else:
+            self._commands = {
+                word: guard_text(acl, word, handler) for word, handler in self._plain.items()
+            }
+
+    def _user_changed(self, what: str) -> None:
+        if what == "changed":
+            self._acl = None if self._user.unrestricted else self._user
+            self._guard()
+        else:  # deleted: Redis closes the user's connections
+            self._sender.close()
 
     # -- the consume loop -----------------------------------------------------------
 
@@ -149,8 +177,10 @@ class TextSession(MetaCommands):
                     out.append(step.reply)
                     continue
                 self._stats.auth_cmds += 1
-                if self._auth.check(*step.credentials):
+                user = self._users.authenticate(*step.credentials)
+                if user is not None:
                     self._authenticated = True
+                    self._run_as(user)
                     out.append(STORED)
                 else:
                     self._stats.auth_errors += 1
@@ -213,6 +243,7 @@ class TextSession(MetaCommands):
     def close(self) -> None:
         """Forget the connection (the toolkit calls it once)."""
         self._engine.stats.curr_connections -= 1
+        self._users.detach(self._user, self)
 
     def _line_unterminated(self, head: bytes, length: int, out: list[bytes]) -> None:
         if length > self._max_line and not _is_multiget(head):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from wireproto import NetworkSender
+from wireproto._users import User, directory_for
 
 from .engine import KEY_MAX_LENGTH, MemcacheEngine
 
@@ -36,6 +37,7 @@ class TextState:
     """One memcached text connection's state (:class:`~.text.TextSession` serves it)."""
 
     __slots__ = (
+        "_acl",
         "_auth",
         "_auth_need",
         "_authenticated",
@@ -46,12 +48,15 @@ class TextState:
         "_max_line",
         "_memory",
         "_need",
+        "_plain",
         "_room",
         "_scan_from",
         "_sender",
         "_stats",
         "_store",
         "_swallow",
+        "_user",
+        "_users",
         "closed",
     )
 
@@ -69,7 +74,12 @@ class TextState:
         self._ctl = False  # the line being handled holds control bytes
         self._flush_check = engine.check_flush
         self._auth = sender.auth
-        self._authenticated = not self._auth.required
+        self._users = directory_for(
+            self._auth, getattr(sender, "listener", None), engine.user_directories
+        )
+        self._user = self._users.default
+        self._acl: User | None = None  # the user, when its commands are checked
+        self._authenticated = not self._users.auth_required
         self._auth_need = 0  # bytes the unauthenticated client's next step needs
         self.closed = False
         engine.stats.curr_connections += 1

@@ -93,6 +93,13 @@ def _sync_later(path: str) -> None:
     threading.Thread(target=sync, daemon=True).start()
 
 
+def _unhook_cas(store: Store) -> Callable[[], None]:
+    def stop() -> None:
+        store.on_cas = None
+
+    return stop
+
+
 def _state_records(databases: Sequence[Store], per_frame: int = 1000) -> Iterable[bytes]:
     """Every live key of every database as state records, ``per_frame`` to a frame."""
     now = databases[0].clock() if databases else 0
@@ -102,13 +109,15 @@ def _state_records(databases: Sequence[Store], per_frame: int = 1000) -> Iterabl
             found = store.stored(key)
             if found is None:
                 continue
-            value, expire_at, flags = found
+            value, expire_at, flags, cas = found
             if expire_at is not None and expire_at <= now:
                 continue
-            batch.append(records.encode_state(db, key, value, expire_at, flags))
+            batch.append(records.encode_state(db, key, value, expire_at, flags, cas=cas))
             if len(batch) >= per_frame:
                 yield records.frame(records.group(batch))
                 batch.clear()
+        if store.next_cas > 1:  # versions handed out to keys gone since: never again
+            batch.append(records.encode(records.CasFloor(db, store.next_cas)))
     if batch:
         yield records.frame(records.group(batch))
 
@@ -151,12 +160,16 @@ def apply(record: records.Record, databases: Sequence[Store], now: int) -> None:
             store.delete(record.key)
         elif type(record.value) is bytes:
             store.set(record.key, record.value, expire_at=record.expire_at, flags=record.flags)
+            if record.cas:
+                store.restore_cas(record.key, record.cas)
         else:
             store.set_value(record.key, record.value, expire_at=record.expire_at)
     elif isinstance(record, records.Delete):
         databases[record.db].delete(record.key)
     elif isinstance(record, records.Flush):
         databases[record.db].flush()
+    elif isinstance(record, records.CasFloor):
+        databases[record.db].raise_next_cas(record.next)
     else:
         first, second = databases[record.first], databases[record.second]
         first.swap_with(second)
@@ -257,6 +270,8 @@ class AppendLog:
         self.saves = 0
         self.rewrite_scheduled = False
         self.loaded: list[LoadReport] = []
+        self._cas_floor = 1  # database 0's next cas version as the log last recorded it
+        self._stale: list[str] = []  # files a manifest may not name with the current ones
 
     # -- start and stop ---------------------------------------------------------
 
@@ -302,8 +317,12 @@ class AppendLog:
         )
 
     def _attach(self) -> None:
+        if self.databases:
+            self._cas_floor = self.databases[0].next_cas
         for db, store in enumerate(self.databases):
             self._stops.append(store.observe(self._observer(db)))
+            store.on_cas = self._cas_observer(db)
+            self._stops.append(_unhook_cas(store))
         self._start_sync_thread()
 
     def close(self) -> None:
@@ -355,8 +374,10 @@ class AppendLog:
         if not sync:
             _sync_later(self._path(MANIFEST))
 
-    def _open_incr(self, name: str) -> None:
-        fd = os.open(self._path(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    def _open_incr(self, name: str, *, fresh: bool = False) -> None:
+        # fresh: a name no manifest lists, maybe left by a crash before its manifest: emptied.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | (os.O_TRUNC if fresh else 0)
+        fd = os.open(self._path(name), flags, 0o644)
         old, self._fd = self._fd, fd
         self.incr_size = os.fstat(fd).st_size
         if old >= 0:  # fsync and close it in the background: that fsync may take long
@@ -380,6 +401,14 @@ class AppendLog:
 
         return observe
 
+    def _cas_observer(self, db: int) -> Callable[[bytes], None]:
+        observe = self._observer(db)
+
+        def handed_out(key: bytes) -> None:  # memcached's client holds it now: log it with the key
+            observe(b"cas", key)
+
+        return handed_out
+
     def _flushed(self, db: int) -> None:
         for entry in [entry for entry in self._dirty if entry[0] == db]:
             del self._dirty[entry]
@@ -398,8 +427,8 @@ class AppendLog:
         found = store.stored(key)
         if found is None:
             return records.encode(records.Delete(db, key))
-        value, expire_at, flags = found
-        return records.encode_state(db, key, value, expire_at, flags)
+        value, expire_at, flags, cas = found
+        return records.encode_state(db, key, value, expire_at, flags, cas=cas)
 
     def _scheduled_flush(self) -> None:
         self._scheduled = False
@@ -421,7 +450,8 @@ class AppendLog:
                 store = databases[db]
                 found = store.stored(key)
                 if found is not None and (type(found[0]) is bytes or type(found[0]) is bytearray):
-                    parts += string_state(db, key, found[0], found[1], found[2])
+                    # With its cas: handing one out marks the key dirty (see _cas_observer).
+                    parts += string_state(db, key, found)  # type: ignore[arg-type]
                 else:
                     try:
                         payload = self._state(db, key, store)
@@ -432,6 +462,11 @@ class AppendLog:
                     parts += (_SIZE.pack(len(payload)), payload)
             self.changes_since_save += len(dirty)
             dirty.clear()
+        if self.databases and self.databases[0].next_cas != self._cas_floor:
+            # Versions handed out since (to keys maybe deleted since): never again after a restart.
+            self._cas_floor = self.databases[0].next_cas
+            floor = records.encode(records.CasFloor(0, self._cas_floor))
+            parts += (_SIZE.pack(len(floor)), floor)
         data = records.frame(b"".join(parts))
         self._write(data)
         if self.mode == "always":
@@ -485,26 +520,25 @@ class AppendLog:
                     continue
 
     def enable(self) -> None:
-        """CONFIG SET appendonly yes after ``no``: a new base from memory now, then log again.
+        """CONFIG SET appendonly yes after ``no``: log again at once, the new base in a child.
 
-        The base is written in this process (clients wait for it): the old files
-        miss the writes made while the log was off, so no manifest may name them.
+        As Redis does, a rewrite starts (forked: clients do not wait for the
+        base). The old files miss the writes made while the log was off, so
+        until the child's base is written the manifest keeps naming them and
+        not the new incremental log (a crash meanwhile restarts from them); the
+        base's arrival replaces them all (:meth:`_rewrite_done`).
         """
         if self.enabled:
             return
-        old = ([self._base] if self._base else []) + self._incrs
-        self._sequence += 1
-        base = f"appendonly.{self._sequence}.base.wpl"
-        self.base_size = self.rewrite_base_size = write_snapshot(self._path(base), self.databases)
-        self._base = base
-        self._incrs = [f"appendonly.{self._sequence}.incr.wpl"]
-        self._write_manifest()
-        for name in old:
-            with contextlib.suppress(OSError):
-                os.unlink(self._path(name))
-        self._open_incr(self._incrs[-1])
+        if self._child is not None:  # a BGSAVE's child started while the log was off
+            self.wait_child(block=True)
+        self._stale += ([self._base] if self._base else []) + self._incrs
+        self._base = None
+        self._incrs = []
+        self.base_size = self.rewrite_base_size = 0
         self._attach()
         self.enabled = True
+        self.rewrite()
 
     def set_mode(self, mode: str) -> None:
         """CONFIG SET appendfsync."""
@@ -566,8 +600,10 @@ class AppendLog:
             self._finishing = None
         # The new log is listed before anything is written to it. Under always, durably so
         # before any reply; otherwise a thread fsyncs the manifest (~20 ms the loop skips).
-        self._write_manifest(sync=self.mode == "always")
-        self._open_incr(incr)
+        # Not while stale files are listed (see enable): only this rewrite's base may follow.
+        if not self._stale:
+            self._write_manifest(sync=self.mode == "always")
+        self._open_incr(incr, fresh=True)
         base = f"appendonly.{self._sequence}.base.wpl"
         return self._fork("rewrite", self._path(base))
 
@@ -672,7 +708,8 @@ class AppendLog:
                 os.unlink(path + ".tmp")
             return
         self.rewrites += 1
-        old = ([self._base] if self._base else []) + self._incrs[:-1]
+        old = ([self._base] if self._base else []) + self._incrs[:-1] + self._stale
+        self._stale = []
         self._base = os.path.basename(path)
         self._incrs = self._incrs[-1:]
         self.base_size = self.rewrite_base_size = os.path.getsize(path)

@@ -13,12 +13,14 @@ of this type, expiring at this absolute unix millisecond", or "K is gone",
 nothing, whatever provider made the change (RESP, memcached, FASTER).
 
 Values of a type other than strings go through a codec found by their class
-(:func:`register_codec`): lists (``deque``), hashes (``dict``) and sets are
-built in; sorted sets and streams register theirs.
+(:func:`register_codec`): lists (``deque``), hashes (``dict``), sets and
+sorted sets are built in (a sorted set's encoding starts with its version,
+:data:`ZSET_VERSION`); streams fall back to pickle until one registers theirs.
 """
 
 from __future__ import annotations
 
+import math
 import pickle
 import struct
 import zlib
@@ -29,10 +31,13 @@ from dataclasses import dataclass
 from construct import Bytes, Int32ul, Struct, this
 
 from .. import kvstore
+from ..datatypes.zset import ZSet
 
 __all__ = [
     "FRAME",
     "MAX_RECORD",
+    "ZSET_VERSION",
+    "CasFloor",
     "Delete",
     "Flush",
     "Record",
@@ -54,6 +59,9 @@ __all__ = [
 _HEADER = struct.Struct("<II")
 _STATE = struct.Struct("<BBqII")  # op, db, expire_at (-1: none), flags, key length
 _SIZED_STATE = struct.Struct("<IBBqII")  # the same after the record's length (in a frame)
+_STATE_CAS = struct.Struct("<BBqIIQ")  # a state with its memcached cas version
+_SIZED_STATE_CAS = struct.Struct("<IBBqIIQ")
+_CAS_FLOOR = struct.Struct("<BBQ")  # op, db, next cas version
 _DB_KEY = struct.Struct("<BBI")  # op, db, key length
 _TWO_DBS = struct.Struct("<BBB")
 _ITEM = struct.Struct("<I")
@@ -62,6 +70,8 @@ _OP_STATE = 1
 _OP_DELETE = 2
 _OP_FLUSH = 3
 _OP_SWAP = 4
+_OP_STATE_CAS = 5  # _OP_STATE with a cas version (logs before it have no cas: still read)
+_OP_CAS_FLOOR = 6
 
 MAX_RECORD = 1 << 31
 """A length above this is not a record (the header is corrupt)."""
@@ -116,16 +126,22 @@ def read_records(data: bytes | bytearray | memoryview) -> tuple[list[bytes], int
 
 
 def sized_string_state(
-    db: int, key: bytes, value: bytes | bytearray, expire_at: int | None, flags: int
+    db: int, key: bytes, state: tuple[bytes | bytearray, int | None, int, int]
 ) -> tuple[bytes, bytes, bytes, bytes | bytearray]:
     """A string's state record already after its length (for :func:`group`), in four parts.
 
-    The log's hot path: ``b"".join`` of the parts of many keys is a frame's payload.
+    ``state`` is ``(value, expire_at, flags, cas)``, as :meth:`Store.stored
+    <providers.kvstore.Store.stored>` gives it. The log's hot path: ``b"".join`` of the
+    parts of many keys is a frame's payload.
     """
-    size = _STATE.size + len(key) + 1 + len(value)
-    head = _SIZED_STATE.pack(
-        size, _OP_STATE, db, -1 if expire_at is None else expire_at, flags, len(key)
-    )
+    value, expire_at, flags, cas = state
+    when = -1 if expire_at is None else expire_at
+    if cas:
+        size = _STATE_CAS.size + len(key) + 1 + len(value)
+        head = _SIZED_STATE_CAS.pack(size, _OP_STATE_CAS, db, when, flags, len(key), cas)
+    else:
+        size = _STATE.size + len(key) + 1 + len(value)
+        head = _SIZED_STATE.pack(size, _OP_STATE, db, when, flags, len(key))
     return head, key, b"\x00", value
 
 
@@ -206,9 +222,51 @@ def _set(data: bytes) -> object:
     return set(unpack_items(data))
 
 
+ZSET_VERSION = 1
+"""The first byte of a sorted set's encoding: ``version | skiplist (u8) | count (u32)``, then
+per member in order ``length (u32) | member | score (f64)``, all little-endian. A score is
+the exact double (``-0.0``, the infinities); ``skiplist`` keeps OBJECT ENCODING's answer."""
+_ZSET_HEAD = struct.Struct("<BBI")
+_ZSET_SCORE = struct.Struct("<d")
+
+
+def _encode_zset(value: object) -> bytes:
+    assert isinstance(value, ZSet)
+    pack_length, pack_score = _ITEM.pack, _ZSET_SCORE.pack
+    parts = [_ZSET_HEAD.pack(ZSET_VERSION, value.skiplist, len(value))]
+    for member, score in value:
+        parts += (pack_length(len(member)), member, pack_score(score))
+    return b"".join(parts)
+
+
+def _zset(data: bytes) -> object:
+    version, skiplist, count = _ZSET_HEAD.unpack_from(data)
+    if version != ZSET_VERSION or skiplist > 1:
+        raise ValueError(f"not a record: sorted set encoding {version}.{skiplist}")
+    value = ZSet()
+    offset = _ZSET_HEAD.size
+    unpack_length, unpack_score = _ITEM.unpack_from, _ZSET_SCORE.unpack_from
+    for _ in range(count):
+        (size,) = unpack_length(data, offset)
+        offset += 4
+        member = data[offset : offset + size]
+        if len(member) != size:
+            raise ValueError("not a record: short sorted set member")
+        (score,) = unpack_score(data, offset + size)
+        offset += size + 8
+        if math.isnan(score) or member in value:
+            raise ValueError("not a record: a NaN score or a member twice")
+        value.add(member, score)
+    if offset != len(data):
+        raise ValueError("not a record: bytes after the sorted set")
+    value.skiplist = bool(skiplist)
+    return value
+
+
 register_codec(deque, _encode_items, _list)
 register_codec(dict, _encode_hash, _pairs)
 register_codec(set, _encode_items, _set)
+register_codec(ZSet, _encode_zset, _zset)
 
 
 # -- records -------------------------------------------------------------------------
@@ -225,6 +283,8 @@ class State:
     """Absolute unix milliseconds, or ``None``."""
     flags: int = 0
     """memcached's client flags (strings only)."""
+    cas: int = 0
+    """memcached's cas version (strings only; 0: none handed out)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,12 +310,26 @@ class Swap:
     second: int
 
 
-Record = State | Delete | Flush | Swap
+@dataclass(frozen=True, slots=True)
+class CasFloor:
+    """Database ``db`` hands out no cas version below ``next`` (a snapshot's last record)."""
+
+    db: int
+    next: int
 
 
-def encode_state(db: int, key: bytes, value: object, expire_at: int | None, flags: int) -> bytes:
+Record = State | Delete | Flush | Swap | CasFloor
+
+
+def encode_state(
+    db: int, key: bytes, value: object, expire_at: int | None, flags: int, *, cas: int = 0
+) -> bytes:
     """The payload of a :class:`State` (without building one)."""
-    head = _STATE.pack(_OP_STATE, db, -1 if expire_at is None else expire_at, flags, len(key))
+    when = -1 if expire_at is None else expire_at
+    if cas:
+        head = _STATE_CAS.pack(_OP_STATE_CAS, db, when, flags, len(key), cas)
+    else:
+        head = _STATE.pack(_OP_STATE, db, when, flags, len(key))
     kind = type(value)
     if kind is bytes or kind is bytearray:
         return head + key + b"\x00" + value  # type: ignore[operator]
@@ -266,11 +340,15 @@ def encode_state(db: int, key: bytes, value: object, expire_at: int | None, flag
 def encode(record: Record) -> bytes:
     """The payload of ``record``."""
     if isinstance(record, State):
-        return encode_state(record.db, record.key, record.value, record.expire_at, record.flags)
+        return encode_state(
+            record.db, record.key, record.value, record.expire_at, record.flags, cas=record.cas
+        )
     if isinstance(record, Delete):
         return _DB_KEY.pack(_OP_DELETE, record.db, len(record.key)) + record.key
     if isinstance(record, Flush):
         return bytes((_OP_FLUSH, record.db))
+    if isinstance(record, CasFloor):
+        return _CAS_FLOOR.pack(_OP_CAS_FLOOR, record.db, record.next)
     return _TWO_DBS.pack(_OP_SWAP, record.first, record.second)
 
 
@@ -278,9 +356,14 @@ def decode(payload: bytes) -> Record:
     """The record of ``payload``; ``ValueError`` if it is none (an unknown op or type)."""
     op = payload[0] if payload else 0
     try:
-        if op == _OP_STATE:
-            _, db, expire_at, flags, size = _STATE.unpack_from(payload)
-            start = _STATE.size
+        if op in (_OP_STATE, _OP_STATE_CAS):
+            cas = 0
+            if op == _OP_STATE:
+                _, db, expire_at, flags, size = _STATE.unpack_from(payload)
+                start = _STATE.size
+            else:
+                _, db, expire_at, flags, size, cas = _STATE_CAS.unpack_from(payload)
+                start = _STATE_CAS.size
             key = payload[start : start + size]
             tag_length = payload[start + size]
             body = start + size + 1
@@ -291,7 +374,7 @@ def decode(payload: bytes) -> Record:
             else:
                 name = payload[body : body + tag_length]
                 value = _decode_value(name, payload[body + tag_length :])
-            return State(db, key, value, None if expire_at < 0 else expire_at, flags)
+            return State(db, key, value, None if expire_at < 0 else expire_at, flags, cas)
         if op == _OP_DELETE:
             _, db, size = _DB_KEY.unpack_from(payload)
             key = payload[_DB_KEY.size :]
@@ -302,6 +385,9 @@ def decode(payload: bytes) -> Record:
             return Flush(payload[1])
         if op == _OP_SWAP and len(payload) == 3:
             return Swap(payload[1], payload[2])
+        if op == _OP_CAS_FLOOR and len(payload) == _CAS_FLOOR.size:
+            _, db, floor = _CAS_FLOOR.unpack(payload)
+            return CasFloor(db, floor)
     except (struct.error, IndexError, KeyError, pickle.UnpicklingError, EOFError) as exc:
         raise ValueError(f"not a record: {exc!r}") from exc
     raise ValueError(f"not a record (op {op})")

@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING
 
 from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender
+from wireproto._users import UserDirectory
 
 from ..kvstore import Databases, Store
 from .commands import COMMANDS, Client, Command, persistence
@@ -78,6 +79,8 @@ class RespProvider:
             max_message_size=self.resp_limits.max_message_size,
             max_output_buffered=self.resp_limits.output_limit,
         )
+        self.user_directories: dict[AuthSettings, UserDirectory] = {}
+        """Users for sessions outside a ``Server`` (a listener keeps its own)."""
         self.monitors: dict[Client, None] = {}
         """The MONITOR connections."""
         self.active_expire = True
@@ -164,7 +167,8 @@ class RespProvider:
     def command_list(self) -> Sequence[Command]:
         """Every command and subcommand of the table (COMMAND LIST's order)."""
         found: list[Command] = []
-        for command in dict.fromkeys(COMMANDS.values()):
+        # By identity: a container's subcommand mapping makes its Command unhashable.
+        for command in {id(command): command for command in COMMANDS.values()}.values():
             found.append(command)
             if command.subcommands is not None:
                 found.extend(command.subcommands.values())

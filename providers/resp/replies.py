@@ -21,6 +21,7 @@ __all__ = [
     "array",
     "bulk",
     "bulk_array",
+    "bulk_strings",
     "error",
     "integer",
     "map_reply",
@@ -94,3 +95,22 @@ def verbatim(text: bytes, resp3: bool) -> bytes:
     if not resp3:
         return bulk(text)
     return b"=%d\r\ntxt:%s\r\n" % (len(text) + 4, text)
+
+
+_BULK_HEADS: Final = [b"$%d" % size for size in range(1024)]
+
+
+def bulk_strings(values: Sequence[bytes]) -> bytes:
+    """An array of the bulk strings ``values`` (LRANGE, SMEMBERS, HKEYS...).
+
+    One ``join`` over the values and their length headers, with no formatting
+    per value: the headers of values under 1 KiB are made once, here.
+    """
+    parts = [b""] * (2 * len(values) + 2)
+    parts[0] = b"*%d" % len(values)
+    try:
+        parts[1:-1:2] = map(_BULK_HEADS.__getitem__, map(len, values))
+    except IndexError:
+        parts[1:-1:2] = [b"$%d" % len(value) for value in values]
+    parts[2:-1:2] = values
+    return b"\r\n".join(parts)

@@ -6,6 +6,7 @@ from time import monotonic as _monotonic
 from typing import Final, NoReturn
 
 from wireproto import AuthSettings, NetworkSender, ProtocolError
+from wireproto._users import User, UserDirectory, directory_for
 from wireproto.guard import cross_protocol_error, is_guarded_word
 
 from ..kvstore import WrongType
@@ -13,6 +14,8 @@ from .commands import COMMANDS, Handler, ProviderState, lookup
 from .commands import blocking as _blocking
 from .commands._base import WRONGTYPE, Blocked, Tracker
 from .commands._hub import SUBSCRIBED_MODE_COMMANDS, Subscriptions, subscribed_mode_error
+from .commands.acl import log_denial as _acl_log
+from .commands.acl import refusal as _acl_refusal
 from .commands.admin import feed_monitors
 from .commands.blocking import WAITING
 from .parser import RequestParser
@@ -34,6 +37,9 @@ the room left after the batch's earlier replies, which the direct path does not 
 _MODE_CHANGES = frozenset({b"subscribe", b"psubscribe", b"ssubscribe"})
 """Commands that enter pub/sub mode, after which the direct path is off (RESP2 refuses
 most commands there): they go through execute(), after which run_commands() looks again."""
+_USER_CHANGES = frozenset({b"auth", b"hello", b"reset"})
+"""Commands that change the user the connection runs as (whose commands may need ACL checks):
+they go through execute(), after which run_commands() looks again."""
 
 
 _SMALL_REPLIES: dict[bytes, tuple[int, ...] | None] = {
@@ -90,6 +96,7 @@ def _direct_handlers() -> tuple[dict[bytes, tuple[Handler, bool]], ...]:
             or not command.queued
             or name in _BUILT_IN_PARTS
             or name.lower() in _MODE_CHANGES
+            or name.lower() in _USER_CHANGES
             or "blocking" in command.flags  # it may stop the batch
         ):
             continue
@@ -127,6 +134,7 @@ class RespSession:
         "_queued_bytes",
         "_room_start",
         "_sender",
+        "acl",
         "auth",
         "authenticated",
         "blocked",
@@ -152,6 +160,8 @@ class RespSession:
         "store",
         "subscriptions",
         "tracking",
+        "user",
+        "users",
         "watched",
     )
 
@@ -166,7 +176,16 @@ class RespSession:
         own = provider.password
         self.auth: AuthSettings = AuthSettings(own) if own is not None else sender.auth
         """Who may authenticate on this connection."""
-        self.authenticated = not self.auth.required
+        self.users: UserDirectory = directory_for(
+            self.auth, getattr(sender, "listener", None), provider.user_directories
+        )  # a sender outside a Server (tests, fuzzing) may have no listener
+        """The listener's users (ACL)."""
+        self.user: User = self.users.default
+        """The user the connection runs as (Redis's ``default`` until AUTH)."""
+        self.acl: User | None = None
+        """:attr:`user` when its commands must be checked (ACL); None: it may run anything."""
+        self._run_as(self.user)
+        self.authenticated = not self.users.auth_required
         self.resp3 = False
         self.null = NULL2
         """The null reply of the connection's protocol version."""
@@ -192,14 +211,12 @@ class RespSession:
         self.blocked: Blocked | None = None
         """What a blocking command waits on: nothing more is consumed until it is served."""
         self.deny_blocking = False
-        self.tracking: Tracker | None = None
-        """CLIENT TRACKING's options while it is on."""
+        self.tracking: Tracker | None = None  # CLIENT TRACKING's state while it is on
         self._sender = sender
         self._memory = sender.memory
         self.room = 0
         """Reply bytes the batch may still build before the output limit is passed."""
-        self._room_start = 0
-        self._queued_bytes = 0
+        self._room_start = self._queued_bytes = 0
         self._parser = RequestParser(
             provider.resp_limits, accelerated=provider.accelerated, memory=self._memory
         )
@@ -221,6 +238,32 @@ class RespSession:
         self.authenticated = True
         self._parser.unauthenticated = False
 
+    def login(self, user: User) -> None:
+        """Run as ``user`` from now on (AUTH, HELLO AUTH) and mark the connection authenticated."""
+        self._run_as(user)
+        self.authenticate()
+
+    def log_auth_failure(self, command: bytes, username: bytes) -> None:
+        """Add a failed AUTH (or HELLO AUTH) as ``username`` to ACL LOG."""
+        _acl_log(self, "auth", "toplevel" if self.multi is None else "multi", command, username)
+
+    def _run_as(self, user: User) -> None:
+        self.users.detach(self.user, self)  # nothing to detach on the first call
+        self.user = user
+        self.acl = None if user.unrestricted else user
+        self.users.attach(user, self, self._user_changed)
+
+    def _user_changed(self, what: str) -> None:
+        """The directory says the user changed (its rules) or was deleted (Redis closes the
+        connection, after the reply when it deleted its own user)."""
+        if what == "changed":
+            self.acl = None if self.user.unrestricted else self.user
+            return
+        self._run_as(self.users.default)
+        self.authenticated = False
+        self.closing = True
+        self._sender.close()
+
     def reset(self) -> None:
         """RESET: no transaction, WATCH or subscription, RESP2, no name, default authentication."""
         self.end_multi()
@@ -235,7 +278,8 @@ class RespSession:
         if self.tracking is not None:
             self.tracking.stop(self)
         self.reply_mode = _REPLY_ON
-        self.authenticated = not self.auth.required
+        self._run_as(self.users.default)
+        self.authenticated = not self.users.auth_required
         self._parser.unauthenticated = not self.authenticated
 
     def set_protocol(self, version: int) -> None:
@@ -310,6 +354,11 @@ class RespSession:
         if not self.authenticated and not command.no_auth:
             self.multi_failed = self.multi is not None
             return _NOAUTH
+        if self.acl is not None:
+            refused = _acl_refusal(self, command, argv)
+            if refused is not None:
+                self.multi_failed = self.multi is not None
+                return refused
         if (
             self.subscriptions is not None
             and not self.resp3
@@ -356,6 +405,7 @@ class RespSession:
         # the keys it wrote serve the blocked clients (as Redis does after each command).
         plain = (
             self.authenticated
+            and self.acl is None
             and self.multi is None
             and not WAITING.count
             and self.subscriptions is None
@@ -398,6 +448,7 @@ class RespSession:
                 return next(i for i, ran in enumerate(commands, 1) if ran is argv)
             plain = (
                 self.authenticated
+                and self.acl is None
                 and self.multi is None
                 and not WAITING.count
                 and self.subscriptions is None
@@ -484,6 +535,7 @@ class RespSession:
             _blocking.forget(self)
             if self.tracking is not None:
                 self.tracking.stop(self)
+            self.users.detach(self.user, self)
             self.unwatch_all()
             self.end_multi()
             if self.subscriptions is not None:

@@ -1,10 +1,10 @@
 """Durability end to end: ``wireproto serve --dir`` killed and restarted keeps what it acknowledged.
 
-A writer pipelines SETs (redis-py) and records what was acknowledged; the
-server is killed with SIGKILL at a random moment, started again on the same
-directory, and every acknowledged key must be back (``appendfsync always``).
-redis-server with ``--appendonly yes`` goes through the same steps in the
-same test.
+A writer pipelines SETs (redis-py, beside memcached and kvbin writers) and
+records what was acknowledged; the server is killed with SIGKILL at a random
+moment, started again on the same directory, and every acknowledged key must
+be back (``appendfsync always``). redis-server with ``--appendonly yes`` goes
+through the same steps in the same test.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymemcache.client.base import Client as MemcacheClient
 from pymemcache.exceptions import MemcacheUnexpectedCloseError
+from wireproto.providers.kvbin import Opcode, Status, build_reply, build_request
 from wireproto.providers.persistence import records
 
 
@@ -127,6 +128,46 @@ class MemcacheWriter(threading.Thread):
             client.close()
 
 
+class KvbinWriter(threading.Thread):
+    """kvbin ``SET kv:N`` (the key as value), 50 pipelined per write, until the server dies.
+
+    A key counts as acknowledged once its whole 12-byte OK reply (its request id) is read.
+    """
+
+    BATCH = 50
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.acknowledged: dict[bytes, float] = {}
+        self.wrong: list[bytes] = []
+
+    def run(self) -> None:
+        number = 0
+        try:
+            with socket.create_connection((HOST, self.port), timeout=5) as sock:
+                reader = sock.makefile("rb")
+                while True:
+                    keys = [b"kv:%d" % n for n in range(number, number + self.BATCH)]
+                    sock.sendall(
+                        b"".join(
+                            build_request(Opcode.SET, key, key, request_id=number + i)
+                            for i, key in enumerate(keys)
+                        )
+                    )
+                    for i, key in enumerate(keys):
+                        reply = reader.read(12)
+                        if len(reply) < 12:
+                            return  # the server died mid-reply: not acknowledged
+                        if reply != build_reply(Status.OK, number + i):
+                            self.wrong.append(reply)
+                            return
+                        self.acknowledged[key] = time.monotonic()
+                    number += self.BATCH
+        except OSError:
+            return
+
+
 def kill_while_writing(
     port: int, process: subprocess.Popen[bytes], signum: int
 ) -> tuple[Writer, float]:
@@ -156,14 +197,17 @@ def missing(port: int, keys: list[bytes]) -> list[bytes]:
 def test_sigkill_under_appendfsync_always_loses_no_acknowledged_write(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with wireproto(data, tmp_path / "first.log", "--appendfsync", "always") as (port, process):
-        memcached = MemcacheWriter(port)
+        memcached, kvbin = MemcacheWriter(port), KvbinWriter(port)
         memcached.start()
+        kvbin.start()
         writer, _ = kill_while_writing(port, process, signal.SIGKILL)
         memcached.join(20)
-        assert not memcached.is_alive()
-    acknowledged = list(writer.acknowledged) + list(memcached.acknowledged)
+        kvbin.join(20)
+        assert not memcached.is_alive() and not kvbin.is_alive()
+    acknowledged = [*writer.acknowledged, *memcached.acknowledged, *kvbin.acknowledged]
     assert len(writer.acknowledged) > 1000
     assert len(memcached.acknowledged) > 10
+    assert len(kvbin.acknowledged) > 100 and kvbin.wrong == []
     with wireproto(data, tmp_path / "second.log") as (port, _):
         assert missing(port, acknowledged) == []
     # The same steps against redis-server --appendonly yes --appendfsync always.
@@ -175,7 +219,7 @@ def test_sigkill_under_appendfsync_always_loses_no_acknowledged_write(tmp_path: 
         assert missing(port, list(redis_writer.acknowledged)) == []
     print(
         f"\nacknowledged then SIGKILL, all back: wireproto {len(acknowledged)} keys "
-        f"({len(memcached.acknowledged)} through memcached), "
+        f"({len(memcached.acknowledged)} through memcached, {len(kvbin.acknowledged)} kvbin), "
         f"redis-server {len(redis_writer.acknowledged)} keys"
     )
 
@@ -433,3 +477,69 @@ def test_each_worker_keeps_its_own_log(tmp_path: Path) -> None:
         assert process.stdout is not None
         process.stdout.close()
     assert sorted(os.listdir(data)) == ["worker-0", "worker-1"]
+
+
+def test_config_set_appendonly_yes_writes_the_base_in_a_child(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with wireproto(data, tmp_path / "first.log", "--appendfsync", "always") as (port, process):
+        with redis.Redis(host=HOST, port=port) as client:
+            client.set("before", "1")
+            client.config_set("appendonly", "no")
+            assert _info(client)["aof_enabled"] == 0
+            client.mset({b"off:%d" % n: b"x" * 100 for n in range(20_000)})
+            started = time.monotonic()
+            client.config_set("appendonly", "yes")
+            answered = time.monotonic() - started
+            info = _info(client)
+            assert info["aof_enabled"] == 1
+            client.set("after", "3")  # logged at once, in the log the new base will head
+            deadline = time.monotonic() + 20
+            while _info(client)["aof_rewrites"] == 0:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert _info(client)["aof_last_bgrewrite_status"] == "ok"
+            client.set("last", "4")
+        process.kill()
+        process.wait(15)
+    manifest = (data / "appendonly.manifest").read_text()
+    assert "appendonly.1." not in manifest
+    assert not (data / "appendonly.1.base.wpl").exists()
+    with (
+        wireproto(data, tmp_path / "second.log") as (port, _),
+        redis.Redis(host=HOST, port=port) as client,
+    ):
+        assert client.mget("before", "after", "last") == [b"1", b"3", b"4"]
+        assert client.dbsize() == 20_003
+    print(f"\nCONFIG SET appendonly yes answered in {answered * 1000:.1f} ms (20,000 keys)")
+
+
+def test_memcached_cas_versions_survive_a_sigkill(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with wireproto(data, tmp_path / "first.log", "--appendfsync", "always") as (port, process):
+        client = MemcacheClient((HOST, port), timeout=5.0, default_noreply=False)
+        try:
+            assert client.set("held", b"v1", flags=4)
+            _, held = client.gets("held")
+            assert client.set("changed", b"old")
+            _, stale = client.gets("changed")
+            assert client.set("changed", b"new")
+            _, fresh = client.gets("changed")
+            assert client.set("gone", b"x")
+            _, gone = client.gets("gone")
+            assert client.delete("gone")
+        finally:
+            client.close()
+        process.kill()
+        process.wait(15)
+    with wireproto(data, tmp_path / "second.log") as (port, _):
+        client = MemcacheClient((HOST, port), timeout=5.0, default_noreply=False)
+        try:
+            assert client.gets("held") == (b"v1", held)
+            assert client.cas("changed", b"late", stale) is False  # EXISTS, as before the kill
+            assert client.cas("held", b"v2", held) is True  # the version held across the restart
+            assert client.set("gone", b"again")
+            _, new = client.gets("gone")
+            assert new not in (held, stale, fresh, gone)
+            assert client.cas("changed", b"latest", fresh) is True
+        finally:
+            client.close()

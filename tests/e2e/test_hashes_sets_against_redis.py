@@ -162,3 +162,28 @@ def test_small_hashes_and_intsets_list_in_redis_s_order(pair: Pair) -> None:
         ("HSET", "h", "f", "v", "g", "w"), ("HGETALL", "h"), ("HRANDFIELD", "h", 5, "WITHVALUES")
     )
     pair.same(("SADD", "s", "3", "1"), ("SMEMBERS", "s"), ("SUNION", "s"), ("SPOP", "s", 3))
+
+
+def test_random_counts_and_scans_at_their_limits_match_redis(pair: Pair) -> None:
+    pair.reset()
+    pair.same(("HSET", "h", "f", "v", "g", "w"), ("SADD", "s", "a", "b"))
+    half = 4611686018427387903  # C's LONG_MAX/2: the largest count WITHVALUES allows
+    pair.same(
+        ("HRANDFIELD", "h", half, "WITHVALUES"),
+        ("HRANDFIELD", "h", half + 1, "WITHVALUES"),
+        ("HRANDFIELD", "h", -half - 1, "WITHVALUES"),
+        ("HRANDFIELD", "h", "-9223372036854775808"),
+        ("HRANDFIELD", "h", 1, "WITHSCORES"),
+        ("SRANDMEMBER", "s", "-9223372036854775808"),
+        ("SRANDMEMBER", "s", "x", "y"),
+        ("SRANDMEMBER", "s", "x"),
+    )
+    pair.same(
+        ("HSCAN", "h", "-1"),
+        ("HSCAN", "nothing", "0", "FOO"),
+        ("HSCAN", "h", "0", "FOO"),
+        ("HSCAN", "h", "0", "MATCH", "f*"),
+        ("SSCAN", "s", "0", "COUNT", "0"),
+        ("SSCAN", "s", "0", "MATCH", "a"),
+        ("SSCAN", "nothing", "x"),
+    )

@@ -6,14 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, NoReturn, Protocol
+from typing import TYPE_CHECKING, Final, NoReturn, Protocol, TypeVar
 from zlib import crc32
 
 from wireproto import AuthSettings
+from wireproto._users import User, UserDirectory
 
-from ...kvstore import Databases, Store, parse_int64
+from ...kvstore import Databases, Store, compile_glob, parse_int64
 from ..limits import RespLimits
-from ..replies import error
+from ..replies import bulk, bulk_strings, error
 
 if TYPE_CHECKING:
     from wireproto import MessageConsumer, NetworkSender, ServerStats
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DB_OUT_OF_RANGE",
+    "EMPTY_SCAN",
     "INT_MAX",
     "INT_MIN",
     "INVALID_CURSOR",
@@ -51,9 +53,13 @@ __all__ = [
     "db_index",
     "expire_time_error",
     "int32",
+    "random_count",
     "scan_cursor",
     "scan_options",
+    "scan_reply",
     "scan_slice",
+    "scan_start",
+    "scan_step",
     "unknown_command",
     "unknown_subcommand",
 ]
@@ -90,6 +96,12 @@ class ProviderState(Protocol):
     @property
     def password(self) -> bytes | None:
         """``requirepass``, or None."""
+        ...
+
+    @property
+    def user_directories(self) -> dict[AuthSettings, UserDirectory]:
+        """The users of each listener setting, for sessions outside a ``Server`` (a
+        listener keeps its own: ``sender.listener.users``)."""
         ...
 
     @property
@@ -194,6 +206,24 @@ class Client(Protocol):
     @property
     def authenticated(self) -> bool:
         """Whether AUTH succeeded (or none is needed)."""
+        ...
+
+    @property
+    def user(self) -> User:
+        """The user the connection runs as (ACL)."""
+        ...
+
+    @property
+    def users(self) -> UserDirectory:
+        """The listener's users."""
+        ...
+
+    def login(self, user: User) -> None:
+        """Run as ``user`` (AUTH succeeded)."""
+        ...
+
+    def log_auth_failure(self, command: bytes, username: bytes) -> None:
+        """Add a failed AUTH (or HELLO AUTH) as ``username`` to ACL LOG."""
         ...
 
     @property
@@ -478,6 +508,91 @@ def scan_slice(members: Iterable[bytes], cursor: int, count: int) -> tuple[int, 
         taken.append(ranked[len(taken)])
     next_cursor = 0 if len(taken) == len(ranked) else taken[-1][0] + 1
     return next_cursor, [member for _, member in taken]
+
+
+EMPTY_SCAN: Final = b"*2\r\n$1\r\n0\r\n*0\r\n"
+"""HSCAN, SSCAN and ZSCAN's reply for a missing key."""
+
+
+_Scanned = TypeVar("_Scanned")
+
+
+def scan_start(
+    s: Client, argv: list[bytes], kind: type[_Scanned]
+) -> tuple[_Scanned, int, int, bytes | None] | bytes:
+    """HSCAN, SSCAN and ZSCAN's arguments, in Redis's order (the cursor, the key, then the
+    options): (the value, cursor, count, pattern or None), or the reply (an error, or the
+    empty scan of a missing key)."""
+    cursor = scan_cursor(argv[2])
+    if cursor is None:
+        return INVALID_CURSOR
+    value = s.store.read_container(argv[1], kind)
+    if value is None:
+        return EMPTY_SCAN
+    options = scan_options(argv, 3)
+    if isinstance(options, bytes):
+        return options
+    return value, cursor, *options
+
+
+_Hashed = TypeVar("_Hashed", dict[bytes, bytes], set[bytes])
+
+
+def scan_step(
+    s: Client,
+    argv: list[bytes],
+    kind: type[_Hashed],
+    whole: Callable[[_Hashed], list[bytes] | None],
+) -> tuple[_Hashed, int, list[bytes]] | bytes:
+    """HSCAN/SSCAN up to the reply: (the hash or set, next cursor, its members this call),
+    or the reply :func:`scan_start` gives.
+
+    ``whole(value)`` is every member in Redis's order when Redis answers the key's
+    small encoding (listpack, intset) in one go, else None: :func:`scan_slice`
+    takes ``COUNT`` members. MATCH filters what was taken.
+    """
+    started = scan_start(s, argv, kind)
+    if isinstance(started, bytes):
+        return started
+    value, cursor, count, pattern = started
+    found = whole(value)
+    next_cursor = 0
+    if found is None:
+        next_cursor, found = scan_slice(value, cursor, count)
+    if pattern is not None:
+        match = compile_glob(pattern)
+        found = [member for member in found if match(member)]
+    return value, next_cursor, found
+
+
+def scan_reply(cursor: int, items: list[bytes]) -> bytes:
+    """A SCAN-family reply: the next cursor, then ``items`` as bulk strings."""
+    return b"*2\r\n" + bulk(b"%d" % cursor) + bulk_strings(items)
+
+
+_HALF_LLONG: Final = LLONG_MAX // 2  # C's LONG_MAX/2 (and -LONG_MAX/2: truncated, not floored)
+
+
+def random_count(argv: list[bytes], word: bytes) -> tuple[int, bool] | bytes:
+    """HRANDFIELD, ZRANDMEMBER and SRANDMEMBER's ``count [word]`` from ``argv[2:]``.
+
+    ``word`` is ``withvalues`` or ``withscores`` (``b""``: the command has none). Returns
+    (count, whether ``word`` was given) or the error reply, checked in Redis's order.
+    """
+    count = bounded_int(argv[2], -LLONG_MAX, LLONG_MAX)
+    if count is None:
+        if parse_int64(argv[2]) is None:
+            return NOT_INTEGER
+        return b"-ERR value is out of range, value must between %d and %d\r\n" % (
+            -LLONG_MAX,
+            LLONG_MAX,
+        )
+    given = len(argv) == 4
+    if len(argv) > 4 or (given and (not word or argv[3].lower() != word)):
+        return SYNTAX_ERROR
+    if given and not -_HALF_LLONG <= count <= _HALF_LLONG:
+        return b"-ERR value is out of range\r\n"
+    return count, given
 
 
 def expire_time_error(name: bytes) -> bytes:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from types import ModuleType
 
 from . import (
+    acl,
     admin,
     bitmaps,
     blocking,
@@ -158,7 +159,9 @@ _COMMAND_LIST += config.COMMANDS
 _COMMAND_LIST += persistence.COMMANDS
 # SHUTDOWN is persistence's (SAVE/NOSAVE with a log); admin's answers ABORT and the errors.
 _COMMAND_LIST += [command for command in admin.COMMANDS if command.name != "shutdown"]
+_COMMAND_LIST += acl.COMMANDS
 _FAMILIES: tuple[ModuleType, ...] = (
+    acl,
     admin,
     bitmaps,
     blocking,
@@ -205,6 +208,7 @@ def lookup(argv: list[bytes]) -> Command | bytes:
 
 
 blocking.lookup_command = lookup  # CLIENT PAUSE WRITE looks at what EXEC will run
+acl.use_lookup(lookup)
 
 
 def command_names() -> frozenset[bytes]:

@@ -2,18 +2,16 @@
 the kind loaded or recorded: FUNCTION and FCALL (no library; EVAL and SCRIPT are in
 :mod:`.scripting`),
 SLOWLOG, LATENCY, WAIT (no replicas), DEBUG (the harmless subcommands), SHUTDOWN
-(refused: a client does not stop this server) and ACL (the listener's one user)."""
+(refused: a client does not stop this server); ACL is in :mod:`.acl`."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 
-from ..replies import EMPTY_ARRAY, OK, bulk, bulk_array, error, integer, map_reply
+from ..replies import EMPTY_ARRAY, OK, bulk, error, integer, map_reply
 from ._base import SYNTAX_ERROR, Client, Command, bounded_int, c_string, container
 from ._hub import deliver
-from ._meta import ACL_CATEGORIES, categories
 
 __all__ = ["COMMANDS", "EMPTY_FUNCTION_DUMP"]
 
@@ -235,54 +233,6 @@ def monitor(s: Client, argv: list[bytes]) -> bytes:
     return OK
 
 
-# -- ACL (the listener's one user) ----------------------------------------------------
-
-
-def acl_whoami(s: Client, argv: list[bytes]) -> bytes:
-    """ACL WHOAMI."""
-    return bulk(s.auth.username)
-
-
-def acl_users(s: Client, argv: list[bytes]) -> bytes:
-    """ACL USERS: the listener's one user."""
-    return bulk_array([s.auth.username], s.null)
-
-
-def _rule(s: Client) -> bytes:
-    password = s.auth.password
-    if password is None:
-        secret = b"nopass"
-    else:
-        raw = password if isinstance(password, bytes) else str(password).encode()
-        secret = b"#" + hashlib.sha256(raw).hexdigest().encode()
-    return b"user %s on %s ~* &* +@all" % (s.auth.username, secret)
-
-
-def acl_list(s: Client, argv: list[bytes]) -> bytes:
-    """ACL LIST."""
-    return bulk_array([_rule(s)], s.null)
-
-
-def acl_cat(s: Client, argv: list[bytes]) -> bytes:
-    """ACL CAT [category]: the categories, or the commands in one."""
-    if len(argv) == 2:
-        return bulk_array((name.encode() for name in ACL_CATEGORIES), s.null)
-    wanted = argv[2].lower().decode("latin-1")
-    if wanted not in ACL_CATEGORIES:
-        return error(b"ERR Unknown category '%s'" % c_string(argv[2]))
-    names = [
-        command.name.encode()
-        for command in s.provider.command_list()
-        if wanted in categories(command)
-    ]
-    return bulk_array(names, s.null)
-
-
-def acl_refused(s: Client, argv: list[bytes]) -> bytes:
-    """ACL SETUSER / DELUSER: users are the listener's setting (AuthSettings)."""
-    return b"-ERR users are set by the listener's AuthSettings on this server, not by ACL\r\n"
-
-
 _ADMIN = ("admin", "noscript", "loading", "stale")
 _SCRIPT = ("noscript", "loading", "stale")
 _SLOWLOG = ("admin", "loading", "stale")
@@ -339,16 +289,5 @@ COMMANDS: list[Command] = [
         -1,
         shutdown,
         ("admin", "noscript", "loading", "stale", "no_multi", "allow_busy"),
-    ),
-    container(
-        "acl",
-        -2,
-        (),
-        Command("acl|whoami", 2, acl_whoami, ("noscript", "loading", "stale")),
-        Command("acl|users", 2, acl_users, _ADMIN),
-        Command("acl|list", 2, acl_list, _ADMIN),
-        Command("acl|cat", -2, acl_cat, ("noscript", "loading", "stale")),
-        Command("acl|setuser", -3, acl_refused, _ADMIN),
-        Command("acl|deluser", -3, acl_refused, _ADMIN),
     ),
 ]

@@ -103,7 +103,7 @@ def client_line(s: Client, now: float) -> bytes:
         (b"tot-mem", memory.held),
         (b"events", b"r"),
         (b"cmd", _last_command(s)),
-        (b"user", s.auth.username),
+        (b"user", s.user.name),
         (b"redir", _redirect(s)),
         (b"resp", 3 if s.resp3 else 2),
         (b"lib-name", s.client_info.get(b"lib-name", b"")),
@@ -174,7 +174,7 @@ def _of_type(kind: bytes) -> Callable[[Client], bool]:
 
 
 def _of_user(user: bytes) -> Callable[[Client], bool]:
-    return lambda client: client.auth.username == user
+    return lambda client: client.user.name == user
 
 
 def client_kill(s: Client, argv: list[bytes]) -> bytes:
@@ -207,7 +207,7 @@ def client_kill(s: Client, argv: list[bytes]) -> bytes:
                 return error(b"ERR Unknown client type '%s'" % c_string(value))
             tests.append(_of_type(kind))
         elif option == b"user":
-            if value != s.auth.username:
+            if s.users.get(value) is None:
                 return error(b"ERR No such user '%s'" % c_string(value))
             tests.append(_of_user(value))
         elif option == b"skipme":

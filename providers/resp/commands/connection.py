@@ -53,29 +53,28 @@ def select(s: Client, argv: list[bytes]) -> bytes:
 
 
 def auth(s: Client, argv: list[bytes]) -> bytes:
-    """AUTH."""
+    """AUTH [username] password: run as that user (Redis's ``ACLAuthenticateUser``)."""
     if len(argv) > 3:
         return SYNTAX_ERROR
     if len(argv) == 2:
-        if not s.auth.required:
+        if s.users.default.nopass:
             return (
                 b"-ERR AUTH <password> called without any password configured for the "
                 b"default user. Are you sure your configuration is correct?\r\n"
             )
-        user, password = s.auth.username, argv[1]
+        user, password = s.users.default.name, argv[1]
     else:
         user, password = argv[1], argv[2]
-    if not _credentials_ok(s, user, password):
-        return WRONGPASS
-    s.authenticate()
-    return OK
+    return OK if _log_in(s, user, password, argv[0]) else WRONGPASS
 
 
-def _credentials_ok(s: Client, user: bytes, password: bytes) -> bool:
-    auth = s.auth
-    if not auth.required:  # Redis's default user then takes any password ("nopass")
-        return user == auth.username
-    return auth.check(user, password)
+def _log_in(s: Client, name: bytes, password: bytes, command: bytes) -> bool:
+    user = s.users.authenticate(name, password)
+    if user is None:
+        s.log_auth_failure(command, name)
+        return False
+    s.login(user)
+    return True
 
 
 _NAME_ERROR = b"Client names cannot contain spaces, newlines or special characters."
@@ -112,10 +111,8 @@ def hello(s: Client, argv: list[bytes]) -> bytes:
             j += 2
         else:
             return error(b"ERR Syntax error in HELLO option '%s'" % c_string(argv[j]))
-    if credentials is not None:
-        if not _credentials_ok(s, *credentials):
-            return WRONGPASS
-        s.authenticate()
+    if credentials is not None and not _log_in(s, *credentials, argv[0]):
+        return WRONGPASS
     if not s.authenticated:
         return (
             b"-NOAUTH HELLO must be called with the client already authenticated, "

@@ -9,24 +9,21 @@ from __future__ import annotations
 import random
 from fractions import Fraction
 
-from ...datatypes.encodings import hash_is_listpack
-from ...kvstore import compile_glob, parse_int64
+from ...datatypes.encodings import hash_scanned_whole
+from ...kvstore import parse_int64
 from .. import numbers
 from ..replies import EMPTY_ARRAY, OK, ONE, ZERO, bulk, integer, map_reply
 from ._base import (
-    INVALID_CURSOR,
     LLONG_MAX,
     LLONG_MIN,
     NOT_FLOAT,
     NOT_INTEGER,
-    SYNTAX_ERROR,
     Client,
     Command,
     arity_error,
-    bounded_int,
-    scan_cursor,
-    scan_options,
-    scan_slice,
+    random_count,
+    scan_reply,
+    scan_step,
 )
 
 __all__ = ["COMMANDS"]
@@ -40,17 +37,19 @@ def _read(s: Client, key: bytes) -> dict[bytes, bytes] | None:
 
 def hset(s: Client, argv: list[bytes]) -> bytes:
     """HSET and HMSET."""
-    if len(argv) % 2:
+    argc = len(argv)
+    if argc % 2:
         return arity_error(argv[0].lower().decode(errors="replace"))
     key = argv[1]
-    value = s.store.write_container(key, dict)
-    created = 0
-    for j in range(2, len(argv), 2):
-        if argv[j] not in value:
-            created += 1
-        value[argv[j]] = argv[j + 1]
-    s.store.container_written(key, b"hset")
-    return integer(created) if argv[0][1] in b"sS" else OK
+    store = s.store
+    value = store.write_container(key, dict)
+    before = len(value)
+    if argc == 4:
+        value[argv[2]] = argv[3]
+    else:
+        value.update(zip(argv[2::2], argv[3::2], strict=True))
+    store.container_written(key, b"hset")
+    return integer(len(value) - before) if argv[0][1] in b"sS" else OK
 
 
 def hsetnx(s: Client, argv: list[bytes]) -> bytes:
@@ -187,19 +186,10 @@ def hrandfield(s: Client, argv: list[bytes]) -> bytes:
         if value is None:
             return s.null
         return bulk(_rng.choice(list(value)))
-    count = bounded_int(argv[2], -LLONG_MAX, LLONG_MAX)
-    if count is None:
-        if parse_int64(argv[2]) is None:
-            return NOT_INTEGER
-        return b"-ERR value is out of range, value must between %d and %d\r\n" % (
-            -LLONG_MAX,
-            LLONG_MAX,
-        )
-    withvalues = len(argv) == 4
-    if len(argv) > 4 or (withvalues and argv[3].lower() != b"withvalues"):
-        return SYNTAX_ERROR
-    if withvalues and not -LLONG_MAX // 2 <= count <= LLONG_MAX // 2:
-        return b"-ERR value is out of range\r\n"
+    parsed = random_count(argv, b"withvalues")
+    if isinstance(parsed, bytes):
+        return parsed
+    count, withvalues = parsed
     value = _read(s, argv[1])
     if value is None or count == 0:
         return EMPTY_ARRAY
@@ -218,27 +208,11 @@ def hrandfield(s: Client, argv: list[bytes]) -> bytes:
 
 def hscan(s: Client, argv: list[bytes]) -> bytes:
     """HSCAN key cursor [MATCH pattern] [COUNT count]."""
-    cursor = scan_cursor(argv[2])
-    if cursor is None:
-        return INVALID_CURSOR
-    value = _read(s, argv[1])
-    if value is None:
-        return b"*2\r\n$1\r\n0\r\n*0\r\n"
-    options = scan_options(argv, 3)
-    if isinstance(options, bytes):
-        return options
-    count, pattern = options
-    if hash_is_listpack(value):  # Redis answers a listpack hash in one go
-        items = list(value.items())
-        next_cursor = 0
-    else:
-        next_cursor, fields = scan_slice(value, cursor, count)
-        items = [(field, value[field]) for field in fields]
-    if pattern is not None:
-        match = compile_glob(pattern)
-        items = [(field, item) for field, item in items if match(field)]
-    body = b"".join(bulk(field) + bulk(item) for field, item in items)
-    return b"*2\r\n" + bulk(b"%d" % next_cursor) + b"*%d\r\n" % (2 * len(items)) + body
+    step = scan_step(s, argv, dict, hash_scanned_whole)
+    if isinstance(step, bytes):
+        return step
+    value, next_cursor, fields = step
+    return scan_reply(next_cursor, [item for field in fields for item in (field, value[field])])
 
 
 _RF = ("readonly", "fast")

@@ -11,7 +11,7 @@ from collections import deque
 from itertools import islice
 
 from ...kvstore import Store
-from ..replies import EMPTY_ARRAY, OK, ZERO, bulk, error, integer
+from ..replies import EMPTY_ARRAY, OK, ZERO, bulk, bulk_strings, error, integer
 from ._base import (
     LLONG_MAX,
     NO_SUCH_KEY,
@@ -61,12 +61,6 @@ def positive(value: bytes, message: bytes = MUST_BE_POSITIVE) -> int | bytes:
     return message if parsed is None else parsed
 
 
-def _items(values: list[bytes] | deque[bytes]) -> bytes:
-    return b"*%d\r\n" % len(values) + b"".join(
-        [b"$%d\r\n%s\r\n" % (len(value), value) for value in values]
-    )
-
-
 def _read(s: Client, key: bytes) -> deque[bytes] | None:
     return s.store.read_container(key, deque)
 
@@ -81,22 +75,22 @@ def pop_count(store: Store, key: bytes, items: deque[bytes], where: int, count: 
 
 def pop_count_reply(store: Store, key: bytes, items: deque[bytes], where: int, count: int) -> bytes:
     """LMPOP's reply ``[key, [items...]]`` after popping up to ``count`` items."""
-    return b"*2\r\n" + bulk(key) + _items(pop_count(store, key, items, where, count))
+    return b"*2\r\n" + bulk(key) + bulk_strings(pop_count(store, key, items, where, count))
 
 
 def _push(s: Client, argv: list[bytes], where: int, existing: bool) -> bytes:
     store = s.store
     key = argv[1]
-    if existing and _read(s, key) is None:
+    if existing and store.read_container(key, deque) is None:
         return ZERO
     items: deque[bytes] = store.write_container(key, deque)
     if where == HEAD:
         items.extendleft(argv[2:])
+        store.container_written(key, b"lpush")
     else:
         items.extend(argv[2:])
-    size = len(items)
-    store.container_written(key, b"lpush" if where == HEAD else b"rpush")
-    return integer(size)
+        store.container_written(key, b"rpush")
+    return integer(len(items))
 
 
 def lpush(s: Client, argv: list[bytes]) -> bytes:
@@ -120,25 +114,29 @@ def rpushx(s: Client, argv: list[bytes]) -> bytes:
 
 
 def _pop(s: Client, argv: list[bytes], where: int) -> bytes:
+    key = argv[1]
+    if len(argv) == 2:
+        items = s.store.read_container(key, deque)
+        if items is None:
+            return s.null
+        if where == HEAD:
+            value = items.popleft()
+            s.store.container_written(key, b"lpop")
+        else:
+            value = items.pop()
+            s.store.container_written(key, b"rpop")
+        return b"$%d\r\n%s\r\n" % (len(value), value)
     if len(argv) > 3:
         return arity_error(argv[0].lower().decode())
-    count = -1
-    if len(argv) == 3:
-        parsed = positive(argv[2])
-        if isinstance(parsed, bytes):
-            return parsed
-        count = parsed
-    key = argv[1]
+    count = positive(argv[2])
+    if isinstance(count, bytes):
+        return count
     items = _read(s, key)
     if items is None:
-        return s.null if count < 0 else s.null_array
+        return s.null_array
     if count == 0:
         return EMPTY_ARRAY
-    if count < 0:
-        value = items.popleft() if where == HEAD else items.pop()
-        s.store.container_written(key, b"lpop" if where == HEAD else b"rpop")
-        return bulk(value)
-    return _items(pop_count(s.store, key, items, where, count))
+    return bulk_strings(pop_count(s.store, key, items, where, count))
 
 
 def lpop(s: Client, argv: list[bytes]) -> bytes:
@@ -199,7 +197,7 @@ def lrange(s: Client, argv: list[bytes]) -> bytes:
     if bounds is None:
         return EMPTY_ARRAY
     first, stop = bounds
-    reply = _items(_slice(items, first, stop))
+    reply = bulk_strings(_slice(items, first, stop))
     if len(reply) > s.room:  # refused before it joins the batch's replies
         s.over_output(s.room - len(reply))
     return reply

@@ -25,6 +25,7 @@ from typing import Any
 from ...kvstore import parse_int64
 from ..replies import bulk, error, integer
 from ._base import NOT_INTEGER, Client, Command
+from .acl import script_refusal
 
 __all__ = ["COMMANDS", "SCRIPT_SUBCOMMANDS", "lua_available", "use_table"]
 
@@ -204,6 +205,9 @@ class _Scripting:
             return self._error(b"ERR Unknown Redis command called from script")
         if "noscript" in command.flags:
             return self._error(b"ERR This Redis command is not allowed from script")
+        refused = script_refusal(s, arguments)  # Redis checks ACL before the write checks
+        if refused is not None:
+            return self._error(refused)
         if self.read_only and "write" in command.flags:
             return self._error(b"ERR Write commands are not allowed from read-only scripts.")
         return self._from_reply(s.execute(arguments))

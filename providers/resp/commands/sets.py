@@ -11,20 +11,16 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-from ...datatypes.encodings import set_in_order, set_is_intset
-from ...kvstore import compile_glob
+from ...datatypes.encodings import set_in_order, set_scanned_whole
 from ..replies import EMPTY_ARRAY, ONE, ZERO, bulk, integer, set_header
 from ._base import (
-    INVALID_CURSOR,
-    LLONG_MAX,
-    NOT_INTEGER,
     SYNTAX_ERROR,
     Client,
     Command,
     bounded_int,
-    scan_cursor,
-    scan_options,
-    scan_slice,
+    random_count,
+    scan_reply,
+    scan_step,
 )
 
 __all__ = ["COMMANDS"]
@@ -43,12 +39,17 @@ def _set_reply(s: Client, members: Iterable[bytes], count: int) -> bytes:
 
 def sadd(s: Client, argv: list[bytes]) -> bytes:
     """SADD."""
-    value = s.store.write_container(argv[1], set)
+    key = argv[1]
+    store = s.store
+    value = store.write_container(key, set)
     before = len(value)
-    value.update(argv[2:])
+    if len(argv) == 3:
+        value.add(argv[2])
+    else:
+        value.update(argv[2:])
     added = len(value) - before
     if added:
-        s.store.container_written(argv[1], b"sadd")
+        store.container_written(key, b"sadd")
     return integer(added)
 
 
@@ -99,7 +100,7 @@ def spop(s: Client, argv: list[bytes]) -> bytes:
         return SYNTAX_ERROR
     key = argv[1]
     if len(argv) == 2:
-        value = _read(s, key)
+        value = s.store.read_container(key, set)
         if value is None:
             return s.null
         member = _rng.choice(tuple(value))
@@ -129,14 +130,10 @@ def srandmember(s: Client, argv: list[bytes]) -> bytes:
     if len(argv) == 2:
         value = _read(s, argv[1])
         return s.null if value is None else bulk(_rng.choice(tuple(value)))
-    count = bounded_int(argv[2], -LLONG_MAX, LLONG_MAX)
-    if count is None:
-        if bounded_int(argv[2]) is None:
-            return NOT_INTEGER
-        return b"-ERR value is out of range, value must between %d and %d\r\n" % (
-            -LLONG_MAX,
-            LLONG_MAX,
-        )
+    parsed = random_count(argv, b"")
+    if isinstance(parsed, bytes):
+        return parsed
+    count = parsed[0]
     value = _read(s, argv[1])
     if value is None or count == 0:
         return EMPTY_ARRAY
@@ -270,30 +267,10 @@ def sintercard(s: Client, argv: list[bytes]) -> bytes:
 
 def sscan(s: Client, argv: list[bytes]) -> bytes:
     """SSCAN key cursor [MATCH pattern] [COUNT count]."""
-    cursor = scan_cursor(argv[2])
-    if cursor is None:
-        return INVALID_CURSOR
-    value = _read(s, argv[1])
-    if value is None:
-        return b"*2\r\n$1\r\n0\r\n*0\r\n"
-    options = scan_options(argv, 3)
-    if isinstance(options, bytes):
-        return options
-    count, pattern = options
-    if set_is_intset(value):  # Redis answers an intset in one go
-        members = set_in_order(value)
-        next_cursor = 0
-    else:
-        next_cursor, members = scan_slice(value, cursor, count)
-    if pattern is not None:
-        match = compile_glob(pattern)
-        members = [member for member in members if match(member)]
-    return (
-        b"*2\r\n"
-        + bulk(b"%d" % next_cursor)
-        + b"*%d\r\n" % len(members)
-        + b"".join(map(bulk, members))
-    )
+    step = scan_step(s, argv, set, set_scanned_whole)
+    if isinstance(step, bytes):
+        return step
+    return scan_reply(step[1], step[2])
 
 
 _RF = ("readonly", "fast")

@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 import random
 import re
+from collections.abc import Callable
 
 from ...datatypes.zset import LexBound, ZSet
 from ...kvstore import Store, WrongType, compile_glob
 from ..replies import EMPTY_ARRAY, ZERO, bulk, error, integer
 from ._base import (
-    LLONG_MAX,
     NOT_FLOAT,
     NOT_INTEGER,
     SYNTAX_ERROR,
@@ -24,6 +24,9 @@ from ._base import (
     Serve,
     bounded_int,
     c_string,
+    random_count,
+    scan_reply,
+    scan_start,
 )
 from .blocking import block, parse_timeout
 from .lists import parse_mpop, positive
@@ -59,14 +62,17 @@ def _strtod(text: bytes) -> tuple[float, bool] | None:
         value = float.fromhex(hexa.decode()) if hexa is not None else float(decimal)
     except OverflowError:
         return (-math.inf if negative else math.inf), True
-    digits = hexa[2:] if hexa is not None else decimal
-    mantissa = re.split(rb"[eEpP]", digits)[0]
-    erange = math.isinf(value) or (value == 0 and mantissa.strip(b"0.") != b"")
+    erange = math.isinf(value)
+    if value == 0:  # an underflow when a digit of the mantissa is not 0
+        digits = hexa[2:] if hexa is not None else decimal
+        erange = re.split(rb"[eEpP]", digits)[0].strip(b"0.") != b""
     return (-value if negative else value), erange
 
 
 def parse_score(text: bytes) -> float | None:
     """Redis's ``string2d`` (ZADD's scores, ZINCRBY's increment): the double, or None."""
+    if text.isdigit() and len(text) < 300:  # the common case, where float() is strtod
+        return float(text)
     if not text or text[0] in _SPACE:
         return None
     parsed = _strtod(text)
@@ -106,9 +112,14 @@ def parse_lex(text: bytes) -> LexBound | None:
     return None
 
 
+def _score_text(score: float) -> bytes:
+    """A score as Redis 7.0 prints it (``%.17g``, ``inf``, ``-inf``)."""
+    return (b"inf" if score > 0 else b"-inf") if math.isinf(score) else b"%.17g" % score
+
+
 def format_score(score: float, resp3: bool) -> bytes:
     """Redis 7.0's ``addReplyDouble``."""
-    text = (b"inf" if score > 0 else b"-inf") if math.isinf(score) else b"%.17g" % score
+    text = _score_text(score)
     if resp3:
         return b",%s\r\n" % text
     return b"$%d\r\n%s\r\n" % (len(text), text)
@@ -133,93 +144,106 @@ def _pairs(pairs: list[tuple[bytes, float]], withscores: bool, resp3: bool) -> b
 
 # -- ZADD, ZINCRBY, ZREM, reads -------------------------------------------------------
 
-_ZADD_FLAGS = {b"nx", b"xx", b"ch", b"incr", b"gt", b"lt"}
+_NX, _XX, _CH, _INCR, _GT, _LT = 1, 2, 4, 8, 16, 32
+_ZADD_FLAGS = {b"nx": _NX, b"xx": _XX, b"ch": _CH, b"incr": _INCR, b"gt": _GT, b"lt": _LT}
 
 
-def _zadd_arguments(
-    argv: list[bytes], flags: set[bytes], at: int
-) -> list[tuple[float, bytes]] | bytes:
-    """ZADD's options (into ``flags``) and (score, member) pairs, or the error reply."""
-    while at < len(argv):
-        option = argv[at].lower()
-        if option not in _ZADD_FLAGS:
+def _zadd_arguments(argv: list[bytes], flags: int) -> tuple[int, list[tuple[float, bytes]]] | bytes:
+    """ZADD's options (added to ``flags``) and (score, member) pairs, or the error reply."""
+    at, argc = 2, len(argv)
+    while at < argc:
+        flag = _ZADD_FLAGS.get(argv[at].lower())
+        if flag is None:
             break
-        flags.add(option)
+        flags |= flag
         at += 1
-    elements = len(argv) - at
+    elements = argc - at
     if elements % 2 or not elements:
         return SYNTAX_ERROR
-    nx, xx, gt, lt = (name in flags for name in (b"nx", b"xx", b"gt", b"lt"))
-    if nx and xx:
-        return error(b"ERR XX and NX options at the same time are not compatible")
-    if (gt and nx) or (lt and nx) or (gt and lt):
-        return error(b"ERR GT, LT, and/or NX options at the same time are not compatible")
-    if b"incr" in flags and elements > 2:
-        return error(b"ERR INCR option supports a single increment-element pair")
-    scores = []
-    for j in range(at, len(argv), 2):
+    if flags:
+        if flags & _NX and flags & _XX:
+            return error(b"ERR XX and NX options at the same time are not compatible")
+        if (flags & _NX and flags & (_GT | _LT)) or (flags & _GT and flags & _LT):
+            return error(b"ERR GT, LT, and/or NX options at the same time are not compatible")
+        if flags & _INCR and elements > 2:
+            return error(b"ERR INCR option supports a single increment-element pair")
+    pairs = []
+    for j in range(at, argc, 2):
         score = parse_score(argv[j])
         if score is None:
             return NOT_FLOAT
-        scores.append((score, argv[j + 1]))
-    return scores
+        pairs.append((score, argv[j + 1]))
+    return flags, pairs
 
 
-def _zadd(s: Client, argv: list[bytes], flags: set[bytes], at: int) -> bytes:
-    scores = _zadd_arguments(argv, flags, at)
-    if isinstance(scores, bytes):
-        return scores
-    nx, xx, gt, lt, incr = (name in flags for name in (b"nx", b"xx", b"gt", b"lt", b"incr"))
+def _zadd(s: Client, argv: list[bytes], flags: int) -> bytes:
+    parsed = _zadd_arguments(argv, flags)
+    if isinstance(parsed, bytes):
+        return parsed
+    flags, pairs = parsed
     key = argv[1]
     store = s.store
-    zset = _read(s, key)
+    zset = store.read_container(key, ZSet)
+    created = zset is None
+    if zset is None:
+        if flags & _XX:
+            return s.null if flags & _INCR else ZERO
+        zset = store.write_container(key, ZSet)
     added = updated = processed = 0
     result = 0.0
     reply: bytes | None = None
-    if zset is not None or not xx:
-        zset = store.write_container(key, ZSet)
-        for score, member in scores:
+    if not flags & ~_CH:  # no condition, no increment: each member takes its score
+        for score, member in pairs:
             current = zset.score(member)
             if current is None:
-                if xx:
+                zset.add(member, score)
+                added += 1
+            elif current != score:
+                zset.add(member, score)
+                updated += 1
+    else:
+        for score, member in pairs:
+            current = zset.score(member)
+            if current is None:
+                if flags & _XX:
                     continue
                 zset.add(member, score)
                 added += 1
                 processed += 1
                 result = score
                 continue
-            if nx:
+            if flags & _NX:
                 continue
-            new = score + current if incr else score
-            if math.isnan(new):
+            new = score + current if flags & _INCR else score
+            if math.isnan(new):  # inf + -inf
                 reply = NAN_ERROR
                 break
-            if (lt and new >= current) or (gt and new <= current):
+            if (flags & _LT and new >= current) or (flags & _GT and new <= current):
                 continue
             processed += 1
             result = new
             if new != current:
                 zset.add(member, new)
                 updated += 1
-        if added or updated:
-            store.container_written(key, b"zincr" if incr else b"zadd")
-        elif not len(zset):
-            store.container_written(key, b"zadd")  # created for nothing: removed again
+    if added or updated:
+        store.container_written(key, b"zincr" if flags & _INCR else b"zadd")
+    elif created:
+        store.container_written(key, b"zadd")  # created for nothing: removed again
     if reply is not None:
         return reply
-    if incr:
+    if flags & _INCR:
         return format_score(result, s.resp3) if processed else s.null
-    return integer(added + updated if b"ch" in flags else added)
+    return integer(added + updated if flags & _CH else added)
 
 
 def zadd(s: Client, argv: list[bytes]) -> bytes:
     """ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]."""
-    return _zadd(s, argv, set(), 2)
+    return _zadd(s, argv, 0)
 
 
 def zincrby(s: Client, argv: list[bytes]) -> bytes:
     """ZINCRBY key increment member."""
-    return _zadd(s, argv, {b"incr"}, 2)
+    return _zadd(s, argv, _INCR)
 
 
 def zrem(s: Client, argv: list[bytes]) -> bytes:
@@ -279,82 +303,99 @@ def zrevrank(s: Client, argv: list[bytes]) -> bytes:
     return _rank(s, argv, True)
 
 
-def _score_range(low: bytes, high: bytes) -> tuple[tuple[float, bool], tuple[float, bool]] | None:
-    first, last = parse_range_score(low), parse_range_score(high)
-    return None if first is None or last is None else (first, last)
+Span = Callable[[ZSet], range]
+"""A parsed range (by score, lex or rank): the rank span it covers in a sorted set."""
 
 
-def _score_span(zset: ZSet, span: tuple[tuple[float, bool], tuple[float, bool]]) -> range:
-    (low, low_ex), (high, high_ex) = span
-    if low > high or (low == high and (low_ex or high_ex)):
-        return range(0)
-    return range(*zset.score_bounds(low, low_ex, high, high_ex))
+def _score_span(low: float, low_ex: bool, high: float, high_ex: bool) -> Span:
+    def span(zset: ZSet) -> range:
+        if low > high or (low == high and (low_ex or high_ex)):
+            return range(0)
+        return range(*zset.score_bounds(low, low_ex, high, high_ex))
+
+    return span
 
 
-def _lex_span(zset: ZSet, low: LexBound, high: LexBound) -> range:
-    if (
-        isinstance(low, tuple)
-        and isinstance(high, tuple)
-        and (low[0] > high[0] or (low[0] == high[0] and (low[1] or high[1])))
-    ):
-        return range(0)
-    return range(*zset.lex_bounds(low, high))
+def _lex_span(low: LexBound, high: LexBound, reverse: bool) -> Span:
+    def span(zset: ZSet) -> range:
+        if (
+            isinstance(low, tuple)
+            and isinstance(high, tuple)
+            and (low[0] > high[0] or (low[0] == high[0] and (low[1] or high[1])))
+        ):
+            return range(0)
+        return range(*zset.lex_bounds(low, high, reverse))
+
+    return span
 
 
-def zcount(s: Client, argv: list[bytes]) -> bytes:
-    """ZCOUNT key min max."""
-    span = _score_range(argv[2], argv[3])
-    if span is None:
-        return RANGE_NOT_FLOAT
-    zset = _read(s, argv[1])
-    return ZERO if zset is None else integer(len(_score_span(zset, span)))
+def _rank_span(start: int, end: int) -> Span:
+    def span(zset: ZSet) -> range:
+        size = len(zset)
+        first = max(start + size if start < 0 else start, 0)
+        last = end + size if end < 0 else end
+        if first > last or first >= size:
+            return range(0)
+        return range(first, min(last, size - 1) + 1)
 
+    return span
 
-def zlexcount(s: Client, argv: list[bytes]) -> bytes:
-    """ZLEXCOUNT key min max."""
-    low, high = parse_lex(argv[2]), parse_lex(argv[3])
-    if low is None or high is None:
-        return RANGE_NOT_LEX
-    zset = _read(s, argv[1])
-    return ZERO if zset is None else integer(len(_lex_span(zset, low, high)))
-
-
-# -- ZRANGE and its older forms ---------------------------------------------------------
 
 _RANK, _SCORE, _LEX = 1, 2, 3
 
 
-def _rank_span(size: int, start: int, end: int) -> range:
-    if start < 0:
-        start += size
-    if end < 0:
-        end += size
-    start = max(start, 0)
-    if start > end or start >= size:
-        return range(0)
-    return range(start, min(end, size - 1) + 1)
+def _parse_range(kind: int, low: bytes, high: bytes, reverse: bool = False) -> Span | bytes:
+    """The range ``low``..``high`` by rank, score or lex (``kind``), or Redis's error reply;
+    ``reverse``: for a walk from the end (a lex range on unequal scores depends on it)."""
+    if kind == _RANK:
+        start, end = bounded_int(low), bounded_int(high)
+        if start is None or end is None:
+            return NOT_INTEGER
+        return _rank_span(start, end)
+    if kind == _SCORE:
+        first, last = parse_range_score(low), parse_range_score(high)
+        if first is None or last is None:
+            return RANGE_NOT_FLOAT
+        return _score_span(*first, *last)
+    lex_first, lex_last = parse_lex(low), parse_lex(high)
+    if lex_first is None or lex_last is None:
+        return RANGE_NOT_LEX
+    return _lex_span(lex_first, lex_last, reverse)
+
+
+def _count(s: Client, argv: list[bytes], kind: int) -> bytes:
+    span = _parse_range(kind, argv[2], argv[3])
+    if isinstance(span, bytes):
+        return span
+    zset = _read(s, argv[1])
+    return ZERO if zset is None else integer(len(span(zset)))
+
+
+def zcount(s: Client, argv: list[bytes]) -> bytes:
+    """ZCOUNT key min max."""
+    return _count(s, argv, _SCORE)
+
+
+def zlexcount(s: Client, argv: list[bytes]) -> bytes:
+    """ZLEXCOUNT key min max."""
+    return _count(s, argv, _LEX)
+
+
+# -- ZRANGE and its older forms ---------------------------------------------------------
 
 
 def _select(
-    zset: ZSet, kind: int, low: bytes, high: bytes, *, reverse: bool, limit: tuple[int, int] | None
+    zset: ZSet, kind: int, span_of: Span, *, reverse: bool, limit: tuple[int, int] | None
 ) -> list[tuple[bytes, float]]:
-    """The (member, score) pairs of the parsed range (arguments already checked)."""
+    """The (member, score) pairs of the parsed range."""
     size = len(zset)
+    span = span_of(zset)
     if kind == _RANK:
-        span = _rank_span(size, int(low), int(high))
         if not span:
             return []
         if reverse:
             return zset.at_reversed(span.start, span.stop)
         return zset.at(span.start, span.stop)
-    if kind == _SCORE:
-        scores = _score_range(low, high)
-        assert scores is not None
-        span = _score_span(zset, scores)
-    else:
-        first, last = parse_lex(low), parse_lex(high)
-        assert first is not None and last is not None
-        span = _lex_span(zset, first, last)
     offset, count = limit if limit is not None else (0, -1)
     if offset < 0 or (offset > 0 and offset >= size) or not span:
         return []
@@ -406,16 +447,11 @@ def _zrange(
     low, high = argv[at + 1], argv[at + 2]
     if reverse and kind != _RANK:
         low, high = high, low
-    if kind == _RANK:
-        if bounded_int(low) is None or bounded_int(high) is None:
-            return NOT_INTEGER
-    elif kind == _SCORE:
-        if _score_range(low, high) is None:
-            return RANGE_NOT_FLOAT
-    elif parse_lex(low) is None or parse_lex(high) is None:
-        return RANGE_NOT_LEX
+    span = _parse_range(kind, low, high, reverse)
+    if isinstance(span, bytes):
+        return span
     zset = _read(s, key)
-    pairs = [] if zset is None else _select(zset, kind, low, high, reverse=reverse, limit=limit)
+    pairs = [] if zset is None else _select(zset, kind, span, reverse=reverse, limit=limit)
     if store:
         target = argv[1]
         result = ZSet()
@@ -470,29 +506,22 @@ def zrevrangebylex(s: Client, argv: list[bytes]) -> bytes:
 # -- removals by range ------------------------------------------------------------------
 
 
+_REMOVALS = {_RANK: b"zremrangebyrank", _SCORE: b"zremrangebyscore", _LEX: b"zremrangebylex"}
+
+
 def _zremrange(s: Client, argv: list[bytes], kind: int) -> bytes:
-    low, high = argv[2], argv[3]
-    if kind == _RANK:
-        if bounded_int(low) is None or bounded_int(high) is None:
-            return NOT_INTEGER
-        event = b"zremrangebyrank"
-    elif kind == _SCORE:
-        if _score_range(low, high) is None:
-            return RANGE_NOT_FLOAT
-        event = b"zremrangebyscore"
-    else:
-        if parse_lex(low) is None or parse_lex(high) is None:
-            return RANGE_NOT_LEX
-        event = b"zremrangebylex"
+    span = _parse_range(kind, argv[2], argv[3])
+    if isinstance(span, bytes):
+        return span
     key = argv[1]
     zset = _read(s, key)
     if zset is None:
         return ZERO
-    pairs = _select(zset, kind, low, high, reverse=False, limit=None)
+    pairs = _select(zset, kind, span, reverse=False, limit=None)
     for member, _ in pairs:
         zset.remove(member)
     if pairs:
-        s.store.container_written(key, event)
+        s.store.container_written(key, _REMOVALS[kind])
     return integer(len(pairs))
 
 
@@ -545,7 +574,7 @@ def _zpop(s: Client, argv: list[bytes], where: int) -> bytes:
             return parsed
         count = parsed
     key = argv[1]
-    zset = _read(s, key)
+    zset = s.store.read_container(key, ZSet)
     if zset is None or count == 0:
         return EMPTY_ARRAY
     pairs = _pop(s.store, key, zset, where, max(count, 1))
@@ -595,8 +624,11 @@ def _bzpop(s: Client, argv: list[bytes], where: int) -> bytes:
     timeout = parse_timeout(argv[-1])
     if isinstance(timeout, bytes):
         return timeout
-    keys = argv[1:-1]
-    serve = _serving(where, 1, False, s.resp3)
+    return _pop_or_block(s, argv[1:-1], timeout, _serving(where, 1, False, s.resp3))
+
+
+def _pop_or_block(s: Client, keys: list[bytes], timeout: float | None, serve: Serve) -> bytes:
+    """Serve from the first of ``keys`` holding a sorted set, else block on them all."""
     for key in keys:
         reply = serve(s.store, key) if _read(s, key) is not None else None
         if reply is not None:
@@ -625,14 +657,7 @@ def bzmpop(s: Client, argv: list[bytes]) -> bytes:
     timeout = parse_timeout(argv[1])
     if isinstance(timeout, bytes):
         return timeout
-    serve = _serving(where, count, True, s.resp3)
-    for key in keys:
-        reply = serve(s.store, key) if _read(s, key) is not None else None
-        if reply is not None:
-            return reply
-    if s.deny_blocking:
-        return s.null_array
-    return block(s, keys, timeout, serve, s.null_array)
+    return _pop_or_block(s, keys, timeout, _serving(where, count, True, s.resp3))
 
 
 # -- set operations ----------------------------------------------------------------------
@@ -828,19 +853,10 @@ def zrandmember(s: Client, argv: list[bytes]) -> bytes:
             return s.null
         index = _RANDOM.randrange(len(zset))
         return bulk(zset.at(index, index + 1)[0][0])
-    count = bounded_int(argv[2])
-    if count is None:
-        return NOT_INTEGER
-    if count < -LLONG_MAX:
-        return error(
-            b"ERR value is out of range, value must between -9223372036854775807 and "
-            b"9223372036854775807"
-        )
-    if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b"withscores"):
-        return SYNTAX_ERROR
-    withscores = len(argv) == 4
-    if withscores and not -LLONG_MAX // 2 <= count <= LLONG_MAX // 2:
-        return b"-ERR value is out of range\r\n"
+    parsed = random_count(argv, b"withscores")
+    if isinstance(parsed, bytes):
+        return parsed
+    count, withscores = parsed
     zset = _read(s, argv[1])
     if zset is None or count == 0:
         return EMPTY_ARRAY
@@ -861,48 +877,20 @@ def zscan(s: Client, argv: list[bytes]) -> bytes:
     A small sorted set (Redis's listpack) comes whole in one call with cursor 0, as in
     Redis; a large one is walked in score order, ``count`` members a call.
     """
-    cursor = bounded_int(argv[2], 0, LLONG_MAX)
-    if cursor is None:
-        return b"-ERR invalid cursor\r\n"
-    count, pattern = 10, None
-    j = 3
-    while j < len(argv):
-        option = argv[j].lower()
-        if j + 1 >= len(argv):
-            return SYNTAX_ERROR
-        if option == b"count":
-            parsed = bounded_int(argv[j + 1])
-            if parsed is None:
-                return NOT_INTEGER
-            if parsed < 1:
-                return SYNTAX_ERROR
-            count = parsed
-        elif option == b"match":
-            pattern = argv[j + 1]
-        else:
-            return SYNTAX_ERROR
-        j += 2
-    zset = _read(s, argv[1])
-    if zset is None:
-        return b"*2\r\n$1\r\n0\r\n*0\r\n"
+    started = scan_start(s, argv, ZSet)
+    if isinstance(started, bytes):
+        return started
+    zset, cursor, count, pattern = started
+    size = len(zset)
     if zset.skiplist:
-        pairs = zset.at(min(cursor, len(zset)), min(cursor + count, len(zset)))
-        following = cursor + count if cursor + count < len(zset) else 0
+        pairs = zset.at(min(cursor, size), min(cursor + count, size))
+        following = cursor + count if cursor + count < size else 0
     else:
         pairs, following = list(zset), 0
     if pattern is not None:
         match = compile_glob(pattern)
         pairs = [pair for pair in pairs if match(pair[0])]
-    items = [
-        bulk(member)
-        + bulk(
-            b"%.17g" % score
-            if not math.isinf(score)
-            else b"%s" % (b"inf" if score > 0 else b"-inf")
-        )
-        for member, score in pairs
-    ]
-    return b"*2\r\n" + bulk(b"%d" % following) + b"*%d\r\n" % (2 * len(pairs)) + b"".join(items)
+    return scan_reply(following, [item for m, score in pairs for item in (m, _score_text(score))])
 
 
 _R = ("readonly",)
