@@ -655,6 +655,34 @@ class Store:
                 return key
         return None
 
+    def sample_keys(self, count: int, volatile: bool, rng: random.Random) -> list[bytes]:
+        """Up to ``count`` keys picked at random (repeats possible, expired keys included):
+        eviction's sample (Redis's ``dictGetSomeKeys``); ``volatile``: keys with an expiry."""
+        if volatile:
+            expires = self._expires
+            if not expires:
+                return []
+            entries = self._heap  # holds every key with an expiry (and some stale entries)
+            found = []
+            for _ in range(4 * count):
+                when, key = entries[rng.randrange(len(entries))]
+                if expires.get(key) == when:
+                    found.append(key)
+                    if len(found) == count:
+                        break
+            return found or list(itertools.islice(expires, count))
+        if not self._data and not self._containers:
+            return []
+        keys = self._enable_index().keys
+        found = []
+        for _ in range(4 * count):
+            picked = keys[rng.randrange(len(keys))]
+            if picked is not None:
+                found.append(picked)
+                if len(found) == count:
+                    break
+        return found or list(itertools.islice(itertools.chain(self._data, self._containers), count))
+
     # -- expiry ---------------------------------------------------------------
 
     def sweep(self, max_keys: int = 20) -> int:

@@ -45,6 +45,7 @@ RANKS = {
 # What providers may import of wireproto: the public API, never the connection or the shell.
 PROVIDER_FORBIDDEN = re.compile(r"^wireproto\.(connection|server|workers|cli|testing)(\.|$)")
 SHARED_STORE = "providers.kvstore"
+SHARED_MEMORY = "providers.eviction"  # the store's memory account and evictor (maxmemory)
 SHARED_DATATYPES = "providers.datatypes"  # the data structures of the store's values
 
 
@@ -172,7 +173,7 @@ def test_providers_use_the_public_api_and_the_shared_store_only() -> None:
         own = ".".join(name.split(".")[:2])  # providers.resp, providers.kvstore, ...
         for target in targets:
             foreign = target.startswith("providers.") and not (
-                target in (own, SHARED_STORE)
+                target in (own, SHARED_STORE, SHARED_MEMORY)
                 or target.startswith((own + ".", SHARED_DATATYPES + "."))
             )
             if foreign or PROVIDER_FORBIDDEN.match(target):

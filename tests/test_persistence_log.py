@@ -13,6 +13,8 @@ from wireproto.providers.datatypes.zset import ZSet
 from wireproto.providers.kvstore import CasOutcome, Databases, Store, shared_databases
 from wireproto.providers.persistence import log as aof
 from wireproto.providers.persistence import records, register
+from wireproto.providers.resp import stream_rdb  # registers the stream codec
+from wireproto.providers.resp.stream import Group, Stream
 
 from wireproto import Registry
 
@@ -456,4 +458,27 @@ def test_the_next_cas_version_is_logged_with_the_batch_that_follows_it(tmp_path:
     again, copy = reopen(tmp_path)
     copy[0].set(b"b", b"other")
     assert copy[0].get_with_cas(b"b") == (b"other", 0, 3)
+    again.close()
+
+
+def test_a_stream_with_a_group_survives_a_reopen_in_its_dump_form(tmp_path: Path) -> None:
+    clock = Clock()
+    dbs = databases(clock)
+    log = opened(tmp_path, dbs)
+    stream = dbs[0].write_container(b"s", Stream)
+    stream.append((1, 1), [b"f", b"v"])
+    stream.append((2, 0), [b"g", b"w"])
+    stream.last_id = (2, 0)
+    stream.groups[b"grp"] = Group((1, 1), 1)
+    dbs[0].container_written(b"s", b"xadd")
+    log.flush()
+    log.close()
+    assert records._PICKLED not in b"".join(p.read_bytes() for p in tmp_path.glob("appendonly.*"))
+    again, copy = reopen(tmp_path, clock)
+    loaded = copy[0].read_container(b"s", Stream)
+    assert isinstance(loaded, Stream)
+    assert loaded.entries == {(1, 1): [b"f", b"v"], (2, 0): [b"g", b"w"]}
+    assert loaded.last_id == (2, 0)
+    assert (loaded.groups[b"grp"].last_id, loaded.groups[b"grp"].entries_read) == ((1, 1), 1)
+    assert stream_rdb.dump_stream(loaded) == stream_rdb.dump_stream(stream)
     again.close()

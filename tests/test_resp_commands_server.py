@@ -65,9 +65,13 @@ CASES = [
     Case(
         "config get glob",
         [("CONFIG", "GET", "MAXMEMORY*", "appendonly")],
-        b"*6\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n$16\r\nmaxmemory-policy\r\n$10\r\nnoeviction\r\n"
+        b"*10\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n$16\r\nmaxmemory-policy\r\n$10\r\nnoeviction\r\n"
+        b"$17\r\nmaxmemory-samples\r\n$1\r\n5\r\n"
+        b"$27\r\nmaxmemory-eviction-tenacity\r\n$2\r\n10\r\n"
         b"$10\r\nappendonly\r\n$2\r\nno\r\n",
-        b"%3\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n$16\r\nmaxmemory-policy\r\n$10\r\nnoeviction\r\n"
+        b"%5\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n$16\r\nmaxmemory-policy\r\n$10\r\nnoeviction\r\n"
+        b"$17\r\nmaxmemory-samples\r\n$1\r\n5\r\n"
+        b"$27\r\nmaxmemory-eviction-tenacity\r\n$2\r\n10\r\n"
         b"$10\r\nappendonly\r\n$2\r\nno\r\n",
     ),
     Case(

@@ -76,7 +76,7 @@ def test_json_outside_a_fuzz_regressions_directory_is_not_collected(
 def test_the_plugin_provides_the_strategies_as_fixtures(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
-        from hypothesis import given, settings, strategies as st
+        from hypothesis import HealthCheck, given, settings, strategies as st
 
         def test_fixtures(wireproto_chunkings, wireproto_buffer_schedules, wireproto_streams,
                           wireproto_from_construct, wireproto_strategies):
@@ -84,7 +84,7 @@ def test_the_plugin_provides_the_strategies_as_fixtures(pytester: pytest.Pyteste
 
             assert wireproto_strategies.chunkings is wireproto_chunkings
 
-            @settings(max_examples=20)
+            @settings(max_examples=20, suppress_health_check=[HealthCheck.too_slow])
             @given(st.data())
             def check(data):
                 stream = data.draw(wireproto_streams([b"ab", b"c"]))

@@ -122,6 +122,15 @@ def _hex_hash(value: bytes) -> bool:
     return len(value) == 64 and all(byte in b"0123456789abcdef" for byte in value)
 
 
+def _password_hash(rule: bytes, plain: bytes) -> bytes:
+    """The SHA-256 hex a password rule names: hashed from ``plain`` rules, else given."""
+    if rule[:1] == plain:
+        return hash_password(rule[1:])
+    if _hex_hash(rule[1:]):
+        return rule[1:]
+    raise AclError(_BAD_HASH)
+
+
 class User:
     """One user: flags, password hashes and its root selector (commands, keys, channels).
 
@@ -285,22 +294,12 @@ class User:
             self.nopass = False
             self.passwords.clear()
         elif rule[:1] in (b">", b"#"):
-            if rule[:1] == b">":
-                hashed = hash_password(rule[1:])
-            elif _hex_hash(rule[1:]):
-                hashed = rule[1:]
-            else:
-                raise AclError(_BAD_HASH)
+            hashed = _password_hash(rule, plain=b">")
             if hashed not in self.passwords:
                 self.passwords.append(hashed)
             self.nopass = False
         elif rule[:1] in (b"<", b"!"):
-            if rule[:1] == b"<":
-                hashed = hash_password(rule[1:])
-            elif _hex_hash(rule[1:]):
-                hashed = rule[1:]
-            else:
-                raise AclError(_BAD_HASH)
+            hashed = _password_hash(rule, plain=b"<")
             if hashed not in self.passwords:
                 raise AclError(_NO_SUCH_PASSWORD)
             self.passwords.remove(hashed)

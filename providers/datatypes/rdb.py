@@ -1,5 +1,6 @@
 """Redis's DUMP/RESTORE serialisation (the RDB object format, version 10, as Redis 7.0
-writes it) for strings, lists, hashes, sets and sorted sets, with its CRC-64 footer.
+writes it) for strings, lists, hashes, sets and sorted sets, with its CRC-64 footer;
+other types (streams: ``providers/resp/stream_rdb.py``) plug in with :func:`register_type`.
 
 A payload is ``type byte + object + RDB version (2 bytes LE) + CRC-64 (8 bytes LE)``
 over everything before the CRC. We write what Redis 7.0 writes for the encoding
@@ -16,7 +17,7 @@ from __future__ import annotations
 import math
 import struct
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ..kvstore import parse_int64
 from .encodings import hash_is_listpack, set_is_intset
@@ -25,11 +26,15 @@ from .zset import ZSet
 __all__ = [
     "RDB_VERSION",
     "BadPayload",
+    "Reader",
     "crc64",
     "dump",
+    "encode_length",
+    "encode_string",
     "listpack",
     "lzf_decompress",
     "read_listpack",
+    "register_type",
     "restore",
     "verify",
 ]
@@ -48,6 +53,26 @@ _LIST_NODE_BYTES = 8192
 
 class BadPayload(ValueError):
     """The payload is not a value this module can load (Redis: ``Bad data format``)."""
+
+
+_WRITERS: dict[type, Callable[[object], bytes]] = {}
+_READERS: dict[int, Callable[[Reader, int], object]] = {}
+
+
+def register_type(
+    cls: type,
+    kinds: tuple[int, ...],
+    write: Callable[[object], bytes],
+    read: Callable[[Reader, int], object],
+) -> None:
+    """Serialise values of ``cls`` (a type defined outside this package, such as streams).
+
+    ``write(value)`` returns the type byte and the object; ``read(reader, kind)`` loads
+    an object of RDB type ``kind`` (one of ``kinds``) from a :class:`Reader`.
+    """
+    _WRITERS[cls] = write
+    for kind in kinds:
+        _READERS[kind] = read
 
 
 # -- CRC-64 (Jones polynomial, reflected, as Redis's crc64.c) -------------------------
@@ -118,6 +143,12 @@ def _string(value: bytes) -> bytes:
             if encoded is not None:
                 return encoded
     return _length(len(value)) + value
+
+
+encode_length = _length
+"""Redis's ``rdbSaveLen``."""
+encode_string = _string
+"""Redis's ``rdbSaveRawString`` (never compressed)."""
 
 
 def _backlen(size: int) -> bytes:
@@ -252,6 +283,8 @@ def dump(value: object) -> bytes:
                 _string(member) + struct.pack("<d", score)
                 for member, score in reversed(list(value))
             )
+    elif type(value) in _WRITERS:
+        body = _WRITERS[type(value)](value)
     else:
         raise TypeError(f"DUMP of {type(value).__name__} is not supported")
     body += RDB_VERSION.to_bytes(2, "little")
@@ -297,7 +330,9 @@ def lzf_decompress(data: bytes, size: int) -> bytes:
     return bytes(out)
 
 
-class _Reader:
+class Reader:
+    """Reads an RDB object: lengths, strings (integer-encoded and LZF-compressed) and bytes."""
+
     __slots__ = ("data", "position")
 
     def __init__(self, data: bytes) -> None:
@@ -425,7 +460,7 @@ def _score(text: bytes) -> float:
     return score
 
 
-def _old_double(reader: _Reader) -> float:
+def _old_double(reader: Reader) -> float:
     """``rdbLoadDoubleValue``: a length byte (253 NaN, 254 +inf, 255 -inf) then text."""
     size = reader.byte()
     if size == 253:
@@ -435,7 +470,7 @@ def _old_double(reader: _Reader) -> float:
     return _score(reader.take(size))
 
 
-def _read_zset(reader: _Reader, kind: int) -> ZSet:
+def _read_zset(reader: Reader, kind: int) -> ZSet:
     pairs = []
     for _ in range(reader.count()):
         member = reader.string()
@@ -461,6 +496,21 @@ def _zset(pairs: list[tuple[bytes, float]]) -> ZSet:
     return value
 
 
+def _read_hash(reader: Reader) -> dict[bytes, bytes]:
+    size = reader.count()
+    fields = {}
+    for _ in range(size):
+        field = reader.string()
+        fields[field] = reader.string()
+    if len(fields) != size:
+        raise BadPayload("duplicate hash fields")
+    return fields
+
+
+def _extension(reader: Reader, kind: int) -> object:
+    return _READERS[kind](reader, kind)  # bytes after the object are ignored, as by Redis
+
+
 def restore(payload: bytes) -> object:
     """The value a DUMP payload holds (checked with :func:`verify` first).
 
@@ -468,8 +518,10 @@ def restore(payload: bytes) -> object:
     (including empty lists, hashes and sets, and duplicate members), and for
     types this module does not load (sorted sets, streams, modules).
     """
-    reader = _Reader(payload[:-10])
+    reader = Reader(payload[:-10])
     kind = reader.byte()
+    if kind in _READERS:
+        return _extension(reader, kind)
     value: object
     if kind == TYPE_STRING:
         value = reader.string()
@@ -498,14 +550,7 @@ def restore(payload: bytes) -> object:
     elif kind == TYPE_SET_INTSET:
         value = _read_intset(reader.string())
     elif kind == TYPE_HASH:
-        size = reader.count()
-        fields = {}
-        for _ in range(size):
-            field = reader.string()
-            fields[field] = reader.string()
-        if len(fields) != size:
-            raise BadPayload("duplicate hash fields")
-        value = fields
+        value = _read_hash(reader)
     elif kind == TYPE_HASH_LISTPACK:
         value = _pairs(read_listpack(reader.string()))
     elif kind in (TYPE_ZSET_2, TYPE_ZSET):

@@ -15,6 +15,7 @@ from wireproto import NetworkSender, ProtocolError
 from wireproto._users import User, directory_for
 from wireproto.memory import MemoryLimitExceeded
 
+from ..eviction import ARMED, room_for_write
 from .acl import binary_refusal
 from .auth import MAX_SASL_MECH_LEN, SASL_MECHANISMS, parse_plain
 from .binary_messages import (
@@ -358,6 +359,11 @@ class BinarySession:
         key = request.key
         cas = request.cas
         mode = _STORE_MODES.get(command)
+        if ARMED.count and not room_for_write(self._store):  # maxmemory reached
+            if mode is Mode.SET:
+                self._store.delete(key)  # memcached drops the old value of a failed set
+            out.append(request.error(Status.ENOMEM))
+            return
         if mode is None:  # append, prepend: no extras; a CAS is compared
             mode = Mode.APPEND if command is Opcode.APPEND else Mode.PREPEND
             result = engine.store_item(mode, key, value, cas=cas)

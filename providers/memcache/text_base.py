@@ -18,6 +18,7 @@ __all__ = [
     "ERROR",
     "INT_MAX",
     "NON_NUMERIC",
+    "OUT_OF_MEMORY",
     "TOO_LARGE",
     "TextState",
 ]
@@ -27,6 +28,7 @@ ERROR = b"ERROR\r\n"
 BAD_FORMAT = b"CLIENT_ERROR bad command line format\r\n"
 BAD_CHUNK = b"CLIENT_ERROR bad data chunk\r\n"
 TOO_LARGE = b"SERVER_ERROR object too large for cache\r\n"
+OUT_OF_MEMORY = b"SERVER_ERROR out of memory storing object\r\n"
 NON_NUMERIC = b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
 CRLF = b"\r\n"
 CONTROL = re.compile(rb"[\x00-\x1f\x7f]").search

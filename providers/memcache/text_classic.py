@@ -3,6 +3,7 @@ incr/decr, touch, flush_all, version, verbosity, stats and quit."""
 
 from __future__ import annotations
 
+from ..eviction import ARMED, room_for_write
 from .engine import KEY_MAX_LENGTH, Delta, Mode, Stored, strtol32, strtoul32, strtoull
 from .text_base import (
     BAD_CHUNK,
@@ -11,6 +12,7 @@ from .text_base import (
     ERROR,
     INT_MAX,
     NON_NUMERIC,
+    OUT_OF_MEMORY,
     TOO_LARGE,
     TextState,
 )
@@ -160,6 +162,7 @@ class ClassicCommands(TextState):
         if (
             len(key) > KEY_MAX_LENGTH
             or self._ctl
+            or ARMED.count  # maxmemory: the general path makes room first
             or len(flags_token) > 9
             or len(exptime_token) > 9
             or len(length_token) > 9
@@ -244,6 +247,12 @@ class ClassicCommands(TextState):
         if buf[end - 2 : end] != CRLF:
             if not noreply:
                 out.append(BAD_CHUNK)
+            return end
+        if ARMED.count and not room_for_write(self._store):  # maxmemory reached
+            if not noreply:
+                out.append(OUT_OF_MEMORY)
+            if mode is Mode.SET:
+                self._store.delete(key)  # memcached drops the old value of a failed set
             return end
         result = engine.store_item(
             mode,

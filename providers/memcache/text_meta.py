@@ -5,6 +5,7 @@ from __future__ import annotations
 import binascii
 from base64 import b64decode, b64encode
 
+from ..eviction import ARMED, room_for_write
 from .engine import (
     KEY_MAX_LENGTH,
     Delta,
@@ -23,6 +24,7 @@ from .text_base import (
     ERROR,
     INT_MAX,
     NON_NUMERIC,
+    OUT_OF_MEMORY,
     TOO_LARGE,
 )
 from .text_classic import ClassicCommands
@@ -345,6 +347,10 @@ class MetaCommands(ClassicCommands):
             self._stats.store_too_large += 1
             self._store.delete(key)
             return self._ms_refuse(TOO_LARGE, length, start, out)
+        if ARMED.count and not room_for_write(self._store):  # maxmemory reached
+            if mode is Mode.SET:
+                self._store.delete(key)  # memcached drops the old value of a failed set
+            return self._ms_refuse(OUT_OF_MEMORY, length, start, out)
         end = start + length + 2
         if end > len(buf):
             return -end

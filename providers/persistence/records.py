@@ -15,7 +15,8 @@ nothing, whatever provider made the change (RESP, memcached, FASTER).
 Values of a type other than strings go through a codec found by their class
 (:func:`register_codec`): lists (``deque``), hashes (``dict``), sets and
 sorted sets are built in (a sorted set's encoding starts with its version,
-:data:`ZSET_VERSION`); streams fall back to pickle until one registers theirs.
+:data:`ZSET_VERSION`); streams register theirs (their DUMP payload, from
+``providers/resp/stream_rdb.py``); a type with no codec still falls back to pickle.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from wireproto import _build
 
+from ..eviction import MemoryGuard, Settings, estimate
 from ..kvstore import Store
 from .commands import REDIS_VERSION
 from .commands._hub import PubSubHub
@@ -181,7 +182,20 @@ class InfoSections:
             ("clients_in_timeout_table", 0),
         )
 
+    def _guard(self) -> MemoryGuard | None:
+        stores = self._provider.databases_list()
+        found = stores[0].services.get("memory") if stores else None
+        return found if isinstance(found, MemoryGuard) else None
+
     def _memory(self) -> bytes:
+        guard = self._guard()
+        if guard is None:  # maxmemory was never configured: the keys recounted
+            used = peak_used = estimate(self._provider.databases_list())
+            settings = Settings()
+        else:
+            used, settings = guard.dataset_bytes(), guard.settings
+            peak_used = max(guard.peak, used)
+        limit = settings.maxmemory
         rss = rss_bytes()
         peak = max(rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
         try:
@@ -189,12 +203,16 @@ class InfoSections:
         except (OSError, ValueError):  # pragma: no cover - not on Linux
             total = 0
         return _fields(
-            ("used_memory", rss),
-            ("used_memory_human", human_bytes(rss)),
+            ("used_memory", used),
+            ("used_memory_human", human_bytes(used)),
             ("used_memory_rss", rss),
             ("used_memory_rss_human", human_bytes(rss)),
-            ("used_memory_peak", peak),
-            ("used_memory_peak_human", human_bytes(peak)),
+            ("used_memory_peak", peak_used),
+            ("used_memory_peak_human", human_bytes(peak_used)),
+            ("used_memory_overhead", 0),
+            ("used_memory_dataset", used),
+            ("used_memory_dataset_perc", "100.00%" if used else "0.00%"),
+            ("process_peak_rss", peak),
             ("total_system_memory", total),
             ("total_system_memory_human", human_bytes(total)),
             ("used_memory_lua", 0),
@@ -202,9 +220,9 @@ class InfoSections:
             ("number_of_cached_scripts", 0),
             ("number_of_functions", 0),
             ("number_of_libraries", 0),
-            ("maxmemory", 0),
-            ("maxmemory_human", "0B"),
-            ("maxmemory_policy", "noeviction"),
+            ("maxmemory", limit),
+            ("maxmemory_human", human_bytes(limit)),
+            ("maxmemory_policy", settings.policy.decode()),
             ("mem_allocator", "pymalloc"),
         )
 
@@ -220,11 +238,12 @@ class InfoSections:
     def _stats(self) -> bytes:
         provider = self._provider
         hub = provider.pubsub
+        guard = self._guard()
         return _fields(
             ("total_connections_received", provider.total_connections),
             ("total_commands_processed", provider.commands_processed),
             ("expired_keys", sum(store.expired_keys for store in provider.databases_list())),
-            ("evicted_keys", 0),
+            ("evicted_keys", 0 if guard is None else guard.evicted_keys),
             ("pubsub_channels", len(hub.channels)),
             ("pubsub_patterns", len(hub.patterns)),
             ("pubsubshard_channels", len(hub.shard)),

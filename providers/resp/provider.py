@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender
 from wireproto._users import UserDirectory
 
+from ..eviction import guard_of
 from ..kvstore import Databases, Store
 from .commands import COMMANDS, Client, Command, persistence
 from .commands._hub import PubSubHub
@@ -73,6 +74,7 @@ class RespProvider:
             raise ValueError("store must be database 0 of databases")
         self.databases = databases
         self.store = databases[0]
+        guard_of(databases)  # made with the databases: untracked idle times count from now
         self.accelerated = _choose_accelerated(accelerated)
         self.max_clients = max_clients
         self._limits = Limits(

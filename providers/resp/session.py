@@ -9,6 +9,7 @@ from wireproto import AuthSettings, NetworkSender, ProtocolError
 from wireproto._users import User, UserDirectory, directory_for
 from wireproto.guard import cross_protocol_error, is_guarded_word
 
+from ..eviction import ARMED
 from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
 from .commands import blocking as _blocking
@@ -18,6 +19,7 @@ from .commands.acl import log_denial as _acl_log
 from .commands.acl import refusal as _acl_refusal
 from .commands.admin import feed_monitors
 from .commands.blocking import WAITING
+from .commands.maxmemory import before_command
 from .parser import RequestParser
 from .replies import NULL2, NULL3
 
@@ -365,6 +367,11 @@ class RespSession:
             and command.name.partition("|")[0] not in SUBSCRIBED_MODE_COMMANDS
         ):
             return subscribed_mode_error(command.name)
+        if ARMED.count:  # maxmemory: access tracking, eviction, -OOM
+            refused = before_command(self, command)
+            if refused is not None:
+                self.multi_failed = self.multi is not None
+                return refused
         if WAITING.pauses and _blocking.postpone(self, command, argv):
             return b""  # CLIENT PAUSE holds it back: it runs when the pause ends
         if self.multi is not None and command.queued:
@@ -411,6 +418,7 @@ class RespSession:
             and self.subscriptions is None
             and not self.reply_mode
             and not self.provider.monitors
+            and not ARMED.count
             and self.tracking is None
         )
         direct = _DIRECT if plain else _NO_DIRECT
@@ -454,6 +462,7 @@ class RespSession:
                 and self.subscriptions is None
                 and not self.reply_mode
                 and not self.provider.monitors
+                and not ARMED.count
                 and self.tracking is None
             )
             direct = _DIRECT if plain else _NO_DIRECT

@@ -22,6 +22,7 @@ from . import (
     hyperloglog,
     keys,
     lists,
+    maxmemory,
     persistence,
     pubsub,
     scripting,
@@ -184,6 +185,7 @@ _TABLE.update(
 
 COMMANDS: Mapping[bytes, Command] = _TABLE
 scripting.use_table(_TABLE)
+maxmemory.use_table(_TABLE)
 """Commands by name (lower and upper case; :func:`lookup` folds other cases)."""
 _TOP_LEVEL = tuple(_COMMAND_LIST)
 

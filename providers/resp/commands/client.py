@@ -233,7 +233,8 @@ def _on_off(name: bytes, argv: list[bytes]) -> bool | None:
 
 
 def client_no_evict(s: Client, argv: list[bytes]) -> bytes:
-    """CLIENT NO-EVICT ON|OFF (nothing is evicted here; the flag shows in CLIENT LIST)."""
+    """CLIENT NO-EVICT ON|OFF: exempt from client eviction (``maxmemory-clients``, which this
+    server does not have: keys are evicted, clients never); the flag shows in CLIENT LIST."""
     value = _on_off(b"no-evict", argv)
     if value is None:
         return SYNTAX_ERROR
@@ -242,7 +243,8 @@ def client_no_evict(s: Client, argv: list[bytes]) -> bytes:
 
 
 def client_no_touch(s: Client, argv: list[bytes]) -> bytes:
-    """CLIENT NO-TOUCH ON|OFF (no access times are kept here; the flag shows in CLIENT LIST)."""
+    """CLIENT NO-TOUCH ON|OFF: the client's commands (but TOUCH) leave keys' LRU/LFU
+    information alone (:func:`~.maxmemory.before_command` reads the flag)."""
     value = _on_off(b"no-touch", argv)
     if value is None:
         return SYNTAX_ERROR

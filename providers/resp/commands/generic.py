@@ -8,7 +8,9 @@ from collections import deque
 from ...datatypes import rdb
 from ...datatypes.encodings import encoding_of
 from ...datatypes.zset import ZSet
+from ...eviction import guard_of
 from ...kvstore import parse_int64
+from .. import stream_rdb  # noqa: F401 - DUMP/RESTORE of streams (registers with rdb)
 from ..replies import OK, ONE, ZERO, bulk, integer, simple
 from ._base import (
     INT_MAX,
@@ -148,6 +150,8 @@ def restore(s: Client, argv: list[bytes]) -> bytes:
         return OK
     store.set_value(key, value, expire_at=ttl or None)
     store.notify(b"restore", key)
+    if idle >= 0 or freq >= 0:
+        guard_of(s.provider.databases).set_access(s.db, key, idle_s=idle, freq=freq)
     return OK
 
 
@@ -176,19 +180,35 @@ def object_refcount(s: Client, argv: list[bytes]) -> bytes:
 
 
 def object_idletime(s: Client, argv: list[bytes]) -> bytes:
-    """OBJECT IDLETIME key: access times are not tracked, so 0 (see specs/resp/README.md)."""
-    return s.null if s.store.value_of(argv[2]) is None else ZERO
+    """OBJECT IDLETIME key: seconds since the last access (see :mod:`.maxmemory`)."""
+    return _access_reply(s, argv[2], freq=False)
 
 
 def object_freq(s: Client, argv: list[bytes]) -> bytes:
-    """OBJECT FREQ key: frequencies are only tracked under an LFU policy, which we lack."""
-    if s.store.value_of(argv[2]) is None:
+    """OBJECT FREQ key: the LFU counter, under an LFU ``maxmemory-policy`` only."""
+    return _access_reply(s, argv[2], freq=True)
+
+
+def _access_reply(s: Client, key: bytes, freq: bool) -> bytes:
+    """OBJECT FREQ (``freq``) or IDLETIME of ``key``, with Redis's errors under the other policy."""
+    if s.store.value_of(key) is None:
         return s.null
-    return (
-        b"-ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
-        b"Please note that when switching between policies at runtime LRU and LFU data "
-        b"will take some time to adjust.\r\n"
-    )
+    memory = guard_of(s.provider.databases)
+    if freq:
+        if not memory.lfu:
+            return (
+                b"-ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
+                b"Please note that when switching between policies at runtime LRU and LFU data "
+                b"will take some time to adjust.\r\n"
+            )
+        return b":%d\r\n" % memory.frequency(s.db, key)
+    if memory.lfu:
+        return (
+            b"-ERR An LFU maxmemory policy is selected, idle time not tracked. Please note "
+            b"that when switching between policies at runtime LRU and LFU data will take some "
+            b"time to adjust.\r\n"
+        )
+    return b":%d\r\n" % (memory.idle_ms(s.db, key) // 1000)
 
 
 _OBJECT_HELP = (
