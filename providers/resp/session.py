@@ -13,7 +13,7 @@ from ..eviction import ARMED
 from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
 from .commands import blocking as _blocking
-from .commands._base import WRONGTYPE, Blocked, Client
+from .commands._base import WRONGTYPE, Blocked, Client, Tracker
 from .commands._hub import SUBSCRIBED_MODE_COMMANDS, Subscriptions, subscribed_mode_error
 from .commands.acl import log_denial as _acl_log
 from .commands.acl import refusal as _acl_refusal
@@ -175,6 +175,7 @@ class RespSession:
         "room",
         "store",
         "subscriptions",
+        "tracking",
         "user",
         "users",
         "watched",
@@ -226,12 +227,12 @@ class RespSession:
         self.blocked: Blocked | None = None
         """What a blocking command waits on: nothing more is consumed until it is served."""
         self.deny_blocking = False
+        self.tracking: Tracker | None = None  # CLIENT TRACKING's state while it is on
         self._sender = sender
         self._memory = sender.memory
         self.room = 0
         """Reply bytes the batch may still build before the output limit is passed."""
-        self._room_start = 0
-        self._queued_bytes = 0
+        self._room_start = self._queued_bytes = 0
         self._parser = RequestParser(
             provider.resp_limits, accelerated=provider.accelerated, memory=self._memory
         )
@@ -290,6 +291,8 @@ class RespSession:
         self.select_db(0)
         self.name = None
         self.no_evict = self.no_touch = False
+        if self.tracking is not None:
+            self.tracking.stop(self)
         self.reply_mode = _REPLY_ON
         self._run_as(self.users.default)
         self.authenticated = not self.users.auth_required
@@ -383,12 +386,16 @@ class RespSession:
             if refused is not None:
                 self.multi_failed = self.multi is not None
                 return refused
+        if WAITING.pauses and _blocking.postpone(self, command, argv):
+            return b""  # CLIENT PAUSE holds it back: it runs when the pause ends
         if self.multi is not None and command.queued:
             size = sum(map(len, argv))
             self._memory.charge_arguments(size)
             self._queued_bytes += size
             self.multi.append(argv)
             return _QUEUED
+        if self.tracking is not None:
+            return self.tracking.run(self, command, argv)
         try:
             reply = command.handler(self, argv)
         except WrongType:
@@ -426,6 +433,7 @@ class RespSession:
             and not self.reply_mode
             and not self.provider.monitors
             and not ARMED.count
+            and self.tracking is None
         )
         direct = _DIRECT if plain else _NO_DIRECT
         room = self.room  # a local in the loop; self.room for the handlers that read it
@@ -473,6 +481,7 @@ class RespSession:
                 and not self.reply_mode
                 and not self.provider.monitors
                 and not ARMED.count
+                and self.tracking is None
             )
             direct = _DIRECT if plain else _NO_DIRECT
         self.room = room
@@ -558,6 +567,8 @@ class RespSession:
         if not self._closed:
             self._closed = True
             _blocking.forget(self)
+            if self.tracking is not None:
+                self.tracking.stop(self)
             self.users.detach(self.user, self)
             self.unwatch_all()
             self.end_multi()
