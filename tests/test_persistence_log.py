@@ -550,3 +550,31 @@ def test_any_mix_of_writes_in_any_batches_replays_to_the_same_state(
         again, copy = reopen(Path(directory), clock)
         assert {k: copy[0].stored(k) for k in _KEYS} == {k: store.stored(k) for k in _KEYS}
         again.close()
+
+
+def test_a_snapshot_writes_runs_of_plain_strings_as_strings_records(tmp_path: Path) -> None:
+    clock = Clock()
+    dbs = databases(clock)
+    dbs[0].set(b"gone", b"x", expire_at=clock.now + 1)
+    for number in range(2500):
+        dbs[0].set(b"k%d" % number, b"v%d" % number)
+    dbs[0].set(b"k7", b"soon", expire_at=clock.now + 5_000)  # its run of 1,000 goes key by key
+    dbs[0].append(b"k2400", b"!")  # a bytearray now, still plain
+    dbs[3].set(b"other", b"db")
+    clock.now += 2  # b"gone" expired, not removed yet: not written
+    path = tmp_path / "snapshot"
+    aof.write_snapshot(str(path), dbs)
+    payloads, _ = records.read_records(path.read_bytes())
+    decoded = [records.decode(p) for p in payloads]
+    strings = [r for r in decoded if isinstance(r, records.Strings)]
+    assert [(r.db, len(r.keys)) for r in strings] == [(0, 1000), (0, 501), (3, 1)]
+    assert sum(isinstance(r, records.State) for r in decoded) == 999  # not b"gone"
+    copy = databases(clock)
+    aof.load_file(str(path), copy, truncate=False)
+    assert copy[0].stored(b"k2400") == (b"v2400!", None, 0, 0)
+    assert copy[0].stored(b"gone") is None
+    assert copy[0].expire_time(b"k7") == clock.now + 4_998
+    for db in (0, 3):
+        assert {k: copy[db].stored(k) for k in dbs[db].stored_keys() if k != b"gone"} == {
+            k: dbs[db].stored(k) for k in dbs[db].stored_keys() if k != b"gone"
+        }

@@ -103,21 +103,37 @@ def _unhook_cas(store: Store) -> Callable[[], None]:
 
 
 def _state_records(databases: Sequence[Store], per_frame: int = 1000) -> Iterable[bytes]:
-    """Every live key of every database as state records, ``per_frame`` to a frame."""
+    """Every live key of every database as state records, about ``per_frame`` keys to a frame.
+
+    Each run of ``per_frame`` keys that are all plain strings is one :class:`~records.Strings`.
+    """
     now = databases[0].clock() if databases else 0
     batch: list[bytes] = []
+    held = 0  # keys in batch
     for db, store in enumerate(databases):
-        for key in store.stored_keys():
-            found = store.stored(key)
-            if found is None:
-                continue
-            value, expire_at, flags, cas = found
-            if expire_at is not None and expire_at <= now:
-                continue
-            batch.append(records.encode_state(db, key, value, expire_at, flags, cas=cas))
-            if len(batch) >= per_frame:
+        keys = store.stored_keys()
+        for start in range(0, len(keys), per_frame):
+            chunk = keys[start : start + per_frame]
+            values = store.stored_strings(chunk)
+            if values is not None:
+                batch.append(
+                    records.encode(records.Strings(db, tuple(chunk), tuple(map(bytes, values))))
+                )
+                held += len(chunk)
+            else:
+                for key in chunk:
+                    found = store.stored(key)
+                    if found is None:
+                        continue
+                    value, expire_at, flags, cas = found
+                    if expire_at is not None and expire_at <= now:
+                        continue
+                    batch.append(records.encode_state(db, key, value, expire_at, flags, cas=cas))
+                    held += 1
+            if held >= per_frame:
                 yield records.frame(records.group(batch))
                 batch.clear()
+                held = 0
         if store.next_cas > 1:  # versions handed out to keys gone since: never again
             batch.append(records.encode(records.CasFloor(db, store.next_cas)))
     if batch:
