@@ -16,11 +16,16 @@ rewrite against the seconds before it, and the rewrite's duration.
 32-byte values then one ``flush`` (the reply barrier), ``appendfsync no``, against the
 same SETs on a store without a log; medians of ``--runs`` runs (``time.process_time``).
 
+``snapshot-cost``: no sockets: ``--keys`` plain strings (32-byte values) written by
+``write_snapshot`` (what a rewrite's child and BGSAVE run) and replayed by ``load_file``
+(what a start does): the file's size and the CPU seconds of each (median of ``--runs``).
+
 Run from the repository root::
 
     .venv/bin/python benchmarks/durability.py throughput --runs 3
     .venv/bin/python benchmarks/durability.py stall --keys 1000000
     .venv/bin/python benchmarks/durability.py log-cost --runs 5
+    .venv/bin/python benchmarks/durability.py snapshot-cost --keys 1000000
 
 Nothing here asserts a speed. Every process binds 127.0.0.1 and is stopped by pid.
 """
@@ -308,6 +313,30 @@ def log_cost(runs: int, batches: int) -> None:
         print(f"| {name} | {cost:.3f} |")
 
 
+def snapshot_cost(keys: int, runs: int) -> None:
+    """A base's size, write and replay CPU time (see the module's docstring)."""
+    from wireproto.providers.kvstore import Databases, Store  # noqa: PLC0415
+    from wireproto.providers.persistence.log import load_file, write_snapshot  # noqa: PLC0415
+
+    databases = Databases(Store())
+    for number in range(keys):
+        databases[0].set(b"key:%d" % number, b"v" * 32)
+    writes, loads = [], []
+    with tempfile.TemporaryDirectory(dir=REPO / ".bench-tmp") as directory:
+        path = os.path.join(directory, "base")
+        for _ in range(runs):
+            started = time.process_time()
+            size = write_snapshot(path, list(databases))
+            writes.append(time.process_time() - started)
+            copy = Databases(Store())
+            started = time.process_time()
+            load_file(path, list(copy), truncate=False)
+            loads.append(time.process_time() - started)
+            assert len(copy[0]) == keys
+    print(f"{keys:,} keys: base {size / 1e6:.1f} MB, write {statistics.median(writes):.2f} s CPU, "
+          f"replay {statistics.median(loads):.2f} s CPU (median of {runs})")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -319,10 +348,16 @@ def main() -> None:
     cost = sub.add_parser("log-cost")
     cost.add_argument("--runs", type=int, default=5)
     cost.add_argument("--batches", type=int, default=20_000)
+    snap = sub.add_parser("snapshot-cost")
+    snap.add_argument("--keys", type=int, default=1_000_000)
+    snap.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     (REPO / ".bench-tmp").mkdir(exist_ok=True)
     if args.what == "log-cost":
         log_cost(args.runs, args.batches)
+        return
+    if args.what == "snapshot-cost":
+        snapshot_cost(args.keys, args.runs)
         return
     for tool in ("redis-server", "redis-benchmark"):
         assert shutil.which(tool), f"{tool} is not installed"
