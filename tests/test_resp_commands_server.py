@@ -233,3 +233,14 @@ def test_info_sections_carry_redis_fields(accelerated: bool) -> None:
 
 def verbatim_or_bulk(text: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(text), text)
+
+
+@pytest.mark.parametrize(("value", "hz"), [(b"0", 1), (b"1", 1), (b"100", 100), (b"501", 500)])
+def test_config_hz_sets_the_active_expiry_rate(accelerated: bool, value: bytes, hz: int) -> None:
+    """CONFIG SET hz changes how often the server runs the provider's active-expiry round
+    (``maintenance_interval``), clamped to 1..500 as Redis's ``updateHZ``; INFO reports it."""
+    client = Client(accelerated)
+    assert client.provider.maintenance_interval == 0.1  # hz 10
+    assert client.call("CONFIG", "SET", "hz", value) == b"+OK\r\n"
+    assert client.provider.maintenance_interval == 1 / hz
+    assert b"\r\nhz:%d\r\nconfigured_hz:%d\r\n" % (hz, hz) in client.call("INFO", "server")

@@ -89,6 +89,7 @@ class Counted(Protocol):
     total_connections: int
     commands_processed: int
     max_clients: int
+    hz: int
 
     @property
     def pubsub(self) -> PubSubHub:
@@ -163,8 +164,8 @@ class InfoSections:
             ("server_time_usec", time.time_ns() // 1000),
             ("uptime_in_seconds", uptime),
             ("uptime_in_days", uptime // 86400),
-            ("hz", 10),
-            ("configured_hz", 10),
+            ("hz", self._provider.hz),
+            ("configured_hz", self._provider.hz),
             ("executable", sys.executable),
             ("config_file", ""),
             ("io_threads_active", 0),

@@ -58,10 +58,13 @@ SAME = [
     ("FUNCTION", "FLUSH", "x"),
     ("FUNCTION", "DELETE", "lib"),
     ("FUNCTION", "KILL"),
+    ("FUNCTION", "HELP"),
+    ("FUNCTION", "HELP", "x"),
     ("SCRIPT", "FLUSH", "ASYNC"),
     ("SCRIPT", "FLUSH", "x"),
     ("SCRIPT", "EXISTS", "a", "b"),
     ("SCRIPT", "KILL"),
+    ("SCRIPT", "HELP"),
     ("EVALSHA", "abc", "0"),
     ("FCALL", "f", "0"),
     ("FCALL_RO", "f", "0"),
@@ -72,6 +75,11 @@ SAME = [
     ("LATENCY", "LATEST"),
     ("LATENCY", "HISTORY", "command"),
     ("LATENCY", "RESET"),
+    ("LATENCY", "HELP"),
+    ("LATENCY", "DOCTOR"),
+    ("LATENCY", "GRAPH", "command"),
+    ("LATENCY", "GRAPH"),
+    ("LATENCY", "HISTOGRAM", "nosuchcommand"),
     ("WAIT", "0", "0"),
     ("WAIT", "0", "-1"),
     ("WAIT", "x", "0"),
@@ -107,6 +115,62 @@ def test_answers_match_redis(
     redis_port: int, ours: RunningServer, request_args: tuple[str | bytes, ...]
 ) -> None:
     assert call(ours.port, *request_args) == call(redis_port, *request_args)
+
+
+def session(port: int, *commands: tuple[str | bytes, ...]) -> bytes:
+    """The replies of ``commands`` sent in one write on one new connection."""
+    with socket.create_connection((HOST, port), timeout=10.0) as sock:
+        sock.sendall(b"".join(cmd(*args) for args in commands) + cmd("ECHO", "end"))
+        raw = b""
+        for _ in range(1000):  # bounded: small replies
+            if raw.endswith(b"$3\r\nend\r\n"):
+                return raw[: -len(b"$3\r\nend\r\n")]
+            chunk = sock.recv(65536)
+            assert chunk
+            raw += chunk
+    raise AssertionError(raw[:200])
+
+
+SESSIONS = [
+    # RESP3: LATENCY DOCTOR is a verbatim string, HISTOGRAM a map
+    (("HELLO", "3"), ("LATENCY", "DOCTOR"), ("LATENCY", "HISTOGRAM", "nosuch")),
+    # with the monitor's threshold set, the report says no spike was seen
+    (
+        ("CONFIG", "SET", "latency-monitor-threshold", "100"),
+        ("LATENCY", "DOCTOR"),
+        ("CONFIG", "SET", "latency-monitor-threshold", "0"),
+    ),
+    # hz: 0 to INT_MAX accepted, run (and reported) clamped to 1..500
+    *[
+        (("CONFIG", "SET", "hz", value), ("CONFIG", "GET", "hz"))
+        for value in ("0", "1", "500", "501", "2147483647", "2147483648", "-1", "x", "10")
+    ],
+    # save: no save points is what both do; malformed values are refused alike
+    *[
+        (("CONFIG", "SET", "save", value), ("CONFIG", "GET", "save"))
+        for value in ("", "x", "900", "0 1", "1 -1", "1 x")
+    ],
+]
+
+
+@pytest.mark.parametrize("commands", SESSIONS, ids=[" ".join(c[0]) for c in SESSIONS])
+def test_sessions_match_redis(
+    redis_port: int, ours: RunningServer, commands: tuple[tuple[str, ...], ...]
+) -> None:
+    theirs = session(redis_port, *commands)
+    mine = session(ours.port, *commands)
+    if commands[0][0] == "HELLO":  # HELLO names the server and its version: not compared
+        theirs, mine = (raw[raw.index(b"modules\r\n*0\r\n") :] for raw in (theirs, mine))
+    assert mine == theirs
+
+
+def test_save_points_are_refused_with_a_reason(ours: RunningServer) -> None:
+    """Redis takes ``save 900 1``; this server snapshots only on request, so it refuses
+    a schedule it would not keep, and the value stays empty."""
+    assert session(ours.port, ("CONFIG", "SET", "save", "900 1"), ("CONFIG", "GET", "save")) == (
+        b"-ERR CONFIG SET failed (possibly related to argument 'save') - automatic save"
+        b" points are not supported (use SAVE or BGSAVE)\r\n*2\r\n$4\r\nsave\r\n$0\r\n\r\n"
+    )
 
 
 def _pairs(raw: bytes) -> dict[bytes, bytes]:
