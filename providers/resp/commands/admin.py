@@ -7,11 +7,15 @@ SLOWLOG, LATENCY, WAIT (no replicas), DEBUG (the harmless subcommands), SHUTDOWN
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
 
 from ..replies import EMPTY_ARRAY, OK, bulk, error, integer, map_reply, verbatim
 from ._base import SYNTAX_ERROR, Client, Command, bounded_int, c_string, container, help_reply
 from ._hub import deliver
+from .generic import debug_object
+from .sort import strtod_prefix
 
 __all__ = ["COMMANDS", "EMPTY_FUNCTION_DUMP"]
 
@@ -243,25 +247,32 @@ def wait(s: Client, argv: list[bytes]) -> bytes:
 
 
 def debug(s: Client, argv: list[bytes]) -> bytes:
-    """DEBUG SLEEP seconds, DEBUG SET-ACTIVE-EXPIRE 0|1 (the harmless subcommands)."""
+    """DEBUG SLEEP seconds, DEBUG SET-ACTIVE-EXPIRE 0|1, DEBUG OBJECT key (the harmless
+    subcommands)."""
     sub = argv[1].lower()
+    if sub == b"object" and len(argv) == 3:
+        return debug_object(s, argv[2])
     if sub == b"sleep" and len(argv) == 3:
-        try:
-            seconds = float(argv[2])
-        except ValueError:
-            return b"-ERR value is not a valid float\r\n"
-        time.sleep(max(seconds, 0.0))  # blocks the server, as Redis's does
+        seconds = strtod_prefix(argv[2])  # Redis's strtold: "x" sleeps 0, "0x1" one second
+        if math.isfinite(seconds) and seconds > 0:
+            time.sleep(seconds)  # blocks the server, as Redis's does
         return OK
     if sub == b"set-active-expire" and len(argv) == 3:
-        value = bounded_int(argv[2])
-        if value is None:
-            return b"-ERR value is not an integer or out of range\r\n"
-        s.provider.active_expire = bool(value)
+        s.provider.active_expire = _atoi(argv[2]) != 0
         return OK
     return error(
-        b"ERR Unknown subcommand or wrong number of arguments for '%s'. Try DEBUG HELP."
+        b"ERR unknown subcommand or wrong number of arguments for '%s'. Try DEBUG HELP."
         % c_string(argv[1])
     )
+
+
+_ATOI = re.compile(rb"[ \t\n\v\f\r]*[+-]?[0-9]+")
+
+
+def _atoi(text: bytes) -> int:
+    """C's ``atoi`` as DEBUG SET-ACTIVE-EXPIRE reads its flag: the leading integer, else 0."""
+    match = _ATOI.match(c_string(text))
+    return 0 if match is None else int(match.group(0))
 
 
 def shutdown(s: Client, argv: list[bytes]) -> bytes:
