@@ -239,3 +239,71 @@ def test_monitor_shows_what_redis_shows(redis_port: int, ours: RunningServer) ->
     theirs = _monitor_session(redis_port)
     assert b'"SET" "k"' in theirs
     assert _monitor_session(ours.port) == theirs
+
+
+def _info_fields(raw: bytes) -> dict[str, dict[bytes, bytes]]:
+    sections: dict[str, dict[bytes, bytes]] = {}
+    current: dict[bytes, bytes] = {}
+    for line in raw.split(b"\r\n"):
+        if line.startswith(b"# "):
+            current = sections.setdefault(line[2:].decode(), {})
+        elif b":" in line:
+            name, _, value = line.partition(b":")
+            current[name] = value
+    return sections
+
+
+OURS_ONLY = {b"server_name", b"wireproto_build", b"process_peak_rss"}
+"""Fields of ours that Redis does not print (documented in specs/resp/README.md)."""
+
+CONSTANT = {
+    "Memory": [
+        b"mem_cluster_links",
+        b"mem_replication_backlog",
+        b"mem_total_replication_buffers",
+        b"mem_clients_slaves",
+        b"active_defrag_running",
+        b"lazyfree_pending_objects",
+        b"lazyfreed_objects",
+    ],
+    "Stats": [
+        b"sync_full",
+        b"sync_partial_ok",
+        b"sync_partial_err",
+        b"evicted_clients",
+        b"total_net_repl_input_bytes",
+        b"total_net_repl_output_bytes",
+        b"instantaneous_input_repl_kbps",
+        b"instantaneous_output_repl_kbps",
+        b"migrate_cached_sockets",
+        b"slave_expires_tracked_keys",
+        b"active_defrag_hits",
+        b"active_defrag_misses",
+        b"active_defrag_key_hits",
+        b"active_defrag_key_misses",
+        b"total_active_defrag_time",
+        b"current_active_defrag_time",
+        b"io_threaded_reads_processed",
+        b"io_threaded_writes_processed",
+    ],
+    "Replication": [
+        b"repl_backlog_first_byte_offset",
+        b"repl_backlog_histlen",
+    ],
+    "Cluster": [
+        b"cluster_enabled",
+    ],
+}
+"""Fields whose value is constant on a lone server without replicas, defrag, lazyfree,
+I/O threads or cluster: redis-server 7.0 prints the same value."""
+
+
+def test_info_default_sections_name_redis_fields(redis_port: int, ours: RunningServer) -> None:
+    theirs = _info_fields(call(redis_port, "INFO"))
+    mine = _info_fields(call(ours.port, "INFO"))
+    assert list(mine)[: len(theirs)] == list(theirs)  # Redis's default sections, in order
+    for section, fields in theirs.items():
+        assert set(mine[section]) - OURS_ONLY <= set(fields), section
+    for section, names in CONSTANT.items():
+        for name in names:
+            assert mine[section][name] == theirs[section][name], name
