@@ -140,6 +140,35 @@ SESSIONS = [
         ("LATENCY", "DOCTOR"),
         ("CONFIG", "SET", "latency-monitor-threshold", "0"),
     ),
+    # RESET: back to database 0, out of MULTI, no name, RESP2
+    (
+        ("FLUSHALL",),
+        ("SELECT", "3"),
+        ("SET", "rk", "1"),
+        ("CLIENT", "SETNAME", "n"),
+        ("MULTI",),
+        ("RESET",),
+        ("DBSIZE",),
+        ("GET", "rk"),
+        ("CLIENT", "GETNAME"),
+        ("EXEC",),
+        ("SELECT", "3"),
+        ("DBSIZE",),
+        ("FLUSHALL",),
+    ),
+    # WAIT inside a transaction, and DBSIZE per database
+    (
+        ("SET", "a", "1"),
+        ("SELECT", "5"),
+        ("MSET", "a", "1", "b", "2"),
+        ("MULTI",),
+        ("WAIT", "0", "0"),
+        ("DBSIZE",),
+        ("EXEC",),
+        ("SELECT", "0"),
+        ("DBSIZE",),
+        ("FLUSHALL",),
+    ),
     # hz: 0 to INT_MAX accepted, run (and reported) clamped to 1..500
     *[
         (("CONFIG", "SET", "hz", value), ("CONFIG", "GET", "hz"))
