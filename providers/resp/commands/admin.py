@@ -161,6 +161,32 @@ def slowlog_get(s: Client, argv: list[bytes]) -> bytes:
     return EMPTY_ARRAY
 
 
+_SLOWLOG_HELP = (
+    b"GET [<count>]",
+    b"    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+    b"    Entries are made of:",
+    b"    id, timestamp, time in microseconds, arguments array, client IP and port,",
+    b"    client name",
+    b"LEN",
+    b"    Return the length of the slowlog.",
+    b"RESET",
+    b"    Reset the slowlog.",
+)
+
+
+def slowlog_help(s: Client, argv: list[bytes]) -> bytes:
+    """SLOWLOG HELP (Redis's text)."""
+    return help_reply(b"SLOWLOG", _SLOWLOG_HELP)
+
+
+_ROLE = b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"
+
+
+def role(s: Client, argv: list[bytes]) -> bytes:
+    """ROLE: a master at replication offset 0 with no replicas (INFO replication's values)."""
+    return _ROLE
+
+
 def zero(s: Client, argv: list[bytes]) -> bytes:
     """SLOWLOG LEN, LATENCY RESET: nothing recorded."""
     return integer(0)
@@ -387,6 +413,7 @@ COMMANDS: list[Command] = [
         Command("slowlog|get", -2, slowlog_get, _SLOWLOG),
         Command("slowlog|len", 2, zero, _SLOWLOG),
         Command("slowlog|reset", 2, ok, _SLOWLOG),
+        Command("slowlog|help", 2, slowlog_help, ("loading", "stale")),
     ),
     container(
         "latency",
@@ -399,6 +426,13 @@ COMMANDS: list[Command] = [
         Command("latency|graph", 3, latency_graph, _ADMIN, tips=_LATENCY_TIPS),
         Command("latency|histogram", -2, latency_histogram, _ADMIN, tips=_LATENCY_TIPS),
         Command("latency|help", 2, latency_help, ("loading", "stale")),
+    ),
+    Command(
+        "role",
+        1,
+        role,
+        ("noscript", "loading", "stale", "fast"),
+        acl_categories=("admin", "dangerous"),
     ),
     Command("monitor", 1, monitor, ("admin", "noscript", "loading", "stale")),
     Command(
