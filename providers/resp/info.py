@@ -24,6 +24,7 @@ from ..eviction import MemoryGuard, Settings, estimate
 from ..kvstore import Store
 from .commands import REDIS_VERSION
 from .commands._hub import PubSubHub
+from .commands._tracking import tracking_totals
 
 __all__ = ["DEFAULT_SECTIONS", "InfoSection", "InfoSections", "human_bytes", "rss_bytes"]
 
@@ -178,7 +179,7 @@ class InfoSections:
             ("cluster_connections", 0),
             ("maxclients", provider.max_clients),
             ("blocked_clients", 0),
-            ("tracking_clients", 0),
+            ("tracking_clients", tracking_totals(provider.databases_list()[0])[0]),
             ("clients_in_timeout_table", 0),
         )
 
@@ -273,6 +274,11 @@ class InfoSections:
             ("active_defrag_key_misses", 0),
             ("total_active_defrag_time", 0),
             ("current_active_defrag_time", 0),
+            *zip(
+                ("tracking_total_keys", "tracking_total_items", "tracking_total_prefixes"),
+                tracking_totals(provider.databases_list()[0])[1:],
+                strict=True,
+            ),
             ("io_threaded_reads_processed", 0),
             ("io_threaded_writes_processed", 0),
         )
