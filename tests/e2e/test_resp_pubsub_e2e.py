@@ -387,3 +387,34 @@ def test_redis_py_asyncio_client_sees_what_redis_shows(
         0,
     )
     assert _asyncio_session(ours.port) == theirs
+
+
+def _messages_until_dropped(port: int) -> int | None:
+    """How many 100 KB messages a subscriber that reads nothing takes before the server
+    drops it (PUBLISH then reaches nobody); None if it is not dropped within 64 MB."""
+    with (
+        socket.create_connection((HOST, port), timeout=TIMEOUT) as subscriber,
+        socket.create_connection((HOST, port), timeout=TIMEOUT) as publisher,
+    ):
+        subscriber.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        subscriber.sendall(cmd("SUBSCRIBE", "big"))
+        assert subscriber.recv(64).startswith(b"*3\r\n")
+        payload = b"x" * 100_000
+        for sent in range(640):
+            publisher.sendall(cmd("PUBLISH", "big", payload))
+            reply = publisher.recv(16)
+            if reply == b":0\r\n":
+                return sent
+            assert reply == b":1\r\n"
+    return None
+
+
+def test_a_slow_subscriber_is_dropped_near_redis_pubsub_limit(
+    redis_port: int, ours: RunningServer
+) -> None:
+    """Both drop a subscriber that reads nothing once about 32 MiB waits for it (socket
+    buffers hold a few MB more, so the counts differ a little)."""
+    theirs = _messages_until_dropped(redis_port)
+    assert theirs is not None and 320 <= theirs < 520
+    mine = _messages_until_dropped(ours.port)
+    assert mine is not None and 320 <= mine < 520
