@@ -220,6 +220,29 @@ def test_resp3_reader_gets_one_push_per_change_after_it_read(server: Server) -> 
     assert reader.replies() == push(b"c") + push(b"b")
 
 
+def test_the_tracking_table_holds_at_most_its_max_keys(server: Server) -> None:
+    reader, admin = server.client(resp3=True), server.client()
+    assert admin.call("CONFIG", "GET", "tracking-table-max-keys") == (
+        b"*2\r\n$23\r\ntracking-table-max-keys\r\n$7\r\n1000000\r\n"
+    )
+    assert admin.call("CONFIG", "SET", "tracking-table-max-keys", "3") == OK
+    assert reader.call("CLIENT", "TRACKING", "ON") == OK
+    assert reader.call("MGET", "a", "b", "c") == b"*3\r\n_\r\n_\r\n_\r\n"  # at the limit
+    assert reader.call("GET", "d") == b"_\r\n" + push(b"a")  # one over: the oldest goes
+    assert admin.call("INFO", "stats").count(b"tracking_total_keys:3\r\n") == 1
+    assert admin.call("CONFIG", "SET", "tracking-table-max-keys", "1") == OK
+    assert reader.replies() == push(b"b") + push(b"c")  # lowered: shrunk at once
+    admin.call("SET", "d", "1")
+    assert reader.replies() == push(b"d")
+    assert admin.call("CONFIG", "SET", "tracking-table-max-keys", "0") == OK  # no limit
+    assert reader.call("MGET", "a", "b", "c") == b"*3\r\n_\r\n_\r\n_\r\n"
+    assert reader.replies() == b""
+    assert admin.call("CONFIG", "SET", "tracking-table-max-keys", "-1") == (
+        b"-ERR CONFIG SET failed (possibly related to argument 'tracking-table-max-keys') - "
+        b"argument must be between 0 and 9223372036854775807 inclusive\r\n"
+    )
+
+
 def test_own_write_invalidation_follows_the_reply_and_noloop_skips_it(server: Server) -> None:
     client = server.client(resp3=True)
     client.call("CLIENT", "TRACKING", "ON")

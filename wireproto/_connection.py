@@ -26,6 +26,7 @@ from wireproto._layer import Admission, Layer, LayerKind
 from wireproto._registry import Registry
 from wireproto._session import BytesLike, Limits, ListenerInfo, MessageConsumer, NetworkSender
 from wireproto._stats import ConnectionCounts, StatsCollector
+from wireproto._users import UserDirectory
 from wireproto.memory import MemoryAccount, MemoryBudget, MemoryLimitExceeded, OutputLimitExceeded
 
 __all__ = ["CloseReason", "Connection", "ConnectionSettings", "ConnectionState"]
@@ -251,6 +252,7 @@ class Connection:
         "_session_check",
         "_session_deadline",
         "_stats",
+        "_unauthenticated_in",
         "clock",
         "close_reason",
         "detected",
@@ -292,6 +294,7 @@ class Connection:
         self._registry = registry
         self._stats = stats
         self._budget = budget
+        self._unauthenticated_in: UserDirectory | None = None
         self._buffer = ReceiveBuffer(
             self.settings.initial_buffer_size,
             max(self.settings.max_detect_bytes, self.settings.initial_buffer_size),
@@ -547,6 +550,9 @@ class Connection:
                 _log.debug("layer shutdown failed", exc_info=True)
         self.state = ConnectionState.CLOSED
         self.close_reason = reason
+        if self._unauthenticated_in is not None:
+            self._unauthenticated_in.detach(self._unauthenticated_in.default, self)
+            self._unauthenticated_in = None
         session, self._session = self._session, None
         self._session_deadline = self._session_check = None  # bound to it: they would pin it
         if session is not None:
@@ -710,9 +716,21 @@ class Connection:
             self.outer._name_client(address, extra)
 
     def _activate(self, wire_format: WireFormat) -> None:
-        if self.settings.auth.required and not self._registry.authenticates(wire_format):
-            self._refuse_unauthenticated(wire_format)
-            return
+        users = self._listener_users()
+        closed_to_anyone = self.settings.auth.required or (
+            users is not None and not users.open_to_anyone
+        )
+        if (closed_to_anyone or users is not None) and not self._registry.authenticates(
+            wire_format
+        ):
+            if closed_to_anyone:
+                self._refuse_unauthenticated(wire_format)
+                return
+            # Served as user ``default`` with no password asked: only while
+            # ``default`` is open to anyone (an ACL SETUSER may close it later).
+            assert users is not None
+            users.attach(users.default, self, self._default_user_changed)
+            self._unauthenticated_in = users
         provider = self._registry.provider(wire_format)
         try:
             limits = provider.limits
@@ -742,6 +760,18 @@ class Connection:
         self.state = ConnectionState.ACTIVE
         if self._stats is not None:
             self._stats.session_started(self._counts, wire_format.name)
+
+    def _listener_users(self) -> UserDirectory | None:
+        users = getattr(self.listener, "users", None)
+        return users if isinstance(users, UserDirectory) else None
+
+    def _default_user_changed(self, what: str) -> None:
+        """User ``default`` changed while this client of a format that cannot
+        authenticate is served as it: a password or a restriction ends the service."""
+        users = self._unauthenticated_in
+        if users is not None and not users.open_to_anyone:
+            _log.debug("closing a %s client: user default now needs more", self.wire_format)
+            self._outbox.close()
 
     def _refuse_unauthenticated(self, wire_format: WireFormat) -> None:
         """Close a client of a format that cannot authenticate, on a listener that requires it.

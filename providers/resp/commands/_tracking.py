@@ -11,6 +11,12 @@ clients get, after each command, the keys written under their prefixes. A flush
 sends a null. A client's own invalidations follow its command's reply (Redis's
 pending keys). The store observers exist only while some client tracks; meanwhile
 every session takes its general path (as while a client is blocked).
+
+The table holds at most ``tracking-table-max-keys`` keys (CONFIG; Redis's default
+1,000,000; 0: no limit), so clients that read many distinct keys cannot grow it
+without bound: past the limit the oldest keys are invalidated (their clients told, as
+for a write) and forgotten. Redis picks them by a random walk; oldest-first keeps the
+same bound and is deterministic.
 """
 
 from __future__ import annotations
@@ -18,13 +24,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ...kvstore import Store, WrongType
+from ...kvstore import Store, WrongType, parse_int64
 from ..replies import bulk, integer
 from ._base import WRONGTYPE, Client, Command
 from ._hub import deliver
 from ._meta import key_positions
 from .admin import feed_monitors
 from .blocking import WAITING
+from .config import Parameter, register_parameter
 
 if TYPE_CHECKING:
     from ._base import ProviderState
@@ -34,6 +41,8 @@ __all__ = ["Tracking", "TrackingTable", "table_of", "tracking_of", "tracking_tot
 _INVALIDATE3 = b">2\r\n$10\r\ninvalidate\r\n"
 _INVALIDATE2 = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n"
 _NULL = {True: b"_\r\n", False: b"$-1\r\n"}
+DEFAULT_MAX_KEYS = 1_000_000
+"""Redis's default ``tracking-table-max-keys``."""
 """A flush's null, in the protocol of the tracking client (not its redirect's), as Redis."""
 
 
@@ -132,6 +141,8 @@ class TrackingTable:
         self.bcast_clients = 0
         self._scheduled = False
         self._stops: list[Callable[[], None]] = []
+        self.max_keys = DEFAULT_MAX_KEYS
+        """``tracking-table-max-keys``: past it the oldest keys are invalidated (0: no limit)."""
 
     # -- clients ------------------------------------------------------------------
 
@@ -178,6 +189,15 @@ class TrackingTable:
             if ids is None:
                 ids = table[key] = {}
             ids[client_id] = None
+        if self.max_keys and len(table) > self.max_keys:
+            self.shrink()
+
+    def shrink(self) -> None:
+        """Invalidate the oldest keys until the table is within ``max_keys`` (Redis's
+        ``trackingLimitUsedSlots``: their clients hear of them as of a write)."""
+        table = self.keys
+        while self.max_keys and len(table) > self.max_keys:
+            self._invalidate(next(iter(table)))
 
     # -- messages -----------------------------------------------------------------
 
@@ -225,6 +245,10 @@ class TrackingTable:
         if self.bcast_clients:
             self._broadcast[key] = self.current
             self._schedule()
+        self._invalidate(key)
+
+    def _invalidate(self, key: bytes) -> None:
+        """Tell the clients that read ``key`` that it changed, and forget it."""
         ids = self.keys.pop(key, None)
         if ids is None:
             return
@@ -311,3 +335,22 @@ def table_of(provider: ProviderState) -> TrackingTable:
     made = TrackingTable(provider)
     services[_TABLE] = made
     return made
+
+
+def _get_max_keys(provider: ProviderState) -> bytes:
+    return b"%d" % table_of(provider).max_keys
+
+
+def _set_max_keys(provider: ProviderState, value: bytes) -> bytes | None:
+    parsed = parse_int64(value)
+    if parsed is None:
+        return b"argument couldn't be parsed into an integer"
+    if parsed < 0:
+        return b"argument must be between 0 and 9223372036854775807 inclusive"
+    table = table_of(provider)
+    table.max_keys = parsed
+    table.shrink()
+    return None
+
+
+register_parameter(Parameter(b"tracking-table-max-keys", _get_max_keys, _set_max_keys))
