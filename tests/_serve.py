@@ -178,14 +178,16 @@ def daemon(
 
 
 @contextmanager
-def redis_server(workdir: Path) -> Iterator[int]:
-    """A real ``redis-server`` (persistence off, 127.0.0.1 only), the oracle; yields its port."""
+def redis_server(workdir: Path, *options: str) -> Iterator[int]:
+    """A real ``redis-server`` (persistence off, 127.0.0.1 only), the oracle; yields its port.
+
+    ``options`` are more command-line settings (``"--enable-debug-command", "yes"``)."""
     binary = tool("redis-server")
 
     def command(port: int) -> list[str]:
         return [
             binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
-            "--dir", str(workdir), "--daemonize", "no", "--logfile", "",
+            "--dir", str(workdir), "--daemonize", "no", "--logfile", "", *options,
         ]  # fmt: skip
 
     def ready(port: int) -> bool:

@@ -233,3 +233,40 @@ def test_info_sections_carry_redis_fields(accelerated: bool) -> None:
 
 def verbatim_or_bulk(text: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(text), text)
+
+
+@pytest.mark.parametrize(("value", "hz"), [(b"0", 1), (b"1", 1), (b"100", 100), (b"501", 500)])
+def test_config_hz_sets_the_active_expiry_rate(accelerated: bool, value: bytes, hz: int) -> None:
+    """CONFIG SET hz changes how often the server runs the provider's active-expiry round
+    (``maintenance_interval``), clamped to 1..500 as Redis's ``updateHZ``; INFO reports it."""
+    client = Client(accelerated)
+    assert client.provider.maintenance_interval == 0.1  # hz 10
+    assert client.call("CONFIG", "SET", "hz", value) == b"+OK\r\n"
+    assert client.provider.maintenance_interval == 1 / hz
+    assert b"\r\nhz:%d\r\nconfigured_hz:%d\r\n" % (hz, hz) in client.call("INFO", "server")
+
+
+@pytest.mark.parametrize(
+    ("flag", "active"), [(b"0", False), (b"x", False), (b"1", True), (b"2", True), (b" -3z", True)]
+)
+def test_debug_set_active_expire_reads_its_flag_as_atoi(
+    accelerated: bool, flag: bytes, active: bool
+) -> None:
+    """Redis reads the flag with ``atoi``: no number is 0 (off), any other number on."""
+    client = Client(accelerated)
+    client.provider.active_expire = not active
+    assert client.call("DEBUG", "SET-ACTIVE-EXPIRE", flag) == b"+OK\r\n"
+    assert client.provider.active_expire is active
+
+
+def test_debug_object_describes_the_value(accelerated: bool) -> None:
+    client = Client(accelerated)
+    client.call("SET", "k", "v")
+    client.call("SET", "n", "7")
+    line = client.call("DEBUG", "OBJECT", "k")
+    assert line.startswith(b"+Value at:0x")
+    assert b" refcount:1 encoding:embstr serializedlength:2 lru:" in line
+    assert b" refcount:2147483647 encoding:int serializedlength:2 " in client.call(
+        "DEBUG", "OBJECT", "n"
+    )
+    assert client.call("DEBUG", "OBJECT", "nokey") == b"-ERR no such key\r\n"

@@ -207,3 +207,39 @@ def test_event_class_text_round_trips(text: str) -> None:
     spelled = keyspace_events_text(classes)
     assert parse_keyspace_events(spelled) == classes
     assert keyspace_events_text(parse_keyspace_events(spelled) or frozenset()) == spelled
+
+
+MIB = b"x" * (1 << 20)
+
+
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+@pytest.mark.parametrize(("messages", "closed"), [(31, False), (32, True)])
+def test_a_subscriber_is_closed_past_redis_pubsub_output_limit(
+    accelerated: bool, resp3: bool, messages: int, closed: bool
+) -> None:
+    """Redis's ``client-output-buffer-limit pubsub`` hard limit, 32 MiB, whatever the
+    connection's own (larger) output limit: 31 unread 1 MiB messages fit, 32 do not."""
+    server = Server(accelerated)
+    assert server.provider.resp_limits.output_limit > 64 << 20
+    sub, pub = server.client(resp3), server.client()
+    sub.call("SUBSCRIBE", "c")
+    for _ in range(messages):
+        assert pub.call("PUBLISH", "c", MIB) == b":1\r\n"
+    assert sub.connection.closed is closed
+
+
+@pytest.mark.parametrize("leave", [("UNSUBSCRIBE",), ("RESET",)])
+def test_leaving_pub_sub_gives_the_connection_its_own_output_limit_back(
+    accelerated: bool, leave: tuple[str]
+) -> None:
+    server = Server(accelerated)
+    sub, writer = server.client(resp3=True), server.client()
+    assert writer.call("SET", "big", MIB * 40) == b"+OK\r\n"
+    sub.call("SUBSCRIBE", "c")
+    sub.call(*leave)
+    assert len(sub.call("GET", "big")) > 40 << 20
+    assert not sub.connection.closed
+    sub.call("HELLO", 3)  # RESET went back to RESP2, where GET is refused while subscribed
+    sub.call("SUBSCRIBE", "c")  # a subscribed connection is limited for all its output
+    sub.call("GET", "big")
+    assert sub.connection.closed

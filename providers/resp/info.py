@@ -90,6 +90,7 @@ class Counted(Protocol):
     total_connections: int
     commands_processed: int
     max_clients: int
+    hz: int
 
     @property
     def pubsub(self) -> PubSubHub:
@@ -164,8 +165,8 @@ class InfoSections:
             ("server_time_usec", time.time_ns() // 1000),
             ("uptime_in_seconds", uptime),
             ("uptime_in_days", uptime // 86400),
-            ("hz", 10),
-            ("configured_hz", 10),
+            ("hz", self._provider.hz),
+            ("configured_hz", self._provider.hz),
             ("executable", sys.executable),
             ("config_file", ""),
             ("io_threads_active", 0),
@@ -220,10 +221,19 @@ class InfoSections:
             ("number_of_cached_scripts", 0),
             ("number_of_functions", 0),
             ("number_of_libraries", 0),
+            ("used_memory_vm_functions", 0),
+            ("used_memory_functions", 0),
             ("maxmemory", limit),
             ("maxmemory_human", human_bytes(limit)),
             ("maxmemory_policy", settings.policy.decode()),
+            ("mem_replication_backlog", 0),
+            ("mem_total_replication_buffers", 0),
+            ("mem_clients_slaves", 0),
+            ("mem_cluster_links", 0),
             ("mem_allocator", "pymalloc"),
+            ("active_defrag_running", 0),
+            ("lazyfree_pending_objects", 0),
+            ("lazyfreed_objects", 0),
         )
 
     def _persistence(self) -> bytes:
@@ -242,17 +252,35 @@ class InfoSections:
         return _fields(
             ("total_connections_received", provider.total_connections),
             ("total_commands_processed", provider.commands_processed),
+            ("total_net_repl_input_bytes", 0),
+            ("total_net_repl_output_bytes", 0),
+            ("instantaneous_input_repl_kbps", "0.00"),
+            ("instantaneous_output_repl_kbps", "0.00"),
+            ("sync_full", 0),
+            ("sync_partial_ok", 0),
+            ("sync_partial_err", 0),
             ("expired_keys", sum(store.expired_keys for store in provider.databases_list())),
             ("evicted_keys", 0 if guard is None else guard.evicted_keys),
+            ("evicted_clients", 0),
             ("pubsub_channels", len(hub.channels)),
             ("pubsub_patterns", len(hub.patterns)),
             ("pubsubshard_channels", len(hub.shard)),
             ("total_forks", 0),
+            ("migrate_cached_sockets", 0),
+            ("slave_expires_tracked_keys", 0),
+            ("active_defrag_hits", 0),
+            ("active_defrag_misses", 0),
+            ("active_defrag_key_hits", 0),
+            ("active_defrag_key_misses", 0),
+            ("total_active_defrag_time", 0),
+            ("current_active_defrag_time", 0),
             *zip(
                 ("tracking_total_keys", "tracking_total_items", "tracking_total_prefixes"),
                 tracking_totals(provider.databases_list()[0])[1:],
                 strict=True,
             ),
+            ("io_threaded_reads_processed", 0),
+            ("io_threaded_writes_processed", 0),
         )
 
     def _replication(self) -> bytes:
@@ -265,6 +293,8 @@ class InfoSections:
             ("master_repl_offset", 0),
             ("second_repl_offset", -1),
             ("repl_backlog_active", 0),
+            ("repl_backlog_first_byte_offset", 0),
+            ("repl_backlog_histlen", 0),
         )
 
     def _cpu(self) -> bytes:

@@ -87,6 +87,8 @@ class RespProvider:
         """The MONITOR connections."""
         self.active_expire = True
         """Whether :meth:`maintain` expires keys (DEBUG SET-ACTIVE-EXPIRE)."""
+        self.hz = 10
+        """Active-expiry rounds per second (CONFIG ``hz``, 1 to 500)."""
         self.clients: dict[int, RespSession] = {}
         """The open connections by CLIENT ID."""
         self.config_values: dict[bytes, bytes] = {}
@@ -146,8 +148,10 @@ class RespProvider:
         """Remove up to ``max_keys`` expired keys from each database holding some; how many."""
         return sum(store.sweep(max_keys) for store in self.databases if store.expires_count)
 
-    maintenance_interval = 0.1
-    """Seconds between active-expiry rounds, as Redis's ``hz 10``."""
+    @property
+    def maintenance_interval(self) -> float:
+        """Seconds between active-expiry rounds: ``1 / hz``, as Redis's server cron."""
+        return 1.0 / self.hz
 
     def maintain(self) -> None:
         """One active-expiry round: expired keys nobody reads still leave.

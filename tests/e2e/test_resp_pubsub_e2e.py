@@ -8,6 +8,7 @@ few channels and patterns, and compares every reply and pushed message.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 from _drive import resp_command as cmd
 from _serve import HOST, RunningServer, redis_server, serve, tool
 from hypothesis import HealthCheck, given, settings
@@ -296,3 +298,123 @@ def test_redis_py_pubsub(ours: RunningServer, protocol: int) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.02)
     client.close()
+
+
+def _after_subscribe(port: int, command: tuple[str, ...]) -> tuple[bytes, bool]:
+    """What a RESP2 connection receives for ``command`` sent after SUBSCRIBE; whether the
+    server closed it (QUIT)."""
+    with socket.create_connection((HOST, port), timeout=TIMEOUT) as sock:
+        sock.sendall(cmd("SUBSCRIBE", "c") + cmd(*command))
+        sock.settimeout(0.4)
+        received = b""
+        for _ in range(1000):  # bounded: a few small replies
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                return received, False
+            if not chunk:
+                return received, True
+            received += chunk
+    raise AssertionError(received)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("ECHO", "x"),
+        ("SELECT", "1"),
+        ("MULTI",),
+        ("HELLO", "2"),
+        ("AUTH", "x"),
+        ("CLIENT", "SETNAME", "n"),
+        ("QUIT",),
+        ("RESET",),
+        ("SSUBSCRIBE", "s"),
+        ("SUNSUBSCRIBE",),
+        ("PUNSUBSCRIBE",),
+        ("PSUBSCRIBE", "p*"),
+        ("PING", "m"),
+        ("NOSUCH",),
+    ],
+)
+def test_a_subscribed_resp2_connection_accepts_what_redis_accepts(
+    redis_port: int, ours: RunningServer, command: tuple[str, ...]
+) -> None:
+    theirs = _after_subscribe(redis_port, command)
+    assert theirs[0].startswith(b"*3\r\n$9\r\nsubscribe\r\n")
+    assert _after_subscribe(ours.port, command) == theirs
+
+
+def _asyncio_session(port: int) -> object:
+    """A redis-py asyncio client's pipeline, pub/sub, blocking pop and database URL."""
+
+    async def session() -> object:
+        client = aioredis.Redis.from_url(f"redis://{HOST}:{port}/2", socket_timeout=TIMEOUT)
+        other = aioredis.Redis(host=HOST, port=port, socket_timeout=TIMEOUT)
+        try:
+            await client.flushall()
+            pipeline = client.pipeline(transaction=True)
+            pipeline.set("k", "v").incr("n").rpush("l", "a", "b").get("k")
+            results = await pipeline.execute()
+            pubsub = client.pubsub()
+            await pubsub.subscribe("z")
+            assert await client.publish("z", "m") == 1
+            message = None
+            for _ in range(20):  # bounded: the subscribe confirmation first
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+                if message is not None:
+                    break
+            await pubsub.aclose()
+            popped = await client.blpop(["l"], timeout=1)
+            timed_out = await client.blpop(["nothing"], timeout=0.1)
+            return results, message, popped, timed_out, await other.dbsize()
+        finally:
+            await client.aclose()
+            await other.aclose()
+
+    return asyncio.run(session())
+
+
+def test_redis_py_asyncio_client_sees_what_redis_shows(
+    redis_port: int, ours: RunningServer
+) -> None:
+    theirs = _asyncio_session(redis_port)
+    assert theirs == (
+        [True, 1, 2, b"v"],
+        {"type": "message", "pattern": None, "channel": b"z", "data": b"m"},
+        (b"l", b"a"),
+        None,
+        0,
+    )
+    assert _asyncio_session(ours.port) == theirs
+
+
+def _messages_until_dropped(port: int) -> int | None:
+    """How many 100 KB messages a subscriber that reads nothing takes before the server
+    drops it (PUBLISH then reaches nobody); None if it is not dropped within 64 MB."""
+    with (
+        socket.create_connection((HOST, port), timeout=TIMEOUT) as subscriber,
+        socket.create_connection((HOST, port), timeout=TIMEOUT) as publisher,
+    ):
+        subscriber.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        subscriber.sendall(cmd("SUBSCRIBE", "big"))
+        assert subscriber.recv(64).startswith(b"*3\r\n")
+        payload = b"x" * 100_000
+        for sent in range(640):
+            publisher.sendall(cmd("PUBLISH", "big", payload))
+            reply = publisher.recv(16)
+            if reply == b":0\r\n":
+                return sent
+            assert reply == b":1\r\n"
+    return None
+
+
+def test_a_slow_subscriber_is_dropped_near_redis_pubsub_limit(
+    redis_port: int, ours: RunningServer
+) -> None:
+    """Both drop a subscriber that reads nothing once about 32 MiB waits for it (socket
+    buffers hold a few MB more, so the counts differ a little)."""
+    theirs = _messages_until_dropped(redis_port)
+    assert theirs is not None and 320 <= theirs < 520
+    mine = _messages_until_dropped(ours.port)
+    assert mine is not None and 320 <= mine < 520

@@ -52,6 +52,7 @@ __all__ = [
     "container",
     "db_index",
     "expire_time_error",
+    "help_reply",
     "int32",
     "random_count",
     "scan_cursor",
@@ -130,6 +131,8 @@ class ProviderState(Protocol):
         ...
 
     active_expire: bool
+    hz: int
+    """Active-expiry rounds per second (CONFIG ``hz``)."""
 
     @property
     def monitors(self) -> dict[Client, None]:
@@ -608,3 +611,14 @@ def container(name: str, arity: int, flags: tuple[str, ...], *subs: Command) -> 
 
     table = {sub.name.split("|")[1].encode(): sub for sub in subs}
     return Command(name, arity, no_subcommand, flags, subcommands=table)
+
+
+def help_reply(name: bytes, lines: Sequence[bytes]) -> bytes:
+    """Redis's ``addReplyHelp``: ``name``'s subcommand list, then its own HELP lines."""
+    every = [
+        b"%s <subcommand> [<arg> [value] [opt] ...]. Subcommands are:" % name,
+        *lines,
+        b"HELP",
+        b"    Prints this help.",
+    ]
+    return b"*%d\r\n" % len(every) + b"".join(b"+%s\r\n" % line for line in every)

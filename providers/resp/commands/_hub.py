@@ -81,12 +81,14 @@ class Subscriber(Protocol):
 class Subscriptions:
     """One connection's channels, patterns and shard channels, in subscription order."""
 
-    __slots__ = ("channels", "patterns", "shard")
+    __slots__ = ("channels", "output_limit", "patterns", "shard")
 
-    def __init__(self) -> None:
+    def __init__(self, output_limit: int | None = None) -> None:
         self.channels: dict[bytes, None] = {}
         self.patterns: dict[bytes, None] = {}
         self.shard: dict[bytes, None] = {}
+        self.output_limit = output_limit
+        """The connection's output limit before it subscribed (restored when it leaves)."""
 
     @property
     def count(self) -> int:
@@ -208,7 +210,8 @@ class PubSubHub:
                 del table[name]
 
     def drop(self, client: Subscriber, subscriptions: Subscriptions) -> None:
-        """Forget every subscription of a closing connection."""
+        """Forget every subscription of a closing (or RESET) connection."""
+        client.sender.memory.output_limit = subscriptions.output_limit
         for name in subscriptions.channels:
             self.remove("channel", name, client)
         for name in subscriptions.patterns:

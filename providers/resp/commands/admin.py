@@ -7,11 +7,15 @@ SLOWLOG, LATENCY, WAIT (no replicas), DEBUG (the harmless subcommands), SHUTDOWN
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
 
-from ..replies import EMPTY_ARRAY, OK, bulk, error, integer, map_reply
-from ._base import SYNTAX_ERROR, Client, Command, bounded_int, c_string, container
+from ..replies import EMPTY_ARRAY, OK, bulk, error, integer, map_reply, verbatim
+from ._base import SYNTAX_ERROR, Client, Command, bounded_int, c_string, container, help_reply
 from ._hub import deliver
+from .generic import debug_object
+from .sort import strtod_prefix
 
 __all__ = ["COMMANDS", "EMPTY_FUNCTION_DUMP"]
 
@@ -90,6 +94,56 @@ def not_busy(s: Client, argv: list[bytes]) -> bytes:
     return _NOTBUSY
 
 
+_FUNCTION_HELP = (
+    b"LOAD [REPLACE] <FUNCTION CODE>",
+    b"    Create a new library with the given library name and code.",
+    b"DELETE <LIBRARY NAME>",
+    b"    Delete the given library.",
+    b"LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+    b"    Return general information on all the libraries:",
+    b"    * Library name",
+    b"    * The engine used to run the Library",
+    b"    * Library description",
+    b"    * Functions list",
+    b"    * Library code (if WITHCODE is given)",
+    b"    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+    b"STATS",
+    b"    Return information about the current function running:",
+    b"    * Function name",
+    b"    * Command used to run the function",
+    b"    * Duration in MS that the function is running",
+    b"    If no function is running, return nil",
+    b"    In addition, returns a list of available engines.",
+    b"KILL",
+    b"    Kill the current running function.",
+    b"FLUSH [ASYNC|SYNC]",
+    b"    Delete all the libraries.",
+    b"    When called without the optional mode argument, the behavior is determined by the",
+    b"    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    b"    * ASYNC: Asynchronously flush the libraries.",
+    b"    * SYNC: Synchronously flush the libraries.",
+    b"DUMP",
+    b"    Return a serialized payload representing the current libraries, can be restored"
+    b" using FUNCTION RESTORE command",
+    b"RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+    b"    Restore the libraries represented by the given payload, it is possible to give a"
+    b" restore policy to",
+    b"    control how to handle existing libraries (default APPEND):",
+    b"    * FLUSH: delete all existing libraries.",
+    b"    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+    b"    * REPLACE: appends the restored libraries to the existing libraries, On collision,"
+    b" replace the old",
+    b"      libraries with the new libraries (notice that even on this option there is a"
+    b" chance of failure",
+    b"      in case of functions name collision with another library).",
+)
+
+
+def function_help(s: Client, argv: list[bytes]) -> bytes:
+    """FUNCTION HELP (Redis's text)."""
+    return help_reply(b"FUNCTION", _FUNCTION_HELP)
+
+
 def fcall(s: Client, argv: list[bytes]) -> bytes:
     """FCALL / FCALL_RO: no function is loaded."""
     return b"-ERR Function not found\r\n"
@@ -107,6 +161,32 @@ def slowlog_get(s: Client, argv: list[bytes]) -> bytes:
     return EMPTY_ARRAY
 
 
+_SLOWLOG_HELP = (
+    b"GET [<count>]",
+    b"    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+    b"    Entries are made of:",
+    b"    id, timestamp, time in microseconds, arguments array, client IP and port,",
+    b"    client name",
+    b"LEN",
+    b"    Return the length of the slowlog.",
+    b"RESET",
+    b"    Reset the slowlog.",
+)
+
+
+def slowlog_help(s: Client, argv: list[bytes]) -> bytes:
+    """SLOWLOG HELP (Redis's text)."""
+    return help_reply(b"SLOWLOG", _SLOWLOG_HELP)
+
+
+_ROLE = b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"
+
+
+def role(s: Client, argv: list[bytes]) -> bytes:
+    """ROLE: a master at replication offset 0 with no replicas (INFO replication's values)."""
+    return _ROLE
+
+
 def zero(s: Client, argv: list[bytes]) -> bytes:
     """SLOWLOG LEN, LATENCY RESET: nothing recorded."""
     return integer(0)
@@ -120,6 +200,61 @@ def ok(s: Client, argv: list[bytes]) -> bytes:
 def empty(s: Client, argv: list[bytes]) -> bytes:
     """LATENCY LATEST / HISTORY: no latency event is recorded."""
     return EMPTY_ARRAY
+
+
+_LATENCY_HELP = (
+    b"DOCTOR",
+    b"    Return a human readable latency analysis report.",
+    b"GRAPH <event>",
+    b"    Return an ASCII latency graph for the <event> class.",
+    b"HISTORY <event>",
+    b"    Return time-latency samples for the <event> class.",
+    b"LATEST",
+    b"    Return the latest latency samples for all events.",
+    b"RESET [<event> ...]",
+    b"    Reset latency data of one or more <event> classes.",
+    b"    (default: reset all data for all event classes)",
+    b"HISTOGRAM [COMMAND ...]",
+    b"    Return a cumulative distribution of latencies in the format of a histogram for the"
+    b" specified command names.",
+    b"    If no commands are specified then all histograms are replied.",
+)
+
+
+def latency_help(s: Client, argv: list[bytes]) -> bytes:
+    """LATENCY HELP (Redis's text)."""
+    return help_reply(b"LATENCY", _LATENCY_HELP)
+
+
+_DOCTOR_DISABLED = (
+    b"I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance."
+    b' You may use "CONFIG SET latency-monitor-threshold <milliseconds>." in order to enable'
+    b" it. If we weren't in a deep space mission I'd suggest to take a look at"
+    b" https://redis.io/topics/latency-monitor.\n"
+)
+_DOCTOR_NO_EVENT = (
+    b"Dave, no latency spike was observed during the lifetime of this Redis instance, not in"
+    b" the slightest bit. I honestly think you ought to sit down calmly, take a stress pill,"
+    b" and think things over.\n"
+)
+
+
+def latency_doctor(s: Client, argv: list[bytes]) -> bytes:
+    """LATENCY DOCTOR: Redis's report when no latency event is recorded (none ever is here)."""
+    threshold = s.provider.config_values.get(b"latency-monitor-threshold", b"0")
+    report = _DOCTOR_DISABLED if threshold == b"0" else _DOCTOR_NO_EVENT
+    return verbatim(report, s.resp3)
+
+
+def latency_graph(s: Client, argv: list[bytes]) -> bytes:
+    """LATENCY GRAPH event: no event has samples."""
+    return error(b"ERR No samples available for event '%s'" % c_string(argv[2]))
+
+
+def latency_histogram(s: Client, argv: list[bytes]) -> bytes:
+    """LATENCY HISTOGRAM [command ...]: no command's latency is recorded (INFO
+    latencystats is empty too), so the map is empty."""
+    return map_reply([], s.resp3)
 
 
 def wait(s: Client, argv: list[bytes]) -> bytes:
@@ -138,25 +273,32 @@ def wait(s: Client, argv: list[bytes]) -> bytes:
 
 
 def debug(s: Client, argv: list[bytes]) -> bytes:
-    """DEBUG SLEEP seconds, DEBUG SET-ACTIVE-EXPIRE 0|1 (the harmless subcommands)."""
+    """DEBUG SLEEP seconds, DEBUG SET-ACTIVE-EXPIRE 0|1, DEBUG OBJECT key (the harmless
+    subcommands)."""
     sub = argv[1].lower()
+    if sub == b"object" and len(argv) == 3:
+        return debug_object(s, argv[2])
     if sub == b"sleep" and len(argv) == 3:
-        try:
-            seconds = float(argv[2])
-        except ValueError:
-            return b"-ERR value is not a valid float\r\n"
-        time.sleep(max(seconds, 0.0))  # blocks the server, as Redis's does
+        seconds = strtod_prefix(argv[2])  # Redis's strtold: "x" sleeps 0, "0x1" one second
+        if math.isfinite(seconds) and seconds > 0:
+            time.sleep(seconds)  # blocks the server, as Redis's does
         return OK
     if sub == b"set-active-expire" and len(argv) == 3:
-        value = bounded_int(argv[2])
-        if value is None:
-            return b"-ERR value is not an integer or out of range\r\n"
-        s.provider.active_expire = bool(value)
+        s.provider.active_expire = _atoi(argv[2]) != 0
         return OK
     return error(
-        b"ERR Unknown subcommand or wrong number of arguments for '%s'. Try DEBUG HELP."
+        b"ERR unknown subcommand or wrong number of arguments for '%s'. Try DEBUG HELP."
         % c_string(argv[1])
     )
+
+
+_ATOI = re.compile(rb"[ \t\n\v\f\r]*[+-]?[0-9]+")
+
+
+def _atoi(text: bytes) -> int:
+    """C's ``atoi`` as DEBUG SET-ACTIVE-EXPIRE reads its flag: the leading integer, else 0."""
+    match = _ATOI.match(c_string(text))
+    return 0 if match is None else int(match.group(0))
 
 
 def shutdown(s: Client, argv: list[bytes]) -> bytes:
@@ -236,6 +378,11 @@ def monitor(s: Client, argv: list[bytes]) -> bytes:
 _ADMIN = ("admin", "noscript", "loading", "stale")
 _SCRIPT = ("noscript", "loading", "stale")
 _SLOWLOG = ("admin", "loading", "stale")
+_LATENCY_TIPS = (
+    "nondeterministic_output",
+    "request_policy:all_nodes",
+    "response_policy:special",
+)
 
 COMMANDS: list[Command] = [
     container(
@@ -255,6 +402,7 @@ COMMANDS: list[Command] = [
         Command("function|flush", -2, flush_option, ("write", "noscript"), group="scripting"),
         Command("function|delete", 3, function_delete, ("write", "noscript"), group="scripting"),
         Command("function|kill", 2, not_busy, ("noscript", "allow_busy"), group="scripting"),
+        Command("function|help", 2, function_help, ("loading", "stale"), group="scripting"),
     ),
     Command("fcall", -3, fcall, ("noscript", "skip_monitor", "may_replicate"), group="scripting"),
     Command("fcall_ro", -3, fcall, ("readonly", "noscript", "skip_monitor"), group="scripting"),
@@ -265,6 +413,7 @@ COMMANDS: list[Command] = [
         Command("slowlog|get", -2, slowlog_get, _SLOWLOG),
         Command("slowlog|len", 2, zero, _SLOWLOG),
         Command("slowlog|reset", 2, ok, _SLOWLOG),
+        Command("slowlog|help", 2, slowlog_help, ("loading", "stale")),
     ),
     container(
         "latency",
@@ -273,6 +422,17 @@ COMMANDS: list[Command] = [
         Command("latency|latest", 2, empty, _ADMIN),
         Command("latency|history", 3, empty, _ADMIN),
         Command("latency|reset", -2, zero, _ADMIN),
+        Command("latency|doctor", 2, latency_doctor, _ADMIN, tips=_LATENCY_TIPS),
+        Command("latency|graph", 3, latency_graph, _ADMIN, tips=_LATENCY_TIPS),
+        Command("latency|histogram", -2, latency_histogram, _ADMIN, tips=_LATENCY_TIPS),
+        Command("latency|help", 2, latency_help, ("loading", "stale")),
+    ),
+    Command(
+        "role",
+        1,
+        role,
+        ("noscript", "loading", "stale", "fast"),
+        acl_categories=("admin", "dangerous"),
     ),
     Command("monitor", 1, monitor, ("admin", "noscript", "loading", "stale")),
     Command(

@@ -121,6 +121,34 @@ def _set_keyspace_events(provider: ProviderState, value: bytes) -> bytes | None:
 _LONG_MAX = (1 << 63) - 1
 _INT_MAX = (1 << 31) - 1
 
+
+def _set_hz(provider: ProviderState, value: bytes) -> bytes | None:
+    """``hz``: Redis takes 0 to INT_MAX and runs at 1 to 500 (``updateHZ``); so does the
+    active-expiry round here."""
+    parsed = parse_int64(value)
+    if parsed is None:
+        return b"argument couldn't be parsed into an integer"
+    if not 0 <= parsed <= _INT_MAX:
+        return b"argument must be between 0 and %d inclusive" % _INT_MAX
+    provider.hz = min(max(parsed, 1), 500)
+    return None
+
+
+def _set_save(provider: ProviderState, value: bytes) -> bytes | None:
+    """``save``: checked as Redis checks it; only no save points (``""``) is accepted, as
+    this server takes snapshots on SAVE/BGSAVE/SHUTDOWN only, never on a schedule."""
+    words = value.split()
+    if len(words) % 2:
+        return b"Invalid save parameters"
+    for index, word in enumerate(words):
+        number = parse_int64(word)
+        if number is None or number < (1 if index % 2 == 0 else 0):
+            return b"Invalid save parameters"
+    if words:
+        return b"automatic save points are not supported (use SAVE or BGSAVE)"
+    return None
+
+
 for _parameter in (
     Parameter(b"maxclients", lambda p: b"%d" % p.max_clients),
     Parameter(b"timeout", fixed(b"0")),
@@ -128,14 +156,14 @@ for _parameter in (
     Parameter(b"client-query-buffer-limit", lambda p: b"%d" % p.resp_limits.max_query_len),
     Parameter(b"maxmemory", fixed(b"0")),
     Parameter(b"maxmemory-policy", fixed(b"noeviction")),
-    Parameter(b"hz", fixed(b"10")),
+    Parameter(b"hz", lambda p: b"%d" % p.hz, _set_hz),
     Parameter(
         b"notify-keyspace-events",
         lambda p: keyspace_events_text(p.pubsub.keyspace_classes),
         _set_keyspace_events,
     ),
     Parameter(b"databases", lambda p: b"%d" % p.database_count),
-    Parameter(b"save", fixed(b"")),
+    Parameter(b"save", fixed(b""), _set_save),
     Parameter(
         b"appendonly",
         lambda p: persistence.config_values(p.store)[b"appendonly"],

@@ -23,7 +23,7 @@ from ._base import (
     db_index,
 )
 
-__all__ = ["COMMANDS", "duplicate"]
+__all__ = ["COMMANDS", "debug_object", "duplicate"]
 
 
 def duplicate(value: object) -> object:
@@ -172,11 +172,47 @@ def object_refcount(s: Client, argv: list[bytes]) -> bytes:
     value = s.store.value_of(argv[2])
     if value is None:
         return s.null
+    count = _refcount(value)
+    return ONE if count == 1 else integer(count)
+
+
+def _refcount(value: object) -> int:
     if type(value) is bytes and len(value) <= 20:
         number = parse_int64(value)
         if number is not None and 0 <= number < _SHARED_INTEGERS:
-            return integer(INT_MAX)
-    return ONE
+            return INT_MAX
+    return 1
+
+
+_LRU_CLOCK_MAX = (1 << 24) - 1
+
+
+def debug_object(s: Client, key: bytes) -> bytes:
+    """DEBUG OBJECT key: Redis's line (``serializedlength`` from our DUMP, which never
+    LZF-compresses; no ``ql_*`` quicklist details for lists)."""
+    value = s.store.value_of(key)
+    if value is None:
+        return b"-ERR no such key\r\n"
+    try:
+        length = len(rdb.dump(value)) - 11  # the type byte, the RDB version and CRC-64
+    except TypeError:
+        length = 0
+    memory = guard_of(s.provider.databases)
+    idle_ms = memory.idle_ms(s.db, key)
+    field = memory.access[s.db].get(key)
+    if field is None:
+        field = (memory.clock() - idle_ms) // 1000
+    return simple(
+        b"Value at:0x%x refcount:%d encoding:%s serializedlength:%d lru:%d lru_seconds_idle:%d"
+        % (
+            id(value),
+            _refcount(value),
+            encoding_of(value),
+            length,
+            field & _LRU_CLOCK_MAX,
+            idle_ms // 1000,
+        )
+    )
 
 
 def object_idletime(s: Client, argv: list[bytes]) -> bytes:

@@ -11,20 +11,31 @@ from ._base import Client, Command, container
 from ._hub import Subscriber, Subscriptions
 from ._hub import push_header as _push
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "PUBSUB_OUTPUT_LIMIT"]
 
 
 # -- commands -----------------------------------------------------------------------
 
 
+PUBSUB_OUTPUT_LIMIT = 32 << 20
+"""Redis's ``client-output-buffer-limit pubsub`` hard limit (32 MiB): a connection with
+subscriptions (any protocol) whose unread output passes it is closed."""
+
+
 def _subscriptions(s: Client) -> Subscriptions:
     if s.subscriptions is None:
-        s.subscriptions = Subscriptions()
+        memory = s.sender.memory
+        before = memory.output_limit
+        s.subscriptions = Subscriptions(before)
+        memory.output_limit = (
+            PUBSUB_OUTPUT_LIMIT if before is None else min(before, PUBSUB_OUTPUT_LIMIT)
+        )
     return s.subscriptions
 
 
 def _leave_if_done(s: Client) -> None:
     if s.subscriptions is not None and not s.subscriptions.total:
+        s.sender.memory.output_limit = s.subscriptions.output_limit
         s.subscriptions = None
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from ...kvstore import parse_int64
 from ..replies import bulk, error, integer
-from ._base import NOT_INTEGER, Client, Command
+from ._base import NOT_INTEGER, Client, Command, help_reply
 from .acl import script_refusal
 
 __all__ = ["COMMANDS", "SCRIPT_SUBCOMMANDS", "lua_available", "use_table"]
@@ -402,6 +402,29 @@ def script_kill(s: Client, argv: list[bytes]) -> bytes:
     return b"-NOTBUSY No scripts in execution right now.\r\n"
 
 
+_SCRIPT_HELP = (
+    b"DEBUG (YES|SYNC|NO)",
+    b"    Set the debug mode for subsequent scripts executed.",
+    b"EXISTS <sha1> [<sha1> ...]",
+    b"    Return information about the existence of the scripts in the script cache.",
+    b"FLUSH [ASYNC|SYNC]",
+    b"    Flush the Lua scripts cache. Very dangerous on replicas.",
+    b"    When called without the optional mode argument, the behavior is determined by the",
+    b"    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    b"    * ASYNC: Asynchronously flush the scripts cache.",
+    b"    * SYNC: Synchronously flush the scripts cache.",
+    b"KILL",
+    b"    Kill the currently executing Lua script.",
+    b"LOAD <script>",
+    b"    Load a script into the scripts cache without executing it.",
+)
+
+
+def script_help(s: Client, argv: list[bytes]) -> bytes:
+    """SCRIPT HELP (Redis's text)."""
+    return help_reply(b"SCRIPT", _SCRIPT_HELP)
+
+
 _SCRIPT_FLAGS = ("noscript", "stale", "skip_monitor", "may_replicate", "no_mandatory_keys")
 COMMANDS: list[Command] = [
     Command("eval", -3, eval_, _SCRIPT_FLAGS, (3, 3, 1)),
@@ -416,4 +439,5 @@ SCRIPT_SUBCOMMANDS: list[Command] = [
     Command("script|exists", -3, script_exists, ("noscript",)),
     Command("script|flush", -2, script_flush, ("noscript",)),
     Command("script|kill", 2, script_kill, ("noscript", "allow_busy")),
+    Command("script|help", 2, script_help, ("loading", "stale")),
 ]

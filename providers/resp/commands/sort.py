@@ -26,7 +26,7 @@ from ._base import (
     c_string,
 )
 
-__all__ = ["COMMANDS", "strtod"]
+__all__ = ["COMMANDS", "strtod", "strtod_prefix"]
 
 _STRTOD = re.compile(
     rb"[ \t\n\v\f\r]*([+-]?)(?:"
@@ -69,6 +69,17 @@ def strtod(text: bytes) -> float | None:
         if value == 0 and mantissa.strip(b"0.") != b"":
             return None  # underflowed to zero
     return -value if sign == b"-" else value
+
+
+def strtod_prefix(text: bytes) -> float:
+    """What C's ``strtold(text, NULL)`` gives, as DEBUG SLEEP reads it: the value of the
+    longest prefix that reads as a number (trailing bytes ignored); 0.0 when none does
+    or it is out of range."""
+    match = _STRTOD.match(c_string(text))
+    if match is None:
+        return 0.0
+    value = strtod(match.group(0))
+    return 0.0 if value is None else value
 
 
 def _lookup(store: Store, pattern: bytes, element: bytes) -> bytes | None:
