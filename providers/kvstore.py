@@ -306,7 +306,7 @@ class Store:
         Always ``bytes``: a value the store can still change is never handed out.
         """
         value = self._data.get(key)
-        if type(value) is bytes and key not in self._expires:
+        if type(value) is bytes and (not self._expires or key not in self._expires):
             return value  # what _live() returns for it, without the call (GET's hot path)
         value = self._live(key)
         if value is None or type(value) is bytes:

@@ -1,12 +1,19 @@
-"""RESP reply encoders: ``bulk_strings`` against the one-value-at-a-time encoding."""
+"""RESP reply encoders: ``bulk_strings`` against the one-value-at-a-time encoding, and the
+bulk header table against formatting."""
 
 from __future__ import annotations
 
 from collections import deque
 
+import pytest
+from _drive import replay
+from _drive import resp_command as cmd
 from hypothesis import given
 from hypothesis import strategies as st
-from wireproto.providers.resp.replies import bulk, bulk_strings
+from wireproto.providers.resp import RESP, RespProvider
+from wireproto.providers.resp.replies import BULK_HEADS, bulk, bulk_strings
+
+from wireproto import Connection, Registry
 
 
 def _one_by_one(values: list[bytes]) -> bytes:
@@ -28,3 +35,28 @@ def test_bulk_strings_past_its_made_headers(sizes: list[int]) -> None:
 
 def test_bulk_strings_of_nothing() -> None:
     assert bulk_strings([]) == b"*0\r\n"
+
+
+def formatted(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+@given(st.binary(max_size=3000))
+def test_bulk_is_the_formatted_bulk_string(value: bytes) -> None:
+    assert bulk(value) == formatted(value)
+
+
+@pytest.mark.parametrize("size", [0, 1, len(BULK_HEADS) - 1, len(BULK_HEADS), len(BULK_HEADS) + 1])
+def test_bulk_at_the_end_of_the_header_table(size: int) -> None:
+    value = (b"\r\n$*x" * size)[:size]
+    assert bulk(value) == formatted(value)
+
+
+@pytest.mark.parametrize("size", [0, 3, len(BULK_HEADS) - 1, len(BULK_HEADS)])
+def test_get_replies_with_the_value_whatever_its_size(size: int) -> None:
+    registry = Registry()
+    registry.register(RESP, RespProvider())
+    connection = Connection(registry)
+    value = b"\r\n" + b"v" * (size - 2) if size >= 2 else b"v" * size
+    reply = replay(connection, [cmd("SET", "k", value) + cmd("GET", "k") + cmd("GET", "missing")])
+    assert reply == b"+OK\r\n" + formatted(value) + b"$-1\r\n"

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from wireproto._auth import NO_AUTH, AuthSettings
 from wireproto._buffer import ReceiveBuffer
@@ -25,6 +26,7 @@ from wireproto._layer import Admission, Layer, LayerKind
 from wireproto._registry import Registry
 from wireproto._session import BytesLike, Limits, ListenerInfo, MessageConsumer, NetworkSender
 from wireproto._stats import ConnectionCounts, StatsCollector
+from wireproto._users import UserDirectory
 from wireproto.memory import MemoryAccount, MemoryBudget, MemoryLimitExceeded, OutputLimitExceeded
 
 __all__ = ["CloseReason", "Connection", "ConnectionSettings", "ConnectionState"]
@@ -38,6 +40,13 @@ class ConnectionState(enum.Enum):
     DETECTING = "detecting"
     ACTIVE = "active"
     CLOSED = "closed"
+
+
+# Module constants for the per-read paths: ``ConnectionState.CLOSED`` is an
+# attribute lookup on the class every time (CPython 3.11 does not specialise it).
+_DETECTING: Final = ConnectionState.DETECTING
+_ACTIVE: Final = ConnectionState.ACTIVE
+_CLOSED: Final = ConnectionState.CLOSED
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +98,7 @@ class _Outbox:
 
     def send(self, data: BytesLike, /) -> None:
         connection = self._connection
-        if connection.state is ConnectionState.CLOSED:
+        if connection.state is _CLOSED:
             return
         chunk = data if type(data) is bytes else bytes(data)
         if chunk:
@@ -217,6 +226,48 @@ class Connection:
     then the registry's).
     """
 
+    # Slots: past 29 attributes CPython 3.11 keeps an instance dict of its own, on
+    # which method calls are not specialised (one lookup per call, several per
+    # read). "__dict__" keeps an attribute added without a slot working.
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_budget",
+        "_buffer",
+        "_counts",
+        "_detect_deadline",
+        "_detect_formats",
+        "_in_batch",
+        "_inner",
+        "_last_received",
+        "_layer",
+        "_layer_kinds",
+        "_layers",
+        "_memory",
+        "_outbox",
+        "_registry",
+        "_required_layer",
+        "_resume",
+        "_session",
+        "_session_check",
+        "_session_deadline",
+        "_stats",
+        "_unauthenticated_in",
+        "clock",
+        "close_reason",
+        "detected",
+        "error",
+        "extra",
+        "limits",
+        "listener",
+        "on_output",
+        "on_peer_changed",
+        "outer",
+        "settings",
+        "state",
+        "wire_format",
+    )
+
     def __init__(
         self,
         registry: Registry,
@@ -243,6 +294,7 @@ class Connection:
         self._registry = registry
         self._stats = stats
         self._budget = budget
+        self._unauthenticated_in: UserDirectory | None = None
         self._buffer = ReceiveBuffer(
             self.settings.initial_buffer_size,
             max(self.settings.max_detect_bytes, self.settings.initial_buffer_size),
@@ -336,7 +388,7 @@ class Connection:
 
     def get_buffer(self, sizehint: int = -1) -> memoryview:
         """The region the next receive writes into."""
-        if self.state is ConnectionState.CLOSED or self._outbox.close_requested:
+        if self.state is _CLOSED or self._outbox.close_requested:
             return self._discard_region()
         if self._budget is not None:
             return self._budgeted_region()
@@ -345,8 +397,8 @@ class Connection:
     def buffer_updated(self, nbytes: int) -> None:
         """``nbytes`` were written into the last :meth:`get_buffer` region."""
         self._counts.bytes_received += nbytes
-        if self.state is ConnectionState.CLOSED or self._outbox.close_requested:
-            if self.state is ConnectionState.CLOSED and self._stats is not None:
+        if self.state is _CLOSED or self._outbox.close_requested:
+            if self.state is _CLOSED and self._stats is not None:
                 self._stats.counted_after_close(self._counts, nbytes, 0)
             return
         if self.settings.idle_timeout is not None:
@@ -354,7 +406,7 @@ class Connection:
         self._buffer.commit(nbytes)
         self._in_batch = True
         try:
-            if self.state is ConnectionState.DETECTING:
+            if self.state is _DETECTING:
                 self._detect()
             if self._session is not None:  # detection matched, now or earlier
                 self._consume()
@@ -381,9 +433,9 @@ class Connection:
             self._resume_consuming()
         data = self._outbox.take()
         self._counts.bytes_sent += len(data)
-        if data and self.state is ConnectionState.CLOSED and self._stats is not None:
+        if data and self.state is _CLOSED and self._stats is not None:
             self._stats.counted_after_close(self._counts, 0, len(data))  # e.g. an error reply
-        if self._outbox.close_requested and self.state is ConnectionState.ACTIVE:
+        if self._outbox.close_requested and self.state is _ACTIVE:
             inner = self._inner
             if inner is not None and inner.close_reason is not None:
                 # The layer closes because its inner connection did: say why.
@@ -428,13 +480,13 @@ class Connection:
         """
         state = self.state
         idle = self.settings.idle_timeout
-        if state is ConnectionState.ACTIVE and idle is None and self._layer is None:
+        if state is _ACTIVE and idle is None and self._layer is None:
             # The shell asks after every read: the common case in one test.
             of_session = self._session_deadline
             return of_session() if of_session is not None else None
-        if state is ConnectionState.CLOSED:
+        if state is _CLOSED:
             return None
-        deadline = self._detect_deadline if state is ConnectionState.DETECTING else None
+        deadline = self._detect_deadline if state is _DETECTING else None
         if idle is not None:
             idle_deadline = self._last_received + idle
             deadline = idle_deadline if deadline is None else min(deadline, idle_deadline)
@@ -442,7 +494,7 @@ class Connection:
             layer = self._layer.next_deadline()
             if layer is not None:
                 deadline = layer if deadline is None else min(deadline, layer)
-        if self._session_deadline is not None and state is ConnectionState.ACTIVE:
+        if self._session_deadline is not None and state is _ACTIVE:
             session = self._session_deadline()
             if session is not None:
                 deadline = session if deadline is None else min(deadline, session)
@@ -498,6 +550,9 @@ class Connection:
                 _log.debug("layer shutdown failed", exc_info=True)
         self.state = ConnectionState.CLOSED
         self.close_reason = reason
+        if self._unauthenticated_in is not None:
+            self._unauthenticated_in.detach(self._unauthenticated_in.default, self)
+            self._unauthenticated_in = None
         session, self._session = self._session, None
         self._session_deadline = self._session_check = None  # bound to it: they would pin it
         if session is not None:
@@ -661,9 +716,21 @@ class Connection:
             self.outer._name_client(address, extra)
 
     def _activate(self, wire_format: WireFormat) -> None:
-        if self.settings.auth.required and not self._registry.authenticates(wire_format):
-            self._refuse_unauthenticated(wire_format)
-            return
+        users = self._listener_users()
+        closed_to_anyone = self.settings.auth.required or (
+            users is not None and not users.open_to_anyone
+        )
+        if (closed_to_anyone or users is not None) and not self._registry.authenticates(
+            wire_format
+        ):
+            if closed_to_anyone:
+                self._refuse_unauthenticated(wire_format)
+                return
+            # Served as user ``default`` with no password asked: only while
+            # ``default`` is open to anyone (an ACL SETUSER may close it later).
+            assert users is not None
+            users.attach(users.default, self, self._default_user_changed)
+            self._unauthenticated_in = users
         provider = self._registry.provider(wire_format)
         try:
             limits = provider.limits
@@ -693,6 +760,18 @@ class Connection:
         self.state = ConnectionState.ACTIVE
         if self._stats is not None:
             self._stats.session_started(self._counts, wire_format.name)
+
+    def _listener_users(self) -> UserDirectory | None:
+        users = getattr(self.listener, "users", None)
+        return users if isinstance(users, UserDirectory) else None
+
+    def _default_user_changed(self, what: str) -> None:
+        """User ``default`` changed while this client of a format that cannot
+        authenticate is served as it: a password or a restriction ends the service."""
+        users = self._unauthenticated_in
+        if users is not None and not users.open_to_anyone:
+            _log.debug("closing a %s client: user default now needs more", self.wire_format)
+            self._outbox.close()
 
     def _refuse_unauthenticated(self, wire_format: WireFormat) -> None:
         """Close a client of a format that cannot authenticate, on a listener that requires it.

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import socket
 import struct
-from typing import cast
+from typing import Final, cast
 
 from wireproto._admission import REJECT_MAX_PER_CLIENT, client_ip
 from wireproto._connection import CloseReason, Connection, ConnectionState
@@ -21,6 +21,8 @@ from wireproto._layer import Admission
 from wireproto._listener import GIVE_BACK, ListenerState
 from wireproto._logs import format_peer, log, log_close
 from wireproto.memory import MemoryAccount, give_back_memory
+
+_CLOSED: Final = ConnectionState.CLOSED  # a module constant: no class lookup per write
 
 __all__ = ["ConnectionProtocol"]
 
@@ -226,7 +228,7 @@ class ConnectionProtocol(asyncio.BufferedProtocol):
                 limit = conn.output_limit
                 if limit is not None and buffered > limit:
                     conn.close(CloseReason.OUTPUT_LIMIT)
-        if conn.state is ConnectionState.CLOSED and not self._finishing:
+        if conn.state is _CLOSED and not self._finishing:
             if conn.close_reason is CloseReason.OUTPUT_LIMIT or (
                 conn.close_reason is CloseReason.MEMORY_LIMIT and transport.get_write_buffer_size()
             ):

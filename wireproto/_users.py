@@ -543,6 +543,14 @@ class UserDirectory:
         default = self.default
         return not default.nopass or not default.enabled
 
+    @property
+    def open_to_anyone(self) -> bool:
+        """Whether a client may be served without authenticating at all (a format with
+        no authentication of its own): ``default`` is on, needs no password and may run
+        every command on every key and channel."""
+        default = self.default
+        return default.enabled and default.nopass and default.unrestricted
+
     def get(self, name: bytes) -> User | None:
         """The user called ``name``, or None."""
         return self._users.get(name)

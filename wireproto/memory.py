@@ -189,7 +189,7 @@ class MemoryAccount:
 
     def refuse_output(self, nbytes: int) -> NoReturn:
         """Raise the error for a reply of ``nbytes`` more than :attr:`reply_room` allows."""
-        limit = self.output_limit
+        limit = self._output_limit  # not the property: a call per batch
         if limit is not None and self.outbox + self.written + nbytes > limit:
             raise OutputLimitExceeded(
                 f"{self.outbox + self.written + nbytes} reply bytes unread by the peer "
@@ -248,7 +248,7 @@ class MemoryAccount:
         if self.closed:
             return
         outbox = self.outbox + nbytes
-        limit = self.output_limit
+        limit = self._output_limit  # not the property: a call per batch
         if limit is not None and outbox + self.written > limit:
             self.refuse_output(nbytes)
         budget = self.budget

@@ -24,6 +24,7 @@ from ..eviction import MemoryGuard, Settings, estimate
 from ..kvstore import Store
 from .commands import REDIS_VERSION
 from .commands._hub import PubSubHub
+from .commands._tracking import tracking_totals
 
 __all__ = ["DEFAULT_SECTIONS", "InfoSection", "InfoSections", "human_bytes", "rss_bytes"]
 
@@ -177,7 +178,7 @@ class InfoSections:
             ("cluster_connections", 0),
             ("maxclients", provider.max_clients),
             ("blocked_clients", 0),
-            ("tracking_clients", 0),
+            ("tracking_clients", tracking_totals(provider.databases_list()[0])[0]),
             ("clients_in_timeout_table", 0),
         )
 
@@ -247,6 +248,11 @@ class InfoSections:
             ("pubsub_patterns", len(hub.patterns)),
             ("pubsubshard_channels", len(hub.shard)),
             ("total_forks", 0),
+            *zip(
+                ("tracking_total_keys", "tracking_total_items", "tracking_total_prefixes"),
+                tracking_totals(provider.databases_list()[0])[1:],
+                strict=True,
+            ),
         )
 
     def _replication(self) -> bytes:

@@ -199,9 +199,9 @@ class PureParser:
         """The inline lines before the next multibulk command, when none needs sdssplitargs."""
         if len(data) - pos > self._max_inline or _INLINE_SPECIAL.search(data, pos) is not None:
             return []
-        if data.find(b" HTTP/", pos) >= 0:
-            return []  # _next_inline() refuses HTTP request lines one by one
         chunk = data[pos:] if pos else data
+        if b" HTTP/" in chunk:  # ``in``: no argument parsing, unlike find()
+            return []  # _next_inline() refuses HTTP request lines one by one
         star = chunk.find(b"\n*")
         if star >= 0:
             chunk = chunk[: star + 1]

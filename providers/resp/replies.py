@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 __all__ = [
+    "BULK_HEADS",
     "EMPTY_ARRAY",
     "EMPTY_BULK",
     "NULL2",
@@ -53,9 +54,17 @@ def integer(value: int) -> bytes:
     return b":%d\r\n" % value
 
 
+BULK_HEADS: Final = tuple(b"$%d\r\n" % size for size in range(1024))
+"""``$<size>\r\n`` for the sizes below 1024: a join of three parts costs under half
+the formatting of ``b"$%d\r\n%s\r\n"`` (the CPU of a GET's reply)."""
+
+
 def bulk(value: bytes) -> bytes:
     """A bulk string."""
-    return b"$%d\r\n%s\r\n" % (len(value), value)
+    size = len(value)
+    if size < 1024:
+        return b"".join((BULK_HEADS[size], value, b"\r\n"))
+    return b"$%d\r\n%s\r\n" % (size, value)
 
 
 def simple(text: bytes) -> bytes:

@@ -13,7 +13,7 @@ from ..eviction import ARMED
 from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
 from .commands import blocking as _blocking
-from .commands._base import WRONGTYPE, Blocked
+from .commands._base import WRONGTYPE, Blocked, Client, Tracker
 from .commands._hub import SUBSCRIBED_MODE_COMMANDS, Subscriptions, subscribed_mode_error
 from .commands.acl import log_denial as _acl_log
 from .commands.acl import refusal as _acl_refusal
@@ -21,7 +21,7 @@ from .commands.admin import feed_monitors
 from .commands.blocking import WAITING
 from .commands.maxmemory import before_command
 from .parser import RequestParser
-from .replies import NULL2, NULL3
+from .replies import NULL2, NULL3, PONG
 
 __all__ = ["RespSession"]
 
@@ -85,6 +85,11 @@ def _small_reply(name: bytes, argc: int) -> bool:
     return counts is None or argc in counts
 
 
+def _pong(s: Client, argv: list[bytes]) -> bytes:
+    """PING without an argument on the direct path, which is never in pub/sub mode."""
+    return PONG
+
+
 def _direct_handlers() -> tuple[dict[bytes, tuple[Handler, bool]], ...]:
     tables: tuple[dict[bytes, tuple[Handler, bool]], ...] = tuple(
         {} for _ in range(_MAX_DIRECT_ARGC)
@@ -106,6 +111,9 @@ def _direct_handlers() -> tuple[dict[bytes, tuple[Handler, bool]], ...]:
         for argc in range(1, _MAX_DIRECT_ARGC):
             if argc == arity or (arity < 0 and argc >= -arity):
                 tables[argc][name] = (command.handler, _small_reply(name, argc))
+    for name, entry in tables[1].items():
+        if name.lower() == b"ping":
+            tables[1][name] = (_pong, entry[1])
     return tables
 
 
@@ -117,6 +125,12 @@ its reply is small (:data:`_SMALL_REPLIES`)."""
 
 _NO_DIRECT: tuple[dict[bytes, tuple[Handler, bool]], ...] = tuple({} for _ in _DIRECT)
 """What :meth:`RespSession.run_commands` looks in before AUTH or inside MULTI: nothing."""
+
+
+def _ran_through(commands: list[list[bytes]], last: list[bytes]) -> int:
+    """How many of ``commands`` ran, ``last`` being the last one (a function: a closure
+    over the loop variable in run_commands() would make it a cell on every command)."""
+    return next(i for i, ran in enumerate(commands, 1) if ran is last)
 
 
 class RespSession:
@@ -161,6 +175,7 @@ class RespSession:
         "room",
         "store",
         "subscriptions",
+        "tracking",
         "user",
         "users",
         "watched",
@@ -212,12 +227,12 @@ class RespSession:
         self.blocked: Blocked | None = None
         """What a blocking command waits on: nothing more is consumed until it is served."""
         self.deny_blocking = False
+        self.tracking: Tracker | None = None  # CLIENT TRACKING's state while it is on
         self._sender = sender
         self._memory = sender.memory
         self.room = 0
         """Reply bytes the batch may still build before the output limit is passed."""
-        self._room_start = 0
-        self._queued_bytes = 0
+        self._room_start = self._queued_bytes = 0
         self._parser = RequestParser(
             provider.resp_limits, accelerated=provider.accelerated, memory=self._memory
         )
@@ -276,6 +291,8 @@ class RespSession:
         self.select_db(0)
         self.name = None
         self.no_evict = self.no_touch = False
+        if self.tracking is not None:
+            self.tracking.stop(self)
         self.reply_mode = _REPLY_ON
         self._run_as(self.users.default)
         self.authenticated = not self.users.auth_required
@@ -369,12 +386,16 @@ class RespSession:
             if refused is not None:
                 self.multi_failed = self.multi is not None
                 return refused
+        if WAITING.pauses and _blocking.postpone(self, command, argv):
+            return b""  # CLIENT PAUSE holds it back: it runs when the pause ends
         if self.multi is not None and command.queued:
             size = sum(map(len, argv))
             self._memory.charge_arguments(size)
             self._queued_bytes += size
             self.multi.append(argv)
             return _QUEUED
+        if self.tracking is not None:
+            return self.tracking.run(self, command, argv)
         try:
             reply = command.handler(self, argv)
         except WrongType:
@@ -412,9 +433,9 @@ class RespSession:
             and not self.reply_mode
             and not self.provider.monitors
             and not ARMED.count
+            and self.tracking is None
         )
         direct = _DIRECT if plain else _NO_DIRECT
-        execute = self.execute
         room = self.room  # a local in the loop; self.room for the handlers that read it
         for argv in commands:
             try:
@@ -423,18 +444,23 @@ class RespSession:
                 entry = None
             if entry is not None:
                 handler, small = entry
+                if small:
+                    try:
+                        replies.append(handler(self, argv))
+                    except WrongType:
+                        replies.append(WRONGTYPE)
+                    continue
                 try:
                     reply = handler(self, argv)
                 except WrongType:
                     reply = WRONGTYPE
                 replies.append(reply)
-                if not small:
-                    room -= len(reply)
-                    if room < 0:
-                        self.over_output(room)
+                room -= len(reply)
+                if room < 0:
+                    self.over_output(room)
                 continue
             self.room = room
-            reply = execute(argv)
+            reply = self.execute(argv)
             if self.reply_mode:
                 reply = self._muted(reply)
             replies.append(reply)
@@ -445,7 +471,7 @@ class RespSession:
             if WAITING.ready:
                 WAITING.serve()
             if self._stopped():
-                return next(i for i, ran in enumerate(commands, 1) if ran is argv)
+                return _ran_through(commands, argv)
             plain = (
                 self.authenticated
                 and self.acl is None
@@ -455,6 +481,7 @@ class RespSession:
                 and not self.reply_mode
                 and not self.provider.monitors
                 and not ARMED.count
+                and self.tracking is None
             )
             direct = _DIRECT if plain else _NO_DIRECT
         self.room = room
@@ -471,31 +498,38 @@ class RespSession:
 
     def try_consume(self, data: memoryview, /) -> int:
         """Run every whole command at the head of ``data``; the bytes consumed."""
-        if self._stopped():
+        if self.closing or self.blocked is not None:  # _stopped() without the call
             return 0
         parser = self._parser
         if not parser.begin(data):
             return 0
-        self.room = self._room_start = self._memory.reply_room
+        # MemoryAccount.reply_room inlined: a property is a call from C on every batch.
+        memory = self._memory
+        room = memory.outbox_cap - memory.outbox
+        budget = memory.budget
+        if budget is not None:
+            left = budget.limit - budget.used
+            if left < room:  # noqa: PLR1730 (min() is a call)
+                room = left
+        if room < 0 or memory.closed:
+            room = 0
+        self.room = self._room_start = room
         self.last_active = _monotonic()
         replies: list[bytes] = []
-        whole_commands = parser.whole_commands
-        next_command = parser.next_command
-        execute = self.execute
         try:
             while True:
-                commands = whole_commands()
+                commands = parser.whole_commands()
                 if commands:
                     ran = self.run_commands(commands, replies)
                     if self._stopped():
                         if ran < len(commands):
                             parser.keep(ran)
                         break
-                argv = next_command()
+                argv = parser.next_command()
                 if argv is None:
                     break
                 if argv:
-                    reply = execute(argv)
+                    reply = self.execute(argv)
                     if self.reply_mode:
                         reply = self._muted(reply)
                     replies.append(reply)
@@ -533,6 +567,8 @@ class RespSession:
         if not self._closed:
             self._closed = True
             _blocking.forget(self)
+            if self.tracking is not None:
+                self.tracking.stop(self)
             self.users.detach(self.user, self)
             self.unwatch_all()
             self.end_multi()

@@ -10,6 +10,7 @@ import socket
 import struct
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -145,3 +146,44 @@ def test_deluser_closes_the_users_connections(server: RunningServer, owner: redi
     with socket.create_connection((HOST, server.port), timeout=TIMEOUT) as again:
         again.sendall(auth)
         assert again.recv(200).startswith(b"-WRONGPASS")
+
+
+def _kvbin_get(key: bytes, request_id: int) -> bytes:
+    body = struct.pack(">H", len(key)) + key
+    return b"\xc0KV\x01" + struct.pack(">II", request_id, len(body)) + body
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(4096):
+        received += chunk
+    return received
+
+
+def test_formats_without_authentication_follow_user_default(tmp_path: Path) -> None:
+    """kvbin cannot authenticate: it is served as user ``default`` only while that user is
+    open to anyone. An ACL SETUSER that gives ``default`` a password, restricts it or turns
+    it off closes the open kvbin clients and refuses new ones; undoing it serves them again."""
+    not_found = b"\xc0KV\x01" + struct.pack(">II", 1, 0)
+    with serve(tmp_path / "server.log", formats=("resp", "kvbin")) as running:
+        with redis.Redis(host=HOST, port=running.port) as anyone:
+            anyone.execute_command("ACL", "SETUSER", "root", "on", ">rootpw", "+@all", "~*")
+        root = redis.Redis(host=HOST, port=running.port, username="root", password="rootpw")
+        try:
+            for closing_rules in (["resetpass", ">pw"], ["-@all", "+ping"], ["off"]):
+                with socket.create_connection((HOST, running.port), timeout=TIMEOUT) as open_one:
+                    open_one.sendall(_kvbin_get(b"k", 1))
+                    assert open_one.recv(100) == not_found  # served as default
+                    root.execute_command("ACL", "SETUSER", "default", *closing_rules)
+                    assert _read_until_closed(open_one) == b""  # closed by the server
+                with socket.create_connection((HOST, running.port), timeout=TIMEOUT) as new:
+                    new.sendall(_kvbin_get(b"k", 1))
+                    assert _read_until_closed(new) == b""  # refused at detection
+                root.execute_command(
+                    "ACL", "SETUSER", "default", "on", "nopass", "+@all", "~*", "&*"
+                )
+                with socket.create_connection((HOST, running.port), timeout=TIMEOUT) as again:
+                    again.sendall(_kvbin_get(b"k", 1))
+                    assert again.recv(100) == not_found  # open to anyone again
+        finally:
+            root.close()

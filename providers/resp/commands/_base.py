@@ -45,6 +45,7 @@ __all__ = [
     "Handler",
     "ProviderState",
     "Serve",
+    "Tracker",
     "arity_error",
     "bounded_int",
     "c_string",
@@ -179,6 +180,8 @@ class Client(Protocol):
     """What the client waits on (BLPOP...), or None; the session consumes nothing meanwhile."""
     deny_blocking: bool
     """Set while EXEC runs: blocking commands answer at once (Redis's CLIENT_DENY_BLOCKING)."""
+    tracking: Tracker | None
+    """CLIENT TRACKING's state while it is on (None: off)."""
 
     @property
     def provider(self) -> ProviderState:
@@ -298,6 +301,19 @@ class Client(Protocol):
 
 
 Handler = Callable[[Client, list[bytes]], bytes]
+
+
+class Tracker(Protocol):
+    """What a session calls on its CLIENT TRACKING state (``_tracking.Tracking``)."""
+
+    def run(self, s: Client, command: Command, argv: list[bytes]) -> bytes:
+        """Run ``command`` for ``s``; its reply, with ``s``'s own invalidations after it."""
+        ...
+
+    def stop(self, s: Client) -> None:
+        """Tracking goes off for ``s`` (RESET, or the connection closed)."""
+        ...
+
 
 Serve = Callable[[Store, bytes], "bytes | None"]
 """How a blocked client is served from a key that was written (store, key): its reply,

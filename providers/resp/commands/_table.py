@@ -209,6 +209,7 @@ def lookup(argv: list[bytes]) -> Command | bytes:
     return command
 
 
+blocking.lookup_command = lookup  # CLIENT PAUSE WRITE looks at what EXEC will run
 acl.use_lookup(lookup)
 
 

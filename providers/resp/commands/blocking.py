@@ -11,6 +11,12 @@ items. A served client gets its reply, then its connection offers it the
 buffered bytes again (``sender.resume()``). A timeout is a deadline the
 session reports to its connection; a client that disconnects is forgotten.
 Inside MULTI (``deny_blocking``) the commands answer at once, as Redis does.
+
+CLIENT PAUSE uses the same room: while a provider is paused, a command it
+holds back is not run; its client is blocked (no keys, the pause's end as its
+deadline) and queued in the provider's :class:`Pause`, and when the pause ends
+(UNPAUSE, or the deadline) each held command runs in the order it came, its
+reply is sent and its connection resumes, as Redis's ``BLOCKED_POSTPONE``.
 """
 
 from __future__ import annotations
@@ -23,18 +29,32 @@ from collections.abc import Callable
 from ...kvstore import Store, WrongType
 from ..numbers import parse_long_double
 from ..replies import bulk
-from ._base import LLONG_MAX, SYNTAX_ERROR, WRONGTYPE, Blocked, Client, Command, Serve
+from ._base import (
+    LLONG_MAX,
+    SYNTAX_ERROR,
+    WRONGTYPE,
+    Blocked,
+    Client,
+    Command,
+    ProviderState,
+    Serve,
+)
 from .lists import HEAD, TAIL, list_position, move, parse_mpop, pop_count_reply
 
 __all__ = [
     "COMMANDS",
     "WAITING",
     "Blocked",
+    "Pause",
     "WaitingRoom",
     "block",
+    "end_pause",
     "forget",
     "from_list",
     "parse_timeout",
+    "pause_of",
+    "postpone",
+    "start_pause",
     "time_out",
 ]
 
@@ -64,7 +84,11 @@ class WaitingRoom:
 
     def __init__(self) -> None:
         self.count = 0
-        """How many clients are blocked (sessions check it before their fast path)."""
+        """How many clients are blocked, plus one per paused provider (sessions check it
+        before their fast path, so every command goes through ``execute`` meanwhile)."""
+        self.pauses = 0
+        """How many providers are paused (CLIENT PAUSE): ``execute`` asks :func:`postpone`."""
+        self._soon: list[Callable[[], None]] = []
         self.ready: list[tuple[Store, bytes]] = []
         self._ready_set: set[tuple[Store, bytes]] = set()
         self._queues: dict[Store, dict[bytes, deque[Blocked]]] = {}
@@ -111,9 +135,18 @@ class WaitingRoom:
 
         return written
 
+    def call_soon(self, store: Store, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after the current command, where sessions call :meth:`serve`."""
+        self._soon.append(callback)
+        self.ready.append((store, b""))  # no client waits on it: serve() skips it
+
     def serve(self) -> None:
         """Serve the waiters of the keys written since the last call, first come first served."""
         ready = self.ready
+        if self._soon:
+            soon, self._soon = self._soon, []
+            for callback in soon:
+                callback()
         while ready:
             store, key = entry = ready.pop(0)
             self._ready_set.discard(entry)
@@ -149,8 +182,7 @@ def block(
     s: Client, keys: list[bytes], timeout: float | None, serve: Serve, timeout_reply: bytes
 ) -> bytes:
     """Block ``s`` on ``keys`` for ``timeout`` seconds (None: forever); no reply yet."""
-    clock: Callable[[], float] = getattr(s.sender, "clock", time.monotonic)
-    deadline = None if timeout is None else clock() + timeout
+    deadline = None if timeout is None else _clock(s)() + timeout
     blocked = Blocked(s, s.store, tuple(keys), deadline, serve, timeout_reply)
     s.blocked = blocked
     WAITING.add(blocked)
@@ -158,11 +190,20 @@ def block(
 
 
 def time_out(s: Client) -> None:
-    """The blocked client's deadline passed: it gets the timeout reply (a null array)."""
+    """The blocked client's deadline passed: it gets the timeout reply (a null array).
+
+    A client a pause holds back waits for the pause to end instead (it may have
+    been extended): when it is over, every held client runs its command."""
     blocked = s.blocked
-    if blocked is not None:
-        WAITING.remove(blocked)
-        wake(s, blocked.timeout_reply)
+    if blocked is None:
+        return
+    pause = pause_of(s.provider, create=False)
+    if pause is not None and blocked in pause.postponed:
+        if pause.end <= _clock(s)():
+            end_pause(pause)
+        return
+    WAITING.remove(blocked)
+    wake(s, blocked.timeout_reply)
 
 
 def forget(s: Client) -> None:
@@ -170,7 +211,127 @@ def forget(s: Client) -> None:
     blocked = s.blocked
     if blocked is not None:
         s.blocked = None
-        WAITING.remove(blocked)
+        pause = pause_of(s.provider, create=False)
+        if pause is not None and blocked in pause.postponed:
+            pause.postponed.remove(blocked)
+        else:
+            WAITING.remove(blocked)
+
+
+def _clock(s: Client) -> Callable[[], float]:
+    clock: Callable[[], float] = getattr(s.sender, "clock", time.monotonic)
+    return clock
+
+
+lookup_command: Callable[[list[bytes]], Command | bytes] | None = None
+"""The command table's ``lookup`` (the table sets it: it imports this module)."""
+
+
+class Pause:
+    """One provider's CLIENT PAUSE: until when, whether only writes wait, who waits."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.end = 0.0
+        """When the pause ends, on the connections' clock."""
+        self.writes_only = False
+        """WRITE mode: only commands that may write (or replicate) wait."""
+        self.postponed: list[Blocked] = []
+        """The clients held back, in the order their commands came."""
+        self.provider: ProviderState | None = None
+        self.resume_expiry = False
+        """Active expiry was on when the pause began: it comes back when the pause ends."""
+
+
+_PAUSE = "resp.pause"
+
+
+def pause_of(provider: ProviderState, create: bool = True) -> Pause | None:
+    """The provider's :class:`Pause` (kept on its database 0), made on first use."""
+    services = provider.store.services
+    pause = services.get(_PAUSE)
+    if isinstance(pause, Pause):
+        return pause
+    if not create:
+        return None
+    made = services[_PAUSE] = Pause()
+    return made
+
+
+def start_pause(s: Client, end: float, writes_only: bool) -> None:
+    """CLIENT PAUSE: until ``end`` (the later of two pauses), the stricter mode of two."""
+    pause = pause_of(s.provider)
+    assert pause is not None
+    if not pause.active:
+        pause.active = True
+        pause.end = end
+        pause.writes_only = writes_only
+        # Redis expires no key while clients are paused (a failover must not lose writes).
+        pause.provider = s.provider
+        pause.resume_expiry = s.provider.active_expire
+        s.provider.active_expire = False
+        WAITING.pauses += 1
+        WAITING.count += 1
+    else:
+        pause.end = max(pause.end, end)
+        pause.writes_only = pause.writes_only and writes_only
+    for blocked in pause.postponed:
+        blocked.deadline = pause.end
+
+
+def end_pause(pause: Pause) -> None:
+    """The pause is over (UNPAUSE or its end): the held commands run, in order."""
+    if not pause.active:
+        return
+    pause.active = False
+    WAITING.pauses -= 1
+    WAITING.count -= 1
+    if pause.resume_expiry and pause.provider is not None:
+        pause.provider.active_expire = True
+    held, pause.postponed = pause.postponed, []
+    for blocked in held:
+        client = blocked.client
+        client.blocked = None
+        reply = blocked.serve(blocked.store, b"")
+        if client.blocked is None:  # not held again, nor blocked by its command
+            wake(client, reply or b"")
+        if WAITING.ready:
+            WAITING.serve()
+
+
+def _may_write(s: Client, command: Command) -> bool:
+    """Redis's ``is_may_replicate_command``: WRITE pauses what may write or replicate."""
+    flags = command.flags
+    if "write" in flags or "may_replicate" in flags:
+        return True
+    if command.name == "exec" and s.multi is not None and lookup_command is not None:
+        for argv in s.multi:
+            queued = lookup_command(argv)
+            if not isinstance(queued, bytes) and (
+                "write" in queued.flags or "may_replicate" in queued.flags
+            ):
+                return True
+    return False
+
+
+def postpone(s: Client, command: Command, argv: list[bytes]) -> bool:
+    """Whether a pause holds ``argv`` back (then ``s`` is blocked until it ends)."""
+    pause = pause_of(s.provider, create=False)
+    if pause is None or not pause.active or s.deny_blocking:
+        return False  # inside EXEC or a script the rest runs (Redis's pause-in-transaction)
+    if pause.end <= _clock(s)():
+        end_pause(pause)
+        return False
+    if pause.writes_only and not _may_write(s, command):
+        return False
+
+    def run(store: Store, key: bytes) -> bytes:
+        return s.execute(argv)
+
+    blocked = Blocked(s, s.store, (), pause.end, run, b"")
+    s.blocked = blocked
+    pause.postponed.append(blocked)
+    return True
 
 
 def parse_timeout(value: bytes) -> float | bytes | None:

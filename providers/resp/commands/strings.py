@@ -7,7 +7,7 @@ from fractions import Fraction
 from ...kvstore import IntegerOverflow, NotAnInteger, WrongType, parse_int64
 from .. import numbers
 from ..lcs import lcs as longest_common_subsequence
-from ..replies import EMPTY_BULK, OK, ONE, ZERO, bulk, integer, map_reply
+from ..replies import BULK_HEADS, EMPTY_BULK, OK, ONE, ZERO, bulk, integer, map_reply
 from ._base import (
     LLONG_MAX,
     LLONG_MIN,
@@ -89,7 +89,10 @@ def get(s: Client, argv: list[bytes]) -> bytes:
     value = s.store.get(argv[1])
     if value is None:
         return s.null
-    return b"$%d\r\n%s\r\n" % (len(value), value)
+    size = len(value)
+    if size < 1024:  # bulk() inlined: GET's reply
+        return b"".join((BULK_HEADS[size], value, b"\r\n"))
+    return b"$%d\r\n%s\r\n" % (size, value)
 
 
 def _set_generic(
