@@ -74,6 +74,7 @@ _NOT_COPIED = shutil.ignore_patterns(
 )
 
 
+@pytest.mark.long  # a fresh venv and a pip install
 def test_the_fuzz_example_runs_in_a_fresh_venv_outside_the_checkout(tmp_path: Path) -> None:
     """As a new user would: ``pip install '<checkout>[testing]'`` into a new venv, the two
     README files in a folder of their own, pytest, then ``wireproto fuzz``. Slow (a venv and

@@ -66,6 +66,7 @@ def planted_runs(regressions: Path) -> dict[str, Result]:
     return {name: finish(process) for name, process in processes.items()}
 
 
+@pytest.mark.long  # its fixture fuzzes every planted bug for up to 20 s
 @pytest.mark.parametrize("name", sorted(PLANTED))
 def test_fuzz_finds_the_planted_bug(name: str, planted_runs: dict[str, Result]) -> None:
     result = planted_runs[name]

@@ -58,6 +58,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, int], tupl
     return results
 
 
+@pytest.mark.long  # its fixture fuzzes every (bug, seed) pair
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("name", sorted(FOUND_WITHOUT_CORPUS))
 def test_found_on_every_seed_without_a_corpus(

@@ -236,6 +236,7 @@ def test_one_byte_frames_are_one_message_to_wsproto_a_frame_per_byte(
 ONE_BYTE_FRAMES_LIMIT = 16 << 20
 
 
+@pytest.mark.long  # about 2 minutes of CPU: scheduled first under -n 2
 def test_a_16_mib_message_in_one_byte_frames_at_the_limit() -> None:
     """The issue's case: 16 MiB at the message limit, every frame one byte (about 2 minutes of
     CPU, wsproto's frame decoder being the floor). One byte over the limit is closed with

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from _serve import HOST, RunningServer, redis_server, serve
@@ -69,8 +70,12 @@ def exchange(port: int, data: bytes) -> tuple[bytes, bool]:
 def test_first_bytes_are_answered_as_redis_answers_them(
     redis_port: int, ours: RunningServer, data: bytes
 ) -> None:
-    theirs = exchange(redis_port, data)
-    assert exchange(ours.port, data) == theirs
+    # Both at once: each exchange ends in WAIT seconds of silence.
+    with ThreadPoolExecutor(2) as pool:
+        their_future = pool.submit(exchange, redis_port, data)
+        mine = exchange(ours.port, data)
+        theirs = their_future.result()
+    assert mine == theirs
     if data.startswith(b"\x00") and len(data) > 64 * 1024:
         assert theirs == (b"-ERR Protocol error: too big inline request\r\n", True)
 
