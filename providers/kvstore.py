@@ -413,11 +413,12 @@ class Store:
             or self._meta
             or self._index is not None
             or self._containers
-            or self._observers
         ):
             self.set(key, value)
         else:  # nothing else to update
             self._data[key] = value
+            if self._observers:
+                self._notify(b"set", key)
 
     def check_and_set(
         self, key: bytes, value: bytes, cas: int, *, flags: int = 0, expire_at: int | None = None
