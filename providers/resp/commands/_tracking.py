@@ -24,14 +24,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ...kvstore import Store, WrongType, parse_int64
+from ...kvstore import Store, WrongType
 from ..replies import bulk, integer
 from ._base import WRONGTYPE, Client, Command
 from ._hub import deliver
 from ._meta import key_positions
 from .admin import feed_monitors
 from .blocking import WAITING
-from .config import Parameter, register_parameter
+from .config import Parameter, checked_int, register_parameter
 
 if TYPE_CHECKING:
     from ._base import ProviderState
@@ -342,11 +342,9 @@ def _get_max_keys(provider: ProviderState) -> bytes:
 
 
 def _set_max_keys(provider: ProviderState, value: bytes) -> bytes | None:
-    parsed = parse_int64(value)
-    if parsed is None:
-        return b"argument couldn't be parsed into an integer"
-    if parsed < 0:
-        return b"argument must be between 0 and 9223372036854775807 inclusive"
+    parsed = checked_int(value, 0, (1 << 63) - 1)
+    if isinstance(parsed, bytes):
+        return parsed
     table = table_of(provider)
     table.max_keys = parsed
     table.shrink()

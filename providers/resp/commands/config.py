@@ -22,6 +22,7 @@ from ._hub import keyspace_events_text, parse_keyspace_events
 __all__ = [
     "COMMANDS",
     "Parameter",
+    "checked_int",
     "enum_parameter",
     "fixed",
     "int_parameter",
@@ -81,17 +82,25 @@ def _stored(name: bytes, default: bytes) -> Getter:
     return lambda provider: provider.config_values.get(name, default)
 
 
+def checked_int(value: bytes, low: int, high: int) -> int | bytes:
+    """``value`` as an integer in ``low..high``, or the reason CONFIG SET refuses it (Redis's)."""
+    parsed = parse_int64(value)
+    if parsed is None:
+        return b"argument couldn't be parsed into an integer"
+    if not low <= parsed <= high:
+        return b"argument must be between %d and %d inclusive" % (low, high)
+    return parsed
+
+
 def int_parameter(
     name: bytes, default: int, low: int, high: int, aliases: tuple[bytes, ...] = ()
 ) -> Parameter:
     """An integer kept in the provider's ``config_values`` (checked as Redis checks it)."""
 
     def set_(provider: ProviderState, value: bytes) -> bytes | None:
-        parsed = parse_int64(value)
-        if parsed is None:
-            return b"argument couldn't be parsed into an integer"
-        if not low <= parsed <= high:
-            return b"argument must be between %d and %d inclusive" % (low, high)
+        parsed = checked_int(value, low, high)
+        if isinstance(parsed, bytes):
+            return parsed
         provider.config_values[name] = b"%d" % parsed
         return None
 

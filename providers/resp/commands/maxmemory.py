@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from ...eviction import POLICIES, MemoryGuard, Settings, guard_of, register_size, sampled_size
-from ...kvstore import parse_int64
 from ..stream import Stream
 from ._base import Client, Command, ProviderState
-from .config import Parameter, register_parameter
+from .config import Parameter, checked_int, register_parameter
 
 __all__ = ["OOM", "before_command", "guard", "parse_memory", "use_table"]
 
@@ -146,11 +145,9 @@ def _int_parameter(name: bytes, field: str, low: int, high: int) -> Parameter:
         return b"%d" % _INT_FIELDS[field](guard(provider).settings)
 
     def set_(provider: ProviderState, value: bytes) -> bytes | None:
-        parsed = parse_int64(value)
-        if parsed is None:
-            return b"argument couldn't be parsed into an integer"
-        if not low <= parsed <= high:
-            return b"argument must be between %d and %d inclusive" % (low, high)
+        parsed = checked_int(value, low, high)
+        if isinstance(parsed, bytes):
+            return parsed
         guard(provider).configure(**{field: parsed})  # type: ignore[arg-type]
         return None
 
