@@ -269,6 +269,8 @@ class Store:
         self._data: dict[bytes, bytes | bytearray] = {}
         self._containers: dict[bytes, object] = {}
         self._observers: list[Observer] = []
+        # Where plain puts are recorded instead of calling the one observer (observe's puts).
+        self._puts: list[bytes] | None = None
         self.services: dict[str, object] = {}
         """What other modules keep for this store (:func:`attach_service`); a plain attribute,
         not a weak map: the compiled ``Store`` takes no weak references."""
@@ -418,7 +420,12 @@ class Store:
         else:  # nothing else to update
             self._data[key] = value
             if self._observers:
-                self._notify(b"set", key)
+                puts = self._puts
+                if puts and len(self._observers) == 1:  # a log's batch (see observe): no call
+                    puts.append(key)
+                    puts.append(value)
+                else:
+                    self._notify_put(key, value)
 
     def check_and_set(
         self, key: bytes, value: bytes, cas: int, *, flags: int = 0, expire_at: int | None = None
@@ -759,6 +766,14 @@ class Store:
         for observer in tuple(self._observers):
             observer(event, key)
 
+    def _notify_put(self, key: bytes, value: bytes) -> None:
+        """Tell the observers about a plain :meth:`put`, then record it (see :meth:`observe`)."""
+        self._notify(b"set", key)
+        puts = self._puts
+        if puts is not None and len(self._observers) == 1:
+            puts.append(key)
+            puts.append(value)
+
     def _mutable(self, key: bytes) -> bytearray | None:
         """The value of a live ``key`` as a ``bytearray`` to change in place (copied once)."""
         value = self._live(key)
@@ -1068,17 +1083,30 @@ class Store:
 
     # -- observers and databases ---------------------------------------------------
 
-    def observe(self, observer: Observer) -> Callable[[], None]:
+    def observe(self, observer: Observer, *, puts: list[bytes] | None = None) -> Callable[[], None]:
         """Call ``observer(event, key)`` after every write; returns the function that stops it.
 
         Observers run synchronously inside the write, after the store changed.
         They must not write to the store.
+
+        ``puts`` (one observer of a store at most) is for a log: while ``observer`` is
+        the store's only observer and ``puts`` is not empty, a plain :meth:`put` (the key
+        now holds that string, without expiry, flags nor cas) appends its key and value
+        to ``puts`` instead of calling ``observer``; the put that finds ``puts`` empty
+        calls ``observer`` first, then appends. Every other write calls ``observer``: a
+        state read from the store after the puts is the one that holds.
         """
+        if puts is not None and self._puts is not None:
+            raise ValueError("another observer already records the puts")
         self._observers.append(observer)
+        if puts is not None:
+            self._puts = puts
 
         def stop() -> None:
             if observer in self._observers:
                 self._observers.remove(observer)
+                if puts is not None:
+                    self._puts = None
 
         return stop
 
