@@ -105,7 +105,8 @@ def _unhook_cas(store: Store) -> Callable[[], None]:
 def _state_records(databases: Sequence[Store], per_frame: int = 1000) -> Iterable[bytes]:
     """Every live key of every database as state records, about ``per_frame`` keys to a frame.
 
-    Each run of ``per_frame`` keys that are all plain strings is one :class:`~records.Strings`.
+    Each run of ``per_frame`` keys that are all plain strings is one string pairs record
+    (:func:`~records.encode_string_pairs`).
     """
     now = databases[0].clock() if databases else 0
     batch: list[bytes] = []
@@ -116,9 +117,10 @@ def _state_records(databases: Sequence[Store], per_frame: int = 1000) -> Iterabl
             chunk = keys[start : start + per_frame]
             values = store.stored_strings(chunk)
             if values is not None:
-                batch.append(
-                    records.encode(records.Strings(db, tuple(chunk), tuple(map(bytes, values))))
-                )
+                pairs: list[bytes] = [b""] * (2 * len(chunk))
+                pairs[0::2] = chunk
+                pairs[1::2] = values  # type: ignore[assignment]  # (a bytearray too)
+                batch.append(records.encode_string_pairs(db, pairs))
                 held += len(chunk)
             else:
                 for key in chunk:
