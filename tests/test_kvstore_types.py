@@ -196,17 +196,22 @@ def test_an_observer_with_puts_gets_plain_puts_appended_instead_of_called() -> N
     store = Store(clock)
     events: list[tuple[bytes, bytes]] = []
     puts: list[bytes] = []
-    stop = store.observe(lambda event, key: events.append((event, key)), puts=puts)
+    begun: list[int] = []
+
+    def begin() -> None:
+        begun.append(len(puts))
+
+    stop = store.observe(lambda event, key: events.append((event, key)), puts=puts, begun=begin)
     with pytest.raises(ValueError, match="already records the puts"):
         store.observe(lambda event, key: None, puts=[])
-    store.put(b"a", b"1")  # puts was empty: the observer hears it (a batch begins), then kept
+    store.put(b"a", b"1")  # puts was empty: begun() first (a batch begins)
     store.put(b"b", b"2")
     store.put(b"a", b"3")
     store.set(b"c", b"4")  # not a put: heard only
     store.set(b"e", b"x", expire_at=clock.now + 5)
     store.put(b"e", b"5")  # the fast path is closed while a key expires: set() tells it
+    assert begun == [0]
     assert events == [
-        (b"set", b"a"),
         (b"set", b"c"),
         (b"set", b"e"),
         (b"expire", b"e"),
@@ -224,10 +229,11 @@ def test_an_observer_with_puts_gets_plain_puts_appended_instead_of_called() -> N
     assert puts == []
     store.put(b"g", b"7")
     assert puts == [b"g", b"7"]
+    assert begun == [0, 0]
     stop()
     store.put(b"h", b"8")
     assert puts == [b"g", b"7"]
-    assert events == [(b"del", b"e"), (b"set", b"f"), (b"set", b"g")]
+    assert events == [(b"del", b"e"), (b"set", b"f")]
     store.observe(lambda event, key: None, puts=[])  # the puts are free to take again
 
 

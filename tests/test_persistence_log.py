@@ -596,13 +596,13 @@ def test_puts_are_pairs_and_a_later_write_in_the_batch_wins(tmp_path: Path) -> N
     store.append(b"e", b"x")
     log.flush()
     decoded = [records.decode(p) for p in records.read_records(incr_file(log).read_bytes())[0]]
-    pairs = decoded[0]  # the puts (and the batch's first key, read back as it is now)
+    pairs = decoded[0]  # the puts, in order
     assert isinstance(pairs, records.Strings)
     assert pairs.keys[:6] == (b"a", b"b", b"c", b"d", b"e", b"a")
     assert pairs.values[:6] == (b"1", b"1", b"1", b"1", b"1", b"2")
     # Then the plain strings among the keys written otherwise, read from the store.
-    assert pairs.keys[6:] == (b"a", b"c", b"e")
-    assert pairs.values[6:] == (b"2", b"6", b"1x")
+    assert pairs.keys[6:] == (b"c", b"e")
+    assert pairs.values[6:] == (b"6", b"1x")
     assert records.Delete(0, b"b") in decoded[1:]  # states of keys written since: after
     log.close()
     again, copy = reopen(tmp_path, clock)
@@ -646,6 +646,7 @@ def test_a_batch_of_puts_schedules_one_write_and_other_observers_still_hear_them
     store.put(b"a", b"1")
     store.put(b"b", b"1")
     assert len(scheduled) == 1  # the batch's first put told the log: a write is due
+    assert log.info_fields()[2] == ("rdb_changes_since_last_save", 2)
     stop = store.observe(lambda event, key: heard.append((event, key)))
     store.put(b"c", b"1")  # another observer: every put calls them all
     stop()

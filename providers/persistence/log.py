@@ -350,7 +350,9 @@ class AppendLog:
         if self.databases:
             self._cas_floor = self.databases[0].next_cas
         for db, store in enumerate(self.databases):
-            self._stops.append(store.observe(self._observer(db), puts=self._puts[db]))
+            observe = self._observer(db)
+            begun = self._puts_begun(db)
+            self._stops.append(store.observe(observe, puts=self._puts[db], begun=begun))
             store.on_cas = self._cas_observer(db)
             self._stops.append(_unhook_cas(store))
         self._start_sync_thread()
@@ -418,6 +420,12 @@ class AppendLog:
     def _observer(self, db: int) -> Callable[[bytes, bytes], None]:
         return observer(db, self._dirty[db], self._first_dirty, self._flushed, self._swapped)
 
+    def _puts_begun(self, db: int) -> Callable[[], None]:
+        def begun() -> None:  # puts are not observer calls: this one says a batch began
+            self._first_dirty(db)
+
+        return begun
+
     def _first_dirty(self, db: int) -> None:
         self._touched.append(db)
         if not self._scheduled and self.schedule is not None:
@@ -474,12 +482,11 @@ class AppendLog:
             dirty = self._dirty[db]
             puts = self._puts[db]
             later: list[bytes | bytearray] = []
+            self.changes_since_save += len(dirty) + len(puts) // 2
             if dirty:  # (a FLUSHDB may have emptied it since)
-                self.changes_since_save += len(dirty)
                 self._encode_dirty(db, list(dirty), later, puts)
                 dirty.clear()
             if puts:  # the hot path: no step per key in Python, nor a read of the store
-                self.changes_since_save += len(puts) // 2
                 parts += records.sized_string_pairs(db, puts)
                 puts.clear()
             parts += later  # states read from the store: after the puts they may follow
