@@ -474,19 +474,24 @@ class AppendLog:
         touched = self._touched
         if not touched and not self._pending:
             return
-        parts: list[bytes | bytearray] = [
-            part for payload in self._pending for part in (_SIZE.pack(len(payload)), payload)
-        ]
-        self._pending.clear()
+        parts: list[bytes | bytearray] = []
+        if self._pending:
+            for payload in self._pending:
+                parts += (_SIZE.pack(len(payload)), payload)
+            self._pending.clear()
         for db in touched:
             dirty = self._dirty[db]
             puts = self._puts[db]
-            later: list[bytes | bytearray] = []
             self.changes_since_save += len(dirty) + len(puts) // 2
-            if dirty:  # (a FLUSHDB may have emptied it since)
-                self._encode_dirty(db, list(dirty), later, puts)
-                dirty.clear()
-            if puts:  # the hot path: no step per key in Python, nor a read of the store
+            if not dirty:  # the hot path: no step per key in Python, nor a read of the store
+                if puts:
+                    parts += records.sized_string_pairs(db, puts)
+                    puts.clear()
+                continue
+            later: list[bytes | bytearray] = []
+            self._encode_dirty(db, list(dirty), later, puts)
+            dirty.clear()
+            if puts:
                 parts += records.sized_string_pairs(db, puts)
                 puts.clear()
             parts += later  # states read from the store: after the puts they may follow
