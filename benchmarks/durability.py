@@ -18,6 +18,16 @@ SETs (``Store.put``, what a plain Redis SET calls) of 32-byte values then one ``
 medians of ``--runs`` runs (``time.process_time``). 16 per flush is one pipelined client's
 batch; under ``throughput``'s load a write holds about 270 (its ``write`` count).
 
+``log-count``: no sockets, for callgrind (counts do not move with the machine's load):
+``--sets`` ``Store.put`` calls of 16-byte keys drawn from 100,000 and 3-byte values (what
+``redis-benchmark -t set -r 100000`` sends), a ``flush`` every ``--per-flush``, with the
+log (``appendfsync no``) or ``--no-log``. The instructions of two runs' difference, over
+their difference in SETs, are the instructions per SET::
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        .venv/bin/python -P benchmarks/durability.py log-count --sets 162000 --per-flush 270
+    # the same with --sets 32400; "Collected" of the first less the second, / 129600
+
 ``snapshot-cost``: no sockets: ``--keys`` plain strings (32-byte values) written by
 ``write_snapshot`` (what a rewrite's child and BGSAVE run) and replayed by ``load_file``
 (what a start does): the file's size and the CPU seconds of each (median of ``--runs``).
@@ -318,6 +328,36 @@ def log_cost(runs: int, batches: int, per_flush: int) -> None:
         print(f"| {name} | {cost:.3f} |")
 
 
+def log_count(sets: int, per_flush: int, with_log: bool) -> None:
+    """``sets`` SETs, a flush every ``per_flush`` (see the module's docstring); no output."""
+    import random  # noqa: PLC0415
+
+    from wireproto.providers.kvstore import Databases, Store  # noqa: PLC0415
+    from wireproto.providers.persistence.log import AppendLog  # noqa: PLC0415
+
+    draw = random.Random(1)
+    keys = [b"key:%012d" % draw.randrange(100_000) for _ in range(200_000)]
+    value = b"xxx"
+    with tempfile.TemporaryDirectory(dir=REPO / ".bench-tmp") as directory:
+        databases = Databases(Store())
+        log = AppendLog(directory, list(databases), "no") if with_log else None
+        if log is not None:
+            log.open()
+        put = databases[0].put
+        for key in keys[:100_000]:  # the keyspace is full, as after redis-benchmark's warm-up
+            put(key, value)
+        done = 0
+        while done < sets:
+            start = done % 200_000
+            for key in keys[start : start + per_flush]:
+                put(key, value)
+            if log is not None:
+                log.flush()
+            done += per_flush
+        if log is not None:
+            log.close()
+
+
 def snapshot_cost(keys: int, runs: int) -> None:
     """A base's size, write and replay CPU time (see the module's docstring)."""
     from wireproto.providers.kvstore import Databases, Store  # noqa: PLC0415
@@ -354,6 +394,10 @@ def main() -> None:
     cost.add_argument("--runs", type=int, default=5)
     cost.add_argument("--batches", type=int, default=None, help="default: 320,000 SETs")
     cost.add_argument("--per-flush", type=int, default=16)
+    count = sub.add_parser("log-count")
+    count.add_argument("--sets", type=int, default=162_000)
+    count.add_argument("--per-flush", type=int, default=270)
+    count.add_argument("--no-log", action="store_true")
     snap = sub.add_parser("snapshot-cost")
     snap.add_argument("--keys", type=int, default=1_000_000)
     snap.add_argument("--runs", type=int, default=3)
@@ -361,6 +405,9 @@ def main() -> None:
     (REPO / ".bench-tmp").mkdir(exist_ok=True)
     if args.what == "log-cost":
         log_cost(args.runs, args.batches or 320_000 // args.per_flush, args.per_flush)
+        return
+    if args.what == "log-count":
+        log_count(args.sets, args.per_flush, not args.no_log)
         return
     if args.what == "snapshot-cost":
         snapshot_cost(args.keys, args.runs)
