@@ -9,15 +9,37 @@ from types import ModuleType
 
 from ..replies import bulk, integer, set_header
 from ._base import Command
+from ._keyspec import (
+    GETKEYS_PROCS as GETKEYS_PROCS_BY_NAME,
+)
+from ._keyspec import (
+    NOT_KEY,
+    Index,
+    KeyNum,
+    KeySpec,
+    Keyword,
+    Range,
+    Unknown,
+    flag_bits,
+    get_keys,
+    legacy_range,
+)
+from ._keyspecs import GETKEYS_PROCS, KEY_SPECS
 
 __all__ = [
     "ACL_CATEGORIES",
     "categories",
     "command_entry",
     "family",
+    "flag_set",
     "flags_in_order",
+    "has_keys",
     "key_flags",
     "key_positions",
+    "key_references",
+    "key_specs",
+    "legacy_key_positions",
+    "legacy_keys",
     "with_redis_metadata",
 ]
 
@@ -82,7 +104,9 @@ _FLAG_ORDER = {name: i for i, name in enumerate(_FLAG_NAMES.split())}
 def flags_in_order(command: Command) -> list[str]:
     """The command's flags as COMMAND INFO lists them (Redis's bit order)."""
     flags = list(command.flags)
-    if command.find_keys is not None and "movablekeys" not in flags:
+    known = KEY_SPECS.get(command.name)
+    movable = legacy_range(known)[1] if known is not None else command.find_keys is not None
+    if movable and "movablekeys" not in flags:
         flags.append("movablekeys")
     return sorted(flags, key=lambda flag: _FLAG_ORDER.get(flag, len(_FLAG_ORDER)))
 
@@ -148,7 +172,8 @@ def categories(command: Command) -> list[str]:
 
 
 def key_flags(command: Command) -> tuple[str, ...]:
-    """The key spec's flags: given, or read-only access / read-write update."""
+    """The key spec's flags of a command Redis 7.0 lacks: given, or read-only access /
+    read-write update."""
     if command.key_flags is not None:
         return command.key_flags
     if "write" in command.flags:
@@ -156,15 +181,63 @@ def key_flags(command: Command) -> tuple[str, ...]:
     return ("RO", "access")
 
 
+_SPECS: dict[str, tuple[KeySpec, ...]] = {}
+"""Key specs of the commands Redis 7.0 lacks, made once from their (first, last, step)."""
+
+
+def key_specs(command: Command) -> tuple[KeySpec, ...]:
+    """The command's key specs: Redis 7.0's own, else one made of its (first, last, step)
+    and :func:`key_flags`."""
+    found = KEY_SPECS.get(command.name)
+    if found is not None:
+        return found
+    found = _SPECS.get(command.name)
+    if found is None:
+        first, last, step = command.keys
+        found = ()
+        if first > 0:
+            lastkey = last if last < 0 else last - first
+            found = (KeySpec(key_flags(command), Index(first), Range(lastkey, step, 0)),)
+        _SPECS[command.name] = found
+    return found
+
+
+def has_keys(command: Command) -> bool:
+    """Redis's ``doesCommandHaveKeys``: a ``getkeys_proc`` or a spec of real keys."""
+    if command.name in GETKEYS_PROCS or command.find_keys is not None:
+        return True
+    return any(not spec.bits & NOT_KEY for spec in key_specs(command))
+
+
+def key_references(command: Command, argv: list[bytes]) -> list[tuple[int, int]]:
+    """Where the keys of the request ``argv`` are, each with its key spec flag bits (Redis's
+    ``getKeysFromCommandWithSpecs``: COMMAND GETKEYS, ACL key permissions)."""
+    if command.find_keys is not None and command.name not in KEY_SPECS:
+        bits = flag_bits(key_flags(command))
+        return [(i, bits) for i in command.find_keys(argv)]
+    return get_keys(key_specs(command), GETKEYS_PROCS.get(command.name), argv)
+
+
 def key_positions(command: Command, argv: list[bytes]) -> list[int]:
     """Where the keys of the request ``argv`` are (COMMAND GETKEYS)."""
-    if command.find_keys is not None:
+    return [position for position, _ in key_references(command, argv)]
+
+
+def legacy_key_positions(command: Command, argv: list[bytes]) -> list[int]:
+    """Redis's ``getKeysFromCommand``, which client-side tracking uses: the command's
+    ``getkeys_proc``, else its (first, last, step) alone."""
+    proc = GETKEYS_PROCS.get(command.name)
+    if proc is not None:
+        return [position for position, _ in GETKEYS_PROCS_BY_NAME[proc](argv)]
+    if command.find_keys is not None and command.name not in KEY_SPECS:
         return command.find_keys(argv)
     first, last, step = command.keys
     if first <= 0:
         return []
     end = len(argv) + last if last < 0 else last
-    return list(range(first, min(end, len(argv) - 1) + 1, step))
+    if end >= len(argv):  # too few arguments: the command will say so
+        return []
+    return list(range(first, end + 1, step))
 
 
 def _pairs(pairs: list[tuple[bytes, bytes]], resp3: bool) -> bytes:
@@ -172,58 +245,74 @@ def _pairs(pairs: list[tuple[bytes, bytes]], resp3: bool) -> bytes:
     return header + b"".join(bulk(key) + value for key, value in pairs)
 
 
-def _key_spec(command: Command, resp3: bool) -> bytes:
-    first, last, step = command.keys
-    flags = key_flags(command)
-    lastkey = last if last < 0 else last - first
+def flag_set(flags: tuple[str, ...], resp3: bool) -> bytes:
+    """Flags as Redis replies them: a set (RESP3) or array of simple strings."""
+    return set_header(len(flags), resp3) + b"".join(b"+%s\r\n" % f.encode() for f in flags)
+
+
+def _begin_search(begin: Index | Keyword | Unknown, resp3: bool) -> bytes:
+    if isinstance(begin, Index):
+        kind, spec = b"index", [(b"index", integer(begin.pos))]
+    elif isinstance(begin, Keyword):
+        keyword = [(b"keyword", bulk(begin.keyword.encode()))]
+        kind, spec = b"keyword", [*keyword, (b"startfrom", integer(begin.startfrom))]
+    else:
+        kind, spec = b"unknown", []
+    return _pairs([(b"type", bulk(kind)), (b"spec", _pairs(spec, resp3))], resp3)
+
+
+def _find_keys(find: Range | KeyNum | Unknown, resp3: bool) -> bytes:
+    if isinstance(find, Range):
+        kind, spec = (
+            b"range",
+            [
+                (b"lastkey", integer(find.lastkey)),
+                (b"keystep", integer(find.keystep)),
+                (b"limit", integer(find.limit)),
+            ],
+        )
+    elif isinstance(find, KeyNum):
+        kind, spec = (
+            b"keynum",
+            [
+                (b"keynumidx", integer(find.keynumidx)),
+                (b"firstkey", integer(find.firstkey)),
+                (b"keystep", integer(find.keystep)),
+            ],
+        )
+    else:
+        kind, spec = b"unknown", []
+    return _pairs([(b"type", bulk(kind)), (b"spec", _pairs(spec, resp3))], resp3)
+
+
+def _key_spec(spec: KeySpec, resp3: bool) -> bytes:
+    """``addReplyCommandKeySpecs``'s map for one spec."""
+    notes = [(b"notes", bulk(spec.notes.encode()))] if spec.notes else []
     return _pairs(
         [
-            (
-                b"flags",
-                set_header(len(flags), resp3) + b"".join(b"+%s\r\n" % f.encode() for f in flags),
-            ),
-            (
-                b"begin_search",
-                _pairs(
-                    [
-                        (b"type", bulk(b"index")),
-                        (b"spec", _pairs([(b"index", integer(first))], resp3)),
-                    ],
-                    resp3,
-                ),
-            ),
-            (
-                b"find_keys",
-                _pairs(
-                    [
-                        (b"type", bulk(b"range")),
-                        (
-                            b"spec",
-                            _pairs(
-                                [
-                                    (b"lastkey", integer(lastkey)),
-                                    (b"keystep", integer(step)),
-                                    (b"limit", integer(0)),
-                                ],
-                                resp3,
-                            ),
-                        ),
-                    ],
-                    resp3,
-                ),
-            ),
+            *notes,
+            (b"flags", flag_set(spec.flags, resp3)),
+            (b"begin_search", _begin_search(spec.begin_search, resp3)),
+            (b"find_keys", _find_keys(spec.find_keys, resp3)),
         ],
         resp3,
     )
+
+
+def legacy_keys(command: Command) -> tuple[int, int, int]:
+    """COMMAND INFO's (first key, last key, step): Redis's, from its key specs."""
+    if command.name in KEY_SPECS:
+        return legacy_range(KEY_SPECS[command.name])[0]
+    return command.keys
 
 
 def command_entry(command: Command, resp3: bool) -> bytes:
     """COMMAND INFO's ten-item description of ``command``."""
     flags = flags_in_order(command)
     subcommands = [] if command.subcommands is None else list(command.subcommands.values())
-    first, last, step = command.keys
+    first, last, step = legacy_keys(command)
     cats = categories(command)
-    specs = [_key_spec(command, resp3)] if first > 0 else []
+    specs = [_key_spec(spec, resp3) for spec in key_specs(command)]
     return b"".join(
         [
             b"*10\r\n",
