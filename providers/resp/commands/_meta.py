@@ -24,7 +24,8 @@ from ._keyspec import (
     get_keys,
     legacy_range,
 )
-from ._keyspecs import GETKEYS_PROCS, KEY_SPECS
+from ._keyspecs import ACL_CATEGORIES as ACL_CATEGORIES_OF
+from ._keyspecs import GETKEYS_PROCS, KEY_SPECS, TIPS
 
 __all__ = [
     "ACL_CATEGORIES",
@@ -40,6 +41,7 @@ __all__ = [
     "key_specs",
     "legacy_key_positions",
     "legacy_keys",
+    "redis_name",
     "with_redis_metadata",
 ]
 
@@ -99,6 +101,8 @@ _FLAG_NAMES = (
 )
 _FLAG_ORDER = {name: i for i, name in enumerate(_FLAG_NAMES.split())}
 """Redis's command flag bits, in the order COMMAND INFO lists them."""
+_HIDDEN = frozenset({"may_replicate", "sentinel", "only_sentinel", "protected"})
+"""Flags COMMAND INFO leaves out on purpose (``addReplyFlagsForCommand``)."""
 
 
 def flags_in_order(command: Command) -> list[str]:
@@ -108,7 +112,8 @@ def flags_in_order(command: Command) -> list[str]:
     movable = legacy_range(known)[1] if known is not None else command.find_keys is not None
     if movable and "movablekeys" not in flags:
         flags.append("movablekeys")
-    return sorted(flags, key=lambda flag: _FLAG_ORDER.get(flag, len(_FLAG_ORDER)))
+    shown = [flag for flag in flags if flag not in _HIDDEN]
+    return sorted(shown, key=lambda flag: _FLAG_ORDER.get(flag, len(_FLAG_ORDER)))
 
 
 _MODULE_OF: dict[int, str] = {}
@@ -147,12 +152,15 @@ def family(command: Command) -> str:
 def categories(command: Command) -> list[str]:
     """The command's ACL categories, in Redis's order."""
     found = set(command.acl_categories)
-    if command.group is None:
-        own = _FAMILIES.get(_module(command), ("", ""))[1]
-    else:
-        own = next((cat for group, cat in _FAMILIES.values() if group == command.group), "")
-    if own:
-        found.add(own)
+    if command.name in KEY_SPECS:  # a Redis 7.0 command: the categories it declares
+        found.update(ACL_CATEGORIES_OF.get(command.name, ()))
+    else:  # the family's
+        if command.group is None:
+            own = _FAMILIES.get(_module(command), ("", ""))[1]
+        else:
+            own = next((cat for group, cat in _FAMILIES.values() if group == command.group), "")
+        if own:
+            found.add(own)
     flags = command.flags
     if "write" in flags:
         found.add("write")
@@ -202,11 +210,32 @@ def key_specs(command: Command) -> tuple[KeySpec, ...]:
     return found
 
 
-def has_keys(command: Command) -> bool:
-    """Redis's ``doesCommandHaveKeys``: a ``getkeys_proc`` or a spec of real keys."""
-    if command.name in GETKEYS_PROCS or command.find_keys is not None:
+_CONTAINERS = frozenset(name.partition("|")[0] for name in KEY_SPECS if "|" in name)
+"""Redis's commands with subcommands."""
+
+
+def redis_name(command: Command, argv: list[bytes]) -> str:
+    """The name Redis's table gives the request ``argv``: ``xgroup|create`` where our
+    table serves one of Redis's containers as a single command."""
+    if command.subcommands is None and len(argv) > 1 and command.name in _CONTAINERS:
+        return command.name + "|" + argv[1].lower().decode("latin-1")
+    return command.name
+
+
+def _specs_and_proc(command: Command, argv: list[bytes]) -> tuple[tuple[KeySpec, ...], str | None]:
+    name = redis_name(command, argv)
+    if name != command.name:
+        return KEY_SPECS.get(name, ()), GETKEYS_PROCS.get(name)
+    return key_specs(command), GETKEYS_PROCS.get(name)
+
+
+def has_keys(command: Command, argv: list[bytes] | None = None) -> bool:
+    """Redis's ``doesCommandHaveKeys`` (of the subcommand ``argv`` names, for a Redis
+    container our table serves whole): a ``getkeys_proc`` or a spec of real keys."""
+    if command.find_keys is not None:
         return True
-    return any(not spec.bits & NOT_KEY for spec in key_specs(command))
+    specs, proc = _specs_and_proc(command, argv or [])
+    return proc is not None or any(not spec.bits & NOT_KEY for spec in specs)
 
 
 def key_references(command: Command, argv: list[bytes]) -> list[tuple[int, int]]:
@@ -215,7 +244,8 @@ def key_references(command: Command, argv: list[bytes]) -> list[tuple[int, int]]
     if command.find_keys is not None and command.name not in KEY_SPECS:
         bits = flag_bits(key_flags(command))
         return [(i, bits) for i in command.find_keys(argv)]
-    return get_keys(key_specs(command), GETKEYS_PROCS.get(command.name), argv)
+    specs, proc = _specs_and_proc(command, argv)
+    return get_keys(specs, proc, argv)
 
 
 def key_positions(command: Command, argv: list[bytes]) -> list[int]:
@@ -335,111 +365,13 @@ def command_entry(command: Command, resp3: bool) -> bytes:
     )
 
 
-_NOTES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    # name: (key spec flags, tips, extra ACL categories), as Redis 7.0's command table
-    "ping": ((), ("request_policy:all_shards", "response_policy:all_succeeded"), ()),
-    "time": ((), ("nondeterministic_output",), ()),
-    "info": (
-        (),
-        ("nondeterministic_output", "request_policy:all_shards", "response_policy:special"),
-        ("dangerous",),
-    ),
-    "dbsize": ((), ("request_policy:all_shards", "response_policy:agg_sum"), ("keyspace",)),
-    "flushdb": (
-        (),
-        ("request_policy:all_shards", "response_policy:all_succeeded"),
-        ("keyspace", "dangerous"),
-    ),
-    "flushall": (
-        (),
-        ("request_policy:all_shards", "response_policy:all_succeeded"),
-        ("keyspace", "dangerous"),
-    ),
-    "watch": (("RO",), (), ()),
-    "set": (("RW", "access", "update", "variable_flags"), (), ()),
-    "getdel": (("RW", "access", "delete"), (), ()),
-    "getex": (("RW", "access", "update"), (), ()),
-    "getset": (("RW", "access", "update"), (), ()),
-    "setnx": (("OW", "insert"), (), ()),
-    "setex": (("OW", "update"), (), ()),
-    "psetex": (("OW", "update"), (), ()),
-    "mget": ((), ("request_policy:multi_shard",), ()),
-    "mset": (("OW", "update"), ("request_policy:multi_shard", "response_policy:all_succeeded"), ()),
-    "msetnx": (("OW", "insert"), ("request_policy:multi_shard", "response_policy:agg_min"), ()),
-    "del": (("RM", "delete"), ("request_policy:multi_shard", "response_policy:agg_sum"), ()),
-    "unlink": (("RM", "delete"), ("request_policy:multi_shard", "response_policy:agg_sum"), ()),
-    "exists": (("RO",), ("request_policy:multi_shard", "response_policy:agg_sum"), ()),
-    "type": (("RO",), (), ()),
-    "strlen": (("RO",), (), ()),
-    "ttl": ((), ("nondeterministic_output",), ()),
-    "pttl": ((), ("nondeterministic_output",), ()),
-    "incr": (("RW", "access", "update"), (), ()),
-    "decr": (("RW", "access", "update"), (), ()),
-    "incrby": (("RW", "access", "update"), (), ()),
-    "decrby": (("RW", "access", "update"), (), ()),
-    "incrbyfloat": (("RW", "access", "update"), (), ()),
-    "append": (("RW", "insert"), (), ()),
-    "keys": (
-        (),
-        ("request_policy:all_shards", "nondeterministic_output_order"),
-        ("dangerous",),
-    ),
-    "scan": ((), ("nondeterministic_output", "request_policy:special"), ()),
-    "randomkey": ((), ("request_policy:all_shards", "nondeterministic_output"), ()),
-    "swapdb": ((), (), ("dangerous",)),
-    "restore": (("OW", "update"), (), ("dangerous",)),
-    "sort": ((), (), ("set", "sortedset", "list", "dangerous")),
-    "sort_ro": ((), (), ("set", "sortedset", "list", "dangerous")),
-    "move": (("RW", "access", "update"), (), ()),
-    "touch": (("RO",), ("request_policy:multi_shard", "response_policy:agg_sum"), ()),
-    "dump": ((), ("nondeterministic_output",), ()),
-    "object|encoding": (("RO",), ("nondeterministic_output",), ()),
-    "object|freq": (("RO",), ("nondeterministic_output",), ()),
-    "object|idletime": (("RO",), ("nondeterministic_output",), ()),
-    "object|refcount": (("RO",), ("nondeterministic_output",), ()),
-    "slowlog|get": ((), ("request_policy:all_nodes", "nondeterministic_output"), ()),
-    "slowlog|len": (
-        (),
-        ("request_policy:all_nodes", "response_policy:agg_sum", "nondeterministic_output"),
-        (),
-    ),
-    "slowlog|reset": ((), ("request_policy:all_nodes", "response_policy:all_succeeded"), ()),
-    "latency|latest": (
-        (),
-        ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special"),
-        (),
-    ),
-    "latency|history": (
-        (),
-        ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special"),
-        (),
-    ),
-    "latency|reset": ((), ("request_policy:all_nodes", "response_policy:all_succeeded"), ()),
-    "function|list": ((), ("nondeterministic_output_order",), ()),
-    "ssubscribe": (("not_key",), (), ()),
-    "sunsubscribe": (("not_key",), (), ()),
-    "spublish": (("not_key",), (), ()),
-    "command|docs": ((), ("nondeterministic_output_order",), ()),
-    "command|info": ((), ("nondeterministic_output_order",), ()),
-    "command|list": ((), ("nondeterministic_output_order",), ()),
-    "config|set": ((), ("request_policy:all_nodes", "response_policy:all_succeeded"), ()),
-}
-"""What Redis's command table says of commands beyond their flags and key positions."""
-
-
 def with_redis_metadata(command: Command) -> Command:
-    """``command`` with Redis's key spec flags, tips and extra ACL categories, where known
-    and not given (its subcommands too)."""
+    """``command`` with Redis 7.0's tips, where it has some and ``command`` gives none (its
+    subcommands too)."""
     changes: dict[str, object] = {}
-    notes = _NOTES.get(command.name)
-    if notes is not None:
-        spec, tips, extra = notes
-        if spec and command.key_flags is None:
-            changes["key_flags"] = spec
-        if tips and not command.tips:
-            changes["tips"] = tips
-        if extra and not command.acl_categories:
-            changes["acl_categories"] = extra
+    tips = TIPS.get(command.name)
+    if tips and not command.tips:
+        changes["tips"] = tips
     if command.subcommands is not None:
         changes["subcommands"] = {
             name: with_redis_metadata(sub) for name, sub in command.subcommands.items()

@@ -86,7 +86,7 @@ def check(user: User, command: Command, argv: list[bytes]) -> tuple[int, int]:
     first = argv[1] if len(argv) > 1 else None
     if not user.all_commands and not command.no_auth and not user.can_run(command.name, first):
         return DENIED_CMD, 0
-    if not user.all_keys and has_keys(command):
+    if not user.all_keys and has_keys(command, argv):
         for position, bits in key_references(command, argv):
             # ACLSelectorCheckKey: access reads; insert, delete and update write
             access = (READ if bits & ACCESS else 0) | (WRITE if bits & _WRITES else 0)

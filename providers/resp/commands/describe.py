@@ -8,8 +8,16 @@ from ...kvstore import compile_glob
 from ..replies import bulk, bulk_array, integer, map_reply
 from ._base import SYNTAX_ERROR, Client, Command
 from ._keyspec import flag_names
-from ._keyspecs import NO_MANDATORY_KEYS
-from ._meta import categories, command_entry, family, flag_set, has_keys, key_references
+from ._keyspecs import ARITY, NO_MANDATORY_KEYS
+from ._meta import (
+    categories,
+    command_entry,
+    family,
+    flag_set,
+    has_keys,
+    key_references,
+    redis_name,
+)
 
 __all__ = ["command_command"]
 
@@ -112,15 +120,17 @@ class _Described:
         command = self.commands.get(request[0].lower())
         if command is not None and command.subcommands is not None and len(request) > 1:
             command = command.subcommands.get(request[1].lower())
-        if command is None:
+        # A Redis container our table serves as one command (XGROUP): Redis's subcommand
+        name = "" if command is None else redis_name(command, request)
+        if command is None or (name != command.name and name not in ARITY):
             return b"-ERR Invalid command specified\r\n"
-        if not has_keys(command):
+        if not has_keys(command, request):
             return b"-ERR The command has no key arguments\r\n"
-        arity = command.arity
+        arity = command.arity if name == command.name else ARITY[name]
         if (arity > 0 and arity != len(request)) or len(request) < -arity:
             return b"-ERR Invalid number of arguments specified for command\r\n"
         found = key_references(command, request)
-        if not found and command.name not in NO_MANDATORY_KEYS:
+        if not found and name not in NO_MANDATORY_KEYS:
             return b"-ERR Invalid arguments specified for command\r\n"
         return found
 
