@@ -142,7 +142,10 @@ def test_getkeys_is_redis(pair: Pair, command: str, args: list[str], resp3: bool
 )
 @given(
     st.sampled_from([c for c in COMMANDS if c not in ("NOSUCH", "XGROUP", "XINFO", "OBJECT")]),
-    st.lists(st.sampled_from(["r1", "w1", "k1", "x1", *WORDS[3:]]), max_size=9),
+    st.lists(
+        st.one_of(st.sampled_from(["r1", "w1", "k1", "x1"]), st.sampled_from(WORDS[3:])),
+        max_size=9,
+    ),
 )
 def test_acl_key_permissions_follow_each_keys_flags(
     pair: Pair, command: str, args: list[str]
@@ -154,5 +157,34 @@ def test_acl_key_permissions_follow_each_keys_flags(
     pair.same(rules)
     try:
         pair.same(("ACL", "DRYRUN", "u", command, *args))
+    finally:
+        pair.run(("ACL", "DELUSER", "u"))
+
+
+PROBES = [
+    ("GET", "r1"), ("GET", "w1"), ("SET", "w1", "v"), ("SET", "w1", "v", "GET"),
+    ("SET", "r1", "v"), ("LMOVE", "k1", "w1", "LEFT", "LEFT"),
+    ("LMOVE", "r1", "w1", "LEFT", "LEFT"), ("LMOVE", "k1", "r1", "LEFT", "LEFT"),
+    ("COPY", "r1", "w1"), ("COPY", "w1", "r1"),
+    ("RENAME", "k1", "w1"), ("SMOVE", "k1", "w1", "m"), ("EVAL", "x", "2", "r1", "w1"),
+    ("EVAL_RO", "x", "1", "r1"), ("EVAL", "x", "0", "r1"), ("SORT", "r1", "STORE", "w1"),
+    ("SORT", "r1"), ("SORT_RO", "r1", "BY", "x1"), ("ZUNIONSTORE", "w1", "2", "r1", "k1"),
+    ("ZUNIONSTORE", "w1", "3", "r1", "k1"), ("XREAD", "STREAMS", "r1", "w1", "0", "0"),
+    ("XADD", "w1", "*", "f", "v"), ("BITFIELD", "r1", "GET", "u8", "0"),
+    ("BITFIELD", "r1", "SET", "u8", "0", "1"), ("BITFIELD_RO", "r1", "GET", "u8", "0"),
+    ("PFCOUNT", "r1"), ("GETEX", "r1"), ("GETDEL", "w1"), ("APPEND", "w1", "x"),
+    ("GEORADIUS", "r1", "0", "0", "1", "km", "STORE", "w1"), ("OBJECT", "ENCODING", "r1"),
+    ("XGROUP", "CREATE", "r1", "g", "$"), ("XINFO", "STREAM", "r1"), ("EXISTS", "x1", "r1"),
+    ("LMPOP", "2", "k1", "w1", "LEFT"), ("BLMPOP", "0", "1", "w1", "LEFT"), ("DEL", "w1", "r1"),
+]  # fmt: skip
+"""ACL DRYRUN requests: keys read, written or both by commands whose keys differ."""
+
+
+def test_acl_checks_each_key_by_its_own_flags(pair: Pair) -> None:
+    pair.reset()
+    pair.same(("ACL", "SETUSER", "u", "on", "nopass", "+@all", "%R~r*", "%W~w*", "~k*"))
+    try:
+        for probe in PROBES:
+            pair.same(("ACL", "DRYRUN", "u", *probe))
     finally:
         pair.run(("ACL", "DELUSER", "u"))
