@@ -35,7 +35,7 @@ from wireproto.providers.resp.commands._keyspec import (
 )
 from wireproto.providers.resp.commands._keyspecs import ARITY, KEY_SPECS
 from wireproto.providers.resp.commands._keyspecs import GETKEYS_PROCS as PROC_OF
-from wireproto.providers.resp.commands._meta import key_specs
+from wireproto.providers.resp.commands._meta import key_specs, legacy_key_positions
 from wireproto.providers.resp.commands._table import COMMANDS
 
 
@@ -274,3 +274,27 @@ def test_getkeys_replies(accelerated: bool) -> None:
     assert client.call("COMMAND", "GETKEYSANDFLAGS", "SET", "k", "v", "GET") == (
         b"*1\r\n*2\r\n$1\r\nk\r\n~3\r\n+RW\r\n+access\r\n+update\r\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("mget", "a", "b"), [1, 2]),
+        (("lmove", "a", "b", "LEFT", "LEFT"), [1, 2]),  # Redis's (1, 2, 1) of its two specs
+        (("mset", "a", "1", "b", "2"), [1, 3]),
+        (("xinfo", "STREAM", "s"), [2]),  # xinfo|stream's, though our table has one XINFO
+        (("xinfo", "HELP"), []),
+        (("eval", "x", "2", "a", "b", "c"), [3, 4]),  # evalGetKeys
+        (("sort", "k", "BY", "p", "STORE", "d"), [1, 5]),  # sortGetKeys
+        (("xread", "STREAMS", "a", "0"), [2]),  # xreadGetKeys
+        (("zunion", "2", "a"), []),  # too few keys
+        (("bitop", "AND", "d", "a", "b"), [2, 3, 4]),
+    ],
+)
+def test_tracking_finds_keys_as_getkeysfromcommand(
+    args: tuple[str, ...], expected: list[int]
+) -> None:
+    command = COMMANDS[args[0].encode()]
+    if command.subcommands is not None:
+        command = command.subcommands[args[1].lower().encode()]
+    assert legacy_key_positions(command, _argv(*args)) == expected

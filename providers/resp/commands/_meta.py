@@ -256,18 +256,29 @@ def key_positions(command: Command, argv: list[bytes]) -> list[int]:
 def legacy_key_positions(command: Command, argv: list[bytes]) -> list[int]:
     """Redis's ``getKeysFromCommand``, which client-side tracking uses: the command's
     ``getkeys_proc``, else its (first, last, step) alone."""
-    proc = GETKEYS_PROCS.get(command.name)
+    name = redis_name(command, argv)
+    proc = GETKEYS_PROCS.get(name)
     if proc is not None:
         return [position for position, _ in GETKEYS_PROCS_BY_NAME[proc](argv)]
-    if command.find_keys is not None and command.name not in KEY_SPECS:
+    if command.find_keys is not None and name not in KEY_SPECS:
         return command.find_keys(argv)
-    first, last, step = command.keys
+    first, last, step = _legacy(name) if name in KEY_SPECS else command.keys
     if first <= 0:
         return []
     end = len(argv) + last if last < 0 else last
     if end >= len(argv):  # too few arguments: the command will say so
         return []
     return list(range(first, end + 1, step))
+
+
+_LEGACY: dict[str, tuple[int, int, int]] = {}
+
+
+def _legacy(name: str) -> tuple[int, int, int]:
+    found = _LEGACY.get(name)
+    if found is None:
+        found = _LEGACY[name] = legacy_range(KEY_SPECS[name])[0]
+    return found
 
 
 def _pairs(pairs: list[tuple[bytes, bytes]], resp3: bool) -> bytes:
@@ -331,9 +342,7 @@ def _key_spec(spec: KeySpec, resp3: bool) -> bytes:
 
 def legacy_keys(command: Command) -> tuple[int, int, int]:
     """COMMAND INFO's (first key, last key, step): Redis's, from its key specs."""
-    if command.name in KEY_SPECS:
-        return legacy_range(KEY_SPECS[command.name])[0]
-    return command.keys
+    return _legacy(command.name) if command.name in KEY_SPECS else command.keys
 
 
 def command_entry(command: Command, resp3: bool) -> bytes:
