@@ -29,6 +29,7 @@ from wireproto.providers.resp.commands._keyspec import (
     Range,
     Unknown,
     _atoi,
+    _from_specs,
     flag_names,
     get_keys,
     legacy_range,
@@ -298,3 +299,29 @@ def test_tracking_finds_keys_as_getkeysfromcommand(
     if command.subcommands is not None:
         command = command.subcommands[args[1].lower().encode()]
     assert legacy_key_positions(command, _argv(*args)) == expected
+
+
+SPECS = st.builds(
+    KeySpec,
+    st.sampled_from([("RO", "access"), ("RW", "update"), ("RW", "incomplete"), ("not_key",)]),
+    st.one_of(
+        st.builds(Index, st.integers(1, 4)),
+        st.builds(Keyword, st.sampled_from(["K", "STORE"]), st.integers(-3, 3).filter(bool)),
+    ),
+    st.one_of(
+        st.builds(Range, st.integers(-3, 3), st.integers(1, 2), st.sampled_from([0, 0, 2])),
+        st.builds(KeyNum, st.integers(0, 2), st.integers(1, 2), st.integers(1, 2)),
+    ),
+)
+
+
+@given(
+    st.lists(SPECS, min_size=1, max_size=3).map(tuple),
+    st.lists(st.sampled_from([b"k", b"K", b"store", b"1", b"2", b"-1", b"x"]), max_size=8),
+)
+def test_the_shortcut_for_plain_ranges_is_redis_s_search(
+    specs: tuple[KeySpec, ...], args: list[bytes]
+) -> None:
+    argv = [b"cmd", *args]
+    expected = _from_specs(specs, argv) if any(not s.bits & NOT_KEY for s in specs) else None
+    assert get_keys(specs, None, argv) == (expected or [])

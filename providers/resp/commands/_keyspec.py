@@ -6,7 +6,7 @@ uses when a spec cannot answer (``evalGetKeys``, ``sortGetKeys``, ``xreadGetKeys
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ...kvstore import parse_int64
 
@@ -107,11 +107,21 @@ class KeySpec:
     begin_search: Index | Keyword | Unknown
     find_keys: Range | KeyNum | Unknown
     notes: str = ""
+    bits: int = field(init=False, repr=False, compare=False)
+    """The flags as a bit mask."""
+    plain: tuple[int, int, int] | None = field(init=False, repr=False, compare=False)
+    """(first, lastkey, step) of an index and range spec without a limit that may be used
+    as it is (not ``not_key``, ``incomplete`` or ``variable_flags``); else None."""
 
-    @property
-    def bits(self) -> int:
-        """The flags as a bit mask."""
-        return flag_bits(self.flags)
+    def __post_init__(self) -> None:
+        bits = flag_bits(self.flags)
+        object.__setattr__(self, "bits", bits)
+        begin, find = self.begin_search, self.find_keys
+        plain = None
+        simple = not bits & (NOT_KEY | INCOMPLETE | VARIABLE_FLAGS)
+        if simple and isinstance(begin, Index) and isinstance(find, Range) and not find.limit:
+            plain = (begin.pos, find.lastkey, find.keystep)
+        object.__setattr__(self, "plain", plain)
 
 
 KeyRefs = list[tuple[int, int]]
@@ -325,12 +335,30 @@ def get_keys(specs: tuple[KeySpec, ...], proc: str | None, argv: list[bytes]) ->
     """Redis's ``getKeysFromCommandWithSpecs``: the key positions of the request ``argv``
     (name first) and their flags, from the ``specs``, else from the ``getkeys_proc``
     named ``proc``."""
+    argc = len(argv)
+    found: KeyRefs = []
+    for spec in specs:  # the common case first: plain ranges that fit the request
+        plain = spec.plain
+        if plain is None:
+            break
+        first, lastkey, step = plain
+        last = first + lastkey if lastkey >= 0 else argc + lastkey
+        if last >= argc or last < first or first >= argc:
+            break
+        bits = spec.bits
+        if first == last:
+            found.append((first, bits))
+        else:
+            found += [(i, bits) for i in range(first, last + 1, step)]
+    else:
+        if specs:
+            return found
     has_key_spec = any(not spec.bits & NOT_KEY for spec in specs)
     has_variable_flags = any(spec.bits & VARIABLE_FLAGS for spec in specs)
     if has_key_spec and not has_variable_flags:
-        found = _from_specs(specs, argv)
-        if found is not None:
-            return found
+        from_specs = _from_specs(specs, argv)
+        if from_specs is not None:
+            return from_specs
     if proc is not None:
         return GETKEYS_PROCS[proc](argv)
     return []
