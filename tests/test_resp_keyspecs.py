@@ -238,7 +238,7 @@ def test_the_data_is_well_formed() -> None:
 def test_our_table_agrees_with_redis_on_arity() -> None:
     for command in {id(c): c for c in COMMANDS.values()}.values():
         for each in [command, *(command.subcommands or {}).values()]:
-            if each.name in ARITY:
+            if each.name in ARITY and each.name not in ("zrank", "zrevrank"):  # 7.2's WITHSCORE
                 assert each.arity == ARITY[each.name], each.name
 
 
