@@ -89,8 +89,12 @@ class Counted(Protocol):
     connected_clients: int
     total_connections: int
     commands_processed: int
-    max_clients: int
     hz: int
+
+    @property
+    def max_clients(self) -> int:
+        """``maxclients``."""
+        ...
 
     @property
     def pubsub(self) -> PubSubHub:
