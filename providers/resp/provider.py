@@ -183,7 +183,8 @@ class RespProvider:
 
     def create_session(self, wire_format: WireFormat, sender: NetworkSender) -> MessageConsumer:
         """A new session on the shared store."""
-        limits = getattr(sender.listener, "runtime_limits", None)
+        # A sender outside a Server (tests, fuzzing) may have no listener.
+        limits = getattr(getattr(sender, "listener", None), "runtime_limits", None)
         if isinstance(limits, ListenerLimits):
             self.listener_limits = limits
         self._last_client_id += 1

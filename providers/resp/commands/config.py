@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from wireproto._listener_limits import OpenFilesLimit
 
 from ...kvstore import compile_glob, parse_int64
+from ..limits import RespLimits
 from ..replies import OK, bulk, error, map_reply
 from . import persistence
 from ._base import Client, Command, ProviderState, container
@@ -218,19 +219,19 @@ _MIN_LIMIT = 1024 * 1024
 """The least ``proto-max-bulk-len`` and ``client-query-buffer-limit`` Redis takes (1 MB)."""
 
 
-def _limit_parameter(name: bytes, field: str) -> Parameter:
-    """A request limit of :class:`~..limits.RespLimits`: a memory value, 1 MB to LONG_MAX,
-    applied to new and open connections."""
+def _limit_parameter(name: bytes, field: str, read: Callable[[RespLimits], int]) -> Parameter:
+    """A request limit of :class:`~..limits.RespLimits` (``field``, read by ``read``): a
+    memory value, 1 MB to LONG_MAX, applied to new and open connections."""
 
     def get(provider: ProviderState) -> bytes:
-        return b"%d" % getattr(provider.resp_limits, field)
+        return b"%d" % read(provider.resp_limits)
 
     def set_(provider: ProviderState, value: bytes) -> bytes | None:
         parsed = _checked_memory(value, _MIN_LIMIT, _LONG_MAX)
         if isinstance(parsed, bytes):
             return parsed
         limits = provider.resp_limits
-        if getattr(limits, field) != parsed:
+        if read(limits) != parsed:
             provider.set_resp_limits(dataclasses.replace(limits, **{field: parsed}))
         return None
 
@@ -255,8 +256,10 @@ def _set_save(provider: ProviderState, value: bytes) -> bytes | None:
 for _parameter in (
     Parameter(b"maxclients", lambda p: b"%d" % p.max_clients, _set_maxclients),
     Parameter(b"timeout", lambda p: b"%d" % p.timeout, _set_timeout),
-    _limit_parameter(b"proto-max-bulk-len", "max_bulk_len"),
-    _limit_parameter(b"client-query-buffer-limit", "max_query_len"),
+    _limit_parameter(b"proto-max-bulk-len", "max_bulk_len", lambda limits: limits.max_bulk_len),
+    _limit_parameter(
+        b"client-query-buffer-limit", "max_query_len", lambda limits: limits.max_query_len
+    ),
     Parameter(b"maxmemory", fixed(b"0")),
     Parameter(b"maxmemory-policy", fixed(b"noeviction")),
     Parameter(b"hz", lambda p: b"%d" % p.hz, _set_hz),
