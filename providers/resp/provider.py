@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender
 from wireproto._listener_limits import ListenerLimits
+from wireproto._session import ListenerInfo
 from wireproto._users import UserDirectory
 
 from ..eviction import guard_of
@@ -81,6 +82,8 @@ class RespProvider:
         guard_of(databases)  # made with the databases: untracked idle times count from now
         self.accelerated = _choose_accelerated(accelerated)
         self._max_clients = max_clients
+        self.listener: ListenerInfo | None = None
+        """The listener serving the latest connection (INFO's rates)."""
         self.listener_limits: ListenerLimits | None = None
         """The limits of the listener serving the latest connection (``maxclients``)."""
         self.timeout = 0
@@ -184,9 +187,12 @@ class RespProvider:
     def create_session(self, wire_format: WireFormat, sender: NetworkSender) -> MessageConsumer:
         """A new session on the shared store."""
         # A sender outside a Server (tests, fuzzing) may have no listener.
-        limits = getattr(getattr(sender, "listener", None), "runtime_limits", None)
-        if isinstance(limits, ListenerLimits):
-            self.listener_limits = limits
+        listener = getattr(sender, "listener", None)
+        if listener is not None:
+            self.listener = listener
+            limits = getattr(listener, "runtime_limits", None)
+            if isinstance(limits, ListenerLimits):
+                self.listener_limits = limits
         self._last_client_id += 1
         self.connected_clients += 1
         self.total_connections += 1
@@ -217,11 +223,12 @@ class RespProvider:
         expired, up to 1,000 keys, so one round stays around a millisecond.
         With a ``timeout``, idle clients are looked for once a second.
         """
-        if self.timeout:
-            now = time.monotonic()
-            if now >= self._next_timeout_sweep:
-                self._next_timeout_sweep = now + 1.0
-                self.close_idle_clients(now)
+        now = time.monotonic()
+        listener = self.listener
+        self.info_sections.sample(now, listener.stats() if listener is not None else None)
+        if self.timeout and now >= self._next_timeout_sweep:
+            self._next_timeout_sweep = now + 1.0
+            self.close_idle_clients(now)
         if not self.active_expire:
             return
         for _ in range(50):
@@ -248,18 +255,23 @@ class RespProvider:
         self.total_connections = 0
         self.commands_processed = 0
         self.store.expired_keys = 0
+        listener = self.listener
+        self.info_sections.reset(listener.stats() if listener is not None else None)
 
-    def info(self, sections: list[bytes], server_stats: ServerStats | None = None) -> bytes:
+    def info(
+        self, sections: list[bytes], server_stats: ServerStats | None = None, port: int = 0
+    ) -> bytes:
         """The INFO text for the requested (lower-case) sections; none means default.
 
         ``server_stats`` (the listener's counters, when served by a
-        :class:`~wireproto._server.Server`) adds the ``wireproto`` section.
+        :class:`~wireproto._server.Server`) gives the network figures and adds the
+        ``wireproto`` section; ``port`` is the one the asking client connected to.
         """
         extra = []
         if server_stats is not None:
             stats = server_stats
             extra.append(InfoSection("wireproto", "Wireproto", lambda: _info_wireproto(stats)))
-        return self.info_sections.render(sections, extra)
+        return self.info_sections.render(sections, extra, server_stats, port)
 
 
 def _connection_limits(limits: RespLimits) -> Limits:

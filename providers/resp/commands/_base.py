@@ -160,8 +160,10 @@ class ProviderState(Protocol):
         """CONFIG RESETSTAT: INFO's counters start again."""
         ...
 
-    def info(self, sections: list[bytes], server_stats: ServerStats | None = None) -> bytes:
-        """INFO's text."""
+    def info(
+        self, sections: list[bytes], server_stats: ServerStats | None = None, port: int = 0
+    ) -> bytes:
+        """INFO's text (``port``: the one the asking client connected to)."""
         ...
 
     def session_closed(self, session: MessageConsumer) -> None:
