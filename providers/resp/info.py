@@ -162,11 +162,11 @@ class Rates:
         self._samples: deque[tuple[float, ...]] = deque(maxlen=16)
 
     def sample(self, now: float, counts: tuple[int, ...]) -> None:
-        """Record the counters' values at ``now`` (seconds; ignored within 100 ms)."""
+        """Record the counters' values at ``now`` (seconds; ignored within ~100 ms)."""
         last = self._last
         if last is not None:
             elapsed = now - last[0]
-            if elapsed < 0.1:
+            if elapsed < 0.09:  # a round a little early (timer granularity) still counts
                 return
             if len(counts) == len(last[1]):
                 self._samples.append(
