@@ -92,6 +92,7 @@ def _fields(*pairs: tuple[str, object]) -> bytes:
 
 
 _LRU_CLOCK_MAX = (1 << 24) - 1
+_SAMPLE_INTERVAL = 0.09  # Redis's 100 ms; a round a little early (timer granularity) counts
 _MONOTONIC = time.get_clock_info("monotonic").implementation
 _COMPILER = platform.python_compiler()
 _PERSISTENCE_FIELDS: tuple[tuple[str, object], ...] = (
@@ -161,12 +162,17 @@ class Rates:
         self._last: tuple[float, tuple[int, ...]] | None = None
         self._samples: deque[tuple[float, ...]] = deque(maxlen=16)
 
+    def due(self, now: float) -> bool:
+        """Whether a sample at ``now`` would be taken (~100 ms since the last one)."""
+        last = self._last
+        return last is None or now - last[0] >= _SAMPLE_INTERVAL
+
     def sample(self, now: float, counts: tuple[int, ...]) -> None:
         """Record the counters' values at ``now`` (seconds; ignored within ~100 ms)."""
         last = self._last
         if last is not None:
             elapsed = now - last[0]
-            if elapsed < 0.09:  # a round a little early (timer granularity) still counts
+            if elapsed < _SAMPLE_INTERVAL:
                 return
             if len(counts) == len(last[1]):
                 self._samples.append(

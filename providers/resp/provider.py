@@ -224,8 +224,9 @@ class RespProvider:
         With a ``timeout``, idle clients are looked for once a second.
         """
         now = time.monotonic()
-        listener = self.listener
-        self.info_sections.sample(now, listener.stats() if listener is not None else None)
+        if self.info_sections.rates.due(now):
+            listener = self.listener
+            self.info_sections.sample(now, listener.stats() if listener is not None else None)
         if self.timeout and now >= self._next_timeout_sweep:
             self._next_timeout_sweep = now + 1.0
             self.close_idle_clients(now)
