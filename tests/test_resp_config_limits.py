@@ -11,7 +11,7 @@ import pytest
 from _drive import resp_command as cmd
 from wireproto.providers.resp import RespLimits, RespProvider, register
 
-from wireproto import CloseReason, Connection, ConnectionSettings, Registry
+from wireproto import CloseReason, Connection, ConnectionSettings, Registry, ServerStats
 from wireproto import _listener_limits as listener_limits
 from wireproto._connection import ConnectionState
 from wireproto._listener import ListenerState, ServerLimits
@@ -174,8 +174,8 @@ class Listener:
         self.runtime_limits = ListenerLimits(max_connections)
         self.draining = False
 
-    def stats(self) -> None:
-        return None
+    def stats(self) -> ServerStats:
+        return ServerStats()
 
 
 def test_maxclients_is_the_listeners(accelerated: bool) -> None:
