@@ -6,6 +6,7 @@ and max+1, on connections opened before and after the change."""
 from __future__ import annotations
 
 import resource
+from time import monotonic as _monotonic
 
 import pytest
 from _drive import resp_command as cmd
@@ -250,6 +251,11 @@ def test_timeout_closes_clients_idle_longer(accelerated: bool) -> None:
     send(busy, b"*1\r\n$4\r\nPI")
     assert provider.close_idle_clients(now + 10) == 0
     assert send(busy, b"NG\r\n") == b"+PONG\r\n"
+    # A blocked client served is active at that moment (Redis counts the reply written).
+    idle_for(blocked, provider, 30)
+    assert call(admin, "LPUSH", "nothing", "x") == b":1\r\n"
+    assert blocked.data_to_send() == b"*2\r\n$7\r\nnothing\r\n$1\r\nx\r\n"
+    assert provider.close_idle_clients(max(now, _monotonic()) + 9) == 0
     # A subscriber that leaves pub/sub mode is a client like the others again.
     assert call(subscriber, "UNSUBSCRIBE").startswith(b"*3\r\n$11\r\nunsubscribe")
     for session in provider.clients.values():
