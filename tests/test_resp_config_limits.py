@@ -6,11 +6,13 @@ and max+1, on connections opened before and after the change."""
 from __future__ import annotations
 
 import resource
+from collections.abc import Iterator
 from time import monotonic as _monotonic
 
 import pytest
 from _drive import resp_command as cmd
 from wireproto.providers.resp import RespLimits, RespProvider, register
+from wireproto.providers.resp.commands.blocking import WAITING
 
 from wireproto import CloseReason, Connection, ConnectionSettings, Registry, ServerStats
 from wireproto import _listener_limits as listener_limits
@@ -22,6 +24,19 @@ from wireproto.memory import MemoryBudget
 OK = b"+OK\r\n"
 MB = 1024 * 1024
 BULK_ERROR = b"-ERR Protocol error: invalid bulk length\r\n"
+
+
+OPEN: list[Connection] = []
+"""The connections a test opened: closed after it (a blocked one would stay in the
+process's waiting room)."""
+
+
+@pytest.fixture(autouse=True)
+def _close_connections() -> Iterator[None]:
+    yield
+    while OPEN:
+        OPEN.pop().close(CloseReason.PEER_CLOSED)
+    assert WAITING.count == 0
 
 
 def set_failed(name: str, reason: str) -> bytes:
@@ -47,6 +62,7 @@ class Server:
 
     def connect(self) -> Connection:
         connection = Connection(self.registry, budget=self.budget)
+        OPEN.append(connection)
         assert call(connection, "PING") == b"+PONG\r\n"
         return connection
 

@@ -3,12 +3,27 @@ the port, and the fields a replaced section leaves out."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from _drive import resp_command as cmd
 from wireproto.providers.resp import RespProvider, register
+from wireproto.providers.resp.commands.blocking import WAITING
 from wireproto.providers.resp.info import Rates, _complete
 
-from wireproto import Connection, FormatStats, Registry, ServerStats
+from wireproto import CloseReason, Connection, FormatStats, Registry, ServerStats
+
+OPEN: list[Connection] = []
+"""The connections a test opened: closed after it (a blocked one would stay in the
+process's waiting room)."""
+
+
+@pytest.fixture(autouse=True)
+def _close_connections() -> Iterator[None]:
+    yield
+    while OPEN:
+        OPEN.pop().close(CloseReason.PEER_CLOSED)
+    assert WAITING.count == 0
 
 
 def fields(reply: bytes) -> dict[str, str]:
@@ -41,11 +56,13 @@ class Server:
         self.listener = Listener()
 
     def connect(self, port: int = 6380) -> Connection:
-        return Connection(
+        connection = Connection(
             self.registry,
             listener=self.listener,  # type: ignore[arg-type]
             extra={"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", port)},
         )
+        OPEN.append(connection)
+        return connection
 
 
 def call(connection: Connection, *args: bytes | str | int) -> bytes:
