@@ -8,6 +8,7 @@ pymemcache, raw sockets) at max and max+1.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ import pytest
 import redis
 from _drive import resp_command as cmd
 from _serve import HOST, RunningServer, redis_server, serve
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pymemcache.client.base import Client as MemcacheClient
 
 MB = 1024 * 1024
@@ -108,11 +111,73 @@ def test_config_set_and_get_match_redis(
 ) -> None:
     answers = []
     for port in (redis_port, ours.port):
-        answers.append(
-            (call(port, "CONFIG", "SET", name, value), call(port, "CONFIG", "GET", name))
+        *answer, restored = calls(
+            port,
+            ("CONFIG", "SET", name, value),
+            ("CONFIG", "GET", name),
+            ("CONFIG", "SET", name, DEFAULTS[name]),
         )
-        assert call(port, "CONFIG", "SET", name, DEFAULTS[name]) == b"+OK\r\n"
+        assert restored == b"+OK\r\n"
+        answers.append(answer)
     assert answers[1] == answers[0]
+
+
+UNITS = ["", "b", "k", "kb", "m", "mb", "g", "gb", "KB", "Mb", "gB", "x", "kbb", " "]
+VALUE = st.one_of(
+    st.builds(
+        lambda number, unit: f"{number}{unit}",
+        st.one_of(st.integers(-5, 5 * MB), st.integers(-(2**70), 2**70)),
+        st.sampled_from(UNITS),
+    ),
+    st.text("0123456789kmgbKMGB+- .", max_size=24),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.sampled_from(sorted(DEFAULTS)), value=VALUE)
+def test_any_value_is_taken_or_refused_as_redis_does(
+    redis_port: int, ours: RunningServer, name: str, value: str
+) -> None:
+    if name == "maxclients":  # past the open-file limit Redis tries every lower value in turn
+        value = value if (parsed := _small(value)) is None or parsed <= 10000 else "10000x"
+    answers = []
+    for port in (redis_port, ours.port):
+        # One connection: it stays admitted whatever maxclients becomes.
+        *answer, restored = calls(
+            port,
+            ("CONFIG", "SET", name, value),
+            ("CONFIG", "GET", name),
+            ("CONFIG", "SET", name, DEFAULTS[name]),
+        )
+        assert restored == b"+OK\r\n"
+        answers.append(answer)
+    assert answers[1] == answers[0]
+
+
+def calls(port: int, *commands: tuple[str, ...]) -> list[bytes]:
+    """The raw replies to ``commands``, sent one after the other on one connection."""
+    replies = []
+    with socket.create_connection((HOST, port), timeout=10.0) as sock:
+        for command in commands:
+            sock.sendall(cmd(*command))
+            reader = hiredis.Reader()
+            raw = b""
+            for _ in range(1000):  # bounded: small replies
+                chunk = sock.recv(65536)
+                assert chunk
+                raw += chunk
+                reader.feed(chunk)
+                if reader.gets() is not False:
+                    break
+            replies.append(raw)
+    return replies
+
+
+def _small(value: str) -> int | None:
+    """``value`` as Redis's ``string2ll`` reads it, or None."""
+    return int(value) if re.fullmatch(r"-?(0|[1-9][0-9]*)", value) else None
 
 
 @pytest.mark.parametrize(
