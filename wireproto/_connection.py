@@ -809,7 +809,7 @@ class Connection:
         # Called as returning object: compiled by mypyc, the declared int result
         # would coerce or reject a bad one before the contract check could name it.
         try_consume: Callable[[memoryview], object] = session.try_consume
-        left = len(buffer)
+        left = buffer._end - buffer._start  # len(buffer) without the call (a slot, from C)
         while left and not outbox.close_requested:
             view = buffer.unread(max_message)
             given = len(view)
@@ -844,7 +844,8 @@ class Connection:
                 break
             left = buffer.consume(used)
         buffer.compact()
-        if self._budget is not None and buffer.capacity != self._memory.receive:
+        # buffer.capacity without the property's call (not specialised by 3.11).
+        if self._budget is not None and len(buffer._buf) != self._memory.receive:
             self._memory.set_receive(buffer.capacity)
         if outbox.close_requested:
             return  # closed by data_to_send(), after the replies before it
