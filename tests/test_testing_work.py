@@ -19,6 +19,7 @@ from test_testing_planted import (
     line_grow,
 )
 
+import wireproto
 from wireproto import Limits, NetworkSender, ProtocolError
 from wireproto.testing import Example, FuzzTarget, check_example, check_wire_format
 from wireproto.testing._driver import run_example
@@ -181,7 +182,7 @@ def _allocated_through(send: Callable[..., None], stream: bytes) -> int:
 
 @pytest.mark.parametrize(
     ("filename", "counted"),
-    [(str(ROOT / "wireproto" / "_connection.py"), False), (__file__, True)],
+    [(str(Path(wireproto.__file__).resolve().parent / "_connection.py"), False), (__file__, True)],
     ids=["connection", "consumer"],
 )
 def test_what_the_connection_allocates_is_not_the_consumers(filename: str, counted: bool) -> None:
