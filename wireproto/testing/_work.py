@@ -12,7 +12,9 @@ each over every ``try_consume`` call:
   (what the connection allocates in that call, such as its outbox list
   growing or its memory account charging a reply, is left out: it is not the
   consumer's work, and the consumer's figures must not move with the
-  connection's constant factors), and at the end of the call, the peak of
+  connection's constant factors; in the compiled build the connection has no
+  Python frames and its allocations are counted, which the batch check's fit
+  absorbs as a linear cost), and at the end of the call, the peak of
   traced memory (``tracemalloc``) since the previous event, above what was
   traced then, is added and the peak reset; what the call still holds when
   it returns (replies queued in the connection, the session's state) is
