@@ -354,15 +354,19 @@ def prepare_seeds(target: FuzzTarget, max_frames: int = 64) -> Seeds:
     return Seeds(tuple(streams), tuple(list(frames)[:max_frames]), tuple(prefixes))
 
 
+_Row = tuple[int, int, int, int, int]
+"""A batch measurement: stream size, line events, bytes allocated, per-call peaks, replies."""
+
+
 @dataclass(frozen=True, slots=True)
 class WorkReport:
     """What the deterministic check measured, and what it had to skip."""
 
     drip: tuple[tuple[int, int, int, int], ...] = ()
     """(stream size, line events, bytes allocated, per-call peaks) for each one-byte drip."""
-    batch: tuple[tuple[int, int, int, int], ...] = ()
-    """(stream size, line events, bytes allocated, per-call peaks) for each whole read (k, 4k
-    and 16k messages, see _BATCH_SCALES)."""
+    batch: tuple[tuple[int, int, int, int, int], ...] = ()
+    """(stream size, line events, bytes allocated, per-call peaks, reply bytes) for each whole
+    read (k, 4k and 16k messages, see _BATCH_SCALES)."""
     limits_checked: bool = False
     notes: tuple[str, ...] = field(default=())
     instructions: tuple[tuple[int, int], ...] = ()
@@ -373,12 +377,12 @@ class WorkReport:
         parts = []
         for label, rows in (("drip", self.drip), ("batch", self.batch)):
             if len(rows) >= 2:
-                (n1, l1, a1, _), (n2, l2, a2, _) = rows[0], rows[-1]
+                (n1, l1, a1, *_), (n2, l2, a2, *_) = rows[0], rows[-1]
                 allocation = f", allocation x{_ratio(a2, a1):.2f}" if min(a1, a2) >= 0 else ""
                 parts.append(f"{label} {n1}->{n2} bytes: lines x{_ratio(l2, l1):.2f}{allocation}")
-            if len(rows) == 3:
-                lines, allocated = quadratic_share(rows, 1), quadratic_share(rows, 2)
-                parts.append(f"{label} n^2 share: lines {lines:.2f}, allocation {allocated:.2f}")
+        if len(self.batch) == 3:
+            lines, allocated = quadratic_share(self.batch, 1), quadratic_share(self.batch, 2)
+            parts.append(f"batch n^2 share: lines {lines:.2f}, allocation {allocated:.2f}")
         if len(self.instructions) == 2:
             (n1, i1), (n2, i2) = self.instructions
             parts.append(f"drip {n1}->{n2} bytes: instructions x{_ratio(i2, i1):.2f}")
@@ -426,10 +430,15 @@ def work_sizes(max_message_size: int) -> tuple[int, int] | None:
 def _measure(target: FuzzTarget, example: Example) -> tuple[int, int, int, int]:
     """(stream size, line events, bytes allocated, sum of per-call allocation peaks); the
     peaks are -1 over too few calls (container resizes are noise then)."""
+    return _measure_replies(target, example)[:4]
+
+
+def _measure_replies(target: FuzzTarget, example: Example) -> _Row:
+    """:func:`_measure`, and the reply bytes the stream got."""
     from wireproto.testing._work import WorkMeter, tracing  # noqa: PLC0415
 
     lines = WorkMeter()
-    run_example(target, example, lines)
+    replied = len(run_example(target, example, lines).outcome.replies)
     cumulative = WorkMeter(allocation=True)
     peaks = WorkMeter(allocation=True, cumulative=False)
     with tracing():
@@ -438,7 +447,7 @@ def _measure(target: FuzzTarget, example: Example) -> tuple[int, int, int, int]:
     allocated = cumulative.allocated
     if peaks.calls < _MIN_CALLS_FOR_ALLOCATION:
         peaks.allocated = -1
-    return len(example.stream), lines.lines, allocated, peaks.allocated
+    return len(example.stream), lines.lines, allocated, peaks.allocated, replied
 
 
 _ALLOCATION_FLOOR = 8
@@ -459,13 +468,14 @@ def _superlinear(rows: Any) -> tuple[str, int, int] | None:
     return None
 
 
-_Row = tuple[int, int, int, int]
-
-
 def quadratic_share(rows: Sequence[_Row], column: int) -> float:
     """The share of the work at the largest of three sizes that the c*n**2 term of the
-    quadratic through the three points makes (0 if the work is not measured or shrinks)."""
-    (n1, w1), (n2, w2), (n3, w3) = ((row[0], row[column]) for row in rows)
+    quadratic through the three points makes (0 if the work is not measured or shrinks).
+
+    n is the bytes fed and the reply bytes: a session whose replies grow faster than its
+    input (a subscription repeated with every message fans each write out to all of them)
+    does work in proportion to what it sends, which is not a re-scan."""
+    (n1, w1), (n2, w2), (n3, w3) = ((row[0] + row[4], row[column]) for row in rows)
     if min(w1, w2, w3) < 0 or w3 <= 0:
         return 0.0
     # Work above the line through the two smaller points: c*(n3-n2)*(n3-n1) for a quadratic.
@@ -537,7 +547,7 @@ def check_limits_and_work(
             drip = (first, second)
             _raise_if_superlinear(target, drip, Example.drip(streams[0]), "a one-byte drip")
             instructions = _count_instructions(target, streams, notes)
-    batch: tuple[tuple[int, int, int, int], ...] = ()
+    batch: tuple[_Row, ...] = ()
     unit = _batch_unit(target, seeds, grow)
     if unit:
         batch = batch_work(target, unit)
@@ -595,7 +605,7 @@ def batch_work(target: FuzzTarget, unit: bytes | None = None) -> tuple[_Row, ...
         from wireproto.testing._target import target_grow  # noqa: PLC0415
 
         unit = _batch_unit(target, None, target_grow(target))
-    return tuple(_measure(target, example) for example in _batch_examples(unit))
+    return tuple(_measure_replies(target, example) for example in _batch_examples(unit))
 
 
 def _batch_unit(
