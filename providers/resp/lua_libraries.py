@@ -1007,10 +1007,10 @@ mp_decode = function(s, at)
         if c == 0xd2 and v >= 2147483648 then v = v - 4294967296 end
         return v, at + 5
     end
-    if c == 0xcf or c == 0xd3 then
+    if c == 0xcf or c == 0xd3 then  -- Redis's lua_pushunsigned casts to int64: both signed
         need(s, at, 9)
         local hi, lo = u32(s, at + 1), u32(s, at + 5)
-        if c == 0xd3 and hi >= 2147483648 then hi = hi - 4294967296 end
+        if hi >= 2147483648 then hi = hi - 4294967296 end
         return hi * 4294967296 + lo, at + 9
     end
     if c == 0xca then
@@ -1047,12 +1047,12 @@ mp_decode = function(s, at)
     error(BADFMT, 0)
 end
 
-local function mp_unpack_full(name, s, limit, offset)
+local function mp_unpack_full(name, s, limit, offset, given)
     local kind = type(s)
     if kind == 'number' then
         s = format('%.14g', s)
     elseif kind ~= 'string' then
-        local got = kind
+        local got = given == 0 and 'no value' or kind
         error(format("bad argument #1 to '%s' (string expected, got %s)", name, got), 0)
     end
     local len = #s
@@ -1106,18 +1106,23 @@ function cmsgpack.pack(...)
     for i = 1, n do mp_encode(args[i], 0, out) end
     return concat(out)
 end
-function cmsgpack.unpack(s)
-    return mp_unpack_full('unpack', s, 0, 0)
+function cmsgpack.unpack(...)
+    return mp_unpack_full('unpack', (...), 0, 0, select('#', ...))
 end
-function cmsgpack.unpack_one(s, offset)
-    return mp_unpack_full('unpack_one', s, 1, integer_arg('unpack_one', 2, offset, 0))
+function cmsgpack.unpack_one(...)
+    local s, offset = ...
+    offset = integer_arg('unpack_one', 2, offset, 0)
+    return mp_unpack_full('unpack_one', s, 1, offset, select('#', ...))
 end
-function cmsgpack.unpack_limit(s, limit, offset)
+function cmsgpack.unpack_limit(...)
+    local s, limit, offset = ...
     if limit == nil then
-        error("bad argument #2 to 'unpack_limit' (number expected, got no value)", 0)
+        local got = select('#', ...) < 2 and 'no value' or 'nil'
+        error(format("bad argument #2 to 'unpack_limit' (number expected, got %s)", got), 0)
     end
     limit = integer_arg('unpack_limit', 2, limit, 0)
-    return mp_unpack_full('unpack_limit', s, limit, integer_arg('unpack_limit', 3, offset, 0))
+    offset = integer_arg('unpack_limit', 3, offset, 0)
+    return mp_unpack_full('unpack_limit', s, limit, offset, select('#', ...))
 end
 publish(cmsgpack)
 """

@@ -294,8 +294,9 @@ def _to_reply(value: Any, s: Client) -> bytes:
         return integer(1)
     if isinstance(value, bytes):
         return bulk(value)
-    if isinstance(value, (int, float)):
-        return integer(int(value))
+    if isinstance(value, (int, float)):  # C's (long long) cast: NaN, inf, overflow: INT64_MIN
+        in_range = -(2.0**63) <= value < 2.0**63
+        return integer(int(value) if in_range else -(1 << 63))
     if type(value).__name__ != "_LuaTable":  # cjson.null, functions: Redis answers nil
         return s.null
     err = value[b"err"]
