@@ -149,9 +149,7 @@ class _Struct:
         if c in "iI":
             size, at = self._getnum(fmt, at, 4)
             if size > _MAXINTSIZE:
-                raise _StructError(
-                    f"integral size {size} is larger than limit of {_MAXINTSIZE}"
-                )
+                raise _StructError(f"integral size {size} is larger than limit of {_MAXINTSIZE}")
             return size, at
         return 0, at
 
@@ -246,7 +244,7 @@ class _Struct:
                 if size == 0:
                     if not results or not isinstance(results[-1], (int, float)):
                         raise _StructError("format 'c0' needs a previous size")
-                    size = int(results.pop())
+                    size = int(results.pop()) & 0xFFFFFFFFFFFFFFFF  # a size_t
                     if not (size <= len(data) and pos <= len(data) - size):
                         raise self._argerror("unpack", 2, "data string too short")
                 results.append(data[pos : pos + size])
@@ -357,6 +355,7 @@ local concat, floor, huge, type, next, select, tonumber, error, pcall, unpack, r
 local py_bit, py_pack, py_unpack, py_size = __bit, __struct_pack, __struct_unpack, __struct_size
 __bit, __struct_pack, __struct_unpack, __struct_size = nil, nil, nil, nil
 local null = newproxy(false)
+local getinfo = debug.getinfo
 local NAN = -(0 / 0)  -- 0/0 is the negative NaN on x86; strtod's "nan" is positive
 
 local function results(ok, ...) return {n = select('#', ...), ok = ok, ...} end
@@ -366,7 +365,15 @@ local function public(f)
     return function(...)
         local r = results(pcall(f, ...))
         if r.ok then return unpack(r, 1, r.n) end
-        if type(r[1]) == 'string' then error(r[1], 2) end
+        if type(r[1]) == 'string' then
+            -- luaL_argerror names the function as the caller called it ('?' through pcall)
+            local info = getinfo(1, 'n')
+            local name = info and info.name or '?'
+            local message = gsub(r[1], "^bad argument #(%d+) to '[^']*'", function(n)
+                return 'bad argument #' .. n .. " to '" .. name .. "'"
+            end)
+            error(message, 2)
+        end
         error(r[1], 0)
     end
 end
