@@ -177,7 +177,10 @@ class _Struct:
             raise self._argerror(function, 1, f"invalid format option '{c}'")
         return at
 
-    def pack(self, *args: Any) -> tuple[Any, ...]:
+    def pack(self, negative_zeros: bytes, *args: Any) -> tuple[Any, ...]:
+        if negative_zeros:  # "2,5": the positions of the arguments that are -0
+            zeros = {int(i) for i in negative_zeros.split(b",")}
+            args = tuple(-0.0 if i + 1 in zeros else a for i, a in enumerate(args))
         fmt = self._string("pack", args, 1)
         fmt = fmt.split(b"\0", 1)[0]
         h = [_LITTLE, 1]
@@ -365,6 +368,7 @@ local function public(f)
     return function(...)
         local r = results(pcall(f, ...))
         if r.ok then return unpack(r, 1, r.n) end
+        if type(r[1]) == 'table' and r[1].plain then error(r[1].plain, 0) end
         if type(r[1]) == 'string' then
             -- luaL_argerror names the function as the caller called it ('?' through pcall)
             local info = getinfo(1, 'n')
@@ -415,7 +419,17 @@ end
 
 -- struct (lua_struct.c 0.2)
 struct = {
-    pack = function(...) return raise(py_pack(...)) end,
+    pack = function(...)
+        -- lupa hands Python -0 as the integer 0: name the negative zeros' positions
+        local negative_zeros = {}
+        for i = 1, select('#', ...) do
+            local v = select(i, ...)
+            if v == 0 and type(v) == 'number' and 1 / v < 0 then
+                negative_zeros[#negative_zeros + 1] = i
+            end
+        end
+        return raise(py_pack(concat(negative_zeros, ','), ...))
+    end,
     unpack = function(...) return raise(py_unpack(...)) end,
     size = function(...) return raise(py_size(...)) end,
 }
@@ -975,6 +989,9 @@ local function mp_map(s, at, n)
         local k, v
         k, at = mp_decode(s, at)
         v, at = mp_decode(s, at)
+        if k == nil or k ~= k then  -- lua_settable's own error: no position in a C function
+            error({plain = k == nil and 'table index is nil' or 'table index is NaN'}, 0)
+        end
         t[k] = v
     end
     return t, at
