@@ -12,6 +12,7 @@ never raise into Lua (they answer ``(false, message)`` and the wrapper raises it
 
 from __future__ import annotations
 
+import math
 import struct as _struct
 from collections.abc import Callable
 from typing import Any
@@ -74,27 +75,18 @@ class _StructError(Exception):
     """A ``struct`` error, worded as lua_struct.c words it."""
 
 
-def _type_name(value: object, present: bool) -> str:
-    if not present:
-        return "no value"
-    if value is None:
-        return "nil"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, bytes):
-        return "string"
-    if isinstance(value, (int, float)):
-        return "number"
-    import lupa.lua51  # the only Lua values left: tables, functions, userdata
-
-    return str(lupa.lua51.lua_type(value))
-
-
 class _Struct:
     """``struct.pack``, ``struct.unpack`` and ``struct.size`` (lua_struct.c, 64-bit Linux)."""
 
-    def __init__(self, tonumber: Callable[[bytes], Any]) -> None:
+    def __init__(self, tonumber: Callable[[Any], Any], lua_type: Callable[[Any], Any]) -> None:
         self.tonumber = tonumber
+        self.lua_type = lua_type
+
+    def _type_name(self, value: object, present: bool) -> str:
+        if not present:
+            return "no value"
+        name = self.lua_type(value)
+        return name.decode() if isinstance(name, bytes) else str(name)
 
     def _argerror(self, function: str, arg: int, message: str) -> _StructError:
         return _StructError(f"bad argument #{arg} to '{function}' ({message})")
@@ -107,7 +99,7 @@ class _Struct:
             converted = self.tonumber(value)
             if isinstance(converted, (int, float)) and not isinstance(converted, bool):
                 return float(converted)
-        got = _type_name(value, arg <= len(args))
+        got = self._type_name(value, arg <= len(args))
         raise self._argerror(function, arg, f"number expected, got {got}")
 
     def _string(self, function: str, args: tuple[Any, ...], arg: int) -> bytes:
@@ -116,7 +108,7 @@ class _Struct:
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return _lua_number_text(float(value))
-        got = _type_name(value, arg <= len(args))
+        got = self._type_name(value, arg <= len(args))
         raise self._argerror(function, arg, f"string expected, got {got}")
 
     @staticmethod
@@ -285,7 +277,7 @@ class _Struct:
 
 def _integer_bytes(n: float, size: int, endian: int) -> bytes:
     """``putinteger``: a double cast to a 64-bit integer, its low ``size`` bytes."""
-    if n != n:
+    if math.isnan(n):
         value = 1 << 63  # what x86-64 makes of NaN
     elif n < 0:
         value = int(n) if n >= -(2.0**63) else -(1 << 63)
@@ -339,9 +331,9 @@ def _safe(function: Callable[..., tuple[Any, ...]]) -> Callable[..., tuple[Any, 
     return call
 
 
-def install_libraries(lua_globals: Any, tonumber: Callable[[bytes], Any]) -> None:
+def install_libraries(lua_globals: Any) -> None:
     """Give :data:`LIBRARIES` its Python helpers (it takes them out of ``_G`` again)."""
-    helpers = _Struct(tonumber)
+    helpers = _Struct(lua_globals[b"tonumber"], lua_globals[b"type"])
     lua_globals[b"__bit"] = _safe(_bit)
     lua_globals[b"__struct_pack"] = _safe(helpers.pack)
     lua_globals[b"__struct_unpack"] = _safe(helpers.unpack)
@@ -685,12 +677,15 @@ local function new_cjson()
                 if cfg.decode_invalid_numbers == 0 then
                     local p = c == 45 and pos + 1 or pos
                     local c2 = byte(s, p + 1)
-                    if byte(s, p) == 48 and c2 and (c2 == 120 or c2 == 88 or (c2 >= 48 and c2 <= 57)) then
+                    local hex_or_digit = c2 and (c2 == 120 or c2 == 88 or (c2 >= 48 and c2 <= 57))
+                    if byte(s, p) == 48 and hex_or_digit then
                         return 'T_ERROR', 'invalid number', index
                     end
                     if byte(s, p) and byte(s, p) > 57 then
                         local w = lower(sub(s, p, p + 2))
-                        if w == 'inf' or w == 'nan' then return 'T_ERROR', 'invalid number', index end
+                        if w == 'inf' or w == 'nan' then
+                            return 'T_ERROR', 'invalid number', index
+                        end
                     end
                 end
             elseif sub(s, pos, pos + 3) == 'true' then
@@ -705,7 +700,8 @@ local function new_cjson()
             elseif not invalid_start or cfg.decode_invalid_numbers == 0 then
                 return 'T_ERROR', 'invalid token', index
             else
-                local w = lower(sub(s, c == 43 and pos + 1 or pos, (c == 43 and pos + 1 or pos) + 2))
+                local p = c == 43 and pos + 1 or pos
+                local w = lower(sub(s, p, p + 2))
                 if c ~= 43 and w ~= 'inf' and w ~= 'nan' then
                     return 'T_ERROR', 'invalid token', index
                 end
@@ -731,7 +727,8 @@ local function new_cjson()
 
         local value
         value = function(kind, v, index)
-            if kind == 'T_STRING' or kind == 'T_NUMBER' or kind == 'T_BOOLEAN' or kind == 'T_NULL' then
+            if kind == 'T_STRING' or kind == 'T_NUMBER' or kind == 'T_BOOLEAN'
+                    or kind == 'T_NULL' then
                 return v
             elseif kind == 'T_OBJ_BEGIN' then
                 descend()
@@ -963,6 +960,11 @@ end
 
 local EOF, BADFMT = {}, {}
 
+local function u16(s, at)
+    local a, b = byte(s, at, at + 1)
+    return a * 256 + b
+end
+
 local function u32(s, at)
     local a, b, c, d = byte(s, at, at + 3)
     return ((a * 256 + b) * 256 + c) * 256 + d
@@ -1064,9 +1066,9 @@ mp_decode = function(s, at)
         need(s, at + 5, n)
         return sub(s, at + 5, at + 4 + n), at + 5 + n
     end
-    if c == 0xdc then need(s, at, 3) return mp_array(s, at + 3, byte(s, at + 1) * 256 + byte(s, at + 2)) end
+    if c == 0xdc then need(s, at, 3) return mp_array(s, at + 3, u16(s, at + 1)) end
     if c == 0xdd then need(s, at, 5) return mp_array(s, at + 5, u32(s, at + 1)) end
-    if c == 0xde then need(s, at, 3) return mp_map(s, at + 3, byte(s, at + 1) * 256 + byte(s, at + 2)) end
+    if c == 0xde then need(s, at, 3) return mp_map(s, at + 3, u16(s, at + 1)) end
     if c == 0xdf then need(s, at, 5) return mp_map(s, at + 5, u32(s, at + 1)) end
     error(BADFMT, 0)
 end
@@ -1082,7 +1084,8 @@ local function mp_unpack_full(name, s, limit, offset, given)
     local len = #s
     local decode_all = limit == 0 and offset == 0
     if offset < 0 or limit < 0 then
-        error(format('Invalid request to unpack with offset of %d and limit of %d.', offset, len), 0)
+        local message = 'Invalid request to unpack with offset of %d and limit of %d.'
+        error(format(message, offset, len), 0)  -- sic: lua_cmsgpack prints the length
     elseif offset > len then
         error(format('Start offset %d greater than input length %d.', offset, len), 0)
     end
