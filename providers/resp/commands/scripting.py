@@ -62,7 +62,9 @@ end
 redis.pcall = function(...) return call_python(false, ...) end
 redis.error_reply = function(message) return {err = message} end
 redis.status_reply = function(message) return {ok = message} end
-redis.sha1hex = function(text) return __sha1hex(text) end
+local sha1hex = __sha1hex
+__sha1hex = nil  -- a Python callable: scripts must not reach it
+redis.sha1hex = function(text) return sha1hex(text) end
 redis.log = function() end
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.setresp = function(version)
