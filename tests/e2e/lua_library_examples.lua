@@ -197,3 +197,5 @@ return {struct.unpack("d", struct.pack("d", 0.1))}
 return {struct.unpack("f", struct.pack("f", 1e300))}
 ====
 local x = struct.pack("c5", "ab") return x
+====
+return redis.sha1hex("abc")
