@@ -354,12 +354,19 @@ local getinfo = debug.getinfo
 local NAN = -(0 / 0)  -- 0/0 is the negative NaN on x86; strtod's "nan" is positive
 
 local function results(ok, ...) return {n = select('#', ...), ok = ok, ...} end
+-- unpack() stops near 8000 values (LUAI_MAXCSTACK); C functions such as cmsgpack.unpack
+-- return up to 7999, so spread them by recursion, whose stack only memory bounds.
+local function spread(t, i, n)
+    if i > n then return end
+    if i == n then return t[i] end
+    return t[i], spread(t, i + 1, n)
+end
 
 -- Errors read as a C function raises them: luaL_error names the caller's line (level 2).
 local function public(f)
     return function(...)
         local r = results(pcall(f, ...))
-        if r.ok then return unpack(r, 1, r.n) end
+        if r.ok then return spread(r, 1, r.n) end
         if type(r[1]) == 'table' and r[1].plain then error(r[1].plain, 0) end
         if type(r[1]) == 'string' then
             -- luaL_argerror names the function as the caller called it ('?' through pcall)
@@ -1093,8 +1100,9 @@ local function mp_unpack_full(name, s, limit, offset, given)
     local results, count, at = {}, 0, offset + 1
     local ok, failure = pcall(function()
         while at <= len and count < limit do
-            if count + 2 > 7997 then
-                error('too many return values at once; use unpack_one or unpack_limit instead.', 0)
+            if count + 2 > 8000 then  -- luaL_checkstack(L, 1, ...) in mp_decode_to_lua_type
+                error('stack overflow (too many return values at once; use unpack_one or'
+                    .. ' unpack_limit instead.)', 0)
             end
             local v
             v, at = mp_decode(s, at)
@@ -1107,8 +1115,8 @@ local function mp_unpack_full(name, s, limit, offset, given)
         if failure == BADFMT then error('Bad data format in input.', 0) end
         error(failure, 0)
     end
-    if decode_all then return unpack(results, 1, count) end
-    return (at > len and -1 or at - 1), unpack(results, 1, count)
+    if decode_all then return spread(results, 1, count) end
+    return (at > len and -1 or at - 1), spread(results, 1, count)
 end
 
 local function integer_arg(name, i, v, default)
@@ -1129,6 +1137,9 @@ cmsgpack = {
 function cmsgpack.pack(...)
     local n = select('#', ...)
     if n == 0 then error("bad argument #0 to 'pack' (MessagePack pack needs input.)", 0) end
+    if n + n > 8000 then  -- lua_checkstack(L, nargs) fails past LUAI_MAXCSTACK
+        error("bad argument #0 to 'pack' (Too many arguments for MessagePack pack.)", 0)
+    end
     local out, args = {}, {...}
     for i = 1, n do mp_encode(args[i], 0, out) end
     return concat(out)

@@ -199,3 +199,17 @@ return {struct.unpack("f", struct.pack("f", 1e300))}
 local x = struct.pack("c5", "ab") return x
 ====
 return redis.sha1hex("abc")
+====
+local ok, e = pcall(function() local t = {} for i = 1, 7990 do t[i] = 1 end local s = cmsgpack.pack(unpack(t)) return select('#', cmsgpack.unpack(s)) end) return {tostring(ok), tostring(e)}
+====
+local s = string.rep('\1', 7997) local ok, e = pcall(function() return select('#', cmsgpack.unpack(s)) end) return {tostring(ok), tostring(e)}
+====
+local x = redis.sha1hex() return x
+====
+local ok, e = pcall(cmsgpack.pack, unpack({}, 1, 4000)) return {tostring(ok), e and #e}
+====
+local ok, e = pcall(cmsgpack.pack, unpack({}, 1, 4001)) return {tostring(ok), tostring(e)}
+====
+local s = string.rep('\1', 7999) local ok, e = pcall(function() return select('#', cmsgpack.unpack(s)) end) return {tostring(ok), tostring(e)}
+====
+local s = string.rep('\1', 8000) local ok, e = pcall(function() return select('#', cmsgpack.unpack(s)) end) return {tostring(ok), tostring(e)}

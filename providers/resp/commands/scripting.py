@@ -64,7 +64,10 @@ redis.error_reply = function(message) return {err = message} end
 redis.status_reply = function(message) return {ok = message} end
 local sha1hex = __sha1hex
 __sha1hex = nil  -- a Python callable: scripts must not reach it
-redis.sha1hex = function(text) return sha1hex(text) end
+redis.sha1hex = function(...)
+    if select('#', ...) ~= 1 then error({err = 'ERR wrong number of arguments'}) end
+    return sha1hex((...))
+end
 redis.log = function() end
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.setresp = function(version)
