@@ -237,9 +237,13 @@ class _Struct:
                 results.append(_struct.unpack(order + c, data[pos : pos + size])[0])
             elif c == "c":
                 if size == 0:
-                    if not results or not isinstance(results[-1], (int, float)):
+                    previous = results[-1] if results else None
+                    if isinstance(previous, bytes):  # lua_isnumber: a numeric string counts
+                        previous = self.tonumber(previous)
+                    if not isinstance(previous, (int, float)) or isinstance(previous, bool):
                         raise _StructError("format 'c0' needs a previous size")
-                    size = int(results.pop()) & 0xFFFFFFFFFFFFFFFF  # a size_t
+                    results.pop()
+                    size = int(previous) & 0xFFFFFFFFFFFFFFFF  # a size_t
                     if not (size <= len(data) and pos <= len(data) - size):
                         raise self._argerror("unpack", 2, "data string too short")
                 results.append(data[pos : pos + size])

@@ -213,3 +213,39 @@ local ok, e = pcall(cmsgpack.pack, unpack({}, 1, 4001)) return {tostring(ok), to
 local s = string.rep('\1', 7999) local ok, e = pcall(function() return select('#', cmsgpack.unpack(s)) end) return {tostring(ok), tostring(e)}
 ====
 local s = string.rep('\1', 8000) local ok, e = pcall(function() return select('#', cmsgpack.unpack(s)) end) return {tostring(ok), tostring(e)}
+====
+local c = cjson.new() return (c.encode({1}))
+====
+return type(cjson.new)
+====
+return (cjson.encode({["a"]=1, ["b"]=2, ["c"]=3, [5]=4}))
+====
+return (cjson.encode(cjson.decode('{"x":1,"y":[1,2,{"z":null}],"w":"s"}')))
+====
+return bit.tohex(65535)
+====
+local t = {} for k in pairs(bit) do t[#t+1] = k end table.sort(t) return t
+====
+local t = {} for k in pairs(cjson) do t[#t+1] = k end table.sort(t) return t
+====
+local t = {} for k in pairs(cmsgpack) do t[#t+1] = k end table.sort(t) return t
+====
+local t = {} for k in pairs(struct) do t[#t+1] = k end table.sort(t) return t
+====
+return tostring(cjson.decode('1e400'))
+====
+return (cjson.encode(1e400 - 1e400 == 0))
+====
+return (cjson.encode("\200\201"))
+====
+return (cjson.decode('"\200\201"'))
+====
+return (cjson.encode(12345678901234567890))
+====
+return (cjson.encode(0.1 + 0.2))
+====
+local r = {pcall(struct.unpack, "c1c0", "0")} return {tostring(r[1]), tostring(r[2]), tostring(r[3])}
+====
+local r = {pcall(struct.unpack, "c1c0", "2ab")} return {tostring(r[1]), tostring(r[2]), tostring(r[3])}
+====
+local r = {pcall(struct.unpack, "c1c0", "x")} return {tostring(r[1]), tostring(r[2]), tostring(r[3])}
