@@ -243,7 +243,7 @@ class _Struct:
                     if not isinstance(previous, (int, float)) or isinstance(previous, bool):
                         raise _StructError("format 'c0' needs a previous size")
                     results.pop()
-                    size = int(previous) & 0xFFFFFFFFFFFFFFFF  # a size_t
+                    size = _to_unsigned(float(previous))
                     if not (size <= len(data) and pos <= len(data) - size):
                         raise self._argerror("unpack", 2, "data string too short")
                 results.append(data[pos : pos + size])
@@ -279,15 +279,23 @@ class _Struct:
         return (True, pos)
 
 
+def _to_unsigned(n: float) -> int:
+    """A double cast to a 64-bit unsigned integer as gcc does it on x86-64 (out of range,
+    ``cvttsd2si`` answers 2^63)."""
+    if n >= 2.0**63:
+        rest = n - 2.0**63
+        return (int(rest) if rest < 2.0**63 else 1 << 63) ^ (1 << 63)
+    if math.isnan(n) or n < -(2.0**63):
+        return 1 << 63
+    return int(n) & 0xFFFFFFFFFFFFFFFF
+
+
 def _integer_bytes(n: float, size: int, endian: int) -> bytes:
     """``putinteger``: a double cast to a 64-bit integer, its low ``size`` bytes."""
-    if math.isnan(n):
-        value = 1 << 63  # what x86-64 makes of NaN
-    elif n < 0:
-        value = int(n) if n >= -(2.0**63) else -(1 << 63)
-    else:
-        value = int(n) if n < 2.0**64 else 0
-    value &= (1 << 64) - 1
+    if n < 0:  # (Uinttype)(Inttype)n
+        value = (int(n) if n >= -(2.0**63) else 1 << 63) & 0xFFFFFFFFFFFFFFFF
+    else:  # (Uinttype)n, NaN included
+        value = _to_unsigned(n)
     raw = bytearray(size)
     for i in range(size):
         raw[i] = value & 0xFF

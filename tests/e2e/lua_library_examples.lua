@@ -249,3 +249,19 @@ local r = {pcall(struct.unpack, "c1c0", "0")} return {tostring(r[1]), tostring(r
 local r = {pcall(struct.unpack, "c1c0", "2ab")} return {tostring(r[1]), tostring(r[2]), tostring(r[3])}
 ====
 local r = {pcall(struct.unpack, "c1c0", "x")} return {tostring(r[1]), tostring(r[2]), tostring(r[3])}
+====
+local r = {pcall(struct.unpack, "fc0", struct.pack("f", 1/0) .. "abc")} return {tostring(r[1]), tostring(r[2]), tostring(r[3])}
+====
+local r = {pcall(struct.unpack, "fc0", struct.pack("f", -1/0) .. "abc")} return {tostring(r[1]), tostring(r[2]), tostring(r[3])}
+====
+local r = {pcall(struct.unpack, "fc0", struct.pack("f", 0/0) .. "abc")} return {tostring(r[1]), tostring(r[2]), tostring(r[3])}
+====
+local r = {pcall(struct.unpack, "dc0", struct.pack("d", 2^64) .. "abc")} return {tostring(r[1]), tostring(r[2]), tostring(r[3])}
+====
+local r = {pcall(struct.unpack, "dc0", struct.pack("d", 2^63 + 2^12) .. "abc")} return {tostring(r[1]), tostring(r[2]), tostring(r[3])}
+====
+local r = {pcall(struct.unpack, "dc0", struct.pack("d", 2.5) .. "abc")} return {tostring(r[1]), tostring(r[2]), tostring(r[3])}
+====
+return {tostring(struct.pack("f", 3.4028235677973366e+38))}
+====
+return {struct.pack(">L", 2^64), struct.pack(">L", 0/0), struct.pack(">L", 2^63 + 2^20), struct.pack(">l", -2^63), struct.pack(">l", -1/0), struct.pack(">L", 1/0)}
