@@ -75,12 +75,29 @@ class _StructError(Exception):
     """A ``struct`` error, worded as lua_struct.c words it."""
 
 
+class _TimeUp(Exception):
+    """The script ran past its time limit inside a library function."""
+
+
 class _Struct:
     """``struct.pack``, ``struct.unpack`` and ``struct.size`` (lua_struct.c, 64-bit Linux)."""
 
-    def __init__(self, tonumber: Callable[[Any], Any], lua_type: Callable[[Any], Any]) -> None:
+    def __init__(
+        self,
+        tonumber: Callable[[Any], Any],
+        lua_type: Callable[[Any], Any],
+        past_deadline: Callable[[], bool],
+    ) -> None:
         self.tonumber = tonumber
         self.lua_type = lua_type
+        self.past_deadline = past_deadline
+        self.ticks = 0
+
+    def _tick(self) -> None:
+        """The Lua hook cannot stop Python code: a long format checks the time itself."""
+        self.ticks += 1
+        if self.ticks & 4095 == 0 and self.past_deadline():
+            raise _TimeUp
 
     def _type_name(self, value: object, present: bool) -> str:
         if not present:
@@ -180,6 +197,7 @@ class _Struct:
         arg = 2
         at = 0
         while at < len(fmt):
+            self._tick()
             opt = fmt[at]
             at += 1
             size, at = self._optsize(opt, fmt, at)
@@ -223,6 +241,7 @@ class _Struct:
         results: list[Any] = []
         at = 0
         while at < len(fmt):
+            self._tick()
             opt = fmt[at]
             at += 1
             size, at = self._optsize(opt, fmt, at)
@@ -265,6 +284,7 @@ class _Struct:
         pos = 0
         at = 0
         while at < len(fmt):
+            self._tick()
             opt = fmt[at]
             at += 1
             size, at = self._optsize(opt, fmt, at)
@@ -337,15 +357,18 @@ def _safe(function: Callable[..., tuple[Any, ...]]) -> Callable[..., tuple[Any, 
             return function(*args)
         except _StructError as exc:
             return (False, str(exc).encode())
+        except _TimeUp:
+            return (False, None)  # the wrapper raises the time-limit error
         except Exception:  # a bug must not hand a Python exception object to Lua
             return (False, b"internal error in library")
 
     return call
 
 
-def install_libraries(lua_globals: Any) -> None:
-    """Give :data:`LIBRARIES` its Python helpers (it takes them out of ``_G`` again)."""
-    helpers = _Struct(lua_globals[b"tonumber"], lua_globals[b"type"])
+def install_libraries(lua_globals: Any, past_deadline: Callable[[], bool]) -> None:
+    """Give :data:`LIBRARIES` its Python helpers (it takes them out of ``_G`` again);
+    ``past_deadline`` says when the running script is out of time."""
+    helpers = _Struct(lua_globals[b"tonumber"], lua_globals[b"type"], past_deadline)
     lua_globals[b"__bit"] = _safe(_bit)
     lua_globals[b"__struct_pack"] = _safe(helpers.pack)
     lua_globals[b"__struct_unpack"] = _safe(helpers.unpack)
@@ -400,7 +423,10 @@ local function publish(library)
 end
 
 local function raise(ok, ...)
-    if not ok then error((...), 0) end
+    if not ok then
+        if (...) == nil then error({err = 'ERR Script killed: it ran past lua-time-limit'}, 0) end
+        error((...), 0)
+    end
     return ...
 end
 

@@ -150,7 +150,7 @@ class _Scripting:
         self._compile = globals_[b"loadstring"]  # kept before the sandbox removes it
         globals_[b"__version"] = REDIS_VERSION
         globals_[b"__version_num"] = _version_num(REDIS_VERSION)
-        install_libraries(globals_)
+        install_libraries(globals_, self._past_deadline)
         self.lua.execute(LIBRARIES)  # cjson, cmsgpack, bit, struct (before the sandbox)
         self.lua.execute(_PRELUDE)
         self._run = globals_[b"__run"]
