@@ -31,8 +31,14 @@ from wireproto import (
     WireFormat,
     match_prefix,
 )
-from wireproto.framing import FramedConsumer, LengthFieldFramer, compile_construct
+from wireproto.framing import (
+    FramedConsumer,
+    LengthFieldFramer,
+    compile_construct,
+    precompiled_loops,
+)
 
+from . import _kvbin_loop  # noqa: F401 - registers REQUEST's loop, compiled ahead of time
 from .kvstore import Store, WrongType, shared_store
 
 __all__ = [
@@ -131,6 +137,20 @@ def build_request(
 def build_reply(status: Status, request_id: int, body: BytesLike = b"") -> bytes:
     """The bytes of one reply."""
     return _build_reply(status, request_id, body)
+
+
+_LOOP_DOC = """REQUEST's consumer loop (kvbin), generated from its declaration: do not edit.
+
+Regenerate it from the repository root after a change to ``REQUEST`` or to the loop
+generator (``tests/test_kvbin.py`` fails until then; meanwhile the generated loop runs)::
+
+    .venv/bin/python -m wireproto.providers.kvbin > providers/_kvbin_loop.py
+"""
+
+
+def _loop_module() -> str:
+    """The text of ``providers/_kvbin_loop.py`` (compiled by mypyc in the wheel)."""
+    return precompiled_loops([REQUEST], _LOOP_DOC, fields=True)
 
 
 class _KvbinSession:
@@ -240,3 +260,7 @@ class KvbinProvider:
 def register(registry: Registry) -> None:
     """Entry point of the ``wireproto.providers`` group: kvbin on the registry's shared store."""
     registry.register(KVBIN, KvbinProvider(registry=registry))
+
+
+if __name__ == "__main__":
+    print(_loop_module(), end="")

@@ -32,6 +32,7 @@ COMPILED_SOURCES: Final[tuple[str, ...]] = (
     "wireproto/memory.py",
     "wireproto/_stats.py",
     "providers/kvstore.py",
+    "providers/_kvbin_loop.py",
     "providers/kvbin.py",
     "providers/persistence/dirty.py",
     "providers/resp/numbers.py",
