@@ -90,6 +90,7 @@ def test_struct_formats_give_the_types_of_their_values() -> None:
     assert _value_kinds(">3sBLL") == ["bytes", "int", "int", "int"]
     assert _value_kinds("<2H?xq") == ["int", "int", "bool", "int"]
     assert _value_kinds("=e") == ["float"]
+    assert _value_kinds(">2c3x") == ["bytes", "bytes"]
     with pytest.raises(ValueError, match="struct code"):
         _value_kinds(">Z")
 

@@ -47,7 +47,12 @@ _TYPED_DEF = (
 )
 _UNPACK = re.compile(r"\s*((?:\w+, )+)= (\w+)\(")
 _NAME = re.compile(r"\b[A-Za-z_]\w*\b")
-_KINDS = {**dict.fromkeys("bBhHiIlLqQnNP", "int"), "?": "bool", **dict.fromkeys("efd", "float")}
+_KINDS = {
+    **dict.fromkeys("bBhHiIlLqQnNP", "int"),
+    "?": "bool",
+    "c": "bytes",
+    **dict.fromkeys("efd", "float"),
+}
 
 
 def register(loops: Mapping[str, Callable[..., int]]) -> None:
@@ -60,18 +65,13 @@ def precompiled(text: str) -> Callable[..., int] | None:
     return _PRECOMPILED.get(text)
 
 
-def has_precompiled() -> bool:
-    """Whether any loop was registered (else there is nothing to look up)."""
-    return bool(_PRECOMPILED)
-
-
 def _value_kinds(fmt: str) -> list[str]:
     """The Python type of each value ``struct.Struct(fmt).unpack_from`` returns."""
     kinds: list[str] = []
     for count, code in re.findall(r"(\d*)([a-zA-Z?])", fmt.lstrip("@=<>!")):
         if code == "x":
             continue
-        if code in "sp":
+        if code in "sp":  # one value of the count's size ('c': one byte per value)
             kinds.append("bytes")
             continue
         kind = _KINDS.get(code)
@@ -151,7 +151,13 @@ def typed_loop(source: str, namespace: Mapping[str, Any]) -> str | None:
         if type(owner) is not struct.Struct:
             continue
         names = match.group(1).rstrip(", ").split(", ")
-        for var, kind in zip(names, _value_kinds(owner.format), strict=True):
+        try:
+            types = _value_kinds(owner.format)
+        except ValueError:  # a code this module does not know: the loop stays generated
+            return None
+        if len(types) != len(names):
+            return None
+        for var, kind in zip(names, types, strict=True):
             if kinds.setdefault(var, kind) != kind:
                 return None
             declared.append(f"    {var}: {kind}")
