@@ -1,7 +1,8 @@
 """REQUEST's consumer loop (kvbin), generated from its declaration: do not edit.
 
 Regenerate it from the repository root after a change to ``REQUEST`` or to the loop
-generator (``tests/test_kvbin.py`` fails until then; meanwhile the generated loop runs)::
+generator (``tests/test_construct_emit.py`` fails until then; meanwhile the generated
+loop runs)::
 
     .venv/bin/python -m wireproto.providers.kvbin > providers/_kvbin_loop.py
 """

@@ -142,7 +142,8 @@ def build_reply(status: Status, request_id: int, body: BytesLike = b"") -> bytes
 _LOOP_DOC = """REQUEST's consumer loop (kvbin), generated from its declaration: do not edit.
 
 Regenerate it from the repository root after a change to ``REQUEST`` or to the loop
-generator (``tests/test_kvbin.py`` fails until then; meanwhile the generated loop runs)::
+generator (``tests/test_construct_emit.py`` fails until then; meanwhile the generated
+loop runs)::
 
     .venv/bin/python -m wireproto.providers.kvbin > providers/_kvbin_loop.py
 """
