@@ -117,8 +117,19 @@ class ProviderState(Protocol):
 
     @property
     def max_clients(self) -> int:
-        """``maxclients`` (reported; the server enforces its own)."""
+        """``maxclients``: the connections the listener admits."""
         ...
+
+    def set_max_clients(self, value: int) -> None:
+        """CONFIG SET maxclients (``OpenFilesLimit`` when the process cannot hold that many)."""
+        ...
+
+    def set_resp_limits(self, limits: RespLimits) -> None:
+        """New request limits for new and open connections."""
+        ...
+
+    timeout: int
+    """CONFIG ``timeout``: seconds a client may stay idle (0: forever)."""
 
     @property
     def database_count(self) -> int:
@@ -149,8 +160,10 @@ class ProviderState(Protocol):
         """CONFIG RESETSTAT: INFO's counters start again."""
         ...
 
-    def info(self, sections: list[bytes], server_stats: ServerStats | None = None) -> bytes:
-        """INFO's text."""
+    def info(
+        self, sections: list[bytes], server_stats: ServerStats | None = None, port: int = 0
+    ) -> bytes:
+        """INFO's text (``port``: the one the asking client connected to)."""
         ...
 
     def session_closed(self, session: MessageConsumer) -> None:
@@ -366,7 +379,8 @@ class Command:
     handler: Handler
     flags: tuple[str, ...] = ()
     keys: tuple[int, int, int] = (0, 0, 0)
-    """First key, last key and step, as COMMAND INFO reports them."""
+    """First key, last key and step. A command Redis 7.0 has is described by Redis's own
+    key specs instead (``_keyspecs.py``); this describes the others."""
     subcommands: Mapping[bytes, Command] | None = field(default=None)
     queued: bool = True
     """Whether MULTI queues it (EXEC, DISCARD, MULTI, WATCH and QUIT run at once)."""
@@ -374,12 +388,13 @@ class Command:
     """ACL categories beyond those Redis derives from the flags and the family (``keyspace``,
     ``dangerous``...); see :func:`providers.resp.commands.meta.categories`."""
     key_flags: tuple[str, ...] | None = None
-    """The key spec's flags (``RW``, ``access``, ``update``...); None: derived from the flags."""
+    """The key spec's flags (``RW``, ``access``, ``update``...) of a command Redis 7.0 lacks;
+    None: derived from the flags."""
     tips: tuple[str, ...] = ()
     """COMMAND INFO's tips (``nondeterministic_output``...)."""
     find_keys: Callable[[list[bytes]], list[int]] | None = None
-    """Where the keys are in a request, for commands whose keys ``keys`` cannot describe
-    (``numkeys`` arguments): COMMAND GETKEYS uses it."""
+    """Where the keys are in a request, for commands Redis 7.0 lacks whose keys ``keys``
+    cannot describe (``numkeys`` arguments): COMMAND GETKEYS uses it."""
     group: str | None = None
     """COMMAND DOCS's group; None: the family, from the handler's module."""
 
