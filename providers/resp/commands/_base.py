@@ -65,7 +65,7 @@ __all__ = [
     "unknown_subcommand",
 ]
 
-REDIS_VERSION = b"7.2.4"
+REDIS_VERSION = b"7.0.15"
 """The Redis version reported by HELLO and INFO (the command set clients may assume)."""
 
 

@@ -273,8 +273,8 @@ def wait(s: Client, argv: list[bytes]) -> bytes:
 
 
 def debug(s: Client, argv: list[bytes]) -> bytes:
-    """DEBUG SLEEP seconds, DEBUG SET-ACTIVE-EXPIRE 0|1, DEBUG OBJECT key (the harmless
-    subcommands)."""
+    """DEBUG SLEEP seconds, DEBUG SET-ACTIVE-EXPIRE 0|1, DEBUG OBJECT key, DEBUG ERROR text
+    (the harmless subcommands)."""
     sub = argv[1].lower()
     if sub == b"object" and len(argv) == 3:
         return debug_object(s, argv[2])
@@ -283,6 +283,8 @@ def debug(s: Client, argv: list[bytes]) -> bytes:
         if math.isfinite(seconds) and seconds > 0:
             time.sleep(seconds)  # blocks the server, as Redis's does
         return OK
+    if sub == b"error" and len(argv) == 3:  # the caller's own error, one line
+        return b"-" + argv[2].replace(b"\n", b" ").replace(b"\r", b" ") + b"\r\n"
     if sub == b"set-active-expire" and len(argv) == 3:
         s.provider.active_expire = _atoi(argv[2]) != 0
         return OK
