@@ -13,13 +13,14 @@ from ..eviction import ARMED
 from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
 from .commands import blocking as _blocking
-from .commands._base import WRONGTYPE, Blocked, Client, Tracker
+from .commands._base import WRONGTYPE, Blocked, Client, Command, Tracker
 from .commands._hub import SUBSCRIBED_MODE_COMMANDS, Subscriptions, subscribed_mode_error
 from .commands.acl import log_denial as _acl_log
 from .commands.acl import refusal as _acl_refusal
 from .commands.admin import feed_monitors
 from .commands.blocking import WAITING
 from .commands.maxmemory import before_command
+from .commands.slowlog import EVERY_COMMAND, on_every_command_change
 from .parser import RequestParser
 from .replies import NULL2, NULL3, PONG
 
@@ -90,6 +91,15 @@ def _pong(s: Client, argv: list[bytes]) -> bytes:
     return PONG
 
 
+def _timed_handler(command: Command) -> Handler:
+    """``command``'s handler, timed for the slow log."""
+
+    def timed(s: Client, argv: list[bytes]) -> bytes:
+        return s.provider.slowlog.timed(s, command, argv)
+
+    return timed
+
+
 def _direct_handlers() -> tuple[dict[bytes, tuple[Handler, bool]], ...]:
     tables: tuple[dict[bytes, tuple[Handler, bool]], ...] = tuple(
         {} for _ in range(_MAX_DIRECT_ARGC)
@@ -108,9 +118,10 @@ def _direct_handlers() -> tuple[dict[bytes, tuple[Handler, bool]], ...]:
         ):
             continue
         arity = command.arity
+        handler = _timed_handler(command) if command.timed else command.handler
         for argc in range(1, _MAX_DIRECT_ARGC):
             if argc == arity or (arity < 0 and argc >= -arity):
-                tables[argc][name] = (command.handler, _small_reply(name, argc))
+                tables[argc][name] = (handler, _small_reply(name, argc))
     for name, entry in tables[1].items():
         if name.lower() == b"ping":
             tables[1][name] = (_pong, entry[1])
@@ -122,6 +133,20 @@ _DIRECT: Final = _direct_handlers()
 authenticated client outside MULTI, with nothing to check first: the right
 arity, no subcommands, not a command MULTI runs at once; each with whether
 its reply is small (:data:`_SMALL_REPLIES`)."""
+
+_DIRECT_ENTRIES: Final = tuple(dict(table) for table in _DIRECT)
+
+
+def _direct_path_follows_slowlog(every_command_timed: bool) -> None:
+    """Empty the direct tables while the slow log times every command (each then takes
+    :meth:`RespSession.execute`, which times it), and fill them again after."""
+    for table, entries in zip(_DIRECT, _DIRECT_ENTRIES, strict=True):
+        table.clear()
+        if not every_command_timed:
+            table.update(entries)
+
+
+on_every_command_change(_direct_path_follows_slowlog)
 
 _NO_DIRECT: tuple[dict[bytes, tuple[Handler, bool]], ...] = tuple({} for _ in _DIRECT)
 """What :meth:`RespSession.run_commands` looks in before AUTH or inside MULTI: nothing."""
@@ -397,7 +422,10 @@ class RespSession:
         if self.tracking is not None:
             return self.tracking.run(self, command, argv)
         try:
-            reply = command.handler(self, argv)
+            if command.timed or (EVERY_COMMAND.count and command.logged):
+                reply = self.provider.slowlog.timed(self, command, argv)
+            else:
+                reply = command.handler(self, argv)
         except WrongType:
             reply = WRONGTYPE
         if self.provider.monitors:

@@ -1,7 +1,7 @@
 """Administrative commands answered as Redis 7.0 answers them on a server with nothing of
 the kind loaded or recorded: FUNCTION and FCALL (no library; EVAL and SCRIPT are in
 :mod:`.scripting`),
-SLOWLOG, LATENCY, WAIT (no replicas), DEBUG (the harmless subcommands), SHUTDOWN
+LATENCY, WAIT (no replicas), DEBUG (the harmless subcommands), SHUTDOWN
 (refused: a client does not stop this server); ACL is in :mod:`.acl`."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import re
 import time
 
 from ..replies import EMPTY_ARRAY, OK, bulk, error, integer, map_reply, verbatim
+from . import slowlog
 from ._base import SYNTAX_ERROR, Client, Command, bounded_int, c_string, container, help_reply
 from ._hub import deliver
 from .generic import debug_object
@@ -149,34 +150,7 @@ def fcall(s: Client, argv: list[bytes]) -> bytes:
     return b"-ERR Function not found\r\n"
 
 
-# -- SLOWLOG, LATENCY, WAIT -----------------------------------------------------------
-
-
-def slowlog_get(s: Client, argv: list[bytes]) -> bytes:
-    """SLOWLOG GET [count]: no entry is recorded here."""
-    if len(argv) == 3:
-        count = bounded_int(argv[2])
-        if count is None or count < -1:
-            return b"-ERR count should be greater than or equal to -1\r\n"
-    return EMPTY_ARRAY
-
-
-_SLOWLOG_HELP = (
-    b"GET [<count>]",
-    b"    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
-    b"    Entries are made of:",
-    b"    id, timestamp, time in microseconds, arguments array, client IP and port,",
-    b"    client name",
-    b"LEN",
-    b"    Return the length of the slowlog.",
-    b"RESET",
-    b"    Reset the slowlog.",
-)
-
-
-def slowlog_help(s: Client, argv: list[bytes]) -> bytes:
-    """SLOWLOG HELP (Redis's text)."""
-    return help_reply(b"SLOWLOG", _SLOWLOG_HELP)
+# -- LATENCY, WAIT -----------------------------------------------------------
 
 
 _ROLE = b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"
@@ -188,13 +162,8 @@ def role(s: Client, argv: list[bytes]) -> bytes:
 
 
 def zero(s: Client, argv: list[bytes]) -> bytes:
-    """SLOWLOG LEN, LATENCY RESET: nothing recorded."""
+    """LATENCY RESET: nothing recorded."""
     return integer(0)
-
-
-def ok(s: Client, argv: list[bytes]) -> bytes:
-    """SLOWLOG RESET."""
-    return OK
 
 
 def empty(s: Client, argv: list[bytes]) -> bytes:
@@ -379,7 +348,6 @@ def monitor(s: Client, argv: list[bytes]) -> bytes:
 
 _ADMIN = ("admin", "noscript", "loading", "stale")
 _SCRIPT = ("noscript", "loading", "stale")
-_SLOWLOG = ("admin", "loading", "stale")
 _LATENCY_TIPS = (
     "nondeterministic_output",
     "request_policy:all_nodes",
@@ -412,10 +380,7 @@ COMMANDS: list[Command] = [
         "slowlog",
         -2,
         (),
-        Command("slowlog|get", -2, slowlog_get, _SLOWLOG),
-        Command("slowlog|len", 2, zero, _SLOWLOG),
-        Command("slowlog|reset", 2, ok, _SLOWLOG),
-        Command("slowlog|help", 2, slowlog_help, ("loading", "stale")),
+        *slowlog.COMMANDS,
     ),
     container(
         "latency",
