@@ -12,7 +12,7 @@ from ..eviction import guard_of
 from ..kvstore import Databases, Store
 from .commands import COMMANDS, Client, Command, persistence
 from .commands._hub import PubSubHub
-from .commands.slowlog import SlowLog
+from .commands._slowlog import SlowLog
 from .info import InfoSection, InfoSections
 from .parser import HIREDIS_AVAILABLE, RespLimits
 from .session import RespSession

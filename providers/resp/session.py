@@ -15,12 +15,12 @@ from .commands import COMMANDS, Handler, ProviderState, lookup
 from .commands import blocking as _blocking
 from .commands._base import WRONGTYPE, Blocked, Client, Command, Tracker
 from .commands._hub import SUBSCRIBED_MODE_COMMANDS, Subscriptions, subscribed_mode_error
+from .commands._slowlog import EVERY_COMMAND, on_every_command_change
 from .commands.acl import log_denial as _acl_log
 from .commands.acl import refusal as _acl_refusal
 from .commands.admin import feed_monitors
 from .commands.blocking import WAITING
 from .commands.maxmemory import before_command
-from .commands.slowlog import EVERY_COMMAND, on_every_command_change
 from .parser import RequestParser
 from .replies import NULL2, NULL3, PONG
 
@@ -93,9 +93,10 @@ def _pong(s: Client, argv: list[bytes]) -> bytes:
 
 def _timed_handler(command: Command) -> Handler:
     """``command``'s handler, timed for the slow log."""
+    handler = command.handler
 
     def timed(s: Client, argv: list[bytes]) -> bytes:
-        return s.provider.slowlog.timed(s, command, argv)
+        return s.provider.slowlog.timed(handler, s, argv)
 
     return timed
 
@@ -423,7 +424,7 @@ class RespSession:
             return self.tracking.run(self, command, argv)
         try:
             if command.timed or (EVERY_COMMAND.count and command.logged):
-                reply = self.provider.slowlog.timed(self, command, argv)
+                reply = self.provider.slowlog.timed(command.handler, self, argv)
             else:
                 reply = command.handler(self, argv)
         except WrongType:

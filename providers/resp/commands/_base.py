@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from wireproto import MessageConsumer, NetworkSender, ServerStats
 
     from ._hub import PubSubHub, Subscriptions
-    from .slowlog import SlowLog
+    from ._slowlog import SlowLog
 
 __all__ = [
     "DB_OUT_OF_RANGE",
