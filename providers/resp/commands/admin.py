@@ -18,7 +18,7 @@ from ._hub import deliver
 from .generic import debug_object
 from .sort import strtod_prefix
 
-__all__ = ["COMMANDS", "EMPTY_FUNCTION_DUMP"]
+__all__ = ["COMMANDS", "EMPTY_FUNCTION_DUMP", "SCRIPT_CALLS", "show_to_monitors"]
 
 _log = logging.getLogger("wireproto.providers.resp")
 
@@ -308,10 +308,26 @@ def _quoted(arg: bytes) -> bytes:
     return bytes(out)
 
 
+class _ScriptCalls:
+    """How deep scripts are in ``redis.call`` now: MONITOR shows those commands as Lua's."""
+
+    __slots__ = ("depth",)
+
+    def __init__(self) -> None:
+        self.depth = 0
+
+
+SCRIPT_CALLS = _ScriptCalls()
+"""Raised by the scripting module around each command a script runs."""
+
+
 def monitor_line(s: Client, argv: list[bytes], now: float) -> bytes:
-    """What MONITOR shows of ``argv`` run by ``s``: ``+<time> [<db> <addr>] "arg" ...``."""
+    """What MONITOR shows of ``argv`` run by ``s``: ``+<time> [<db> <addr>] "arg" ...``
+    (``lua`` for the address of a command a script runs, as Redis shows it)."""
     peer = s.sender.get_extra_info("peername")
-    if isinstance(peer, tuple) and len(peer) >= 2:
+    if SCRIPT_CALLS.depth:
+        where = b"lua"
+    elif isinstance(peer, tuple) and len(peer) >= 2:
         where = b"%s:%d" % (str(peer[0]).encode(), peer[1])
     else:
         where = b"unix:%s" % str(peer).encode()
@@ -330,6 +346,13 @@ def feed_monitors(s: Client, command: Command, argv: list[bytes]) -> bytes:
     the line for ``s`` itself when it monitors (it follows the command's reply)."""
     if "admin" in command.flags or "skip_monitor" in command.flags:
         return b""
+    return show_to_monitors(s, argv)
+
+
+def show_to_monitors(s: Client, argv: list[bytes]) -> bytes:
+    """Show ``argv`` to every MONITOR connection now, whatever its flags (EVAL and FCALL
+    show themselves before the commands their script runs, as Redis's do); the line for
+    ``s`` itself when it monitors."""
     line = monitor_line(s, argv, time.time())
     own = b""
     for monitor in list(s.provider.monitors):
