@@ -25,6 +25,7 @@ RANKS = {
             "wireproto._stats",
             "wireproto._layer",
             "wireproto._registry",
+            "wireproto._listener_limits",
             "wireproto.framing",
         ),
         0,

@@ -8,7 +8,6 @@ import contextlib
 import ipaddress
 import logging
 import os
-import resource
 import signal
 import ssl
 import sys
@@ -19,6 +18,7 @@ from wireproto import _build
 from wireproto import _workers as workers
 from wireproto._auth import AuthSettings
 from wireproto._connection import ConnectionSettings
+from wireproto._listener_limits import RESERVED_FILES, fit_open_files
 from wireproto._proxy import ProxySettings
 from wireproto._registry import Registry
 from wireproto._server import Server, ServerLimits
@@ -310,21 +310,14 @@ def _tls_settings(args: argparse.Namespace) -> TlsSettings | None:
 
 
 def _raise_file_limit(connections: int) -> None:
-    """Let the process hold ``connections`` sockets if the hard limit allows."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = connections + 64
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError):
-            target = soft
-        if target < wanted:
-            _log.warning(
-                "event=limits.files open_files=%d max_connections=%d: raise ulimit -n",
-                target,
-                connections,
-            )
+    """Let the process hold ``connections`` sockets if the limits allow; else say so."""
+    fits = fit_open_files(connections)
+    if fits < connections:
+        _log.warning(
+            "event=limits.files open_files=%d max_connections=%d: raise ulimit -n",
+            fits + RESERVED_FILES,
+            connections,
+        )
 
 
 def _option(text: str) -> tuple[str, str]:

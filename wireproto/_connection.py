@@ -147,6 +147,16 @@ class _Outbox:
             connection._resume = True
             connection._output_queued()
 
+    def set_limits(self, limits: Limits) -> None:
+        """Hold the open session to its provider's new ``limits`` (changed at run time).
+
+        The receive-buffer cap and the output limit change at once (the
+        listener's memory budget still bounds both); bytes already held stay.
+        """
+        connection = self._connection
+        if connection.state is ConnectionState.ACTIVE:
+            connection._set_limits(limits)
+
     def get_extra_info(self, name: str, default: object = None, /) -> object:
         return self._connection.extra.get(name, default)
 
@@ -744,15 +754,7 @@ class Connection:
             self._fail(exc)
             return
         self.wire_format = wire_format
-        self.limits = limits
-        self._memory.output_limit = self._output_cap(limits)
-        # The layers' records carry this session's replies: the session's limit
-        # applies to them too, plus their own framing (under 1% for an encrypting layer).
-        limit = self._memory.output_limit
-        outer = self.outer
-        while outer is not None and limit is not None:
-            outer._memory.output_limit = limit + (limit >> 7)
-            outer = outer.outer
+        self._set_limits(limits)
         self._session = session
         # Optional: a session with deadlines of its own (on this connection's clock).
         self._session_deadline = getattr(session, "next_deadline", None)
@@ -783,6 +785,19 @@ class Connection:
             self._stats.connection_rejected(CloseReason.AUTH_REQUIRED.value)
         self.error = ProtocolError(f"format={wire_format.name} cannot authenticate")
         self.close(CloseReason.AUTH_REQUIRED)
+
+    def _set_limits(self, limits: Limits) -> None:
+        """Hold the session to ``limits`` (its provider's, which may change while it is open)."""
+        self._buffer.max_size = limits.max_message_size
+        self.limits = limits
+        self._memory.output_limit = self._output_cap(limits)
+        # The layers' records carry this session's replies: the session's limit
+        # applies to them too, plus their own framing (under 1% for an encrypting layer).
+        limit = self._memory.output_limit
+        outer = self.outer
+        while outer is not None and limit is not None:
+            outer._memory.output_limit = limit + (limit >> 7)
+            outer = outer.outer
 
     def _consume(self) -> None:
         buffer = self._buffer

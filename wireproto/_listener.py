@@ -19,6 +19,7 @@ from wireproto._admission import (
     Counted,
 )
 from wireproto._connection import CloseReason, Connection, ConnectionSettings
+from wireproto._listener_limits import ListenerLimits
 from wireproto._logs import ListenerWarnings
 from wireproto._registry import Registry
 from wireproto._stats import ServerStats, StatsCollector
@@ -94,9 +95,11 @@ class ListenerState:
 
     ``live`` maps each open connection to its protocol adapter; ``clients``
     counts them per client address; ``users`` are the users every format
-    authenticates against (:mod:`wireproto._users`); ``writes`` batches the replies of one
-    event-loop turn; ``refused`` is the closed connection that refused
-    adapters read into. It is also the sessions' :class:`ListenerInfo`.
+    authenticates against (:mod:`wireproto._users`); ``runtime_limits`` the
+    limits that may change while it serves (:mod:`wireproto._listener_limits`);
+    ``writes`` batches the replies of one event-loop turn; ``refused`` is the
+    closed connection that refused adapters read into. It is also the
+    sessions' :class:`ListenerInfo`.
     """
 
     def __init__(
@@ -109,6 +112,8 @@ class ListenerState:
         self.registry = registry
         self.settings = settings
         self.limits = limits
+        self.runtime_limits = ListenerLimits(limits.max_connections)
+        """The limits that may change while the listener serves (``CONFIG SET maxclients``)."""
         self.linger_timeout = linger_timeout
         self.counters = StatsCollector()
         self.users = UserDirectory(settings.auth)
@@ -153,7 +158,7 @@ class ListenerState:
 
     def refusal(self, client: str | None) -> str | None:
         """Why a new connection from ``client`` must be refused, or None."""
-        if len(self.live) >= self.limits.max_connections:
+        if len(self.live) >= self.runtime_limits.max_connections:
             return REJECT_MAX_CONNECTIONS
         if client is not None and self.clients.over_limit(client):
             return REJECT_MAX_PER_CLIENT

@@ -148,6 +148,12 @@ class MessageConsumer(Protocol):
 # - A session may have deadlines: ``next_deadline() -> float | None`` (on
 #   ``sender.clock``, the connection's clock, in seconds) and ``check_deadlines()``,
 #   which the connection calls once that time has passed (like a layer's).
+# - A provider whose limits change at run time (RESP's CONFIG SET proto-max-bulk-len)
+#   gives an open session's connection the new ones with ``sender.set_limits(Limits)``:
+#   the receive-buffer cap and output limit change at once, the listener's memory
+#   budget still bounding both. Listener-wide limits that may change
+#   (``maxclients``) are ``sender.listener.runtime_limits``
+#   (:class:`~wireproto._listener_limits.ListenerLimits`), reached like its ``users``.
 
 
 @runtime_checkable

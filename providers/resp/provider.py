@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING
 
 from wireproto import AuthSettings, Limits, MessageConsumer, NetworkSender
+from wireproto._listener_limits import ListenerLimits
+from wireproto._session import ListenerInfo
 from wireproto._users import UserDirectory
 
 from ..eviction import guard_of
@@ -51,7 +54,9 @@ class RespProvider:
     would then be open. ``accelerated``: True forces the hiredis parser, False
     the pure-Python one, None follows :data:`PARSER_ENV` (default: hiredis when
     installed). ``clock`` (unix ms) is passed to a store created here.
-    ``max_clients`` is only reported (INFO, CONFIG GET); the server enforces it.
+    ``max_clients`` is ``maxclients`` outside a ``Server``; served by one, INFO
+    and CONFIG report and change the limit the listener enforces
+    (:class:`~wireproto._listener_limits.ListenerLimits`, for every format on it).
     ``databases`` are SELECT's 16 databases; database 0 is ``store`` (made
     around ``store`` when not given; a given one's database 0 is the store).
     """
@@ -77,11 +82,15 @@ class RespProvider:
         self.store = databases[0]
         guard_of(databases)  # made with the databases: untracked idle times count from now
         self.accelerated = _choose_accelerated(accelerated)
-        self.max_clients = max_clients
-        self._limits = Limits(
-            max_message_size=self.resp_limits.max_message_size,
-            max_output_buffered=self.resp_limits.output_limit,
-        )
+        self._max_clients = max_clients
+        self.listener: ListenerInfo | None = None
+        """The listener serving the latest connection (INFO's rates)."""
+        self.listener_limits: ListenerLimits | None = None
+        """The limits of the listener serving the latest connection (``maxclients``)."""
+        self.timeout = 0
+        """CONFIG ``timeout``: seconds a client may stay idle (0: forever)."""
+        self._next_timeout_sweep = 0.0
+        self._limits = _connection_limits(self.resp_limits)
         self.user_directories: dict[AuthSettings, UserDirectory] = {}
         """Users for sessions outside a ``Server`` (a listener keeps its own)."""
         self.monitors: dict[Client, None] = {}
@@ -130,8 +139,62 @@ class RespProvider:
                 "(ConnectionSettings(auth=...), wireproto serve --password) instead"
             )
 
+    @property
+    def max_clients(self) -> int:
+        """``maxclients``: what the listener enforces (the given value outside a ``Server``)."""
+        limits = self.listener_limits
+        return limits.max_connections if limits is not None else self._max_clients
+
+    def set_max_clients(self, value: int) -> None:
+        """CONFIG SET maxclients: the listener admits ``value`` connections from now on.
+
+        Raises :class:`~wireproto._listener_limits.OpenFilesLimit` (nothing
+        changed) when the process may not hold that many.
+        """
+        limits = self.listener_limits
+        if limits is not None:
+            limits.set_max_connections(value)
+        else:
+            ListenerLimits(value)  # the same check
+        self._max_clients = value
+
+    def set_resp_limits(self, limits: RespLimits) -> None:
+        """New request limits (CONFIG SET proto-max-bulk-len...) for new and open connections."""
+        self.resp_limits = limits
+        self._limits = connection_limits = _connection_limits(limits)
+        for session in self.clients.values():
+            session.set_limits(limits, connection_limits)
+
+    def close_idle_clients(self, now: float) -> int:
+        """Close the clients idle longer than :attr:`timeout` (seconds); how many.
+
+        As Redis's ``clientsCronHandleTimeout``: subscribers, blocked clients and
+        monitors are never closed for it. ``now`` is on ``time.monotonic``.
+        """
+        timeout = self.timeout
+        if not timeout:
+            return 0
+        idle = [
+            session
+            for session in self.clients.values()
+            if now - session.last_active > timeout
+            and session.subscriptions is None
+            and session.blocked is None
+            and session not in self.monitors
+        ]
+        for session in idle:
+            session.sender.close()
+        return len(idle)
+
     def create_session(self, wire_format: WireFormat, sender: NetworkSender) -> MessageConsumer:
         """A new session on the shared store."""
+        # A sender outside a Server (tests, fuzzing) may have no listener.
+        listener = getattr(sender, "listener", None)
+        if listener is not None:
+            self.listener = listener
+            limits = getattr(listener, "runtime_limits", None)
+            if isinstance(limits, ListenerLimits):
+                self.listener_limits = limits
         self._last_client_id += 1
         self.connected_clients += 1
         self.total_connections += 1
@@ -160,7 +223,15 @@ class RespProvider:
 
         Like Redis's cycle, it goes on while whole batches of 20 keys were
         expired, up to 1,000 keys, so one round stays around a millisecond.
+        With a ``timeout``, idle clients are looked for once a second.
         """
+        now = time.monotonic()
+        if self.info_sections.rates.due(now):
+            listener = self.listener
+            self.info_sections.sample(now, listener.stats() if listener is not None else None)
+        if self.timeout and now >= self._next_timeout_sweep:
+            self._next_timeout_sweep = now + 1.0
+            self.close_idle_clients(now)
         if not self.active_expire:
             return
         for _ in range(50):
@@ -187,18 +258,28 @@ class RespProvider:
         self.total_connections = 0
         self.commands_processed = 0
         self.store.expired_keys = 0
+        listener = self.listener
+        self.info_sections.reset(listener.stats() if listener is not None else None)
 
-    def info(self, sections: list[bytes], server_stats: ServerStats | None = None) -> bytes:
+    def info(
+        self, sections: list[bytes], server_stats: ServerStats | None = None, port: int = 0
+    ) -> bytes:
         """The INFO text for the requested (lower-case) sections; none means default.
 
         ``server_stats`` (the listener's counters, when served by a
-        :class:`~wireproto._server.Server`) adds the ``wireproto`` section.
+        :class:`~wireproto._server.Server`) gives the network figures and adds the
+        ``wireproto`` section; ``port`` is the one the asking client connected to.
         """
         extra = []
         if server_stats is not None:
             stats = server_stats
             extra.append(InfoSection("wireproto", "Wireproto", lambda: _info_wireproto(stats)))
-        return self.info_sections.render(sections, extra)
+        return self.info_sections.render(sections, extra, server_stats, port)
+
+
+def _connection_limits(limits: RespLimits) -> Limits:
+    """What the connection enforces for ``limits``: one maximal bulk, and its output backlog."""
+    return Limits(max_message_size=limits.max_message_size, max_output_buffered=limits.output_limit)
 
 
 def _info_wireproto(stats: ServerStats) -> bytes:

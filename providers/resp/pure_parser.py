@@ -124,6 +124,26 @@ class PureParser:
         self._fast_commands: list[list[bytes]] = []
         self._fast_lines: list[bytes] | None = None
 
+    def set_limits(self, limits: RespLimits) -> None:
+        """Parse by ``limits`` from the next header on (``CONFIG SET proto-max-bulk-len``).
+
+        The element in progress keeps the length it was accepted with, as in Redis.
+        """
+        self._max_bulk = limits.max_bulk_len
+        self._max_multibulk = limits.max_multibulk_len
+        self._max_inline = limits.max_inline_len
+        self._max_query = limits.max_query_len
+        self._window = limits.max_inline_len + 1
+        self._lengths = _BULK_LENGTHS
+        self._heads = _HEADS
+        if limits.max_bulk_len < len(_BULK_LENGTHS):
+            self._lengths = {b"$%d" % n: n for n in range(limits.max_bulk_len + 1)}
+            self._heads = _HEADS[: limits.max_bulk_len + 1]
+        self._counts = _COUNTS
+        if limits.max_multibulk_len < len(_COUNTS):
+            self._counts = {b"*%d" % n: n for n in range(1, limits.max_multibulk_len + 1)}
+        self._quick = limits.max_query_len >= len(_COUNTS) * (len(_BULK_LENGTHS) - 1)
+
     @property
     def idle(self) -> bool:
         """True between commands (no partial command held)."""

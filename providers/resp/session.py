@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from time import monotonic as _monotonic
 from typing import Final, NoReturn
 
-from wireproto import AuthSettings, NetworkSender, ProtocolError
+from wireproto import AuthSettings, Limits, NetworkSender, ProtocolError
 from wireproto._users import User, UserDirectory, directory_for
 from wireproto.guard import cross_protocol_error, is_guarded_word
 
@@ -21,7 +22,7 @@ from .commands.acl import refusal as _acl_refusal
 from .commands.admin import feed_monitors
 from .commands.blocking import WAITING
 from .commands.maxmemory import before_command
-from .parser import RequestParser
+from .parser import RequestParser, RespLimits
 from .replies import NULL2, NULL3, PONG
 
 __all__ = ["RespSession"]
@@ -529,6 +530,7 @@ class RespSession:
         """Run every whole command at the head of ``data``; the bytes consumed."""
         if self.closing or self.blocked is not None:  # _stopped() without the call
             return 0
+        self.last_active = _monotonic()  # any bytes count (Redis's lastinteraction)
         parser = self._parser
         if not parser.begin(data):
             return 0
@@ -543,7 +545,6 @@ class RespSession:
         if room < 0 or memory.closed:
             room = 0
         self.room = self._room_start = room
-        self.last_active = _monotonic()
         replies: list[bytes] = []
         try:
             while True:
@@ -581,6 +582,26 @@ class RespSession:
         if self.closing:
             self._sender.close()
         return consumed
+
+    def set_limits(self, limits: RespLimits, connection: Limits) -> None:
+        """The provider's request limits changed: parse by them, and have the connection
+        hold to ``connection`` (its receive-buffer cap and output limit)."""
+        self._parser.set_limits(limits)
+        set_connection_limits: Callable[[Limits], None] | None = getattr(
+            self._sender, "set_limits", None
+        )
+        if set_connection_limits is None:  # a sender outside a Server (tests, fuzzing)
+            return
+        memory = self._memory
+        before = memory.output_limit
+        set_connection_limits(connection)
+        subscriptions = self.subscriptions
+        if subscriptions is not None:  # Redis's pub/sub limit stays while subscribed
+            normal = memory.output_limit
+            subscriptions.output_limit = normal
+            memory.output_limit = (
+                before if normal is None or before is None else min(before, normal)
+            )
 
     def next_deadline(self) -> float | None:
         """When a blocked command times out (the connection's clock), or None."""

@@ -118,8 +118,19 @@ class ProviderState(Protocol):
 
     @property
     def max_clients(self) -> int:
-        """``maxclients`` (reported; the server enforces its own)."""
+        """``maxclients``: the connections the listener admits."""
         ...
+
+    def set_max_clients(self, value: int) -> None:
+        """CONFIG SET maxclients (``OpenFilesLimit`` when the process cannot hold that many)."""
+        ...
+
+    def set_resp_limits(self, limits: RespLimits) -> None:
+        """New request limits for new and open connections."""
+        ...
+
+    timeout: int
+    """CONFIG ``timeout``: seconds a client may stay idle (0: forever)."""
 
     @property
     def database_count(self) -> int:
@@ -155,8 +166,10 @@ class ProviderState(Protocol):
         """CONFIG RESETSTAT: INFO's counters start again."""
         ...
 
-    def info(self, sections: list[bytes], server_stats: ServerStats | None = None) -> bytes:
-        """INFO's text."""
+    def info(
+        self, sections: list[bytes], server_stats: ServerStats | None = None, port: int = 0
+    ) -> bytes:
+        """INFO's text (``port``: the one the asking client connected to)."""
         ...
 
     def session_closed(self, session: MessageConsumer) -> None:

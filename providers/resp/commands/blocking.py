@@ -171,6 +171,7 @@ WAITING = WaitingRoom()
 def wake(client: Client, reply: bytes) -> None:
     """Send ``reply`` to a client that was blocked, and let it go on with its next commands."""
     client.blocked = None
+    client.last_active = time.monotonic()  # a reply counts (Redis's lastinteraction): timeout
     sender = client.sender
     sender.send(reply)
     resume: Callable[[], None] | None = getattr(sender, "resume", None)

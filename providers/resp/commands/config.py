@@ -10,10 +10,14 @@ and reported as set, since this server has no such encodings to tune.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from wireproto._listener_limits import OpenFilesLimit
+
 from ...kvstore import compile_glob, parse_int64
+from ..limits import RespLimits
 from ..replies import OK, bulk, error, map_reply
 from . import persistence
 from ._base import Client, Command, ProviderState, container
@@ -27,6 +31,7 @@ __all__ = [
     "fixed",
     "int_parameter",
     "parameters",
+    "parse_memory",
     "register_parameter",
 ]
 
@@ -119,6 +124,47 @@ def enum_parameter(name: bytes, default: bytes, choices: Sequence[bytes]) -> Par
     return Parameter(name, _stored(name, default), set_)
 
 
+_ULLONG = (1 << 64) - 1
+_UNITS = {
+    b"": 1,
+    b"b": 1,
+    b"k": 1000,
+    b"kb": 1024,
+    b"m": 1000**2,
+    b"mb": 1024**2,
+    b"g": 1000**3,
+    b"gb": 1024**3,
+}
+
+
+def parse_memory(value: bytes) -> int | None:
+    """Redis's ``memtoull``: digits and an optional unit (``k``, ``kb``, ``mb``...); None if bad."""
+    digits = len(value) - len(value.lstrip(b"0123456789"))
+    if value[:1] == b"-":
+        return None
+    unit = _UNITS.get(value[digits:].lower())
+    if unit is None or digits >= 128:
+        return None
+    # No digits at all reads as 0, as strtoull("") does for Redis ("mb" sets 0).
+    return (min(int(value[:digits] or b"0"), _ULLONG) * unit) & _ULLONG
+
+
+def _checked_memory(value: bytes, low: int, high: int) -> int | bytes:
+    """A memory value (``2mb``) in ``low..high``, or Redis's reason to refuse it.
+
+    As Redis reads it into a ``long long``: past ``LLONG_MAX`` it wraps to a
+    negative number, below any ``low``.
+    """
+    parsed = parse_memory(value)
+    if parsed is None:
+        return b"argument must be a memory value"
+    if parsed > _LONG_MAX:
+        parsed -= 1 << 64
+    if not low <= parsed <= high:
+        return b"argument must be between %d and %d inclusive" % (low, high)
+    return parsed
+
+
 def _set_keyspace_events(provider: ProviderState, value: bytes) -> bytes | None:
     classes = parse_keyspace_events(value)
     if classes is None:
@@ -129,6 +175,7 @@ def _set_keyspace_events(provider: ProviderState, value: bytes) -> bytes | None:
 
 _LONG_MAX = (1 << 63) - 1
 _INT_MAX = (1 << 31) - 1
+_UINT_MAX = (1 << 32) - 1
 
 
 def _set_hz(provider: ProviderState, value: bytes) -> bytes | None:
@@ -141,6 +188,54 @@ def _set_hz(provider: ProviderState, value: bytes) -> bytes | None:
         return b"argument must be between 0 and %d inclusive" % _INT_MAX
     provider.hz = min(max(parsed, 1), 500)
     return None
+
+
+def _set_maxclients(provider: ProviderState, value: bytes) -> bytes | None:
+    """``maxclients``: the listener's admission, for every format on it (Redis: 1 to
+    UINT_MAX, and the open-file limit raised to fit, or the number that fits)."""
+    parsed = checked_int(value, 1, _UINT_MAX)
+    if isinstance(parsed, bytes):
+        return parsed
+    try:
+        provider.set_max_clients(parsed)
+    except OpenFilesLimit as exc:
+        return (
+            b"The operating system is not able to handle the specified number of clients, "
+            b"try with %d" % exc.fits
+        )
+    return None
+
+
+def _set_timeout(provider: ProviderState, value: bytes) -> bytes | None:
+    """``timeout``: seconds a client may stay idle (0: forever), 0 to INT_MAX."""
+    parsed = checked_int(value, 0, _INT_MAX)
+    if isinstance(parsed, bytes):
+        return parsed
+    provider.timeout = parsed
+    return None
+
+
+_MIN_LIMIT = 1024 * 1024
+"""The least ``proto-max-bulk-len`` and ``client-query-buffer-limit`` Redis takes (1 MB)."""
+
+
+def _limit_parameter(name: bytes, field: str, read: Callable[[RespLimits], int]) -> Parameter:
+    """A request limit of :class:`~..limits.RespLimits` (``field``, read by ``read``): a
+    memory value, 1 MB to LONG_MAX, applied to new and open connections."""
+
+    def get(provider: ProviderState) -> bytes:
+        return b"%d" % read(provider.resp_limits)
+
+    def set_(provider: ProviderState, value: bytes) -> bytes | None:
+        parsed = _checked_memory(value, _MIN_LIMIT, _LONG_MAX)
+        if isinstance(parsed, bytes):
+            return parsed
+        limits = provider.resp_limits
+        if read(limits) != parsed:
+            provider.set_resp_limits(dataclasses.replace(limits, **{field: parsed}))
+        return None
+
+    return Parameter(name, get, set_)
 
 
 def _set_save(provider: ProviderState, value: bytes) -> bytes | None:
@@ -159,10 +254,12 @@ def _set_save(provider: ProviderState, value: bytes) -> bytes | None:
 
 
 for _parameter in (
-    Parameter(b"maxclients", lambda p: b"%d" % p.max_clients),
-    Parameter(b"timeout", fixed(b"0")),
-    Parameter(b"proto-max-bulk-len", lambda p: b"%d" % p.resp_limits.max_bulk_len),
-    Parameter(b"client-query-buffer-limit", lambda p: b"%d" % p.resp_limits.max_query_len),
+    Parameter(b"maxclients", lambda p: b"%d" % p.max_clients, _set_maxclients),
+    Parameter(b"timeout", lambda p: b"%d" % p.timeout, _set_timeout),
+    _limit_parameter(b"proto-max-bulk-len", "max_bulk_len", lambda limits: limits.max_bulk_len),
+    _limit_parameter(
+        b"client-query-buffer-limit", "max_query_len", lambda limits: limits.max_query_len
+    ),
     Parameter(b"maxmemory", fixed(b"0")),
     Parameter(b"maxmemory-policy", fixed(b"noeviction")),
     Parameter(b"hz", lambda p: b"%d" % p.hz, _set_hz),

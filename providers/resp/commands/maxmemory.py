@@ -16,39 +16,16 @@ from collections.abc import Callable, Mapping
 from ...eviction import POLICIES, MemoryGuard, Settings, guard_of, register_size, sampled_size
 from ..stream import Stream
 from ._base import Client, Command, ProviderState
-from .config import Parameter, checked_int, register_parameter
+from .config import Parameter, checked_int, parse_memory, register_parameter
 
 __all__ = ["OOM", "before_command", "guard", "parse_memory", "use_table"]
 
 OOM = b"-OOM command not allowed when used memory > 'maxmemory'.\r\n"
 """Redis's ``shared.oomerr``."""
 
-_ULLONG = (1 << 64) - 1
-_UNITS = {
-    b"": 1,
-    b"b": 1,
-    b"k": 1000,
-    b"kb": 1024,
-    b"m": 1000**2,
-    b"mb": 1024**2,
-    b"g": 1000**3,
-    b"gb": 1024**3,
-}
 _ENDING = frozenset(("exec", "discard", "quit", "reset"))
 """What MULTI does not refuse when out of memory (EXEC only without queued writes)."""
 _NOT_TOUCHING = frozenset(("object|encoding", "object|freq", "object|idletime", "object|refcount"))
-
-
-def parse_memory(value: bytes) -> int | None:
-    """Redis's ``memtoull``: digits and an optional unit (``k``, ``kb``, ``mb``...); None if bad."""
-    digits = len(value) - len(value.lstrip(b"0123456789"))
-    if value[:1] == b"-":
-        return None
-    unit = _UNITS.get(value[digits:].lower())
-    if unit is None or digits >= 128:
-        return None
-    # No digits at all reads as 0, as strtoull("") does for Redis ("mb" sets 0).
-    return (min(int(value[:digits] or b"0"), _ULLONG) * unit) & _ULLONG
 
 
 def guard(provider: ProviderState) -> MemoryGuard:

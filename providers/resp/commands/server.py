@@ -12,7 +12,10 @@ def info(s: Client, argv: list[bytes]) -> bytes:
     """INFO."""
     listener = s.sender.listener
     stats = listener.stats() if listener is not None else None
-    return verbatim(s.provider.info([arg.lower() for arg in argv[1:]], stats), s.resp3)
+    sockname = s.sender.get_extra_info("sockname")
+    port = sockname[1] if isinstance(sockname, tuple) and len(sockname) > 1 else 0
+    sections = [arg.lower() for arg in argv[1:]]
+    return verbatim(s.provider.info(sections, stats, port), s.resp3)
 
 
 def time_(s: Client, argv: list[bytes]) -> bytes:
