@@ -15,6 +15,7 @@ from ..replies import OK, bulk, bulk_array, error, integer, map_reply, set_heade
 from ._base import Client, Command, c_string, container, help_reply
 from ._meta import ACL_CATEGORIES, categories, key_flags, key_positions
 from .client import client_line
+from .config import Parameter, register_parameter
 
 __all__ = ["COMMANDS", "catalog", "log_denial", "refusal", "script_refusal", "use_lookup"]
 
@@ -408,6 +409,33 @@ def acl_help(s: Client, argv: list[bytes]) -> bytes:
     """ACL HELP (Redis's text)."""
     return help_reply(b"ACL", _ACL_HELP)
 
+
+def _get_requirepass(s: Client) -> bytes:
+    """``requirepass``: the last one set, or the listener's password at start."""
+    value = s.provider.config_values.get(b"requirepass")
+    if value is not None:
+        return value
+    password = s.users.settings.password
+    return b"" if password is None else password
+
+
+def _set_requirepass(s: Client, value: bytes) -> bytes | None:
+    """``requirepass``: the default user's only password (empty: none needed), as Redis 7.0's
+    ``ACLUpdateDefaultUserPassword``; for every format on the listener."""
+    rules = [b"resetpass", b">" + value if value else b"nopass"]
+    s.users.set_user(s.users.settings.username, rules, _catalog(s))
+    s.provider.config_values[b"requirepass"] = value
+    return None
+
+
+register_parameter(
+    Parameter(
+        b"requirepass",
+        lambda provider: b"",
+        client_get=_get_requirepass,
+        client_set=_set_requirepass,
+    )
+)
 
 _ADMIN = ("admin", "noscript", "loading", "stale")
 

@@ -40,6 +40,10 @@ Setter = Callable[[ProviderState, bytes], bytes | None]
 """Applies a value; returns Redis's reason text when the value is refused (nothing changed)."""
 
 
+ClientGetter = Callable[[Client], bytes]
+ClientSetter = Callable[[Client, bytes], bytes | None]
+
+
 @dataclass(frozen=True, slots=True)
 class Parameter:
     """One CONFIG parameter: Redis's name, how to read it and (None: immutable) to set it."""
@@ -49,6 +53,26 @@ class Parameter:
     set: Setter | None = None
     aliases: tuple[bytes, ...] = ()
     """Older names Redis still answers to (``hash-max-ziplist-entries``)."""
+    client_get: ClientGetter | None = None
+    client_set: ClientSetter | None = None
+    """Read and set through the asking client instead of the provider, for what the
+    client's listener holds (``requirepass``: its users)."""
+
+    def read(self, s: Client) -> bytes:
+        """The value, as ``s`` sees it."""
+        return self.get(s.provider) if self.client_get is None else self.client_get(s)
+
+    def apply(self, s: Client, value: bytes) -> bytes | None:
+        """Set ``value`` for ``s``; Redis's reason text when it is refused."""
+        if self.client_set is not None:
+            return self.client_set(s, value)
+        assert self.set is not None
+        return self.set(s.provider, value)
+
+    @property
+    def mutable(self) -> bool:
+        """Whether CONFIG SET may change it."""
+        return self.set is not None or self.client_set is not None
 
 
 def _persistence_set(provider: ProviderState, name: bytes, value: bytes) -> bytes | None:
@@ -313,7 +337,7 @@ def config_get(s: Client, argv: list[bytes]) -> bytes:
     for pattern in argv[2:]:
         for name, parameter in _matches(pattern):
             if name not in found:
-                found[name] = parameter.get(s.provider)
+                found[name] = parameter.read(s)
     return map_reply([(bulk(name), bulk(value)) for name, value in found.items()], s.resp3)
 
 
@@ -337,19 +361,16 @@ def config_set(s: Client, argv: list[bytes]) -> bytes:
         if name in seen:  # by the name given, as Redis: an old name and its new one both apply
             return _set_failed(argv[i], b"duplicate parameter")
         seen.add(name)
-        if parameter.set is None:
+        if not parameter.mutable:
             return _set_failed(argv[i], b"can't set immutable config")
         pairs.append((argv[i], parameter, argv[i + 1]))
-    provider = s.provider
     applied: list[tuple[Parameter, bytes]] = []
     for given, parameter, value in pairs:
-        assert parameter.set is not None
-        old = parameter.get(provider)
-        reason = parameter.set(provider, value)
+        old = parameter.read(s)
+        reason = parameter.apply(s, value)
         if reason is not None:
             for done, previous in reversed(applied):  # atomic: put back what was set
-                assert done.set is not None
-                done.set(provider, previous)
+                done.apply(s, previous)
             return _set_failed(given, reason)
         applied.append((parameter, old))
     return OK
