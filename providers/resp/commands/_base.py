@@ -392,7 +392,8 @@ class Command:
     handler: Handler
     flags: tuple[str, ...] = ()
     keys: tuple[int, int, int] = (0, 0, 0)
-    """First key, last key and step, as COMMAND INFO reports them."""
+    """First key, last key and step. A command Redis 7.0 has is described by Redis's own
+    key specs instead (``_keyspecs.py``); this describes the others."""
     subcommands: Mapping[bytes, Command] | None = field(default=None)
     queued: bool = True
     """Whether MULTI queues it (EXEC, DISCARD, MULTI, WATCH and QUIT run at once)."""
@@ -400,12 +401,13 @@ class Command:
     """ACL categories beyond those Redis derives from the flags and the family (``keyspace``,
     ``dangerous``...); see :func:`providers.resp.commands.meta.categories`."""
     key_flags: tuple[str, ...] | None = None
-    """The key spec's flags (``RW``, ``access``, ``update``...); None: derived from the flags."""
+    """The key spec's flags (``RW``, ``access``, ``update``...) of a command Redis 7.0 lacks;
+    None: derived from the flags."""
     tips: tuple[str, ...] = ()
     """COMMAND INFO's tips (``nondeterministic_output``...)."""
     find_keys: Callable[[list[bytes]], list[int]] | None = None
-    """Where the keys are in a request, for commands whose keys ``keys`` cannot describe
-    (``numkeys`` arguments): COMMAND GETKEYS uses it."""
+    """Where the keys are in a request, for commands Redis 7.0 lacks whose keys ``keys``
+    cannot describe (``numkeys`` arguments): COMMAND GETKEYS uses it."""
     group: str | None = None
     """COMMAND DOCS's group; None: the family, from the handler's module."""
     timed: bool = field(init=False, compare=False, repr=False)

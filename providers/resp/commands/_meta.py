@@ -9,15 +9,39 @@ from types import ModuleType
 
 from ..replies import bulk, integer, set_header
 from ._base import Command
+from ._keyspec import (
+    GETKEYS_PROCS as GETKEYS_PROCS_BY_NAME,
+)
+from ._keyspec import (
+    NOT_KEY,
+    Index,
+    KeyNum,
+    KeySpec,
+    Keyword,
+    Range,
+    Unknown,
+    flag_bits,
+    get_keys,
+    legacy_range,
+)
+from ._keyspecs import ACL_CATEGORIES as ACL_CATEGORIES_OF
+from ._keyspecs import GETKEYS_PROCS, KEY_SPECS, TIPS
 
 __all__ = [
     "ACL_CATEGORIES",
     "categories",
     "command_entry",
     "family",
+    "flag_set",
     "flags_in_order",
+    "has_keys",
     "key_flags",
     "key_positions",
+    "key_references",
+    "key_specs",
+    "legacy_key_positions",
+    "legacy_keys",
+    "redis_name",
     "with_redis_metadata",
 ]
 
@@ -77,14 +101,19 @@ _FLAG_NAMES = (
 )
 _FLAG_ORDER = {name: i for i, name in enumerate(_FLAG_NAMES.split())}
 """Redis's command flag bits, in the order COMMAND INFO lists them."""
+_HIDDEN = frozenset({"may_replicate", "sentinel", "only_sentinel", "protected"})
+"""Flags COMMAND INFO leaves out on purpose (``addReplyFlagsForCommand``)."""
 
 
 def flags_in_order(command: Command) -> list[str]:
     """The command's flags as COMMAND INFO lists them (Redis's bit order)."""
     flags = list(command.flags)
-    if command.find_keys is not None and "movablekeys" not in flags:
+    known = KEY_SPECS.get(command.name)
+    movable = legacy_range(known)[1] if known is not None else command.find_keys is not None
+    if movable and "movablekeys" not in flags:
         flags.append("movablekeys")
-    return sorted(flags, key=lambda flag: _FLAG_ORDER.get(flag, len(_FLAG_ORDER)))
+    shown = [flag for flag in flags if flag not in _HIDDEN]
+    return sorted(shown, key=lambda flag: _FLAG_ORDER.get(flag, len(_FLAG_ORDER)))
 
 
 _MODULE_OF: dict[int, str] = {}
@@ -123,12 +152,15 @@ def family(command: Command) -> str:
 def categories(command: Command) -> list[str]:
     """The command's ACL categories, in Redis's order."""
     found = set(command.acl_categories)
-    if command.group is None:
-        own = _FAMILIES.get(_module(command), ("", ""))[1]
-    else:
-        own = next((cat for group, cat in _FAMILIES.values() if group == command.group), "")
-    if own:
-        found.add(own)
+    if command.name in KEY_SPECS:  # a Redis 7.0 command: the categories it declares
+        found.update(ACL_CATEGORIES_OF.get(command.name, ()))
+    else:  # the family's
+        if command.group is None:
+            own = _FAMILIES.get(_module(command), ("", ""))[1]
+        else:
+            own = next((cat for group, cat in _FAMILIES.values() if group == command.group), "")
+        if own:
+            found.add(own)
     flags = command.flags
     if "write" in flags:
         found.add("write")
@@ -148,7 +180,8 @@ def categories(command: Command) -> list[str]:
 
 
 def key_flags(command: Command) -> tuple[str, ...]:
-    """The key spec's flags: given, or read-only access / read-write update."""
+    """The key spec's flags of a command Redis 7.0 lacks: given, or read-only access /
+    read-write update."""
     if command.key_flags is not None:
         return command.key_flags
     if "write" in command.flags:
@@ -156,15 +189,96 @@ def key_flags(command: Command) -> tuple[str, ...]:
     return ("RO", "access")
 
 
+_SPECS: dict[str, tuple[KeySpec, ...]] = {}
+"""Key specs of the commands Redis 7.0 lacks, made once from their (first, last, step)."""
+
+
+def key_specs(command: Command) -> tuple[KeySpec, ...]:
+    """The command's key specs: Redis 7.0's own, else one made of its (first, last, step)
+    and :func:`key_flags`."""
+    found = KEY_SPECS.get(command.name)
+    if found is not None:
+        return found
+    found = _SPECS.get(command.name)
+    if found is None:
+        first, last, step = command.keys
+        found = ()
+        if first > 0:
+            lastkey = last if last < 0 else last - first
+            found = (KeySpec(key_flags(command), Index(first), Range(lastkey, step, 0)),)
+        _SPECS[command.name] = found
+    return found
+
+
+_CONTAINERS = frozenset(name.partition("|")[0] for name in KEY_SPECS if "|" in name)
+"""Redis's commands with subcommands."""
+
+
+def redis_name(command: Command, argv: list[bytes]) -> str:
+    """The name Redis's table gives the request ``argv``: ``xgroup|create`` where our
+    table serves one of Redis's containers as a single command."""
+    if command.subcommands is None and len(argv) > 1 and command.name in _CONTAINERS:
+        return command.name + "|" + argv[1].lower().decode("latin-1")
+    return command.name
+
+
+def _specs_and_proc(command: Command, argv: list[bytes]) -> tuple[tuple[KeySpec, ...], str | None]:
+    name = redis_name(command, argv)
+    if name != command.name:
+        return KEY_SPECS.get(name, ()), GETKEYS_PROCS.get(name)
+    return key_specs(command), GETKEYS_PROCS.get(name)
+
+
+def has_keys(command: Command, argv: list[bytes] | None = None) -> bool:
+    """Redis's ``doesCommandHaveKeys`` (of the subcommand ``argv`` names, for a Redis
+    container our table serves whole): a ``getkeys_proc`` or a spec of real keys."""
+    if command.find_keys is not None:
+        return True
+    specs, proc = _specs_and_proc(command, argv or [])
+    return proc is not None or any(not spec.bits & NOT_KEY for spec in specs)
+
+
+def key_references(command: Command, argv: list[bytes]) -> list[tuple[int, int]]:
+    """Where the keys of the request ``argv`` are, each with its key spec flag bits (Redis's
+    ``getKeysFromCommandWithSpecs``: COMMAND GETKEYS, ACL key permissions)."""
+    if command.find_keys is not None and command.name not in KEY_SPECS:
+        bits = flag_bits(key_flags(command))
+        return [(i, bits) for i in command.find_keys(argv)]
+    specs, proc = _specs_and_proc(command, argv)
+    return get_keys(specs, proc, argv)
+
+
 def key_positions(command: Command, argv: list[bytes]) -> list[int]:
     """Where the keys of the request ``argv`` are (COMMAND GETKEYS)."""
-    if command.find_keys is not None:
+    return [position for position, _ in key_references(command, argv)]
+
+
+def legacy_key_positions(command: Command, argv: list[bytes]) -> list[int]:
+    """Redis's ``getKeysFromCommand``, which client-side tracking uses: the command's
+    ``getkeys_proc``, else its (first, last, step) alone."""
+    name = redis_name(command, argv)
+    proc = GETKEYS_PROCS.get(name)
+    if proc is not None:
+        return [position for position, _ in GETKEYS_PROCS_BY_NAME[proc](argv)]
+    if command.find_keys is not None and name not in KEY_SPECS:
         return command.find_keys(argv)
-    first, last, step = command.keys
+    first, last, step = _legacy(name) if name in KEY_SPECS else command.keys
     if first <= 0:
         return []
     end = len(argv) + last if last < 0 else last
-    return list(range(first, min(end, len(argv) - 1) + 1, step))
+    if end >= len(argv):  # too few arguments: the command will say so
+        return []
+    return list(range(first, end + 1, step))
+
+
+_LEGACY: dict[str, tuple[int, int, int]] = {}
+
+
+def _legacy(name: str) -> tuple[int, int, int]:
+    found = _LEGACY.get(name)
+    if found is None:
+        found = _LEGACY[name] = legacy_range(KEY_SPECS[name])[0]
+    return found
 
 
 def _pairs(pairs: list[tuple[bytes, bytes]], resp3: bool) -> bytes:
@@ -172,58 +286,72 @@ def _pairs(pairs: list[tuple[bytes, bytes]], resp3: bool) -> bytes:
     return header + b"".join(bulk(key) + value for key, value in pairs)
 
 
-def _key_spec(command: Command, resp3: bool) -> bytes:
-    first, last, step = command.keys
-    flags = key_flags(command)
-    lastkey = last if last < 0 else last - first
+def flag_set(flags: tuple[str, ...], resp3: bool) -> bytes:
+    """Flags as Redis replies them: a set (RESP3) or array of simple strings."""
+    return set_header(len(flags), resp3) + b"".join(b"+%s\r\n" % f.encode() for f in flags)
+
+
+def _begin_search(begin: Index | Keyword | Unknown, resp3: bool) -> bytes:
+    if isinstance(begin, Index):
+        kind, spec = b"index", [(b"index", integer(begin.pos))]
+    elif isinstance(begin, Keyword):
+        keyword = [(b"keyword", bulk(begin.keyword.encode()))]
+        kind, spec = b"keyword", [*keyword, (b"startfrom", integer(begin.startfrom))]
+    else:
+        kind, spec = b"unknown", []
+    return _pairs([(b"type", bulk(kind)), (b"spec", _pairs(spec, resp3))], resp3)
+
+
+def _find_keys(find: Range | KeyNum | Unknown, resp3: bool) -> bytes:
+    if isinstance(find, Range):
+        kind, spec = (
+            b"range",
+            [
+                (b"lastkey", integer(find.lastkey)),
+                (b"keystep", integer(find.keystep)),
+                (b"limit", integer(find.limit)),
+            ],
+        )
+    elif isinstance(find, KeyNum):
+        kind, spec = (
+            b"keynum",
+            [
+                (b"keynumidx", integer(find.keynumidx)),
+                (b"firstkey", integer(find.firstkey)),
+                (b"keystep", integer(find.keystep)),
+            ],
+        )
+    else:
+        kind, spec = b"unknown", []
+    return _pairs([(b"type", bulk(kind)), (b"spec", _pairs(spec, resp3))], resp3)
+
+
+def _key_spec(spec: KeySpec, resp3: bool) -> bytes:
+    """``addReplyCommandKeySpecs``'s map for one spec."""
+    notes = [(b"notes", bulk(spec.notes.encode()))] if spec.notes else []
     return _pairs(
         [
-            (
-                b"flags",
-                set_header(len(flags), resp3) + b"".join(b"+%s\r\n" % f.encode() for f in flags),
-            ),
-            (
-                b"begin_search",
-                _pairs(
-                    [
-                        (b"type", bulk(b"index")),
-                        (b"spec", _pairs([(b"index", integer(first))], resp3)),
-                    ],
-                    resp3,
-                ),
-            ),
-            (
-                b"find_keys",
-                _pairs(
-                    [
-                        (b"type", bulk(b"range")),
-                        (
-                            b"spec",
-                            _pairs(
-                                [
-                                    (b"lastkey", integer(lastkey)),
-                                    (b"keystep", integer(step)),
-                                    (b"limit", integer(0)),
-                                ],
-                                resp3,
-                            ),
-                        ),
-                    ],
-                    resp3,
-                ),
-            ),
+            *notes,
+            (b"flags", flag_set(spec.flags, resp3)),
+            (b"begin_search", _begin_search(spec.begin_search, resp3)),
+            (b"find_keys", _find_keys(spec.find_keys, resp3)),
         ],
         resp3,
     )
+
+
+def legacy_keys(command: Command) -> tuple[int, int, int]:
+    """COMMAND INFO's (first key, last key, step): Redis's, from its key specs."""
+    return _legacy(command.name) if command.name in KEY_SPECS else command.keys
 
 
 def command_entry(command: Command, resp3: bool) -> bytes:
     """COMMAND INFO's ten-item description of ``command``."""
     flags = flags_in_order(command)
     subcommands = [] if command.subcommands is None else list(command.subcommands.values())
-    first, last, step = command.keys
+    first, last, step = legacy_keys(command)
     cats = categories(command)
-    specs = [_key_spec(command, resp3)] if first > 0 else []
+    specs = [_key_spec(spec, resp3) for spec in key_specs(command)]
     return b"".join(
         [
             b"*10\r\n",
@@ -246,111 +374,13 @@ def command_entry(command: Command, resp3: bool) -> bytes:
     )
 
 
-_NOTES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    # name: (key spec flags, tips, extra ACL categories), as Redis 7.0's command table
-    "ping": ((), ("request_policy:all_shards", "response_policy:all_succeeded"), ()),
-    "time": ((), ("nondeterministic_output",), ()),
-    "info": (
-        (),
-        ("nondeterministic_output", "request_policy:all_shards", "response_policy:special"),
-        ("dangerous",),
-    ),
-    "dbsize": ((), ("request_policy:all_shards", "response_policy:agg_sum"), ("keyspace",)),
-    "flushdb": (
-        (),
-        ("request_policy:all_shards", "response_policy:all_succeeded"),
-        ("keyspace", "dangerous"),
-    ),
-    "flushall": (
-        (),
-        ("request_policy:all_shards", "response_policy:all_succeeded"),
-        ("keyspace", "dangerous"),
-    ),
-    "watch": (("RO",), (), ()),
-    "set": (("RW", "access", "update", "variable_flags"), (), ()),
-    "getdel": (("RW", "access", "delete"), (), ()),
-    "getex": (("RW", "access", "update"), (), ()),
-    "getset": (("RW", "access", "update"), (), ()),
-    "setnx": (("OW", "insert"), (), ()),
-    "setex": (("OW", "update"), (), ()),
-    "psetex": (("OW", "update"), (), ()),
-    "mget": ((), ("request_policy:multi_shard",), ()),
-    "mset": (("OW", "update"), ("request_policy:multi_shard", "response_policy:all_succeeded"), ()),
-    "msetnx": (("OW", "insert"), ("request_policy:multi_shard", "response_policy:agg_min"), ()),
-    "del": (("RM", "delete"), ("request_policy:multi_shard", "response_policy:agg_sum"), ()),
-    "unlink": (("RM", "delete"), ("request_policy:multi_shard", "response_policy:agg_sum"), ()),
-    "exists": (("RO",), ("request_policy:multi_shard", "response_policy:agg_sum"), ()),
-    "type": (("RO",), (), ()),
-    "strlen": (("RO",), (), ()),
-    "ttl": ((), ("nondeterministic_output",), ()),
-    "pttl": ((), ("nondeterministic_output",), ()),
-    "incr": (("RW", "access", "update"), (), ()),
-    "decr": (("RW", "access", "update"), (), ()),
-    "incrby": (("RW", "access", "update"), (), ()),
-    "decrby": (("RW", "access", "update"), (), ()),
-    "incrbyfloat": (("RW", "access", "update"), (), ()),
-    "append": (("RW", "insert"), (), ()),
-    "keys": (
-        (),
-        ("request_policy:all_shards", "nondeterministic_output_order"),
-        ("dangerous",),
-    ),
-    "scan": ((), ("nondeterministic_output", "request_policy:special"), ()),
-    "randomkey": ((), ("request_policy:all_shards", "nondeterministic_output"), ()),
-    "swapdb": ((), (), ("dangerous",)),
-    "restore": (("OW", "update"), (), ("dangerous",)),
-    "sort": ((), (), ("set", "sortedset", "list", "dangerous")),
-    "sort_ro": ((), (), ("set", "sortedset", "list", "dangerous")),
-    "move": (("RW", "access", "update"), (), ()),
-    "touch": (("RO",), ("request_policy:multi_shard", "response_policy:agg_sum"), ()),
-    "dump": ((), ("nondeterministic_output",), ()),
-    "object|encoding": (("RO",), ("nondeterministic_output",), ()),
-    "object|freq": (("RO",), ("nondeterministic_output",), ()),
-    "object|idletime": (("RO",), ("nondeterministic_output",), ()),
-    "object|refcount": (("RO",), ("nondeterministic_output",), ()),
-    "slowlog|get": ((), ("request_policy:all_nodes", "nondeterministic_output"), ()),
-    "slowlog|len": (
-        (),
-        ("request_policy:all_nodes", "response_policy:agg_sum", "nondeterministic_output"),
-        (),
-    ),
-    "slowlog|reset": ((), ("request_policy:all_nodes", "response_policy:all_succeeded"), ()),
-    "latency|latest": (
-        (),
-        ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special"),
-        (),
-    ),
-    "latency|history": (
-        (),
-        ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special"),
-        (),
-    ),
-    "latency|reset": ((), ("request_policy:all_nodes", "response_policy:all_succeeded"), ()),
-    "function|list": ((), ("nondeterministic_output_order",), ()),
-    "ssubscribe": (("not_key",), (), ()),
-    "sunsubscribe": (("not_key",), (), ()),
-    "spublish": (("not_key",), (), ()),
-    "command|docs": ((), ("nondeterministic_output_order",), ()),
-    "command|info": ((), ("nondeterministic_output_order",), ()),
-    "command|list": ((), ("nondeterministic_output_order",), ()),
-    "config|set": ((), ("request_policy:all_nodes", "response_policy:all_succeeded"), ()),
-}
-"""What Redis's command table says of commands beyond their flags and key positions."""
-
-
 def with_redis_metadata(command: Command) -> Command:
-    """``command`` with Redis's key spec flags, tips and extra ACL categories, where known
-    and not given (its subcommands too)."""
+    """``command`` with Redis 7.0's tips, where it has some and ``command`` gives none (its
+    subcommands too)."""
     changes: dict[str, object] = {}
-    notes = _NOTES.get(command.name)
-    if notes is not None:
-        spec, tips, extra = notes
-        if spec and command.key_flags is None:
-            changes["key_flags"] = spec
-        if tips and not command.tips:
-            changes["tips"] = tips
-        if extra and not command.acl_categories:
-            changes["acl_categories"] = extra
+    tips = TIPS.get(command.name)
+    if tips and not command.tips:
+        changes["tips"] = tips
     if command.subcommands is not None:
         changes["subcommands"] = {
             name: with_redis_metadata(sub) for name, sub in command.subcommands.items()

@@ -28,7 +28,7 @@ from ...kvstore import Store, WrongType
 from ..replies import bulk, integer
 from ._base import WRONGTYPE, Client, Command
 from ._hub import deliver
-from ._meta import key_positions
+from ._meta import legacy_key_positions
 from ._slowlog import EVERY_COMMAND
 from .admin import feed_monitors
 from .blocking import WAITING
@@ -97,7 +97,7 @@ class Tracking:
             finally:
                 self.depth -= 1
             if table.clients.get(s) is self and self.remembers(command):
-                table.remember(s.client_id, [argv[i] for i in key_positions(command, argv)])
+                table.remember(s.client_id, [argv[i] for i in legacy_key_positions(command, argv)])
             if s.provider.monitors:
                 reply += feed_monitors(s, command, argv)
             if self.depth == 0:

@@ -13,7 +13,8 @@ from wireproto._users import READ, WRITE, CommandCatalog, LogEntry, RuleError, U
 from ...kvstore import glob_match, parse_int64
 from ..replies import OK, bulk, bulk_array, error, integer, map_reply, set_header
 from ._base import Client, Command, c_string, container, help_reply
-from ._meta import ACL_CATEGORIES, categories, key_flags, key_positions
+from ._keyspec import ACCESS, DELETE, INSERT, UPDATE
+from ._meta import ACL_CATEGORIES, categories, has_keys, key_references
 from .client import client_line
 from .config import Parameter, register_parameter
 
@@ -66,7 +67,7 @@ def _catalog(s: Client) -> CommandCatalog:
 
 # -- the check ------------------------------------------------------------------------
 
-_KEY_FLAGS: Final = {"access": READ, "insert": WRITE, "delete": WRITE, "update": WRITE}
+_WRITES: Final = INSERT | DELETE | UPDATE
 _CHANNELS: Final = {
     "subscribe": (1, False),
     "ssubscribe": (1, False),
@@ -78,29 +79,6 @@ _CHANNELS: Final = {
 
 DENIED_CMD, DENIED_KEY, DENIED_CHANNEL = 1, 2, 3
 
-_RW = READ | WRITE
-_MOVES: Final = {
-    # Redis's key specs per key where one spec for all keys is not enough: (first, second).
-    "rename": (_RW, WRITE),
-    "renamenx": (_RW, WRITE),
-    "copy": (READ, WRITE),
-    "lmove": (_RW, WRITE),
-    "blmove": (_RW, WRITE),
-    "rpoplpush": (_RW, WRITE),
-    "brpoplpush": (_RW, WRITE),
-    "smove": (_RW, WRITE),
-}
-
-
-def _access(command: Command, argv: list[bytes], position: int, spec: int) -> int:
-    """The permission a key needs (``ACLSelectorCheckKey``'s flags from the key spec)."""
-    moves = _MOVES.get(command.name)
-    if moves is not None:
-        return moves[0] if position == 1 else moves[1]
-    if command.name == "set":  # VARIABLE_FLAGS: read access only with GET
-        return _RW if any(arg.lower() == b"get" for arg in argv[3:]) else WRITE
-    return spec
-
 
 def check(user: User, command: Command, argv: list[bytes]) -> tuple[int, int]:
     """Redis's ``ACLSelectorCheckCmd``: (0, 0) if ``user`` may run ``argv``, else (what is
@@ -109,12 +87,10 @@ def check(user: User, command: Command, argv: list[bytes]) -> tuple[int, int]:
     first = argv[1] if len(argv) > 1 else None
     if not user.all_commands and not command.no_auth and not user.can_run(command.name, first):
         return DENIED_CMD, 0
-    if not user.all_keys and (command.keys[0] > 0 or command.find_keys is not None):
-        wanted = 0
-        for flag in key_flags(command):
-            wanted |= _KEY_FLAGS.get(flag.lower(), 0)
-        for position in key_positions(command, argv):
-            access = _access(command, argv, position, wanted)
+    if not user.all_keys and has_keys(command, argv):
+        for position, bits in key_references(command, argv):
+            # ACLSelectorCheckKey: access reads; insert, delete and update write
+            access = (READ if bits & ACCESS else 0) | (WRITE if bits & _WRITES else 0)
             if not user.can_access(argv[position], access, glob_match):
                 return DENIED_KEY, position
     channels = _CHANNELS.get(command.name)

@@ -5,9 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from ...kvstore import compile_glob
-from ..replies import bulk, bulk_array, integer, map_reply, set_header
+from ..replies import bulk, bulk_array, integer, map_reply
 from ._base import SYNTAX_ERROR, Client, Command
-from ._meta import categories, command_entry, family, key_flags, key_positions
+from ._keyspec import flag_names
+from ._keyspecs import ARITY, NO_MANDATORY_KEYS
+from ._meta import (
+    categories,
+    command_entry,
+    family,
+    flag_set,
+    has_keys,
+    key_references,
+    redis_name,
+)
 
 __all__ = ["command_command"]
 
@@ -103,32 +113,40 @@ class _Described:
             return SYNTAX_ERROR
         return bulk_array(names, s.null)
 
-    def keys_of(self, argv: list[bytes]) -> tuple[Command, list[int]] | bytes:
-        found = self.lookup(argv[2:])
-        if isinstance(found, bytes):
-            if found.startswith(b"-ERR wrong number"):
-                return b"-ERR Invalid number of arguments specified for command\r\n"
+    def keys_of(self, argv: list[bytes]) -> list[tuple[int, int]] | bytes:
+        """``getKeysSubcommandImpl``: the keys of the request ``argv[2:]`` with their flag
+        bits, or the error Redis gives."""
+        request = argv[2:]
+        command = self.commands.get(request[0].lower())
+        if command is not None and command.subcommands is not None and len(request) > 1:
+            command = command.subcommands.get(request[1].lower())
+        # A Redis container our table serves as one command (XGROUP): Redis's subcommand
+        name = "" if command is None else redis_name(command, request)
+        if command is None or (name != command.name and name not in ARITY):
             return b"-ERR Invalid command specified\r\n"
-        positions = key_positions(found, argv[2:])
-        if not positions:
+        if not has_keys(command, request):
             return b"-ERR The command has no key arguments\r\n"
-        return found, positions
+        arity = command.arity if name == command.name else ARITY[name]
+        if (arity > 0 and arity != len(request)) or len(request) < -arity:
+            return b"-ERR Invalid number of arguments specified for command\r\n"
+        found = key_references(command, request)
+        if not found and name not in NO_MANDATORY_KEYS:
+            return b"-ERR Invalid arguments specified for command\r\n"
+        return found
 
     def command_getkeys(self, s: Client, argv: list[bytes]) -> bytes:
         found = self.keys_of(argv)
         if isinstance(found, bytes):
             return found
-        return bulk_array((argv[2 + i] for i in found[1]), s.null)
+        return bulk_array((argv[2 + i] for i, _ in found), s.null)
 
     def command_getkeysandflags(self, s: Client, argv: list[bytes]) -> bytes:
         found = self.keys_of(argv)
         if isinstance(found, bytes):
             return found
-        flags = key_flags(found[0])
-        flag_set = set_header(len(flags), s.resp3) + b"".join(
-            b"+%s\r\n" % flag.encode() for flag in flags
-        )
-        entries = [b"*2\r\n" + bulk(argv[2 + i]) + flag_set for i in found[1]]
+        entries = [
+            b"*2\r\n" + bulk(argv[2 + i]) + flag_set(flag_names(bits), s.resp3) for i, bits in found
+        ]
         return b"*%d\r\n" % len(entries) + b"".join(entries)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from ...eviction import POLICIES, MemoryGuard, Settings, guard_of, register_size, sampled_size
 from ..stream import Stream
 from ._base import Client, Command, ProviderState
+from ._meta import key_positions
 from .config import Parameter, checked_int, parse_memory, register_parameter
 
 __all__ = ["OOM", "before_command", "guard", "parse_memory", "use_table"]
@@ -50,14 +51,7 @@ register_size(Stream, _stream_size)
 
 
 def _keys(command: Command, argv: list[bytes]) -> list[bytes]:
-    if command.find_keys is not None:
-        return [argv[i] for i in command.find_keys(argv) if i < len(argv)]
-    first, last, step = command.keys
-    if not first:
-        return []
-    if last < 0:
-        last += len(argv)
-    return argv[first : last + 1 : step or 1]
+    return [argv[i] for i in key_positions(command, argv)]
 
 
 def before_command(s: Client, command: Command) -> bytes | None:
