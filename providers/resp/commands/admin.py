@@ -383,7 +383,7 @@ COMMANDS: list[Command] = [
         -2,
         (),
         Command("function|list", -2, function_list, ("noscript",), group="scripting"),
-        Command("function|stats", 2, function_stats, (*_SCRIPT, "allow_busy"), group="scripting"),
+        Command("function|stats", 2, function_stats, ("noscript", "allow_busy"), group="scripting"),
         Command("function|dump", 2, function_dump, ("noscript",), group="scripting"),
         Command(
             "function|restore",
@@ -397,8 +397,20 @@ COMMANDS: list[Command] = [
         Command("function|kill", 2, not_busy, ("noscript", "allow_busy"), group="scripting"),
         Command("function|help", 2, function_help, ("loading", "stale"), group="scripting"),
     ),
-    Command("fcall", -3, fcall, ("noscript", "skip_monitor", "may_replicate"), group="scripting"),
-    Command("fcall_ro", -3, fcall, ("readonly", "noscript", "skip_monitor"), group="scripting"),
+    Command(
+        "fcall",
+        -3,
+        fcall,
+        ("noscript", "stale", "skip_monitor", "may_replicate", "no_mandatory_keys"),
+        group="scripting",
+    ),
+    Command(
+        "fcall_ro",
+        -3,
+        fcall,
+        ("readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys"),
+        group="scripting",
+    ),
     container(
         "slowlog",
         -2,
