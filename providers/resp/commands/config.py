@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from wireproto._listener_limits import OpenFilesLimit
 
+from ...datatypes.thresholds import THRESHOLDS
 from ...kvstore import compile_glob, parse_int64
 from ..limits import RespLimits
 from ..replies import OK, bulk, error, map_reply
@@ -134,6 +135,24 @@ def int_parameter(
         return None
 
     return Parameter(name, _stored(name, b"%d" % default), set_, aliases)
+
+
+def _threshold(name: bytes, aliases: tuple[bytes, ...]) -> Parameter:
+    """An encoding threshold (:data:`~providers.datatypes.thresholds.THRESHOLDS`, for the
+    whole process as for a whole redis-server), 0 to LONG_MAX."""
+    attribute = name.decode().replace("-", "_")
+
+    def get(provider: ProviderState) -> bytes:
+        return b"%d" % getattr(THRESHOLDS, attribute)
+
+    def set_(provider: ProviderState, value: bytes) -> bytes | None:
+        parsed = checked_int(value, 0, _LONG_MAX)
+        if isinstance(parsed, bytes):
+            return parsed
+        setattr(THRESHOLDS, attribute, parsed)
+        return None
+
+    return Parameter(name, get, set_, aliases)
 
 
 def enum_parameter(name: bytes, default: bytes, choices: Sequence[bytes]) -> Parameter:
@@ -306,13 +325,11 @@ for _parameter in (
     ),
     int_parameter(b"list-max-listpack-size", -2, -(1 << 31), _INT_MAX, (b"list-max-ziplist-size",)),
     int_parameter(b"list-compress-depth", 0, 0, _INT_MAX),
-    int_parameter(b"hash-max-listpack-entries", 512, 0, _LONG_MAX, (b"hash-max-ziplist-entries",)),
-    int_parameter(b"hash-max-listpack-value", 64, 0, _LONG_MAX, (b"hash-max-ziplist-value",)),
-    int_parameter(b"set-max-intset-entries", 512, 0, _LONG_MAX),
-    int_parameter(b"zset-max-listpack-entries", 128, 0, _LONG_MAX, (b"zset-max-ziplist-entries",)),
-    int_parameter(b"zset-max-listpack-value", 64, 0, _LONG_MAX, (b"zset-max-ziplist-value",)),
-    int_parameter(b"slowlog-log-slower-than", 10000, -1, _LONG_MAX),
-    int_parameter(b"slowlog-max-len", 128, 0, _LONG_MAX),
+    _threshold(b"hash-max-listpack-entries", (b"hash-max-ziplist-entries",)),
+    _threshold(b"hash-max-listpack-value", (b"hash-max-ziplist-value",)),
+    _threshold(b"set-max-intset-entries", ()),
+    _threshold(b"zset-max-listpack-entries", (b"zset-max-ziplist-entries",)),
+    _threshold(b"zset-max-listpack-value", (b"zset-max-ziplist-value",)),
     int_parameter(b"latency-monitor-threshold", 0, 0, _LONG_MAX),
 ):
     register_parameter(_parameter)
