@@ -135,6 +135,17 @@ class WaitingRoom:
 
         return written
 
+    def all_keys_ready(self, store: Store) -> None:
+        """Every key clients wait on in ``store`` may hold a value now (SWAPDB replaced its
+        keys): serve them after the command, as Redis's ``scanDatabaseForReadyKeys``."""
+        queues = self._queues.get(store)
+        if queues:
+            for key in queues:
+                entry = (store, key)
+                if entry not in self._ready_set:
+                    self._ready_set.add(entry)
+                    self.ready.append(entry)
+
     def call_soon(self, store: Store, callback: Callable[[], None]) -> None:
         """Run ``callback`` after the current command, where sessions call :meth:`serve`."""
         self._soon.append(callback)
