@@ -137,16 +137,17 @@ def int_parameter(
     return Parameter(name, _stored(name, b"%d" % default), set_, aliases)
 
 
-def _threshold(name: bytes, aliases: tuple[bytes, ...]) -> Parameter:
+def _threshold(name: bytes, aliases: tuple[bytes, ...] = (), memory: bool = False) -> Parameter:
     """An encoding threshold (:data:`~providers.datatypes.thresholds.THRESHOLDS`, for the
-    whole process as for a whole redis-server), 0 to LONG_MAX."""
+    whole process as for a whole redis-server), 0 to LONG_MAX (``memory``: with units)."""
     attribute = name.decode().replace("-", "_")
 
     def get(provider: ProviderState) -> bytes:
         return b"%d" % getattr(THRESHOLDS, attribute)
 
     def set_(provider: ProviderState, value: bytes) -> bytes | None:
-        parsed = checked_int(value, 0, _LONG_MAX)
+        check = _checked_memory if memory else checked_int
+        parsed = check(value, 0, _LONG_MAX)
         if isinstance(parsed, bytes):
             return parsed
         setattr(THRESHOLDS, attribute, parsed)
@@ -326,10 +327,12 @@ for _parameter in (
     int_parameter(b"list-max-listpack-size", -2, -(1 << 31), _INT_MAX, (b"list-max-ziplist-size",)),
     int_parameter(b"list-compress-depth", 0, 0, _INT_MAX),
     _threshold(b"hash-max-listpack-entries", (b"hash-max-ziplist-entries",)),
-    _threshold(b"hash-max-listpack-value", (b"hash-max-ziplist-value",)),
-    _threshold(b"set-max-intset-entries", ()),
+    _threshold(b"hash-max-listpack-value", (b"hash-max-ziplist-value",), memory=True),
+    _threshold(b"set-max-intset-entries"),
     _threshold(b"zset-max-listpack-entries", (b"zset-max-ziplist-entries",)),
-    _threshold(b"zset-max-listpack-value", (b"zset-max-ziplist-value",)),
+    _threshold(b"zset-max-listpack-value", (b"zset-max-ziplist-value",), memory=True),
+    _threshold(b"stream-node-max-entries"),
+    _threshold(b"stream-node-max-bytes", memory=True),
     int_parameter(b"latency-monitor-threshold", 0, 0, _LONG_MAX),
 ):
     register_parameter(_parameter)
