@@ -3,9 +3,9 @@
 A :class:`Parameter` reads its value from the provider and, when it may be
 changed at run time, validates and applies a new one (Redis's error texts).
 :func:`register_parameter` adds one (or replaces one of the same name): a
-family module registers what it implements at import time. Parameters that
-only tune Redis's memory encodings (``hash-max-listpack-entries``...) are kept
-and reported as set, since this server has no such encodings to tune.
+family module registers what it implements at import time. The encoding
+thresholds (``hash-max-listpack-entries``...) are process-wide, as a whole
+redis-server's (:mod:`providers.datatypes.thresholds`).
 """
 
 from __future__ import annotations
