@@ -95,7 +95,7 @@ CASES = [
             ("CONFIG", "RESETSTAT"),
         ],
         b"-ERR CONFIG SET failed (possibly related to argument 'zset-max-listpack-value') - "
-        b"argument couldn't be parsed into an integer\r\n"
+        b"argument must be a memory value\r\n"
         b"*2\r\n$25\r\nhash-max-listpack-entries\r\n$3\r\n512\r\n"
         b"-ERR CONFIG SET failed (possibly related to argument 'Databases') - "
         b"can't set immutable config\r\n"
@@ -108,7 +108,7 @@ CASES = [
         b"-ERR The server is running without a config file\r\n"
         b"+OK\r\n",
         b"-ERR CONFIG SET failed (possibly related to argument 'zset-max-listpack-value') - "
-        b"argument couldn't be parsed into an integer\r\n"
+        b"argument must be a memory value\r\n"
         b"%1\r\n$25\r\nhash-max-listpack-entries\r\n$3\r\n512\r\n"
         b"-ERR CONFIG SET failed (possibly related to argument 'Databases') - "
         b"can't set immutable config\r\n"
