@@ -106,7 +106,7 @@ def test_struct_integer_size_and_bit_tohex_width_limits(client: Client) -> None:
 
 def test_version_fields_and_cjson_null_replies(client: Client) -> None:
     assert _eval(client, "return {redis.REDIS_VERSION, redis.REDIS_VERSION_NUM}") == (
-        b"*2\r\n$5\r\n7.2.4\r\n:459268\r\n"  # 0x070204
+        b"*2\r\n$6\r\n7.0.15\r\n:458767\r\n"  # 0x07000f
     )
     assert _eval(client, "return cjson.null") == b"$-1\r\n"
     assert _eval(client, "return {1, cjson.null, 2}") == b"*3\r\n:1\r\n$-1\r\n:2\r\n"

@@ -27,6 +27,7 @@ from ..lua_libraries import LIBRARIES, install_libraries
 from ..replies import bulk, error, integer
 from ._base import NOT_INTEGER, REDIS_VERSION, Client, Command, help_reply
 from .acl import script_refusal
+from .admin import SCRIPT_CALLS, show_to_monitors
 
 __all__ = ["COMMANDS", "SCRIPT_SUBCOMMANDS", "lua_available", "use_table"]
 
@@ -222,7 +223,12 @@ class _Scripting:
             return self._error(refused)
         if self.read_only and "write" in command.flags:
             return self._error(b"ERR Write commands are not allowed from read-only scripts.")
-        return self._from_reply(s.execute(arguments))
+        SCRIPT_CALLS.depth += 1
+        try:
+            reply = s.execute(arguments)
+        finally:
+            SCRIPT_CALLS.depth -= 1
+        return self._from_reply(reply)
 
     def _error(self, message: bytes) -> Any:
         return self.lua.table_from({b"err": message})
@@ -350,6 +356,12 @@ _NO_LUA = error(
 
 
 def _eval(s: Client, argv: list[bytes], by_sha: bool, read_only: bool) -> bytes:
+    shown = show_to_monitors(s, argv) if s.provider.monitors else b""
+    reply = _checked_eval(s, argv, by_sha, read_only)
+    return reply + shown if shown else reply
+
+
+def _checked_eval(s: Client, argv: list[bytes], by_sha: bool, read_only: bool) -> bytes:
     numkeys = parse_int64(argv[2])
     if numkeys is None:
         return NOT_INTEGER
