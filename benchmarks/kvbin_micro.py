@@ -13,6 +13,10 @@ two rows is what the outer layer adds:
   (the two-step path of ``FramedConsumer``);
 - ``frame+parse fused (fields)``: ``parse_framed_fields`` over a batch, the one
   generated function that frames and parses (what kvbin's ``FramedConsumer`` calls);
+- ``consumer loop (fields)``: ``consume_framed_fields`` over a batch, the loop a
+  ``FramedConsumer`` runs per read (frame, parse, handler call, replies queued),
+  with a handler returning one constant reply: kvbin's loop, compiled ahead of time
+  (``providers/_kvbin_loop.py``) in the compiled build;
 - ``session``: the kvbin session's ``try_consume`` (frame, parse, store, reply),
   with a sender that drops the bytes;
 - ``connection``: ``Connection.get_buffer`` / ``buffer_updated`` /
@@ -44,12 +48,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 
 from _kvbin_core import KvbinCore
-from wireproto.providers.kvbin import KVBIN, REPLY, REQUEST, KvbinProvider, Opcode, build_request
+from wireproto.providers.kvbin import (
+    KVBIN,
+    REPLY,
+    REQUEST,
+    KvbinProvider,
+    Opcode,
+    Status,
+    build_reply,
+    build_request,
+)
 
 from wireproto._build import current
 from wireproto._connection import Connection, ConnectionSettings
 from wireproto._registry import Registry
-from wireproto.framing import LengthFieldFramer, compile_construct
+from wireproto.framing import LengthFieldFramer, _malformed, compile_construct
 
 PIPELINE = 16
 VALUE = b"v" * 32
@@ -139,6 +152,27 @@ def main() -> None:  # noqa: PLR0915 - one closure per row
                 offset = framed_fields(view, offset, total, limit, check)[0]
         return count * per_batch
 
+    def consumer_loop() -> int:
+        cut = LengthFieldFramer.from_message(REQUEST)
+        check = cut._frame_end
+        limit = cut.max_frame_size - cut.header_size
+        loop = compile_construct(REQUEST).consume_framed_fields
+        assert loop is not None
+        constant = build_reply(Status.OK, 0)
+
+        def handler(fields: object, sender: object) -> bytes:
+            return constant
+
+        def flush() -> None:
+            replies.clear()
+
+        for data in batches:
+            replies: list[bytes] = []
+            view = memoryview(data)
+            loop(view, 0, len(data), limit, check, handler, None, replies, flush, 1 << 16, False,
+                 _malformed)  # fmt: skip
+        return count * per_batch
+
     def build() -> int:
         for index in range(len(frames)):
             compiled_build({"status": 0, "request_id": index, "body": VALUE})
@@ -192,6 +226,7 @@ def main() -> None:  # noqa: PLR0915 - one closure per row
         ("build reply fields", build_fields),
         ("framer", framer),
         ("frame+parse fused (fields)", fused),
+        ("consumer loop (fields)", consumer_loop),
         ("session", session),
         ("connection", connection),
         ("hand-written core", core),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import construct as c
 
@@ -31,8 +31,14 @@ from wireproto import (
     WireFormat,
     match_prefix,
 )
-from wireproto.framing import FramedConsumer, LengthFieldFramer, compile_construct
+from wireproto.framing import (
+    FramedConsumer,
+    LengthFieldFramer,
+    compile_construct,
+    precompiled_loops,
+)
 
+from . import _kvbin_loop  # noqa: F401 - registers REQUEST's loop, compiled ahead of time
 from .kvstore import Store, WrongType, shared_store
 
 __all__ = [
@@ -51,8 +57,8 @@ __all__ = [
 MAGIC = b"\xc0KV"
 """0xC0 never starts UTF-8 text, TLS or another binary format we serve."""
 
-HEADER_SIZE = 12
-MAX_KEY_SIZE = 250
+HEADER_SIZE: Final = 12
+MAX_KEY_SIZE: Final = 250
 DEFAULT_LIMITS = Limits(max_message_size=HEADER_SIZE + (1 << 20))
 
 
@@ -66,7 +72,12 @@ class Opcode(enum.IntEnum):
     ECHO = 4
 
 
-NOOP, GET, SET, DELETE, ECHO = range(5)  # plain ints: no enum lookup per request
+# Plain ints: no enum lookup per request (Final: constants inlined when compiled).
+NOOP: Final = 0
+GET: Final = 1
+SET: Final = 2
+DELETE: Final = 3
+ECHO: Final = 4
 
 
 class Status(enum.IntEnum):
@@ -78,7 +89,9 @@ class Status(enum.IntEnum):
     PROTOCOL_ERROR = 3
 
 
-OK, NOT_FOUND, BAD_REQUEST = 0, 1, 2
+OK: Final = 0
+NOT_FOUND: Final = 1
+BAD_REQUEST: Final = 2
 
 
 REQUEST = c.Struct(
@@ -110,8 +123,8 @@ def _fields_builder(con: c.Construct[Any, Any]) -> Callable[..., bytes]:
     return build
 
 
-_build_request = _fields_builder(REQUEST)
-_build_reply = _fields_builder(REPLY)
+_build_request: Final = _fields_builder(REQUEST)
+_build_reply: Final = _fields_builder(REPLY)
 
 
 def build_request(
@@ -126,16 +139,29 @@ def build_reply(status: Status, request_id: int, body: BytesLike = b"") -> bytes
     return _build_reply(status, request_id, body)
 
 
+_LOOP_DOC = """REQUEST's consumer loop (kvbin), generated from its declaration: do not edit.
+
+Regenerate it from the repository root after a change to ``REQUEST`` or to the loop
+generator (``tests/test_construct_emit.py`` fails until then; meanwhile the generated
+loop runs)::
+
+    .venv/bin/python -m wireproto.providers.kvbin > providers/_kvbin_loop.py
+"""
+
+
+def _loop_module() -> str:
+    """The text of ``providers/_kvbin_loop.py`` (compiled by mypyc in the wheel)."""
+    return precompiled_loops([REQUEST], _LOOP_DOC, fields=True)
+
+
 class _KvbinSession:
     """One connection: frames requests, applies them to the shared store."""
 
-    __slots__ = ("_delete", "_framed", "_get", "_put")
+    __slots__ = ("_framed", "_store")
 
     def __init__(self, store: Store, sender: NetworkSender, max_frame: int) -> None:
-        # Bound once: the store's plain-string entry points are the whole hot path.
-        self._get = store.get
-        self._put = store.put
-        self._delete = store.delete
+        # Called directly (not through bound methods kept here): a native call when compiled.
+        self._store = store
         framer = LengthFieldFramer.from_message(REQUEST, max_frame_size=max_frame)
         self._framed = FramedConsumer(framer, self._handle, sender, message=REQUEST, fields=True)
 
@@ -154,6 +180,10 @@ class _KvbinSession:
 
     def _handle(self, fields: tuple[Any, ...], sender: NetworkSender) -> BytesLike:
         # REQUEST's fields; the reply is returned, sent with the others of the read.
+        opcode: int  # typed for mypyc; declarations cost nothing interpreted
+        request_id: int
+        key: BytesLike
+        value: BytesLike
         opcode, request_id, key, value = fields
         if len(key) > MAX_KEY_SIZE:
             return _build_reply(BAD_REQUEST, request_id, b"key too long")
@@ -161,7 +191,7 @@ class _KvbinSession:
             key = bytes(key)  # a view of a large frame: the store keeps small keys apart
         if opcode == GET:
             try:
-                found = self._get(key)
+                found = self._store.get(key)
             except WrongType:  # a Redis list, hash...: absent, as memcached and FASTER see it
                 found = None
             if found is None:
@@ -170,10 +200,10 @@ class _KvbinSession:
         if opcode == SET:
             # A large value is a view of its frame: its one copy, the bytes the store keeps
             # (the frame is freed with the read, not kept alive by the value).
-            self._put(key, value if type(value) is bytes else bytes(value))
+            self._store.put(key, value if type(value) is bytes else bytes(value))
             return _build_reply(OK, request_id, b"")
         if opcode == DELETE:
-            gone = self._delete(key)
+            gone = self._store.delete(key)
             return _build_reply(OK if gone else NOT_FOUND, request_id, b"")
         if opcode == ECHO:
             return _build_reply(OK, request_id, value)
@@ -231,3 +261,7 @@ class KvbinProvider:
 def register(registry: Registry) -> None:
     """Entry point of the ``wireproto.providers`` group: kvbin on the registry's shared store."""
     registry.register(KVBIN, KvbinProvider(registry=registry))
+
+
+if __name__ == "__main__":
+    print(_loop_module(), end="")

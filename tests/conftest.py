@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from _tls import make_tls_files
+from wireproto.providers.datatypes.thresholds import THRESHOLDS
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -29,3 +31,13 @@ def accelerated(request: pytest.FixtureRequest) -> bool:
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A test CA and a server certificate, made once per session."""
     return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(autouse=True)
+def _encoding_thresholds_restored() -> Iterator[None]:
+    """CONFIG SET of an encoding threshold holds for the whole process (as for a whole
+    redis-server): put the defaults back after each test that changed them."""
+    saved = {name: getattr(THRESHOLDS, name) for name in THRESHOLDS.__slots__}
+    yield
+    for name, value in saved.items():
+        setattr(THRESHOLDS, name, value)

@@ -8,12 +8,8 @@ from _redis_pair import parse_replies
 from _resp import Client
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wireproto.providers.datatypes.encodings import (
-    HASH_MAX_LISTPACK_ENTRIES,
-    HASH_MAX_LISTPACK_VALUE,
-    SET_MAX_INTSET_ENTRIES,
-    encoding_of,
-)
+from wireproto.providers.datatypes.encodings import encoding_of
+from wireproto.providers.datatypes.thresholds import THRESHOLDS
 from wireproto.providers.resp.commands.sort import strtod
 
 
@@ -138,16 +134,16 @@ def test_hscan_survives_writes_between_calls(accelerated: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("size", "expected"), [(HASH_MAX_LISTPACK_ENTRIES, b"listpack"),
-                           (HASH_MAX_LISTPACK_ENTRIES + 1, b"hashtable")]
+    ("size", "expected"), [(THRESHOLDS.hash_max_listpack_entries, b"listpack"),
+                           (THRESHOLDS.hash_max_listpack_entries + 1, b"hashtable")]
 )  # fmt: skip
 def test_hash_entries_threshold(size: int, expected: bytes) -> None:
     assert encoding_of({b"%d" % i: b"v" for i in range(size)}) == expected
 
 
 @pytest.mark.parametrize(
-    ("size", "expected"), [(HASH_MAX_LISTPACK_VALUE, b"listpack"),
-                           (HASH_MAX_LISTPACK_VALUE + 1, b"hashtable")]
+    ("size", "expected"), [(THRESHOLDS.hash_max_listpack_value, b"listpack"),
+                           (THRESHOLDS.hash_max_listpack_value + 1, b"hashtable")]
 )  # fmt: skip
 def test_hash_value_threshold(size: int, expected: bytes) -> None:
     assert encoding_of({b"f": b"v" * size}) == expected
@@ -155,8 +151,8 @@ def test_hash_value_threshold(size: int, expected: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    ("size", "expected"), [(SET_MAX_INTSET_ENTRIES, b"intset"),
-                           (SET_MAX_INTSET_ENTRIES + 1, b"hashtable")]
+    ("size", "expected"), [(THRESHOLDS.set_max_intset_entries, b"intset"),
+                           (THRESHOLDS.set_max_intset_entries + 1, b"hashtable")]
 )  # fmt: skip
 def test_intset_threshold(size: int, expected: bytes, accelerated: bool) -> None:
     client = Client(accelerated)
@@ -192,3 +188,50 @@ def test_sort_by_and_get_patterns(accelerated: bool) -> None:
     assert client.call("SORT", "d") == b"-ERR One or more scores can't be converted into double\r\n"
     assert client.call("SORT", "d", "ALPHA") == b"*1\r\n$1\r\na\r\n"
     assert client.call("SORT_RO", "s", "STORE", "d") == b"-ERR syntax error\r\n"
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "expected"),
+    [
+        ("hash-max-listpack-entries", "1", [b"listpack", b"hashtable"]),
+        ("hash-max-ziplist-value", "2", [b"listpack", b"hashtable"]),
+        ("set-max-intset-entries", "1", [b"intset", b"hashtable"]),
+        ("zset-max-listpack-entries", "1", [b"listpack", b"skiplist"]),
+        ("zset-max-ziplist-value", "2", [b"listpack", b"skiplist"]),
+    ],
+)
+def test_config_set_moves_the_encoding_thresholds(
+    parameter: str, value: str, expected: list[bytes]
+) -> None:
+    """At the threshold a value keeps its compact encoding; one past it, it leaves it."""
+    client = Client(accelerated=False)
+    add = {
+        "hash": lambda key, n: ("HSET", key, *(x for i in range(n) for x in (f"f{i}", "vv"))),
+        "set": lambda key, n: ("SADD", key, *(str(i) for i in range(n))),
+        "zset": lambda key, n: ("ZADD", key, *(x for i in range(n) for x in (str(i), f"m{i}"))),
+    }[parameter.split("-", maxsplit=1)[0]]
+    try:
+        assert client.call("CONFIG", "SET", parameter, value) == b"+OK\r\n"
+        if parameter.endswith("value"):
+            small = ("HSET", "at", "ab", "xy") if parameter[0] == "h" else ("ZADD", "at", "1", "ab")
+            large = (
+                ("HSET", "past", "abc", "x")
+                if parameter[0] == "h"
+                else ("ZADD", "past", "1", "abc")
+            )
+            client.call(*small)
+            client.call(*large)
+        else:
+            client.call(*add("at", int(value)))
+            client.call(*add("past", int(value) + 1))
+        got = [client.call("OBJECT", "ENCODING", key) for key in ("at", "past")]
+        assert got == [b"$%d\r\n%s\r\n" % (len(e), e) for e in expected]
+    finally:
+        client.call(
+            "CONFIG",
+            "SET",
+            parameter,
+            {"hash": "512", "set": "512", "zset": "128"}[parameter.split("-", maxsplit=1)[0]]
+            if parameter.endswith("entries")
+            else "64",
+        )

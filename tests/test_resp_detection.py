@@ -48,6 +48,9 @@ MATCH, NO_MATCH, NEED_MORE = Verdict.MATCH, Verdict.NO_MATCH, Verdict.NEED_MORE
         (b"\x16\x03\x01\x02\x00", NO_MATCH),
         (b"\xc0KV\x01", NO_MATCH),
         (b"$3\r\n", NO_MATCH),
+        (b"$", NEED_MORE),
+        (b"$\x00payload", MATCH),  # Redis never sees the end of that line, then refuses
+        (b"$3\r\n\x00", NO_MATCH),  # the NUL is past the first line
         (b"GET / HTTP/1.1\r\n", NO_MATCH),  # the cross-protocol guard (wireproto.guard)
         (b"Host: x\r\n", NO_MATCH),
     ],

@@ -6,7 +6,10 @@ from __future__ import annotations
 from _resp import Client
 from hypothesis import given
 from hypothesis import strategies as st
-from wireproto.providers.resp.stream import MAX_ID, NODE_MAX_ENTRIES, Stream
+from wireproto.providers.datatypes.thresholds import THRESHOLDS
+from wireproto.providers.resp.stream import MAX_ID, Stream
+
+NODE_MAX_ENTRIES = THRESHOLDS.stream_node_max_entries
 
 OPS = st.lists(
     st.one_of(

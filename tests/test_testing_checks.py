@@ -254,7 +254,7 @@ def test_max_message_size_is_checked_at_max_and_max_plus_one(
 def test_a_correct_consumer_passes_the_limits_check() -> None:
     report = check_limits_and_work(target(Lines, limits=Limits(max_message_size=64)))
     assert report.limits_checked
-    assert len(report.drip) == 2 and len(report.batch) == 2
+    assert len(report.drip) == 2 and len(report.batch) == 3
 
 
 def test_the_work_meter_counts_the_consumers_lines_only() -> None:

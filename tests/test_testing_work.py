@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -17,11 +19,19 @@ from test_testing_planted import (
     line_grow,
 )
 
+import wireproto
 from wireproto import Limits, NetworkSender, ProtocolError
 from wireproto.testing import Example, FuzzTarget, check_example, check_wire_format
 from wireproto.testing._driver import run_example
 from wireproto.testing._perf import InstructionCounter, paranoid_level
-from wireproto.testing._properties import check_limits_and_work, limit_cuttings, work_sizes
+from wireproto.testing._properties import (
+    QUADRATIC_SHARE,
+    batch_work,
+    check_limits_and_work,
+    limit_cuttings,
+    quadratic_share,
+    work_sizes,
+)
 from wireproto.testing._shrink import minimize
 from wireproto.testing._work import WorkMeter, tracing
 from wireproto.testing.errors import NonLinearWorkError, UnexpectedExceptionError
@@ -79,6 +89,112 @@ def test_a_copy_of_the_rest_per_message_is_non_linear_work() -> None:
     )
     with pytest.raises(NonLinearWorkError, match=r"one read of many messages.*bytes allocated"):
         check_limits_and_work(target)
+
+
+def _lines_with_scratch(consumer: type[CrlfLines], scratch: int) -> FuzzTarget:
+    class WithScratch(consumer):  # type: ignore[valid-type,misc]
+        """Also allocates and frees ``scratch`` bytes per line: a linear cost of its own."""
+
+        def __init__(self, sender: NetworkSender) -> None:
+            super().__init__(sender)
+            self.sender = _ScratchSender(sender, scratch)
+
+    return FuzzTarget.from_consumer(
+        WithScratch,
+        limits=Limits(max_message_size=1 << 16),
+        grow=lambda size: line_grow(min(size, 16)),
+        name=f"{consumer.__name__}+{scratch}",
+    )
+
+
+class _ScratchSender:
+    def __init__(self, sender: NetworkSender, scratch: int) -> None:
+        self._sender = sender
+        self._scratch = scratch
+
+    def send(self, data: bytes, /) -> None:
+        scratch = bytearray(self._scratch)
+        del scratch
+        self._sender.send(data)
+
+    def close(self) -> None:
+        self._sender.close()
+
+
+# The consumers' linear cost was about 36 bytes per byte fed; 4096 per 16-byte line is 256.
+@pytest.mark.parametrize("scratch", [0, 1024, 4096])
+def test_the_batch_check_does_not_hang_on_the_linear_cost(scratch: int) -> None:
+    # The check used to compare k and 2k messages (x3 fails): the copy of the rest made x3.01
+    # there, and 0.5 % more linear work per message (the connection's, or the consumer's)
+    # hid it. Fitted through k, 4k and 16k messages, the n^2 term is most of the work whatever
+    # the linear cost, and about none of a linear twin's with the same cost.
+    quadratic = _lines_with_scratch(CopiesTheRest, scratch)
+    rows = batch_work(quadratic)
+    assert quadratic_share(rows, 2) > 2 * QUADRATIC_SHARE
+    with pytest.raises(NonLinearWorkError, match=r"the c\*n\^2 term is \d+% of the work"):
+        check_limits_and_work(quadratic)
+    linear = _lines_with_scratch(CrlfLines, scratch)
+    rows = batch_work(linear)
+    assert rows[-1][2] > (1 + scratch // 16) * rows[-1][0]  # the scratch was counted
+    assert quadratic_share(rows, 1) < QUADRATIC_SHARE / 5
+    assert quadratic_share(rows, 2) < QUADRATIC_SHARE / 5
+    check_limits_and_work(linear)
+
+
+_SENDS = """
+def light_send(sender, data, kept):
+    sender.send(data)
+
+
+def heavy_send(sender, data, kept):
+    scratch = bytearray(4096)  # a heavier sender: 4 KB allocated and freed per reply
+    del scratch
+    kept.append(bytes(64))  # and 64 more bytes held per reply
+    sender.send(data)
+"""
+
+
+def _sends(filename: str) -> tuple[Callable[..., None], Callable[..., None]]:
+    """The two senders above, as if their code were in ``filename``."""
+    namespace: dict[str, Any] = {}
+    exec(compile(_SENDS, filename, "exec"), namespace)
+    return namespace["light_send"], namespace["heavy_send"]
+
+
+def _allocated_through(send: Callable[..., None], stream: bytes) -> int:
+    kept: list[bytes] = []
+
+    class Through(_ScratchSender):
+        def send(self, data: bytes, /) -> None:
+            send(self._sender, data, kept)
+
+    class LinesThrough(CrlfLines):
+        def __init__(self, sender: NetworkSender) -> None:
+            super().__init__(Through(sender, 0))
+
+    target = FuzzTarget.from_consumer(LinesThrough, limits=Limits(max_message_size=1 << 16))
+    meter = WorkMeter(allocation=True)
+    with tracing():
+        run_example(target, Example.whole(stream), meter)
+    assert len(kept) in (0, stream.count(b"\n"))
+    return meter.allocated
+
+
+@pytest.mark.parametrize(
+    ("filename", "counted"),
+    [(str(Path(wireproto.__file__).resolve().parent / "_connection.py"), False), (__file__, True)],
+    ids=["connection", "consumer"],
+)
+def test_what_the_connection_allocates_is_not_the_consumers(filename: str, counted: bool) -> None:
+    # The pure build runs the connection's sender as Python code inside try_consume: its
+    # allocations must not move the consumer's count (compiled, it has no frames to see).
+    stream = line_grow(16) * 256
+    light, heavy = (_allocated_through(send, stream) for send in _sends(filename))
+    assert light > 16 * len(stream)  # the consumer's own copies are counted
+    if counted:  # 4 KB more per 16-byte line
+        assert heavy - light > 200 * len(stream)
+    else:
+        assert abs(heavy - light) < len(stream) // 4  # against 256 bytes per byte fed
 
 
 def test_the_instruction_counter_counts_or_says_why_not() -> None:

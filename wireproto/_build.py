@@ -18,11 +18,12 @@ __all__ = ["COMPILED_SOURCES", "PACKAGE_DIRS", "Build", "current", "module_name"
 
 # Chosen by measurement (benchmarks/README.md, "compiled build"); not listed:
 # wireproto/_server.py (the server's setup, not on the per-request path),
-# wireproto/_session.py (runtime-checkable Protocols), and wireproto/framing.py and
-# providers/kvbin.py: both compile and pass their tests, but their per-message work is
-# the code compile_construct generates (interpreted either way), and compiled they
-# measured no faster (benchmarks/README.md, kvbin). Paths are relative to the
-# project root; this file must import nothing outside the standard library.
+# wireproto/_session.py (runtime-checkable Protocols), and wireproto/framing.py: it
+# compiles and passes its tests, but its per-message work is the code compile_construct
+# generates (interpreted either way), and compiled it measured no faster. kvbin's
+# handler is listed: it calls the compiled store natively (benchmarks/README.md,
+# kvbin). Paths are relative to the project root; this file must import nothing
+# outside the standard library.
 COMPILED_SOURCES: Final[tuple[str, ...]] = (
     "wireproto/_buffer.py",
     "wireproto/_connection.py",
@@ -31,6 +32,8 @@ COMPILED_SOURCES: Final[tuple[str, ...]] = (
     "wireproto/memory.py",
     "wireproto/_stats.py",
     "providers/kvstore.py",
+    "providers/_kvbin_loop.py",
+    "providers/kvbin.py",
     "providers/persistence/dirty.py",
     "providers/resp/numbers.py",
     "providers/resp/replies.py",

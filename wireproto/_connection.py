@@ -102,17 +102,31 @@ class _Outbox:
             return
         chunk = data if type(data) is bytes else bytes(data)
         if chunk:
+            # MemoryAccount.charge_output() inlined for the common case (once per
+            # read batch): within the output limit and the budget, account open.
             account = connection._memory
-            account.outbox += len(chunk)
-            if account.outbox > account.outbox_cap or account.budget is not None:
-                self._charge(account, len(chunk))
+            size = len(chunk)
+            outbox = account.outbox + size
+            budget = account.budget
+            if outbox > account.outbox_cap:
+                self._charge(account, size)  # raises, unless the account is closed
+            elif budget is None:
+                account.outbox = outbox
+            else:
+                used = budget.used + size
+                if used > budget.limit or account.closed:
+                    self._charge(account, size)
+                else:
+                    account.outbox = outbox
+                    budget.used = used
+                    if used > budget.high_water:  # noqa: PLR1730 (max() is a call)
+                        budget.high_water = used
             self.chunks.append(chunk)  # their size: the account's ``outbox``
             if not connection._in_batch and connection.on_output is not None:
                 connection.on_output()
 
     def _charge(self, account: MemoryAccount, size: int) -> None:
         """Charge ``size`` bytes through the account (the budget, or past the limit: it raises)."""
-        account.outbox -= size  # counted in advance by send()
         try:
             account.charge_output(size)
         except MemoryLimitExceeded as exc:
@@ -810,7 +824,7 @@ class Connection:
         # Called as returning object: compiled by mypyc, the declared int result
         # would coerce or reject a bad one before the contract check could name it.
         try_consume: Callable[[memoryview], object] = session.try_consume
-        left = len(buffer)
+        left = buffer._end - buffer._start  # len(buffer) without the call (a slot, from C)
         while left and not outbox.close_requested:
             view = buffer.unread(max_message)
             given = len(view)
@@ -845,7 +859,8 @@ class Connection:
                 break
             left = buffer.consume(used)
         buffer.compact()
-        if self._budget is not None and buffer.capacity != self._memory.receive:
+        # buffer.capacity without the property's call (not specialised by 3.11).
+        if self._budget is not None and len(buffer._buf) != self._memory.receive:
             self._memory.set_receive(buffer.capacity)
         if outbox.close_requested:
             return  # closed by data_to_send(), after the replies before it

@@ -33,6 +33,8 @@ import construct as c
 from construct.expr import BinExpr, FuncPath, Path, UniExpr
 from construct.lib.binary import integer2bytes
 
+from wireproto._construct_emit import precompiled, typed_loop
+
 __all__ = ["CompiledConstruct", "compile_construct"]
 
 _NATIVE = "<" if sys.byteorder == "little" else ">"
@@ -92,6 +94,7 @@ class CompiledConstruct:
 
 
 _CACHE: dict[int, CompiledConstruct] = {}
+_LOOP_TEXTS: dict[int, dict[str, str]] = {}
 
 
 def compile_construct(con: c.Construct[Any, Any]) -> CompiledConstruct:
@@ -112,6 +115,7 @@ def compile_construct(con: c.Construct[Any, Any]) -> CompiledConstruct:
         functions[name] = namespace[name]
         sources.append(src)
     extra: dict[str, Any] = {}
+    loop_texts: dict[str, str] = {}
     flat_parse, flat_framed = _ParseGen(flat=True), _ParseGen(flat=True)
     positional = _BuildGen(positional=True, unchecked=True)
     makers: list[tuple[str, Callable[[], tuple[str, dict[str, Any]]]]] = [
@@ -132,8 +136,7 @@ def compile_construct(con: c.Construct[Any, Any]) -> CompiledConstruct:
         if name.startswith("parse_framed"):
             loop_name = name.replace("parse_", "consume_")
             loop = _consume_loop(src, loop_name)
-            exec(compile(loop, f"<wireproto {loop_name} {_short_repr(con)}>", "exec"), namespace)
-            extra[loop_name] = namespace[loop_name]
+            extra[loop_name] = _loop_function(con, loop_name, loop, namespace, loop_texts)
             sources.append(loop)
     names = flat_parse.names
     if "parse_fields" not in extra or "build_fields" not in extra:
@@ -163,7 +166,39 @@ def compile_construct(con: c.Construct[Any, Any]) -> CompiledConstruct:
         extra.get("consume_framed_fields"),
     )
     _CACHE[id(con)] = compiled  # declarations are module-level: kept for the process
+    _LOOP_TEXTS[id(con)] = loop_texts
     return compiled
+
+
+def loop_text(con: c.Construct[Any, Any], name: str) -> str | None:
+    """The typed module text (:func:`~wireproto._construct_emit.typed_loop`) of the
+    consumer loop ``name`` (``consume_framed`` or ``consume_framed_fields``) of ``con``."""
+    compile_construct(con)
+    return _LOOP_TEXTS[id(con)].get(name)
+
+
+def _loop_function(
+    con: c.Construct[Any, Any],
+    name: str,
+    loop: str,
+    namespace: dict[str, Any],
+    texts: dict[str, str],
+) -> Callable[..., int]:
+    """The consumer loop of source ``loop``: as generated, or the same compiled ahead of time.
+
+    Its typed text (:func:`~wireproto._construct_emit.typed_loop`) goes to ``texts``; a
+    function registered under exactly that text (a module of ``precompiled_loops``,
+    compiled by mypyc in the wheel) is taken instead of the generated one.
+    """
+    exec(compile(loop, f"<wireproto {name} {_short_repr(con)}>", "exec"), namespace)
+    text = typed_loop(loop, namespace)
+    if text is not None:
+        texts[name] = text
+        ahead = precompiled(text)
+        if ahead is not None:
+            return ahead
+    function: Callable[..., int] = namespace[name]
+    return function
 
 
 def _short_repr(con: c.Construct[Any, Any]) -> str:

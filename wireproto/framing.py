@@ -17,13 +17,19 @@ from __future__ import annotations
 import re
 import struct
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import construct
 
-from wireproto._construct_compile import ZERO_COPY_MIN, CompiledConstruct, compile_construct
+from wireproto._construct_compile import (
+    ZERO_COPY_MIN,
+    CompiledConstruct,
+    compile_construct,
+    loop_text,
+)
+from wireproto._construct_emit import emit_module
 from wireproto._errors import ContractError, ProtocolError
 from wireproto._session import BytesLike, Limits, NetworkSender
 
@@ -43,6 +49,7 @@ __all__ = [
     "SessionHook",
     "VarintFramer",
     "compile_construct",
+    "precompiled_loops",
 ]
 
 Handler = Callable[[Any, NetworkSender], "BytesLike | None"]
@@ -876,3 +883,27 @@ class FramedProvider:
         if self._on_open is not None:
             self._on_open(sender)
         return consumer
+
+
+def precompiled_loops(
+    messages: Sequence[construct.Construct[Any, Any]], doc: str, *, fields: bool = False
+) -> str:
+    """The source of a module holding the consumer loops of ``messages``, typed for mypyc.
+
+    :func:`compile_construct` generates the loop a :class:`FramedConsumer` runs per
+    read (frame, parse, handler call) when a message is first used, so it stays
+    interpreted even in a compiled build. Written to a module of a compiled package
+    and imported before the messages are first compiled, the same loops run
+    compiled: each is taken only while the text generated from the declaration is
+    still the one it was made from, so a stale module is ignored (test that the file
+    equals this text). ``fields`` picks the loops of ``fields=True`` consumers;
+    ``doc`` is the module's docstring.
+    """
+    name = "consume_framed_fields" if fields else "consume_framed"
+    texts: list[str] = []
+    for message in messages:
+        text = loop_text(message, name)
+        if text is None:
+            raise ValueError(f"no typed consumer loop for {message}")
+        texts.append(text)
+    return emit_module(texts, doc)

@@ -2,7 +2,7 @@
 (``OBJECT ENCODING``, SCAN's one-shot answers, DUMP's type byte).
 
 Redis picks the compact encoding (listpack, intset, embstr, int) while a value
-is small and converts it for good once it grows past the thresholds below; we
+is small and converts it for good once it grows past the thresholds (:mod:`.thresholds`); we
 decide from the value as it is now, so a value that grew and shrank again
 reports the compact encoding where Redis would keep the big one (listed in
 ``specs/resp/README.md``).
@@ -13,13 +13,11 @@ from __future__ import annotations
 from collections import deque
 
 from ..kvstore import kind_name, parse_int64
+from .thresholds import THRESHOLDS
 from .zset import ZSet, zset_encoding
 
 __all__ = [
     "EMBSTR_SIZE_LIMIT",
-    "HASH_MAX_LISTPACK_ENTRIES",
-    "HASH_MAX_LISTPACK_VALUE",
-    "SET_MAX_INTSET_ENTRIES",
     "encoding_of",
     "hash_is_listpack",
     "hash_scanned_whole",
@@ -31,25 +29,19 @@ __all__ = [
 
 EMBSTR_SIZE_LIMIT = 44
 """Redis's ``OBJ_ENCODING_EMBSTR_SIZE_LIMIT``."""
-HASH_MAX_LISTPACK_ENTRIES = 512
-"""``hash-max-listpack-entries``'s default in Redis 7.0."""
-HASH_MAX_LISTPACK_VALUE = 64
-"""``hash-max-listpack-value``'s default."""
-SET_MAX_INTSET_ENTRIES = 512
-"""``set-max-intset-entries``'s default."""
 
 
 def hash_is_listpack(value: dict[bytes, bytes]) -> bool:
     """Whether Redis 7.0 keeps this hash as a listpack (insertion order, one-shot HSCAN)."""
-    if len(value) > HASH_MAX_LISTPACK_ENTRIES:
+    if len(value) > THRESHOLDS.hash_max_listpack_entries:
         return False
-    limit = HASH_MAX_LISTPACK_VALUE
+    limit = THRESHOLDS.hash_max_listpack_value
     return all(len(field) <= limit and len(item) <= limit for field, item in value.items())
 
 
 def set_is_intset(value: set[bytes]) -> bool:
     """Whether Redis 7.0 keeps this set as an intset (sorted by value, one-shot SSCAN)."""
-    return len(value) <= SET_MAX_INTSET_ENTRIES and all(
+    return len(value) <= THRESHOLDS.set_max_intset_entries and all(
         parse_int64(member) is not None for member in value
     )
 

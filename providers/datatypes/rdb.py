@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 
 from ..kvstore import parse_int64
 from .encodings import hash_is_listpack, set_is_intset
+from .thresholds import THRESHOLDS
 from .zset import ZSet
 
 __all__ = [
@@ -45,7 +46,6 @@ RDB_VERSION = 10
 TYPE_STRING, TYPE_LIST, TYPE_SET, TYPE_ZSET, TYPE_HASH, TYPE_ZSET_2 = 0, 1, 2, 3, 4, 5
 TYPE_LIST_ZIPLIST, TYPE_SET_INTSET, TYPE_HASH_ZIPLIST = 10, 11, 13
 TYPE_LIST_QUICKLIST, TYPE_HASH_LISTPACK, TYPE_ZSET_LISTPACK, TYPE_LIST_QUICKLIST_2 = 14, 16, 17, 18
-_ZSET_MAX_LISTPACK_ENTRIES, _ZSET_MAX_LISTPACK_VALUE = 128, 64
 _QUICKLIST_PLAIN, _QUICKLIST_PACKED = 1, 2
 _LIST_NODE_BYTES = 8192
 """``list-max-listpack-size -2``: a quicklist node's listpack holds up to 8 KB."""
@@ -228,8 +228,8 @@ _LLONG_MAX = (1 << 63) - 1
 def _zset_is_listpack(value: ZSet) -> bool:
     return (
         not value.skiplist
-        and len(value) <= _ZSET_MAX_LISTPACK_ENTRIES
-        and all(len(member) <= _ZSET_MAX_LISTPACK_VALUE for member, _ in value)
+        and len(value) <= THRESHOLDS.zset_max_listpack_entries
+        and all(len(member) <= THRESHOLDS.zset_max_listpack_value for member, _ in value)
     )
 
 
@@ -490,8 +490,8 @@ def _zset(pairs: list[tuple[bytes, float]]) -> ZSet:
         if member in value:
             raise BadPayload("duplicate zset members")
         value.add(member, score)
-    value.skiplist = len(value) > _ZSET_MAX_LISTPACK_ENTRIES or any(
-        len(member) > _ZSET_MAX_LISTPACK_VALUE for member, _ in pairs
+    value.skiplist = len(value) > THRESHOLDS.zset_max_listpack_entries or any(
+        len(member) > THRESHOLDS.zset_max_listpack_value for member, _ in pairs
     )
     return value
 

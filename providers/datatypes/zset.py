@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from sortedcontainers import SortedList  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
 from ..kvstore import register_kind
+from .thresholds import THRESHOLDS
 
 __all__ = ["LexBound", "ZSet", "zset_encoding"]
 
@@ -20,9 +21,6 @@ _INF = math.inf
 
 LexBound = tuple[bytes, bool] | bool
 """A lex range end: (member, exclusive), or True for ``+`` and False for ``-``."""
-
-_MAX_LISTPACK_ENTRIES = 128
-_MAX_LISTPACK_VALUE = 64
 
 
 def _above(member: bytes, low: LexBound) -> bool:
@@ -72,7 +70,10 @@ class ZSet:
             if old == score:  # -0.0 stays -0.0, as in Redis (score != curscore)
                 return
             self._order.remove((old, member))
-        elif len(self._scores) >= _MAX_LISTPACK_ENTRIES or len(member) > _MAX_LISTPACK_VALUE:
+        elif (
+            len(self._scores) >= THRESHOLDS.zset_max_listpack_entries
+            or len(member) > THRESHOLDS.zset_max_listpack_value
+        ):
             self.skiplist = True
         if score == 0 and not self.skiplist:
             score = 0.0  # a listpack keeps -0 as the integer 0 (Redis 7.0's d2string)

@@ -7,9 +7,10 @@ with other text protocols without guessing early. While the line is
 incomplete the answer is NEED_MORE as long as the bytes can still become
 such a line, else NO_MATCH; a line longer than the inline limit is NO_MATCH.
 Blank lines before the first command are skipped, as Redis skips them (up to
-the inline limit in all). A stream starting with a NUL byte is RESP's: Redis
-never finds the end of such a line and answers ``too big inline request``
-once it passes the inline limit, which the parser does too.
+the inline limit in all). A stream starting with a NUL byte, or with ``$`` and
+a NUL in its first line, is RESP's: Redis never finds the end of such a line
+and answers ``too big inline request`` once it passes the inline limit, which
+the parser does too.
 A first line that is an HTTP request line (``GET / HTTP/1.1``) or a ``POST`` /
 ``Host:`` line is NO_MATCH (:mod:`wireproto.guard`).
 """
@@ -57,6 +58,12 @@ def inline_detector(commands: Iterable[bytes], max_inline_len: int) -> Detector:
             newline = data.find(b"\n", 0, limit)
         if data[0] == 0:
             return Verdict.MATCH  # Redis waits for a line end it never sees, then refuses
+        if data[0] == 36:  # '$', RESP's bulk marker: a NUL in its line makes it RESP's
+            line_end = newline if newline >= 0 else min(len(data), limit)
+            if data.find(b"\0", 0, line_end) >= 0:
+                return Verdict.MATCH  # as a leading NUL: Redis's strchr stops at it
+            if newline < 0 and len(data) < limit:
+                return Verdict.NEED_MORE
         if newline < 0 and len(data) >= limit:
             return Verdict.NO_MATCH
         if data.find(b"\0", 0, newline if newline >= 0 else len(data)) >= 0:

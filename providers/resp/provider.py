@@ -15,6 +15,7 @@ from ..eviction import guard_of
 from ..kvstore import Databases, Store
 from .commands import COMMANDS, Client, Command, persistence
 from .commands._hub import PubSubHub
+from .commands._slowlog import SlowLog
 from .info import InfoSection, InfoSections
 from .parser import HIREDIS_AVAILABLE, RespLimits
 from .session import RespSession
@@ -101,6 +102,7 @@ class RespProvider:
         self.clients: dict[int, RespSession] = {}
         """The open connections by CLIENT ID."""
         self.config_values: dict[bytes, bytes] = {}
+        self.slowlog = SlowLog()
         """CONFIG parameters set at run time that only this record keeps."""
         self.pubsub = PubSubHub(self.databases_list)
         """Every connection's pub/sub subscriptions."""

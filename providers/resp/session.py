@@ -14,8 +14,9 @@ from ..eviction import ARMED
 from ..kvstore import WrongType
 from .commands import COMMANDS, Handler, ProviderState, lookup
 from .commands import blocking as _blocking
-from .commands._base import WRONGTYPE, Blocked, Client, Tracker
+from .commands._base import WRONGTYPE, Blocked, Client, Command, Tracker
 from .commands._hub import SUBSCRIBED_MODE_COMMANDS, Subscriptions, subscribed_mode_error
+from .commands._slowlog import EVERY_COMMAND, on_every_command_change
 from .commands.acl import log_denial as _acl_log
 from .commands.acl import refusal as _acl_refusal
 from .commands.admin import feed_monitors
@@ -91,6 +92,16 @@ def _pong(s: Client, argv: list[bytes]) -> bytes:
     return PONG
 
 
+def _timed_handler(command: Command) -> Handler:
+    """``command``'s handler, timed for the slow log."""
+    handler = command.handler
+
+    def timed(s: Client, argv: list[bytes]) -> bytes:
+        return s.provider.slowlog.timed(handler, s, argv)
+
+    return timed
+
+
 def _direct_handlers() -> tuple[dict[bytes, tuple[Handler, bool]], ...]:
     tables: tuple[dict[bytes, tuple[Handler, bool]], ...] = tuple(
         {} for _ in range(_MAX_DIRECT_ARGC)
@@ -109,9 +120,10 @@ def _direct_handlers() -> tuple[dict[bytes, tuple[Handler, bool]], ...]:
         ):
             continue
         arity = command.arity
+        handler = _timed_handler(command) if command.timed else command.handler
         for argc in range(1, _MAX_DIRECT_ARGC):
             if argc == arity or (arity < 0 and argc >= -arity):
-                tables[argc][name] = (command.handler, _small_reply(name, argc))
+                tables[argc][name] = (handler, _small_reply(name, argc))
     for name, entry in tables[1].items():
         if name.lower() == b"ping":
             tables[1][name] = (_pong, entry[1])
@@ -123,6 +135,20 @@ _DIRECT: Final = _direct_handlers()
 authenticated client outside MULTI, with nothing to check first: the right
 arity, no subcommands, not a command MULTI runs at once; each with whether
 its reply is small (:data:`_SMALL_REPLIES`)."""
+
+_DIRECT_ENTRIES: Final = tuple(dict(table) for table in _DIRECT)
+
+
+def _direct_path_follows_slowlog(every_command_timed: bool) -> None:
+    """Empty the direct tables while the slow log times every command (each then takes
+    :meth:`RespSession.execute`, which times it), and fill them again after."""
+    for table, entries in zip(_DIRECT, _DIRECT_ENTRIES, strict=True):
+        table.clear()
+        if not every_command_timed:
+            table.update(entries)
+
+
+on_every_command_change(_direct_path_follows_slowlog)
 
 _NO_DIRECT: tuple[dict[bytes, tuple[Handler, bool]], ...] = tuple({} for _ in _DIRECT)
 """What :meth:`RespSession.run_commands` looks in before AUTH or inside MULTI: nothing."""
@@ -398,7 +424,10 @@ class RespSession:
         if self.tracking is not None:
             return self.tracking.run(self, command, argv)
         try:
-            reply = command.handler(self, argv)
+            if command.timed or (EVERY_COMMAND.count and command.logged):
+                reply = self.provider.slowlog.timed(command.handler, self, argv)
+            else:
+                reply = command.handler(self, argv)
         except WrongType:
             reply = WRONGTYPE
         if self.provider.monitors:

@@ -5,7 +5,7 @@ live in a sorted list (bisect for ranges) and a dict from ID to the flat
 ``[field, value, ...]`` list. Nodes matter only for what a client can see of
 them: ``XTRIM``/``XADD`` with ``~`` remove whole nodes only, so the stream
 records which IDs went into which node, as Redis's listpacks do: a new node
-starts when the tail node holds ``stream-node-max-entries`` (100) entries,
+starts when the tail node holds ``stream-node-max-entries`` (100; CONFIG SET) entries,
 deleted ones included. (Redis also starts one at ``stream-node-max-bytes``,
 4096 bytes of listpack; that bound is not modelled: with entries over about
 40 bytes an approximate trim may keep a different number of entries than
@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 
+from ..datatypes.thresholds import THRESHOLDS
 from ..kvstore import register_kind
 
 __all__ = [
     "MAX_ID",
-    "NODE_MAX_ENTRIES",
     "Consumer",
     "Group",
     "Pending",
@@ -32,7 +32,6 @@ __all__ = [
 StreamId = tuple[int, int]
 U64 = (1 << 64) - 1
 MAX_ID: StreamId = (U64, U64)
-NODE_MAX_ENTRIES = 100
 
 
 def format_id(stream_id: StreamId) -> bytes:
@@ -198,7 +197,8 @@ class Stream:
 
     def append(self, stream_id: StreamId, fields: list[bytes]) -> None:
         """Add an entry whose ID is above :attr:`last_id` (the caller checked)."""
-        if not self._nodes or len(self._nodes[-1].ids) >= NODE_MAX_ENTRIES:
+        limit = THRESHOLDS.stream_node_max_entries  # 0: no limit, as in Redis
+        if not self._nodes or (limit and len(self._nodes[-1].ids) >= limit):
             self._nodes.append(_Node())
         node = self._nodes[-1]
         node.ids.append(stream_id)

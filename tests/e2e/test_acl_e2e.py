@@ -187,3 +187,38 @@ def test_formats_without_authentication_follow_user_default(tmp_path: Path) -> N
                     assert again.recv(100) == not_found  # open to anyone again
         finally:
             root.close()
+
+
+def test_config_set_requirepass_guards_every_format(tmp_path: Path) -> None:
+    """CONFIG SET requirepass sets user ``default``'s only password, as Redis 7.0 does: new
+    redis-py and pymemcache clients must authenticate, a kvbin client (which cannot) is
+    closed and refused, and ``requirepass ""`` opens the port again."""
+    not_found = b"\xc0KV\x01" + struct.pack(">II", 1, 0)
+    with serve(tmp_path / "server.log", formats=("resp", "memcache-text", "kvbin")) as running:
+        with socket.create_connection((HOST, running.port), timeout=TIMEOUT) as open_kvbin:
+            open_kvbin.sendall(_kvbin_get(b"k", 1))
+            assert open_kvbin.recv(100) == not_found
+            with redis.Redis(host=HOST, port=running.port) as setter:
+                assert setter.config_set("requirepass", "s3cret")
+                assert setter.config_get("requirepass") == {"requirepass": "s3cret"}
+                assert setter.ping()  # already authenticated, as on Redis
+            assert _read_until_closed(open_kvbin) == b""
+        with (
+            redis.Redis(host=HOST, port=running.port) as stranger,
+            pytest.raises(redis.AuthenticationError),
+        ):
+            stranger.get("k")
+        cache = Client((HOST, running.port), timeout=TIMEOUT)
+        try:
+            with pytest.raises(MemcacheClientError):
+                cache.get("k")
+        finally:
+            cache.close()
+        with redis.Redis(host=HOST, port=running.port, password="s3cret") as owner:
+            assert owner.set("k", "v")
+            assert owner.config_set("requirepass", "")
+        with redis.Redis(host=HOST, port=running.port) as anyone:
+            assert anyone.get("k") == b"v"
+        with socket.create_connection((HOST, running.port), timeout=TIMEOUT) as kvbin:
+            kvbin.sendall(_kvbin_get(b"k", 1))
+            assert kvbin.recv(100) != b""

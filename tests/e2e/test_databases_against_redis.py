@@ -9,7 +9,9 @@ range and not numbers); each sequence runs on an in-process connection and on
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,34 @@ def test_redis_py_url_with_a_database_number(tmp_path: Path) -> None:
         finally:
             client.close()
             other.close()
+
+
+@pytest.mark.parametrize("present", [True, False])
+def test_swapdb_serves_a_client_blocked_on_a_key_it_brings(tmp_path: Path, present: bool) -> None:
+    """A BRPOP waiting in database 9 is served when SWAPDB brings a list there (Redis's
+    ``scanDatabaseForReadyKeys``), and keeps waiting when the swap brings none."""
+    (tmp_path / "redis").mkdir()
+    with (
+        redis_server(tmp_path / "redis") as redis_port,
+        serve(tmp_path / "log", formats={"resp"}) as server,
+    ):
+        for port in (redis_port, server.port):
+            writer = redis.Redis(host=HOST, port=port, db=1, socket_timeout=15)
+            waiter = redis.Redis(host=HOST, port=port, db=9, socket_timeout=15)
+            try:
+                writer.flushall()
+                if present:
+                    writer.rpush("k", "hello")
+                with ThreadPoolExecutor(1) as pool:
+                    popped = pool.submit(waiter.brpop, ["k"], 1)
+                    for _ in range(100):  # bounded: until the waiter is blocked
+                        if writer.info("clients")["blocked_clients"] == 1:
+                            break
+                        time.sleep(0.02)
+                    assert writer.swapdb(1, 9)
+                    assert popped.result(timeout=10) == ((b"k", b"hello") if present else None), (
+                        port
+                    )
+            finally:
+                writer.close()
+                waiter.close()

@@ -90,6 +90,11 @@ def test_debug_object_matches_redis(redis_port: int, ours: RunningServer, key: s
         ("DEBUG", "SET-ACTIVE-EXPIRE", "2"),
         ("DEBUG", "SET-ACTIVE-EXPIRE"),
         ("DEBUG", "NOSUCH"),
+        ("DEBUG", "ERROR", "LOADING fake message"),
+        ("DEBUG", "ERROR", "ERR two\r\nlines\n"),
+        ("DEBUG", "ERROR", ""),
+        ("DEBUG", "ERROR"),
+        ("DEBUG", "ERROR", "a", "b"),
     ],
 )
 def test_debug_answers_match_redis(

@@ -17,19 +17,7 @@ from _serve import redis_server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-KNOWN_DIFFERENCES = {
-    "blpop": "flags: 7.0 marks blocking commands noscript; 7.2 lets scripts call them",
-    "brpop": "flags: 7.0 marks blocking commands noscript; 7.2 lets scripts call them",
-    "brpoplpush": "flags: 7.0 marks blocking commands noscript; 7.2 lets scripts call them",
-    "blmove": "flags: 7.0 marks blocking commands noscript; 7.2 lets scripts call them",
-    "bzpopmin": "flags: 7.0 marks blocking commands noscript; 7.2 lets scripts call them",
-    "bzpopmax": "flags: 7.0 marks blocking commands noscript; 7.2 lets scripts call them",
-    "fcall": "flags: our FCALL lacks stale and no_mandatory_keys",
-    "fcall_ro": "flags: our FCALL_RO lacks stale and no_mandatory_keys",
-    "function|stats": "flags: ours adds loading and stale (as 7.2 does)",
-    "xgroup": "flags: our container carries its subcommands' write and denyoom",
-    "xinfo": "flags: our container carries its subcommands' readonly",
-}
+KNOWN_DIFFERENCES: dict[str, str] = {}
 """Commands whose COMMAND INFO differs from Redis 7.0.15's beyond their subcommand lists,
 and why; key specs are never among the differences."""
 

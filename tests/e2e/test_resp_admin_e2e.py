@@ -242,6 +242,7 @@ MONITORED = [
     (b"NOSUCH",),  # refused: not shown
     (b"GET",),  # wrong arity: not shown
     (b"MSET", b"a", b"1", b"b", b" "),
+    (b"EVAL", b'redis.call("SET", "s", "1") return redis.call("GET", KEYS[1])', b"1", b"k"),
 ]
 
 
@@ -266,12 +267,14 @@ def _monitor_session(port: int) -> bytes:
             chunk = watcher.recv(65536)
             assert chunk
             shown += chunk
+    shown = re.sub(rb"\+\d+\.\d{6} \[0 lua\]", b"+T [0 lua]", shown)
     return re.sub(rb"\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\]", b"+T [0 ADDR]", shown)
 
 
 def test_monitor_shows_what_redis_shows(redis_port: int, ours: RunningServer) -> None:
     theirs = _monitor_session(redis_port)
     assert b'"SET" "k"' in theirs
+    assert b'+T [0 lua] "GET" "k"' in theirs
     assert _monitor_session(ours.port) == theirs
 
 

@@ -28,6 +28,11 @@ DEFAULTS = {
     "timeout": "0",
     "proto-max-bulk-len": "536870912",
     "client-query-buffer-limit": "1073741824",
+    "stream-node-max-bytes": "4096",
+    "stream-node-max-entries": "100",
+    "zset-max-listpack-entries": "128",
+    "hash-max-ziplist-value": "64",
+    "set-max-intset-entries": "512",
 }
 
 
@@ -102,6 +107,8 @@ VALUES = {
         "18446744073709551615",
     ],
 }
+for _name in ("stream-node-max-bytes", "stream-node-max-entries", "zset-max-listpack-entries"):
+    VALUES[_name] = ["0", "1", "-1", "4kb", "x", "", "9223372036854775807", "9223372036854775808"]
 CASES = [(name, value) for name, values in VALUES.items() for value in values]
 
 

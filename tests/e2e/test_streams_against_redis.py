@@ -5,6 +5,7 @@ over two stream keys and a string key."""
 
 from __future__ import annotations
 
+import pytest
 from _differential import Pair, same
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -108,3 +109,22 @@ def test_approximate_trimming_removes_whole_nodes_as_redis_does(pair: Pair) -> N
         ("XTRIM", "big", "MAXLEN", "=", "7"),
         ("XRANGE", "big", "-", "+", "COUNT", "3"),
     )
+
+
+@pytest.mark.parametrize("node_entries", ["1", "0", "3", "100"])
+def test_node_size_and_the_default_approximate_limit_follow_config(
+    pair: Pair, node_entries: str
+) -> None:
+    """``stream-node-max-entries`` sizes new nodes, and an approximate trim without LIMIT
+    removes at most 100 nodes of it (10,000 entries when it is 0), as Redis 7.0 does."""
+    same(pair, ("DEL", "nodes"), ("CONFIG", "SET", "stream-node-max-entries", node_entries))
+    try:
+        same(pair, *(("XADD", "nodes", f"{i + 1}-1", "x", "v") for i in range(302)))
+        same(
+            pair,
+            ("XTRIM", "nodes", "MAXLEN", "~", "1"),
+            ("XLEN", "nodes"),
+            ("XRANGE", "nodes", "-", "+", "COUNT", "2"),
+        )
+    finally:
+        same(pair, ("CONFIG", "SET", "stream-node-max-entries", "100"))

@@ -32,8 +32,10 @@ if TYPE_CHECKING:
     from wireproto.testing._target import FuzzTarget
 
 __all__ = [
+    "QUADRATIC_SHARE",
     "Seeds",
     "WorkReport",
+    "batch_work",
     "check_complete",
     "check_example",
     "check_extensions",
@@ -41,6 +43,7 @@ __all__ = [
     "extensions",
     "limit_cuttings",
     "prepare_seeds",
+    "quadratic_share",
     "work_sizes",
 ]
 
@@ -351,14 +354,19 @@ def prepare_seeds(target: FuzzTarget, max_frames: int = 64) -> Seeds:
     return Seeds(tuple(streams), tuple(list(frames)[:max_frames]), tuple(prefixes))
 
 
+_Row = tuple[int, int, int, int, int]
+"""A batch measurement: stream size, line events, bytes allocated, per-call peaks, replies."""
+
+
 @dataclass(frozen=True, slots=True)
 class WorkReport:
     """What the deterministic check measured, and what it had to skip."""
 
     drip: tuple[tuple[int, int, int, int], ...] = ()
     """(stream size, line events, bytes allocated, per-call peaks) for each one-byte drip."""
-    batch: tuple[tuple[int, int, int, int], ...] = ()
-    """(stream size, line events, bytes allocated, per-call peaks) for each whole read."""
+    batch: tuple[tuple[int, int, int, int, int], ...] = ()
+    """(stream size, line events, bytes allocated, per-call peaks, reply bytes) for each whole
+    read (k, 4k and 16k messages, see _BATCH_SCALES)."""
     limits_checked: bool = False
     notes: tuple[str, ...] = field(default=())
     instructions: tuple[tuple[int, int], ...] = ()
@@ -368,10 +376,13 @@ class WorkReport:
         """A short summary."""
         parts = []
         for label, rows in (("drip", self.drip), ("batch", self.batch)):
-            if len(rows) == 2:
-                (n1, l1, a1, _), (n2, l2, a2, _) = rows
+            if len(rows) >= 2:
+                (n1, l1, a1, *_), (n2, l2, a2, *_) = rows[0], rows[-1]
                 allocation = f", allocation x{_ratio(a2, a1):.2f}" if min(a1, a2) >= 0 else ""
                 parts.append(f"{label} {n1}->{n2} bytes: lines x{_ratio(l2, l1):.2f}{allocation}")
+        if len(self.batch) == 3:
+            lines, allocated = quadratic_share(self.batch, 1), quadratic_share(self.batch, 2)
+            parts.append(f"batch n^2 share: lines {lines:.2f}, allocation {allocated:.2f}")
         if len(self.instructions) == 2:
             (n1, i1), (n2, i2) = self.instructions
             parts.append(f"drip {n1}->{n2} bytes: instructions x{_ratio(i2, i1):.2f}")
@@ -391,7 +402,18 @@ _DRIP_MAX = 1024
 """The larger drip of the work check is at most this many bytes (less under a smaller limit)."""
 
 _BATCH_BYTES = 1024
-"""The smaller whole read of the batch check holds at least this many bytes of messages."""
+"""The smallest whole read of the batch check holds at least this many bytes of messages."""
+
+_BATCH_SCALES = (1, 4, 16)
+"""The batch check reads k, 4k and 16k messages at once: three sizes fit a + b*n + c*n**2
+(a wide span: a step in a linear cost, such as a buffer doubling, hardly bends the fit)."""
+
+QUADRATIC_SHARE = 0.25
+"""The batch check fails when the fitted c*n**2 term is more than this share of the work at
+the largest size. The built-in formats' term is at most 0.03; a copy of the rest of the
+buffer per 16-byte message makes 0.97. Constant and linear costs (the consumer's own per
+message) cancel in the fit: such a copy stays found under a linear cost a hundred times
+larger."""
 
 _DRIP_MIN = 16
 """Below this larger drip size, the work check is not meaningful and is skipped."""
@@ -408,10 +430,15 @@ def work_sizes(max_message_size: int) -> tuple[int, int] | None:
 def _measure(target: FuzzTarget, example: Example) -> tuple[int, int, int, int]:
     """(stream size, line events, bytes allocated, sum of per-call allocation peaks); the
     peaks are -1 over too few calls (container resizes are noise then)."""
+    return _measure_replies(target, example)[:4]
+
+
+def _measure_replies(target: FuzzTarget, example: Example) -> _Row:
+    """:func:`_measure`, and the reply bytes the stream got."""
     from wireproto.testing._work import WorkMeter, tracing  # noqa: PLC0415
 
     lines = WorkMeter()
-    run_example(target, example, lines)
+    replied = len(run_example(target, example, lines).outcome.replies)
     cumulative = WorkMeter(allocation=True)
     peaks = WorkMeter(allocation=True, cumulative=False)
     with tracing():
@@ -420,25 +447,52 @@ def _measure(target: FuzzTarget, example: Example) -> tuple[int, int, int, int]:
     allocated = cumulative.allocated
     if peaks.calls < _MIN_CALLS_FOR_ALLOCATION:
         peaks.allocated = -1
-    return len(example.stream), lines.lines, allocated, peaks.allocated
+    return len(example.stream), lines.lines, allocated, peaks.allocated, replied
 
 
 _ALLOCATION_FLOOR = 8
-"""Cumulative allocation must exceed linear by this many bytes per byte fed to count: the
-interpreter's own allocations (frames, reply buffers growing) are not copies of the bytes."""
+"""The batch check's c*n**2 term of cumulative allocation must exceed this many bytes per byte
+of the largest read to count: the interpreter's own allocations (frames, reply buffers
+growing) are not copies of the bytes."""
 
 
-def _superlinear(rows: Any, *, cumulative: bool) -> tuple[str, int, int] | None:
-    (n1, lines1, alloc1, peak1), (n2, lines2, alloc2, peak2) = rows
+def _superlinear(rows: Any) -> tuple[str, int, int] | None:
+    (n1, lines1, _, peak1), (n2, lines2, _, peak2) = rows
     checks = [
         ("line events", lines1, lines2, n1),
         ("bytes allocated (per-call peaks)", peak1, peak2, n1),
     ]
-    if cumulative:
-        checks.append(("bytes allocated", alloc1, alloc2, _ALLOCATION_FLOOR * n2))
     for what, low, high, floor in checks:
         if _excessive(n1, n2, low, high, floor):
             return what, low, high
+    return None
+
+
+def quadratic_share(rows: Sequence[_Row], column: int) -> float:
+    """The share of the work at the largest of three sizes that the c*n**2 term of the
+    quadratic through the three points makes (0 if the work is not measured or shrinks).
+
+    n is the bytes fed and the reply bytes: a session whose replies grow faster than its
+    input (a subscription repeated with every message fans each write out to all of them)
+    does work in proportion to what it sends, which is not a re-scan."""
+    (n1, w1), (n2, w2), (n3, w3) = ((row[0] + row[4], row[column]) for row in rows)
+    if min(w1, w2, w3) < 0 or w3 <= 0:
+        return 0.0
+    # Work above the line through the two smaller points: c*(n3-n2)*(n3-n1) for a quadratic.
+    excess = w3 - w2 - (w2 - w1) * (n3 - n2) / (n2 - n1)
+    quadratic = excess / ((n3 - n2) * (n3 - n1)) * n3 * n3
+    return max(0.0, quadratic / w3)
+
+
+def _quadratic(rows: Sequence[_Row]) -> tuple[str, int, int, int, float] | None:
+    """What grows quadratically over the batch sizes: (measure, work at each size, share)."""
+    n3 = rows[-1][0]
+    checks = [("line events", 1, n3), ("bytes allocated", 2, _ALLOCATION_FLOOR * n3)]
+    for what, column, floor in checks:
+        share = quadratic_share(rows, column)
+        works = [row[column] for row in rows]
+        if share > QUADRATIC_SHARE and share * works[-1] > floor:
+            return what, works[0], works[1], works[2], share
     return None
 
 
@@ -460,8 +514,12 @@ def check_limits_and_work(
     drip of ``grow(n)`` and of ``grow(2n)``, 2n being the target's
     ``max_message_size`` up to 1024 (a parser that re-scans its buffered
     bytes on every read does about four times the work), and between whole
-    reads of a corpus/built stream repeated k and 2k times (a parser that
-    re-scans every buffered message per call does too). Then a message of
+    reads of a corpus/built stream repeated k, 4k and 16k times (k messages
+    of at least 1 KB): the work is fitted by a + b*n + c*n**2 through the
+    three, and a parser that copies or re-scans the rest of the buffer per
+    message, whose c*n**2 term is most of the work whatever its constant and
+    linear costs, fails when that term is over a quarter of the work at 16k.
+    Then a message of
     exactly ``max_message_size`` bytes must be accepted and one of
     ``max_message_size + 1`` rejected with a ``ProtocolError``, whole,
     dripped and cut near its end. Raises :class:`NonLinearWorkError` or
@@ -487,27 +545,13 @@ def check_limits_and_work(
             first = _measure(target, Example.drip(streams[0]))
             second = _measure(target, Example.drip(streams[1]))
             drip = (first, second)
-            _raise_if_superlinear(
-                target, drip, Example.drip(streams[0]), "a one-byte drip", cumulative=False
-            )
+            _raise_if_superlinear(target, drip, Example.drip(streams[0]), "a one-byte drip")
             instructions = _count_instructions(target, streams, notes)
-    batch: tuple[tuple[int, int, int, int], ...] = ()
+    batch: tuple[_Row, ...] = ()
     unit = _batch_unit(target, seeds, grow)
     if unit:
-        # Many messages in one read: not bounded by max_message_size.
-        repeat = max(1, _BATCH_BYTES // len(unit) + 1)
-        low, high = unit * repeat, unit * (2 * repeat)
-        schedule = ReadSchedule(initial_buffer_size=len(high))
-        first = _measure(target, Example.whole(low, schedule))
-        second = _measure(target, Example.whole(high, schedule))
-        batch = (first, second)
-        _raise_if_superlinear(
-            target,
-            batch,
-            Example.whole(low, schedule),
-            "one read of many messages",
-            cumulative=True,
-        )
+        batch = batch_work(target, unit)
+        _raise_if_quadratic(target, batch, _batch_examples(unit)[0])
     else:
         notes.append("batch work not checked: no corpus or message declaration")
     limits_checked = _check_max_message_size(target, grow, maximum, notes)
@@ -545,6 +589,25 @@ def _count_instructions(
     return tuple(rows)
 
 
+def _batch_examples(unit: bytes) -> list[Example]:
+    """Whole reads of k, 4k and 16k copies of ``unit`` (many messages in one read: not
+    bounded by max_message_size)."""
+    repeat = max(1, _BATCH_BYTES // len(unit) + 1)
+    streams = [unit * (scale * repeat) for scale in _BATCH_SCALES]
+    schedule = ReadSchedule(initial_buffer_size=len(streams[-1]))
+    return [Example.whole(data, schedule) for data in streams]
+
+
+def batch_work(target: FuzzTarget, unit: bytes | None = None) -> tuple[_Row, ...]:
+    """The work of the batch check's three whole reads (``unit``: the target's own batch
+    unit, from its corpus or ``grow``, by default)."""
+    if unit is None:
+        from wireproto.testing._target import target_grow  # noqa: PLC0415
+
+        unit = _batch_unit(target, None, target_grow(target))
+    return tuple(_measure_replies(target, example) for example in _batch_examples(unit))
+
+
 def _batch_unit(
     target: FuzzTarget, seeds: Seeds | None, grow: Callable[[int], bytes] | None
 ) -> bytes:
@@ -557,15 +620,31 @@ def _batch_unit(
     return b""
 
 
+def _raise_if_quadratic(target: FuzzTarget, rows: Sequence[_Row], example: Example) -> None:
+    found = _quadratic(rows)
+    if found is None:
+        return
+    what, *works, share = found
+    sizes = [row[0] for row in rows]
+    raise NonLinearWorkError(
+        f"one read of many messages of {sizes[0]}, {sizes[1]} and {sizes[2]} bytes cost "
+        f"{works[0]}, {works[1]} and {works[2]} {what} in the consumer: fitted as "
+        f"a + b*n + c*n^2, the c*n^2 term is {share:.0%} of the work at {sizes[2]} bytes "
+        f"(a linear parser's is about 0; over {QUADRATIC_SHARE:.0%} fails): the parser "
+        "re-scans or copies bytes it has already seen for every message",
+        example,
+        target.label,
+        check="work",
+    )
+
+
 def _raise_if_superlinear(
     target: FuzzTarget,
     rows: Any,
     example: Example,
     how: str,
-    *,
-    cumulative: bool,
 ) -> None:
-    found = _superlinear(rows, cumulative=cumulative)
+    found = _superlinear(rows)
     if found is None:
         return
     what, low, high = found

@@ -8,7 +8,13 @@ each over every ``try_consume`` call:
   or the connection's, so a parser that re-walks buffered bytes in Python
   is counted per byte walked, construct's parsing code included.
 - ``allocated``: bytes allocated and freed again, cumulatively: at each line
-  event in the consumer's code, and at the end of the call, the peak of
+  event in the consumer's code, on each call into the connection's own code
+  (what the connection allocates in that call, such as its outbox list
+  growing or its memory account charging a reply, is left out: it is not the
+  consumer's work, and the consumer's figures must not move with the
+  connection's constant factors; in the compiled build the connection has no
+  Python frames and its allocations are counted, which the batch check's fit
+  absorbs as a linear cost), and at the end of the call, the peak of
   traced memory (``tracemalloc``) since the previous event, above what was
   traced then, is added and the peak reset; what the call still holds when
   it returns (replies queued in the connection, the session's state) is
@@ -49,12 +55,17 @@ __all__ = ["WorkMeter"]
 
 _KIT_DIR = str(Path(__file__).resolve().parent)
 _CORE_FILES = frozenset(
-    str(Path(__file__).resolve().parent.parent / name) for name in ("_connection.py", "_buffer.py")
+    str(Path(__file__).resolve().parent.parent / name)
+    for name in ("_connection.py", "_buffer.py", "memory.py")
 )
 
 
-def _excluded(filename: str) -> bool:
-    return filename.startswith(_KIT_DIR) or filename in _CORE_FILES
+def _excluded(filename: str) -> int:
+    """0: the consumer's code; 1: the kit's (no line events); 2: the connection's own (no
+    line events, and what it allocates is not counted either)."""
+    if filename in _CORE_FILES:
+        return 2
+    return int(filename.startswith(_KIT_DIR))
 
 
 NOISE_BYTES = 256
@@ -84,8 +95,12 @@ class WorkMeter:
         self.calls = 0
         self.allocation = allocation
         self.counter = counter
-        self._skip: dict[str, bool] = {}
+        self._skip: dict[str, int] = {}
         self._mark = 0
+        self._core_depth = 0
+        """How many of the connection's own frames are running (their growth is not counted)."""
+        self._core_kept = 0
+        """Bytes the connection's own frames kept during the current call (not counted)."""
 
     @contextmanager
     def call(self) -> Iterator[None]:
@@ -109,6 +124,7 @@ class WorkMeter:
                 return
         started = self._mark
         before = self.allocated
+        self._core_depth = self._core_kept = 0
         previous = sys.gettrace()
         sys.settrace(self._on_call)
         try:
@@ -119,7 +135,7 @@ class WorkMeter:
                 self._sample()
                 # What the call still holds at its end (replies queued, state kept) is
                 # not work done on the bytes: only what it allocated and freed again counts.
-                kept = max(0, self._mark - started)
+                kept = max(0, self._mark - started - self._core_kept)
                 self.allocated = before + max(0, self.allocated - before - kept)
 
     def _sample(self) -> None:
@@ -135,10 +151,30 @@ class WorkMeter:
         skip = self._skip.get(filename)
         if skip is None:
             skip = self._skip[filename] = _excluded(filename)
-        return None if skip else self._on_line
+        if not skip:
+            return self._on_line
+        if skip == 1 or not self.allocation:
+            return None
+        # The connection's own code (the sender, its memory account): what the consumer
+        # allocated so far is counted, what this call allocates is not (see _on_return).
+        if not self._core_depth:
+            self._sample()
+        self._core_depth += 1
+        frame.f_trace_lines = False
+        return self._on_return
+
+    def _on_return(self, frame: FrameType, event: str, arg: Any) -> Any:
+        if event == "return":
+            self._core_depth -= 1
+            if not self._core_depth:
+                current = tracemalloc.get_traced_memory()[0]
+                self._core_kept += current - self._mark  # what the connection holds on to
+                tracemalloc.reset_peak()
+                self._mark = current
+        return self._on_return
 
     def _on_line(self, frame: FrameType, event: str, arg: Any) -> Any:
-        if event == "line":
+        if event == "line" and not self._core_depth:
             if self.allocation:
                 self._sample()
             else:

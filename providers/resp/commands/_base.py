@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from wireproto import MessageConsumer, NetworkSender, ServerStats
 
     from ._hub import PubSubHub, Subscriptions
+    from ._slowlog import SlowLog
 
 __all__ = [
     "DB_OUT_OF_RANGE",
@@ -65,7 +66,7 @@ __all__ = [
     "unknown_subcommand",
 ]
 
-REDIS_VERSION = b"7.2.4"
+REDIS_VERSION = b"7.0.15"
 """The Redis version reported by HELLO and INFO (the command set clients may assume)."""
 
 
@@ -139,6 +140,11 @@ class ProviderState(Protocol):
     @property
     def config_values(self) -> dict[bytes, bytes]:
         """CONFIG parameters set at run time that only this record keeps."""
+        ...
+
+    @property
+    def slowlog(self) -> SlowLog:
+        """SLOWLOG's entries and settings."""
         ...
 
     active_expire: bool
@@ -370,6 +376,13 @@ WRONGTYPE: Final = b"-WRONGTYPE Operation against a key holding the wrong kind o
 :class:`~providers.kvstore.WrongType` with it, so handlers may let it propagate)."""
 
 
+_BOUNDED_BY_ARGUMENTS = frozenset(
+    ("set", "setex", "psetex", "getset", "mset", "msetnx", "append", "setrange")
+)
+"""Commands Redis does not flag ``fast`` whose work is bounded by their own arguments (string
+writes): like the fast ones, the slow log times them only below its default threshold."""
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     """One command: its name, Redis arity (negative: at least), handler and metadata."""
@@ -397,6 +410,17 @@ class Command:
     cannot describe (``numkeys`` arguments): COMMAND GETKEYS uses it."""
     group: str | None = None
     """COMMAND DOCS's group; None: the family, from the handler's module."""
+    timed: bool = field(init=False, compare=False, repr=False)
+    """Whether the slow log times it at its default threshold (not ``fast``, not
+    ``skip_slowlog``, not a string write); derived from the flags and the name."""
+    logged: bool = field(init=False, compare=False, repr=False)
+    """Whether the slow log may log it at all (not ``skip_slowlog``: EXEC...)."""
+
+    def __post_init__(self) -> None:
+        logged = "skip_slowlog" not in self.flags
+        timed = logged and "fast" not in self.flags and self.name not in _BOUNDED_BY_ARGUMENTS
+        object.__setattr__(self, "logged", logged)
+        object.__setattr__(self, "timed", timed)
 
     @property
     def no_auth(self) -> bool:

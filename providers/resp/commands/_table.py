@@ -29,6 +29,7 @@ from . import (
     server,
     sets,
     sort,
+    standalone,
     stream_groups,
     streams,
     strings,
@@ -127,6 +128,7 @@ _COMMAND_LIST += [
     Command("append", 3, strings.append, _WDF, _ONE_KEY),
     Command("strlen", 2, strings.strlen, _RF, _ONE_KEY),
     Command("getrange", 4, strings.getrange, _R, _ONE_KEY),
+    Command("substr", 4, strings.getrange, _R, _ONE_KEY),
     Command("setrange", 4, strings.setrange, _WD, _ONE_KEY),
     Command("lcs", -3, strings.lcs, _R, (1, 2, 1)),
     Command("keys", 2, keys.keys, _R),
@@ -161,6 +163,7 @@ _COMMAND_LIST += persistence.COMMANDS
 # SHUTDOWN is persistence's (SAVE/NOSAVE with a log); admin's answers ABORT and the errors.
 _COMMAND_LIST += [command for command in admin.COMMANDS if command.name != "shutdown"]
 _COMMAND_LIST += acl.COMMANDS
+_COMMAND_LIST += standalone.COMMANDS
 _FAMILIES: tuple[ModuleType, ...] = (
     acl,
     admin,

@@ -29,6 +29,7 @@ from ..replies import bulk, integer
 from ._base import WRONGTYPE, Client, Command
 from ._hub import deliver
 from ._meta import legacy_key_positions
+from ._slowlog import EVERY_COMMAND
 from .admin import feed_monitors
 from .blocking import WAITING
 from .config import Parameter, checked_int, register_parameter
@@ -87,7 +88,10 @@ class Tracking:
         self.depth += 1
         try:
             try:
-                reply = command.handler(s, argv)
+                if command.timed or (EVERY_COMMAND.count and command.logged):
+                    reply = s.provider.slowlog.timed(command.handler, s, argv)
+                else:
+                    reply = command.handler(s, argv)
             except WrongType:
                 reply = WRONGTYPE
             finally:

@@ -12,10 +12,11 @@ from wireproto._users import READ, WRITE, CommandCatalog, LogEntry, RuleError, U
 
 from ...kvstore import glob_match, parse_int64
 from ..replies import OK, bulk, bulk_array, error, integer, map_reply, set_header
-from ._base import Client, Command, c_string, container
+from ._base import Client, Command, c_string, container, help_reply
 from ._keyspec import ACCESS, DELETE, INSERT, UPDATE
 from ._meta import ACL_CATEGORIES, categories, has_keys, key_references
 from .client import client_line
+from .config import Parameter, register_parameter
 
 __all__ = ["COMMANDS", "catalog", "log_denial", "refusal", "script_refusal", "use_lookup"]
 
@@ -350,6 +351,68 @@ def acl_log(s: Client, argv: list[bytes]) -> bytes:
     return b"*%d\r\n" % len(entries) + b"".join(entries)
 
 
+_ACL_HELP = (
+    b"CAT [<category>]",
+    b"    List all commands that belong to <category>, or all command categories",
+    b"    when no category is specified.",
+    b"DELUSER <username> [<username> ...]",
+    b"    Delete a list of users.",
+    b"DRYRUN <username> <command> [<arg> ...]",
+    b"    Returns whether the user can execute the given command without executing the command.",
+    b"GETUSER <username>",
+    b"    Get the user's details.",
+    b"GENPASS [<bits>]",
+    b"    Generate a secure 256-bit user password. The optional `bits` argument can",
+    b"    be used to specify a different size.",
+    b"LIST",
+    b"    Show users details in config file format.",
+    b"LOAD",
+    b"    Reload users from the ACL file.",
+    b"LOG [<count> | RESET]",
+    b"    Show the ACL log entries.",
+    b"SAVE",
+    b"    Save the current config to the ACL file.",
+    b"SETUSER <username> <attribute> [<attribute> ...]",
+    b"    Create or modify a user with the specified attributes.",
+    b"USERS",
+    b"    List all the registered usernames.",
+    b"WHOAMI",
+    b"    Return the current connection username.",
+)
+
+
+def acl_help(s: Client, argv: list[bytes]) -> bytes:
+    """ACL HELP (Redis's text)."""
+    return help_reply(b"ACL", _ACL_HELP)
+
+
+def _get_requirepass(s: Client) -> bytes:
+    """``requirepass``: the last one set, or the listener's password at start."""
+    value = s.provider.config_values.get(b"requirepass")
+    if value is not None:
+        return value
+    password = s.users.settings.password
+    return b"" if password is None else password
+
+
+def _set_requirepass(s: Client, value: bytes) -> bytes | None:
+    """``requirepass``: the default user's only password (empty: none needed), as Redis 7.0's
+    ``ACLUpdateDefaultUserPassword``; for every format on the listener."""
+    rules = [b"resetpass", b">" + value if value else b"nopass"]
+    s.users.set_user(s.users.settings.username, rules, _catalog(s))
+    s.provider.config_values[b"requirepass"] = value
+    return None
+
+
+register_parameter(
+    Parameter(
+        b"requirepass",
+        lambda provider: b"",
+        client_get=_get_requirepass,
+        client_set=_set_requirepass,
+    )
+)
+
 _ADMIN = ("admin", "noscript", "loading", "stale")
 
 
@@ -370,5 +433,6 @@ COMMANDS: list[Command] = [
         Command("acl|log", -2, acl_log, _ADMIN),
         Command("acl|load", 2, acl_no_file, _ADMIN),
         Command("acl|save", 2, acl_no_file, _ADMIN),
+        Command("acl|help", 2, acl_help, ("loading", "stale")),
     )
 ]

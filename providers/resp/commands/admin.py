@@ -1,7 +1,7 @@
 """Administrative commands answered as Redis 7.0 answers them on a server with nothing of
 the kind loaded or recorded: FUNCTION and FCALL (no library; EVAL and SCRIPT are in
 :mod:`.scripting`),
-SLOWLOG, LATENCY, WAIT (no replicas), DEBUG (the harmless subcommands), SHUTDOWN
+LATENCY, WAIT (no replicas), DEBUG (the harmless subcommands), SHUTDOWN
 (refused: a client does not stop this server); ACL is in :mod:`.acl`."""
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import re
 import time
 
 from ..replies import EMPTY_ARRAY, OK, bulk, error, integer, map_reply, verbatim
+from . import slowlog
 from ._base import SYNTAX_ERROR, Client, Command, bounded_int, c_string, container, help_reply
 from ._hub import deliver
 from .generic import debug_object
 from .sort import strtod_prefix
 
-__all__ = ["COMMANDS", "EMPTY_FUNCTION_DUMP"]
+__all__ = ["COMMANDS", "EMPTY_FUNCTION_DUMP", "SCRIPT_CALLS", "show_to_monitors"]
 
 _log = logging.getLogger("wireproto.providers.resp")
 
@@ -149,34 +150,7 @@ def fcall(s: Client, argv: list[bytes]) -> bytes:
     return b"-ERR Function not found\r\n"
 
 
-# -- SLOWLOG, LATENCY, WAIT -----------------------------------------------------------
-
-
-def slowlog_get(s: Client, argv: list[bytes]) -> bytes:
-    """SLOWLOG GET [count]: no entry is recorded here."""
-    if len(argv) == 3:
-        count = bounded_int(argv[2])
-        if count is None or count < -1:
-            return b"-ERR count should be greater than or equal to -1\r\n"
-    return EMPTY_ARRAY
-
-
-_SLOWLOG_HELP = (
-    b"GET [<count>]",
-    b"    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
-    b"    Entries are made of:",
-    b"    id, timestamp, time in microseconds, arguments array, client IP and port,",
-    b"    client name",
-    b"LEN",
-    b"    Return the length of the slowlog.",
-    b"RESET",
-    b"    Reset the slowlog.",
-)
-
-
-def slowlog_help(s: Client, argv: list[bytes]) -> bytes:
-    """SLOWLOG HELP (Redis's text)."""
-    return help_reply(b"SLOWLOG", _SLOWLOG_HELP)
+# -- LATENCY, WAIT -----------------------------------------------------------
 
 
 _ROLE = b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n"
@@ -188,13 +162,8 @@ def role(s: Client, argv: list[bytes]) -> bytes:
 
 
 def zero(s: Client, argv: list[bytes]) -> bytes:
-    """SLOWLOG LEN, LATENCY RESET: nothing recorded."""
+    """LATENCY RESET: nothing recorded."""
     return integer(0)
-
-
-def ok(s: Client, argv: list[bytes]) -> bytes:
-    """SLOWLOG RESET."""
-    return OK
 
 
 def empty(s: Client, argv: list[bytes]) -> bytes:
@@ -273,8 +242,8 @@ def wait(s: Client, argv: list[bytes]) -> bytes:
 
 
 def debug(s: Client, argv: list[bytes]) -> bytes:
-    """DEBUG SLEEP seconds, DEBUG SET-ACTIVE-EXPIRE 0|1, DEBUG OBJECT key (the harmless
-    subcommands)."""
+    """DEBUG SLEEP seconds, DEBUG SET-ACTIVE-EXPIRE 0|1, DEBUG OBJECT key, DEBUG ERROR text
+    (the harmless subcommands)."""
     sub = argv[1].lower()
     if sub == b"object" and len(argv) == 3:
         return debug_object(s, argv[2])
@@ -283,6 +252,8 @@ def debug(s: Client, argv: list[bytes]) -> bytes:
         if math.isfinite(seconds) and seconds > 0:
             time.sleep(seconds)  # blocks the server, as Redis's does
         return OK
+    if sub == b"error" and len(argv) == 3:  # the caller's own error, one line
+        return b"-" + argv[2].replace(b"\n", b" ").replace(b"\r", b" ") + b"\r\n"
     if sub == b"set-active-expire" and len(argv) == 3:
         s.provider.active_expire = _atoi(argv[2]) != 0
         return OK
@@ -337,10 +308,26 @@ def _quoted(arg: bytes) -> bytes:
     return bytes(out)
 
 
+class _ScriptCalls:
+    """How deep scripts are in ``redis.call`` now: MONITOR shows those commands as Lua's."""
+
+    __slots__ = ("depth",)
+
+    def __init__(self) -> None:
+        self.depth = 0
+
+
+SCRIPT_CALLS = _ScriptCalls()
+"""Raised by the scripting module around each command a script runs."""
+
+
 def monitor_line(s: Client, argv: list[bytes], now: float) -> bytes:
-    """What MONITOR shows of ``argv`` run by ``s``: ``+<time> [<db> <addr>] "arg" ...``."""
+    """What MONITOR shows of ``argv`` run by ``s``: ``+<time> [<db> <addr>] "arg" ...``
+    (``lua`` for the address of a command a script runs, as Redis shows it)."""
     peer = s.sender.get_extra_info("peername")
-    if isinstance(peer, tuple) and len(peer) >= 2:
+    if SCRIPT_CALLS.depth:
+        where = b"lua"
+    elif isinstance(peer, tuple) and len(peer) >= 2:
         where = b"%s:%d" % (str(peer[0]).encode(), peer[1])
     else:
         where = b"unix:%s" % str(peer).encode()
@@ -359,6 +346,13 @@ def feed_monitors(s: Client, command: Command, argv: list[bytes]) -> bytes:
     the line for ``s`` itself when it monitors (it follows the command's reply)."""
     if "admin" in command.flags or "skip_monitor" in command.flags:
         return b""
+    return show_to_monitors(s, argv)
+
+
+def show_to_monitors(s: Client, argv: list[bytes]) -> bytes:
+    """Show ``argv`` to every MONITOR connection now, whatever its flags (EVAL and FCALL
+    show themselves before the commands their script runs, as Redis's do); the line for
+    ``s`` itself when it monitors."""
     line = monitor_line(s, argv, time.time())
     own = b""
     for monitor in list(s.provider.monitors):
@@ -377,7 +371,6 @@ def monitor(s: Client, argv: list[bytes]) -> bytes:
 
 _ADMIN = ("admin", "noscript", "loading", "stale")
 _SCRIPT = ("noscript", "loading", "stale")
-_SLOWLOG = ("admin", "loading", "stale")
 _LATENCY_TIPS = (
     "nondeterministic_output",
     "request_policy:all_nodes",
@@ -390,7 +383,7 @@ COMMANDS: list[Command] = [
         -2,
         (),
         Command("function|list", -2, function_list, ("noscript",), group="scripting"),
-        Command("function|stats", 2, function_stats, (*_SCRIPT, "allow_busy"), group="scripting"),
+        Command("function|stats", 2, function_stats, ("noscript", "allow_busy"), group="scripting"),
         Command("function|dump", 2, function_dump, ("noscript",), group="scripting"),
         Command(
             "function|restore",
@@ -404,16 +397,25 @@ COMMANDS: list[Command] = [
         Command("function|kill", 2, not_busy, ("noscript", "allow_busy"), group="scripting"),
         Command("function|help", 2, function_help, ("loading", "stale"), group="scripting"),
     ),
-    Command("fcall", -3, fcall, ("noscript", "skip_monitor", "may_replicate"), group="scripting"),
-    Command("fcall_ro", -3, fcall, ("readonly", "noscript", "skip_monitor"), group="scripting"),
+    Command(
+        "fcall",
+        -3,
+        fcall,
+        ("noscript", "stale", "skip_monitor", "may_replicate", "no_mandatory_keys"),
+        group="scripting",
+    ),
+    Command(
+        "fcall_ro",
+        -3,
+        fcall,
+        ("readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys"),
+        group="scripting",
+    ),
     container(
         "slowlog",
         -2,
         (),
-        Command("slowlog|get", -2, slowlog_get, _SLOWLOG),
-        Command("slowlog|len", 2, zero, _SLOWLOG),
-        Command("slowlog|reset", 2, ok, _SLOWLOG),
-        Command("slowlog|help", 2, slowlog_help, ("loading", "stale")),
+        *slowlog.COMMANDS,
     ),
     container(
         "latency",

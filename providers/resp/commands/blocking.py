@@ -135,6 +135,17 @@ class WaitingRoom:
 
         return written
 
+    def all_keys_ready(self, store: Store) -> None:
+        """Every key clients wait on in ``store`` may hold a value now (SWAPDB replaced its
+        keys): serve them after the command, as Redis's ``scanDatabaseForReadyKeys``."""
+        queues = self._queues.get(store)
+        if queues:
+            for key in queues:
+                entry = (store, key)
+                if entry not in self._ready_set:
+                    self._ready_set.add(entry)
+                    self.ready.append(entry)
+
     def call_soon(self, store: Store, callback: Callable[[], None]) -> None:
         """Run ``callback`` after the current command, where sessions call :meth:`serve`."""
         self._soon.append(callback)
@@ -446,11 +457,13 @@ def blmpop(s: Client, argv: list[bytes]) -> bytes:
 
 
 _BLOCKING = ("write", "blocking")
+_NOSCRIPT = ("write", "noscript", "blocking")  # Redis 7.0 keeps these out of scripts
+_NOSCRIPT_DENYOOM = ("write", "denyoom", "noscript", "blocking")
 
 COMMANDS: list[Command] = [
-    Command("blpop", -3, blpop, _BLOCKING, (1, -2, 1)),
-    Command("brpop", -3, brpop, _BLOCKING, (1, -2, 1)),
-    Command("brpoplpush", 4, brpoplpush, ("write", "denyoom", "blocking"), (1, 2, 1)),
-    Command("blmove", 6, blmove, ("write", "denyoom", "blocking"), (1, 2, 1)),
+    Command("blpop", -3, blpop, _NOSCRIPT, (1, -2, 1)),
+    Command("brpop", -3, brpop, _NOSCRIPT, (1, -2, 1)),
+    Command("brpoplpush", 4, brpoplpush, _NOSCRIPT_DENYOOM, (1, 2, 1)),
+    Command("blmove", 6, blmove, _NOSCRIPT_DENYOOM, (1, 2, 1)),
     Command("blmpop", -5, blmpop, _BLOCKING, (0, 0, 0)),
 ]

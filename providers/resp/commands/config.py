@@ -3,9 +3,9 @@
 A :class:`Parameter` reads its value from the provider and, when it may be
 changed at run time, validates and applies a new one (Redis's error texts).
 :func:`register_parameter` adds one (or replaces one of the same name): a
-family module registers what it implements at import time. Parameters that
-only tune Redis's memory encodings (``hash-max-listpack-entries``...) are kept
-and reported as set, since this server has no such encodings to tune.
+family module registers what it implements at import time. The encoding
+thresholds (``hash-max-listpack-entries``...) are process-wide, as a whole
+redis-server's (:mod:`providers.datatypes.thresholds`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from wireproto._listener_limits import OpenFilesLimit
 
+from ...datatypes.thresholds import THRESHOLDS
 from ...kvstore import compile_glob, parse_int64
 from ..limits import RespLimits
 from ..replies import OK, bulk, error, map_reply
@@ -40,6 +41,10 @@ Setter = Callable[[ProviderState, bytes], bytes | None]
 """Applies a value; returns Redis's reason text when the value is refused (nothing changed)."""
 
 
+ClientGetter = Callable[[Client], bytes]
+ClientSetter = Callable[[Client, bytes], bytes | None]
+
+
 @dataclass(frozen=True, slots=True)
 class Parameter:
     """One CONFIG parameter: Redis's name, how to read it and (None: immutable) to set it."""
@@ -49,6 +54,26 @@ class Parameter:
     set: Setter | None = None
     aliases: tuple[bytes, ...] = ()
     """Older names Redis still answers to (``hash-max-ziplist-entries``)."""
+    client_get: ClientGetter | None = None
+    client_set: ClientSetter | None = None
+    """Read and set through the asking client instead of the provider, for what the
+    client's listener holds (``requirepass``: its users)."""
+
+    def read(self, s: Client) -> bytes:
+        """The value, as ``s`` sees it."""
+        return self.get(s.provider) if self.client_get is None else self.client_get(s)
+
+    def apply(self, s: Client, value: bytes) -> bytes | None:
+        """Set ``value`` for ``s``; Redis's reason text when it is refused."""
+        if self.client_set is not None:
+            return self.client_set(s, value)
+        assert self.set is not None
+        return self.set(s.provider, value)
+
+    @property
+    def mutable(self) -> bool:
+        """Whether CONFIG SET may change it."""
+        return self.set is not None or self.client_set is not None
 
 
 def _persistence_set(provider: ProviderState, name: bytes, value: bytes) -> bytes | None:
@@ -110,6 +135,25 @@ def int_parameter(
         return None
 
     return Parameter(name, _stored(name, b"%d" % default), set_, aliases)
+
+
+def _threshold(name: bytes, aliases: tuple[bytes, ...] = (), memory: bool = False) -> Parameter:
+    """An encoding threshold (:data:`~providers.datatypes.thresholds.THRESHOLDS`, for the
+    whole process as for a whole redis-server), 0 to LONG_MAX (``memory``: with units)."""
+    attribute = name.decode().replace("-", "_")
+
+    def get(provider: ProviderState) -> bytes:
+        return b"%d" % getattr(THRESHOLDS, attribute)
+
+    def set_(provider: ProviderState, value: bytes) -> bytes | None:
+        check = _checked_memory if memory else checked_int
+        parsed = check(value, 0, _LONG_MAX)
+        if isinstance(parsed, bytes):
+            return parsed
+        setattr(THRESHOLDS, attribute, parsed)
+        return None
+
+    return Parameter(name, get, set_, aliases)
 
 
 def enum_parameter(name: bytes, default: bytes, choices: Sequence[bytes]) -> Parameter:
@@ -282,13 +326,13 @@ for _parameter in (
     ),
     int_parameter(b"list-max-listpack-size", -2, -(1 << 31), _INT_MAX, (b"list-max-ziplist-size",)),
     int_parameter(b"list-compress-depth", 0, 0, _INT_MAX),
-    int_parameter(b"hash-max-listpack-entries", 512, 0, _LONG_MAX, (b"hash-max-ziplist-entries",)),
-    int_parameter(b"hash-max-listpack-value", 64, 0, _LONG_MAX, (b"hash-max-ziplist-value",)),
-    int_parameter(b"set-max-intset-entries", 512, 0, _LONG_MAX),
-    int_parameter(b"zset-max-listpack-entries", 128, 0, _LONG_MAX, (b"zset-max-ziplist-entries",)),
-    int_parameter(b"zset-max-listpack-value", 64, 0, _LONG_MAX, (b"zset-max-ziplist-value",)),
-    int_parameter(b"slowlog-log-slower-than", 10000, -1, _LONG_MAX),
-    int_parameter(b"slowlog-max-len", 128, 0, _LONG_MAX),
+    _threshold(b"hash-max-listpack-entries", (b"hash-max-ziplist-entries",)),
+    _threshold(b"hash-max-listpack-value", (b"hash-max-ziplist-value",), memory=True),
+    _threshold(b"set-max-intset-entries"),
+    _threshold(b"zset-max-listpack-entries", (b"zset-max-ziplist-entries",)),
+    _threshold(b"zset-max-listpack-value", (b"zset-max-ziplist-value",), memory=True),
+    _threshold(b"stream-node-max-entries"),
+    _threshold(b"stream-node-max-bytes", memory=True),
     int_parameter(b"latency-monitor-threshold", 0, 0, _LONG_MAX),
 ):
     register_parameter(_parameter)
@@ -313,7 +357,7 @@ def config_get(s: Client, argv: list[bytes]) -> bytes:
     for pattern in argv[2:]:
         for name, parameter in _matches(pattern):
             if name not in found:
-                found[name] = parameter.get(s.provider)
+                found[name] = parameter.read(s)
     return map_reply([(bulk(name), bulk(value)) for name, value in found.items()], s.resp3)
 
 
@@ -337,19 +381,16 @@ def config_set(s: Client, argv: list[bytes]) -> bytes:
         if name in seen:  # by the name given, as Redis: an old name and its new one both apply
             return _set_failed(argv[i], b"duplicate parameter")
         seen.add(name)
-        if parameter.set is None:
+        if not parameter.mutable:
             return _set_failed(argv[i], b"can't set immutable config")
         pairs.append((argv[i], parameter, argv[i + 1]))
-    provider = s.provider
     applied: list[tuple[Parameter, bytes]] = []
     for given, parameter, value in pairs:
-        assert parameter.set is not None
-        old = parameter.get(provider)
-        reason = parameter.set(provider, value)
+        old = parameter.read(s)
+        reason = parameter.apply(s, value)
         if reason is not None:
             for done, previous in reversed(applied):  # atomic: put back what was set
-                assert done.set is not None
-                done.set(provider, previous)
+                done.apply(s, previous)
             return _set_failed(given, reason)
         applied.append((parameter, old))
     return OK

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..replies import OK, ONE, ZERO
 from ._base import DB_OUT_OF_RANGE, SAME_OBJECT, Client, Command, db_index, int32
+from .blocking import WAITING
 
 __all__ = ["COMMANDS"]
 
@@ -44,7 +45,10 @@ def swapdb(s: Client, argv: list[bytes]) -> bytes:
     count = len(s.provider.databases)
     if not (0 <= first < count and 0 <= second < count):
         return DB_OUT_OF_RANGE
-    s.provider.databases.swap(first, second)
+    databases = s.provider.databases
+    databases.swap(first, second)
+    WAITING.all_keys_ready(databases[first])
+    WAITING.all_keys_ready(databases[second])
     return OK
 
 

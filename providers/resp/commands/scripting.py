@@ -23,9 +23,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...kvstore import parse_int64
+from ..lua_libraries import LIBRARIES, install_libraries
 from ..replies import bulk, error, integer
-from ._base import NOT_INTEGER, Client, Command, help_reply
+from ._base import NOT_INTEGER, REDIS_VERSION, Client, Command, help_reply
 from .acl import script_refusal
+from .admin import SCRIPT_CALLS, show_to_monitors
 
 __all__ = ["COMMANDS", "SCRIPT_SUBCOMMANDS", "lua_available", "use_table"]
 
@@ -61,7 +63,12 @@ end
 redis.pcall = function(...) return call_python(false, ...) end
 redis.error_reply = function(message) return {err = message} end
 redis.status_reply = function(message) return {ok = message} end
-redis.sha1hex = function(text) return __sha1hex(text) end
+local sha1hex = __sha1hex
+__sha1hex = nil  -- a Python callable: scripts must not reach it
+redis.sha1hex = function(...)
+    if select('#', ...) ~= 1 then error({err = 'ERR wrong number of arguments'}) end
+    return sha1hex((...))
+end
 redis.log = function() end
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.setresp = function(version)
@@ -71,6 +78,8 @@ redis.set_repl = function() end
 redis.replicate_commands = function() return true end
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE = 0, 1, 2
 redis.REPL_REPLICA, redis.REPL_ALL = 2, 3
+redis.REDIS_VERSION, redis.REDIS_VERSION_NUM = __version, __version_num
+__version, __version_num = nil, nil
 local function watchdog()
     if clock_check() then
         error({err = 'ERR Script killed: it ran past lua-time-limit'})
@@ -140,6 +149,10 @@ class _Scripting:
         globals_[b"__clock_check"] = self._past_deadline
         globals_[b"__sha1hex"] = lambda text: hashlib.sha1(_text(text)).hexdigest().encode()
         self._compile = globals_[b"loadstring"]  # kept before the sandbox removes it
+        globals_[b"__version"] = REDIS_VERSION
+        globals_[b"__version_num"] = _version_num(REDIS_VERSION)
+        install_libraries(globals_, self._past_deadline)
+        self.lua.execute(LIBRARIES)  # cjson, cmsgpack, bit, struct (before the sandbox)
         self.lua.execute(_PRELUDE)
         self._run = globals_[b"__run"]
 
@@ -210,7 +223,12 @@ class _Scripting:
             return self._error(refused)
         if self.read_only and "write" in command.flags:
             return self._error(b"ERR Write commands are not allowed from read-only scripts.")
-        return self._from_reply(s.execute(arguments))
+        SCRIPT_CALLS.depth += 1
+        try:
+            reply = s.execute(arguments)
+        finally:
+            SCRIPT_CALLS.depth -= 1
+        return self._from_reply(reply)
 
     def _error(self, message: bytes) -> Any:
         return self.lua.table_from({b"err": message})
@@ -241,6 +259,12 @@ class _Scripting:
             item, after = self._parse(data, after)
             items.append(item)
         return self.lua.table_from(items), after
+
+
+def _version_num(version: bytes) -> int:
+    """``REDIS_VERSION_NUM``: ``0x00MMmmpp`` (7.0.15 is 0x07000f)."""
+    major, minor, patch = (int(part) for part in version.split(b".")[:3])
+    return (major << 16) | (minor << 8) | patch
 
 
 def _no_attributes(obj: object, name: object, is_setting: bool) -> object:
@@ -281,8 +305,11 @@ def _to_reply(value: Any, s: Client) -> bytes:
         return integer(1)
     if isinstance(value, bytes):
         return bulk(value)
-    if isinstance(value, (int, float)):
-        return integer(int(value))
+    if isinstance(value, (int, float)):  # C's (long long) cast: NaN, inf, overflow: INT64_MIN
+        in_range = -(2.0**63) <= value < 2.0**63
+        return integer(int(value) if in_range else -(1 << 63))
+    if type(value).__name__ != "_LuaTable":  # cjson.null, functions: Redis answers nil
+        return s.null
     err = value[b"err"]
     if isinstance(err, bytes):
         return b"-" + err.replace(b"\r", b" ").replace(b"\n", b" ") + b"\r\n"
@@ -329,6 +356,12 @@ _NO_LUA = error(
 
 
 def _eval(s: Client, argv: list[bytes], by_sha: bool, read_only: bool) -> bytes:
+    shown = show_to_monitors(s, argv) if s.provider.monitors else b""
+    reply = _checked_eval(s, argv, by_sha, read_only)
+    return reply + shown if shown else reply
+
+
+def _checked_eval(s: Client, argv: list[bytes], by_sha: bool, read_only: bool) -> bytes:
     numkeys = parse_int64(argv[2])
     if numkeys is None:
         return NOT_INTEGER

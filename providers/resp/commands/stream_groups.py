@@ -6,7 +6,7 @@ from __future__ import annotations
 from ...kvstore import Store, WrongType, parse_int64
 from ..replies import OK, ZERO, bulk, error, integer, map_reply
 from ..stream import MAX_ID, U64, Consumer, Group, Pending, Stream, StreamId, format_id
-from ._base import NO_SUCH_KEY, NOT_INTEGER, SYNTAX_ERROR, Client, Command
+from ._base import NO_SUCH_KEY, NOT_INTEGER, SYNTAX_ERROR, Client, Command, container
 from .blocking import block
 from .streams import (
     BAD_END,
@@ -643,6 +643,98 @@ def _first_or_last(s: Client, stream: Stream, last: bool) -> bytes:
     return entries_reply(stream, [stream.ids[-1 if last else 0]])[4:]
 
 
+def _full_options(argv: list[bytes]) -> int | bytes:
+    """XINFO STREAM key FULL [COUNT n]'s count (10 unless told; 0: all), or the error."""
+    if len(argv) not in (4, 6) or argv[3].lower() != b"full":
+        return _subcommand_syntax(argv)
+    if len(argv) == 4:
+        return 10
+    if argv[4].lower() != b"count":
+        return _subcommand_syntax(argv)
+    count = parse_int64(argv[5])
+    if count is None:
+        return NOT_INTEGER
+    return 10 if count < 0 else count
+
+
+def _stream_full(s: Client, stream: Stream, argv: list[bytes]) -> bytes:
+    """XINFO STREAM key FULL [COUNT n]: the entries, and every group with its pending
+    entries and consumers (at most ``count`` of each list; 0: all), as Redis 7.0 lists them."""
+    count = _full_options(argv)
+    if isinstance(count, bytes):
+        return count
+    resp3 = s.resp3
+    limit = count or None
+    groups = []
+    for name, group in sorted(stream.groups.items()):
+        pending = sorted(group.pending.items())[:limit]
+        pending_rows = [
+            b"*4\r\n"
+            + bulk(format_id(stream_id))
+            + bulk(entry.consumer.name if entry.consumer is not None else b"")
+            + integer(entry.delivery_time)
+            + integer(entry.delivery_count)
+            for stream_id, entry in pending
+        ]
+        consumers = []
+        for consumer_name, consumer in sorted(group.consumers.items()):
+            owned = sorted(consumer.pending.items())[:limit]
+            consumers.append(
+                _map(
+                    [
+                        (b"name", bulk(consumer_name)),
+                        (b"seen-time", integer(consumer.seen_time)),
+                        (b"pel-count", integer(len(consumer.pending))),
+                        (
+                            b"pending",
+                            b"*%d\r\n" % len(owned)
+                            + b"".join(
+                                b"*3\r\n"
+                                + bulk(format_id(stream_id))
+                                + integer(entry.delivery_time)
+                                + integer(entry.delivery_count)
+                                for stream_id, entry in owned
+                            ),
+                        ),
+                    ],
+                    resp3,
+                )
+            )
+        lag = stream.lag(group)
+        groups.append(
+            _map(
+                [
+                    (b"name", bulk(name)),
+                    (b"last-delivered-id", bulk(format_id(group.last_id))),
+                    (
+                        b"entries-read",
+                        s.null if group.entries_read == -1 else integer(group.entries_read),
+                    ),
+                    (b"lag", s.null if lag is None else integer(lag)),
+                    (b"pel-count", integer(len(group.pending))),
+                    (b"pending", b"*%d\r\n" % len(pending_rows) + b"".join(pending_rows)),
+                    (b"consumers", b"*%d\r\n" % len(consumers) + b"".join(consumers)),
+                ],
+                resp3,
+            )
+        )
+    ids = stream.ids[:limit]
+    return _map(
+        [
+            (b"length", integer(len(stream))),
+            (b"radix-tree-keys", integer(stream.node_count)),
+            (b"radix-tree-nodes", integer(stream.node_count + 1)),
+            (b"last-generated-id", bulk(format_id(stream.last_id))),
+            (b"max-deleted-entry-id", bulk(format_id(stream.max_deleted_id))),
+            (b"entries-added", integer(stream.entries_added)),
+            (b"recorded-first-entry-id", bulk(format_id(stream.first_id))),
+            (b"entries", entries_reply(stream, list(ids))),
+            (b"groups", b"*%d\r\n" % len(groups) + b"".join(groups)),
+        ],
+        resp3,
+    )
+
+
 def xinfo(s: Client, argv: list[bytes]) -> bytes:
     """XINFO STREAM key [FULL [COUNT n]] | GROUPS key | CONSUMERS key group | HELP."""
     sub = argv[1].lower()
@@ -695,6 +787,8 @@ def xinfo(s: Client, argv: list[bytes]) -> bytes:
                 )
             )
         return b"*%d\r\n" % len(rows) + b"".join(rows)
+    if sub == b"stream" and len(argv) > 3:
+        return _stream_full(s, stream, argv)
     if sub == b"stream" and len(argv) == 3:
         return _map(
             [
@@ -715,12 +809,37 @@ def xinfo(s: Client, argv: list[bytes]) -> bytes:
 
 
 COMMANDS: list[Command] = [
-    Command("xgroup", -2, xgroup, ("write", "denyoom"), (2, 2, 1)),
+    container(
+        "xgroup",
+        -2,
+        (),
+        Command("xgroup|create", -5, xgroup, ("write", "denyoom"), (2, 2, 1)),
+        Command("xgroup|setid", -5, xgroup, ("write",), (2, 2, 1)),
+        Command("xgroup|destroy", 4, xgroup, ("write",), (2, 2, 1)),
+        Command("xgroup|createconsumer", 5, xgroup, ("write", "denyoom"), (2, 2, 1)),
+        Command("xgroup|delconsumer", 5, xgroup, ("write",), (2, 2, 1)),
+        Command("xgroup|help", 2, xgroup, ("loading", "stale")),
+    ),
     Command("xreadgroup", -7, xreadgroup, ("write", "blocking"), (0, 0, 0)),
     Command("xack", -4, xack, ("write", "fast"), _ONE_KEY),
     Command("xpending", -3, xpending, ("readonly",), _ONE_KEY),
     Command("xclaim", -6, xclaim, ("write", "fast"), _ONE_KEY),
     Command("xautoclaim", -6, xautoclaim, ("write", "fast"), _ONE_KEY),
-    Command("xinfo", -2, xinfo, ("readonly",), (2, 2, 1)),
+    container(
+        "xinfo",
+        -2,
+        (),
+        Command("xinfo|stream", -3, xinfo, ("readonly",), (2, 2, 1)),
+        Command("xinfo|groups", 3, xinfo, ("readonly",), (2, 2, 1)),
+        Command(
+            "xinfo|consumers",
+            4,
+            xinfo,
+            ("readonly",),
+            (2, 2, 1),
+            tips=("nondeterministic_output",),
+        ),
+        Command("xinfo|help", 2, xinfo, ("loading", "stale")),
+    ),
 ]
 """The consumer-group commands, for the command table."""

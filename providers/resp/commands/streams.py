@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from ...datatypes.thresholds import THRESHOLDS
 from ...kvstore import Store, WrongType, parse_int64
 from ..replies import OK, ZERO, bulk, error, integer
 from ..stream import MAX_ID, U64, Stream, StreamId, format_id
@@ -62,7 +63,14 @@ TIMEOUT_NOT_INTEGER = error(b"ERR timeout is not an integer or out of range")
 TIMEOUT_NEGATIVE = error(b"ERR timeout is negative")
 BAD_START = error(b"ERR invalid start ID for the interval")
 BAD_END = error(b"ERR invalid end ID for the interval")
-_APPROX_LIMIT = 100 * 100  # 100 nodes of stream-node-max-entries
+
+
+def _approx_limit() -> int:
+    """An approximate trim's default LIMIT: 100 nodes of ``stream-node-max-entries`` (Redis's
+    10,000 when that is 0, at most 1,000,000)."""
+    limit = 100 * THRESHOLDS.stream_node_max_entries
+    return 10_000 if limit <= 0 else min(limit, 1_000_000)
+
 
 _STRTOULL = re.compile(rb"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
 
@@ -219,7 +227,7 @@ def _trim_options(argv: list[bytes], xadd: bool) -> tuple[_Trim, int] | bytes:
         if not options.approx:
             return _LIMIT_EXACT
     elif options.approx:
-        options.limit = _APPROX_LIMIT
+        options.limit = _approx_limit()
     return options, index
 
 

@@ -933,7 +933,7 @@ COMMANDS: list[Command] = [
     Command("zpopmin", -2, zpopmin, _WF, _ONE_KEY),
     Command("zpopmax", -2, zpopmax, _WF, _ONE_KEY),
     Command("zmpop", -4, zmpop, _W, (0, 0, 0)),
-    Command("bzpopmin", -3, bzpopmin, ("write", "fast", "blocking"), (1, -2, 1)),
-    Command("bzpopmax", -3, bzpopmax, ("write", "fast", "blocking"), (1, -2, 1)),
+    Command("bzpopmin", -3, bzpopmin, ("write", "noscript", "fast", "blocking"), (1, -2, 1)),
+    Command("bzpopmax", -3, bzpopmax, ("write", "noscript", "fast", "blocking"), (1, -2, 1)),
     Command("bzmpop", -5, bzmpop, ("write", "blocking"), (0, 0, 0)),
 ]
