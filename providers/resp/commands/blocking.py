@@ -132,6 +132,8 @@ class WaitingRoom:
             if key in queues and (store, key) not in ready_set:
                 ready_set.add((store, key))
                 ready.append((store, key))
+            elif event == b"flushdb":  # every key is gone: its waiters learn it (XREADGROUP)
+                self.all_keys_ready(store)
 
         return written
 

@@ -319,7 +319,8 @@ def _block_for_new(
 ) -> bytes:
     """Wait for entries newer than each group's last ID; they go to the consumer when they come.
 
-    If the stream or the group is gone by then, the reader gets Redis's NOGROUP error.
+    If the stream is gone by then the reader gets Redis 7.0's UNBLOCKED error; if only the
+    group is, NOGROUP.
     """
     group_name, consumer_name = names
 
@@ -328,8 +329,10 @@ def _block_for_new(
             stream = store.read_container(key, Stream)
         except WrongType:
             stream = None
-        group = None if stream is None else stream.groups.get(group_name)
-        if stream is None or group is None:
+        if stream is None:  # deleted, flushed, swapped away or another type now
+            return b"-UNBLOCKED the stream key no longer exists\r\n"
+        group = stream.groups.get(group_name)
+        if group is None:
             return b"-NOGROUP the consumer group this client was blocked on no longer exists\r\n"
         if not stream.ids or stream.ids[-1] <= group.last_id:
             return None
