@@ -12,9 +12,21 @@ each durable target's ratio to its own in-memory run.
 ``BGREWRITEAOF`` runs. Reports the bystander's p50/p99/max round trip during the
 rewrite against the seconds before it, and the rewrite's duration.
 
-``log-cost``: no sockets: the log's own CPU cost per SET in this process, 16 SETs of
-32-byte values then one ``flush`` (the reply barrier), ``appendfsync no``, against the
-same SETs on a store without a log; medians of ``--runs`` runs (``time.process_time``).
+``log-cost``: no sockets: the log's own CPU cost per SET in this process, ``--per-flush``
+SETs (``Store.put``, what a plain Redis SET calls) of 32-byte values then one ``flush``
+(the reply barrier), ``appendfsync no``, against the same SETs on a store without a log;
+medians of ``--runs`` runs (``time.process_time``). 16 per flush is one pipelined client's
+batch; under ``throughput``'s load a write holds about 270 (its ``write`` count).
+
+``log-count``: no sockets, for callgrind (counts do not move with the machine's load):
+``--sets`` ``Store.put`` calls of 16-byte keys drawn from 100,000 and 3-byte values (what
+``redis-benchmark -t set -r 100000`` sends), a ``flush`` every ``--per-flush``, with the
+log (``appendfsync no``) or ``--no-log``. The instructions of two runs' difference, over
+their difference in SETs, are the instructions per SET::
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        .venv/bin/python -P benchmarks/durability.py log-count --sets 162000 --per-flush 270
+    # the same with --sets 32400; "Collected" of the first less the second, / 129600
 
 ``snapshot-cost``: no sockets: ``--keys`` plain strings (32-byte values) written by
 ``write_snapshot`` (what a rewrite's child and BGSAVE run) and replayed by ``load_file``
@@ -24,7 +36,7 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/durability.py throughput --runs 3
     .venv/bin/python benchmarks/durability.py stall --keys 1000000
-    .venv/bin/python benchmarks/durability.py log-cost --runs 5
+    .venv/bin/python benchmarks/durability.py log-cost --runs 5 [--per-flush 16]
     .venv/bin/python benchmarks/durability.py snapshot-cost --keys 1000000
 
 Nothing here asserts a speed. Every process binds 127.0.0.1 and is stopped by pid.
@@ -274,14 +286,14 @@ def stall(keys: int) -> None:
         print(f"| {name} | {describe(before)} | {describe(during)} | {seconds:.2f} |")
 
 
-def _log_cost_once(batches: int, with_log: bool) -> float:
-    """µs of CPU per SET: 16 SETs then a flush, ``batches`` times, over 1,600 keys."""
+def _log_cost_once(batches: int, with_log: bool, per_flush: int = 16) -> float:
+    """µs of CPU per SET: ``per_flush`` SETs then a flush, ``batches`` times, 100 key sets."""
     # The installed package, as the servers above use (imported here: the other modes need
     # no wireproto in this interpreter).
     from wireproto.providers.kvstore import Databases, Store  # noqa: PLC0415
     from wireproto.providers.persistence.log import AppendLog  # noqa: PLC0415
 
-    keys = [b"key:%d" % number for number in range(1600)]
+    keys = [b"key:%d" % number for number in range(100 * per_flush)]
     value = b"v" * 32
     with tempfile.TemporaryDirectory(dir=REPO / ".bench-tmp") as directory:
         databases = Databases(Store())
@@ -290,27 +302,60 @@ def _log_cost_once(batches: int, with_log: bool) -> float:
             log.open()
         store = databases[0]
         started = time.process_time()
+        put = store.put
         for batch in range(batches):
-            base = (batch % 100) * 16
-            for key in keys[base : base + 16]:
-                store.set(key, value)
+            base = (batch % 100) * per_flush
+            for key in keys[base : base + per_flush]:
+                put(key, value)
             if log is not None:
                 log.flush()
         elapsed = time.process_time() - started
         if log is not None:
             log.close()
-    return elapsed / (batches * 16) * 1e6
+    return elapsed / (batches * per_flush) * 1e6
 
 
-def log_cost(runs: int, batches: int) -> None:
+def log_cost(runs: int, batches: int, per_flush: int) -> None:
     """The log's in-process cost per SET (see the module's docstring)."""
     rows = {
-        name: statistics.median(_log_cost_once(batches, with_log) for _ in range(runs))
+        name: statistics.median(_log_cost_once(batches, with_log, per_flush) for _ in range(runs))
         for name, with_log in (("store only", False), ("store + log (no fsync)", True))
     }
-    print(f"16 SETs per flush, {batches} batches, median of {runs} runs, µs of CPU per SET")
+    print(
+        f"{per_flush} SETs per flush, {batches} batches, median of {runs} runs, µs of CPU per SET"
+    )
     for name, cost in rows.items():
         print(f"| {name} | {cost:.3f} |")
+
+
+def log_count(sets: int, per_flush: int, with_log: bool) -> None:
+    """``sets`` SETs, a flush every ``per_flush`` (see the module's docstring); no output."""
+    import random  # noqa: PLC0415
+
+    from wireproto.providers.kvstore import Databases, Store  # noqa: PLC0415
+    from wireproto.providers.persistence.log import AppendLog  # noqa: PLC0415
+
+    draw = random.Random(1)
+    keys = [b"key:%012d" % draw.randrange(100_000) for _ in range(200_000)]
+    value = b"xxx"
+    with tempfile.TemporaryDirectory(dir=REPO / ".bench-tmp") as directory:
+        databases = Databases(Store())
+        log = AppendLog(directory, list(databases), "no") if with_log else None
+        if log is not None:
+            log.open()
+        put = databases[0].put
+        for key in keys[:100_000]:  # the keyspace is full, as after redis-benchmark's warm-up
+            put(key, value)
+        done = 0
+        while done < sets:
+            start = done % 200_000
+            for key in keys[start : start + per_flush]:
+                put(key, value)
+            if log is not None:
+                log.flush()
+            done += per_flush
+        if log is not None:
+            log.close()
 
 
 def snapshot_cost(keys: int, runs: int) -> None:
@@ -347,14 +392,22 @@ def main() -> None:
     stalled.add_argument("--keys", type=int, default=1_000_000)
     cost = sub.add_parser("log-cost")
     cost.add_argument("--runs", type=int, default=5)
-    cost.add_argument("--batches", type=int, default=20_000)
+    cost.add_argument("--batches", type=int, default=None, help="default: 320,000 SETs")
+    cost.add_argument("--per-flush", type=int, default=16)
+    count = sub.add_parser("log-count")
+    count.add_argument("--sets", type=int, default=162_000)
+    count.add_argument("--per-flush", type=int, default=270)
+    count.add_argument("--no-log", action="store_true")
     snap = sub.add_parser("snapshot-cost")
     snap.add_argument("--keys", type=int, default=1_000_000)
     snap.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     (REPO / ".bench-tmp").mkdir(exist_ok=True)
     if args.what == "log-cost":
-        log_cost(args.runs, args.batches)
+        log_cost(args.runs, args.batches or 320_000 // args.per_flush, args.per_flush)
+        return
+    if args.what == "log-count":
+        log_count(args.sets, args.per_flush, not args.no_log)
         return
     if args.what == "snapshot-cost":
         snapshot_cost(args.keys, args.runs)

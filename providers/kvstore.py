@@ -112,6 +112,11 @@ reports ``flushdb`` with an empty key; :meth:`Databases.swap` reports ``swapdb``
 on the first store with the second's number as the key.
 """
 
+
+def _nothing() -> None:
+    """Does nothing (a callback nobody asked for)."""
+
+
 _C = TypeVar("_C")
 
 _KINDS: dict[type, bytes] = {deque: b"list", dict: b"hash", set: b"set"}
@@ -269,6 +274,9 @@ class Store:
         self._data: dict[bytes, bytes | bytearray] = {}
         self._containers: dict[bytes, object] = {}
         self._observers: list[Observer] = []
+        # Where plain puts are recorded instead of calling the one observer (observe's puts).
+        self._puts: list[bytes] | None = None
+        self._puts_begun: Callable[[], None] = _nothing
         self.services: dict[str, object] = {}
         """What other modules keep for this store (:func:`attach_service`); a plain attribute,
         not a weak map: the compiled ``Store`` takes no weak references."""
@@ -418,7 +426,14 @@ class Store:
         else:  # nothing else to update
             self._data[key] = value
             if self._observers:
-                self._notify(b"set", key)
+                puts = self._puts
+                if puts is not None and len(self._observers) == 1:  # a log's (see observe)
+                    if not puts:
+                        self._puts_begun()
+                    puts.append(key)
+                    puts.append(value)
+                else:
+                    self._notify(b"set", key)
 
     def check_and_set(
         self, key: bytes, value: bytes, cas: int, *, flags: int = 0, expire_at: int | None = None
@@ -1068,17 +1083,39 @@ class Store:
 
     # -- observers and databases ---------------------------------------------------
 
-    def observe(self, observer: Observer) -> Callable[[], None]:
+    def observe(
+        self,
+        observer: Observer,
+        *,
+        puts: list[bytes] | None = None,
+        begun: Callable[[], None] | None = None,
+    ) -> Callable[[], None]:
         """Call ``observer(event, key)`` after every write; returns the function that stops it.
 
         Observers run synchronously inside the write, after the store changed.
         They must not write to the store.
+
+        ``puts`` (one observer of a store at most) is for a log: while ``observer`` is
+        the store's only observer, a plain :meth:`put` (the key now holds that string,
+        without expiry, flags nor cas) appends its key and value to ``puts`` instead of
+        calling ``observer``, and calls ``begun()`` first if ``puts`` was empty (the log
+        schedules its write). Every other write, and every put while other observers
+        watch, calls ``observer``: a state read from the store after the puts is the
+        one that holds.
         """
+        if puts is not None and self._puts is not None:
+            raise ValueError("another observer already records the puts")
         self._observers.append(observer)
+        if puts is not None:
+            self._puts = puts
+            self._puts_begun = begun if begun is not None else _nothing
 
         def stop() -> None:
             if observer in self._observers:
                 self._observers.remove(observer)
+                if puts is not None:
+                    self._puts = None
+                    self._puts_begun = _nothing
 
         return stop
 

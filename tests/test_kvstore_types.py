@@ -191,6 +191,52 @@ def test_observers_see_each_write_with_redis_event_names() -> None:
     ]
 
 
+def test_an_observer_with_puts_gets_plain_puts_appended_instead_of_called() -> None:
+    clock = Clock()
+    store = Store(clock)
+    events: list[tuple[bytes, bytes]] = []
+    puts: list[bytes] = []
+    begun: list[int] = []
+
+    def begin() -> None:
+        begun.append(len(puts))
+
+    stop = store.observe(lambda event, key: events.append((event, key)), puts=puts, begun=begin)
+    with pytest.raises(ValueError, match="already records the puts"):
+        store.observe(lambda event, key: None, puts=[])
+    store.put(b"a", b"1")  # puts was empty: begun() first (a batch begins)
+    store.put(b"b", b"2")
+    store.put(b"a", b"3")
+    store.set(b"c", b"4")  # not a put: heard only
+    store.set(b"e", b"x", expire_at=clock.now + 5)
+    store.put(b"e", b"5")  # the fast path is closed while a key expires: set() tells it
+    assert begun == [0]
+    assert events == [
+        (b"set", b"c"),
+        (b"set", b"e"),
+        (b"expire", b"e"),
+        (b"set", b"e"),
+    ]
+    assert puts == [b"a", b"1", b"b", b"2", b"a", b"3"]
+    puts.clear()
+    events.clear()
+    other: list[tuple[bytes, bytes]] = []
+    stop_other = store.observe(lambda event, key: other.append((event, key)))
+    store.delete(b"e")
+    store.put(b"f", b"6")  # two observers: both called, nothing appended
+    stop_other()
+    assert events == other == [(b"del", b"e"), (b"set", b"f")]
+    assert puts == []
+    store.put(b"g", b"7")
+    assert puts == [b"g", b"7"]
+    assert begun == [0, 0]
+    stop()
+    store.put(b"h", b"8")
+    assert puts == [b"g", b"7"]
+    assert events == [(b"del", b"e"), (b"set", b"f")]
+    store.observe(lambda event, key: None, puts=[])  # the puts are free to take again
+
+
 def test_databases_are_apart_and_swap_their_keys() -> None:
     databases = Databases()
     assert len(databases) == 16

@@ -146,7 +146,8 @@ def test_a_torn_or_corrupt_tail_is_cut_at_the_last_whole_record(
     dbs = databases()
     log = opened(directory, dbs)
     for number in range(50):
-        dbs[0].set(b"k%d" % number, b"v" * number)
+        write = dbs[0].put if number % 2 else dbs[0].set  # string pairs, strings records
+        write(b"k%d" % number, b"v" * number)
         log.flush()  # one record each
     log.close()
     path = incr_file(log)
@@ -251,14 +252,18 @@ def test_an_unknown_fsync_mode_is_refused(tmp_path: Path) -> None:
         aof.AppendLog(str(tmp_path), list(databases()), "sometimes")
 
 
+@pytest.mark.parametrize("plain", [False, True], ids=["states", "puts"])
 def test_the_tail_cut_at_every_byte_of_its_last_records_keeps_every_whole_one(
-    tmp_path: Path,
+    tmp_path: Path, plain: bool
 ) -> None:
     source = tmp_path / "source"
     dbs = databases()
     log = opened(source, dbs)
     for number in range(20):
-        dbs[0].set(b"k%d" % number, b"v" * number, flags=number)
+        if plain:  # Redis's SET: the string pairs record
+            dbs[0].put(b"k%d" % number, b"v" * number)
+        else:
+            dbs[0].set(b"k%d" % number, b"v" * number, flags=number)
         log.flush()  # one frame each
     log.close()
     data = incr_file(log).read_bytes()
@@ -279,7 +284,9 @@ def test_the_tail_cut_at_every_byte_of_its_last_records_keeps_every_whole_one(
         kept = sum(1 for end in frames_end if end <= cut)
         again, copy = reopen(case)
         assert len(copy[0]) == kept, cut
-        assert all(copy[0].get_with_flags(b"k%d" % n) == (b"v" * n, n) for n in range(kept))
+        assert all(
+            copy[0].get_with_flags(b"k%d" % n) == (b"v" * n, 0 if plain else n) for n in range(kept)
+        )
         assert (case / incr_file(log).name).stat().st_size == frames_end[kept - 1]
         again.close()
 
@@ -507,7 +514,7 @@ def test_stored_strings_gives_values_only_when_every_key_is_a_plain_string() -> 
 _KEYS = (b"a", b"b", b"c", b"d")
 writes = st.lists(
     st.tuples(
-        st.sampled_from(["set", "setex", "flags", "append", "del", "list", "cas", "flush"]),
+        st.sampled_from(["set", "put", "setex", "flags", "append", "del", "list", "cas", "flush"]),
         st.sampled_from(_KEYS),
         st.binary(max_size=8),
     ),
@@ -528,6 +535,8 @@ def test_any_mix_of_writes_in_any_batches_replays_to_the_same_state(
         for step, (kind, key, value) in enumerate(history):
             if kind == "set":
                 store.set(key, value)
+            elif kind == "put":  # Redis's plain SET: appended to the log's pairs (no call)
+                store.put(key, value)
             elif kind == "setex":
                 store.set(key, value, expire_at=clock.now + 10_000)
             elif kind == "flags":
@@ -578,3 +587,80 @@ def test_a_snapshot_writes_runs_of_plain_strings_as_strings_records(tmp_path: Pa
         assert {k: copy[db].stored(k) for k in dbs[db].stored_keys() if k != b"gone"} == {
             k: dbs[db].stored(k) for k in dbs[db].stored_keys() if k != b"gone"
         }
+
+
+def test_puts_are_pairs_and_a_later_write_in_the_batch_wins(tmp_path: Path) -> None:
+    clock = Clock()
+    dbs = databases(clock)
+    log = opened(tmp_path, dbs)
+    store = dbs[0]
+    for key in (b"a", b"b", b"c", b"d", b"e"):
+        store.put(key, b"1")
+    store.put(b"a", b"2")  # twice in the batch: both logged, in order
+    store.delete(b"b")
+    store.incr_by(b"c", 5)
+    store.set(b"d", b"ttl", expire_at=clock.now + 5000)
+    store.append(b"e", b"x")
+    log.flush()
+    decoded = [records.decode(p) for p in records.read_records(incr_file(log).read_bytes())[0]]
+    pairs = decoded[0]  # the puts, in order
+    assert isinstance(pairs, records.Strings)
+    assert pairs.keys[:6] == (b"a", b"b", b"c", b"d", b"e", b"a")
+    assert pairs.values[:6] == (b"1", b"1", b"1", b"1", b"1", b"2")
+    # Then the plain strings among the keys written otherwise, read from the store.
+    assert pairs.keys[6:] == (b"c", b"e")
+    assert pairs.values[6:] == (b"6", b"1x")
+    assert records.Delete(0, b"b") in decoded[1:]  # states of keys written since: after
+    log.close()
+    again, copy = reopen(tmp_path, clock)
+    assert copy[0].get(b"a") == b"2"
+    assert copy[0].get(b"b") is None
+    assert copy[0].get(b"c") == b"6"
+    assert (copy[0].get(b"d"), copy[0].expire_time(b"d")) == (b"ttl", clock.now + 5000)
+    assert copy[0].get(b"e") == b"1x"
+    again.close()
+
+
+def test_puts_before_a_flush_or_a_swap_stay_on_their_side_of_it(tmp_path: Path) -> None:
+    dbs = databases()
+    log = opened(tmp_path, dbs)
+    dbs[0].put(b"a", b"in0")
+    dbs[0].put(b"b", b"in0")
+    dbs[1].put(b"c", b"in1")
+    dbs.swap(0, 1)
+    dbs[0].put(b"d", b"after")
+    dbs[2].put(b"x", b"1")
+    dbs[2].put(b"z", b"1")
+    dbs[2].flush()
+    dbs[2].put(b"y", b"2")
+    log.close()
+    again, copy = reopen(tmp_path)
+    assert sorted(copy[0].keys()) == [b"c", b"d"]
+    assert sorted(copy[1].keys()) == [b"a", b"b"]
+    assert copy[2].keys() == [b"y"]
+    again.close()
+
+
+def test_a_batch_of_puts_schedules_one_write_and_other_observers_still_hear_them(
+    tmp_path: Path,
+) -> None:
+    scheduled: list[object] = []
+    dbs = databases()
+    log = aof.AppendLog(str(tmp_path), list(dbs), "no", schedule=scheduled.append)
+    log.open()
+    store = dbs[0]
+    heard: list[tuple[bytes, bytes]] = []
+    store.put(b"a", b"1")
+    store.put(b"b", b"1")
+    assert len(scheduled) == 1  # the batch's first put told the log: a write is due
+    assert log.info_fields()[2] == ("rdb_changes_since_last_save", 2)
+    stop = store.observe(lambda event, key: heard.append((event, key)))
+    store.put(b"c", b"1")  # another observer: every put calls them all
+    stop()
+    store.put(b"d", b"1")
+    assert heard == [(b"set", b"c")]
+    log.flush()
+    log.close()
+    again, copy = reopen(tmp_path)
+    assert sorted(copy[0].keys()) == [b"a", b"b", b"c", b"d"]
+    again.close()

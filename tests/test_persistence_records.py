@@ -293,3 +293,61 @@ def test_a_cut_or_padded_strings_record_is_no_record(
 def test_a_strings_record_needs_as_many_values_as_keys() -> None:
     with pytest.raises(ValueError, match="as many keys as values"):
         records.encode(records.Strings(0, (b"a", b"b"), (b"1",)))
+
+
+def _hand_pairs(db: int, items: list[bytes | bytearray]) -> bytes:
+    """The string pairs record as its docstring lays it out, written without marshal."""
+    body = b"".join(b"s" + struct.pack("<I", len(item)) + bytes(item) for item in items)
+    return struct.pack("<BBcI", 8, db, b"[", len(items)) + body
+
+
+@given(dbs, st.lists(st.tuples(keys, st.binary(max_size=40), st.booleans()), max_size=20))
+def test_the_string_pairs_record_is_its_documented_layout_and_replays_in_order(
+    db: int, items: list[tuple[bytes, bytes, bool]]
+) -> None:
+    pairs: list[bytes] = []
+    for key, value, mutable in items:  # a bytearray value is written as its bytes
+        pairs += (key, bytearray(value) if mutable else value)  # type: ignore[arg-type]
+    size, payload = records.sized_string_pairs(db, pairs)
+    assert size == struct.pack("<IBB", 2 + len(payload), 8, db)
+    record = size[4:] + payload
+    assert record == records.encode_string_pairs(db, pairs) == _hand_pairs(db, pairs)
+    # A key may come more than once (puts in order): decoded in order, repeats kept.
+    assert records.decode(record) == records.Strings(
+        db, tuple(key for key, _, _ in items), tuple(value for _, value, _ in items)
+    )
+
+
+@given(
+    dbs,
+    st.lists(st.tuples(keys, st.binary(max_size=10)), min_size=1, max_size=6),
+    st.data(),
+)
+def test_a_cut_padded_or_odd_string_pairs_record_is_no_record(
+    db: int, items: list[tuple[bytes, bytes]], data: st.DataObject
+) -> None:
+    pairs = [part for pair in items for part in pair]
+    record = records.encode_string_pairs(db, pairs)
+    cut = data.draw(st.integers(0, len(record) - 1))
+    broken = [
+        record[:cut],
+        record + b"x",  # marshal would ignore a trailing byte: the sizes do not
+        records.encode_string_pairs(db, pairs[:-1]),  # a key without its value
+        _hand_pairs(db, pairs).replace(b"s", b"u", 1),  # a str, not bytes
+    ]
+    for payload in broken:
+        with pytest.raises(ValueError, match="not a record"):
+            records.decode(payload)
+
+
+def test_string_pairs_holding_what_marshal_reads_but_no_string_are_no_record() -> None:
+    import marshal  # noqa: PLC0415
+
+    for other in ([1, 2], [b"k", None], (b"k", b"v"), {b"k": b"v"}, [b"k", [b"v"]]):
+        with pytest.raises(ValueError, match="not a record"):
+            records.decode(bytes((8, 0)) + marshal.dumps(other, 2))
+    # References (marshal's version 3 and later) are not this layout: refused by size.
+    shared = b"same"
+    with pytest.raises(ValueError, match="not a record"):
+        records.decode(bytes((8, 0)) + marshal.dumps([b"a", shared, b"b", shared], 4))
+    assert records.decode(bytes((8, 0)) + marshal.dumps([], 2)) == records.Strings(0, (), ())

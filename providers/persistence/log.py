@@ -105,7 +105,8 @@ def _unhook_cas(store: Store) -> Callable[[], None]:
 def _state_records(databases: Sequence[Store], per_frame: int = 1000) -> Iterable[bytes]:
     """Every live key of every database as state records, about ``per_frame`` keys to a frame.
 
-    Each run of ``per_frame`` keys that are all plain strings is one :class:`~records.Strings`.
+    Each run of ``per_frame`` keys that are all plain strings is one string pairs record
+    (:func:`~records.encode_string_pairs`).
     """
     now = databases[0].clock() if databases else 0
     batch: list[bytes] = []
@@ -116,9 +117,10 @@ def _state_records(databases: Sequence[Store], per_frame: int = 1000) -> Iterabl
             chunk = keys[start : start + per_frame]
             values = store.stored_strings(chunk)
             if values is not None:
-                batch.append(
-                    records.encode(records.Strings(db, tuple(chunk), tuple(map(bytes, values))))
-                )
+                pairs: list[bytes] = [b""] * (2 * len(chunk))
+                pairs[0::2] = chunk
+                pairs[1::2] = values  # type: ignore[assignment]  # (a bytearray too)
+                batch.append(records.encode_string_pairs(db, pairs))
                 held += len(chunk)
             else:
                 for key in chunk:
@@ -261,8 +263,11 @@ class AppendLog:
         self.auto_rewrite_min_size = auto_rewrite_min_size
         self._index_of = {id(store): db for db, store in enumerate(self.databases)}
         # Per database, the keys written since the last flush (a dict: ordered, no repeats),
-        # and the databases whose dict went from empty to not since then.
+        # and the databases whose dict went from empty to not since then. Plain puts go to
+        # _puts instead, key then value (Store.observe's puts): logged first, then the
+        # state of each dirty key as the store holds it, so that a later write wins.
         self._dirty: list[dict[bytes, None]] = [{} for _ in self.databases]
+        self._puts: list[list[bytes]] = [[] for _ in self.databases]
         self._touched: list[int] = []
         self._pending: list[bytes] = []  # records (unframed) for the next write
         self._scheduled = False
@@ -345,7 +350,9 @@ class AppendLog:
         if self.databases:
             self._cas_floor = self.databases[0].next_cas
         for db, store in enumerate(self.databases):
-            self._stops.append(store.observe(self._observer(db)))
+            observe = self._observer(db)
+            begun = self._puts_begun(db)
+            self._stops.append(store.observe(observe, puts=self._puts[db], begun=begun))
             store.on_cas = self._cas_observer(db)
             self._stops.append(_unhook_cas(store))
         self._start_sync_thread()
@@ -413,6 +420,12 @@ class AppendLog:
     def _observer(self, db: int) -> Callable[[bytes, bytes], None]:
         return observer(db, self._dirty[db], self._first_dirty, self._flushed, self._swapped)
 
+    def _puts_begun(self, db: int) -> Callable[[], None]:
+        def begun() -> None:  # puts are not observer calls: this one says a batch began
+            self._first_dirty(db)
+
+        return begun
+
     def _first_dirty(self, db: int) -> None:
         self._touched.append(db)
         if not self._scheduled and self.schedule is not None:
@@ -429,12 +442,17 @@ class AppendLog:
 
     def _flushed(self, db: int) -> None:
         self._dirty[db].clear()
+        self._puts[db].clear()
         self._pending.append(records.encode(records.Flush(db)))
 
     def _swapped(self, first: int, second: int) -> None:
         # The dirty keys of both databases changed before the swap: log them as they were.
         for db, partner in ((first, second), (second, first)):
             dirty = self._dirty[db]
+            puts = self._puts[db]
+            if puts:
+                self._pending.append(records.encode_string_pairs(db, puts))
+                puts.clear()
             for key in dirty:
                 self._pending.append(self._state(db, key, self.databases[partner]))
             dirty.clear()
@@ -456,16 +474,27 @@ class AppendLog:
         touched = self._touched
         if not touched and not self._pending:
             return
-        parts: list[bytes | bytearray] = [
-            part for payload in self._pending for part in (_SIZE.pack(len(payload)), payload)
-        ]
-        self._pending.clear()
+        parts: list[bytes | bytearray] = []
+        if self._pending:
+            for payload in self._pending:
+                parts += (_SIZE.pack(len(payload)), payload)
+            self._pending.clear()
         for db in touched:
             dirty = self._dirty[db]
-            if dirty:  # (a FLUSHDB may have emptied it since)
-                self._encode_dirty(db, list(dirty), parts)
-                self.changes_since_save += len(dirty)
-                dirty.clear()
+            puts = self._puts[db]
+            self.changes_since_save += len(dirty) + len(puts) // 2
+            if not dirty:  # the hot path: no step per key in Python, nor a read of the store
+                if puts:
+                    parts += records.sized_string_pairs(db, puts)
+                    puts.clear()
+                continue
+            later: list[bytes | bytearray] = []
+            self._encode_dirty(db, list(dirty), later, puts)
+            dirty.clear()
+            if puts:
+                parts += records.sized_string_pairs(db, puts)
+                puts.clear()
+            parts += later  # states read from the store: after the puts they may follow
         touched.clear()
         if self.databases and self.databases[0].next_cas != self._cas_floor:
             # Versions handed out since (to keys maybe deleted since): never again after a restart.
@@ -487,24 +516,30 @@ class AppendLog:
         ):
             self.rewrite()
 
-    def _encode_dirty(self, db: int, keys: list[bytes], parts: list[bytes | bytearray]) -> None:
-        """Append the sized records of ``keys`` (dirty keys of database ``db``) to ``parts``."""
+    def _encode_dirty(
+        self, db: int, keys: list[bytes], parts: list[bytes | bytearray], pairs: list[bytes]
+    ) -> None:
+        """Append the sized records of ``keys`` (dirty keys of database ``db``) to ``parts``.
+
+        The plain strings among them are appended to ``pairs`` (key, value, ...), which
+        the caller writes as one record, before ``parts``.
+        """
         store = self.databases[db]
         values = store.stored_strings(keys)
-        if values is not None:  # the hot path: plain strings only, no Python step per key
-            parts += records.sized_strings(db, keys, values)
+        if values is not None:  # plain strings only: no Python step per key
+            flat: list[bytes] = [b""] * (2 * len(keys))
+            flat[0::2] = keys
+            flat[1::2] = values  # type: ignore[assignment]  # (a bytearray too)
+            pairs += flat
             return
         found = list(map(store.stored, keys))
-        plain_keys: list[bytes] = []
-        plain_values: list[bytes | bytearray] = []
         for key, state in zip(keys, found, strict=True):
             if state is None:
                 payload = records.encode(records.Delete(db, key))
             elif type(state[0]) is bytes or type(state[0]) is bytearray:
                 value, expire_at, flag, cas = state
                 if expire_at is None and not flag and not cas:
-                    plain_keys.append(key)
-                    plain_values.append(value)  # type: ignore[arg-type]
+                    pairs += (key, value)  # type: ignore[arg-type]
                 else:  # with its cas: handing one out marks the key dirty (see _cas_observer)
                     parts += records.sized_string_state(db, key, state)  # type: ignore[arg-type]
                 continue
@@ -517,8 +552,6 @@ class AppendLog:
                     self.last_write_ok = False
                     continue
             parts += (_SIZE.pack(len(payload)), payload)
-        if plain_keys:
-            parts += records.sized_strings(db, plain_keys, plain_values)
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -602,7 +635,9 @@ class AppendLog:
             ("async_loading", 0),
             (
                 "rdb_changes_since_last_save",
-                self.changes_since_save + sum(map(len, self._dirty)),
+                self.changes_since_save
+                + sum(map(len, self._dirty))
+                + sum(map(len, self._puts)) // 2,
             ),
             ("rdb_bgsave_in_progress", int(child == "save")),
             ("rdb_last_save_time", self.last_save_time),
