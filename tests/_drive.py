@@ -8,6 +8,7 @@ example-based tests use: a stream cut at given offsets, fed with
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
@@ -31,6 +32,24 @@ def resp_command(*args: bytes | str | int) -> bytes:
     """A RESP multibulk request; ``str`` and ``int`` arguments are written as text."""
     parts = [a if isinstance(a, bytes) else str(a).encode() for a in args]
     return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+def resp_session(port: int, *commands: tuple[str, ...], host: str = "127.0.0.1") -> bytes:
+    """Send ``commands`` on one new connection to ``port`` and return every reply, read up to
+    an ECHO marker sent after them (small replies: at most 1,000 reads)."""
+    marker = b"$5\r\n--end\r\n"
+    with socket.create_connection((host, port), timeout=10.0) as sock:
+        sock.sendall(
+            b"".join(resp_command(*args) for args in commands) + resp_command("ECHO", "--end")
+        )
+        raw = b""
+        for _ in range(1000):
+            if raw.endswith(marker):
+                return raw[: -len(marker)]
+            chunk = sock.recv(65536)
+            assert chunk, raw[:200]
+            raw += chunk
+    raise AssertionError(raw[:200])
 
 
 def cut(data: bytes, points: Sequence[int]) -> list[bytes]:

@@ -86,21 +86,7 @@ class PureParser:
     ) -> None:
         self.unauthenticated = False
         self.copied = 0
-        self._max_bulk = limits.max_bulk_len
-        self._max_multibulk = limits.max_multibulk_len
-        self._max_inline = limits.max_inline_len
-        self._max_query = limits.max_query_len
-        self._window = limits.max_inline_len + 1
-        self._lengths = _BULK_LENGTHS
-        self._heads = _HEADS
-        if limits.max_bulk_len < len(_BULK_LENGTHS):
-            self._lengths = {b"$%d" % n: n for n in range(limits.max_bulk_len + 1)}
-            self._heads = _HEADS[: limits.max_bulk_len + 1]
-        self._counts = _COUNTS
-        if limits.max_multibulk_len < len(_COUNTS):
-            self._counts = {b"*%d" % n: n for n in range(1, limits.max_multibulk_len + 1)}
-        # Commands of table-known headers hold at most this many bytes of arguments.
-        self._quick = limits.max_query_len >= len(_COUNTS) * (len(_BULK_LENGTHS) - 1)
+        self.set_limits(limits)
         # The command in progress.
         self._argv: list[bytes] = []
         self._stored = 0  # bytes of the arguments in _argv
@@ -142,6 +128,7 @@ class PureParser:
         self._counts = _COUNTS
         if limits.max_multibulk_len < len(_COUNTS):
             self._counts = {b"*%d" % n: n for n in range(1, limits.max_multibulk_len + 1)}
+        # Commands of table-known headers hold at most this many bytes of arguments.
         self._quick = limits.max_query_len >= len(_COUNTS) * (len(_BULK_LENGTHS) - 1)
 
     @property

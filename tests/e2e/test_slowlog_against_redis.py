@@ -5,14 +5,11 @@ at the default threshold a command slower than 10 ms is logged and a fast one is
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
 
 import pytest
-from _drive import resp_command as cmd
-from _serve import HOST, RunningServer, redis_server, serve
-
-MARKER = b"$5\r\n--end\r\n"
+from _drive import resp_session as session
+from _serve import RunningServer, redis_server, serve
 
 
 @pytest.fixture(scope="module")
@@ -26,19 +23,6 @@ def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     with serve(tmp_path_factory.mktemp("slowlog") / "serve.log", formats={"resp"}) as server:
         yield server
-
-
-def session(port: int, *commands: tuple[str, ...]) -> bytes:
-    with socket.create_connection((HOST, port), timeout=10.0) as sock:
-        sock.sendall(b"".join(cmd(*args) for args in commands) + cmd("ECHO", "--end"))
-        raw = b""
-        for _ in range(1000):  # bounded: small replies
-            if raw.endswith(MARKER):
-                return raw[: -len(MARKER)]
-            chunk = sock.recv(65536)
-            assert chunk
-            raw += chunk
-    raise AssertionError(raw[:200])
 
 
 def masked(reply: bytes) -> bytes:

@@ -5,14 +5,11 @@ ACL HELP, XINFO STREAM FULL, the XGROUP/XINFO containers), byte for byte against
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
 
 import pytest
-from _drive import resp_command as cmd
-from _serve import HOST, RunningServer, redis_server, serve
-
-MARKER = b"$5\r\n--end\r\n"
+from _drive import resp_session as session
+from _serve import RunningServer, redis_server, serve
 
 
 @pytest.fixture(scope="module")
@@ -26,19 +23,6 @@ def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     log = tmp_path_factory.mktemp("standalone") / "serve.log"
     with serve(log, formats={"resp"}) as server:
         yield server
-
-
-def session(port: int, *commands: tuple[str, ...]) -> bytes:
-    with socket.create_connection((HOST, port), timeout=10.0) as sock:
-        sock.sendall(b"".join(cmd(*args) for args in commands) + cmd("ECHO", "--end"))
-        raw = b""
-        for _ in range(1000):  # bounded: small replies
-            if raw.endswith(MARKER):
-                return raw[: -len(MARKER)]
-            chunk = sock.recv(65536)
-            assert chunk
-            raw += chunk
-    raise AssertionError(raw[:200])
 
 
 def masked(reply: bytes) -> bytes:
