@@ -334,6 +334,7 @@ for _parameter in (
     _threshold(b"stream-node-max-entries"),
     _threshold(b"stream-node-max-bytes", memory=True),
     int_parameter(b"latency-monitor-threshold", 0, 0, _LONG_MAX),
+    int_parameter(b"busy-reply-threshold", 5000, 0, _LONG_MAX, (b"lua-time-limit",)),
 ):
     register_parameter(_parameter)
 

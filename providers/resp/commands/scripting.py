@@ -4,13 +4,13 @@ The interpreter is ``lupa``'s Lua 5.1 (the optional ``lua`` extra). Without it t
 commands answer a clear error. Each provider has one interpreter and one script cache.
 The interpreter is sandboxed: no ``os``, ``io``, ``debug``, ``package``, ``require``,
 ``load*`` or ``dofile``, and no way to reach Python objects. It has a memory cap, and a
-script that runs past ``lua-time-limit`` (5 s) is stopped with an error. Redis would
-instead answer BUSY to other clients until SCRIPT KILL; we are single-threaded, so the
-script is stopped. ``redis.call`` and ``redis.pcall`` run commands through the session,
-in RESP2 as Redis scripts see them, never blocking, with MULTI, WATCH and the other
-``noscript`` commands refused, and only reads for the ``_RO`` variants. Replies come
-back converted as Redis converts them (integers, strings, false for nil, tables, and
-``{ok=...}``/``{err=...}``).
+script that runs past ``lua-time-limit`` (5 s unless CONFIG SET) is stopped with an
+error. Redis would instead answer BUSY to other clients until SCRIPT KILL; we are
+single-threaded, so the script is stopped. ``redis.call`` and ``redis.pcall`` run
+commands through the session, in RESP2 as Redis scripts see them, never blocking, with
+MULTI, WATCH and the other ``noscript`` commands refused, and only reads for the ``_RO``
+variants. Replies come back converted as Redis converts them (integers, strings, false
+for nil, tables, and ``{ok=...}``/``{err=...}``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ __all__ = ["COMMANDS", "SCRIPT_SUBCOMMANDS", "lua_available", "use_table"]
 _NOSCRIPT = b"-NOSCRIPT No matching script. Please use EVAL.\r\n"
 _TOO_MANY_KEYS = error(b"ERR Number of keys can't be greater than number of args")
 _NEGATIVE_KEYS = error(b"ERR Number of keys can't be negative")
-_TIME_LIMIT = 5.0
+_TIME_LIMIT_NAME = b"busy-reply-threshold"
+_TIME_LIMIT_DEFAULT = b"5000"
+"""``busy-reply-threshold`` (``lua-time-limit``), milliseconds: a script running longer is
+stopped (CONFIG SET changes it; ``config`` registers the parameter)."""
 _MEMORY_LIMIT = 64 << 20
 
 
@@ -176,7 +179,8 @@ class _Scripting:
         """Run a cached script for ``s``; its reply in ``s``'s protocol."""
         was_resp3, was_denied = s.resp3, s.deny_blocking
         self.client, self.read_only = s, read_only
-        self.deadline = time.monotonic() + _TIME_LIMIT
+        limit_ms = int(s.provider.config_values.get(_TIME_LIMIT_NAME, _TIME_LIMIT_DEFAULT))
+        self.deadline = time.monotonic() + limit_ms / 1000
         if was_resp3:
             s.set_protocol(2)
         s.deny_blocking = True
