@@ -150,3 +150,23 @@ def test_memory_usage_grows_with_the_value(ours: RunningServer) -> None:
     small, large = (int(n) for n in re.findall(rb":(\d+)\r\n", replies))
     assert 0 < small < large
     assert large - small >= 10_000 - 1
+
+
+@pytest.mark.parametrize("resp", ["2", "3"])
+def test_memory_stats_has_redis_fields_in_redis_order(
+    redis_port: int, ours: RunningServer, resp: str
+) -> None:
+    """The values are this server's estimates; the field names, their order and each
+    value's reply type (integer, double) are redis-server's."""
+
+    def shape(port: int) -> list[bytes]:
+        reply = session(
+            port, ("HELLO", resp), ("FLUSHALL",), ("SET", "a", "hello"), ("MEMORY", "STATS")
+        )
+        stats = reply[reply.rindex(b"peak.allocated") - 20 :]
+        names = re.findall(rb"\r\n\$\d+\r\n([a-z][a-z0-9.\-]*)\r\n([:$,%*])", stats)
+        return [name + b" " + kind for name, kind in names]
+
+    theirs = shape(redis_port)
+    assert b"dataset.percentage " + (b"," if resp == "3" else b"$") in theirs
+    assert shape(ours.port) == theirs

@@ -18,6 +18,7 @@ from ._base import (
     container,
     help_reply,
 )
+from .zsets import format_score
 
 __all__ = ["COMMANDS"]
 
@@ -201,17 +202,22 @@ def memory_stats(s: Client, argv: list[bytes]) -> bytes:
         (bulk(b"keys.count"), integer(keys)),
         (bulk(b"keys.bytes-per-key"), integer(dataset // keys if keys else 0)),
         (bulk(b"dataset.bytes"), integer(dataset)),
-        (bulk(b"dataset.percentage"), _double(100.0 if dataset else 0.0, s.resp3)),
-        (bulk(b"peak.percentage"), _double(100.0, s.resp3)),
-        (bulk(b"fragmentation"), _double(1.0, s.resp3)),
+        (bulk(b"dataset.percentage"), format_score(100.0 if dataset else 0.0, s.resp3)),
+        (bulk(b"peak.percentage"), format_score(100.0, s.resp3)),
+        # No allocator of ours to report on: its figures are the dataset's, ratios 1.
+        (bulk(b"allocator.allocated"), integer(dataset)),
+        (bulk(b"allocator.active"), integer(dataset)),
+        (bulk(b"allocator.resident"), integer(dataset)),
+        (bulk(b"allocator-fragmentation.ratio"), format_score(1.0, s.resp3)),
+        (bulk(b"allocator-fragmentation.bytes"), integer(0)),
+        (bulk(b"allocator-rss.ratio"), format_score(1.0, s.resp3)),
+        (bulk(b"allocator-rss.bytes"), integer(0)),
+        (bulk(b"rss-overhead.ratio"), format_score(1.0, s.resp3)),
+        (bulk(b"rss-overhead.bytes"), integer(0)),
+        (bulk(b"fragmentation"), format_score(1.0, s.resp3)),
         (bulk(b"fragmentation.bytes"), integer(0)),
     ]
     return map_reply(fields, s.resp3)
-
-
-def _double(value: float, resp3: bool) -> bytes:
-    text = (b"%.17g" % value).rstrip(b"0").rstrip(b".") if value % 1 else b"%d" % value
-    return b",%s\r\n" % text if resp3 else bulk(text)
 
 
 _DOCTOR_EMPTY = (
