@@ -233,3 +233,25 @@ def test_the_inline_walk_takes_what_redis_reads_and_at_least_what_the_split_take
         kept = RequestParser(limits, walk=True)
         assert kept._walk_inline(stream, 0, count) == walked[:count]
         assert kept._pos == ends[count - 1]
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        cmd(b"SET", b"k", b"v") + cmd(b"GET", b"k") + cmd(b"GEX", b"k") + cmd(b"S", b"SADDX"),
+        b"PING\r\nSADD s m\r\nS\r\nSAD x\r\nLPUSHX l v\r\n",
+    ],
+    ids=["multibulk", "inline"],
+)
+def test_the_walks_give_hot_command_names_as_shared_objects(stream: bytes) -> None:
+    parser = RequestParser(RespLimits(), walk=True)
+    assert parser.begin(memoryview(stream))
+    commands = parser.whole_commands()
+    assert commands == _one_by_one_commands(stream)
+    for argv in commands:
+        shared = [name for name in pure_parser._SHARED_NAMES if name == argv[0]]
+        assert (argv[0] is shared[0]) if shared else argv[0] not in pure_parser._SHARED_NAMES
+
+
+def _one_by_one_commands(stream: bytes) -> list[list[bytes]]:
+    return [argv for argv, _ in _one_by_one(stream, RespLimits())]

@@ -114,6 +114,37 @@ def _read_bulks(data: bytes, at: i64, count: i64, max_len: i64) -> tuple[list[by
     return argv, at
 
 
+_SHARED_NAMES: Final = (
+    *(b"GET", b"SET", b"DEL", b"INCR", b"PING", b"ECHO", b"MGET", b"MSET", b"HGET", b"HSET"),
+    *(b"LPUSH", b"RPUSH", b"LPOP", b"RPOP", b"SADD", b"SPOP", b"ZADD", b"LRANGE", b"EXISTS"),
+)
+"""Command names the walks give as these very objects: their hash is cached and the
+session's table lookup compares them by identity (a new name is hashed and compared)."""
+
+
+def _names_by_first_byte() -> list[tuple[bytes, ...]]:
+    table: list[tuple[bytes, ...]] = [() for _ in range(256)]
+    for name in _SHARED_NAMES:
+        table[name[0]] += (name,)
+    return table
+
+
+_NAMES_BY_FIRST: Final = _names_by_first_byte()
+
+
+def _name(data: bytes, start: i64, stop: i64) -> bytes:
+    """``data[start:stop]`` (``start < stop``), as the shared object of ``_SHARED_NAMES``."""
+    for name in _NAMES_BY_FIRST[data[start]]:
+        size: i64 = len(name)
+        if size == stop - start:
+            at: i64 = 1
+            while at < size and name[at] == data[start + at]:
+                at += 1
+            if at == size:
+                return name
+    return data[start:stop]
+
+
 class PureParser:
     """One connection's RESP parser state, and the steps that parse it in pure Python.
 
@@ -321,7 +352,8 @@ class PureParser:
                     start3, stop3 = _read_bulk(data, stop2 + 2, max_len)
                     if start3 < 0:
                         break
-                    commands.append([data[start1:stop1], data[start2:stop2], data[start3:stop3]])
+                    name = _name(data, start1, stop1)
+                    commands.append([name, data[start2:stop2], data[start3:stop3]])
                     at = stop3 + 2
                 elif count == 2:
                     start1, stop1 = _read_bulk(data, at, max_len)
@@ -330,7 +362,7 @@ class PureParser:
                     start2, stop2 = _read_bulk(data, stop1 + 2, max_len)
                     if start2 < 0:
                         break
-                    commands.append([data[start1:stop1], data[start2:stop2]])
+                    commands.append([_name(data, start1, stop1), data[start2:stop2]])
                     at = stop2 + 2
                 elif count > 0:
                     argv, at = _read_bulks(data, at, count, max_len)
@@ -369,7 +401,7 @@ class PureParser:
                 at += 1
             elif byte == 10:
                 if start >= 0:
-                    argv.append(data[start:at])
+                    argv.append(data[start:at] if argv else _name(data, start, at))
                     start = -1
                 at += 1
                 pos = at
@@ -392,7 +424,7 @@ class PureParser:
                 ):
                     break  # " HTTP/": _next_inline() refuses HTTP request lines
                 if start >= 0:
-                    argv.append(data[start:at])
+                    argv.append(data[start:at] if argv else _name(data, start, at))
                     start = -1
                 at += 1
             elif byte in (34, 39, 0, 11, 12):
