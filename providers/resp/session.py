@@ -23,7 +23,7 @@ from .commands.admin import feed_monitors
 from .commands.blocking import WAITING
 from .commands.maxmemory import before_command
 from .parser import RequestParser, RespLimits
-from .replies import NULL2, NULL3, PONG
+from .replies import NULL2, NULL3, OK, PONG
 
 __all__ = ["RespSession"]
 
@@ -92,6 +92,12 @@ def _pong(s: Client, argv: list[bytes]) -> bytes:
     return PONG
 
 
+def _set_string(s: Client, argv: list[bytes]) -> bytes:
+    """SET key value on the direct path: three arguments, so no options to read."""
+    s.store.put(argv[1], argv[2])
+    return OK
+
+
 def _timed_handler(command: Command) -> Handler:
     """``command``'s handler, timed for the slow log."""
     handler = command.handler
@@ -127,6 +133,9 @@ def _direct_handlers() -> tuple[dict[bytes, tuple[Handler, bool]], ...]:
     for name, entry in tables[1].items():
         if name.lower() == b"ping":
             tables[1][name] = (_pong, entry[1])
+    for name, entry in tables[3].items():
+        if name.lower() == b"set" and not COMMANDS[name].timed:
+            tables[3][name] = (_set_string, entry[1])
     return tables
 
 
