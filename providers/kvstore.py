@@ -320,6 +320,8 @@ class Store:
         value = self._data.get(key)
         if type(value) is bytes and (not self._expires or key not in self._expires):
             return value  # what _live() returns for it, without the call (GET's hot path)
+        if value is None and not self._containers:
+            return None  # a missing key, without the call either
         value = self._live(key)
         if value is None or type(value) is bytes:
             return value
