@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from _drive import HandlerSender
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from wireproto.providers.kvstore import WrongType
@@ -18,25 +19,6 @@ from wireproto.providers.resp.commands import COMMANDS
 from wireproto.providers.resp.commands._base import WRONGTYPE
 from wireproto.providers.resp.replies import NULL3
 from wireproto.providers.resp.session import _DIRECT, RespSession
-
-from wireproto._auth import NO_AUTH
-from wireproto.memory import MemoryAccount
-
-
-class _Sender:
-    def __init__(self) -> None:
-        self.memory = MemoryAccount()
-        self.auth = NO_AUTH
-        self.listener = None
-
-    def send(self, data: bytes) -> None:  # pragma: no cover - handlers return replies
-        raise AssertionError
-
-    def close(self) -> None:  # pragma: no cover
-        raise AssertionError
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return default
 
 
 def _substitutes() -> list[tuple[int, bytes]]:
@@ -74,7 +56,7 @@ def test_each_substitute_answers_and_writes_as_the_command_does(
     sessions = []
     for _ in range(2):
         provider = RespProvider()
-        session = provider.create_session(RESP, _Sender())
+        session = provider.create_session(RESP, HandlerSender())
         assert isinstance(session, RespSession)
         if resp3:
             session.null = NULL3
