@@ -17,6 +17,7 @@ import pytest
 from _drive import bytewise, cut, replay
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wireproto.providers import resp
 from wireproto.providers.memcache import (
     MemcacheProvider,
     MemcacheSettings,
@@ -29,15 +30,20 @@ from wireproto.providers.memcache.binary_messages import (
     REQUEST_HEADER,
     RESPONSE_HEADER,
     STORE_EXTRAS,
+    VALUE_HEAD_LAYOUT,
+    VALUE_RESPONSE,
     Opcode,
     Status,
     build_request,
     struct_layout,
 )
+from wireproto.providers.resp.commands.acl import catalog
 
+from wireproto import AuthSettings
 from wireproto._connection import CloseReason, Connection, ConnectionSettings, ConnectionState
 from wireproto._errors import ProtocolError
 from wireproto._registry import Registry
+from wireproto._users import UserDirectory
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "memcache-binary"
 SPEC_DATA = json.loads((SPEC / "vectors.json").read_text())
@@ -271,6 +277,71 @@ def test_replies_do_not_depend_on_how_the_stream_is_cut(
 
 def tiny_registry() -> Registry:
     return make_registry(MemcacheProvider(settings=MemcacheSettings(item_size_max=1024)))
+
+
+def general_path_registry() -> Registry:
+    """A session whose default user is checked (no channels: every memcached command and
+    key is allowed), so that no request takes the session's fast path."""
+    provider = MemcacheProvider(settings=MemcacheSettings(item_size_max=1024))
+    directory = UserDirectory(AuthSettings())
+    directory.set_user(b"default", [b"resetchannels"], catalog(resp.RespProvider().command_list()))
+    provider.engine.user_directories[AuthSettings()] = directory
+    return make_registry(provider)
+
+
+@st.composite
+def gets_and_sets(draw: st.DrawFn) -> bytes:
+    """Mostly the fast path's GET and SET, well-formed or nearly, and a few other requests."""
+    key = draw(KEYS | st.sampled_from([b"", b"k" * 251]))
+    value = draw(st.binary(max_size=40) | st.just(b"v" * 1000))
+    flags = draw(st.sampled_from([0, 1, 2**32 - 1]))
+    expiration = draw(st.sampled_from([0, 0, 100, 2**31, 2**32 - 1]))
+    store = STORE_EXTRAS.build({"flags": flags, "expiration": expiration})
+    extras = draw(st.sampled_from([store, store, b"", store + b"x", b"\0" * 4]))
+    opaque = draw(st.integers(0, 2**32 - 1))
+    cas = draw(st.sampled_from([0, 0, 0, 1, 2, 2**64 - 1]))
+    opcode = draw(st.sampled_from([Opcode.GET, Opcode.SET]))
+    request = build_request(opcode, key, value if opcode == Opcode.SET else b"", extras)
+    header = bytearray(request[:24])
+    header[12:16] = opaque.to_bytes(4, "big")
+    header[16:24] = cas.to_bytes(8, "big")
+    if draw(st.integers(0, 9)) == 0:  # a body length that disagrees with the parts
+        header[8:12] = draw(st.integers(0, 1100)).to_bytes(4, "big")
+    return draw(st.sampled_from([bytes(header) + request[24:], draw(requests())]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(gets_and_sets(), min_size=1, max_size=25), st.lists(st.integers(0, 2000)))
+def test_the_fast_path_answers_as_the_general_path(stream: list[bytes], cuts: list[int]) -> None:
+    data = build_request(Opcode.NOOP) + b"".join(stream)
+    fast, _ = run(cut(data, cuts), tiny_registry())
+    general, _ = run(cut(data, cuts), general_path_registry())
+    assert fast == general
+
+
+@given(
+    st.integers(0, 255),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 2**32 - 1),
+    st.binary(max_size=50),
+)
+def test_the_value_head_layout_builds_the_declared_response(
+    opcode: int, opaque: int, cas: int, flags: int, value: bytes
+) -> None:
+    head = VALUE_HEAD_LAYOUT.pack(0x81, opcode, 0, 4, 0, 0, 4 + len(value), opaque, cas, flags)
+    declared = VALUE_RESPONSE.build(
+        {
+            "opcode": opcode,
+            "status": 0,
+            "opaque": opaque,
+            "cas": cas,
+            "extras": {"flags": flags},
+            "key": b"",
+            "value": value,
+        }
+    )
+    assert head + value == declared
 
 
 @settings(max_examples=150, deadline=None)

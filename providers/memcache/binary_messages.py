@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import construct as c
 
@@ -46,6 +46,7 @@ __all__ = [
     "STORE_EXTRAS",
     "STORE_LAYOUT",
     "TEXT_RESPONSE",
+    "VALUE_HEAD_LAYOUT",
     "VALUE_LAYOUT",
     "VALUE_RESPONSE",
     "Opcode",
@@ -62,9 +63,9 @@ __all__ = [
     "struct_layout",
 ]
 
-REQUEST_MAGIC = 0x80
-RESPONSE_MAGIC = 0x81
-HEADER_SIZE = 24
+REQUEST_MAGIC: Final = 0x80
+RESPONSE_MAGIC: Final = 0x81
+HEADER_SIZE: Final = 24
 
 
 # construct's expression builders as Any: their stubs say int, and a compiled (mypyc)
@@ -205,13 +206,17 @@ def struct_layout(declaration: c.Construct[Any, Any]) -> struct.Struct:
     return layout
 
 
-REQUEST_LAYOUT = struct_layout(REQUEST_HEADER)
-RESPONSE_LAYOUT = struct_layout(RESPONSE_HEADER)
-STORE_LAYOUT = struct_layout(STORE_EXTRAS)
-DELTA_LAYOUT = struct_layout(DELTA_EXTRAS)
-EXPIRATION_LAYOUT = struct_layout(EXPIRATION_EXTRAS)
-FLAGS_LAYOUT = struct_layout(FLAGS_EXTRAS)
-VALUE_LAYOUT = struct_layout(DELTA_VALUE)
+# Final: a compiled (mypyc) module reads them as C statics, not by a dictionary lookup.
+REQUEST_LAYOUT: Final = struct_layout(REQUEST_HEADER)
+RESPONSE_LAYOUT: Final = struct_layout(RESPONSE_HEADER)
+STORE_LAYOUT: Final = struct_layout(STORE_EXTRAS)
+DELTA_LAYOUT: Final = struct_layout(DELTA_EXTRAS)
+EXPIRATION_LAYOUT: Final = struct_layout(EXPIRATION_EXTRAS)
+FLAGS_LAYOUT: Final = struct_layout(FLAGS_EXTRAS)
+VALUE_LAYOUT: Final = struct_layout(DELTA_VALUE)
+VALUE_HEAD_LAYOUT: Final = struct.Struct(RESPONSE_LAYOUT.format + FLAGS_LAYOUT.format[1:])
+"""A :data:`VALUE_RESPONSE` up to its key: the header's fields, then the flags (one ``pack``
+for the session's GET hit; its tests check it against the declaration's build)."""
 
 
 class Opcode(enum.IntEnum):
