@@ -26,15 +26,19 @@ from wireproto.providers.memcache import (
 )
 from wireproto.providers.memcache.binary_messages import (
     DELTA_EXTRAS,
+    FAST_REQUEST_LAYOUT,
+    HEAD_LAYOUT,
     REQUEST,
     REQUEST_HEADER,
     RESPONSE_HEADER,
+    STATUS_RESPONSE,
     STORE_EXTRAS,
     VALUE_HEAD_LAYOUT,
     VALUE_RESPONSE,
     Opcode,
     Status,
     build_request,
+    response_prefix,
     struct_layout,
 )
 from wireproto.providers.resp.commands.acl import catalog
@@ -328,10 +332,12 @@ def test_the_fast_path_answers_as_the_general_path(stream: list[bytes], cuts: li
     st.integers(0, 2**32 - 1),
     st.binary(max_size=50),
 )
-def test_the_value_head_layout_builds_the_declared_response(
+def test_the_fast_path_layouts_agree_with_the_declarations(
     opcode: int, opaque: int, cas: int, flags: int, value: bytes
 ) -> None:
-    head = VALUE_HEAD_LAYOUT.pack(0x81, opcode, 0, 4, 0, 0, 4 + len(value), opaque, cas, flags)
+    head = VALUE_HEAD_LAYOUT.pack(
+        response_prefix(opcode, 0, extlen=4), 4 + len(value), opaque, cas, flags
+    )
     declared = VALUE_RESPONSE.build(
         {
             "opcode": opcode,
@@ -344,6 +350,21 @@ def test_the_value_head_layout_builds_the_declared_response(
         }
     )
     assert head + value == declared
+    status = {"opcode": opcode, "status": 0, "opaque": opaque, "cas": cas}
+    head = HEAD_LAYOUT.pack(response_prefix(opcode, 0), 0, opaque, cas)
+    assert head == STATUS_RESPONSE.build(status)
+    request = build_request(
+        opcode, b"k" * (flags % 300), value, b"x" * (flags % 7), opaque=opaque, cas=cas
+    )
+    parsed = REQUEST.parse(request)
+    assert FAST_REQUEST_LAYOUT.unpack_from(request) == (
+        opcode,
+        parsed.keylen,
+        parsed.extlen,
+        parsed.bodylen,
+        opaque,
+        cas,
+    )
 
 
 @settings(max_examples=150, deadline=None)

@@ -23,12 +23,13 @@ from .binary_messages import (
     DELTA_LAYOUT,
     ERROR_TEXT,
     EXPIRATION_LAYOUT,
+    FAST_REQUEST_LAYOUT,
+    FLAGS_LAYOUT,
+    HEAD_LAYOUT,
     HEADER_SIZE,
     QUIET_OPCODES,
     REQUEST_LAYOUT,
     REQUEST_MAGIC,
-    RESPONSE_LAYOUT,
-    RESPONSE_MAGIC,
     STORE_LAYOUT,
     VALUE_HEAD_LAYOUT,
     Opcode,
@@ -39,6 +40,7 @@ from .binary_messages import (
     build_status_response,
     build_text_response,
     build_value_response,
+    response_prefix,
 )
 from .engine import KEY_MAX_LENGTH, Delta, MemcacheEngine, Mode, Stored
 
@@ -59,6 +61,14 @@ _SET: Final = int(Opcode.SET)
 _STORE_EXTRAS_SIZE: Final = STORE_LAYOUT.size
 _KEY_ENOENT: Final = int(Status.KEY_ENOENT)
 _NOT_FOUND: Final = ERROR_TEXT[Status.KEY_ENOENT]
+_GET_HIT: Final = response_prefix(_GET, _SUCCESS, extlen=FLAGS_LAYOUT.size)
+_SET_DONE: Final = response_prefix(_SET, _SUCCESS)
+# Bound once: a call of a Final is a C static and one vectorcall (compiled), where
+# LAYOUT.pack(...) looks the method up by name on every call.
+_UNPACK_REQUEST: Final = FAST_REQUEST_LAYOUT.unpack_from
+_UNPACK_STORE: Final = STORE_LAYOUT.unpack_from
+_PACK_HEAD: Final = HEAD_LAYOUT.pack
+_PACK_VALUE_HEAD: Final = VALUE_HEAD_LAYOUT.pack
 _ROOM_CAP: Final = 1 << 60  # the output room kept below it: a small int when compiled
 
 
@@ -287,8 +297,8 @@ class BinarySession:
         """A well-formed GET, or SET without CAS, of a session that may run it: the next
         position; 0 for anything else (the general path then answers it, and answers these
         the same: test_memcache_binary.py compares the two)."""
-        header: tuple[int, ...] = REQUEST_LAYOUT.unpack_from(buf, pos)
-        _, opcode, keylen, extlen, _, _, bodylen, opaque, cas = header
+        header: tuple[int, ...] = _UNPACK_REQUEST(buf, pos)
+        opcode, keylen, extlen, bodylen, opaque, cas = header
         if not (0 < keylen <= KEY_MAX_LENGTH and self._acl is None and self._authenticated):
             return 0
         start = pos + HEADER_SIZE
@@ -307,10 +317,9 @@ class BinarySession:
                 return frame_end
             stats.get_hits += 1
             value, flags, version = entry
-            head: bytes = VALUE_HEAD_LAYOUT.pack(
-                RESPONSE_MAGIC, _GET, 0, 4, 0, _SUCCESS, 4 + len(value), opaque, version, flags
-            )
-            self._charge(len(head) + len(value))
+            size = len(value)
+            head: bytes = _PACK_VALUE_HEAD(_GET_HIT, 4 + size, opaque, version, flags)
+            self._charge(len(head) + size)
             out.append(head)
             out.append(value)
             return frame_end
@@ -319,7 +328,7 @@ class BinarySession:
         key_end = key_start + keylen
         if extlen != _STORE_EXTRAS_SIZE or cas or key_end > frame_end or ARMED.count:
             return 0
-        extras: tuple[int, int] = STORE_LAYOUT.unpack_from(buf, start)
+        extras: tuple[int, int] = _UNPACK_STORE(buf, start)
         flags, expiration = extras
         engine = self._engine
         if engine.too_large(keylen, flags, frame_end - key_end):
@@ -329,9 +338,7 @@ class BinarySession:
         version = self._store.set_item(
             buf[key_start:key_end], buf[key_end:frame_end], flags, engine.expire_at(expiration)
         )
-        reply: bytes = RESPONSE_LAYOUT.pack(
-            RESPONSE_MAGIC, _SET, 0, 0, 0, _SUCCESS, 0, opaque, version
-        )
+        reply: bytes = _PACK_HEAD(_SET_DONE, 0, opaque, version)
         out.append(reply)
         return frame_end
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Final
 
 import construct as c
@@ -30,9 +30,11 @@ __all__ = [
     "ERROR_TEXT",
     "EXPIRATION_EXTRAS",
     "EXPIRATION_LAYOUT",
+    "FAST_REQUEST_LAYOUT",
     "FLAGS_EXTRAS",
     "FLAGS_LAYOUT",
     "HEADER_SIZE",
+    "HEAD_LAYOUT",
     "QUIET_OPCODES",
     "REQUEST",
     "REQUEST_HEADER",
@@ -60,6 +62,7 @@ __all__ = [
     "build_status_response",
     "build_text_response",
     "build_value_response",
+    "response_prefix",
     "struct_layout",
 ]
 
@@ -188,8 +191,11 @@ build_delta_response = _fields_builder(DELTA_RESPONSE)
 _build_request = _fields_builder(REQUEST)
 
 
-def struct_layout(declaration: c.Construct[Any, Any]) -> struct.Struct:
-    """One big-endian ``struct.Struct`` decoding a construct ``Struct`` of integer fields."""
+def struct_layout(declaration: c.Construct[Any, Any], skip: Collection[str] = ()) -> struct.Struct:
+    """One big-endian ``struct.Struct`` decoding a construct ``Struct`` of integer fields.
+
+    The fields named in ``skip`` are padding to it (``x``): not decoded, not built.
+    """
     if not isinstance(declaration, c.Struct):
         raise TypeError("struct_layout needs a construct Struct")
     codes = []
@@ -199,7 +205,8 @@ def struct_layout(declaration: c.Construct[Any, Any]) -> struct.Struct:
             field = field.subcon
         if not isinstance(field, c.FormatField) or field.fmtstr[0] not in "><":
             raise ValueError(f"{sub!r} is not a fixed-size integer field")
-        codes.append(field.fmtstr[1:])
+        code = field.fmtstr[1:]
+        codes.append(f"{struct.calcsize(code)}x" if sub.name in skip else code)
     layout = struct.Struct(">" + "".join(codes))
     if layout.size != declaration.sizeof():
         raise ValueError("the struct layout does not have the declaration's size")
@@ -214,9 +221,24 @@ DELTA_LAYOUT: Final = struct_layout(DELTA_EXTRAS)
 EXPIRATION_LAYOUT: Final = struct_layout(EXPIRATION_EXTRAS)
 FLAGS_LAYOUT: Final = struct_layout(FLAGS_EXTRAS)
 VALUE_LAYOUT: Final = struct_layout(DELTA_VALUE)
-VALUE_HEAD_LAYOUT: Final = struct.Struct(RESPONSE_LAYOUT.format + FLAGS_LAYOUT.format[1:])
-"""A :data:`VALUE_RESPONSE` up to its key: the header's fields, then the flags (one ``pack``
-for the session's GET hit; its tests check it against the declaration's build)."""
+# The session's fast path (a GET or SET, test_memcache_binary.py checks these layouts
+# against the declarations' own builds): a request header without the fields it does not
+# read; a response header as its first eight bytes (magic to status: constant for one
+# reply kind), then its fields; the same followed by the flags (a GET hit up to its key).
+FAST_REQUEST_LAYOUT: Final = struct_layout(REQUEST_HEADER, skip=("magic", "datatype", "vbucket"))
+"""``(opcode, keylen, extlen, bodylen, opaque, cas)`` of a request header."""
+_PREFIX_SIZE: Final = struct.calcsize(RESPONSE_LAYOUT.format[:7])
+HEAD_LAYOUT: Final = struct.Struct(f">{_PREFIX_SIZE}s{RESPONSE_LAYOUT.format[7:]}")
+"""``(prefix, bodylen, opaque, cas)``: a response header after its first eight bytes."""
+VALUE_HEAD_LAYOUT: Final = struct.Struct(HEAD_LAYOUT.format + FLAGS_LAYOUT.format[1:])
+"""``(prefix, bodylen, opaque, cas, flags)``: a :data:`VALUE_RESPONSE` up to its key."""
+
+
+def response_prefix(opcode: int, status: int, keylen: int = 0, extlen: int = 0) -> bytes:
+    """The first bytes of a response header (magic to status), as :data:`HEAD_LAYOUT` takes."""
+    return RESPONSE_LAYOUT.pack(RESPONSE_MAGIC, opcode, keylen, extlen, 0, status, 0, 0, 0)[
+        :_PREFIX_SIZE
+    ]
 
 
 class Opcode(enum.IntEnum):
