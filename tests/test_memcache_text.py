@@ -22,6 +22,7 @@ from wireproto.providers.memcache import (
     item_total_size,
 )
 from wireproto.providers.memcache.engine import strtol32, strtoul32, strtoull, value_as_u64
+from wireproto.providers.memcache.text_base import CONTROL, has_control
 
 from wireproto._connection import CloseReason, ConnectionSettings, ConnectionState
 from wireproto._errors import ProtocolError
@@ -391,3 +392,8 @@ def test_store_memcached_views() -> None:
     assert store.expire_time(b"k") == clock.now + 1000  # and keeps the expiry
     assert store.touch(b"k", clock.now - 1)  # a past time removes the key
     assert store.get(b"k") is None
+
+
+@given(st.binary(max_size=60))
+def test_the_control_screen_agrees_with_the_regular_expression(line: bytes) -> None:
+    assert has_control(line) is (CONTROL(line) is not None)

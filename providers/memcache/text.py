@@ -201,13 +201,14 @@ class TextSession(MetaCommands):
         commands = self._commands
         direct = self._acl is None  # get and set are called directly, not through the table
         max_line = self._max_line
+        find = buf.find  # bound once per batch, not looked up per line
         while pos < end:
             if self._swallow:
                 count = min(self._swallow, end - pos)
                 self._swallow -= count
                 pos += count
                 continue
-            newline = buf.find(b"\n", pos)
+            newline = find(b"\n", pos)
             if newline < 0:
                 self._line_unterminated(buf[pos : pos + 110], end - pos, out)
                 self._scan_from = end - pos

@@ -37,14 +37,13 @@ CONTROL: Final = re.compile(rb"[\x00-\x1f\x7f]").search
 """Lines with these bytes are split exactly (on spaces only) and their keys refused."""
 
 
-def has_control(line: bytes) -> bool:
-    """Whether ``line`` holds a byte :data:`CONTROL` finds.
+_CONTROL_TABLE: Final = bytes(1 if byte < 0x20 or byte == 0x7F else 0 for byte in range(256))
 
-    Printable Latin-1 text has none, and that test is a few times cheaper than the
-    regular expression (compiled by mypyc, a tenth): only a line with a byte that is
-    not printable (a control byte, or one of 0x80-0xa0, 0xad) is searched.
-    """
-    return not line.decode("latin-1").isprintable() and CONTROL(line) is not None
+
+def has_control(line: bytes) -> bool:
+    """Whether ``line`` holds a byte :data:`CONTROL` finds (a few times cheaper than it:
+    ``translate`` and a ``memchr``, without the regular expression engine's set-up)."""
+    return 1 in line.translate(_CONTROL_TABLE)
 
 
 class TextState:
