@@ -26,11 +26,12 @@ from wireproto.providers.memcache import (
 )
 from wireproto.providers.memcache.binary_messages import (
     DELTA_EXTRAS,
-    FAST_REQUEST_LAYOUT,
+    GET_REQUEST_LAYOUT,
     HEAD_LAYOUT,
     REQUEST,
     REQUEST_HEADER,
     RESPONSE_HEADER,
+    SET_REQUEST_LAYOUT,
     STATUS_RESPONSE,
     STORE_EXTRAS,
     VALUE_HEAD_LAYOUT,
@@ -325,15 +326,19 @@ def test_the_fast_path_answers_as_the_general_path(stream: list[bytes], cuts: li
     assert fast == general
 
 
+U32 = st.integers(0, 2**32 - 1)
+
+
 @given(
     st.integers(0, 255),
     st.integers(0, 2**32 - 1),
     st.integers(0, 2**64 - 1),
     st.integers(0, 2**32 - 1),
     st.binary(max_size=50),
+    st.fixed_dictionaries({"flags": U32, "expiration": U32}),
 )
-def test_the_fast_path_layouts_agree_with_the_declarations(
-    opcode: int, opaque: int, cas: int, flags: int, value: bytes
+def test_the_fast_path_layouts_agree_with_the_declarations(  # noqa: PLR0917 - drawn values
+    opcode: int, opaque: int, cas: int, flags: int, value: bytes, store: dict[str, int]
 ) -> None:
     head = VALUE_HEAD_LAYOUT.pack(
         response_prefix(opcode, 0, extlen=4), 4 + len(value), opaque, cas, flags
@@ -353,18 +358,15 @@ def test_the_fast_path_layouts_agree_with_the_declarations(
     status = {"opcode": opcode, "status": 0, "opaque": opaque, "cas": cas}
     head = HEAD_LAYOUT.pack(response_prefix(opcode, 0), 0, opaque, cas)
     assert head == STATUS_RESPONSE.build(status)
-    request = build_request(
-        opcode, b"k" * (flags % 300), value, b"x" * (flags % 7), opaque=opaque, cas=cas
-    )
+    key = b"k" * (flags % 300)
+    request = build_request(opcode, key, value, b"x" * (flags % 7), opaque=opaque, cas=cas)
     parsed = REQUEST.parse(request)
-    assert FAST_REQUEST_LAYOUT.unpack_from(request) == (
-        opcode,
-        parsed.keylen,
-        parsed.extlen,
-        parsed.bodylen,
-        opaque,
-        cas,
-    )
+    fields = (parsed.keylen, parsed.extlen, parsed.bodylen, opaque)
+    assert GET_REQUEST_LAYOUT.unpack_from(request) == fields
+    stored = build_request(opcode, key, value, STORE_EXTRAS.build(store), opaque=opaque, cas=cas)
+    parsed = REQUEST.parse(stored)
+    fields = (parsed.keylen, 8, parsed.bodylen, opaque, cas, store["flags"], store["expiration"])
+    assert SET_REQUEST_LAYOUT.unpack_from(stored) == fields
 
 
 @settings(max_examples=150, deadline=None)

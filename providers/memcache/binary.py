@@ -23,13 +23,14 @@ from .binary_messages import (
     DELTA_LAYOUT,
     ERROR_TEXT,
     EXPIRATION_LAYOUT,
-    FAST_REQUEST_LAYOUT,
     FLAGS_LAYOUT,
+    GET_REQUEST_LAYOUT,
     HEAD_LAYOUT,
     HEADER_SIZE,
     QUIET_OPCODES,
     REQUEST_LAYOUT,
     REQUEST_MAGIC,
+    SET_REQUEST_LAYOUT,
     STORE_LAYOUT,
     VALUE_HEAD_LAYOUT,
     Opcode,
@@ -65,8 +66,9 @@ _GET_HIT: Final = response_prefix(_GET, _SUCCESS, extlen=FLAGS_LAYOUT.size)
 _SET_DONE: Final = response_prefix(_SET, _SUCCESS)
 # Bound once: a call of a Final is a C static and one vectorcall (compiled), where
 # LAYOUT.pack(...) looks the method up by name on every call.
-_UNPACK_REQUEST: Final = FAST_REQUEST_LAYOUT.unpack_from
-_UNPACK_STORE: Final = STORE_LAYOUT.unpack_from
+_UNPACK_GET: Final = GET_REQUEST_LAYOUT.unpack_from
+_UNPACK_SET: Final = SET_REQUEST_LAYOUT.unpack_from
+_SET_HEAD_SIZE: Final = SET_REQUEST_LAYOUT.size  # the header and the store extras
 _PACK_HEAD: Final = HEAD_LAYOUT.pack
 _PACK_VALUE_HEAD: Final = VALUE_HEAD_LAYOUT.pack
 _ROOM_CAP: Final = 1 << 60  # the output room kept below it: a small int when compiled
@@ -241,10 +243,16 @@ class BinarySession:
 
     def _frame(self, buf: bytes, pos: int, out: list[bytes]) -> int:
         """Handle the request at ``pos``: the next position, or minus the end it needs."""
-        if buf[pos + 1] in (_GET, _SET) and buf[pos] == REQUEST_MAGIC:
-            after = self._fast(buf, pos, out)
-            if after:
-                return after
+        if buf[pos] == REQUEST_MAGIC and self._acl is None and self._authenticated:
+            opcode = buf[pos + 1]
+            if opcode == _GET:
+                after = self._fast_get(buf, pos, out)
+                if after:
+                    return after
+            elif opcode == _SET:
+                after = self._fast_set(buf, pos, out)
+                if after:
+                    return after
         header: tuple[int, ...] = REQUEST_LAYOUT.unpack_from(buf, pos)
         magic, opcode, keylen, extlen, _, _, bodylen, opaque, cas = header
         request = self._request
@@ -293,46 +301,53 @@ class BinarySession:
         _HANDLERS[command](self, request, out)
         return key_end
 
-    def _fast(self, buf: bytes, pos: int, out: list[bytes]) -> int:
-        """A well-formed GET, or SET without CAS, of a session that may run it: the next
-        position; 0 for anything else (the general path then answers it, and answers these
-        the same: test_memcache_binary.py compares the two)."""
-        header: tuple[int, ...] = _UNPACK_REQUEST(buf, pos)
-        opcode, keylen, extlen, bodylen, opaque, cas = header
-        if not (0 < keylen <= KEY_MAX_LENGTH and self._acl is None and self._authenticated):
-            return 0
+    # The fast path: a well-formed GET, or SET without CAS, of a session that may run it.
+    # Each returns the next position, or 0 for anything else: the general path then
+    # answers it, and answers these the same (test_memcache_binary.py compares the two).
+
+    def _fast_get(self, buf: bytes, pos: int, out: list[bytes]) -> int:
+        header: tuple[int, ...] = _UNPACK_GET(buf, pos)
+        keylen, extlen, bodylen, opaque = header
         start = pos + HEADER_SIZE
         frame_end = start + bodylen
-        if frame_end > len(buf):
+        if extlen or bodylen != keylen or not 0 < keylen <= KEY_MAX_LENGTH or frame_end > len(buf):
             return 0
         stats = self._stats
-        if opcode == _GET:
-            if extlen or bodylen != keylen:
-                return 0
-            stats.cmd_get += 1
-            entry = self._store.get_with_cas(buf[start:frame_end])
-            if entry is None:
-                stats.get_misses += 1
-                out.append(build_text_response(_GET, _KEY_ENOENT, opaque, 0, _NOT_FOUND))
-                return frame_end
-            stats.get_hits += 1
-            value, flags, version = entry
-            size = len(value)
-            head: bytes = _PACK_VALUE_HEAD(_GET_HIT, 4 + size, opaque, version, flags)
-            self._charge(len(head) + size)
-            out.append(head)
-            out.append(value)
+        stats.cmd_get += 1
+        entry = self._store.get_with_cas(buf[start:frame_end])
+        if entry is None:
+            stats.get_misses += 1
+            out.append(build_text_response(_GET, _KEY_ENOENT, opaque, 0, _NOT_FOUND))
             return frame_end
-        # SET
-        key_start = start + _STORE_EXTRAS_SIZE
+        stats.get_hits += 1
+        value, flags, version = entry
+        size = len(value)
+        head: bytes = _PACK_VALUE_HEAD(_GET_HIT, 4 + size, opaque, version, flags)
+        self._charge(len(head) + size)
+        out.append(head)
+        out.append(value)
+        return frame_end
+
+    def _fast_set(self, buf: bytes, pos: int, out: list[bytes]) -> int:
+        if pos + _SET_HEAD_SIZE > len(buf):
+            return 0
+        header: tuple[int, ...] = _UNPACK_SET(buf, pos)
+        keylen, extlen, bodylen, opaque, cas, flags, expiration = header
+        key_start = pos + _SET_HEAD_SIZE
         key_end = key_start + keylen
-        if extlen != _STORE_EXTRAS_SIZE or cas or key_end > frame_end or ARMED.count:
-            return 0
-        extras: tuple[int, int] = _UNPACK_STORE(buf, start)
-        flags, expiration = extras
+        frame_end = pos + HEADER_SIZE + bodylen
         engine = self._engine
-        if engine.too_large(keylen, flags, frame_end - key_end):
+        if (
+            extlen != _STORE_EXTRAS_SIZE
+            or cas
+            or not 0 < keylen <= KEY_MAX_LENGTH
+            or key_end > frame_end
+            or frame_end > len(buf)
+            or ARMED.count
+            or engine.too_large(keylen, flags, frame_end - key_end)
+        ):
             return 0
+        stats = self._stats
         stats.cmd_set += 1
         stats.total_items += 1
         version = self._store.set_item(

@@ -30,9 +30,9 @@ __all__ = [
     "ERROR_TEXT",
     "EXPIRATION_EXTRAS",
     "EXPIRATION_LAYOUT",
-    "FAST_REQUEST_LAYOUT",
     "FLAGS_EXTRAS",
     "FLAGS_LAYOUT",
+    "GET_REQUEST_LAYOUT",
     "HEADER_SIZE",
     "HEAD_LAYOUT",
     "QUIET_OPCODES",
@@ -44,6 +44,7 @@ __all__ = [
     "RESPONSE_HEADER",
     "RESPONSE_LAYOUT",
     "RESPONSE_MAGIC",
+    "SET_REQUEST_LAYOUT",
     "STATUS_RESPONSE",
     "STORE_EXTRAS",
     "STORE_LAYOUT",
@@ -225,8 +226,16 @@ VALUE_LAYOUT: Final = struct_layout(DELTA_VALUE)
 # against the declarations' own builds): a request header without the fields it does not
 # read; a response header as its first eight bytes (magic to status: constant for one
 # reply kind), then its fields; the same followed by the flags (a GET hit up to its key).
-FAST_REQUEST_LAYOUT: Final = struct_layout(REQUEST_HEADER, skip=("magic", "datatype", "vbucket"))
-"""``(opcode, keylen, extlen, bodylen, opaque, cas)`` of a request header."""
+GET_REQUEST_LAYOUT: Final = struct_layout(
+    REQUEST_HEADER, skip=("magic", "opcode", "datatype", "vbucket", "cas")
+)
+"""``(keylen, extlen, bodylen, opaque)`` of a request header."""
+SET_REQUEST_LAYOUT: Final = struct.Struct(
+    struct_layout(REQUEST_HEADER, skip=("magic", "opcode", "datatype", "vbucket")).format
+    + STORE_LAYOUT.format[1:]
+)
+"""``(keylen, extlen, bodylen, opaque, cas, flags, expiration)``: a request header and
+:data:`STORE_EXTRAS` after it."""
 _PREFIX_SIZE: Final = struct.calcsize(RESPONSE_LAYOUT.format[:7])
 HEAD_LAYOUT: Final = struct.Struct(f">{_PREFIX_SIZE}s{RESPONSE_LAYOUT.format[7:]}")
 """``(prefix, bodylen, opaque, cas)``: a response header after its first eight bytes."""
