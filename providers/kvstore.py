@@ -879,9 +879,19 @@ class Store:
         :meth:`set` then :meth:`get_with_cas` in one step (0 if ``expire_at`` is already
         past and the item is gone).
         """
-        self.set(key, value, expire_at=expire_at, flags=flags)
-        if key not in self._data:
-            return 0
+        if (
+            expire_at is None
+            and not self._expires
+            and not self._watched
+            and not self._containers
+            and not self._observers
+            and self._index is None
+        ):
+            self._data[key] = value  # all that set() would do here, before its cas
+        else:
+            self.set(key, value, expire_at=expire_at, flags=flags)
+            if key not in self._data:
+                return 0
         cas = self._next_cas
         self._next_cas = cas + 1
         self._meta[key] = (flags, cas)
