@@ -893,6 +893,32 @@ class Store:
         flags, cas = self._cas(key)
         return value, flags, cas
 
+    def set_item(self, key: bytes, value: bytes, flags: int, expire_at: int | None) -> int:
+        """memcached's ``set``: store ``value`` with ``flags``; the item's new cas version.
+
+        :meth:`set` then :meth:`get_with_cas` in one step (0 if ``expire_at`` is already
+        past and the item is gone).
+        """
+        if (
+            expire_at is None
+            and not self._expires
+            and not self._watched
+            and not self._containers
+            and not self._observers
+            and self._index is None
+        ):
+            self._data[key] = value  # all that set() would do here, before its cas
+        else:
+            self.set(key, value, expire_at=expire_at, flags=flags)
+            if key not in self._data:
+                return 0
+        cas = self._next_cas
+        self._next_cas = cas + 1
+        self._meta[key] = (flags, cas)
+        if self.on_cas is not None:
+            self.on_cas(key)
+        return cas
+
     def restore_cas(self, key: bytes, cas: int) -> None:
         """Give string ``key`` the cas version ``cas`` (a log's replay); later ones are higher."""
         if cas and key in self._data:
