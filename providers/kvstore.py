@@ -915,6 +915,7 @@ class Store:
         cas = self._next_cas
         self._next_cas = cas + 1
         self._meta[key] = (flags, cas)
+        self._plain_puts = False
         if self.on_cas is not None:
             self.on_cas(key)
         return cas

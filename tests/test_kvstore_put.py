@@ -62,6 +62,11 @@ class PutAgainstSet(RuleBasedStateMachine):
         for store in self._both():
             store.set(key, value, flags=flags)
 
+    @rule(key=KEYS, value=VALUES, flags=st.integers(0, 3))
+    def memcached_set_item(self, key: bytes, value: bytes, flags: int) -> None:
+        by_put, by_set = self._both()
+        assert by_put.set_item(key, value, flags, None) == by_set.set_item(key, value, flags, None)
+
     @rule(key=KEYS)
     def memcached_gets(self, key: bytes) -> None:  # hands out a cas version
         by_put, by_set = self._both()
@@ -220,3 +225,11 @@ def test_put_takes_the_plain_path_again_once_the_store_holds_only_strings() -> N
     assert store._plain_puts
     store.set(b"k", b"v", flags=1)
     assert not store._plain_puts
+
+
+def test_a_put_after_a_memcached_set_drops_its_flags_and_cas() -> None:
+    store = Store(Clock())
+    store.put(b"k", b"v")
+    store.set_item(b"k", b"v", 3, None)
+    store.put(b"k", b"w")
+    assert store.stored(b"k") == (b"w", None, 0, 0)
