@@ -2,13 +2,21 @@
 
 Starts Debian's ``memcached`` (one worker thread, ``-t 1``: one core, like
 the one event loop of ``wireproto serve``) and ``wireproto serve`` on the
-default asyncio loop and on uvloop. Every target gets the same load from the
-pipelining load generator below (memtier_benchmark is not packaged in
-Debian; memaslap, which is, keeps one request in flight per connection):
+default asyncio loop and on uvloop. Every target gets the same load from one
+pipelining load generator (memtier_benchmark is not packaged in Debian;
+memaslap, which is, keeps one request in flight per connection):
 ``--connections`` connections, each a closed loop that writes a batch of
 ``--depth`` requests in one write and sends the next batch as soon as the
 last reply byte of the previous one is in. Replies have a known size (fixed
-key and value sizes), so the generator only counts bytes.
+key and value sizes), so the generator only counts bytes; one batch of each
+workload is checked byte for byte on every server first (binary CAS values
+aside, which differ between servers).
+
+The generator (``--load``) is ``memcache_load.c`` by default, compiled here
+with ``cc -O2`` (one thread, epoll, as ``kvbin_load.c``), or the uvloop
+client below (``--load python``), which needs more CPU per request than
+memcached and so cannot saturate it. By default (``--no-pin`` to let the
+scheduler place them) every server runs on CPU 0 and the generator on CPU 1.
 
 Workloads: text ``set`` and ``get``, binary ``SET`` and ``GET`` (32-byte
 values over 10 000 keys; the gets hit keys stored beforehand). For each
@@ -17,12 +25,14 @@ measurement is ``--seconds`` of load after a short warm-up. The table gives
 the median requests per second, the ratio to memcached in the same run, and
 the server's CPU time per request (``utime + stime`` from ``/proc/<pid>/stat``
 over the measurement, divided by the requests answered), which does not
-depend on whether the load generator saturated the server.
+depend on whether the load generator saturated the server, and the C
+generator's CPU time per request.
 
 Run it from the repository root::
 
     .venv/bin/python benchmarks/memcache.py            # 5 rounds of 3 s per cell
     .venv/bin/python benchmarks/memcache.py --quick    # 3 rounds of 1 s
+    .venv/bin/python benchmarks/memcache.py --load python --no-pin   # the earlier method
 
 It prints a Markdown table. Nothing here asserts a speed. Every process it
 starts binds 127.0.0.1 only and is stopped (by pid) before it exits.
@@ -34,6 +44,7 @@ import argparse
 import asyncio
 import os
 import platform
+import resource
 import selectors
 import shutil
 import signal
@@ -42,6 +53,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -53,6 +65,7 @@ from _builds import Build, add_option, builds
 
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -60,6 +73,9 @@ KEYS = 10_000
 VALUE = b"v" * 32
 KEY_FORMAT = b"key:%06d"  # every key has the same length, so every reply has the same size
 _HEADER = struct.Struct(">BBHBBHIIQ")
+BATCHES = 8  # distinct batches per connection, cycled
+SERVER_CPU = 0
+CLIENT_CPU = 1
 
 
 # -- requests and the sizes of their replies -------------------------------------------
@@ -76,37 +92,88 @@ def binary_request(opcode: int, key_: bytes, value: bytes = b"", extras: bytes =
     )
 
 
+def binary_reply(opcode: int, extras: bytes = b"", value: bytes = b"") -> bytes:
+    """A success response, its CAS zero (see :func:`mask_cas`)."""
+    body = len(extras) + len(value)
+    return _HEADER.pack(0x81, opcode, 0, len(extras), 0, 0, body, 0, 0) + extras + value
+
+
+def mask_cas(replies: bytes) -> bytes:
+    """Binary responses with their CAS zeroed: each server numbers its items its own way."""
+    out = bytearray(replies)
+    pos = 0
+    while pos + 24 <= len(out):
+        out[pos + 16 : pos + 24] = bytes(8)
+        pos += 24 + int.from_bytes(out[pos + 8 : pos + 12], "big")
+    return bytes(out)
+
+
 @dataclass(frozen=True)
 class Workload:
-    """A request builder and the exact size of one reply."""
+    """A request builder, the reply it must get, and whether replies hold a CAS."""
 
     name: str
     request: Callable[[int], bytes]
-    reply_size: int
+    reply: Callable[[int], bytes]
+    binary: bool = False
+
+    @property
+    def reply_size(self) -> int:
+        """The exact size of one reply (every key has the same length)."""
+        return len(self.reply(0))
 
 
 WORKLOADS = (
     Workload(
         "text set",
         lambda i: b"set %s 0 0 %d\r\n%s\r\n" % (key(i), len(VALUE), VALUE),
-        len(b"STORED\r\n"),
+        lambda i: b"STORED\r\n",
     ),
     Workload(
         "text get",
         lambda i: b"get %s\r\n" % key(i),
-        len(b"VALUE %s 0 %d\r\n%s\r\nEND\r\n" % (key(0), len(VALUE), VALUE)),
+        lambda i: b"VALUE %s 0 %d\r\n%s\r\nEND\r\n" % (key(i), len(VALUE), VALUE),
     ),
     Workload(
         "binary set",
         lambda i: binary_request(0x01, key(i), VALUE, b"\x00" * 8),
-        24,
+        lambda i: binary_reply(0x01),
+        binary=True,
     ),
     Workload(
         "binary get",
         lambda i: binary_request(0x00, key(i)),
-        24 + 4 + len(VALUE),
+        lambda i: binary_reply(0x00, b"\x00" * 4, VALUE),
+        binary=True,
     ),
 )
+
+
+def connection_batches(workload: Workload, number: int, depth: int) -> list[bytes]:
+    """The :data:`BATCHES` request batches connection ``number`` cycles through."""
+    first = number * depth * BATCHES
+    return [
+        b"".join(workload.request(first + b * depth + i) for i in range(depth))
+        for b in range(BATCHES)
+    ]
+
+
+def check_replies(server: Server, workload: Workload, depth: int) -> None:
+    """One batch's replies, byte for byte (CAS values aside), before the load."""
+    expected = b"".join(workload.reply(i) for i in range(depth))
+    request = connection_batches(workload, 0, depth)[0]
+    with socket.create_connection((HOST, server.port), timeout=5.0) as sock:
+        sock.sendall(request)
+        reply = b""
+        while len(reply) < len(expected):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    if workload.binary:
+        reply = mask_cas(reply)
+    if reply != expected:
+        raise SystemExit(f"{server.name}: unexpected {workload.name} replies {reply[:120]!r}")
 
 
 # -- the load generator ------------------------------------------------------------------
@@ -165,11 +232,7 @@ async def _load(port: int, workload: Workload, args: argparse.Namespace) -> tupl
     batch_reply = depth * workload.reply_size
     protocols = []
     for number in range(args.connections):
-        first = number * depth * 8
-        batches = [
-            b"".join(workload.request(first + b * depth + i) for i in range(depth))
-            for b in range(8)
-        ]
+        batches = connection_batches(workload, number, depth)
 
         def connection(batches: list[bytes] = batches) -> _LoadConnection:
             return _LoadConnection(batches, batch_reply, stats)
@@ -197,6 +260,52 @@ def run_load(port: int, workload: Workload, args: argparse.Namespace) -> tuple[i
         return runner.run(_load(port, workload, args))
 
 
+def write_load_file(path: Path, workload: Workload, args: argparse.Namespace) -> None:
+    """The records ``memcache_load.c`` reads: every connection's batches."""
+    reply = workload.reply_size * args.depth
+    with path.open("wb") as out:
+        for number in range(args.connections):
+            for batch in connection_batches(workload, number, args.depth):
+                out.write(struct.pack("<II", args.depth, len(batch)))
+                out.write(batch)
+                out.write(struct.pack("<I", reply))
+
+
+def children_cpu_seconds() -> float:
+    """User + system CPU time of the children waited for so far (the C generator's runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_c_load(port: int, load_file: Path, args: argparse.Namespace) -> tuple[int, float]:
+    """Run ``memcache_load`` once; the requests it counted and the measured seconds."""
+    command = [
+        str(args.load_binary),
+        str(port),
+        str(args.connections),
+        str(BATCHES),
+        str(args.warm_up),
+        str(args.seconds),
+        str(load_file),
+    ]
+    done = subprocess.run(
+        pinned(CLIENT_CPU if args.pin else None, command),
+        capture_output=True,
+        text=True,
+        timeout=args.warm_up + args.seconds + 30,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"memcache_load failed: {done.stderr.strip()}")
+    fields = dict(part.split("=") for part in done.stdout.split())
+    return int(fields["requests"]), float(fields["seconds"])
+
+
+def pinned(cpu: int | None, command: list[str]) -> list[str]:
+    """``command`` run (with all its threads) on ``cpu`` only, by ``taskset``."""
+    return command if cpu is None else ["taskset", "-c", str(cpu), *command]
+
+
 # -- servers ---------------------------------------------------------------------------
 
 
@@ -207,8 +316,8 @@ class Server:
     name: str
     process: subprocess.Popen[bytes]
     port: int
-    runs: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
-    """Per workload: (requests per second, server CPU µs per request) of each run."""
+    runs: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)
+    """Per workload, each run: requests per second, server and generator CPU µs per request."""
 
 
 def free_port() -> int:
@@ -248,29 +357,32 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def memcached_server() -> Iterator[Server]:
+def memcached_server(cpu: int | None) -> Iterator[Server]:
     binary = shutil.which("memcached")
     if binary is None:
         raise SystemExit("memcached is not installed: run .ci/install-debian-packages (as root)")
     user = ["-u", "root"] if os.geteuid() == 0 else []
     port = free_port()
     process = subprocess.Popen(
-        [
-            binary,
-            "-l",
-            HOST,
-            "-p",
-            str(port),
-            "-U",
-            "0",
-            "-t",
-            "1",
-            "-m",
-            "1024",
-            "-c",
-            "4096",
-            *user,
-        ],
+        pinned(
+            cpu,
+            [
+                binary,
+                "-l",
+                HOST,
+                "-p",
+                str(port),
+                "-U",
+                "0",
+                "-t",
+                "1",
+                "-m",
+                "1024",
+                "-c",
+                "4096",
+                *user,
+            ],
+        ),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -307,19 +419,22 @@ def _start_line(process: subprocess.Popen[bytes]) -> bytes:
 
 
 @contextmanager
-def wireproto_server(build: Build, loop: str) -> Iterator[Server]:
+def wireproto_server(build: Build, loop: str, cpu: int | None) -> Iterator[Server]:
     process = subprocess.Popen(
-        build.serve(
-            "--host",
-            HOST,
-            "--port",
-            "0",
-            "--loop",
-            loop,
-            "--log-level",
-            "warning",
-            "--max-connections-per-client",
-            "0",
+        pinned(
+            cpu,
+            build.serve(
+                "--host",
+                HOST,
+                "--port",
+                "0",
+                "--loop",
+                loop,
+                "--log-level",
+                "warning",
+                "--max-connections-per-client",
+                "0",
+            ),
         ),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -350,14 +465,20 @@ def preload(server: Server) -> None:
 # -- the run -----------------------------------------------------------------------------
 
 
-def measure(server: Server, workload: Workload, args: argparse.Namespace) -> None:
-    before = cpu_seconds(server.process.pid)
-    requests, elapsed = run_load(server.port, workload, args)
+def measure(
+    server: Server, workload: Workload, args: argparse.Namespace, load_file: Path | None
+) -> None:
+    before, client_before = cpu_seconds(server.process.pid), children_cpu_seconds()
+    if load_file is None:
+        requests, elapsed = run_load(server.port, workload, args)
+    else:
+        requests, elapsed = run_c_load(server.port, load_file, args)
     cpu = cpu_seconds(server.process.pid) - before  # warm-up and drain included: a bound
+    client = children_cpu_seconds() - client_before  # the C generator's (0 for --load python)
     if server.process.poll() is not None:
         raise SystemExit(f"{server.name} exited during the {workload.name} load")
-    cpu_per_request = cpu / requests * 1e6 if requests else float("nan")
-    server.runs.setdefault(workload.name, []).append((requests / elapsed, cpu_per_request))
+    per = 1e6 / requests if requests else float("nan")
+    server.runs.setdefault(workload.name, []).append((requests / elapsed, cpu * per, client * per))
 
 
 def machine() -> str:
@@ -384,21 +505,30 @@ def machine() -> str:
 
 def table(servers: Sequence[Server], args: argparse.Namespace) -> str:
     reference = servers[0]
+    generator = "memcache_load.c (C, epoll)" if args.load == "c" else "the uvloop client (Python)"
+    placement = (
+        f"servers on CPU {SERVER_CPU}, generator on CPU {CLIENT_CPU}"
+        if args.pin
+        else "placed by the scheduler"
+    )
     lines = [
-        f"Load: {args.connections} connections x {args.depth} pipelined requests, "
-        f"{args.seconds:g} s per run, median of {args.runs} runs; {machine()}.",
+        f"Load: {generator}, {args.connections} connections x {args.depth} pipelined requests, "
+        f"{args.seconds:g} s per run, median of {args.runs} runs; {placement}; {machine()}.",
         "",
-        "| workload | server | requests/s | vs memcached | server CPU µs/request |",
-        "|---|---|---:|---:|---:|",
+        "| workload | server | requests/s | vs memcached | server CPU µs/request "
+        "| generator CPU µs/request |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for workload in WORKLOADS:
-        base = statistics.median(rate for rate, _ in reference.runs[workload.name])
+        base = statistics.median(run[0] for run in reference.runs[workload.name])
         for server in servers:
             runs = server.runs[workload.name]
-            rate = statistics.median(rate for rate, _ in runs)
-            cpu = statistics.median(cpu for _, cpu in runs)
+            rate = statistics.median(run[0] for run in runs)
+            cpu = statistics.median(run[1] for run in runs)
+            client = f"{statistics.median(run[2] for run in runs):.2f}" if args.load == "c" else "-"
             lines.append(
-                f"| {workload.name} | {server.name} | {rate:,.0f} | {rate / base:.2f} | {cpu:.2f} |"
+                f"| {workload.name} | {server.name} | {rate:,.0f} | {rate / base:.2f} "
+                f"| {cpu:.2f} | {client} |"
             )
     return "\n".join(lines)
 
@@ -411,15 +541,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=50, help="client connections")
     parser.add_argument("--depth", type=int, default=16, help="requests per pipelined batch")
     parser.add_argument("--quick", action="store_true", help="3 rounds of 1 s")
+    parser.add_argument(
+        "--load",
+        choices=("c", "python"),
+        default="c",
+        help="the load generator: memcache_load.c (default) or the uvloop client",
+    )
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help=f"let the scheduler place the processes (default: servers on CPU {SERVER_CPU}, "
+        f"the generator on CPU {CLIENT_CPU})",
+    )
     add_option(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.seconds = 3, 1.0
+    if args.pin and not {SERVER_CPU, CLIENT_CPU} <= os.sched_getaffinity(0):
+        args.pin = False
+    server_cpu = SERVER_CPU if args.pin else None
     with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="memcache-bench-")))
+        if args.load == "c":
+            args.load_binary = work / "memcache_load"
+            subprocess.run(
+                ["cc", "-O2", "-o", str(args.load_binary), str(HERE / "memcache_load.c")],
+                check=True,
+            )
         servers = [
-            stack.enter_context(memcached_server()),
+            stack.enter_context(memcached_server(server_cpu)),
             *(
-                stack.enter_context(wireproto_server(build, loop))
+                stack.enter_context(wireproto_server(build, loop, server_cpu))
                 for build in builds(args.build)
                 for loop in ("asyncio", "uvloop")
             ),
@@ -427,10 +580,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for server in servers:
             preload(server)
         for workload in WORKLOADS:
+            load_file = None
+            if args.load == "c":
+                load_file = work / "load"
+                write_load_file(load_file, workload, args)
+            for server in servers:
+                check_replies(server, workload, args.depth)
             for round_ in range(args.runs):
                 shift = round_ % len(servers)
                 for server in servers[shift:] + servers[:shift]:
-                    measure(server, workload, args)
+                    measure(server, workload, args, load_file)
             print(f"{workload.name}: done", file=sys.stderr, flush=True)
         print(table(servers, args))
     return 0

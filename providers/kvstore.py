@@ -289,6 +289,10 @@ class Store:
         observer event: the value did not change."""
         self._index: _ScanIndex | None = None
         self._watched: dict[bytes, list[int]] = {}  # key -> [watchers, version]
+        self._plain_puts = True
+        # True only while no key has an expiry, flags, a cas version, a container or a
+        # watch, and SCAN keeps no index: a plain put then only stores (see put). Every
+        # write that adds to one of those sets it False; put looks again when it is False.
         self.expired_keys = 0
         """How many keys expired so far (lazily or by :meth:`sweep`)."""
 
@@ -316,6 +320,8 @@ class Store:
         value = self._data.get(key)
         if type(value) is bytes and (not self._expires or key not in self._expires):
             return value  # what _live() returns for it, without the call (GET's hot path)
+        if value is None and not self._containers:
+            return None  # a missing key, without the call either
         value = self._live(key)
         if value is None or type(value) is bytes:
             return value
@@ -406,6 +412,7 @@ class Store:
             self._expires.pop(key, None)
         if flags:
             self._meta[key] = (flags, 0)
+            self._plain_puts = False
         elif self._meta:
             self._meta.pop(key, None)
         if self._observers:
@@ -415,13 +422,8 @@ class Store:
 
     def put(self, key: bytes, value: bytes) -> None:
         """``set(key, value)``: store ``value`` without expiry or flags (Redis's plain SET)."""
-        if (
-            self._watched
-            or self._expires
-            or self._meta
-            or self._index is not None
-            or self._containers
-        ):
+        # One attribute on the common path: SET's cost is mostly per-command overhead.
+        if not self._plain_puts and not self._only_strings():
             self.set(key, value)
         else:  # nothing else to update
             self._data[key] = value
@@ -434,6 +436,18 @@ class Store:
                     puts.append(value)
                 else:
                     self._notify(b"set", key)
+
+    def _only_strings(self) -> bool:
+        """Whether a plain put only stores (no expiry, flags, container, watch or index
+        anywhere); remembered in ``_plain_puts`` until a write adds one of those."""
+        self._plain_puts = not (
+            self._watched
+            or self._expires
+            or self._meta
+            or self._index is not None
+            or self._containers
+        )
+        return self._plain_puts
 
     def check_and_set(
         self, key: bytes, value: bytes, cas: int, *, flags: int = 0, expire_at: int | None = None
@@ -581,6 +595,7 @@ class Store:
         self._insert(target, value, when)  # the value object moves as it is
         if flags:
             self._meta[target] = (flags, 0)
+            self._plain_puts = False
         if self._observers:
             self._notify(b"rename_to", target)
         return True
@@ -612,6 +627,7 @@ class Store:
         entry = self._watched.get(key)
         if entry is None:
             entry = self._watched[key] = [0, 0]
+            self._plain_puts = False
         entry[0] += 1
         return entry[1]
 
@@ -765,6 +781,7 @@ class Store:
             self._data[key] = value
         else:
             self._containers[key] = value
+            self._plain_puts = False
         if self._index is not None:
             self._index.add(key)
         if expire_at is not None:
@@ -796,6 +813,7 @@ class Store:
             cas = self._next_cas
             self._next_cas = cas + 1
             self._meta[key] = (flags, cas)
+            self._plain_puts = False
             if self.on_cas is not None:
                 self.on_cas(key)
         return flags, cas
@@ -807,6 +825,7 @@ class Store:
             self._expire(key)
             return
         self._expires[key] = when
+        self._plain_puts = False
         heap = self._heap
         heapq.heappush(heap, (when, key))
         if len(heap) > 2 * len(self._expires) + 64:
@@ -853,6 +872,7 @@ class Store:
     def _enable_index(self) -> _ScanIndex:
         if self._index is None:
             self._index = _ScanIndex(itertools.chain(self._data, self._containers))
+            self._plain_puts = False
         return self._index
 
     # -- memcached views (added for the memcached providers) -------------------
@@ -873,11 +893,39 @@ class Store:
         flags, cas = self._cas(key)
         return value, flags, cas
 
+    def set_item(self, key: bytes, value: bytes, flags: int, expire_at: int | None) -> int:
+        """memcached's ``set``: store ``value`` with ``flags``; the item's new cas version.
+
+        :meth:`set` then :meth:`get_with_cas` in one step (0 if ``expire_at`` is already
+        past and the item is gone).
+        """
+        if (
+            expire_at is None
+            and not self._expires
+            and not self._watched
+            and not self._containers
+            and not self._observers
+            and self._index is None
+        ):
+            self._data[key] = value  # all that set() would do here, before its cas
+        else:
+            self.set(key, value, expire_at=expire_at, flags=flags)
+            if key not in self._data:
+                return 0
+        cas = self._next_cas
+        self._next_cas = cas + 1
+        self._meta[key] = (flags, cas)
+        self._plain_puts = False
+        if self.on_cas is not None:
+            self.on_cas(key)
+        return cas
+
     def restore_cas(self, key: bytes, cas: int) -> None:
         """Give string ``key`` the cas version ``cas`` (a log's replay); later ones are higher."""
         if cas and key in self._data:
             meta = self._meta.get(key)
             self._meta[key] = (0 if meta is None else meta[0], cas)
+            self._plain_puts = False
         self.raise_next_cas(cas + 1)
 
     @property
@@ -1007,6 +1055,7 @@ class Store:
             return found
         created = kind()
         self._containers[key] = created
+        self._plain_puts = False
         if self._index is not None:
             self._index.add(key)
         return created
@@ -1135,6 +1184,7 @@ class Store:
             mine, theirs = getattr(self, name), getattr(other, name)
             setattr(self, name, theirs)
             setattr(other, name, mine)
+        self._plain_puts = other._plain_puts = False  # the next put of each looks again
 
 
 class Databases:

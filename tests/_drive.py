@@ -12,10 +12,31 @@ import socket
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
+from wireproto._auth import NO_AUTH
 from wireproto._connection import Connection, ConnectionState
+from wireproto.memory import MemoryAccount
 
 START = 1_700_000_000_000
 """The unix-ms time a :class:`Clock` starts at."""
+
+
+class HandlerSender:
+    """A session's sender for tests that call command handlers, which return their
+    replies: anything sent or closed through it is a test failure."""
+
+    def __init__(self) -> None:
+        self.memory = MemoryAccount()
+        self.auth = NO_AUTH
+        self.listener = None
+
+    def send(self, data: bytes) -> None:  # pragma: no cover - handlers return replies
+        raise AssertionError(data)
+
+    def close(self) -> None:  # pragma: no cover
+        raise AssertionError
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return default
 
 
 class Clock:

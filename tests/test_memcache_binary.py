@@ -17,6 +17,7 @@ import pytest
 from _drive import bytewise, cut, replay
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wireproto.providers import resp
 from wireproto.providers.memcache import (
     MemcacheProvider,
     MemcacheSettings,
@@ -25,19 +26,29 @@ from wireproto.providers.memcache import (
 )
 from wireproto.providers.memcache.binary_messages import (
     DELTA_EXTRAS,
+    GET_REQUEST_LAYOUT,
+    HEAD_LAYOUT,
     REQUEST,
     REQUEST_HEADER,
     RESPONSE_HEADER,
+    SET_REQUEST_LAYOUT,
+    STATUS_RESPONSE,
     STORE_EXTRAS,
+    VALUE_HEAD_LAYOUT,
+    VALUE_RESPONSE,
     Opcode,
     Status,
     build_request,
+    response_prefix,
     struct_layout,
 )
+from wireproto.providers.resp.commands.acl import catalog
 
+from wireproto import AuthSettings
 from wireproto._connection import CloseReason, Connection, ConnectionSettings, ConnectionState
 from wireproto._errors import ProtocolError
 from wireproto._registry import Registry
+from wireproto._users import UserDirectory
 
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "memcache-binary"
 SPEC_DATA = json.loads((SPEC / "vectors.json").read_text())
@@ -271,6 +282,91 @@ def test_replies_do_not_depend_on_how_the_stream_is_cut(
 
 def tiny_registry() -> Registry:
     return make_registry(MemcacheProvider(settings=MemcacheSettings(item_size_max=1024)))
+
+
+def general_path_registry() -> Registry:
+    """A session whose default user is checked (no channels: every memcached command and
+    key is allowed), so that no request takes the session's fast path."""
+    provider = MemcacheProvider(settings=MemcacheSettings(item_size_max=1024))
+    directory = UserDirectory(AuthSettings())
+    directory.set_user(b"default", [b"resetchannels"], catalog(resp.RespProvider().command_list()))
+    provider.engine.user_directories[AuthSettings()] = directory
+    return make_registry(provider)
+
+
+@st.composite
+def gets_and_sets(draw: st.DrawFn) -> bytes:
+    """Mostly the fast path's GET and SET, and now and then one it must leave to the general
+    path (a CAS, a key or extras memcached refuses, a body length that disagrees)."""
+    odd = draw(st.integers(0, 19)) == 0
+    key = draw(st.sampled_from([b"", b"k" * 251]) if odd else KEYS)
+    value = b"v" * 1000 if draw(st.integers(0, 7)) == 0 else draw(st.binary(max_size=40))
+    flags = draw(st.sampled_from([0, 1, 256, 2**32 - 1]))
+    expiration = draw(st.sampled_from([0, 0, 100, 2**31, 2**32 - 1]))
+    store = STORE_EXTRAS.build({"flags": flags, "expiration": expiration})
+    opaque = draw(st.integers(0, 2**32 - 1))
+    cas = draw(st.sampled_from([1, 2, 2**64 - 1])) if draw(st.integers(0, 5)) == 0 else 0
+    if draw(st.booleans()):
+        extras = draw(st.sampled_from([b"", store + b"x", b"\0" * 4])) if odd else store
+        request = build_request(Opcode.SET, key, value, extras, opaque=opaque, cas=cas)
+    else:
+        extras = draw(st.sampled_from([b"\0" * 4, b""])) if odd else b""
+        request = build_request(Opcode.GET, key, b"", extras, opaque=opaque, cas=cas)
+    if odd and draw(st.booleans()):  # a body length that disagrees with the parts
+        request = request[:8] + draw(st.integers(0, 1100)).to_bytes(4, "big") + request[12:]
+    return draw(st.sampled_from([request, request, request, draw(requests())]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(gets_and_sets(), min_size=1, max_size=25), st.lists(st.integers(0, 2000)))
+def test_the_fast_path_answers_as_the_general_path(stream: list[bytes], cuts: list[int]) -> None:
+    data = build_request(Opcode.NOOP) + b"".join(stream)
+    fast, _ = run(cut(data, cuts), tiny_registry())
+    general, _ = run(cut(data, cuts), general_path_registry())
+    assert fast == general
+
+
+U32 = st.integers(0, 2**32 - 1)
+
+
+@given(
+    st.integers(0, 255),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 2**32 - 1),
+    st.binary(max_size=50),
+    st.fixed_dictionaries({"flags": U32, "expiration": U32}),
+)
+def test_the_fast_path_layouts_agree_with_the_declarations(  # noqa: PLR0917 - drawn values
+    opcode: int, opaque: int, cas: int, flags: int, value: bytes, store: dict[str, int]
+) -> None:
+    head = VALUE_HEAD_LAYOUT.pack(
+        response_prefix(opcode, 0, extlen=4), 4 + len(value), opaque, cas, flags
+    )
+    declared = VALUE_RESPONSE.build(
+        {
+            "opcode": opcode,
+            "status": 0,
+            "opaque": opaque,
+            "cas": cas,
+            "extras": {"flags": flags},
+            "key": b"",
+            "value": value,
+        }
+    )
+    assert head + value == declared
+    status = {"opcode": opcode, "status": 0, "opaque": opaque, "cas": cas}
+    head = HEAD_LAYOUT.pack(response_prefix(opcode, 0), 0, opaque, cas)
+    assert head == STATUS_RESPONSE.build(status)
+    key = b"k" * (flags % 300)
+    request = build_request(opcode, key, value, b"x" * (flags % 7), opaque=opaque, cas=cas)
+    parsed = REQUEST.parse(request)
+    fields = (parsed.keylen, parsed.extlen, parsed.bodylen, opaque)
+    assert GET_REQUEST_LAYOUT.unpack_from(request) == fields
+    stored = build_request(opcode, key, value, STORE_EXTRAS.build(store), opaque=opaque, cas=cas)
+    parsed = REQUEST.parse(stored)
+    fields = (parsed.keylen, 8, parsed.bodylen, opaque, cas, store["flags"], store["expiration"])
+    assert SET_REQUEST_LAYOUT.unpack_from(stored) == fields
 
 
 @settings(max_examples=150, deadline=None)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from wireproto.providers.memcache import (
     item_total_size,
 )
 from wireproto.providers.memcache.engine import strtol32, strtoul32, strtoull, value_as_u64
+from wireproto.providers.memcache.text_base import CONTROL, has_control
 
 from wireproto._connection import CloseReason, ConnectionSettings, ConnectionState
 from wireproto._errors import ProtocolError
@@ -391,3 +394,61 @@ def test_store_memcached_views() -> None:
     assert store.expire_time(b"k") == clock.now + 1000  # and keeps the expiry
     assert store.touch(b"k", clock.now - 1)  # a past time removes the key
     assert store.get(b"k") is None
+
+
+@given(st.binary(max_size=60))
+def test_the_control_screen_agrees_with_the_regular_expression(line: bytes) -> None:
+    assert has_control(line) is (CONTROL(line) is not None)
+
+
+STORE_STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["set_item", "set", "expire", "observe", "rpush", "cas"]),
+        st.sampled_from([b"a", b"b"]),
+        st.integers(0, 3),
+        st.sampled_from([None, None, -1, 5000]),
+    ),
+    max_size=12,
+)
+
+
+@given(STORE_STEPS)
+def test_set_item_is_set_then_get_with_cas(steps: list[tuple[str, bytes, int, int | None]]) -> None:
+    """``Store.set_item`` (the binary SET's one step) against ``set`` then ``get_with_cas``,
+    on stores with and without expiries, observers and containers."""
+    clock = Clock()
+    stores = Store(clock), Store(clock)
+    heard: tuple[list[bytes], list[bytes]] = ([], [])
+    for action, key, flags, delta in steps:
+        when = None if delta is None else clock.now + delta
+        results = []
+        for index, store in enumerate(stores):
+            if action == "set_item" and index == 0:
+                results.append(store.set_item(key, b"v%d" % flags, flags, when))
+            elif action == "set_item":
+                store.set(key, b"v%d" % flags, expire_at=when, flags=flags)
+                entry = store.get_with_cas(key)
+                results.append(0 if entry is None else entry[2])
+            elif action == "set":
+                store.set(key, b"w", expire_at=when)
+            elif action == "expire":
+                store.set(b"other", b"x", expire_at=clock.now + 9000)
+            elif action == "observe":
+                store.observe(_recorder(heard[index]))
+            elif action == "rpush":
+                store.delete(key)
+                store.write_container(key, deque).append(b"x")
+                store.container_written(key, b"rpush")
+            else:
+                results.append(store.get_with_cas(key))
+        assert results[:1] == results[1:]
+        views = [[store.get_with_cas(k) for k in (b"a", b"b")] for store in stores]
+        assert views[0] == views[1]
+    assert heard[0] == heard[1]
+
+
+def _recorder(log: list[bytes]) -> Callable[[bytes, bytes], None]:
+    def observer(event: bytes, key: bytes) -> None:
+        log.append(event + b" " + key)
+
+    return observer

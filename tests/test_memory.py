@@ -13,7 +13,7 @@ from collections import deque
 from pathlib import Path
 
 import pytest
-from _drive import cut, replay
+from _drive import HandlerSender, cut, replay
 from _drive import resp_command as cmd
 from _lines import tls_settings
 from _tls import MemoryTlsClient, client_context
@@ -27,7 +27,6 @@ from wireproto.providers.resp.parser import RequestParser, RespLimits
 from wireproto.providers.resp.session import _DIRECT
 
 from wireproto import CloseReason, Connection, Limits, Registry, WireFormat, match_prefix
-from wireproto._auth import NO_AUTH
 from wireproto._connection import _DISCARD, ConnectionState
 from wireproto._session import NetworkSender
 from wireproto.memory import (
@@ -243,22 +242,8 @@ def test_pipelined_small_replies_are_held_to_the_budget(extra: int) -> None:
 def test_every_reply_the_direct_path_does_not_count_is_small() -> None:
     """Pins ``_SMALL_REPLIES``: whatever a key holds, those handlers answer in a few bytes."""
 
-    class Sender:
-        memory = MemoryAccount()
-        auth = NO_AUTH
-        listener = None
-
-        def send(self, data: bytes) -> None:  # pragma: no cover - handlers return replies
-            raise AssertionError
-
-        def close(self) -> None:  # pragma: no cover
-            raise AssertionError
-
-        def get_extra_info(self, name: str, default: object = None) -> object:
-            return default
-
     provider = RespProvider()
-    session = provider.create_session(RESP, Sender())
+    session = provider.create_session(RESP, HandlerSender())
     store = provider.store
     big = b"x" * 100_000
     states = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import select
 import socket
@@ -38,6 +39,13 @@ def client_ip(address: object) -> str | None:
     host = address[0] if isinstance(address, tuple) and address else None
     if not isinstance(host, str):
         return None
+    return _normal_ip(host)
+
+
+@functools.lru_cache(
+    maxsize=1024
+)  # ipaddress parses in Python: once per address, not per connection
+def _normal_ip(host: str) -> str:
     try:
         ip = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:

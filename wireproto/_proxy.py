@@ -244,11 +244,11 @@ def _parse_v1(data: bytes) -> tuple[ProxyHeader, int] | None:
     if end < 0:
         if len(data) >= V1_MAX_LENGTH:
             raise ProtocolError("PROXY v1 line without CRLF in its first 107 bytes")
-        if b"\n" in data:
+        if data.find(b"\n") >= 0:  # not ``in``: see guard.is_http_line
             raise ProtocolError("PROXY v1 line not ended by CRLF")
         return None
     line = data[len(V1_PREFIX) : end]
-    if b"\r" in line or b"\n" in line:
+    if line.find(b"\r") >= 0 or line.find(b"\n") >= 0:
         raise ProtocolError("PROXY v1 line not ended by CRLF")
     parts = line.split(b" ")
     if parts[0] == b"UNKNOWN":

@@ -73,6 +73,9 @@ class Registry:
     def __init__(self, options: Mapping[str, str] | None = None) -> None:
         self._options = _ReadOptions(dict(options or {}))
         self._providers: dict[WireFormat, SessionProvider] = {}
+        # Per format, whether its provider authenticates: asked on every connection, and
+        # isinstance() of a runtime-checkable Protocol walks the Protocol's members.
+        self._authenticating: dict[WireFormat, bool] = {}
         self._by_name: dict[str, WireFormat] = {}
         self._ordered: tuple[WireFormat, ...] = ()
         self._layers: tuple[LayerKind, ...] = ()
@@ -111,6 +114,7 @@ class Registry:
                 "`create_session(wire_format, sender)` method)"
             )
         self._providers[wire_format] = provider
+        self._authenticating[wire_format] = isinstance(provider, Authenticating)
         self._by_name[wire_format.name] = wire_format
         # sorted() is stable: equal priorities keep registration order.
         self._ordered = tuple(sorted(self._providers, key=lambda fmt: -fmt.priority))
@@ -157,7 +161,7 @@ class Registry:
 
     def authenticates(self, wire_format: WireFormat) -> bool:
         """Whether ``wire_format``'s provider speaks its protocol's authentication."""
-        return isinstance(self._providers[wire_format], Authenticating)
+        return self._authenticating[wire_format]
 
     def check_auth(self, auth: AuthSettings, fallback_format: str | None = None) -> None:
         """Raise ``ValueError`` if a listener with ``auth`` would leave data open.

@@ -77,7 +77,9 @@ def is_guarded_word(word: bytes) -> bool:
 
 def is_http_line(line: bytes) -> bool:
     """Whether a text provider must refuse ``line`` (without its line end) as HTTP."""
-    if b" HTTP/" in line and is_request_line(line):
+    # find(), not ``in``: bytes.__contains__ first tries its argument as an integer and
+    # raises (then clears) a TypeError, which costs twice the search.
+    if line.find(b" HTTP/") >= 0 and is_request_line(line):
         return True
     words = line.split(None, 1)
     return bool(words) and is_guarded_word(words[0])

@@ -75,6 +75,7 @@ __all__ = [
 
 _SIZE = struct.Struct("<i")
 _MIN_WS_MESSAGE = 5  # a type byte and a SpanByte length: the smallest request
+_WS_HEADER = WS_BATCH_HEADER.sizeof()  # once: the detector runs on every connection
 WS_MAX_MESSAGES_PER_REPLY = 255
 """FASTER's JavaScript client reads a reply batch's count from one byte."""
 
@@ -130,7 +131,7 @@ def ws_detector(data: bytes) -> Verdict:
     if len(data) < 4:
         return Verdict.NEED_MORE
     size = _SIZE.unpack_from(data)[0]
-    header = WS_BATCH_HEADER.sizeof()
+    header = _WS_HEADER
     if not header + _MIN_WS_MESSAGE <= size <= DEFAULT_SETTINGS.max_batch_size:
         return Verdict.NO_MATCH
     if any(data[4:8]):

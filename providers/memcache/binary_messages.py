@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Collection
+from typing import Any, Final
 
 import construct as c
 
@@ -32,7 +32,9 @@ __all__ = [
     "EXPIRATION_LAYOUT",
     "FLAGS_EXTRAS",
     "FLAGS_LAYOUT",
+    "GET_REQUEST_LAYOUT",
     "HEADER_SIZE",
+    "HEAD_LAYOUT",
     "QUIET_OPCODES",
     "REQUEST",
     "REQUEST_HEADER",
@@ -42,10 +44,12 @@ __all__ = [
     "RESPONSE_HEADER",
     "RESPONSE_LAYOUT",
     "RESPONSE_MAGIC",
+    "SET_REQUEST_LAYOUT",
     "STATUS_RESPONSE",
     "STORE_EXTRAS",
     "STORE_LAYOUT",
     "TEXT_RESPONSE",
+    "VALUE_HEAD_LAYOUT",
     "VALUE_LAYOUT",
     "VALUE_RESPONSE",
     "Opcode",
@@ -59,12 +63,13 @@ __all__ = [
     "build_status_response",
     "build_text_response",
     "build_value_response",
+    "response_prefix",
     "struct_layout",
 ]
 
-REQUEST_MAGIC = 0x80
-RESPONSE_MAGIC = 0x81
-HEADER_SIZE = 24
+REQUEST_MAGIC: Final = 0x80
+RESPONSE_MAGIC: Final = 0x81
+HEADER_SIZE: Final = 24
 
 
 # construct's expression builders as Any: their stubs say int, and a compiled (mypyc)
@@ -187,8 +192,11 @@ build_delta_response = _fields_builder(DELTA_RESPONSE)
 _build_request = _fields_builder(REQUEST)
 
 
-def struct_layout(declaration: c.Construct[Any, Any]) -> struct.Struct:
-    """One big-endian ``struct.Struct`` decoding a construct ``Struct`` of integer fields."""
+def struct_layout(declaration: c.Construct[Any, Any], skip: Collection[str] = ()) -> struct.Struct:
+    """One big-endian ``struct.Struct`` decoding a construct ``Struct`` of integer fields.
+
+    The fields named in ``skip`` are padding to it (``x``): not decoded, not built.
+    """
     if not isinstance(declaration, c.Struct):
         raise TypeError("struct_layout needs a construct Struct")
     codes = []
@@ -198,20 +206,48 @@ def struct_layout(declaration: c.Construct[Any, Any]) -> struct.Struct:
             field = field.subcon
         if not isinstance(field, c.FormatField) or field.fmtstr[0] not in "><":
             raise ValueError(f"{sub!r} is not a fixed-size integer field")
-        codes.append(field.fmtstr[1:])
+        code = field.fmtstr[1:]
+        codes.append(f"{struct.calcsize(code)}x" if sub.name in skip else code)
     layout = struct.Struct(">" + "".join(codes))
     if layout.size != declaration.sizeof():
         raise ValueError("the struct layout does not have the declaration's size")
     return layout
 
 
-REQUEST_LAYOUT = struct_layout(REQUEST_HEADER)
-RESPONSE_LAYOUT = struct_layout(RESPONSE_HEADER)
-STORE_LAYOUT = struct_layout(STORE_EXTRAS)
-DELTA_LAYOUT = struct_layout(DELTA_EXTRAS)
-EXPIRATION_LAYOUT = struct_layout(EXPIRATION_EXTRAS)
-FLAGS_LAYOUT = struct_layout(FLAGS_EXTRAS)
-VALUE_LAYOUT = struct_layout(DELTA_VALUE)
+# Final: a compiled (mypyc) module reads them as C statics, not by a dictionary lookup.
+REQUEST_LAYOUT: Final = struct_layout(REQUEST_HEADER)
+RESPONSE_LAYOUT: Final = struct_layout(RESPONSE_HEADER)
+STORE_LAYOUT: Final = struct_layout(STORE_EXTRAS)
+DELTA_LAYOUT: Final = struct_layout(DELTA_EXTRAS)
+EXPIRATION_LAYOUT: Final = struct_layout(EXPIRATION_EXTRAS)
+FLAGS_LAYOUT: Final = struct_layout(FLAGS_EXTRAS)
+VALUE_LAYOUT: Final = struct_layout(DELTA_VALUE)
+# The session's fast path (a GET or SET, test_memcache_binary.py checks these layouts
+# against the declarations' own builds): a request header without the fields it does not
+# read; a response header as its first eight bytes (magic to status: constant for one
+# reply kind), then its fields; the same followed by the flags (a GET hit up to its key).
+GET_REQUEST_LAYOUT: Final = struct_layout(
+    REQUEST_HEADER, skip=("magic", "opcode", "datatype", "vbucket", "cas")
+)
+"""``(keylen, extlen, bodylen, opaque)`` of a request header."""
+SET_REQUEST_LAYOUT: Final = struct.Struct(
+    struct_layout(REQUEST_HEADER, skip=("magic", "opcode", "datatype", "vbucket")).format
+    + STORE_LAYOUT.format[1:]
+)
+"""``(keylen, extlen, bodylen, opaque, cas, flags, expiration)``: a request header and
+:data:`STORE_EXTRAS` after it."""
+_PREFIX_SIZE: Final = struct.calcsize(RESPONSE_LAYOUT.format[:7])
+HEAD_LAYOUT: Final = struct.Struct(f">{_PREFIX_SIZE}s{RESPONSE_LAYOUT.format[7:]}")
+"""``(prefix, bodylen, opaque, cas)``: a response header after its first eight bytes."""
+VALUE_HEAD_LAYOUT: Final = struct.Struct(HEAD_LAYOUT.format + FLAGS_LAYOUT.format[1:])
+"""``(prefix, bodylen, opaque, cas, flags)``: a :data:`VALUE_RESPONSE` up to its key."""
+
+
+def response_prefix(opcode: int, status: int, keylen: int = 0, extlen: int = 0) -> bytes:
+    """The first bytes of a response header (magic to status), as :data:`HEAD_LAYOUT` takes."""
+    return RESPONSE_LAYOUT.pack(RESPONSE_MAGIC, opcode, keylen, extlen, 0, status, 0, 0, 0)[
+        :_PREFIX_SIZE
+    ]
 
 
 class Opcode(enum.IntEnum):

@@ -27,7 +27,7 @@ from wireproto.memory import MemoryLimitExceeded
 from .acl import guard_text
 from .auth import AUTH_FAILURE, STORED, text_auth_step
 from .engine import MemcacheEngine
-from .text_base import CONTROL, ERROR
+from .text_base import ERROR, has_control
 from .text_detection import COMMAND_WORDS, SHARED_WITH_RESP, Claim, text_detector
 from .text_meta import MetaCommands
 
@@ -193,20 +193,22 @@ class TextSession(MetaCommands):
             self._stats.bytes_read += pos
         return pos
 
-    def _run(self, buf: bytes, out: list[bytes]) -> int:
+    def _run(self, buf: bytes, out: list[bytes]) -> int:  # noqa: PLR0915 - the hot loop, inlined
         """Handle the commands in ``buf``; the bytes they used."""
         end = len(buf)
         pos = 0
         self._need = 0
         commands = self._commands
+        direct = self._acl is None  # get and set are called directly, not through the table
         max_line = self._max_line
+        find = buf.find  # bound once per batch, not looked up per line
         while pos < end:
             if self._swallow:
                 count = min(self._swallow, end - pos)
                 self._swallow -= count
                 pos += count
                 continue
-            newline = buf.find(b"\n", pos)
+            newline = find(b"\n", pos)
             if newline < 0:
                 self._line_unterminated(buf[pos : pos + 110], end - pos, out)
                 self._scan_from = end - pos
@@ -216,12 +218,25 @@ class TextSession(MetaCommands):
                 self._too_long(out)
             line_end = newline - 1 if newline > pos and buf[newline - 1] == 13 else newline
             line = buf[pos:line_end]
-            if CONTROL(line) is None:
-                self._ctl = False
-                tokens = line.split()
-            else:
+            if has_control(line):
                 self._ctl = True
                 tokens = [token for token in line.split(b" ") if token]
+            else:
+                self._ctl = False
+                tokens = line.split()
+            if direct and tokens:
+                # The hot commands called as methods (compiled: native calls).
+                word = tokens[0]
+                if word == b"set":
+                    after = self._set(tokens, buf, newline + 1, out)
+                    if after < 0:
+                        self._need = -after - pos
+                        break
+                    pos = after
+                    continue
+                if word == b"get":
+                    pos = self._get(tokens, buf, newline + 1, out)
+                    continue
             handler = commands.get(tokens[0]) if tokens else None
             if handler is None:
                 if is_http_line(line):

@@ -4,6 +4,7 @@ helpers that build replies within the output limit."""
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from wireproto import NetworkSender
 from wireproto._users import User, directory_for
@@ -21,18 +22,28 @@ __all__ = [
     "OUT_OF_MEMORY",
     "TOO_LARGE",
     "TextState",
+    "has_control",
 ]
 
-INT_MAX = (1 << 31) - 1
-ERROR = b"ERROR\r\n"
-BAD_FORMAT = b"CLIENT_ERROR bad command line format\r\n"
-BAD_CHUNK = b"CLIENT_ERROR bad data chunk\r\n"
-TOO_LARGE = b"SERVER_ERROR object too large for cache\r\n"
-OUT_OF_MEMORY = b"SERVER_ERROR out of memory storing object\r\n"
-NON_NUMERIC = b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
-CRLF = b"\r\n"
-CONTROL = re.compile(rb"[\x00-\x1f\x7f]").search
+INT_MAX: Final = (1 << 31) - 1
+ERROR: Final = b"ERROR\r\n"
+BAD_FORMAT: Final = b"CLIENT_ERROR bad command line format\r\n"
+BAD_CHUNK: Final = b"CLIENT_ERROR bad data chunk\r\n"
+TOO_LARGE: Final = b"SERVER_ERROR object too large for cache\r\n"
+OUT_OF_MEMORY: Final = b"SERVER_ERROR out of memory storing object\r\n"
+NON_NUMERIC: Final = b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+CRLF: Final = b"\r\n"
+CONTROL: Final = re.compile(rb"[\x00-\x1f\x7f]").search
 """Lines with these bytes are split exactly (on spaces only) and their keys refused."""
+
+
+_CONTROL_TABLE: Final = bytes(1 if byte < 0x20 or byte == 0x7F else 0 for byte in range(256))
+
+
+def has_control(line: bytes) -> bool:
+    """Whether ``line`` holds a byte :data:`CONTROL` finds (a few times cheaper than it:
+    ``translate`` and a ``memchr``, without the regular expression engine's set-up)."""
+    return 1 in line.translate(_CONTROL_TABLE)
 
 
 class TextState:

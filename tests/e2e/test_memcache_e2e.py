@@ -39,6 +39,8 @@ from _serve import (
     serve,
     tool,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pymemcache.client.base import Client  # type: ignore[import-untyped]
 from pymemcache.exceptions import MemcacheServerError  # type: ignore[import-untyped]
 from wireproto.providers import memcache, resp
@@ -259,6 +261,74 @@ def test_the_item_limit_is_memcached_s(server: RunningServer, real_memcached: in
             b"STORED\r\nSERVER_ERROR object too large for cache\r\nEN\r\n",
             False,
         ), port
+
+
+# -- pipelined sets and gets, real memcached against this server ---------------------------
+
+TEXT_KEYS = st.sampled_from([b"a", b"key:1", b"k" * 250])
+
+
+@st.composite
+def text_sets_and_gets(draw: st.DrawFn) -> bytes:
+    """A ``get`` or a ``set`` as clients send them, and now and then an odd field."""
+    key = draw(TEXT_KEYS)
+    space = b"  " if draw(st.integers(0, 9)) == 0 else b" "
+    if draw(st.integers(0, 2)) == 0:
+        return b"get" + space + key + b"\r\n"
+    flags = draw(st.sampled_from([b"0", b"0", b"00", b"7", b"4294967295", b"4294967296", b"-1"]))
+    exptime = draw(st.sampled_from([b"0", b"0", b"00", b"100", b"-1", b"2592000", b"x"]))
+    value = draw(st.binary(max_size=40))
+    # A block of another length than the line says would swallow the sentinel here.
+    words = [b"set", key, flags, exptime, b"%d" % len(value)]
+    words += [b"noreply"] if draw(st.integers(0, 3)) == 0 else []
+    return space.join(words) + b"\r\n" + value + b"\r\n"
+
+
+@st.composite
+def binary_sets_and_gets(draw: st.DrawFn) -> bytes:
+    """A binary GET or SET (flags, an expiry, now and then a CAS that cannot match)."""
+    key = draw(TEXT_KEYS)
+    opaque = draw(st.integers(0, 2**32 - 1))
+    if draw(st.booleans()):
+        return build_request(Opcode.GET, key, opaque=opaque)
+    extras = STORE_EXTRAS.build(
+        {
+            "flags": draw(st.sampled_from([0, 7, 2**32 - 1])),
+            "expiration": draw(st.sampled_from([0, 0, 100])),
+        }
+    )
+    cas = 2**64 - 1 if draw(st.integers(0, 9)) == 0 else 0
+    return build_request(
+        Opcode.SET, key, draw(st.binary(max_size=40)), extras, opaque=opaque, cas=cas
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(text_sets_and_gets(), min_size=1, max_size=20))
+def test_pipelined_text_sets_and_gets_get_memcached_s_replies(
+    server: RunningServer, real_memcached: int, stream: list[bytes]
+) -> None:
+    results = []
+    for port in (real_memcached, server.port):
+        flush(port)
+        replies, closed = exchange(port, b"".join(stream), *TEXT_SENTINEL)
+        results.append((mask_text(replies), closed))
+    assert results[1] == results[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(binary_sets_and_gets(), min_size=1, max_size=20))
+def test_pipelined_binary_sets_and_gets_get_memcached_s_replies(
+    server: RunningServer, real_memcached: int, stream: list[bytes]
+) -> None:
+    sentinel = build_request(Opcode.NOOP, opaque=SENTINEL_OPAQUE)
+    ends = HEADER.pack(0x81, Opcode.NOOP, 0, 0, 0, 0, 0, SENTINEL_OPAQUE, 0)
+    results = []
+    for port in (real_memcached, server.port):
+        flush(port)
+        replies, closed = exchange(port, b"".join(stream), sentinel, ends)
+        results.append((mask_binary(replies), closed))
+    assert results[1] == results[0]
 
 
 # -- pymemcache ------------------------------------------------------------------------
