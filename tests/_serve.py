@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
@@ -28,6 +30,10 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 START_LINE = re.compile(r"wireproto serving (.+) on 127\.0\.0\.1:(\d+)\n")
 """What ``wireproto serve`` prints once it listens: its formats and its address."""
+NO_RETRY = Retry(NoBackoff(), 0)
+"""``redis.Redis(retry=NO_RETRY)`` for a client whose error is the point (a refused login, a
+killed server): redis-py 8 retries any ConnectionError, AuthenticationError included, 10 times
+with backoff, seconds before the error the test waits for."""
 
 
 def tool(*names: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from _serve import HOST, RunningServer, serve, tool
+from _serve import HOST, NO_RETRY, RunningServer, serve, tool
 from pymemcache.client.base import Client
 from pymemcache.exceptions import MemcacheClientError
 
@@ -57,7 +57,9 @@ def test_redis_py_users(server: RunningServer, owner: redis.Redis) -> None:
     assert user["keys"] == ["~r:*"] and "on" in user["flags"]
     assert owner.acl_users() == ["default", "reader"]
     with pytest.raises(redis.exceptions.AuthenticationError):
-        redis.Redis(host=HOST, port=server.port, username="reader", password="no").ping()
+        redis.Redis(
+            host=HOST, port=server.port, username="reader", password="no", retry=NO_RETRY
+        ).ping()
 
 
 def test_pymemcache_as_a_user(server: RunningServer, owner: redis.Redis) -> None:
@@ -204,7 +206,7 @@ def test_config_set_requirepass_guards_every_format(tmp_path: Path) -> None:
                 assert setter.ping()  # already authenticated, as on Redis
             assert _read_until_closed(open_kvbin) == b""
         with (
-            redis.Redis(host=HOST, port=running.port) as stranger,
+            redis.Redis(host=HOST, port=running.port, retry=NO_RETRY) as stranger,
             pytest.raises(redis.AuthenticationError),
         ):
             stranger.get("k")

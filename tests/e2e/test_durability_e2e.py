@@ -24,7 +24,17 @@ from pathlib import Path
 import pytest
 import redis
 from _faster_client import FasterClient, exchange
-from _serve import HOST, START_LINE, START_TIMEOUT, first_reply, read_line, start, stop, tool
+from _serve import (
+    HOST,
+    NO_RETRY,
+    START_LINE,
+    START_TIMEOUT,
+    first_reply,
+    read_line,
+    start,
+    stop,
+    tool,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymemcache.client.base import Client as MemcacheClient
@@ -84,7 +94,7 @@ class Writer(threading.Thread):
         self.started = threading.Event()
 
     def run(self) -> None:
-        client = redis.Redis(host=HOST, port=self.port, socket_timeout=5)
+        client = redis.Redis(host=HOST, port=self.port, socket_timeout=5, retry=NO_RETRY)
         number = 0
         try:
             while True:
@@ -408,7 +418,8 @@ def _info(client: redis.Redis) -> dict[str, object]:
 def test_admin_commands_drive_the_log(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with wireproto(data, tmp_path / "first.log", "--appendfsync", "always") as (port, process):
-        with redis.Redis(host=HOST, port=port) as client:
+        # NO_RETRY: SHUTDOWN closes the connection, which redis-py would retry for seconds
+        with redis.Redis(host=HOST, port=port, retry=NO_RETRY) as client:
             info = _info(client)
             assert info["aof_enabled"] == 1
             assert info["aof_rewrite_in_progress"] == 0

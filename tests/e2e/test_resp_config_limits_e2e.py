@@ -17,7 +17,7 @@ import hiredis
 import pytest
 import redis
 from _drive import resp_command as cmd
-from _serve import HOST, RunningServer, redis_server, serve
+from _serve import HOST, NO_RETRY, RunningServer, redis_server, serve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymemcache.client.base import Client as MemcacheClient
@@ -226,7 +226,7 @@ def test_maxclients_refuses_the_next_client(port: int) -> None:
     try:
         assert admin.config_set("maxclients", 2)
         assert other.ping()  # at max
-        third = redis.Redis(host=HOST, port=port, socket_timeout=10)
+        third = redis.Redis(host=HOST, port=port, socket_timeout=10, retry=NO_RETRY)
         with pytest.raises(redis.ConnectionError):
             third.ping()  # max+1
         third.close()

@@ -31,6 +31,7 @@ import redis
 from _drive import resp_command as _command
 from _serve import (
     HOST,
+    NO_RETRY,
     START_LINE,
     START_TIMEOUT,
     STOP_TIMEOUT,
@@ -79,14 +80,20 @@ def server(
 @pytest.mark.parametrize("option", [["--password", "s3cret"], ["--set", "resp.password=s3cret"]])
 def test_serve_with_a_password(tmp_path: Path, option: list[str]) -> None:
     with _serving(tmp_path / "server.log", "auto", "asyncio", *option) as running:
-        anonymous = redis.Redis(host=HOST, port=running.port, socket_timeout=SOCKET_TIMEOUT)
+        anonymous = redis.Redis(
+            host=HOST, port=running.port, socket_timeout=SOCKET_TIMEOUT, retry=NO_RETRY
+        )
         try:
             with pytest.raises(redis.AuthenticationError):
                 anonymous.get("k")
         finally:
             _close(anonymous)
         wrong = redis.Redis(
-            host=HOST, port=running.port, password="nope", socket_timeout=SOCKET_TIMEOUT
+            host=HOST,
+            port=running.port,
+            password="nope",
+            socket_timeout=SOCKET_TIMEOUT,
+            retry=NO_RETRY,
         )
         try:
             with pytest.raises(redis.AuthenticationError):
