@@ -13,7 +13,8 @@ Two measures that do not move with the other load on the machine:
         .venv/bin/python benchmarks/resp_count.py --layer shell --test SET --batches 2500
     # the same with --batches 500; "Collected" of the first less the second, / 32000
 
-Run it from the repository root, with the interpreter of the build to count.
+``--parser hiredis`` runs the hiredis parser instead of the pure-Python one. Run it
+from the repository root, with the interpreter of the build to count.
 """
 
 from __future__ import annotations
@@ -33,18 +34,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import resp_micro
 
 
-def step_of(layer: str, test: str) -> Callable[[], None]:
-    """One batch of ``test`` through ``layer`` (resp_micro's layers, pure-Python parser)."""
+def step_of(layer: str, test: str, accelerated: bool = False) -> Callable[[], None]:
+    """One batch of ``test`` through ``layer`` (resp_micro's layers; hiredis if ``accelerated``)."""
     data = resp_micro.WORKLOADS[test]
     if layer == "parser":
-        return resp_micro.parser_step(False, data)
+        return resp_micro.parser_step(accelerated, data)
     if layer == "session":
-        return resp_micro.session_step(False, data)[0]
+        return resp_micro.session_step(accelerated, data)[0]
     if layer == "connection":
-        return resp_micro.connection_step(False, data)[0]
+        return resp_micro.connection_step(accelerated, data)[0]
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    return resp_micro.shell_step(False, data, loop)[0]
+    return resp_micro.shell_step(accelerated, data, loop)[0]
 
 
 def count_opcodes(step: Callable[[], None], batches: int) -> collections.Counter[str]:
@@ -73,8 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--test", choices=list(resp_micro.WORKLOADS), default="SET")
     parser.add_argument("--batches", type=int, default=100)
     parser.add_argument("--opcodes", action="store_true", help="print bytecodes per function")
+    parser.add_argument(
+        "--parser", choices=("pure", "hiredis"), default="pure", help="the RESP parser to run"
+    )
     args = parser.parse_args(argv)
-    step = step_of(args.layer, args.test)
+    if args.parser == "hiredis" and not resp_micro.HIREDIS_AVAILABLE:
+        parser.error("hiredis is not installed")
+    step = step_of(args.layer, args.test, accelerated=args.parser == "hiredis")
     for _ in range(200):  # warm-up: the specialising interpreter settles
         step()
     if not args.opcodes:

@@ -1,17 +1,20 @@
 """The RESP request parser through the sans-I/O Connection: cuts, garbage, limits, drips.
 
 Every test runs on the pure parser and on the hiredis one, which must be
-indistinguishable.
+indistinguishable, and with both ways of taking whole multibulk commands at once
+(``WALK_MULTIBULK``: the split of the interpreted build, the walk of the compiled one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import wireproto.providers.resp.hiredis_parser as hiredis_module
 import wireproto.providers.resp.parser as parser_module
+import wireproto.providers.resp.pure_parser as pure_parser_module
 from _drive import bytewise, cut, replay
 from _drive import resp_command as cmd
 from hypothesis import given, settings
@@ -26,6 +29,24 @@ from wireproto.memory import MemoryAccount
 
 START = 1_700_000_000_000
 PATHS = pytest.mark.parametrize("accelerated", [False, True], ids=["pure", "hiredis"])
+
+
+@contextmanager
+def multibulk(walk: bool) -> Iterator[None]:
+    """Parsers made meanwhile take whole multibulk commands by walking them, or by a split."""
+    saved = pure_parser_module.WALK_MULTIBULK
+    pure_parser_module.WALK_MULTIBULK = walk
+    try:
+        yield
+    finally:
+        pure_parser_module.WALK_MULTIBULK = saved
+
+
+@pytest.fixture(autouse=True, scope="module", params=[False, True], ids=["split", "walk"])
+def multibulk_strategy(request: pytest.FixtureRequest) -> Iterator[bool]:
+    """Every test runs with both ways of taking whole multibulk commands."""
+    with multibulk(request.param):
+        yield request.param
 
 
 def make_connection(
@@ -125,6 +146,9 @@ def test_any_cutting_gives_the_replies_of_the_whole_stream(
     assert expected.startswith(b"+PONG\r\n")
     one_by_one, _ = run([PROLOGUE, *commands], accelerated=False)
     assert one_by_one == expected
+    with multibulk(False):
+        split, _ = run([stream], accelerated=False)
+    assert split == expected
     for accelerated in (False, True):
         replies, connection = run(cut(stream, points), accelerated)
         assert replies == expected
@@ -169,6 +193,9 @@ def test_garbage_only_ever_closes_with_a_protocol_error(
 ) -> None:
     stream = prefix + b"".join(pieces)
     expected, reference = run([stream], accelerated=False)
+    with multibulk(False):
+        split, split_reference = run([stream], accelerated=False)
+    assert (split, outcome(split_reference)) == (expected, outcome(reference))
     assert reference.close_reason in (
         None,
         CloseReason.PROTOCOL_ERROR,
@@ -274,7 +301,7 @@ def test_many_arguments(accelerated: bool) -> None:
     "at build time; the replies are checked on both builds by the other accelerated tests",
 )
 def test_the_accelerated_path_parses_whole_commands_with_hiredis(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, multibulk_strategy: bool
 ) -> None:
     calls = []
     original = hiredis_module._new_reader
@@ -295,8 +322,9 @@ def test_the_accelerated_path_parses_whole_commands_with_hiredis(
     batch = cmd(b"SET", b"a", b"1") + cmd(b"GET", b"a") + b"PING\r\n" + cmd(b"GET", b"a")
     replies, _ = run([batch], accelerated=True)
     assert replies == b"+OK\r\n$1\r\n1\r\n+PONG\r\n$1\r\n1\r\n"
-    # SET and GET came from hiredis; the inline PING and the rest from the pure parser.
-    assert calls == [[b"SET", b"a", b"1"], [b"GET", b"a"]]
+    # SET and GET came from hiredis (or the walk, which goes first when it is chosen);
+    # the inline PING and the rest from the pure parser.
+    assert calls == ([] if multibulk_strategy else [[b"SET", b"a", b"1"], [b"GET", b"a"]])
 
 
 @PATHS
@@ -483,6 +511,30 @@ def test_a_one_byte_drip_of_a_long_inline_line_is_linear(accelerated: bool) -> N
     session = connection.session
     assert session is not None
     assert session.parser.copied <= 3 * (len(line) + len(PROLOGUE))  # type: ignore[attr-defined]
+
+
+@PATHS
+@pytest.mark.parametrize("inline", [False, True], ids=["multibulk", "inline"])
+def test_the_commands_after_a_blocked_one_wait_in_the_buffer(
+    accelerated: bool, inline: bool
+) -> None:
+    # The whole commands after BLPOP were taken at once but not run: keep() gives them
+    # back, and they run once the push serves BLPOP.
+    registry = Registry()
+    register(registry, RespProvider(accelerated=accelerated, clock=lambda: START))
+    blocked, pusher = Connection(registry), Connection(registry)
+    commands = [[b"PING"], [b"BLPOP", b"k", b"0"], [b"PING"], [b"ECHO", b"x"]]
+    if inline:
+        batch = b"PING\r\nBLPOP k 0\r\n\r\nPING\nECHO  x\r\n"
+    else:
+        batch = b"".join(cmd(*argv) for argv in commands)
+    blocked.receive_data(batch)
+    assert blocked.data_to_send() == PONG
+    pusher.receive_data(cmd(b"RPUSH", b"k", b"v"))
+    assert pusher.data_to_send() == b":1\r\n"
+    assert blocked.data_to_send() == b"*2\r\n$1\r\nk\r\n$1\r\nv\r\n" + PONG + b"$1\r\nx\r\n"
+    for connection in (blocked, pusher):
+        connection.close(CloseReason.PEER_CLOSED)
 
 
 def test_parser_state_survives_between_batches() -> None:

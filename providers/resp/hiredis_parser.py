@@ -72,7 +72,7 @@ class HiredisParser(PureParser):
     and made again), so only the pure steps hold, and charge, unfinished commands.
     """
 
-    __slots__ = ("_feeding", "_reader")
+    __slots__ = ("_feeding", "_hiredis_batches", "_reader")
 
     def __init__(
         self,
@@ -80,10 +80,13 @@ class HiredisParser(PureParser):
         *,
         accelerated: bool = False,
         memory: MemoryAccount | None = None,
+        walk: bool | None = None,
     ) -> None:
-        super().__init__(limits, memory=memory)
+        super().__init__(limits, memory=memory, walk=walk)
         self._reader: Any = _new_reader() if accelerated else None
         self._feeding = False
+        # The compiled walk takes whole commands for less than hiredis's reader and screen.
+        self._hiredis_batches = accelerated and not self._walk
 
     @property
     def accelerated(self) -> bool:

@@ -8,7 +8,8 @@ builds on it (see :mod:`.parser` for the design).
 from __future__ import annotations
 
 import re
-from typing import Final
+from types import FunctionType
+from typing import TYPE_CHECKING, Final
 
 from wireproto import ProtocolError
 from wireproto.guard import cross_protocol_error, is_request_line
@@ -23,7 +24,10 @@ from .limits import (
     protocol_error,
 )
 
-__all__ = ["PureParser", "split_inline_args"]
+if TYPE_CHECKING:  # annotations only: mypyc makes them unboxed C integers
+    from mypy_extensions import i64
+
+__all__ = ["WALKED_INLINE", "WALK_MULTIBULK", "PureParser", "split_inline_args"]
 
 _INLINE_SPECIAL: Final = re.compile(b"[\"'\x00\x0b\x0c]")
 """Bytes for which ``bytes.split()`` differs from Redis's ``sdssplitargs``."""
@@ -37,13 +41,118 @@ _COUNTS: Final = {
 """Header lines valid under any limits and auth state, parsed once (the common case)."""
 
 
+def _compiled() -> bool:
+    """Whether this module runs compiled by mypyc (its functions are then built-ins)."""
+    return not isinstance(_compiled, FunctionType)
+
+
+WALK_MULTIBULK: bool = _compiled()
+"""Whether new parsers take whole multibulk commands by walking their header bytes
+(:meth:`PureParser._walk_batch`) rather than by one split of the batch on CRLF
+(:meth:`PureParser._multibulk_batch`). Compiled, indexing and slicing ``bytes`` are C
+and the walk makes only the arguments; interpreted, a loop over bytes costs more
+bytecodes than the split. Read when a parser is made, so tests can run both."""
+
+
+WALKED_INLINE: Final[list[bytes]] = []
+"""What ``_fast_lines`` is after :meth:`PureParser._walk_inline` took commands."""
+
+
+def _read_decimal(data: bytes, at: i64, maximum: i64) -> tuple[i64, i64]:
+    """The canonical decimal at ``data[at:]`` (no sign, no leading zero), ended by CRLF.
+
+    Returns it and the position after the CRLF, or ``(-1, at)`` when the bytes there
+    are anything else or the number exceeds ``maximum``; IndexError when ``data``
+    ends first.
+    """
+    byte: i64 = data[at]
+    value: i64 = byte - 48
+    if value < 0 or value > 9:
+        return -1, at
+    at += 1
+    byte = data[at]
+    if value:
+        while 48 <= byte <= 57:
+            value = value * 10 + byte - 48
+            if value > maximum:
+                return -1, at
+            at += 1
+            byte = data[at]
+    if byte != 13 or data[at + 1] != 10 or value > maximum:
+        return -1, at
+    return value, at + 2
+
+
+def _read_bulk(data: bytes, at: i64, max_len: i64) -> tuple[i64, i64]:
+    """Where the value of the canonical ``$<len>`` bulk at ``data[at:]`` starts and ends.
+
+    ``(-1, -1)`` unless the header is canonical, ``len <= max_len``, and CRLF follows
+    the value; IndexError when ``data`` ends first.
+    """
+    if data[at] != 36:
+        return -1, -1
+    length, start = _read_decimal(data, at + 1, max_len)
+    if length < 0:
+        return -1, -1
+    stop = start + length
+    if data[stop] != 13 or data[stop + 1] != 10:
+        return -1, -1
+    return start, stop
+
+
+def _read_bulks(data: bytes, at: i64, count: i64, max_len: i64) -> tuple[list[bytes], i64]:
+    """The values of ``count`` canonical bulks from ``data[at:]``, and the position after
+    them; ``([], -1)`` unless each is as :func:`_read_bulk` takes it."""
+    argv: list[bytes] = []
+    while count:
+        start, stop = _read_bulk(data, at, max_len)
+        if start < 0:
+            return [], -1
+        argv.append(data[start:stop])
+        at = stop + 2
+        count -= 1
+    return argv, at
+
+
+_SHARED_NAMES: Final = (
+    *(b"GET", b"SET", b"DEL", b"INCR", b"PING", b"ECHO", b"MGET", b"MSET", b"HGET", b"HSET"),
+    *(b"LPUSH", b"RPUSH", b"LPOP", b"RPOP", b"SADD", b"SPOP", b"ZADD", b"LRANGE", b"EXISTS"),
+)
+"""Command names the walks give as these very objects: their hash is cached and the
+session's table lookup compares them by identity (a new name is hashed and compared)."""
+
+
+def _names_by_first_byte() -> list[tuple[bytes, ...]]:
+    table: list[tuple[bytes, ...]] = [() for _ in range(256)]
+    for name in _SHARED_NAMES:
+        table[name[0]] += (name,)
+    return table
+
+
+_NAMES_BY_FIRST: Final = _names_by_first_byte()
+
+
+def _name(data: bytes, start: i64, stop: i64) -> bytes:
+    """``data[start:stop]`` (``start < stop``), as the shared object of ``_SHARED_NAMES``."""
+    for name in _NAMES_BY_FIRST[data[start]]:
+        size: i64 = len(name)
+        if size == stop - start:
+            at: i64 = 1
+            while at < size and name[at] == data[start + at]:
+                at += 1
+            if at == size:
+                return name
+    return data[start:stop]
+
+
 class PureParser:
     """One connection's RESP parser state, and the steps that parse it in pure Python.
 
     ``unauthenticated`` switches on Redis's tighter pre-AUTH limits. ``copied``
     counts the bytes copied out of receive buffers: the work a slow drip costs.
     The batch interface (``begin`` / ``whole_commands`` / ``next_command`` /
-    ``end``) is :class:`~.parser.RequestParser`'s.
+    ``end``) is :class:`~.parser.RequestParser`'s. ``walk`` chooses how whole
+    multibulk commands are taken (default: ``WALK_MULTIBULK``).
     """
 
     __slots__ = (
@@ -71,8 +180,13 @@ class PureParser:
         "_quick",
         "_remaining",
         "_scanned",
+        "_splitting",
         "_stored",
         "_tried",
+        "_walk",
+        "_walk_count",
+        "_walk_len",
+        "_walking",
         "_window",
         "copied",
         "unauthenticated",
@@ -83,9 +197,11 @@ class PureParser:
         limits: RespLimits,
         *,
         memory: MemoryAccount | None = None,
+        walk: bool | None = None,
     ) -> None:
         self.unauthenticated = False
         self.copied = 0
+        self._walk = WALK_MULTIBULK if walk is None else walk
         self.set_limits(limits)
         # The command in progress.
         self._argv: list[bytes] = []
@@ -130,6 +246,12 @@ class PureParser:
             self._counts = {b"*%d" % n: n for n in range(1, limits.max_multibulk_len + 1)}
         # Commands of table-known headers hold at most this many bytes of arguments.
         self._quick = limits.max_query_len >= len(_COUNTS) * (len(_BULK_LENGTHS) - 1)
+        # What _walk_batch takes: the headers the tables know, as _multibulk_batch.
+        self._walk_count = len(self._counts)
+        self._walk_len = len(self._heads) - 1
+        # Which of the two whole_commands() uses (neither under tiny query limits).
+        self._walking = self._walk and self._quick
+        self._splitting = self._quick and not self._walk
 
     @property
     def idle(self) -> bool:
@@ -200,6 +322,118 @@ class PureParser:
         else:
             used = len(chunk) - sum(map(len, tokens[i:])) - 2 * (last - i)
         self._pos = pos + used
+        return commands
+
+    def _walk_batch(self, data: bytes, pos: int) -> list[list[bytes]]:
+        """The commands :meth:`_multibulk_batch` takes, read header by header.
+
+        Each ``*N`` and ``$len`` line must be canonical, within the tables'
+        limits and ended by CRLF, and each value followed by CRLF: then Redis
+        reads the same arguments. Only the arguments and their lists are made
+        (the split makes seven ``bytes`` per SET): the compiled build's way
+        (see ``WALK_MULTIBULK``). Arguments may hold CRLF, unlike the split's.
+        """
+        end: i64 = len(data)
+        max_count: i64 = self._walk_count
+        max_len: i64 = self._walk_len
+        at: i64 = pos
+        commands: list[list[bytes]] = []
+        try:
+            while at < end and data[at] == 42:
+                count, at = _read_decimal(data, at + 1, max_count)
+                # Unrolled for SET and GET: a list display is sized once.
+                if count == 3:
+                    start1, stop1 = _read_bulk(data, at, max_len)
+                    if start1 < 0:
+                        break
+                    start2, stop2 = _read_bulk(data, stop1 + 2, max_len)
+                    if start2 < 0:
+                        break
+                    start3, stop3 = _read_bulk(data, stop2 + 2, max_len)
+                    if start3 < 0:
+                        break
+                    name = _name(data, start1, stop1)
+                    commands.append([name, data[start2:stop2], data[start3:stop3]])
+                    at = stop3 + 2
+                elif count == 2:
+                    start1, stop1 = _read_bulk(data, at, max_len)
+                    if start1 < 0:
+                        break
+                    start2, stop2 = _read_bulk(data, stop1 + 2, max_len)
+                    if start2 < 0:
+                        break
+                    commands.append([_name(data, start1, stop1), data[start2:stop2]])
+                    at = stop2 + 2
+                elif count > 0:
+                    argv, at = _read_bulks(data, at, count, max_len)
+                    if at < 0:
+                        break
+                    commands.append(argv)
+                else:
+                    break
+                pos = at
+        except IndexError:  # the batch ends inside the command
+            pass
+        self._pos = pos
+        return commands
+
+    def _walk_inline(self, data: bytes, pos: int, limit: int) -> list[list[bytes]]:
+        """The inline commands :meth:`_inline_batch` takes (at most ``limit``; all if -1),
+        read byte by byte: the compiled build's way (see ``WALK_MULTIBULK``).
+
+        It stops before a line with a byte ``bytes.split()`` and ``sdssplitargs``
+        treat apart (``_INLINE_SPECIAL``) or " HTTP/", before a line that starts
+        with ``*``, and before an unfinished line; empty lines are consumed.
+        """
+        self._fast_lines = WALKED_INLINE
+        commands: list[list[bytes]] = []
+        end: i64 = len(data)
+        if end - pos > self._max_inline:
+            return commands
+        at: i64 = pos
+        start: i64 = -1  # of the argument being read
+        argv: list[bytes] = []
+        while at < end:
+            byte: i64 = data[at]
+            if byte > 39:  # above every byte below: part of an argument
+                if start < 0:
+                    start = at
+                at += 1
+            elif byte == 10:
+                if start >= 0:
+                    argv.append(data[start:at] if argv else _name(data, start, at))
+                    start = -1
+                at += 1
+                pos = at
+                if argv:
+                    commands.append(argv)
+                    if len(commands) == limit:
+                        break
+                    argv = []
+                if at < end and data[at] == 42:
+                    break
+            elif byte in (32, 9, 13):
+                if (
+                    byte == 32
+                    and at + 5 < end
+                    and data[at + 1] == 72
+                    and data[at + 2] == 84
+                    and data[at + 3] == 84
+                    and data[at + 4] == 80
+                    and data[at + 5] == 47
+                ):
+                    break  # " HTTP/": _next_inline() refuses HTTP request lines
+                if start >= 0:
+                    argv.append(data[start:at] if argv else _name(data, start, at))
+                    start = -1
+                at += 1
+            elif byte in (34, 39, 0, 11, 12):
+                break
+            else:
+                if start < 0:
+                    start = at
+                at += 1
+        self._pos = pos
         return commands
 
     def _inline_batch(self, data: bytes, pos: int) -> list[list[bytes]]:
