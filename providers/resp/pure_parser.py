@@ -441,7 +441,9 @@ class PureParser:
         if len(data) - pos > self._max_inline or _INLINE_SPECIAL.search(data, pos) is not None:
             return []
         chunk = data[pos:] if pos else data
-        if b" HTTP/" in chunk:  # ``in``: no argument parsing, unlike find()
+        # find(), not ``in``: bytes.__contains__ tries the argument as an integer first
+        # and raises and clears a TypeError on every batch (see guard.is_http_line).
+        if chunk.find(b" HTTP/") >= 0:
             return []  # _next_inline() refuses HTTP request lines one by one
         star = chunk.find(b"\n*")
         if star >= 0:
@@ -614,7 +616,7 @@ class PureParser:
             return None
         stop = newline - 1 if newline > pos and data[newline - 1] == 13 else newline
         line = data[pos:stop]
-        if b" HTTP/" in line and is_request_line(line):
+        if line.find(b" HTTP/") >= 0 and is_request_line(line):
             raise cross_protocol_error("resp")
         if _INLINE_SPECIAL.search(line) is None:
             self._pos = newline + 1
