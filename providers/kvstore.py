@@ -810,13 +810,18 @@ class Store:
         """``(flags, cas)`` of a live ``key``, handing out a cas version if it has none."""
         flags, cas = self._meta.get(key, (0, 0))
         if not cas:
-            cas = self._next_cas
-            self._next_cas = cas + 1
-            self._meta[key] = (flags, cas)
-            self._plain_puts = False
-            if self.on_cas is not None:
-                self.on_cas(key)
+            cas = self._new_cas(key, flags)
         return flags, cas
+
+    def _new_cas(self, key: bytes, flags: int) -> int:
+        """Hand ``key`` (with ``flags``) the next cas version, and tell ``on_cas``."""
+        cas = self._next_cas
+        self._next_cas = cas + 1
+        self._meta[key] = (flags, cas)
+        self._plain_puts = False
+        if self.on_cas is not None:
+            self.on_cas(key)
+        return cas
 
     def _set_expiry(self, key: bytes, when: int) -> None:
         if self._watched:
@@ -912,13 +917,7 @@ class Store:
             self.set(key, value, expire_at=expire_at, flags=flags)
             if key not in self._data:
                 return 0
-        cas = self._next_cas
-        self._next_cas = cas + 1
-        self._meta[key] = (flags, cas)
-        self._plain_puts = False
-        if self.on_cas is not None:
-            self.on_cas(key)
-        return cas
+        return self._new_cas(key, flags)
 
     def restore_cas(self, key: bytes, cas: int) -> None:
         """Give string ``key`` the cas version ``cas`` (a log's replay); later ones are higher."""
