@@ -42,9 +42,8 @@ def client_ip(address: object) -> str | None:
     return _normal_ip(host)
 
 
-@functools.lru_cache(
-    maxsize=1024
-)  # ipaddress parses in Python: once per address, not per connection
+# ipaddress parses in Python: once per address, not once per connection.
+@functools.lru_cache(maxsize=1024)
 def _normal_ip(host: str) -> str:
     try:
         ip = ipaddress.ip_address(host.split("%", 1)[0])

@@ -90,8 +90,8 @@ def get(s: Client, argv: list[bytes]) -> bytes:
     if value is None:
         return s.null
     size = len(value)
-    if size < 1024:  # bulk() inlined: GET's reply
-        return b"".join((BULK_HEADS[size], value, b"\r\n"))
+    if size < 1024:  # bulk() inlined: GET's reply (concatenated: see session._get_string)
+        return BULK_HEADS[size] + value + b"\r\n"
     return b"$%d\r\n%s\r\n" % (size, value)
 
 
