@@ -132,6 +132,18 @@ def _names_by_first_byte() -> list[tuple[bytes, ...]]:
 _NAMES_BY_FIRST: Final = _names_by_first_byte()
 
 
+def shared_name(name: bytes) -> bytes:
+    """The object the walks give for ``name``: its ``_SHARED_NAMES`` entry, if it has one.
+
+    A table keyed by these very objects (the session's dispatch tables) finds a walked
+    name by identity; an equal key of its own would be compared byte by byte on
+    every lookup."""
+    for shared in _SHARED_NAMES:
+        if shared == name:
+            return shared
+    return name
+
+
 def _name(data: bytes, start: i64, stop: i64) -> bytes:
     """``data[start:stop]`` (``start < stop``), as the shared object of ``_SHARED_NAMES``."""
     for name in _NAMES_BY_FIRST[data[start]]:

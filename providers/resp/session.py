@@ -23,6 +23,7 @@ from .commands.admin import feed_monitors
 from .commands.blocking import WAITING
 from .commands.maxmemory import before_command
 from .parser import RequestParser, RespLimits
+from .pure_parser import shared_name
 from .replies import BULK_HEADS, NULL2, NULL3, OK, PONG
 
 __all__ = ["RespSession"]
@@ -110,10 +111,10 @@ def _get_string(s: Client, argv: list[bytes]) -> bytes:
     value = session.store.get(argv[1])
     if value is None:
         return session.null
-    size = len(value)
-    if size < 1024:  # two concatenations: join() takes a buffer of each part (compiled: 2x)
-        return BULK_HEADS[size] + value + b"\r\n"
-    return b"$%d\r\n%s\r\n" % (size, value)
+    try:  # two concatenations: join() takes a buffer of each part (compiled: 2x)
+        return BULK_HEADS[len(value)] + value + b"\r\n"
+    except IndexError:  # 1024 bytes or more
+        return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
 def _timed_handler(command: Command) -> Handler:
@@ -147,7 +148,7 @@ def _direct_handlers() -> tuple[dict[bytes, tuple[Handler, bool]], ...]:
         handler = _timed_handler(command) if command.timed else command.handler
         for argc in range(1, _MAX_DIRECT_ARGC):
             if argc == arity or (arity < 0 and argc >= -arity):
-                tables[argc][name] = (handler, _small_reply(name, argc))
+                tables[argc][shared_name(name)] = (handler, _small_reply(name, argc))
     for name, entry in tables[1].items():
         if name.lower() == b"ping":
             tables[1][name] = (_pong, entry[1])
