@@ -222,6 +222,7 @@ class RespSession:
         "_closed",
         "_memory",
         "_parser",
+        "_processed",
         "_queued_bytes",
         "_room_start",
         "_sender",
@@ -258,6 +259,7 @@ class RespSession:
 
     def __init__(self, provider: ProviderState, sender: NetworkSender, client_id: int) -> None:
         self.provider = provider
+        self._processed = provider.processed
         self.store = provider.store
         self.db = 0
         """The SELECTed database's number (``store`` is that database)."""
@@ -301,7 +303,7 @@ class RespSession:
         """Set by QUIT: the connection closes after the replies sent so far."""
         self.blocked: Blocked | None = None
         """What a blocking command waits on: nothing more is consumed until it is served."""
-        self.deny_blocking = False
+        self.deny_blocking = self._closed = False
         self.tracking: Tracker | None = None  # CLIENT TRACKING's state while it is on
         self._sender = sender
         self._memory = sender.memory
@@ -312,7 +314,6 @@ class RespSession:
             provider.resp_limits, accelerated=provider.accelerated, memory=self._memory
         )
         self._parser.unauthenticated = not self.authenticated
-        self._closed = False
 
     @property
     def parser(self) -> RequestParser:
@@ -689,12 +690,12 @@ class RespSession:
                         break
         except ProtocolError as exc:
             parser.end()
-            self.provider.commands_processed += len(replies)
+            self._processed.count += len(replies)
             # Replies to the commands before the bad one go first, in the same write.
             raise ProtocolError(exc.message, b"".join(replies) + exc.reply) from exc
         consumed = parser.end()
         if replies:
-            self.provider.commands_processed += len(replies)
+            self._processed.count += len(replies)
             self._sender.send(replies[0] if len(replies) == 1 else b"".join(replies))
         if self.closing:
             self._sender.close()
