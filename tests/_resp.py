@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import wireproto.providers.resp.pure_parser as pure_parser_module
+import wireproto.providers.resp.session as session_module
 from _drive import START, Clock
 from _drive import resp_command as cmd
 from wireproto.providers.resp import RespLimits, RespProvider, register
@@ -20,6 +24,8 @@ __all__ = [
     "Case",
     "Client",
     "bulk",
+    "direct_runs",
+    "multibulk",
     "run_case",
 ]
 
@@ -75,3 +81,25 @@ def run_case(case: Case, accelerated: bool, resp3: bool) -> bytes:
 
 def bulk(value: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+@contextmanager
+def multibulk(walk: bool) -> Iterator[None]:
+    """Parsers made meanwhile take whole multibulk commands by walking them, or by a split."""
+    saved = pure_parser_module.WALK_MULTIBULK
+    pure_parser_module.WALK_MULTIBULK = walk
+    try:
+        yield
+    finally:
+        pure_parser_module.WALK_MULTIBULK = saved
+
+
+@contextmanager
+def direct_runs(direct: bool) -> Iterator[None]:
+    """Sessions run GET and SET straight from the parser's step meanwhile, or not."""
+    saved = session_module.RUN_DIRECT
+    session_module.RUN_DIRECT = direct
+    try:
+        yield
+    finally:
+        session_module.RUN_DIRECT = saved

@@ -8,16 +8,15 @@ indistinguishable, and with both ways of taking whole multibulk commands at once
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import wireproto.providers.resp.hiredis_parser as hiredis_module
 import wireproto.providers.resp.parser as parser_module
-import wireproto.providers.resp.pure_parser as pure_parser_module
 import wireproto.providers.resp.session as session_module
 from _drive import bytewise, cut, replay
 from _drive import resp_command as cmd
+from _resp import multibulk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from wireproto.providers.resp import RESP, RespLimits, RespProvider, register
@@ -30,17 +29,6 @@ from wireproto.memory import MemoryAccount
 
 START = 1_700_000_000_000
 PATHS = pytest.mark.parametrize("accelerated", [False, True], ids=["pure", "hiredis"])
-
-
-@contextmanager
-def multibulk(walk: bool) -> Iterator[None]:
-    """Parsers made meanwhile take whole multibulk commands by walking them, or by a split."""
-    saved = pure_parser_module.WALK_MULTIBULK
-    pure_parser_module.WALK_MULTIBULK = walk
-    try:
-        yield
-    finally:
-        pure_parser_module.WALK_MULTIBULK = saved
 
 
 @pytest.fixture(autouse=True, scope="module", params=[False, True], ids=["split", "walk"])

@@ -12,14 +12,11 @@ command exactly as one that runs every command through ``run_commands`` and
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-import wireproto.providers.resp.pure_parser as pure_parser_module
-import wireproto.providers.resp.session as session_module
 from _drive import cut, replay
 from _drive import resp_command as cmd
+from _resp import direct_runs, multibulk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from wireproto.providers.resp import RespLimits, RespProvider, register
@@ -29,28 +26,6 @@ from wireproto import CloseReason, Connection, Registry
 
 START = 1_700_000_000_000
 KEYS = [b"a", b"b", b"key:1", b"\r\n", b""]
-
-
-@contextmanager
-def multibulk(walk: bool) -> Iterator[None]:
-    """Parsers made meanwhile walk whole multibulk commands, or split them."""
-    saved = pure_parser_module.WALK_MULTIBULK
-    pure_parser_module.WALK_MULTIBULK = walk
-    try:
-        yield
-    finally:
-        pure_parser_module.WALK_MULTIBULK = saved
-
-
-@contextmanager
-def direct_runs(direct: bool) -> Iterator[None]:
-    """Sessions run GET and SET straight from the parser's step meanwhile, or not."""
-    saved = session_module.RUN_DIRECT
-    session_module.RUN_DIRECT = direct
-    try:
-        yield
-    finally:
-        session_module.RUN_DIRECT = saved
 
 
 WAYS = pytest.mark.parametrize("walk", [True, False], ids=["walk", "split"])
