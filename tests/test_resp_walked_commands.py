@@ -64,6 +64,7 @@ _commands = st.one_of(
     st.tuples(_keys).map(lambda argv: cmd(b"EXPIRE", *argv, b"100")),
     st.sampled_from([cmd(b"MULTI"), cmd(b"EXEC"), cmd(b"DISCARD"), b"PING\r\n", b"GET a\r\n"]),
     st.sampled_from([cmd(b"CLIENT", b"REPLY", b"OFF"), cmd(b"CLIENT", b"REPLY", b"ON")]),
+    st.sampled_from([cmd(b"HELLO", b"3"), cmd(b"HELLO", b"2"), cmd(b"SELECT", b"1")]),
     st.just(b"*2\r\n$3\r\nGET\r\n$01\r\na\r\n"),  # not canonical: Redis reads it all the same
 )
 _limits = st.sampled_from(
