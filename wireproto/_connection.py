@@ -276,6 +276,7 @@ class Connection:
         "_session_check",
         "_session_deadline",
         "_stats",
+        "_try_consume",
         "_unauthenticated_in",
         "clock",
         "close_reason",
@@ -326,6 +327,10 @@ class Connection:
         self._memory = MemoryAccount(budget)
         self._outbox = _Outbox(self)
         self._session: MessageConsumer | None = None
+        # Its try_consume, bound once. Typed as returning object: compiled by mypyc, the
+        # declared int result would coerce or reject a bad one before the contract check
+        # in _consume() could name it.
+        self._try_consume: Callable[[memoryview], object] | None = None
         self._layer: Layer | None = None
         self._inner: Connection | None = None
         self._in_batch = False
@@ -579,6 +584,7 @@ class Connection:
             self._unauthenticated_in = None
         session, self._session = self._session, None
         self._session_deadline = self._session_check = None  # bound to it: they would pin it
+        self._try_consume = None
         if session is not None:
             try:
                 session.close()
@@ -728,6 +734,7 @@ class Connection:
         self._memory.output_limit = self._output_cap(limits)
         self._layer = layer
         self._session = layer
+        self._try_consume = layer.try_consume
         self.state = ConnectionState.ACTIVE
         if self._stats is not None:
             self._stats.session_started(self._counts, name)
@@ -770,6 +777,7 @@ class Connection:
         self.wire_format = wire_format
         self._set_limits(limits)
         self._session = session
+        self._try_consume = session.try_consume
         # Optional: a session with deadlines of its own (on this connection's clock).
         self._session_deadline = getattr(session, "next_deadline", None)
         self._session_check = getattr(session, "check_deadlines", None)
@@ -815,15 +823,13 @@ class Connection:
 
     def _consume(self) -> None:
         buffer = self._buffer
-        session = self._session
-        assert session is not None and self.limits is not None
-        # The session never sees more than one maximal message, so a message
-        # over the cap fails the same way whether it came in one read or many.
-        max_message = self.limits.max_message_size
+        try_consume = self._try_consume
+        assert try_consume is not None
+        # The session never sees more than one maximal message (the limits' max_message_size,
+        # the buffer's cap), so a message over the cap fails the same way whether it came
+        # in one read or many.
+        max_message = buffer.max_size
         outbox = self._outbox
-        # Called as returning object: compiled by mypyc, the declared int result
-        # would coerce or reject a bad one before the contract check could name it.
-        try_consume: Callable[[memoryview], object] = session.try_consume
         left = buffer._end - buffer._start  # len(buffer) without the call (a slot, from C)
         while left and not outbox.close_requested:
             view = buffer.unread(max_message)
