@@ -72,6 +72,9 @@ _SET_HEAD_SIZE: Final = SET_REQUEST_LAYOUT.size  # the header and the store extr
 _PACK_HEAD: Final = HEAD_LAYOUT.pack
 _PACK_VALUE_HEAD: Final = VALUE_HEAD_LAYOUT.pack
 _ROOM_CAP: Final = 1 << 60  # the output room kept below it: a small int when compiled
+# Imported names as Finals: C statics when compiled, not a module dictionary lookup.
+_KEY_MAX: Final = KEY_MAX_LENGTH
+_ARMED: Final = ARMED
 
 
 class _Request:
@@ -310,19 +313,19 @@ class BinarySession:
         keylen, extlen, bodylen, opaque = header
         start = pos + HEADER_SIZE
         frame_end = start + bodylen
-        if extlen or bodylen != keylen or not 0 < keylen <= KEY_MAX_LENGTH or frame_end > len(buf):
+        if extlen or bodylen != keylen or not 0 < keylen <= _KEY_MAX or frame_end > len(buf):
             return 0
         stats = self._stats
         stats.cmd_get += 1
-        entry = self._store.get_with_cas(buf[start:frame_end])
-        if entry is None:
+        store = self._store
+        value = store.read_item(buf[start:frame_end])
+        if value is None:
             stats.get_misses += 1
             out.append(build_text_response(_GET, _KEY_ENOENT, opaque, 0, _NOT_FOUND))
             return frame_end
         stats.get_hits += 1
-        value, flags, version = entry
         size = len(value)
-        head: bytes = _PACK_VALUE_HEAD(_GET_HIT, 4 + size, opaque, version, flags)
+        head: bytes = _PACK_VALUE_HEAD(_GET_HIT, 4 + size, opaque, store.item_cas, store.item_flags)
         self._charge(len(head) + size)
         out.append(head)
         out.append(value)
@@ -340,10 +343,10 @@ class BinarySession:
         if (
             extlen != _STORE_EXTRAS_SIZE
             or cas
-            or not 0 < keylen <= KEY_MAX_LENGTH
+            or not 0 < keylen <= _KEY_MAX
             or key_end > frame_end
             or frame_end > len(buf)
-            or ARMED.count
+            or _ARMED.count
             or engine.too_large(keylen, flags, frame_end - key_end)
         ):
             return 0

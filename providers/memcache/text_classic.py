@@ -25,6 +25,9 @@ _BAD_EXPTIME: Final = b"CLIENT_ERROR invalid exptime argument\r\n"
 _END: Final = b"END\r\n"
 _NOREPLY: Final = b"noreply"
 _STORED: Final = b"STORED\r\n"
+# Imported names as Finals: C statics when compiled, not a module dictionary lookup.
+_KEY_MAX: Final = KEY_MAX_LENGTH
+_ARMED: Final = ARMED
 
 _STORED_LINES = {
     Stored.STORED: b"STORED\r\n",
@@ -162,9 +165,9 @@ class ClassicCommands(TextState):
             return self._update(tokens, buf, start, out, Mode.SET)
         key, flags_token, exptime_token, length_token = tokens[1], tokens[2], tokens[3], tokens[4]
         if (
-            len(key) > KEY_MAX_LENGTH
+            len(key) > _KEY_MAX
             or self._ctl
-            or ARMED.count  # maxmemory: the general path makes room first
+            or _ARMED.count  # maxmemory: the general path makes room first
             or len(length_token) > 9
             or not length_token.isdigit()
         ):
