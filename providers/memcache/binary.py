@@ -72,8 +72,7 @@ _SET_HEAD_SIZE: Final = SET_REQUEST_LAYOUT.size  # the header and the store extr
 _PACK_HEAD: Final = HEAD_LAYOUT.pack
 _PACK_VALUE_HEAD: Final = VALUE_HEAD_LAYOUT.pack
 _ROOM_CAP: Final = 1 << 60  # the output room kept below it: a small int when compiled
-# Imported names as Finals: C statics when compiled, not a module dictionary lookup.
-_KEY_MAX: Final = KEY_MAX_LENGTH
+# An imported object as a Final: a C static when compiled, not a module dictionary lookup.
 _ARMED: Final = ARMED
 
 
@@ -313,7 +312,7 @@ class BinarySession:
         keylen, extlen, bodylen, opaque = header
         start = pos + HEADER_SIZE
         frame_end = start + bodylen
-        if extlen or bodylen != keylen or not 0 < keylen <= _KEY_MAX or frame_end > len(buf):
+        if extlen or bodylen != keylen or not 0 < keylen <= KEY_MAX_LENGTH or frame_end > len(buf):
             return 0
         stats = self._stats
         stats.cmd_get += 1
@@ -343,7 +342,7 @@ class BinarySession:
         if (
             extlen != _STORE_EXTRAS_SIZE
             or cas
-            or not 0 < keylen <= _KEY_MAX
+            or not 0 < keylen <= KEY_MAX_LENGTH
             or key_end > frame_end
             or frame_end > len(buf)
             or _ARMED.count

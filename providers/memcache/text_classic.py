@@ -25,8 +25,9 @@ _BAD_EXPTIME: Final = b"CLIENT_ERROR invalid exptime argument\r\n"
 _END: Final = b"END\r\n"
 _NOREPLY: Final = b"noreply"
 _STORED: Final = b"STORED\r\n"
-# Imported names as Finals: C statics when compiled, not a module dictionary lookup.
-_KEY_MAX: Final = KEY_MAX_LENGTH
+_LENGTHS: Final = {b"%d" % length: length for length in range(1024)}
+"""The data block lengths a set's fast path reads without ``int()`` (canonical decimals)."""
+# An imported object as a Final: a C static when compiled, not a module dictionary lookup.
 _ARMED: Final = ARMED
 
 _STORED_LINES = {
@@ -165,13 +166,17 @@ class ClassicCommands(TextState):
             return self._update(tokens, buf, start, out, Mode.SET)
         key, flags_token, exptime_token, length_token = tokens[1], tokens[2], tokens[3], tokens[4]
         if (
-            len(key) > _KEY_MAX
+            len(key) > KEY_MAX_LENGTH
             or self._ctl
             or _ARMED.count  # maxmemory: the general path makes room first
-            or len(length_token) > 9
-            or not length_token.isdigit()
         ):
             return self._update(tokens, buf, start, out, Mode.SET)
+        # A small length by one dictionary lookup: isdigit() and int() are two calls.
+        length = _LENGTHS.get(length_token)
+        if length is None:
+            if len(length_token) > 9 or not length_token.isdigit():
+                return self._update(tokens, buf, start, out, Mode.SET)
+            length = int(length_token)
         # "0", the usual flags and exptime, without int(): a call into the int type when
         # compiled, several times the cost of the comparison.
         if flags_token == b"0":
@@ -186,7 +191,6 @@ class ClassicCommands(TextState):
             exptime = int(exptime_token)
         else:
             return self._update(tokens, buf, start, out, Mode.SET)
-        length = int(length_token)
         end = start + length + 2
         engine = self._engine
         if (
