@@ -909,10 +909,10 @@ class Store:
         would box both numbers and build the tuple, and the caller unbox them again.
         """
         value = self._data.get(key)
+        if value is None:
+            return None  # missing, or a container (which memcached does not see)
         if type(value) is not bytes or (self._expires and key in self._expires):
-            if value is None and not self._containers:
-                return None  # a missing key (what _string_view finds, without its calls)
-            value = self._string_view(key)  # expiry, a bytearray to freeze, a container
+            value = self.get(key)  # expired, or a bytearray to freeze
             if value is None:
                 return None
         meta = self._meta.get(key)
