@@ -531,10 +531,10 @@ def test_read_item_is_get_item(steps: list[tuple[str, bytes, int, int | None]]) 
                 store.delete(key)
         if action == "wait":
             clock.now += 10
-        for key in (b"a", b"b"):
+        for name in (b"a", b"b"):
             read, general = stores
-            value = read.read_item(key)
-            item = general.get_item(key)
+            value = read.read_item(name)
+            item = general.get_item(name)
             if item is None:
                 assert value is None
             else:
