@@ -10,6 +10,7 @@ and so does this session. The messages are declared in :mod:`.binary_messages`;
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import FunctionType
 from typing import Final
 
 from wireproto import NetworkSender, ProtocolError
@@ -76,6 +77,18 @@ _ROOM_CAP: Final = 1 << 60  # the output room kept below it: a small int when co
 _ARMED: Final = ARMED
 
 
+def _compiled() -> bool:
+    """Whether this module runs compiled by mypyc (its functions are then built-ins)."""
+    return not isinstance(_compiled, FunctionType)
+
+
+WALK_HEADERS: bool = _compiled()
+"""Whether new sessions read the fast path's request headers byte by byte rather than by
+one ``struct`` unpack. Compiled, indexing ``bytes`` is C and the walk makes no tuple and
+no call; interpreted, the indexing costs more bytecodes than the unpack. Read when a
+session is made, so tests can run both."""
+
+
 class _Request:
     """The header of the request being handled (one per session, refilled per request)."""
 
@@ -139,6 +152,7 @@ class BinarySession:
         "_swallow",
         "_user",
         "_users",
+        "_walk",
         "closed",
     )
 
@@ -161,6 +175,7 @@ class BinarySession:
         self._authenticated = not self._users.auth_required
         self._run_as(self._user)
         self._sasl_pending = False  # a SASL_AUTH without its PLAIN message awaits SASL_STEP
+        self._walk = WALK_HEADERS
         self.closed = False
         engine.stats.curr_connections += 1
         engine.stats.total_connections += 1
@@ -308,11 +323,22 @@ class BinarySession:
     # answers it, and answers these the same (test_memcache_binary.py compares the two).
 
     def _fast_get(self, buf: bytes, pos: int, out: list[bytes]) -> int:
-        header: tuple[int, ...] = _UNPACK_GET(buf, pos)
-        keylen, extlen, bodylen, opaque = header
+        if self._walk:
+            # keylen < 256, extlen 0 and bodylen == keylen, read byte by byte
+            keylen = buf[pos + 3]
+            if buf[pos + 2] or buf[pos + 4] or buf[pos + 11] != keylen:
+                return 0
+            if buf[pos + 8] or buf[pos + 9] or buf[pos + 10]:
+                return 0
+            opaque = buf[pos + 12] << 24 | buf[pos + 13] << 16 | buf[pos + 14] << 8 | buf[pos + 15]
+        else:
+            header: tuple[int, ...] = _UNPACK_GET(buf, pos)
+            keylen, extlen, bodylen, opaque = header
+            if extlen or bodylen != keylen:
+                return 0
         start = pos + HEADER_SIZE
-        frame_end = start + bodylen
-        if extlen or bodylen != keylen or not 0 < keylen <= KEY_MAX_LENGTH or frame_end > len(buf):
+        frame_end = start + keylen
+        if not 0 < keylen <= KEY_MAX_LENGTH or frame_end > len(buf):
             return 0
         stats = self._stats
         stats.cmd_get += 1
@@ -333,8 +359,27 @@ class BinarySession:
     def _fast_set(self, buf: bytes, pos: int, out: list[bytes]) -> int:
         if pos + _SET_HEAD_SIZE > len(buf):
             return 0
-        header: tuple[int, ...] = _UNPACK_SET(buf, pos)
-        keylen, extlen, bodylen, opaque, cas, flags, expiration = header
+        if self._walk:
+            # keylen < 256 and extlen 8, read byte by byte
+            keylen = buf[pos + 3]
+            if buf[pos + 2] or buf[pos + 4] != _STORE_EXTRAS_SIZE:
+                return 0
+            if (
+                buf[pos + 16] | buf[pos + 17] | buf[pos + 18] | buf[pos + 19]
+                | buf[pos + 20] | buf[pos + 21] | buf[pos + 22] | buf[pos + 23]
+            ):  # fmt: skip
+                return 0  # a CAS
+            extlen = _STORE_EXTRAS_SIZE
+            cas = 0
+            bodylen = buf[pos + 8] << 24 | buf[pos + 9] << 16 | buf[pos + 10] << 8 | buf[pos + 11]
+            opaque = buf[pos + 12] << 24 | buf[pos + 13] << 16 | buf[pos + 14] << 8 | buf[pos + 15]
+            flags = buf[pos + 24] << 24 | buf[pos + 25] << 16 | buf[pos + 26] << 8 | buf[pos + 27]
+            expiration = (
+                buf[pos + 28] << 24 | buf[pos + 29] << 16 | buf[pos + 30] << 8 | buf[pos + 31]
+            )
+        else:
+            header: tuple[int, ...] = _UNPACK_SET(buf, pos)
+            keylen, extlen, bodylen, opaque, cas, flags, expiration = header
         key_start = pos + _SET_HEAD_SIZE
         key_end = key_start + keylen
         frame_end = pos + HEADER_SIZE + bodylen
