@@ -138,6 +138,7 @@ class BinarySession:
 
     __slots__ = (
         "_acl",
+        "_armed",
         "_auth",
         "_authenticated",
         "_engine",
@@ -176,6 +177,7 @@ class BinarySession:
         self._run_as(self._user)
         self._sasl_pending = False  # a SASL_AUTH without its PLAIN message awaits SASL_STEP
         self._walk = WALK_HEADERS
+        self._armed = False  # ARMED.count, read once per batch
         self.closed = False
         engine.stats.curr_connections += 1
         engine.stats.total_connections += 1
@@ -193,6 +195,7 @@ class BinarySession:
         if size - skipped < self._need:
             return skipped
         self._engine.check_flush()
+        self._armed = _ARMED.count != 0  # maxmemory is armed or not between reads only
         buf = bytes(data[skipped:]) if skipped else bytes(data)
         out: list[bytes] = []
         room = self._memory.reply_room
@@ -390,7 +393,7 @@ class BinarySession:
             or not 0 < keylen <= KEY_MAX_LENGTH
             or key_end > frame_end
             or frame_end > len(buf)
-            or _ARMED.count
+            or self._armed
             or engine.too_large(keylen, flags, frame_end - key_end)
         ):
             return 0

@@ -27,8 +27,6 @@ _NOREPLY: Final = b"noreply"
 _STORED: Final = b"STORED\r\n"
 _LENGTHS: Final = {b"%d" % length: length for length in range(1024)}
 """The data block lengths a set's fast path reads without ``int()`` (canonical decimals)."""
-# An imported object as a Final: a C static when compiled, not a module dictionary lookup.
-_ARMED: Final = ARMED
 
 _STORED_LINES = {
     Stored.STORED: b"STORED\r\n",
@@ -168,7 +166,7 @@ class ClassicCommands(TextState):
         if (
             len(key) > KEY_MAX_LENGTH
             or self._ctl
-            or _ARMED.count  # maxmemory: the general path makes room first
+            or self._armed  # maxmemory: the general path makes room first
         ):
             return self._update(tokens, buf, start, out, Mode.SET)
         # A small length by one dictionary lookup: isdigit() and int() are two calls.
