@@ -70,6 +70,7 @@ _SET_DONE: Final = response_prefix(_SET, _SUCCESS)
 _UNPACK_GET: Final = GET_REQUEST_LAYOUT.unpack_from
 _UNPACK_SET: Final = SET_REQUEST_LAYOUT.unpack_from
 _SET_HEAD_SIZE: Final = SET_REQUEST_LAYOUT.size  # the header and the store extras
+_OPAQUE_END: Final = 16  # where a header's opaque ends (what a GET's walk reads)
 _PACK_HEAD: Final = HEAD_LAYOUT.pack
 _PACK_VALUE_HEAD: Final = VALUE_HEAD_LAYOUT.pack
 _ROOM_CAP: Final = 1 << 60  # the output room kept below it: a small int when compiled
@@ -327,13 +328,15 @@ class BinarySession:
 
     def _fast_get(self, buf: bytes, pos: int, out: list[bytes]) -> int:
         if self._walk:
-            # keylen < 256, extlen 0 and bodylen == keylen, read byte by byte
-            keylen = buf[pos + 3]
-            if buf[pos + 2] or buf[pos + 4] or buf[pos + 11] != keylen:
+            # keylen < 256, extlen 0 and bodylen == keylen, read byte by byte (from a copy:
+            # constant indexes)
+            front = buf[pos : pos + _OPAQUE_END]
+            keylen = front[3]
+            if front[2] or front[4] or front[11] != keylen:
                 return 0
-            if buf[pos + 8] or buf[pos + 9] or buf[pos + 10]:
+            if front[8] or front[9] or front[10]:
                 return 0
-            opaque = buf[pos + 12] << 24 | buf[pos + 13] << 16 | buf[pos + 14] << 8 | buf[pos + 15]
+            opaque = front[12] << 24 | front[13] << 16 | front[14] << 8 | front[15]
         else:
             header: tuple[int, ...] = _UNPACK_GET(buf, pos)
             keylen, extlen, bodylen, opaque = header
@@ -363,23 +366,22 @@ class BinarySession:
         if pos + _SET_HEAD_SIZE > len(buf):
             return 0
         if self._walk:
-            # keylen < 256 and extlen 8, read byte by byte
-            keylen = buf[pos + 3]
-            if buf[pos + 2] or buf[pos + 4] != _STORE_EXTRAS_SIZE:
+            # keylen < 256 and extlen 8, read byte by byte (from a copy: constant indexes)
+            front = buf[pos : pos + _SET_HEAD_SIZE]
+            keylen = front[3]
+            if front[2] or front[4] != _STORE_EXTRAS_SIZE:
                 return 0
             if (
-                buf[pos + 16] | buf[pos + 17] | buf[pos + 18] | buf[pos + 19]
-                | buf[pos + 20] | buf[pos + 21] | buf[pos + 22] | buf[pos + 23]
+                front[16] | front[17] | front[18] | front[19]
+                | front[20] | front[21] | front[22] | front[23]
             ):  # fmt: skip
                 return 0  # a CAS
             extlen = _STORE_EXTRAS_SIZE
             cas = 0
-            bodylen = buf[pos + 8] << 24 | buf[pos + 9] << 16 | buf[pos + 10] << 8 | buf[pos + 11]
-            opaque = buf[pos + 12] << 24 | buf[pos + 13] << 16 | buf[pos + 14] << 8 | buf[pos + 15]
-            flags = buf[pos + 24] << 24 | buf[pos + 25] << 16 | buf[pos + 26] << 8 | buf[pos + 27]
-            expiration = (
-                buf[pos + 28] << 24 | buf[pos + 29] << 16 | buf[pos + 30] << 8 | buf[pos + 31]
-            )
+            bodylen = front[8] << 24 | front[9] << 16 | front[10] << 8 | front[11]
+            opaque = front[12] << 24 | front[13] << 16 | front[14] << 8 | front[15]
+            flags = front[24] << 24 | front[25] << 16 | front[26] << 8 | front[27]
+            expiration = front[28] << 24 | front[29] << 16 | front[30] << 8 | front[31]
         else:
             header: tuple[int, ...] = _UNPACK_SET(buf, pos)
             keylen, extlen, bodylen, opaque, cas, flags, expiration = header
