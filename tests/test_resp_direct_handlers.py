@@ -14,7 +14,7 @@ from _drive import HandlerSender
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from wireproto.providers.kvstore import WrongType
-from wireproto.providers.resp import RESP, RespProvider
+from wireproto.providers.resp import RESP, RespProvider, pure_parser
 from wireproto.providers.resp.commands import COMMANDS
 from wireproto.providers.resp.commands._base import WRONGTYPE
 from wireproto.providers.resp.replies import NULL3
@@ -46,6 +46,15 @@ def test_the_direct_path_has_its_own_ping_set_and_get() -> None:
 
 STATES = st.sampled_from(["missing", "string", "appended", "expiring", "list"])
 VALUES = st.binary(max_size=40) | st.sampled_from([b"x" * 1023, b"x" * 1024, b"x" * 1025])
+
+
+def test_the_direct_tables_key_the_walks_shared_names_by_identity() -> None:
+    """A walked GET or SET is found by identity: the table's key is the parser's object."""
+    keys = {id(name) for table in _DIRECT for name in table}
+    direct_names = {name for table in _DIRECT for name in table}
+    shared = [name for name in pure_parser._SHARED_NAMES if name in direct_names]
+    assert b"GET" in shared and b"SET" in shared
+    assert all(id(name) in keys for name in shared)
 
 
 @settings(max_examples=200, deadline=None)

@@ -93,8 +93,8 @@ def test_a_pipeline_of_one_command_shape_parses_as_its_commands(
 def test_the_compiled_build_walks() -> None:
     compiled = "wireproto.providers.resp.pure_parser" in _build.current().compiled
     assert pure_parser.WALK_MULTIBULK is compiled
-    assert RequestParser(RespLimits())._walk is compiled
-    assert RequestParser(RespLimits(), walk=not compiled)._walk is not compiled
+    assert RequestParser(RespLimits()).walk is compiled
+    assert RequestParser(RespLimits(), walk=not compiled).walk is not compiled
 
 
 # -- the walk against the parser that reads command by command ------------------------------

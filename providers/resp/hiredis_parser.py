@@ -86,7 +86,7 @@ class HiredisParser(PureParser):
         self._reader: Any = _new_reader() if accelerated else None
         self._feeding = False
         # The compiled walk takes whole commands for less than hiredis's reader and screen.
-        self._hiredis_batches = accelerated and not self._walk
+        self._hiredis_batches = accelerated and not self.walk
 
     @property
     def accelerated(self) -> bool:

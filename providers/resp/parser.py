@@ -159,7 +159,7 @@ class RequestParser(HiredisParser):
         self._fast_start = pos
         # Each step sets _fast_lines for keep() when it takes any command.
         if data[pos] != 42:
-            if self._walk:
+            if self.walk:
                 commands = self._walk_inline(data, pos, -1)
             else:
                 commands = self._inline_batch(data, pos)

@@ -27,7 +27,16 @@ from .limits import (
 if TYPE_CHECKING:  # annotations only: mypyc makes them unboxed C integers
     from mypy_extensions import i64
 
-__all__ = ["WALKED_INLINE", "WALK_MULTIBULK", "PureParser", "split_inline_args"]
+__all__ = [
+    "WALKED_INLINE",
+    "WALK_MULTIBULK",
+    "PureParser",
+    "read_bulk",
+    "read_decimal",
+    "shared_name",
+    "split_inline_args",
+    "walked_name",
+]
 
 _INLINE_SPECIAL: Final = re.compile(b"[\"'\x00\x0b\x0c]")
 """Bytes for which ``bytes.split()`` differs from Redis's ``sdssplitargs``."""
@@ -58,7 +67,7 @@ WALKED_INLINE: Final[list[bytes]] = []
 """What ``_fast_lines`` is after :meth:`PureParser._walk_inline` took commands."""
 
 
-def _read_decimal(data: bytes, at: i64, maximum: i64) -> tuple[i64, i64]:
+def read_decimal(data: bytes, at: i64, maximum: i64) -> tuple[i64, i64]:
     """The canonical decimal at ``data[at:]`` (no sign, no leading zero), ended by CRLF.
 
     Returns it and the position after the CRLF, or ``(-1, at)`` when the bytes there
@@ -83,7 +92,7 @@ def _read_decimal(data: bytes, at: i64, maximum: i64) -> tuple[i64, i64]:
     return value, at + 2
 
 
-def _read_bulk(data: bytes, at: i64, max_len: i64) -> tuple[i64, i64]:
+def read_bulk(data: bytes, at: i64, max_len: i64) -> tuple[i64, i64]:
     """Where the value of the canonical ``$<len>`` bulk at ``data[at:]`` starts and ends.
 
     ``(-1, -1)`` unless the header is canonical, ``len <= max_len``, and CRLF follows
@@ -91,7 +100,7 @@ def _read_bulk(data: bytes, at: i64, max_len: i64) -> tuple[i64, i64]:
     """
     if data[at] != 36:
         return -1, -1
-    length, start = _read_decimal(data, at + 1, max_len)
+    length, start = read_decimal(data, at + 1, max_len)
     if length < 0:
         return -1, -1
     stop = start + length
@@ -102,10 +111,10 @@ def _read_bulk(data: bytes, at: i64, max_len: i64) -> tuple[i64, i64]:
 
 def _read_bulks(data: bytes, at: i64, count: i64, max_len: i64) -> tuple[list[bytes], i64]:
     """The values of ``count`` canonical bulks from ``data[at:]``, and the position after
-    them; ``([], -1)`` unless each is as :func:`_read_bulk` takes it."""
+    them; ``([], -1)`` unless each is as :func:`read_bulk` takes it."""
     argv: list[bytes] = []
     while count:
-        start, stop = _read_bulk(data, at, max_len)
+        start, stop = read_bulk(data, at, max_len)
         if start < 0:
             return [], -1
         argv.append(data[start:stop])
@@ -132,7 +141,19 @@ def _names_by_first_byte() -> list[tuple[bytes, ...]]:
 _NAMES_BY_FIRST: Final = _names_by_first_byte()
 
 
-def _name(data: bytes, start: i64, stop: i64) -> bytes:
+def shared_name(name: bytes) -> bytes:
+    """The object the walks give for ``name``: its ``_SHARED_NAMES`` entry, if it has one.
+
+    A table keyed by these very objects (the session's dispatch tables) finds a walked
+    name by identity; an equal key of its own would be compared byte by byte on
+    every lookup."""
+    for shared in _SHARED_NAMES:
+        if shared == name:
+            return shared
+    return name
+
+
+def walked_name(data: bytes, start: i64, stop: i64) -> bytes:
     """``data[start:stop]`` (``start < stop``), as the shared object of ``_SHARED_NAMES``."""
     for name in _NAMES_BY_FIRST[data[start]]:
         size: i64 = len(name)
@@ -183,13 +204,13 @@ class PureParser:
         "_splitting",
         "_stored",
         "_tried",
-        "_walk",
         "_walk_count",
         "_walk_len",
         "_walking",
         "_window",
         "copied",
         "unauthenticated",
+        "walk",
     )
 
     def __init__(
@@ -201,7 +222,7 @@ class PureParser:
     ) -> None:
         self.unauthenticated = False
         self.copied = 0
-        self._walk = WALK_MULTIBULK if walk is None else walk
+        self.walk = WALK_MULTIBULK if walk is None else walk
         self.set_limits(limits)
         # The command in progress.
         self._argv: list[bytes] = []
@@ -250,8 +271,27 @@ class PureParser:
         self._walk_count = len(self._counts)
         self._walk_len = len(self._heads) - 1
         # Which of the two whole_commands() uses (neither under tiny query limits).
-        self._walking = self._walk and self._quick
-        self._splitting = self._quick and not self._walk
+        self._walking = self.walk and self._quick
+        self._splitting = self._quick and not self.walk
+
+    def direct_batch(self) -> tuple[bytes, i64, i64, i64]:
+        """The batch, the position, and the largest count and bulk length from which
+        :meth:`whole_commands` would walk next, for a caller that runs whole commands there
+        itself; position -1 when it would not walk (the split, hiredis, a command in
+        progress, walked already, or no ``*`` there).
+
+        Commands the caller takes as :func:`read_bulk` reads them are the ones the walk
+        would give; it says where it stopped with :meth:`advance`.
+        """
+        data = self._data
+        pos = self._pos
+        if not (self._fast and self._walking and pos < len(data) and data[pos] == 42):
+            return data, -1, 0, 0
+        return data, pos, self._walk_count, self._walk_len
+
+    def advance(self, pos: int) -> None:
+        """The caller of :meth:`direct_batch` ran the whole commands up to ``pos``."""
+        self._pos = pos
 
     @property
     def idle(self) -> bool:
@@ -340,29 +380,29 @@ class PureParser:
         commands: list[list[bytes]] = []
         try:
             while at < end and data[at] == 42:
-                count, at = _read_decimal(data, at + 1, max_count)
+                count, at = read_decimal(data, at + 1, max_count)
                 # Unrolled for SET and GET: a list display is sized once.
                 if count == 3:
-                    start1, stop1 = _read_bulk(data, at, max_len)
+                    start1, stop1 = read_bulk(data, at, max_len)
                     if start1 < 0:
                         break
-                    start2, stop2 = _read_bulk(data, stop1 + 2, max_len)
+                    start2, stop2 = read_bulk(data, stop1 + 2, max_len)
                     if start2 < 0:
                         break
-                    start3, stop3 = _read_bulk(data, stop2 + 2, max_len)
+                    start3, stop3 = read_bulk(data, stop2 + 2, max_len)
                     if start3 < 0:
                         break
-                    name = _name(data, start1, stop1)
+                    name = walked_name(data, start1, stop1)
                     commands.append([name, data[start2:stop2], data[start3:stop3]])
                     at = stop3 + 2
                 elif count == 2:
-                    start1, stop1 = _read_bulk(data, at, max_len)
+                    start1, stop1 = read_bulk(data, at, max_len)
                     if start1 < 0:
                         break
-                    start2, stop2 = _read_bulk(data, stop1 + 2, max_len)
+                    start2, stop2 = read_bulk(data, stop1 + 2, max_len)
                     if start2 < 0:
                         break
-                    commands.append([_name(data, start1, stop1), data[start2:stop2]])
+                    commands.append([walked_name(data, start1, stop1), data[start2:stop2]])
                     at = stop2 + 2
                 elif count > 0:
                     argv, at = _read_bulks(data, at, count, max_len)
@@ -401,7 +441,7 @@ class PureParser:
                 at += 1
             elif byte == 10:
                 if start >= 0:
-                    argv.append(data[start:at] if argv else _name(data, start, at))
+                    argv.append(data[start:at] if argv else walked_name(data, start, at))
                     start = -1
                 at += 1
                 pos = at
@@ -424,7 +464,7 @@ class PureParser:
                 ):
                     break  # " HTTP/": _next_inline() refuses HTTP request lines
                 if start >= 0:
-                    argv.append(data[start:at] if argv else _name(data, start, at))
+                    argv.append(data[start:at] if argv else walked_name(data, start, at))
                     start = -1
                 at += 1
             elif byte in (34, 39, 0, 11, 12):

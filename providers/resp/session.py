@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from time import monotonic as _monotonic
-from typing import Final, NoReturn
+from typing import TYPE_CHECKING, Final, NoReturn
 
 from wireproto import AuthSettings, Limits, NetworkSender, ProtocolError
 from wireproto._users import User, UserDirectory, directory_for
@@ -23,7 +23,11 @@ from .commands.admin import feed_monitors
 from .commands.blocking import WAITING
 from .commands.maxmemory import before_command
 from .parser import RequestParser, RespLimits
+from .pure_parser import read_bulk, read_decimal, shared_name, walked_name
 from .replies import BULK_HEADS, NULL2, NULL3, OK, PONG
+
+if TYPE_CHECKING:  # annotations only: mypyc makes them unboxed C integers
+    from mypy_extensions import i64
 
 __all__ = ["RespSession"]
 
@@ -105,15 +109,26 @@ def _set_string(s: Client, argv: list[bytes]) -> bytes:
 
 
 def _get_string(s: Client, argv: list[bytes]) -> bytes:
-    """GET key (``commands.strings.get``, whose reply it builds the same way)."""
+    """GET key, as the command table's handler (see :func:`_get_key`)."""
     session: RespSession = s  # type: ignore[assignment]
-    value = session.store.get(argv[1])
+    return _get_key(session, argv[1])
+
+
+def _get_key(session: RespSession, key: bytes) -> bytes:
+    """GET's reply for ``key`` (``commands.strings.get``, which builds it the same way)."""
+    value = session.store.get(key)
     if value is None:
         return session.null
-    size = len(value)
-    if size < 1024:  # two concatenations: join() takes a buffer of each part (compiled: 2x)
-        return BULK_HEADS[size] + value + b"\r\n"
-    return b"$%d\r\n%s\r\n" % (size, value)
+    try:  # two concatenations: join() takes a buffer of each part (compiled: 2x)
+        return BULK_HEADS[len(value)] + value + b"\r\n"
+    except IndexError:  # 1024 bytes or more
+        return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+_GET: Final[Handler] = _get_string
+_SET: Final[Handler] = _set_string
+_GET_NAME: Final = shared_name(b"GET")
+_SET_NAME: Final = shared_name(b"SET")
 
 
 def _timed_handler(command: Command) -> Handler:
@@ -147,7 +162,7 @@ def _direct_handlers() -> tuple[dict[bytes, tuple[Handler, bool]], ...]:
         handler = _timed_handler(command) if command.timed else command.handler
         for argc in range(1, _MAX_DIRECT_ARGC):
             if argc == arity or (arity < 0 and argc >= -arity):
-                tables[argc][name] = (handler, _small_reply(name, argc))
+                tables[argc][shared_name(name)] = (handler, _small_reply(name, argc))
     for name, entry in tables[1].items():
         if name.lower() == b"ping":
             tables[1][name] = (_pong, entry[1])
@@ -165,6 +180,11 @@ arity, no subcommands, not a command MULTI runs at once; each with whether
 its reply is small (:data:`_SMALL_REPLIES`)."""
 
 _DIRECT_ENTRIES: Final = tuple(dict(table) for table in _DIRECT)
+
+_WALKED_GET: Final = _DIRECT[2].get(_GET_NAME, (None, False))[0] is _GET
+_WALKED_SET: Final = _DIRECT[3].get(_SET_NAME, (None, False))[0] is _SET
+"""Whether GET and SET have the direct handlers :meth:`RespSession._run_walked` stands
+in for (not when the slow log times them)."""
 
 
 def _direct_path_follows_slowlog(every_command_timed: bool) -> None:
@@ -473,16 +493,11 @@ class RespSession:
         """Stop building: the batch's replies passed the room it had, ``room`` is what is left."""
         self._memory.refuse_output(self._room_start - room)
 
-    def run_commands(self, commands: list[list[bytes]], replies: list[bytes]) -> int:
-        """Run ``commands`` (none empty) in order, adding each reply to ``replies``; how many ran.
-
-        Stops after a command that closes the connection (QUIT). The same
-        replies as :meth:`execute` for each, without its lookups in the common
-        case (authenticated, outside MULTI, a known command of the right arity).
-        """
-        # While a client is blocked, every command takes execute(), after which
-        # the keys it wrote serve the blocked clients (as Redis does after each command).
-        plain = (
+    def _plain(self) -> bool:
+        """Whether commands may take the direct path: authenticated, outside MULTI, with
+        no ACL to check, no blocked client waiting, no pub/sub, CLIENT REPLY, MONITOR,
+        eviction or tracking to serve."""
+        return (
             self.authenticated
             and self.acl is None
             and self.multi is None
@@ -493,7 +508,88 @@ class RespSession:
             and not ARMED.count
             and self.tracking is None
         )
-        direct = _DIRECT if plain else _NO_DIRECT
+
+    def _run_direct(self, parser: RequestParser, replies: list[bytes]) -> None:
+        """Start the batch with :meth:`_run_walked` when the parser would walk it and the
+        direct path is open."""
+        batch, at, max_count, max_len = parser.direct_batch()
+        if at >= 0 and _DIRECT[2] and self._plain():  # (tables empty: the slow log times all)
+            parser.advance(self._run_walked(batch, at, max_count, max_len, replies))
+
+    def _run_walked(  # noqa: PLR0915 - the hot loop, inlined
+        self, data: bytes, at: i64, max_count: i64, max_len: i64, replies: list[bytes]
+    ) -> i64:
+        """Run the whole ``GET key`` and ``SET key value`` commands from ``data[at:]``,
+        adding their replies to ``replies``; the position after the last one run.
+
+        What :meth:`run_commands` does with their direct handlers, read as the walk
+        reads them (:meth:`~.pure_parser.PureParser.direct_batch`), without an argument
+        list or a table lookup per command: the compiled build's hot path. Stops before
+        anything else (another command, a name in lower case, a header past the
+        limits, the end of the batch), where the caller goes on.
+        """
+        store = self.store
+        room = self.room
+        end: i64 = len(data)
+        last: bytes | None = None  # the name of the last command run, for last_argv
+        key = value = b""
+        while at < end and data[at] == 42:
+            try:
+                count, start = read_decimal(data, at + 1, max_count)
+                if count < 2 or count > 3:  # GET's and SET's
+                    break
+                start1, stop1 = read_bulk(data, start, max_len)
+                if start1 < 0:
+                    break
+                start2, stop2 = read_bulk(data, stop1 + 2, max_len)
+                if start2 < 0:
+                    break
+                start3: i64 = 0
+                stop3: i64 = 0
+                if count == 3:
+                    start3, stop3 = read_bulk(data, stop2 + 2, max_len)
+                    if start3 < 0:
+                        break
+            except IndexError:  # the batch ends inside the command
+                break
+            name = walked_name(data, start1, stop1)
+            if count == 2 and name is _GET_NAME and _WALKED_GET:
+                key = data[start2:stop2]
+                try:
+                    reply = _get_key(self, key)
+                except WrongType:
+                    reply = WRONGTYPE
+                replies.append(reply)
+                room -= len(reply)
+                if room < 0:
+                    self.over_output(room)
+                at = stop2 + 2
+            elif count == 3 and name is _SET_NAME and _WALKED_SET:
+                key = data[start2:stop2]
+                value = data[start3:stop3]
+                store.put(key, value)
+                replies.append(OK)
+                at = stop3 + 2
+            else:
+                break
+            last = name
+        self.room = room
+        if last is _GET_NAME:
+            self.last_argv = [last, key]
+        elif last is _SET_NAME:
+            self.last_argv = [last, key, value]
+        return at
+
+    def run_commands(self, commands: list[list[bytes]], replies: list[bytes]) -> int:
+        """Run ``commands`` (none empty) in order, adding each reply to ``replies``; how many ran.
+
+        Stops after a command that closes the connection (QUIT). The same
+        replies as :meth:`execute` for each, without its lookups in the common
+        case (authenticated, outside MULTI, a known command of the right arity).
+        """
+        # While a client is blocked, every command takes execute(), after which
+        # the keys it wrote serve the blocked clients (as Redis does after each command).
+        direct = _DIRECT if self._plain() else _NO_DIRECT
         room = self.room  # a local in the loop; self.room for the handlers that read it
         for argv in commands:
             try:
@@ -509,7 +605,9 @@ class RespSession:
                         replies.append(WRONGTYPE)
                     continue
                 try:
-                    reply = handler(self, argv)
+                    # GET called by name: compiled, a native call rather than a
+                    # Python-level one through the table's function object.
+                    reply = _get_key(self, argv[1]) if handler is _GET else handler(self, argv)
                 except WrongType:
                     reply = WRONGTYPE
                 replies.append(reply)
@@ -530,18 +628,7 @@ class RespSession:
                 WAITING.serve()
             if self._stopped():
                 return _ran_through(commands, argv)
-            plain = (
-                self.authenticated
-                and self.acl is None
-                and self.multi is None
-                and not WAITING.count
-                and self.subscriptions is None
-                and not self.reply_mode
-                and not self.provider.monitors
-                and not ARMED.count
-                and self.tracking is None
-            )
-            direct = _DIRECT if plain else _NO_DIRECT
+            direct = _DIRECT if self._plain() else _NO_DIRECT
         self.room = room
         self.last_argv = commands[-1]
         return len(commands)
@@ -554,7 +641,7 @@ class RespSession:
         function, and the mypyc build would reject the ``Blocked`` a command set."""
         return self.closing or self.blocked is not None
 
-    def try_consume(self, data: memoryview, /) -> int:
+    def try_consume(self, data: memoryview, /) -> int:  # noqa: PLR0915 - the hot path
         """Run every whole command at the head of ``data``; the bytes consumed."""
         if self.closing or self.blocked is not None:  # _stopped() without the call
             return 0
@@ -574,6 +661,8 @@ class RespSession:
             room = 0
         self.room = self._room_start = room
         replies: list[bytes] = []
+        if parser.walk:  # GET and SET run straight from the walk (compiled)
+            self._run_direct(parser, replies)
         try:
             while True:
                 commands = parser.whole_commands()
