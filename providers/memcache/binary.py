@@ -324,7 +324,8 @@ class BinarySession:
 
     # The fast path: a well-formed GET, or SET without CAS, of a session that may run it.
     # Each returns the next position, or 0 for anything else: the general path then
-    # answers it, and answers these the same (test_memcache_binary.py compares the two).
+    # answers it, and answers these the same (test_memcache_binary.py compares the two,
+    # with the header read by struct and by the walk of WALK_HEADERS).
 
     def _fast_get(self, buf: bytes, pos: int, out: list[bytes]) -> int:
         if self._walk:
