@@ -150,7 +150,7 @@ def test_a_browser_request_is_refused_at_detection(
     assert connection.state is ConnectionState.CLOSED
     assert connection.close_reason is CloseReason.NO_MATCH
     assert connection.wire_format is None  # no session was made: no line ran
-    assert provider.commands_processed == 0
+    assert provider.processed.count == 0
     assert len(shared_store(registry)) == 0
     if cutting == "whole":  # bytewise, "POS" is refused before the line shows it is HTTP
         assert "Possible SECURITY ATTACK detected" in caplog.text
@@ -200,7 +200,7 @@ def test_a_registered_http_format_gets_the_request() -> None:
     assert replay(connection, [b"PING\r\n"]) == b"+PONG\r\n"
     connection = Connection(registry)
     assert replay(connection, [b"version\r\n"]).startswith(b"VERSION ")
-    assert provider.commands_processed == 1
+    assert provider.processed.count == 1
 
 
 # -- later in the stream --------------------------------------------------------------
@@ -228,7 +228,7 @@ def test_resp_closes_at_an_http_line_however_the_bytes_are_cut(
         assert connection.state is ConnectionState.CLOSED
         assert connection.close_reason is CloseReason.PROTOCOL_ERROR
         assert shared_store(registry).get(b"pwned") is None
-        assert provider.commands_processed == 1
+        assert provider.processed.count == 1
 
 
 @pytest.mark.parametrize(
@@ -290,7 +290,7 @@ def test_the_guard_decides_the_same_however_a_stream_is_cut(
     for chunks in ([stream], bytewise(stream), cut(stream, points)):
         replies, connection, provider, registry = run(chunks)
         counter = shared_store(registry).get(b"n")
-        outcomes.add((replies, connection.state, provider.commands_processed, counter))
+        outcomes.add((replies, connection.state, provider.processed.count, counter))
     assert len(outcomes) == 1
     ((replies, state, processed, counter),) = outcomes
     ran = 1 + sum(1 for line in before if line.split())

@@ -15,6 +15,7 @@ import pytest
 import wireproto.providers.resp.hiredis_parser as hiredis_module
 import wireproto.providers.resp.parser as parser_module
 import wireproto.providers.resp.pure_parser as pure_parser_module
+import wireproto.providers.resp.session as session_module
 from _drive import bytewise, cut, replay
 from _drive import resp_command as cmd
 from hypothesis import given, settings
@@ -320,13 +321,19 @@ def test_the_accelerated_path_parses_whole_commands_with_hiredis(
 
     monkeypatch.setattr(hiredis_module, "_new_reader", CountingReader)
     batch = cmd(b"SET", b"a", b"1") + cmd(b"GET", b"a") + b"PING\r\n" + cmd(b"GET", b"a")
+    monkeypatch.setattr(session_module, "RUN_DIRECT", False)
     replies, _ = run([batch], accelerated=True)
     assert replies == b"+OK\r\n$1\r\n1\r\n+PONG\r\n$1\r\n1\r\n"
     # Split: SET and GET came from hiredis, the inline PING and the rest from the pure
-    # parser. Walked: SET and GET ran straight from the walk and PING was walked inline,
-    # after which hiredis took the last GET.
-    walked = [[b"GET", b"a"]]
-    assert calls == (walked if multibulk_strategy else [[b"SET", b"a", b"1"], [b"GET", b"a"]])
+    # parser. Walked: the walk took SET, GET and the rest.
+    assert calls == ([] if multibulk_strategy else [[b"SET", b"a", b"1"], [b"GET", b"a"]])
+    # Run straight from either step, SET and GET never reach a parser's commands; PING is
+    # taken inline, and hiredis the last GET.
+    calls.clear()
+    monkeypatch.setattr(session_module, "RUN_DIRECT", True)
+    replies, _ = run([batch], accelerated=True)
+    assert replies == b"+OK\r\n$1\r\n1\r\n+PONG\r\n$1\r\n1\r\n"
+    assert calls == [[b"GET", b"a"]]
 
 
 @PATHS

@@ -1,10 +1,12 @@
-"""GET and SET run straight from the walk (``RespSession._run_walked``) as the commands do.
+"""GET and SET run straight from the parser's step as the commands do.
 
-The compiled build walks whole multibulk commands (``WALK_MULTIBULK``) and runs the
-plain ``GET key`` and ``SET key value`` at the head of a batch without making their
-argument lists. Whatever the pipeline, its cuts and the limits, a session that walks
-must answer, store and remember its last command exactly as one that splits, which
-runs every command through ``run_commands`` and ``execute``.
+A session runs the plain ``GET key`` and ``SET key value`` at the head of a batch
+without making their argument lists (``RespSession._run_direct``): from the walk of
+whole multibulk commands in the compiled build (``WALK_MULTIBULK``, ``_run_walked``),
+from the split on CRLF in the interpreted one (``_run_split``). Whatever the pipeline,
+its cuts and the limits, such a session must answer, store and remember its last
+command exactly as one that runs every command through ``run_commands`` and
+``execute`` (``RUN_DIRECT`` off).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 import wireproto.providers.resp.pure_parser as pure_parser_module
+import wireproto.providers.resp.session as session_module
 from _drive import cut, replay
 from _drive import resp_command as cmd
 from hypothesis import given, settings
@@ -36,6 +40,20 @@ def multibulk(walk: bool) -> Iterator[None]:
         yield
     finally:
         pure_parser_module.WALK_MULTIBULK = saved
+
+
+@contextmanager
+def direct_runs(direct: bool) -> Iterator[None]:
+    """Sessions run GET and SET straight from the parser's step meanwhile, or not."""
+    saved = session_module.RUN_DIRECT
+    session_module.RUN_DIRECT = direct
+    try:
+        yield
+    finally:
+        session_module.RUN_DIRECT = saved
+
+
+WAYS = pytest.mark.parametrize("walk", [True, False], ids=["walk", "split"])
 
 
 def _connection(walk: bool, limits: RespLimits) -> tuple[Connection, RespProvider]:
@@ -83,9 +101,12 @@ _limits = st.sampled_from(
 )
 
 
-def _outcome(walk: bool, stream: bytes, cuts: list[int], limits: RespLimits) -> object:
+def _outcome(
+    walk: bool, direct: bool, stream: bytes, cuts: list[int], limits: RespLimits
+) -> tuple[object, ...]:
     connection, provider = _connection(walk, limits)
-    replies = replay(connection, cut(stream, cuts))
+    with direct_runs(direct):
+        replies = replay(connection, cut(stream, cuts))
     store = provider.store
     stored = {key: store.stored(key) for key in KEYS}
     session = connection._session
@@ -93,42 +114,50 @@ def _outcome(walk: bool, stream: bytes, cuts: list[int], limits: RespLimits) -> 
     return replies, connection.state, connection.close_reason, stored, last
 
 
-@settings(max_examples=400, deadline=None)
+@WAYS
+@settings(max_examples=300, deadline=None)
 @given(
     commands=st.lists(_commands, max_size=12),
     cuts=st.lists(st.integers(0), max_size=3),
     limits=_limits,
 )
-def test_walked_get_and_set_answer_as_the_split_path(
-    commands: list[bytes], cuts: list[int], limits: RespLimits
+def test_get_and_set_run_directly_answer_as_through_run_commands(
+    walk: bool, commands: list[bytes], cuts: list[int], limits: RespLimits
 ) -> None:
     stream = b"".join(commands)
-    assert _outcome(True, stream, cuts, limits) == _outcome(False, stream, cuts, limits)
+    expected = _outcome(False, False, stream, cuts, limits)
+    assert _outcome(walk, True, stream, cuts, limits) == expected
 
 
-def test_a_batch_of_get_and_set_runs_without_the_parsers_commands() -> None:
-    """Walked, the batch never reaches ``whole_commands``' list; split, it does."""
+@WAYS
+def test_a_batch_of_get_and_set_runs_without_the_parsers_commands(walk: bool) -> None:
+    """Run directly, the batch never reaches ``whole_commands``' list; else it does."""
     batch = cmd(b"SET", b"k", b"v") + cmd(b"GET", b"k") + cmd(b"GET", b"nothing")
-    for walk in (True, False):
+    for direct in (True, False):
         connection, _ = _connection(walk, RespLimits())
         parser = _session(connection)._parser
         parser._fast_commands = []  # what whole_commands() took last: nothing yet
-        assert replay(connection, [batch]) == b"+OK\r\n$1\r\nv\r\n$-1\r\n"
-        assert (parser._fast_commands == []) is walk
+        with direct_runs(direct):
+            assert replay(connection, [batch]) == b"+OK\r\n$1\r\nv\r\n$-1\r\n"
+        assert (parser._fast_commands == []) is direct
         assert _session(connection).last_argv == [b"GET", b"nothing"]
 
 
-def test_the_walk_stops_at_the_first_other_command_and_the_rest_runs_as_usual() -> None:
+@WAYS
+def test_the_direct_run_stops_at_the_first_other_command_and_the_rest_runs_as_usual(
+    walk: bool,
+) -> None:
     batch = cmd(b"SET", b"k", b"v") + cmd(b"INCR", b"n") + cmd(b"GET", b"k") + b"PING\r\n"
-    connection, provider = _connection(True, RespLimits())
+    connection, provider = _connection(walk, RespLimits())
     assert replay(connection, [batch]) == b"+OK\r\n:1\r\n$1\r\nv\r\n+PONG\r\n"
     assert provider.store.get(b"n") == b"1"
     assert _session(connection)._parser._fast_commands == [[b"INCR", b"n"], [b"GET", b"k"]]
 
 
-def test_inside_multi_get_and_set_are_queued_not_run() -> None:
+@WAYS
+def test_inside_multi_get_and_set_are_queued_not_run(walk: bool) -> None:
     batch = cmd(b"MULTI") + cmd(b"SET", b"k", b"v") + cmd(b"GET", b"k")
-    connection, provider = _connection(True, RespLimits())
+    connection, provider = _connection(walk, RespLimits())
     assert replay(connection, [batch]) == b"+OK\r\n+QUEUED\r\n+QUEUED\r\n"
     assert provider.store.get(b"k") is None
     assert replay(connection, [cmd(b"EXEC")]) == b"*2\r\n+OK\r\n$1\r\nv\r\n"
@@ -148,3 +177,19 @@ def test_a_batch_of_large_gets_stops_at_the_output_limit_before_building_the_res
             tracemalloc.stop()
         assert connection.close_reason is CloseReason.OUTPUT_LIMIT
         assert peak < 16 << 20, (walk, peak)
+
+
+@WAYS
+@pytest.mark.parametrize("size", [5, 6], ids=["max", "max+1"])
+def test_a_bulk_at_the_limit_runs_directly_and_one_past_it_is_refused_as_before(
+    walk: bool, size: int
+) -> None:
+    limits = RespLimits(max_bulk_len=5)
+    batch = cmd(b"SET", b"k", b"v" * size) + cmd(b"GET", b"k" * size)
+    outcomes = [_outcome(walk, direct, batch, [], limits) for direct in (True, False)]
+    assert outcomes[0] == outcomes[1]
+    replies = outcomes[0][0]
+    if size == 5:
+        assert replies == b"+OK\r\n$-1\r\n"
+    else:
+        assert replies == b"-ERR Protocol error: invalid bulk length\r\n"

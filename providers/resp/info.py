@@ -27,7 +27,7 @@ from wireproto import _build
 
 from ..eviction import MemoryGuard, Settings, estimate
 from ..kvstore import Store
-from .commands import REDIS_VERSION
+from .commands import REDIS_VERSION, Tally
 from .commands._hub import PubSubHub
 from .commands._tracking import tracking_totals
 
@@ -212,7 +212,7 @@ class Counted(Protocol):
 
     connected_clients: int
     total_connections: int
-    commands_processed: int
+    processed: Tally
     hz: int
 
     @property
@@ -288,7 +288,7 @@ class InfoSections:
     def sample(self, now: float, stats: ServerStats | None) -> None:
         """Sample the counters behind the ``instantaneous_*`` rates (a maintenance round)."""
         net_in, net_out, _rejected = _listener_counts(stats)
-        self.rates.sample(now, (self._provider.commands_processed, net_in, net_out))
+        self.rates.sample(now, (self._provider.processed.count, net_in, net_out))
 
     def render(
         self,
@@ -461,7 +461,7 @@ class InfoSections:
         rates = self.rates
         return _fields(
             ("total_connections_received", provider.total_connections),
-            ("total_commands_processed", provider.commands_processed),
+            ("total_commands_processed", provider.processed.count),
             ("instantaneous_ops_per_sec", round(rates.rate(0))),
             ("total_net_input_bytes", net_in),
             ("total_net_output_bytes", net_out),

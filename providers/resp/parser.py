@@ -129,7 +129,7 @@ class RequestParser(HiredisParser):
                     self._scanned = scanned + found
                     return False
             self._scanned = 0
-        data = view[start:].tobytes()
+        data = view[start:].tobytes() if start else view.tobytes()
         self.copied += len(data)
         self._data = data
         self._pos = 0

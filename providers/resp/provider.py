@@ -13,7 +13,7 @@ from wireproto._users import UserDirectory
 
 from ..eviction import guard_of
 from ..kvstore import Databases, Store
-from .commands import COMMANDS, Client, Command, persistence
+from .commands import COMMANDS, Client, Command, Tally, persistence
 from .commands._hub import PubSubHub
 from .commands._slowlog import SlowLog
 from .info import InfoSection, InfoSections
@@ -118,7 +118,8 @@ class RespProvider:
         self._last_client_id = 0
         self.connected_clients = 0
         self.total_connections = 0
-        self.commands_processed = 0
+        self.processed = Tally()
+        """Commands run (INFO's ``total_commands_processed``)."""
 
     def databases_list(self) -> Sequence[Store]:
         """The numbered stores keyspace notifications watch (database 0 is :attr:`store`)."""
@@ -256,7 +257,7 @@ class RespProvider:
     def reset_stats(self) -> None:
         """CONFIG RESETSTAT: INFO's counters start again from zero."""
         self.total_connections = 0
-        self.commands_processed = 0
+        self.processed.count = 0
         self.store.expired_keys = 0
         listener = self.listener
         self.info_sections.reset(listener.stats() if listener is not None else None)

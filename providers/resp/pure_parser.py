@@ -28,12 +28,14 @@ if TYPE_CHECKING:  # annotations only: mypyc makes them unboxed C integers
     from mypy_extensions import i64
 
 __all__ = [
+    "BULK_HEADERS",
     "WALKED_INLINE",
     "WALK_MULTIBULK",
     "PureParser",
     "read_bulk",
     "read_decimal",
     "shared_name",
+    "split_consumed",
     "split_inline_args",
     "walked_name",
 ]
@@ -42,7 +44,7 @@ _INLINE_SPECIAL: Final = re.compile(b"[\"'\x00\x0b\x0c]")
 """Bytes for which ``bytes.split()`` differs from Redis's ``sdssplitargs``."""
 
 _BULK_LENGTHS: Final = {b"$%d" % size: size for size in range(1024)}
-_HEADS: Final = [b"$%d" % size for size in range(len(_BULK_LENGTHS))]
+BULK_HEADERS: Final = [b"$%d" % size for size in range(len(_BULK_LENGTHS))]
 """The canonical ``$<len>`` header line of each length in ``_BULK_LENGTHS``."""
 _COUNTS: Final = {
     b"*%d" % count: count for count in range(1, UNAUTHENTICATED_MAX_MULTIBULK_LEN + 1)
@@ -153,6 +155,15 @@ def shared_name(name: bytes) -> bytes:
     return name
 
 
+def split_consumed(chunk: bytes, tokens: list[bytes], taken: int) -> int:
+    """The bytes of ``chunk`` that the first ``taken`` of ``tokens`` (``chunk`` split on
+    CRLF) span with their CRLFs."""
+    last = len(tokens) - 1
+    if taken == last:
+        return len(chunk) - len(tokens[last])
+    return len(chunk) - sum(map(len, tokens[taken:])) - 2 * (last - taken)
+
+
 def walked_name(data: bytes, start: i64, stop: i64) -> bytes:
     """``data[start:stop]`` (``start < stop``), as the shared object of ``_SHARED_NAMES``."""
     for name in _NAMES_BY_FIRST[data[start]]:
@@ -258,10 +269,10 @@ class PureParser:
         self._max_query = limits.max_query_len
         self._window = limits.max_inline_len + 1
         self._lengths = _BULK_LENGTHS
-        self._heads = _HEADS
+        self._heads = BULK_HEADERS
         if limits.max_bulk_len < len(_BULK_LENGTHS):
             self._lengths = {b"$%d" % n: n for n in range(limits.max_bulk_len + 1)}
-            self._heads = _HEADS[: limits.max_bulk_len + 1]
+            self._heads = BULK_HEADERS[: limits.max_bulk_len + 1]
         self._counts = _COUNTS
         if limits.max_multibulk_len < len(_COUNTS):
             self._counts = {b"*%d" % n: n for n in range(1, limits.max_multibulk_len + 1)}
@@ -276,16 +287,21 @@ class PureParser:
 
     def direct_batch(self) -> tuple[bytes, i64, i64, i64]:
         """The batch, the position, and the largest count and bulk length from which
-        :meth:`whole_commands` would walk next, for a caller that runs whole commands there
-        itself; position -1 when it would not walk (the split, hiredis, a command in
-        progress, walked already, or no ``*`` there).
+        :meth:`whole_commands` would take whole multibulk commands next (walked or split,
+        see ``walk``), for a caller that runs some there itself; position -1 when it would
+        not (a command in progress, taken already, no ``*`` there, limits too small).
 
-        Commands the caller takes as :func:`read_bulk` reads them are the ones the walk
-        would give; it says where it stopped with :meth:`advance`.
+        The caller takes only commands the same step would take, and says where it
+        stopped with :meth:`advance`.
         """
         data = self._data
         pos = self._pos
-        if not (self._fast and self._walking and pos < len(data) and data[pos] == 42):
+        if not (
+            self._fast
+            and (self._walking or self._splitting)
+            and pos < len(data)
+            and data[pos] == 42
+        ):
             return data, -1, 0, 0
         return data, pos, self._walk_count, self._walk_len
 
@@ -357,11 +373,7 @@ class PureParser:
                 i = j
         except IndexError:  # an argument longer than the table knows
             pass
-        if i == last:
-            used = len(chunk) - len(tokens[last])
-        else:
-            used = len(chunk) - sum(map(len, tokens[i:])) - 2 * (last - i)
-        self._pos = pos + used
+        self._pos = pos + split_consumed(chunk, tokens, i)
         return commands
 
     def _walk_batch(self, data: bytes, pos: int) -> list[list[bytes]]:

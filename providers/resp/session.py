@@ -23,7 +23,14 @@ from .commands.admin import feed_monitors
 from .commands.blocking import WAITING
 from .commands.maxmemory import before_command
 from .parser import RequestParser, RespLimits
-from .pure_parser import read_bulk, read_decimal, shared_name, walked_name
+from .pure_parser import (
+    BULK_HEADERS,
+    read_bulk,
+    read_decimal,
+    shared_name,
+    split_consumed,
+    walked_name,
+)
 from .replies import BULK_HEADS, NULL2, NULL3, OK, PONG
 
 if TYPE_CHECKING:  # annotations only: mypyc makes them unboxed C integers
@@ -116,7 +123,10 @@ def _get_string(s: Client, argv: list[bytes]) -> bytes:
 
 def _get_key(session: RespSession, key: bytes) -> bytes:
     """GET's reply for ``key`` (``commands.strings.get``, which builds it the same way)."""
-    value = session.store.get(key)
+    try:
+        value = session.store.get(key)
+    except WrongType:
+        return WRONGTYPE
     if value is None:
         return session.null
     try:  # two concatenations: join() takes a buffer of each part (compiled: 2x)
@@ -181,10 +191,17 @@ its reply is small (:data:`_SMALL_REPLIES`)."""
 
 _DIRECT_ENTRIES: Final = tuple(dict(table) for table in _DIRECT)
 
-_WALKED_GET: Final = _DIRECT[2].get(_GET_NAME, (None, False))[0] is _GET
-_WALKED_SET: Final = _DIRECT[3].get(_SET_NAME, (None, False))[0] is _SET
-"""Whether GET and SET have the direct handlers :meth:`RespSession._run_walked` stands
-in for (not when the slow log times them)."""
+_DIRECT_GET: Final = _DIRECT[2].get(_GET_NAME, (None, False))[0] is _GET
+_DIRECT_SET: Final = _DIRECT[3].get(_SET_NAME, (None, False))[0] is _SET
+"""Whether GET and SET have the direct handlers :meth:`RespSession._run_walked` and
+:meth:`RespSession._run_split` stand in for (not when the slow log times them)."""
+
+RUN_DIRECT = True
+"""Whether sessions run whole ``GET key`` and ``SET key value`` commands at the head of a
+batch straight from the parser's step (:meth:`RespSession._run_direct`); tests compare
+them with False, where every command takes :meth:`RespSession.run_commands`."""
+
+_GET_OR_SET: Final = (b"*2\r\n$3\r\nGET\r\n", b"*3\r\n$3\r\nSET\r\n")
 
 
 def _direct_path_follows_slowlog(every_command_timed: bool) -> None:
@@ -222,6 +239,7 @@ class RespSession:
         "_closed",
         "_memory",
         "_parser",
+        "_processed",
         "_queued_bytes",
         "_room_start",
         "_sender",
@@ -258,6 +276,7 @@ class RespSession:
 
     def __init__(self, provider: ProviderState, sender: NetworkSender, client_id: int) -> None:
         self.provider = provider
+        self._processed = provider.processed
         self.store = provider.store
         self.db = 0
         """The SELECTed database's number (``store`` is that database)."""
@@ -301,7 +320,7 @@ class RespSession:
         """Set by QUIT: the connection closes after the replies sent so far."""
         self.blocked: Blocked | None = None
         """What a blocking command waits on: nothing more is consumed until it is served."""
-        self.deny_blocking = False
+        self.deny_blocking = self._closed = False
         self.tracking: Tracker | None = None  # CLIENT TRACKING's state while it is on
         self._sender = sender
         self._memory = sender.memory
@@ -312,7 +331,6 @@ class RespSession:
             provider.resp_limits, accelerated=provider.accelerated, memory=self._memory
         )
         self._parser.unauthenticated = not self.authenticated
-        self._closed = False
 
     @property
     def parser(self) -> RequestParser:
@@ -510,13 +528,69 @@ class RespSession:
         )
 
     def _run_direct(self, parser: RequestParser, replies: list[bytes]) -> None:
-        """Start the batch with :meth:`_run_walked` when the parser would walk it and the
-        direct path is open."""
+        """Start the batch with :meth:`_run_walked` or :meth:`_run_split`, as the parser
+        would take its whole commands, while the direct path is open."""
         batch, at, max_count, max_len = parser.direct_batch()
-        if at >= 0 and _DIRECT[2] and self._plain():  # (tables empty: the slow log times all)
+        if at < 0 or not _DIRECT[2] or not self._plain():  # (empty: the slow log times all)
+            return
+        if parser.walk:
             parser.advance(self._run_walked(batch, at, max_count, max_len, replies))
+        elif batch.startswith(_GET_OR_SET, at):  # else one split too many
+            parser.advance(at + self._run_split(batch, at, max_count, max_len, replies))
 
-    def _run_walked(  # noqa: PLR0915 - the hot loop, inlined
+    def _run_split(
+        self, data: bytes, at: int, max_count: int, max_len: int, replies: list[bytes]
+    ) -> int:
+        """:meth:`_run_walked` for the interpreted build, which takes whole commands by a
+        split on CRLF (``PureParser._multibulk_batch``): the same commands that step
+        would take, run without argument lists; the bytes from ``at`` they span."""
+        chunk = data[at:] if at else data
+        tokens = chunk.split(b"\r\n")
+        last = len(tokens) - 1
+        heads = BULK_HEADERS if max_len >= len(BULK_HEADERS) - 1 else BULK_HEADERS[: max_len + 1]
+        gets = _DIRECT_GET and max_count >= 2
+        sets = _DIRECT_SET and max_count >= 3
+        store = self.store
+        room = self.room
+        i = 0
+        ran = -1  # where the last command run starts
+        try:
+            while True:
+                count = tokens[i]
+                if count == b"*2" and gets and i + 5 <= last:
+                    head1, name, head2, key = tokens[i + 1 : i + 5]
+                    if name != b"GET" or head1 != b"$3" or heads[len(key)] != head2:
+                        break
+                    reply = _get_key(self, key)
+                    replies.append(reply)
+                    room -= len(reply)
+                    if room < 0:
+                        self.over_output(room)
+                    ran = i
+                    i += 5
+                elif count == b"*3" and sets and i + 7 <= last:
+                    head1, name, head2, key, head3, value = tokens[i + 1 : i + 7]
+                    if (
+                        name != b"SET"
+                        or head1 != b"$3"
+                        or heads[len(key)] != head2
+                        or heads[len(value)] != head3
+                    ):
+                        break
+                    store.put(key, value)
+                    replies.append(OK)
+                    ran = i
+                    i += 7
+                else:
+                    break
+        except IndexError:  # an argument longer than the limit
+            pass
+        self.room = room
+        if ran >= 0:
+            self.last_argv = tokens[ran + 2 : i : 2]
+        return split_consumed(chunk, tokens, i)
+
+    def _run_walked(
         self, data: bytes, at: i64, max_count: i64, max_len: i64, replies: list[bytes]
     ) -> i64:
         """Run the whole ``GET key`` and ``SET key value`` commands from ``data[at:]``,
@@ -553,18 +627,15 @@ class RespSession:
             except IndexError:  # the batch ends inside the command
                 break
             name = walked_name(data, start1, stop1)
-            if count == 2 and name is _GET_NAME and _WALKED_GET:
+            if count == 2 and name is _GET_NAME and _DIRECT_GET:
                 key = data[start2:stop2]
-                try:
-                    reply = _get_key(self, key)
-                except WrongType:
-                    reply = WRONGTYPE
+                reply = _get_key(self, key)
                 replies.append(reply)
                 room -= len(reply)
                 if room < 0:
                     self.over_output(room)
                 at = stop2 + 2
-            elif count == 3 and name is _SET_NAME and _WALKED_SET:
+            elif count == 3 and name is _SET_NAME and _DIRECT_SET:
                 key = data[start2:stop2]
                 value = data[start3:stop3]
                 store.put(key, value)
@@ -661,7 +732,7 @@ class RespSession:
             room = 0
         self.room = self._room_start = room
         replies: list[bytes] = []
-        if parser.walk:  # GET and SET run straight from the walk (compiled)
+        if RUN_DIRECT and data and data[0] == 42:  # GET and SET straight from the parser's step
             self._run_direct(parser, replies)
         try:
             while True:
@@ -689,12 +760,12 @@ class RespSession:
                         break
         except ProtocolError as exc:
             parser.end()
-            self.provider.commands_processed += len(replies)
+            self._processed.count += len(replies)
             # Replies to the commands before the bad one go first, in the same write.
             raise ProtocolError(exc.message, b"".join(replies) + exc.reply) from exc
         consumed = parser.end()
         if replies:
-            self.provider.commands_processed += len(replies)
+            self._processed.count += len(replies)
             self._sender.send(replies[0] if len(replies) == 1 else b"".join(replies))
         if self.closing:
             self._sender.close()

@@ -12,7 +12,7 @@ One module per command family (:mod:`.connection`, :mod:`.server`,
 
 from __future__ import annotations
 
-from ._base import REDIS_VERSION, Client, Command, Handler, ProviderState, unknown_command
+from ._base import REDIS_VERSION, Client, Command, Handler, ProviderState, Tally, unknown_command
 from ._table import COMMANDS, command_names, lookup
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Command",
     "Handler",
     "ProviderState",
+    "Tally",
     "command_names",
     "lookup",
     "unknown_command",

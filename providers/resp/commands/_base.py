@@ -46,6 +46,7 @@ __all__ = [
     "Handler",
     "ProviderState",
     "Serve",
+    "Tally",
     "Tracker",
     "arity_error",
     "bounded_int",
@@ -70,10 +71,21 @@ REDIS_VERSION = b"7.0.15"
 """The Redis version reported by HELLO and INFO (the command set clients may assume)."""
 
 
+class Tally:
+    """A count the provider shares with its sessions (compiled, a native attribute: a
+    session adds to it once per batch without an attribute lookup by name)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 class ProviderState(Protocol):
     """What sessions and handlers use of their provider (a ``RespProvider``)."""
 
-    commands_processed: int
+    processed: Tally
+    """Commands run (INFO's ``total_commands_processed``)."""
 
     @property
     def pubsub(self) -> PubSubHub:
