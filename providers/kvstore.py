@@ -295,6 +295,10 @@ class Store:
         # write that adds to one of those sets it False; put looks again when it is False.
         self.expired_keys = 0
         """How many keys expired so far (lazily or by :meth:`sweep`)."""
+        self.item_flags = 0
+        """The flags of the item :meth:`read_item` found last."""
+        self.item_cas = 0
+        """The cas version of the item :meth:`read_item` found last."""
 
     # -- size -----------------------------------------------------------------
 
@@ -892,11 +896,33 @@ class Store:
 
     def get_with_cas(self, key: bytes) -> tuple[bytes, int, int] | None:
         """``(value, flags, cas)`` of a live string ``key``: :meth:`get_item` as a plain tuple."""
-        value = self._string_view(key)
+        value = self.read_item(key)
         if value is None:
             return None
-        flags, cas = self._cas(key)
-        return value, flags, cas
+        return value, self.item_flags, self.item_cas
+
+    def read_item(self, key: bytes) -> bytes | None:
+        """The live string at ``key`` (None: missing), its flags and cas version left in
+        :attr:`item_flags` and :attr:`item_cas`: :meth:`get_with_cas` without a tuple.
+
+        memcached's binary GET reads items with it: compiled, returning a tuple of three
+        would box both numbers and build the tuple, and the caller unbox them again.
+        """
+        value = self._data.get(key)
+        if value is None:
+            return None  # missing, or a container (which memcached does not see)
+        if type(value) is not bytes or (self._expires and key in self._expires):
+            value = self.get(key)  # expired, or a bytearray to freeze
+            if value is None:
+                return None
+        meta = self._meta.get(key)
+        if meta is not None and meta[1]:
+            self.item_flags, self.item_cas = meta
+        else:  # no cas version yet: hand one out (_cas)
+            flags = 0 if meta is None else meta[0]
+            self.item_flags = flags
+            self.item_cas = self._new_cas(key, flags)
+        return value
 
     def set_item(self, key: bytes, value: bytes, flags: int, expire_at: int | None) -> int:
         """memcached's ``set``: store ``value`` with ``flags``; the item's new cas version.
@@ -913,10 +939,17 @@ class Store:
             and self._index is None
         ):
             self._data[key] = value  # all that set() would do here, before its cas
-        else:
-            self.set(key, value, expire_at=expire_at, flags=flags)
-            if key not in self._data:
-                return 0
+            # _new_cas inline (memcached's binary SET runs this per request)
+            cas = self._next_cas
+            self._next_cas = cas + 1
+            self._meta[key] = (flags, cas)
+            self._plain_puts = False
+            if self.on_cas is not None:
+                self.on_cas(key)
+            return cas
+        self.set(key, value, expire_at=expire_at, flags=flags)
+        if key not in self._data:
+            return 0
         return self._new_cas(key, flags)
 
     def restore_cas(self, key: bytes, cas: int) -> None:

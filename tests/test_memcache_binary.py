@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import construct
 import pytest
 from _drive import bytewise, cut, replay
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from wireproto.providers import resp
 from wireproto.providers.memcache import (
@@ -24,6 +25,7 @@ from wireproto.providers.memcache import (
     item_total_size,
     register,
 )
+from wireproto.providers.memcache import binary as binary_module
 from wireproto.providers.memcache.binary_messages import (
     DELTA_EXTRAS,
     GET_REQUEST_LAYOUT,
@@ -44,7 +46,7 @@ from wireproto.providers.memcache.binary_messages import (
 )
 from wireproto.providers.resp.commands.acl import catalog
 
-from wireproto import AuthSettings
+from wireproto import AuthSettings, _build
 from wireproto._connection import CloseReason, Connection, ConnectionSettings, ConnectionState
 from wireproto._errors import ProtocolError
 from wireproto._registry import Registry
@@ -299,31 +301,70 @@ def gets_and_sets(draw: st.DrawFn) -> bytes:
     """Mostly the fast path's GET and SET, and now and then one it must leave to the general
     path (a CAS, a key or extras memcached refuses, a body length that disagrees)."""
     odd = draw(st.integers(0, 19)) == 0
-    key = draw(st.sampled_from([b"", b"k" * 251]) if odd else KEYS)
+    odd_key = draw(st.integers(0, 7)) == 0  # drawn apart: in a request otherwise well formed
+    key = draw(st.sampled_from([b"", b"k" * 251, b"k" * 300]) if odd_key else KEYS)
     value = b"v" * 1000 if draw(st.integers(0, 7)) == 0 else draw(st.binary(max_size=40))
-    flags = draw(st.sampled_from([0, 1, 256, 2**32 - 1]))
+    flags = draw(st.sampled_from([0, 1, 256, 2**24 + 5, 2**32 - 1]))
     expiration = draw(st.sampled_from([0, 0, 100, 2**31, 2**32 - 1]))
     store = STORE_EXTRAS.build({"flags": flags, "expiration": expiration})
     opaque = draw(st.integers(0, 2**32 - 1))
-    cas = draw(st.sampled_from([1, 2, 2**64 - 1])) if draw(st.integers(0, 5)) == 0 else 0
+    cas = draw(st.sampled_from([1, 2, 2**56, 2**64 - 1])) if draw(st.integers(0, 5)) == 0 else 0
     if draw(st.booleans()):
         extras = draw(st.sampled_from([b"", store + b"x", b"\0" * 4])) if odd else store
         request = build_request(Opcode.SET, key, value, extras, opaque=opaque, cas=cas)
     else:
         extras = draw(st.sampled_from([b"\0" * 4, b""])) if odd else b""
         request = build_request(Opcode.GET, key, b"", extras, opaque=opaque, cas=cas)
-    if odd and draw(st.booleans()):  # a body length that disagrees with the parts
-        request = request[:8] + draw(st.integers(0, 1100)).to_bytes(4, "big") + request[12:]
+    if draw(st.integers(0, 9)) == 0:  # a body length that disagrees with the parts
+        # one that differs from the true length in a single byte of the four, now and then
+        shift = draw(st.sampled_from([-(2**8), 2**8, 2**16, 2**24]))
+        length = draw(st.integers(0, 1100) | st.just(max(0, len(request) - 24 + shift)))
+        request = request[:8] + length.to_bytes(4, "big") + request[12:]
     return draw(st.sampled_from([request, request, request, draw(requests())]))
 
 
+@contextmanager
+def headers(walk: bool) -> Iterator[None]:
+    """Sessions made meanwhile read the fast path's headers byte by byte, or by ``struct``."""
+    saved = binary_module.WALK_HEADERS
+    binary_module.WALK_HEADERS = walk
+    try:
+        yield
+    finally:
+        binary_module.WALK_HEADERS = saved
+
+
+WALKS = pytest.mark.parametrize("walk", [False, True], ids=["unpack", "walk"])
+
+
+def _body_length(request: bytes, length: int) -> bytes:
+    return request[:8] + length.to_bytes(4, "big") + request[12:]
+
+
+_LONG_GET = build_request(Opcode.GET, b"k" * 300)
+_STORE = STORE_EXTRAS.build({"flags": 0, "expiration": 0})
+
+
+@WALKS
 @settings(max_examples=200, deadline=None)
 @given(st.lists(gets_and_sets(), min_size=1, max_size=25), st.lists(st.integers(0, 2000)))
-def test_the_fast_path_answers_as_the_general_path(stream: list[bytes], cuts: list[int]) -> None:
+# Headers one byte away from the fast path's (the walk reads them byte by byte).
+@example([_body_length(_LONG_GET, 300 % 256)], [])  # keylen 300, bodylen its low byte
+@example([build_request(Opcode.SET, b"k" * 300, b"v", _STORE)], [])
+@example([_body_length(build_request(Opcode.GET, b"a"), 2**16 + 1)], [])
+def test_the_fast_path_answers_as_the_general_path(
+    walk: bool, stream: list[bytes], cuts: list[int]
+) -> None:
     data = build_request(Opcode.NOOP) + b"".join(stream)
-    fast, _ = run(cut(data, cuts), tiny_registry())
+    with headers(walk):
+        fast, _ = run(cut(data, cuts), tiny_registry())
     general, _ = run(cut(data, cuts), general_path_registry())
     assert fast == general
+
+
+def test_the_compiled_build_walks_the_headers() -> None:
+    compiled = "wireproto.providers.memcache.binary" in _build.current().compiled
+    assert binary_module.WALK_HEADERS is compiled
 
 
 U32 = st.integers(0, 2**32 - 1)

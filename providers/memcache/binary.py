@@ -10,6 +10,7 @@ and so does this session. The messages are declared in :mod:`.binary_messages`;
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import FunctionType
 from typing import Final
 
 from wireproto import NetworkSender, ProtocolError
@@ -69,9 +70,24 @@ _SET_DONE: Final = response_prefix(_SET, _SUCCESS)
 _UNPACK_GET: Final = GET_REQUEST_LAYOUT.unpack_from
 _UNPACK_SET: Final = SET_REQUEST_LAYOUT.unpack_from
 _SET_HEAD_SIZE: Final = SET_REQUEST_LAYOUT.size  # the header and the store extras
+_OPAQUE_END: Final = 16  # where a header's opaque ends (what a GET's walk reads)
 _PACK_HEAD: Final = HEAD_LAYOUT.pack
 _PACK_VALUE_HEAD: Final = VALUE_HEAD_LAYOUT.pack
 _ROOM_CAP: Final = 1 << 60  # the output room kept below it: a small int when compiled
+# An imported object as a Final: a C static when compiled, not a module dictionary lookup.
+_ARMED: Final = ARMED
+
+
+def _compiled() -> bool:
+    """Whether this module runs compiled by mypyc (its functions are then built-ins)."""
+    return not isinstance(_compiled, FunctionType)
+
+
+WALK_HEADERS: bool = _compiled()
+"""Whether new sessions read the fast path's request headers byte by byte rather than by
+one ``struct`` unpack. Compiled, indexing ``bytes`` is C and the walk makes no tuple and
+no call; interpreted, the indexing costs more bytecodes than the unpack. Read when a
+session is made, so tests can run both."""
 
 
 class _Request:
@@ -123,6 +139,7 @@ class BinarySession:
 
     __slots__ = (
         "_acl",
+        "_armed",
         "_auth",
         "_authenticated",
         "_engine",
@@ -137,6 +154,7 @@ class BinarySession:
         "_swallow",
         "_user",
         "_users",
+        "_walk",
         "closed",
     )
 
@@ -159,6 +177,8 @@ class BinarySession:
         self._authenticated = not self._users.auth_required
         self._run_as(self._user)
         self._sasl_pending = False  # a SASL_AUTH without its PLAIN message awaits SASL_STEP
+        self._walk = WALK_HEADERS
+        self._armed = False  # ARMED.count, read once per batch
         self.closed = False
         engine.stats.curr_connections += 1
         engine.stats.total_connections += 1
@@ -176,6 +196,7 @@ class BinarySession:
         if size - skipped < self._need:
             return skipped
         self._engine.check_flush()
+        self._armed = _ARMED.count != 0  # maxmemory is armed or not between reads only
         buf = bytes(data[skipped:]) if skipped else bytes(data)
         out: list[bytes] = []
         room = self._memory.reply_room
@@ -303,26 +324,40 @@ class BinarySession:
 
     # The fast path: a well-formed GET, or SET without CAS, of a session that may run it.
     # Each returns the next position, or 0 for anything else: the general path then
-    # answers it, and answers these the same (test_memcache_binary.py compares the two).
+    # answers it, and answers these the same (test_memcache_binary.py compares the two,
+    # with the header read by struct and by the walk of WALK_HEADERS).
 
     def _fast_get(self, buf: bytes, pos: int, out: list[bytes]) -> int:
-        header: tuple[int, ...] = _UNPACK_GET(buf, pos)
-        keylen, extlen, bodylen, opaque = header
+        if self._walk:
+            # keylen < 256, extlen 0 and bodylen == keylen, read byte by byte (from a copy:
+            # constant indexes)
+            front = buf[pos : pos + _OPAQUE_END]
+            keylen = front[3]
+            if front[2] or front[4] or front[11] != keylen:
+                return 0
+            if front[8] or front[9] or front[10]:
+                return 0
+            opaque = front[12] << 24 | front[13] << 16 | front[14] << 8 | front[15]
+        else:
+            header: tuple[int, ...] = _UNPACK_GET(buf, pos)
+            keylen, extlen, bodylen, opaque = header
+            if extlen or bodylen != keylen:
+                return 0
         start = pos + HEADER_SIZE
-        frame_end = start + bodylen
-        if extlen or bodylen != keylen or not 0 < keylen <= KEY_MAX_LENGTH or frame_end > len(buf):
+        frame_end = start + keylen
+        if not 0 < keylen <= KEY_MAX_LENGTH or frame_end > len(buf):
             return 0
         stats = self._stats
         stats.cmd_get += 1
-        entry = self._store.get_with_cas(buf[start:frame_end])
-        if entry is None:
+        store = self._store
+        value = store.read_item(buf[start:frame_end])
+        if value is None:
             stats.get_misses += 1
             out.append(build_text_response(_GET, _KEY_ENOENT, opaque, 0, _NOT_FOUND))
             return frame_end
         stats.get_hits += 1
-        value, flags, version = entry
         size = len(value)
-        head: bytes = _PACK_VALUE_HEAD(_GET_HIT, 4 + size, opaque, version, flags)
+        head: bytes = _PACK_VALUE_HEAD(_GET_HIT, 4 + size, opaque, store.item_cas, store.item_flags)
         self._charge(len(head) + size)
         out.append(head)
         out.append(value)
@@ -331,8 +366,26 @@ class BinarySession:
     def _fast_set(self, buf: bytes, pos: int, out: list[bytes]) -> int:
         if pos + _SET_HEAD_SIZE > len(buf):
             return 0
-        header: tuple[int, ...] = _UNPACK_SET(buf, pos)
-        keylen, extlen, bodylen, opaque, cas, flags, expiration = header
+        if self._walk:
+            # keylen < 256 and extlen 8, read byte by byte (from a copy: constant indexes)
+            front = buf[pos : pos + _SET_HEAD_SIZE]
+            keylen = front[3]
+            if front[2] or front[4] != _STORE_EXTRAS_SIZE:
+                return 0
+            if (
+                front[16] | front[17] | front[18] | front[19]
+                | front[20] | front[21] | front[22] | front[23]
+            ):  # fmt: skip
+                return 0  # a CAS
+            extlen = _STORE_EXTRAS_SIZE
+            cas = 0
+            bodylen = front[8] << 24 | front[9] << 16 | front[10] << 8 | front[11]
+            opaque = front[12] << 24 | front[13] << 16 | front[14] << 8 | front[15]
+            flags = front[24] << 24 | front[25] << 16 | front[26] << 8 | front[27]
+            expiration = front[28] << 24 | front[29] << 16 | front[30] << 8 | front[31]
+        else:
+            header: tuple[int, ...] = _UNPACK_SET(buf, pos)
+            keylen, extlen, bodylen, opaque, cas, flags, expiration = header
         key_start = pos + _SET_HEAD_SIZE
         key_end = key_start + keylen
         frame_end = pos + HEADER_SIZE + bodylen
@@ -343,7 +396,7 @@ class BinarySession:
             or not 0 < keylen <= KEY_MAX_LENGTH
             or key_end > frame_end
             or frame_end > len(buf)
-            or ARMED.count
+            or self._armed
             or engine.too_large(keylen, flags, frame_end - key_end)
         ):
             return 0

@@ -16,6 +16,7 @@ import re
 import resource
 import time
 from dataclasses import dataclass
+from typing import Final
 
 from wireproto import AuthSettings, Limits
 from wireproto._users import UserDirectory
@@ -40,13 +41,13 @@ __all__ = [
 DEFAULT_VERSION = "1.6.0-wireproto"
 """What ``version`` answers: the memcached protocol level, then who serves it."""
 
-KEY_MAX_LENGTH = 250
+KEY_MAX_LENGTH: Final = 250
 """memcached's ``KEY_MAX_LENGTH``."""
 
-REALTIME_MAXDELTA = 60 * 60 * 24 * 30
+REALTIME_MAXDELTA: Final = 60 * 60 * 24 * 30
 """Expiry times up to 30 days are relative; larger ones are unix times."""
 
-ITEM_HEADER_SIZE = 56
+ITEM_HEADER_SIZE: Final = 56
 """memcached's ``sizeof(item)`` (48) plus the 8-byte CAS, counted in the item size."""
 
 _U64 = (1 << 64) - 1

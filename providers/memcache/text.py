@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Final
 
 from wireproto import NetworkSender, ProtocolError
 from wireproto._users import User
 from wireproto.guard import cross_protocol_error, is_http_line
 from wireproto.memory import MemoryLimitExceeded
 
+from ..eviction import ARMED
 from .acl import guard_text
 from .auth import AUTH_FAILURE, STORED, text_auth_step
 from .engine import MemcacheEngine
@@ -39,6 +41,7 @@ __all__ = [
     "text_detector",
 ]
 
+_ARMED: Final = ARMED  # a C static when compiled, not a module dictionary lookup
 _NEWLINE = re.compile(b"\n").search
 """Searches a memoryview in place: a line dripping in is scanned once."""
 
@@ -135,6 +138,7 @@ class TextSession(MetaCommands):
                 return skipped
             self._scan_from = 0
         self._flush_check()
+        self._armed = _ARMED.count != 0  # maxmemory is armed or not between reads only
         buf = bytes(data[skipped:]) if skipped else bytes(data)
         out: list[bytes] = []
         self._room = self._memory.reply_room

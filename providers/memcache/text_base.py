@@ -51,6 +51,7 @@ class TextState:
 
     __slots__ = (
         "_acl",
+        "_armed",
         "_auth",
         "_auth_need",
         "_authenticated",
@@ -85,6 +86,7 @@ class TextState:
         self._scan_from = 0  # bytes of an unterminated first line already searched
         self._swallow = 0  # bytes of a refused data block still to skip
         self._ctl = False  # the line being handled holds control bytes
+        self._armed = False  # ARMED.count (maxmemory), read once per batch
         self._flush_check = engine.check_flush
         self._auth = sender.auth
         self._users = directory_for(

@@ -25,6 +25,8 @@ _BAD_EXPTIME: Final = b"CLIENT_ERROR invalid exptime argument\r\n"
 _END: Final = b"END\r\n"
 _NOREPLY: Final = b"noreply"
 _STORED: Final = b"STORED\r\n"
+_LENGTHS: Final = {b"%d" % length: length for length in range(1024)}
+"""The data block lengths a set's fast path reads without ``int()`` (canonical decimals)."""
 
 _STORED_LINES = {
     Stored.STORED: b"STORED\r\n",
@@ -164,11 +166,15 @@ class ClassicCommands(TextState):
         if (
             len(key) > KEY_MAX_LENGTH
             or self._ctl
-            or ARMED.count  # maxmemory: the general path makes room first
-            or len(length_token) > 9
-            or not length_token.isdigit()
+            or self._armed  # maxmemory: the general path makes room first
         ):
             return self._update(tokens, buf, start, out, Mode.SET)
+        # A small length by one dictionary lookup: isdigit() and int() are two calls.
+        length = _LENGTHS.get(length_token)
+        if length is None:
+            if len(length_token) > 9 or not length_token.isdigit():
+                return self._update(tokens, buf, start, out, Mode.SET)
+            length = int(length_token)
         # "0", the usual flags and exptime, without int(): a call into the int type when
         # compiled, several times the cost of the comparison.
         if flags_token == b"0":
@@ -183,7 +189,6 @@ class ClassicCommands(TextState):
             exptime = int(exptime_token)
         else:
             return self._update(tokens, buf, start, out, Mode.SET)
-        length = int(length_token)
         end = start + length + 2
         engine = self._engine
         if (
