@@ -939,17 +939,10 @@ class Store:
             and self._index is None
         ):
             self._data[key] = value  # all that set() would do here, before its cas
-            # _new_cas inline (memcached's binary SET runs this per request)
-            cas = self._next_cas
-            self._next_cas = cas + 1
-            self._meta[key] = (flags, cas)
-            self._plain_puts = False
-            if self.on_cas is not None:
-                self.on_cas(key)
-            return cas
-        self.set(key, value, expire_at=expire_at, flags=flags)
-        if key not in self._data:
-            return 0
+        else:
+            self.set(key, value, expire_at=expire_at, flags=flags)
+            if key not in self._data:
+                return 0
         return self._new_cas(key, flags)
 
     def restore_cas(self, key: bytes, cas: int) -> None:
