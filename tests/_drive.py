@@ -9,8 +9,10 @@ example-based tests use: a stream cut at given offsets, fed with
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import pairwise
+from types import ModuleType
 
 from wireproto._auth import NO_AUTH
 from wireproto._connection import Connection, ConnectionState
@@ -96,3 +98,15 @@ def replay(connection: Connection, chunks: Iterable[bytes], *, until_closed: boo
         if until_closed and connection.state is ConnectionState.CLOSED:
             break
     return bytes(replies)
+
+
+@contextmanager
+def module_setting(module: ModuleType, name: str, value: object) -> Iterator[None]:
+    """``module.name`` is ``value`` meanwhile: a switch a module reads at run time (which
+    way to parse, whether to take a fast path), for tests that compare both ways."""
+    saved = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, saved)

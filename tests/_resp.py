@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import wireproto.providers.resp.pure_parser as pure_parser_module
 import wireproto.providers.resp.session as session_module
-from _drive import START, Clock
+from _drive import START, Clock, module_setting
 from _drive import resp_command as cmd
 from wireproto.providers.resp import RespLimits, RespProvider, register
 
@@ -83,23 +82,11 @@ def bulk(value: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
-@contextmanager
-def multibulk(walk: bool) -> Iterator[None]:
+def multibulk(walk: bool) -> AbstractContextManager[None]:
     """Parsers made meanwhile take whole multibulk commands by walking them, or by a split."""
-    saved = pure_parser_module.WALK_MULTIBULK
-    pure_parser_module.WALK_MULTIBULK = walk
-    try:
-        yield
-    finally:
-        pure_parser_module.WALK_MULTIBULK = saved
+    return module_setting(pure_parser_module, "WALK_MULTIBULK", walk)
 
 
-@contextmanager
-def direct_runs(direct: bool) -> Iterator[None]:
+def direct_runs(direct: bool) -> AbstractContextManager[None]:
     """Sessions run GET and SET straight from the parser's step meanwhile, or not."""
-    saved = session_module.RUN_DIRECT
-    session_module.RUN_DIRECT = direct
-    try:
-        yield
-    finally:
-        session_module.RUN_DIRECT = saved
+    return module_setting(session_module, "RUN_DIRECT", direct)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import construct
 import pytest
-from _drive import bytewise, cut, replay
+from _drive import bytewise, cut, module_setting, replay
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from wireproto.providers import resp
@@ -323,15 +323,9 @@ def gets_and_sets(draw: st.DrawFn) -> bytes:
     return draw(st.sampled_from([request, request, request, draw(requests())]))
 
 
-@contextmanager
-def headers(walk: bool) -> Iterator[None]:
+def headers(walk: bool) -> AbstractContextManager[None]:
     """Sessions made meanwhile read the fast path's headers byte by byte, or by ``struct``."""
-    saved = binary_module.WALK_HEADERS
-    binary_module.WALK_HEADERS = walk
-    try:
-        yield
-    finally:
-        binary_module.WALK_HEADERS = saved
+    return module_setting(binary_module, "WALK_HEADERS", walk)
 
 
 WALKS = pytest.mark.parametrize("walk", [False, True], ids=["unpack", "walk"])
