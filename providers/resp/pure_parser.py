@@ -33,6 +33,7 @@ __all__ = [
     "WALK_MULTIBULK",
     "PureParser",
     "read_bulk",
+    "read_bulk_pair",
     "read_decimal",
     "shared_name",
     "split_consumed",
@@ -109,6 +110,18 @@ def read_bulk(data: bytes, at: i64, max_len: i64) -> tuple[i64, i64]:
     if data[stop] != 13 or data[stop + 1] != 10:
         return -1, -1
     return start, stop
+
+
+def read_bulk_pair(data: bytes, at: i64, max_len: i64) -> tuple[i64, i64, i64, i64]:
+    """Where the values of the two canonical bulks from ``data[at:]`` start and end, as
+    :func:`read_bulk` reads each; all -1 unless both are (a command's name and its key)."""
+    start1, stop1 = read_bulk(data, at, max_len)
+    if start1 < 0:
+        return -1, -1, -1, -1
+    start2, stop2 = read_bulk(data, stop1 + 2, max_len)
+    if start2 < 0:
+        return -1, -1, -1, -1
+    return start1, stop1, start2, stop2
 
 
 def _read_bulks(data: bytes, at: i64, count: i64, max_len: i64) -> tuple[list[bytes], i64]:
@@ -394,28 +407,20 @@ class PureParser:
             while at < end and data[at] == 42:
                 count, at = read_decimal(data, at + 1, max_count)
                 # Unrolled for SET and GET: a list display is sized once.
-                if count == 3:
-                    start1, stop1 = read_bulk(data, at, max_len)
+                if count == 2 or count == 3:  # noqa: PLR1714 (a set display is an object)
+                    start1, stop1, start2, stop2 = read_bulk_pair(data, at, max_len)
                     if start1 < 0:
-                        break
-                    start2, stop2 = read_bulk(data, stop1 + 2, max_len)
-                    if start2 < 0:
-                        break
-                    start3, stop3 = read_bulk(data, stop2 + 2, max_len)
-                    if start3 < 0:
                         break
                     name = walked_name(data, start1, stop1)
-                    commands.append([name, data[start2:stop2], data[start3:stop3]])
-                    at = stop3 + 2
-                elif count == 2:
-                    start1, stop1 = read_bulk(data, at, max_len)
-                    if start1 < 0:
-                        break
-                    start2, stop2 = read_bulk(data, stop1 + 2, max_len)
-                    if start2 < 0:
-                        break
-                    commands.append([walked_name(data, start1, stop1), data[start2:stop2]])
-                    at = stop2 + 2
+                    if count == 2:
+                        commands.append([name, data[start2:stop2]])
+                        at = stop2 + 2
+                    else:
+                        start3, stop3 = read_bulk(data, stop2 + 2, max_len)
+                        if start3 < 0:
+                            break
+                        commands.append([name, data[start2:stop2], data[start3:stop3]])
+                        at = stop3 + 2
                 elif count > 0:
                     argv, at = _read_bulks(data, at, count, max_len)
                     if at < 0:

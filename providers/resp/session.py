@@ -26,6 +26,7 @@ from .parser import RequestParser, RespLimits
 from .pure_parser import (
     BULK_HEADERS,
     read_bulk,
+    read_bulk_pair,
     read_decimal,
     shared_name,
     split_consumed,
@@ -612,11 +613,8 @@ class RespSession:
                 count, start = read_decimal(data, at + 1, max_count)
                 if count < 2 or count > 3:  # GET's and SET's
                     break
-                start1, stop1 = read_bulk(data, start, max_len)
+                start1, stop1, start2, stop2 = read_bulk_pair(data, start, max_len)
                 if start1 < 0:
-                    break
-                start2, stop2 = read_bulk(data, stop1 + 2, max_len)
-                if start2 < 0:
                     break
                 start3: i64 = 0
                 stop3: i64 = 0
